@@ -1,0 +1,195 @@
+using Tally.Data;
+
+namespace Tally.Aggregation;
+
+/// <summary>Options of <see cref="DawidSkene"/>.</summary>
+public sealed record DawidSkeneOptions : IterativeOptions
+{
+    /// <summary>Defaults: 100 iterations, tolerance 1e-5 on the per-answer log-likelihood (Crowd-Kit's defaults).</summary>
+    public DawidSkeneOptions() { MaxIterations = 100; Tolerance = 1e-5; }
+
+    /// <summary>
+    /// Additive (Laplace) smoothing added to every expected confusion count in the M-step; 0 = plain maximum
+    /// likelihood (zero counts are floored at 1e-12 so logs stay finite). Default 0.01, which keeps a worker who
+    /// never gave some answer from making that answer impossible without moving well-observed estimates.
+    /// </summary>
+    public double Smoothing { get; init; } = 0.01;
+
+    /// <summary>
+    /// Optional pseudo-counts added to the expected confusion counts: K×K (true class × answer, row-major) for every
+    /// worker, or W×K×K per worker. Acts as a Dirichlet prior (MAP estimate).
+    /// </summary>
+    public double[]? PriorCounts { get; init; }
+}
+
+/// <summary>
+/// Dawid-Skene: each worker w has a confusion matrix π_w (π_w[j, l] = P(answer l | true class j)), tasks have
+/// i.i.d. classes with prior ρ; EM alternates the posterior over each task's class (E-step) with maximum-likelihood
+/// ρ and π (M-step), starting from majority-vote posteriors. Gold labels on the matrix are clamped.
+/// A. P. Dawid and A. M. Skene, "Maximum likelihood estimation of observer error-rates using the EM algorithm",
+/// Journal of the Royal Statistical Society C 28(1), 1979, eqs. (2.3)–(2.5).
+/// Worker skill = Σ_j ρ_j π_w[j, j], the worker's expected accuracy.
+/// </summary>
+public sealed class DawidSkene(DawidSkeneOptions? options = null) : IAggregator
+{
+    /// <summary>The options in use.</summary>
+    public DawidSkeneOptions Options { get; } = options ?? new DawidSkeneOptions();
+
+    /// <inheritdoc />
+    public string Name => "ds";
+
+    /// <inheritdoc />
+    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
+        if (Options.PriorCounts is { } pc && pc.Length != k * k && pc.Length != W * k * k)
+            throw new ArgumentException($"PriorCounts must have K×K = {k * k} or W×K×K = {W * k * k} entries.");
+        var post = MajorityVote.WeightedVote(answers, null);
+        Numerics.ClampGold(answers, post);
+        var counts = new double[W * k * k];
+        var logConf = new double[W * k * k];
+        var logPrior = new double[k];
+        var trace = new List<double>();
+        double previous = double.NegativeInfinity;
+        bool converged = false;
+        int it = 0;
+        while (it < Options.MaxIterations)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            MStep(answers, post, counts, logConf, logPrior, cancellationToken);
+            double ll = ConfusionEm.EStep(answers, logConf, logPrior, post, cancellationToken) / Math.Max(1, answers.AnswerCount);
+            it++;
+            trace.Add(ll);
+            progress?.Report(new IterationProgress(it, Options.MaxIterations, ll));
+            if (Options.Tolerance > 0 && Math.Abs(ll - previous) < Options.Tolerance) { converged = true; break; }
+            previous = ll;
+        }
+        if (it == 0) MStep(answers, post, counts, logConf, logPrior, cancellationToken);
+        var conf = ConfusionEm.ToPublic(logConf, W, k);
+        var prior = new double[k];
+        for (int c = 0; c < k; c++) prior[c] = Math.Exp(logPrior[c]);
+        Numerics.Normalize(prior);
+        return new AggregationResult
+        {
+            Method = Name,
+            Answers = answers,
+            Posteriors = new RowMatrix(T, k, post),
+            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
+            WorkerSkills = AggregationResult.Wrap(ConfusionEm.Accuracy(conf, logPrior)),
+            Confusions = conf,
+            ClassPriors = AggregationResult.Wrap(prior),
+            Iterations = it,
+            Converged = converged || Options.Tolerance == 0,
+            LogLikelihoods = AggregationResult.Wrap(trace.ToArray()),
+        };
+    }
+
+    private void MStep(LabelMatrix answers, double[] post, double[] counts, double[] logConf, double[] logPrior, CancellationToken ct)
+    {
+        int k = answers.ClassCount, W = answers.WorkerCount;
+        ConfusionEm.Prior(post, answers.TaskCount, k, logPrior);
+        ConfusionEm.Counts(answers, post, Options.PriorCounts, Options.Smoothing, counts, ct);
+        for (int w = 0; w < W; w++)
+        {
+            int b = w * k * k;
+            for (int j = 0; j < k; j++)
+            {
+                double denom = 0;
+                for (int l = 0; l < k; l++) denom += counts[b + l * k + j];
+                for (int l = 0; l < k; l++)
+                {
+                    // A worker with no (expected) answers for true class j tells us nothing: uniform row.
+                    double p = denom > 0 ? counts[b + l * k + j] / denom : 1.0 / k;
+                    logConf[b + l * k + j] = Math.Log(Math.Max(p, Numerics.MinProbability));
+                }
+            }
+        }
+    }
+}
+
+/// <summary>Options of <see cref="OneCoinDawidSkene"/>.</summary>
+public sealed record OneCoinDawidSkeneOptions : IterativeOptions
+{
+    /// <summary>Defaults: 100 iterations, tolerance 1e-5 (Crowd-Kit's defaults).</summary>
+    public OneCoinDawidSkeneOptions() { MaxIterations = 100; Tolerance = 1e-5; }
+
+    /// <summary>Pseudo-counts added to each worker's (correct, incorrect) expected counts; default 0.01 keeps skills off 0 and 1.</summary>
+    public double Smoothing { get; init; } = 0.01;
+}
+
+/// <summary>
+/// One-coin Dawid-Skene: each worker answers correctly with probability p_w and otherwise picks one of the K−1
+/// wrong classes uniformly, i.e. π_w[j, j] = p_w, π_w[j, l≠j] = (1 − p_w)/(K − 1); EM as in Dawid-Skene
+/// (Dawid and Skene, Journal of the Royal Statistical Society C, 1979), with the M-step p_w = expected fraction of
+/// correct answers. Worker skill = p_w.
+/// </summary>
+public sealed class OneCoinDawidSkene(OneCoinDawidSkeneOptions? options = null) : IAggregator
+{
+    /// <summary>The options in use.</summary>
+    public OneCoinDawidSkeneOptions Options { get; } = options ?? new OneCoinDawidSkeneOptions();
+
+    /// <inheritdoc />
+    public string Name => "onecoin";
+
+    /// <inheritdoc />
+    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
+        var post = MajorityVote.WeightedVote(answers, null);
+        Numerics.ClampGold(answers, post);
+        var counts = new double[W * k * k];
+        var logConf = new double[W * k * k];
+        var logPrior = new double[k];
+        var skill = new double[W];
+        var trace = new List<double>();
+        double previous = double.NegativeInfinity;
+        bool converged = false;
+        int it = 0;
+        do
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            ConfusionEm.Prior(post, T, k, logPrior);
+            ConfusionEm.Counts(answers, post, null, 0, counts, cancellationToken);
+            for (int w = 0; w < W; w++)
+            {
+                int b = w * k * k;
+                double correct = 0, all = 0;
+                for (int i = 0; i < k * k; i++) all += counts[b + i];
+                for (int c = 0; c < k; c++) correct += counts[b + c * k + c];
+                double p = (correct + Options.Smoothing) / (all + 2 * Options.Smoothing);
+                if (!(all + 2 * Options.Smoothing > 0)) p = 1.0 / k;
+                skill[w] = p;
+                double logRight = Math.Log(Math.Max(p, Numerics.MinProbability));
+                double logWrong = k > 1 ? Math.Log(Math.Max((1 - p) / (k - 1), Numerics.MinProbability)) : 0;
+                for (int l = 0; l < k; l++)
+                    for (int j = 0; j < k; j++)
+                        logConf[b + l * k + j] = l == j ? logRight : logWrong;
+            }
+            if (it >= Options.MaxIterations) break;
+            double ll = ConfusionEm.EStep(answers, logConf, logPrior, post, cancellationToken) / Math.Max(1, answers.AnswerCount);
+            it++;
+            trace.Add(ll);
+            progress?.Report(new IterationProgress(it, Options.MaxIterations, ll));
+            if (Options.Tolerance > 0 && Math.Abs(ll - previous) < Options.Tolerance) { converged = true; break; }
+            previous = ll;
+        } while (true);
+        var prior = new double[k];
+        for (int c = 0; c < k; c++) prior[c] = Math.Exp(logPrior[c]);
+        Numerics.Normalize(prior);
+        return new AggregationResult
+        {
+            Method = Name,
+            Answers = answers,
+            Posteriors = new RowMatrix(T, k, post),
+            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
+            WorkerSkills = AggregationResult.Wrap(skill),
+            Confusions = ConfusionEm.ToPublic(logConf, W, k),
+            ClassPriors = AggregationResult.Wrap(prior),
+            Iterations = it,
+            Converged = converged || Options.Tolerance == 0,
+            LogLikelihoods = AggregationResult.Wrap(trace.ToArray()),
+        };
+    }
+}

@@ -1,0 +1,191 @@
+using Tally.Data;
+
+namespace Tally.Aggregation;
+
+/// <summary>How majority-vote ties are broken.</summary>
+public enum TieBreak
+{
+    /// <summary>The tied class with the lowest class index (class order = first appearance or <c>--classes</c>).</summary>
+    LowestIndex,
+    /// <summary>A tied class chosen uniformly at random with the options' seed (independently per task).</summary>
+    Random,
+}
+
+/// <summary>Options of <see cref="MajorityVote"/>.</summary>
+public sealed record MajorityVoteOptions
+{
+    /// <summary>Tie-breaking rule; default <see cref="TieBreak.LowestIndex"/>, which is deterministic without a seed.</summary>
+    public TieBreak Ties { get; init; } = TieBreak.LowestIndex;
+    /// <summary>Seed for <see cref="TieBreak.Random"/>.</summary>
+    public int Seed { get; init; }
+}
+
+/// <summary>
+/// Majority vote: each task gets the class most workers gave; the posterior is the share of votes per class.
+/// Worker skill = fraction of the worker's answers that agree with the majority.
+/// </summary>
+public sealed class MajorityVote(MajorityVoteOptions? options = null) : IAggregator
+{
+    /// <summary>The options in use.</summary>
+    public MajorityVoteOptions Options { get; } = options ?? new MajorityVoteOptions();
+
+    /// <inheritdoc />
+    public string Name => "mv";
+
+    /// <inheritdoc />
+    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        var post = WeightedVote(answers, null);
+        var labels = Options.Ties == TieBreak.Random
+            ? RandomTieLabels(post, answers.TaskCount, answers.ClassCount, Options.Seed)
+            : Numerics.ArgMaxRows(post, answers.TaskCount, answers.ClassCount);
+        return new AggregationResult
+        {
+            Method = Name,
+            Answers = answers,
+            Posteriors = new RowMatrix(answers.TaskCount, answers.ClassCount, post),
+            Labels = AggregationResult.Wrap(labels),
+            WorkerSkills = AggregationResult.Wrap(Numerics.AgreementWith(answers, labels)),
+        };
+    }
+
+    /// <summary>
+    /// Per-task vote shares, each answer weighted by its worker's weight (1 when <paramref name="workerWeights"/> is null).
+    /// A task whose total weight is zero gets the uniform distribution.
+    /// </summary>
+    internal static double[] WeightedVote(LabelMatrix answers, double[]? workerWeights)
+    {
+        int k = answers.ClassCount, T = answers.TaskCount;
+        var post = new double[T * k];
+        var off = answers.TaskOffsets;
+        var workers = answers.TaskWorkers;
+        var labels = answers.TaskLabels;
+        for (int t = 0; t < T; t++)
+        {
+            var row = post.AsSpan(t * k, k);
+            for (int i = off[t]; i < off[t + 1]; i++)
+                row[labels[i]] += workerWeights is null ? 1.0 : workerWeights[workers[i]];
+            Numerics.Normalize(row);
+        }
+        return post;
+    }
+
+    private static int[] RandomTieLabels(double[] post, int tasks, int k, int seed)
+    {
+        var rng = new Random(seed);
+        var labels = new int[tasks];
+        var buffer = new int[k];
+        for (int t = 0; t < tasks; t++)
+        {
+            var row = post.AsSpan(t * k, k);
+            double max = row[Numerics.ArgMax(row)];
+            int n = 0;
+            for (int c = 0; c < k; c++) if (row[c] >= max - 1e-12) buffer[n++] = c;
+            labels[t] = n == 1 ? buffer[0] : buffer[rng.Next(n)];
+        }
+        return labels;
+    }
+}
+
+/// <summary>Options of <see cref="Wawa"/>.</summary>
+public sealed record WawaOptions;
+
+/// <summary>
+/// Worker Agreement With Aggregate (Wawa): majority vote, then each worker's accuracy against it, then a vote
+/// weighted by those accuracies (as in Crowd-Kit's <c>Wawa</c>). Worker skill = agreement with the first majority vote.
+/// </summary>
+public sealed class Wawa(WawaOptions? options = null) : IAggregator
+{
+    /// <summary>The options in use.</summary>
+    public WawaOptions Options { get; } = options ?? new WawaOptions();
+
+    /// <inheritdoc />
+    public string Name => "wawa";
+
+    /// <inheritdoc />
+    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        int k = answers.ClassCount;
+        var mv = MajorityVote.WeightedVote(answers, null);
+        var skills = Numerics.AgreementWith(answers, Numerics.ArgMaxRows(mv, answers.TaskCount, k));
+        var post = MajorityVote.WeightedVote(answers, skills);
+        return new AggregationResult
+        {
+            Method = Name,
+            Answers = answers,
+            Posteriors = new RowMatrix(answers.TaskCount, k, post),
+            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, answers.TaskCount, k)),
+            WorkerSkills = AggregationResult.Wrap(skills),
+            Iterations = 1,
+        };
+    }
+}
+
+/// <summary>Options of <see cref="ZeroBasedSkill"/>.</summary>
+public sealed record ZeroBasedSkillOptions : IterativeOptions
+{
+    /// <summary>Creates the defaults of Crowd-Kit's ZeroBasedSkill: 100 iterations, tolerance 1e-5 on the largest skill change.</summary>
+    public ZeroBasedSkillOptions() { MaxIterations = 100; Tolerance = 1e-5; }
+    /// <summary>Initial learning rate (before the first reduction).</summary>
+    public double LearningRate { get; init; } = 1.0;
+    /// <summary>The learning rate is multiplied by <see cref="ReduceFactor"/> every this many iterations, starting at iteration 0.</summary>
+    public int ReduceEvery { get; init; } = 20;
+    /// <summary>Learning-rate reduction factor.</summary>
+    public double ReduceFactor { get; init; } = 0.5;
+}
+
+/// <summary>
+/// Zero-Based Skill: skills start at 1 and move, with a decaying step, towards each worker's accuracy against the
+/// skill-weighted majority vote; the final labels are that weighted vote. Worker skill = the fitted skill.
+/// Follows Crowd-Kit's <c>ZeroBasedSkill</c>.
+/// </summary>
+public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAggregator
+{
+    /// <summary>The options in use.</summary>
+    public ZeroBasedSkillOptions Options { get; } = options ?? new ZeroBasedSkillOptions();
+
+    /// <inheritdoc />
+    public string Name => "zbs";
+
+    /// <inheritdoc />
+    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
+        var skills = new double[W];
+        Array.Fill(skills, 1.0);
+        double lr = Options.LearningRate;
+        int it = 0;
+        bool converged = false;
+        double[] post = MajorityVote.WeightedVote(answers, skills);
+        while (it < Options.MaxIterations)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (Options.ReduceEvery > 0 && it % Options.ReduceEvery == 0) lr *= Options.ReduceFactor;
+            var acc = Numerics.AgreementWith(answers, Numerics.ArgMaxRows(post, T, k));
+            double change = 0;
+            for (int w = 0; w < W; w++)
+            {
+                double next = skills[w] + lr * (acc[w] - skills[w]);
+                change = Math.Max(change, Math.Abs(next - skills[w]));
+                skills[w] = next;
+            }
+            it++;
+            post = MajorityVote.WeightedVote(answers, skills);
+            progress?.Report(new IterationProgress(it, Options.MaxIterations, change));
+            if (Options.Tolerance > 0 && change < Options.Tolerance) { converged = true; break; }
+        }
+        return new AggregationResult
+        {
+            Method = Name,
+            Answers = answers,
+            Posteriors = new RowMatrix(T, k, post),
+            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
+            WorkerSkills = AggregationResult.Wrap(skills),
+            Iterations = it,
+            Converged = converged || Options.Tolerance == 0,
+        };
+    }
+}

@@ -1,0 +1,99 @@
+using Tally.Data;
+
+namespace Tally.Aggregation;
+
+/// <summary>Small numeric kernels shared by the aggregators.</summary>
+internal static class Numerics
+{
+    /// <summary>Smallest probability used where a log is taken, so an impossible event costs a large finite penalty instead of −∞.</summary>
+    public const double MinProbability = 1e-12;
+
+    /// <summary>Turns log-weights into probabilities in place (softmax) and returns log Σ exp(x).</summary>
+    public static double NormalizeLog(Span<double> x)
+    {
+        double max = double.NegativeInfinity;
+        for (int i = 0; i < x.Length; i++) if (x[i] > max) max = x[i];
+        if (double.IsNegativeInfinity(max) || double.IsNaN(max))
+        {
+            x.Fill(1.0 / x.Length);
+            return double.NegativeInfinity;
+        }
+        double sum = 0;
+        for (int i = 0; i < x.Length; i++) { x[i] = Math.Exp(x[i] - max); sum += x[i]; }
+        double inv = 1.0 / sum;
+        for (int i = 0; i < x.Length; i++) x[i] *= inv;
+        return max + Math.Log(sum);
+    }
+
+    /// <summary>Divides by the sum in place; uniform if the sum is not positive.</summary>
+    public static void Normalize(Span<double> x)
+    {
+        double sum = 0;
+        for (int i = 0; i < x.Length; i++) sum += x[i];
+        if (!(sum > 0) || double.IsInfinity(sum)) { x.Fill(1.0 / x.Length); return; }
+        double inv = 1.0 / sum;
+        for (int i = 0; i < x.Length; i++) x[i] *= inv;
+    }
+
+    /// <summary>Index of the largest value; ties go to the lowest index.</summary>
+    public static int ArgMax(ReadOnlySpan<double> x)
+    {
+        int best = 0;
+        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
+        return best;
+    }
+
+    /// <summary>Hard labels from a posterior matrix, ties to the lowest class index.</summary>
+    public static int[] ArgMaxRows(double[] posteriors, int rows, int k)
+    {
+        var labels = new int[rows];
+        for (int t = 0; t < rows; t++) labels[t] = ArgMax(posteriors.AsSpan(t * k, k));
+        return labels;
+    }
+
+    /// <summary>Runs body(start, end) over [0, n) in a few contiguous chunks, in parallel when the work is large enough to pay.</summary>
+    public static void ForRange(int n, long work, Action<int, int> body, CancellationToken ct = default)
+    {
+        int chunks = work < 200_000 ? 1 : Math.Min(Environment.ProcessorCount * 4, Math.Max(1, n / 64));
+        if (chunks <= 1) { body(0, n); return; }
+        var options = new ParallelOptions { CancellationToken = ct };
+        Parallel.For(0, chunks, options, c =>
+        {
+            int start = (int)((long)n * c / chunks), end = (int)((long)n * (c + 1) / chunks);
+            if (end > start) body(start, end);
+        });
+    }
+
+    /// <summary>Clamps gold tasks to one-hot rows.</summary>
+    public static void ClampGold(LabelMatrix answers, double[] posteriors)
+    {
+        if (answers.Gold is not { } gold) return;
+        int k = answers.ClassCount;
+        for (int t = 0; t < answers.TaskCount; t++)
+        {
+            int g = gold[t];
+            if (g < 0) continue;
+            var row = posteriors.AsSpan(t * k, k);
+            row.Clear();
+            row[g] = 1;
+        }
+    }
+
+    /// <summary>Fraction of each worker's answers that agree with <paramref name="labels"/> (0.5 prior-free default for workers with none).</summary>
+    public static double[] AgreementWith(LabelMatrix answers, ReadOnlySpan<int> labels)
+    {
+        var acc = new double[answers.WorkerCount];
+        var tasks = answers.WorkerTasks;
+        var given = answers.WorkerLabels;
+        var off = answers.WorkerOffsets;
+        for (int w = 0; w < acc.Length; w++)
+        {
+            int n = off[w + 1] - off[w];
+            if (n == 0) { acc[w] = 0; continue; }
+            int agree = 0;
+            for (int i = off[w]; i < off[w + 1]; i++) if (labels[tasks[i]] == given[i]) agree++;
+            acc[w] = (double)agree / n;
+        }
+        return acc;
+    }
+}

@@ -1,0 +1,118 @@
+using System.Globalization;
+
+namespace Tally.Data;
+
+/// <summary>How to read an answers file.</summary>
+/// <param name="TaskColumn">Column holding the task id (Crowd-Kit: <c>task</c>).</param>
+/// <param name="WorkerColumn">Column holding the worker id (Crowd-Kit: <c>worker</c>).</param>
+/// <param name="LabelColumn">Column holding the answer (Crowd-Kit: <c>label</c>).</param>
+/// <param name="Classes">The classes in index order; when given, any other answer is an error. When null,
+/// classes are indexed in order of first appearance.</param>
+/// <param name="Duplicates">What to do when a worker answered a task twice (default: keep the last answer).</param>
+/// <param name="Delimiter">Field delimiter; null = tab for .tsv, else sniffed from the header.</param>
+public sealed record AnswerFileOptions(
+    string TaskColumn = "task",
+    string WorkerColumn = "worker",
+    string LabelColumn = "label",
+    IReadOnlyList<string>? Classes = null,
+    DuplicatePolicy Duplicates = DuplicatePolicy.KeepLast,
+    char? Delimiter = null);
+
+/// <summary>Reads crowd answers (<c>task,worker,label</c>) and truth (<c>task,truth</c>) files.</summary>
+public static class AnswerFiles
+{
+    /// <summary>Reads an answers file into a matrix, streaming it line by line.</summary>
+    /// <exception cref="TallyDataException">The file is missing, empty, lacks a column, has a malformed row,
+    /// an empty field, an unknown class (when classes are fixed), or a duplicate under <see cref="DuplicatePolicy.Error"/>.</exception>
+    public static LabelMatrixBuild ReadAnswers(string path, AnswerFileOptions? options = null, Action<double>? progress = null)
+    {
+        using var csv = CsvRecordReader.Open(path, options?.Delimiter);
+        return ReadAnswers(csv, options ?? new AnswerFileOptions(), progress);
+    }
+
+    /// <summary>Reads answers from an open reader.</summary>
+    public static LabelMatrixBuild ReadAnswers(CsvRecordReader csv, AnswerFileOptions options, Action<double>? progress = null)
+    {
+        int tc = csv.Column(options.TaskColumn), wc = csv.Column(options.WorkerColumn), lc = csv.Column(options.LabelColumn);
+        if (options.Classes is { Count: > 0 } cls && cls.Distinct(StringComparer.Ordinal).Count() != cls.Count)
+            throw new TallyDataException(csv.SourceName, 0, "the class list names a class twice");
+        var builder = new LabelMatrixBuilder(options.Classes is { Count: > 0 } ? options.Classes : null);
+        while (csv.ReadChecked())
+        {
+            var task = csv.Field(tc);
+            var worker = csv.Field(wc);
+            var label = csv.Field(lc);
+            if (task.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty {options.TaskColumn}");
+            if (worker.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty {options.WorkerColumn}");
+            if (label.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty {options.LabelColumn}");
+            if (!builder.TryAdd(task, worker, label, csv.LineNumber))
+                throw new TallyDataException(csv.SourceName, csv.LineNumber,
+                    $"class '{label.ToString()}' is not one of the given classes ({string.Join(", ", options.Classes!)})");
+            if (progress is not null && (builder.Count & 0xFFFFF) == 0) progress(csv.Progress);
+        }
+        if (builder.Count == 0)
+            throw new TallyDataException(csv.SourceName, 0, "has a header but no answers");
+        try
+        {
+            return builder.Build(options.Duplicates);
+        }
+        catch (DuplicateAnswerException e)
+        {
+            throw new TallyDataException(csv.SourceName, e.SecondLine,
+                e.Message + (e.FirstLine > 0 ? $" (first at line {e.FirstLine}; see --duplicates)" : ""));
+        }
+    }
+
+    /// <summary>Reads a truth (or gold) file <c>task,truth</c> against the matrix's tasks and classes.</summary>
+    /// <returns>The labels and how many rows named tasks that have no answers (they are not used; callers should report them).</returns>
+    /// <exception cref="TallyDataException">Missing/empty file or column, malformed row, a class the matrix does not know,
+    /// or a task given two different truths.</exception>
+    public static TruthRead ReadTruth(string path, LabelMatrix matrix, string taskColumn = "task", string truthColumn = "truth")
+    {
+        using var csv = CsvRecordReader.Open(path);
+        int tc = csv.Column(taskColumn);
+        int yc = TruthColumn(csv, truthColumn);
+        var labels = new int[matrix.TaskCount];
+        Array.Fill(labels, -1);
+        int rows = 0, unknownTasks = 0;
+        while (csv.ReadChecked())
+        {
+            rows++;
+            var task = csv.Field(tc);
+            var truth = csv.Field(yc);
+            if (truth.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, "empty truth");
+            if (!matrix.Classes.TryGetIndex(truth, out int c))
+                throw new TallyDataException(csv.SourceName, csv.LineNumber,
+                    $"truth '{truth.ToString()}' is not a class of the answers ({string.Join(", ", matrix.Classes.Names)}); declare all classes with --classes");
+            if (!matrix.Tasks.TryGetIndex(task, out int t)) { unknownTasks++; continue; }
+            if (labels[t] >= 0 && labels[t] != c)
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task '{task.ToString()}' is given two different truths");
+            labels[t] = c;
+        }
+        if (rows == 0) throw new TallyDataException(csv.SourceName, 0, "has a header but no rows");
+        return new TruthRead(new GoldLabels(labels, matrix.ClassCount), rows, unknownTasks);
+    }
+
+    private static int TruthColumn(CsvRecordReader csv, string preferred)
+    {
+        // Accept the common alternatives of Crowd-Kit and the truth-inference benchmark files.
+        foreach (var name in new[] { preferred, "truth", "label", "gold", "true_label" })
+        {
+            for (int i = 0; i < csv.Header.Count; i++)
+                if (string.Equals(csv.Header[i], name, StringComparison.OrdinalIgnoreCase)) return i;
+        }
+        return csv.Column(preferred);
+    }
+
+    /// <summary>Parses a comma-separated class list as given on a command line.</summary>
+    public static IReadOnlyList<string>? ParseClassList(string? list) =>
+        string.IsNullOrWhiteSpace(list) ? null : list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+
+    internal static string Format(double x) => x.ToString("R", CultureInfo.InvariantCulture);
+}
+
+/// <summary>Truth labels read from a file.</summary>
+/// <param name="Labels">Class per task of the matrix, -1 where the file gives none.</param>
+/// <param name="Rows">Data rows in the file.</param>
+/// <param name="UnknownTasks">Rows whose task has no answers (not used).</param>
+public sealed record TruthRead(GoldLabels Labels, int Rows, int UnknownTasks);

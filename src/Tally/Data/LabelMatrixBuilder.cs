@@ -1,0 +1,183 @@
+namespace Tally.Data;
+
+/// <summary>The built matrix and what building it did to the input.</summary>
+/// <param name="Matrix">The answers.</param>
+/// <param name="DroppedDuplicates">Answers dropped because the same worker answered the same task again.</param>
+public sealed record LabelMatrixBuild(LabelMatrix Matrix, int DroppedDuplicates);
+
+/// <summary>Raised when the input holds a repeated (task, worker) pair under <see cref="DuplicatePolicy.Error"/>.</summary>
+public sealed class DuplicateAnswerException(string message, long firstLine, long secondLine) : Exception(message)
+{
+    /// <summary>Source line of the first answer (0 if unknown).</summary>
+    public long FirstLine { get; } = firstLine;
+    /// <summary>Source line of the repeated answer (0 if unknown).</summary>
+    public long SecondLine { get; } = secondLine;
+}
+
+/// <summary>
+/// Collects (task, worker, class) answers in input order and builds a <see cref="LabelMatrix"/> with two
+/// stable counting sorts (by task, then by worker), which also brings repeated (task, worker) pairs next to
+/// each other so duplicates are found in linear time without a hash set.
+/// </summary>
+public sealed class LabelMatrixBuilder
+{
+    private readonly VocabularyBuilder? _taskB, _workerB, _classB;
+    private readonly Vocabulary? _tasks, _workers, _classes;
+    private int[] _t = new int[1024], _w = new int[1024], _l = new int[1024];
+    private long[]? _lines;
+    private int _n;
+
+    /// <summary>A builder that learns task, worker and class identifiers in order of first appearance.</summary>
+    public LabelMatrixBuilder(IEnumerable<string>? classes = null)
+    {
+        _taskB = new VocabularyBuilder();
+        _workerB = new VocabularyBuilder();
+        if (classes is null) _classB = new VocabularyBuilder();
+        else _classes = new Vocabulary(classes);
+    }
+
+    /// <summary>A builder over fixed vocabularies; answers are added by index.</summary>
+    public LabelMatrixBuilder(Vocabulary tasks, Vocabulary workers, Vocabulary classes)
+    {
+        _tasks = tasks; _workers = workers; _classes = classes;
+    }
+
+    /// <summary>Number of answers added so far.</summary>
+    public int Count => _n;
+
+    /// <summary>True when the class set was fixed up front and unknown classes are errors.</summary>
+    public bool ClassesFixed => _classes is not null;
+
+    /// <summary>Adds an answer by identifiers. Returns false (adding nothing) if the class set is fixed and the class is unknown.</summary>
+    public bool TryAdd(ReadOnlySpan<char> task, ReadOnlySpan<char> worker, ReadOnlySpan<char> label, long sourceLine = 0)
+    {
+        if (_taskB is null || _workerB is null)
+            throw new InvalidOperationException("This builder has fixed vocabularies; add answers by index.");
+        int c;
+        if (_classB is not null) c = _classB.GetOrAdd(label);
+        else if (!_classes!.TryGetIndex(label, out c)) return false;
+        Append(_taskB.GetOrAdd(task), _workerB.GetOrAdd(worker), c, sourceLine);
+        return true;
+    }
+
+    /// <summary>Adds an answer by identifiers.</summary>
+    /// <exception cref="ArgumentException">The class set is fixed and does not contain <paramref name="label"/>.</exception>
+    public void Add(string task, string worker, string label)
+    {
+        if (!TryAdd(task, worker, label))
+            throw new ArgumentException($"Unknown class '{label}'.", nameof(label));
+    }
+
+    /// <summary>Adds an answer by indexes into the fixed vocabularies.</summary>
+    public void Add(int task, int worker, int label)
+    {
+        if (_tasks is null || _workers is null || _classes is null)
+            throw new InvalidOperationException("This builder learns identifiers; add answers by name.");
+        if ((uint)task >= (uint)_tasks.Count) throw new ArgumentOutOfRangeException(nameof(task));
+        if ((uint)worker >= (uint)_workers.Count) throw new ArgumentOutOfRangeException(nameof(worker));
+        if ((uint)label >= (uint)_classes.Count) throw new ArgumentOutOfRangeException(nameof(label));
+        Append(task, worker, label, 0);
+    }
+
+    private void Append(int t, int w, int c, long line)
+    {
+        if (_n == _t.Length)
+        {
+            int cap = checked(_t.Length * 2);
+            Array.Resize(ref _t, cap); Array.Resize(ref _w, cap); Array.Resize(ref _l, cap);
+            if (_lines is not null) Array.Resize(ref _lines, cap);
+        }
+        if (line != 0 && _lines is null) _lines = new long[_t.Length];
+        _t[_n] = t; _w[_n] = w; _l[_n] = c;
+        if (_lines is not null) _lines[_n] = line;
+        _n++;
+    }
+
+    /// <summary>Freezes the answers into a matrix.</summary>
+    /// <exception cref="DuplicateAnswerException">Under <see cref="DuplicatePolicy.Error"/>, a worker answered a task twice.</exception>
+    public LabelMatrixBuild Build(DuplicatePolicy duplicates = DuplicatePolicy.KeepLast, GoldLabels? gold = null)
+    {
+        Vocabulary tasks = _tasks ?? _taskB!.Build();
+        Vocabulary workers = _workers ?? _workerB!.Build();
+        Vocabulary classes = _classes ?? _classB!.Build();
+        int n = _n, T = tasks.Count, W = workers.Count;
+
+        // Stable sort by task, then stable sort of that order by worker: within a worker the answers are by
+        // task, and repeated (task, worker) pairs are adjacent in input order.
+        int[] byTask = StableOrder(_t, n, T, null);
+        int[] byWorker = StableOrder(_w, n, W, byTask);
+
+        bool[]? drop = null;
+        int dropped = 0;
+        if (duplicates != DuplicatePolicy.KeepAll)
+        {
+            for (int i = 1; i < n; i++)
+            {
+                int a = byWorker[i - 1], b = byWorker[i];
+                if (_w[a] != _w[b] || _t[a] != _t[b]) continue;
+                if (duplicates == DuplicatePolicy.Error)
+                {
+                    long la = _lines?[a] ?? 0, lb = _lines?[b] ?? 0;
+                    throw new DuplicateAnswerException(
+                        $"worker '{workers[_w[b]]}' answered task '{tasks[_t[b]]}' more than once", la, lb);
+                }
+                drop ??= new bool[n];
+                // a precedes b in input order; keep-last drops the earlier one of each adjacent pair.
+                drop[duplicates == DuplicatePolicy.KeepLast ? a : b] = true;
+                dropped++;
+            }
+        }
+
+        int m = n - dropped;
+        var taskOffsets = new int[T + 1];
+        var taskWorkers = new int[m];
+        var taskLabels = new int[m];
+        var answerId = new int[n];
+        int pos = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int r = byTask[i];
+            if (drop is not null && drop[r]) { answerId[r] = -1; continue; }
+            taskOffsets[_t[r] + 1]++;
+            taskWorkers[pos] = _w[r];
+            taskLabels[pos] = _l[r];
+            answerId[r] = pos++;
+        }
+        for (int t = 0; t < T; t++) taskOffsets[t + 1] += taskOffsets[t];
+
+        var workerOffsets = new int[W + 1];
+        var workerTasks = new int[m];
+        var workerLabels = new int[m];
+        var workerAnswerIds = new int[m];
+        pos = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int r = byWorker[i];
+            if (drop is not null && drop[r]) continue;
+            workerOffsets[_w[r] + 1]++;
+            workerTasks[pos] = _t[r];
+            workerLabels[pos] = _l[r];
+            workerAnswerIds[pos++] = answerId[r];
+        }
+        for (int w = 0; w < W; w++) workerOffsets[w + 1] += workerOffsets[w];
+
+        var matrix = new LabelMatrix(tasks, workers, classes, taskOffsets, taskWorkers, taskLabels,
+            workerOffsets, workerTasks, workerLabels, workerAnswerIds, null);
+        return new LabelMatrixBuild(gold is null ? matrix : matrix.WithGold(gold), dropped);
+    }
+
+    /// <summary>Stable counting sort of the rows (in <paramref name="order"/>, or 0..n-1) by <paramref name="key"/>.</summary>
+    private static int[] StableOrder(int[] key, int n, int keyCount, int[]? order)
+    {
+        var start = new int[keyCount + 1];
+        for (int i = 0; i < n; i++) start[key[i] + 1]++;
+        for (int k = 0; k < keyCount; k++) start[k + 1] += start[k];
+        var result = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            int r = order is null ? i : order[i];
+            result[start[key[r]]++] = r;
+        }
+        return result;
+    }
+}
