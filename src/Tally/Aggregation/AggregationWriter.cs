@@ -1,0 +1,187 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Tally.Data;
+
+namespace Tally.Aggregation;
+
+/// <summary>Output format of <see cref="AggregationWriter"/>.</summary>
+public enum OutputFormat
+{
+    /// <summary>labels.csv, workers.csv (+ confusions.json).</summary>
+    Csv,
+    /// <summary>labels.json, workers.json (+ confusions.json).</summary>
+    Json,
+}
+
+/// <summary>
+/// Writes an aggregation result: <c>labels</c> (task, label, confidence, p_&lt;class&gt; per class), <c>workers</c>
+/// (worker, answers, skill, agreement with the aggregate) and, for confusion models, <c>confusions.json</c>.
+/// Task ids and class names are written exactly as read. Every file is written to a temporary name and renamed,
+/// so a crash never leaves a half-written file under the final name.
+/// </summary>
+public static class AggregationWriter
+{
+    private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
+
+    /// <summary>Writes the result into <paramref name="directory"/> (created if needed); returns the paths written.</summary>
+    public static IReadOnlyList<string> Write(AggregationResult result, string directory, OutputFormat format)
+    {
+        Directory.CreateDirectory(directory);
+        var written = new List<string>();
+        if (format == OutputFormat.Csv)
+        {
+            written.Add(AtomicText(Path.Combine(directory, "labels.csv"), w => WriteLabelsCsv(result, w)));
+            written.Add(AtomicText(Path.Combine(directory, "workers.csv"), w => WriteWorkersCsv(result, w)));
+        }
+        else
+        {
+            written.Add(Atomic(Path.Combine(directory, "labels.json"), s => WriteLabelsJson(result, s)));
+            written.Add(Atomic(Path.Combine(directory, "workers.json"), s => WriteWorkersJson(result, s)));
+        }
+        if (result.Confusions is not null)
+            written.Add(Atomic(Path.Combine(directory, "confusions.json"), s => WriteConfusionsJson(result, s)));
+        return written;
+    }
+
+    /// <summary>labels.csv: task,label,confidence,p_&lt;class&gt;…</summary>
+    public static void WriteLabelsCsv(AggregationResult r, TextWriter w)
+    {
+        var a = r.Answers;
+        var sb = new StringBuilder("task,label,confidence");
+        for (int c = 0; c < a.ClassCount; c++) sb.Append(',').Append(CsvText.Escape("p_" + a.Classes[c]));
+        w.WriteLine(sb.ToString());
+        for (int t = 0; t < a.TaskCount; t++)
+        {
+            sb.Clear();
+            sb.Append(CsvText.Escape(a.Tasks[t])).Append(',').Append(CsvText.Escape(a.Classes[r.Labels[t]]))
+              .Append(',').Append(Num(r.Confidence(t)));
+            var row = r.Posteriors.Row(t);
+            for (int c = 0; c < row.Length; c++) sb.Append(',').Append(Num(row[c]));
+            w.WriteLine(sb.ToString());
+        }
+    }
+
+    /// <summary>workers.csv: worker,answers,skill,agreement</summary>
+    public static void WriteWorkersCsv(AggregationResult r, TextWriter w)
+    {
+        var a = r.Answers;
+        var agreement = Numerics.AgreementWith(a, r.Labels.AsSpan());
+        var extra = r.WorkerParameters.Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray();
+        w.WriteLine("worker,answers,skill,agreement" + string.Concat(extra.Select(e => "," + CsvText.Escape(e))));
+        var sb = new StringBuilder();
+        for (int i = 0; i < a.WorkerCount; i++)
+        {
+            sb.Clear();
+            sb.Append(CsvText.Escape(a.Workers[i])).Append(',').Append(a.WorkerDegree(i).ToString(Inv))
+              .Append(',').Append(Num(r.WorkerSkills[i])).Append(',').Append(Num(agreement[i]));
+            foreach (var e in extra) sb.Append(',').Append(Num(r.WorkerParameters[e][i]));
+            w.WriteLine(sb.ToString());
+        }
+    }
+
+    private static void WriteLabelsJson(AggregationResult r, Stream tw)
+    {
+        using var j = new Utf8JsonWriter(tw, new JsonWriterOptions { Indented = false });
+        var a = r.Answers;
+        j.WriteStartArray();
+        for (int t = 0; t < a.TaskCount; t++)
+        {
+            j.WriteStartObject();
+            j.WriteString("task", a.Tasks[t]);
+            j.WriteString("label", a.Classes[r.Labels[t]]);
+            j.WriteNumber("confidence", Finite(r.Confidence(t)));
+            j.WriteStartObject("probabilities");
+            var row = r.Posteriors.Row(t);
+            for (int c = 0; c < row.Length; c++) j.WriteNumber(a.Classes[c], Finite(row[c]));
+            j.WriteEndObject();
+            j.WriteEndObject();
+        }
+        j.WriteEndArray();
+    }
+
+    private static void WriteWorkersJson(AggregationResult r, Stream tw)
+    {
+        using var j = new Utf8JsonWriter(tw);
+        var a = r.Answers;
+        var agreement = Numerics.AgreementWith(a, r.Labels.AsSpan());
+        j.WriteStartArray();
+        for (int i = 0; i < a.WorkerCount; i++)
+        {
+            j.WriteStartObject();
+            j.WriteString("worker", a.Workers[i]);
+            j.WriteNumber("answers", a.WorkerDegree(i));
+            j.WriteNumber("skill", Finite(r.WorkerSkills[i]));
+            j.WriteNumber("agreement", Finite(agreement[i]));
+            foreach (var (name, values) in r.WorkerParameters.OrderBy(p => p.Key, StringComparer.Ordinal))
+                j.WriteNumber(name, Finite(values[i]));
+            j.WriteEndObject();
+        }
+        j.WriteEndArray();
+    }
+
+    /// <summary>confusions.json: classes, class priors, and per worker a K×K matrix (row = true class, column = answer).</summary>
+    public static void WriteConfusionsJson(AggregationResult r, Stream tw)
+    {
+        var conf = r.Confusions ?? throw new InvalidOperationException("The result has no confusion matrices.");
+        using var j = new Utf8JsonWriter(tw, new JsonWriterOptions { Indented = true });
+        var a = r.Answers;
+        int k = a.ClassCount;
+        j.WriteStartObject();
+        j.WriteString("method", r.Method);
+        j.WriteStartArray("classes");
+        for (int c = 0; c < k; c++) j.WriteStringValue(a.Classes[c]);
+        j.WriteEndArray();
+        if (!r.ClassPriors.IsEmpty)
+        {
+            j.WriteStartArray("priors");
+            foreach (var p in r.ClassPriors) j.WriteNumberValue(Finite(p));
+            j.WriteEndArray();
+        }
+        j.WriteStartObject("workers");
+        for (int w = 0; w < a.WorkerCount; w++)
+        {
+            j.WriteStartArray(a.Workers[w]);
+            for (int t = 0; t < k; t++)
+            {
+                j.WriteStartArray();
+                for (int l = 0; l < k; l++) j.WriteNumberValue(Finite(conf[w, t, l]));
+                j.WriteEndArray();
+            }
+            j.WriteEndArray();
+        }
+        j.WriteEndObject();
+        j.WriteEndObject();
+    }
+
+    /// <summary>Writes text (UTF-8, \n line ends) via a temporary file, then renames over <paramref name="path"/>.</summary>
+    public static string AtomicText(string path, Action<TextWriter> write) => Atomic(path, s =>
+    {
+        using var w = new StreamWriter(s, new UTF8Encoding(false), 1 << 16, leaveOpen: true) { NewLine = "\n" };
+        write(w);
+    });
+
+    /// <summary>Writes via a temporary file in the same directory, then renames over <paramref name="path"/>.</summary>
+    public static string Atomic(string path, Action<Stream> write)
+    {
+        string tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "." + Path.GetFileName(path) + ".tmp-" + Environment.ProcessId);
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
+            {
+                write(fs);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+        return path;
+    }
+
+    private static string Num(double x) => Finite(x).ToString("G9", Inv);
+    private static double Finite(double x) => double.IsFinite(x) ? x : 0;
+}

@@ -1,0 +1,56 @@
+namespace Tally.Aggregation;
+
+/// <summary>Overrides a front end may apply to any method's defaults.</summary>
+/// <param name="MaxIterations">Iteration limit (iterative methods), or null for the method's default.</param>
+/// <param name="Tolerance">Convergence tolerance (0 = run exactly MaxIterations), or null for the default.</param>
+/// <param name="Seed">Seed for randomness, or null for the default (0). For majority vote a seed switches ties to random.</param>
+public sealed record CommonMethodOptions(int? MaxIterations = null, double? Tolerance = null, int? Seed = null);
+
+/// <summary>A method as listed by <c>tally methods</c>.</summary>
+/// <param name="Name">Short name.</param>
+/// <param name="Aliases">Other accepted names (long names).</param>
+/// <param name="Description">One line.</param>
+/// <param name="Reference">Paper or source.</param>
+/// <param name="Iterative">Whether iteration options apply.</param>
+/// <param name="Create">Makes the aggregator with the given overrides.</param>
+public sealed record AggregatorInfo(string Name, IReadOnlyList<string> Aliases, string Description, string Reference,
+    bool Iterative, Func<CommonMethodOptions, IAggregator> Create);
+
+/// <summary>The truth-inference methods Tally ships, by name.</summary>
+public static class AggregatorCatalog
+{
+    /// <summary>Every method, in the order they are listed.</summary>
+    public static IReadOnlyList<AggregatorInfo> All { get; } =
+    [
+        new("mv", ["majority-vote", "majorityvote"], "Majority vote; posterior = vote shares; ties to the lowest class index (random with --seed).",
+            "—", false,
+            o => new MajorityVote(new MajorityVoteOptions { Ties = o.Seed is null ? TieBreak.LowestIndex : TieBreak.Random, Seed = o.Seed ?? 0 })),
+        new("wawa", ["worker-agreement-with-aggregate"], "Vote weighted by each worker's agreement with the majority.",
+            "Crowd-Kit Wawa (Appen)", false, _ => new Wawa()),
+        new("zbs", ["zero-based-skill", "zerobasedskill"], "Skill-weighted vote; skills move towards agreement with the weighted vote.",
+            "Crowd-Kit ZeroBasedSkill", true, o => new ZeroBasedSkill(Apply(new ZeroBasedSkillOptions(), o))),
+        new("ds", ["dawid-skene", "dawidskene"], "Dawid-Skene: per-worker confusion matrices fitted by EM from majority vote.",
+            "Dawid & Skene, J. Royal Statistical Society C, 1979", true, o => new DawidSkene(Apply(new DawidSkeneOptions(), o))),
+        new("onecoin", ["one-coin", "onecoin-dawid-skene", "onecoindawidskene"], "One-coin Dawid-Skene: one accuracy per worker, errors uniform.",
+            "Dawid & Skene 1979 (one-coin restriction)", true, o => new OneCoinDawidSkene(Apply(new OneCoinDawidSkeneOptions(), o))),
+    ];
+
+    /// <summary>Finds a method by name or alias (case-insensitive); null if unknown.</summary>
+    public static AggregatorInfo? Find(string name)
+    {
+        foreach (var m in All)
+        {
+            if (string.Equals(m.Name, name, StringComparison.OrdinalIgnoreCase)) return m;
+            foreach (var a in m.Aliases) if (string.Equals(a, name, StringComparison.OrdinalIgnoreCase)) return m;
+        }
+        return null;
+    }
+
+    /// <summary>Applies the common overrides to an iterative method's options.</summary>
+    public static T Apply<T>(T options, CommonMethodOptions o) where T : IterativeOptions => options with
+    {
+        MaxIterations = o.MaxIterations ?? options.MaxIterations,
+        Tolerance = o.Tolerance ?? options.Tolerance,
+        Seed = o.Seed ?? options.Seed,
+    };
+}
