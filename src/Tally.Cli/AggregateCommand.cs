@@ -114,7 +114,7 @@ internal static class AggregateCommand
         table.AddRow("workers", a.WorkerCount.ToString("N0"));
         table.AddRow("answers", a.AnswerCount.ToString("N0"));
         table.AddRow("classes", $"{a.ClassCount} ({Markup.Escape(string.Join(", ", a.Classes.Names.Take(10)))}{(a.ClassCount > 10 ? ", …" : "")})");
-        if (info.Iterative) table.AddRow("iterations", $"{r.Iterations}{(r.Converged ? " (converged)" : " (limit reached)")}");
+        if (info.Iterative) table.AddRow("iterations", $"{r.Iterations}{(r.Converged ? " (converged)" : " (iteration limit)")}");
         table.AddRow("seconds", $"{CliValues.Fixed(fitSeconds, "0.000")} (+ {CliValues.Fixed(readSeconds, "0.000")} reading)");
         if (truth is not null)
         {

@@ -2,6 +2,25 @@ using Tally.Data;
 
 namespace Tally.Aggregation;
 
+/// <summary>Scratch buffers for <see cref="ConfusionEm.FusedStep"/>, allocated once per fit, not per iteration.</summary>
+internal sealed class EmWorkspace
+{
+    public EmWorkspace(LabelMatrix answers)
+    {
+        Chunks = Numerics.ChunkCount(answers.TaskCount, answers.AnswerCount * (long)answers.ClassCount);
+        int size = answers.WorkerCount * answers.ClassCount * answers.ClassCount;
+        ChunkCounts = new double[Chunks][];
+        ChunkTotals = new double[Chunks][];
+        for (int c = 0; c < Chunks; c++) { ChunkCounts[c] = new double[size]; ChunkTotals[c] = new double[answers.ClassCount]; }
+        ChunkLogLikelihoods = new double[Chunks];
+    }
+
+    public int Chunks { get; }
+    public double[][] ChunkCounts { get; }
+    public double[][] ChunkTotals { get; }
+    public double[] ChunkLogLikelihoods { get; }
+}
+
 /// <summary>
 /// The two steps shared by the confusion-matrix models (Dawid-Skene and its one-coin restriction), written once
 /// for speed: they are the hot loops of <c>tally aggregate</c> on large data.
@@ -43,6 +62,117 @@ internal static class ConfusionEm
         }, ct);
         return total;
     }
+
+    /// <summary>
+    /// One fused pass over the tasks: the E-step for each task, immediately followed by scattering its new
+    /// posterior into the expected counts of the next M-step. Reading the answers once per iteration, in storage
+    /// order, is what makes EM memory-bandwidth bound instead of latency bound (a by-worker M-step reads the
+    /// posteriors at random). Each chunk scatters into its own count block, summed at the end.
+    /// Returns the log-likelihood, as <see cref="EStep"/>; fills <paramref name="counts"/> ([w][l][k], plus
+    /// <paramref name="smoothing"/> / prior counts) and <paramref name="classTotals"/> (Σ_t posterior).
+    /// </summary>
+    public static double FusedStep(LabelMatrix answers, double[] logConf, double[] logPrior, double[] posteriors,
+        EmWorkspace ws, double[]? priorCounts, double smoothing, double[] counts, double[] classTotals, CancellationToken ct)
+    {
+        int k = answers.ClassCount, T = answers.TaskCount;
+        var lls = ws.ChunkLogLikelihoods;
+        Numerics.ForChunks(T, ws.Chunks, (chunk, start, end) =>
+        {
+            var off = answers.TaskOffsets;
+            var workers = answers.TaskWorkers;
+            var labels = answers.TaskLabels;
+            var lc = logConf.AsSpan();
+            var local = ws.ChunkCounts[chunk].AsSpan();
+            var totals = ws.ChunkTotals[chunk].AsSpan();
+            local.Clear();
+            totals.Clear();
+            var gold = answers.Gold;
+            double ll = 0;
+            if (k == 2)
+            {
+                // Two classes dominate real workloads; scalar code avoids the per-answer span slicing.
+                double p0 = logPrior[0], p1 = logPrior[1];
+                for (int t = start; t < end; t++)
+                {
+                    double a0 = p0, a1 = p1;
+                    int e = off[t + 1];
+                    for (int i = off[t]; i < e; i++)
+                    {
+                        int b = (workers[i] * 2 + labels[i]) * 2;
+                        a0 += lc[b]; a1 += lc[b + 1];
+                    }
+                    double m = Math.Max(a0, a1);
+                    double e0 = Math.Exp(a0 - m), e1 = Math.Exp(a1 - m), z = e0 + e1;
+                    ll += m + Math.Log(z);
+                    double q0 = e0 / z, q1 = e1 / z;
+                    if (gold is not null && gold[t] >= 0) { q0 = gold[t] == 0 ? 1 : 0; q1 = 1 - q0; }
+                    posteriors[2 * t] = q0; posteriors[2 * t + 1] = q1;
+                    totals[0] += q0; totals[1] += q1;
+                    for (int i = off[t]; i < e; i++)
+                    {
+                        int b = (workers[i] * 2 + labels[i]) * 2;
+                        local[b] += q0; local[b + 1] += q1;
+                    }
+                }
+            }
+            else
+            {
+                for (int t = start; t < end; t++)
+                {
+                    var row = posteriors.AsSpan(t * k, k);
+                    logPrior.AsSpan().CopyTo(row);
+                    int e = off[t + 1];
+                    for (int i = off[t]; i < e; i++)
+                    {
+                        var p = lc.Slice((workers[i] * k + labels[i]) * k, k);
+                        for (int c = 0; c < row.Length; c++) row[c] += p[c];
+                    }
+                    ll += Numerics.NormalizeLog(row);
+                    if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
+                    for (int c = 0; c < row.Length; c++) totals[c] += row[c];
+                    for (int i = off[t]; i < e; i++)
+                    {
+                        var dst = local.Slice((workers[i] * k + labels[i]) * k, k);
+                        for (int c = 0; c < dst.Length; c++) dst[c] += row[c];
+                    }
+                }
+            }
+            lls[chunk] = ll;
+        }, ct);
+        InitialCounts(answers, priorCounts, smoothing, counts);
+        var total = counts.AsSpan();
+        classTotals.AsSpan().Clear();
+        double sum = 0;
+        for (int c = 0; c < ws.Chunks; c++)
+        {
+            var local = ws.ChunkCounts[c];
+            for (int i = 0; i < total.Length; i++) total[i] += local[i];
+            for (int j = 0; j < k; j++) classTotals[j] += ws.ChunkTotals[c][j];
+            sum += lls[c];
+        }
+        return sum;
+    }
+
+    /// <summary>Fills counts with the smoothing constant plus any prior counts (converted to [w][l][k]).</summary>
+    public static void InitialCounts(LabelMatrix answers, double[]? priorCounts, double smoothing, double[] counts)
+    {
+        int k = answers.ClassCount, kk = k * k;
+        if (priorCounts is null) { counts.AsSpan().Fill(smoothing); return; }
+        for (int w = 0; w < answers.WorkerCount; w++)
+        {
+            int b = priorCounts.Length == kk ? 0 : w * kk;
+            for (int j = 0; j < k; j++)
+                for (int l = 0; l < k; l++)
+                    counts[w * kk + l * k + j] = priorCounts[b + j * k + l] + smoothing;
+        }
+    }
+
+    /// <summary>
+    /// True when per-chunk count blocks are small enough to use <see cref="FusedStep"/>; with very many workers
+    /// the blocks would not fit in cache and the by-worker <see cref="Counts"/> is used instead.
+    /// </summary>
+    public static bool CanFuse(LabelMatrix answers, int chunks) =>
+        (long)answers.WorkerCount * answers.ClassCount * answers.ClassCount * chunks * sizeof(double) <= 64L << 20;
 
     /// <summary>
     /// Expected counts: counts[w][l][k] = prior counts + Σ over w's answers with label l of posterior[t, k].
@@ -89,6 +219,15 @@ internal static class ConfusionEm
             for (int c = 0; c < k; c++) p[c] += posteriors[t * k + c];
         Numerics.Normalize(p);
         for (int c = 0; c < k; c++) logPrior[c] = Math.Log(Math.Max(p[c], Numerics.MinProbability));
+    }
+
+    /// <summary>Class prior from posterior column sums (floored so its log is finite).</summary>
+    public static void PriorFromTotals(double[] totals, double[] logPrior)
+    {
+        Span<double> p = stackalloc double[totals.Length];
+        totals.AsSpan().CopyTo(p);
+        Numerics.Normalize(p);
+        for (int c = 0; c < p.Length; c++) logPrior[c] = Math.Log(Math.Max(p[c], Numerics.MinProbability));
     }
 
     /// <summary>Converts [w][l][k] log-confusions into a public [w][j][l] probability array.</summary>

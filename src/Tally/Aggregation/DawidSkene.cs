@@ -48,24 +48,39 @@ public sealed class DawidSkene(DawidSkeneOptions? options = null) : IAggregator
         var post = MajorityVote.WeightedVote(answers, null);
         Numerics.ClampGold(answers, post);
         var counts = new double[W * k * k];
+        var totals = new double[k];
         var logConf = new double[W * k * k];
         var logPrior = new double[k];
+        var ws = new EmWorkspace(answers);
+        bool fused = ConfusionEm.CanFuse(answers, ws.Chunks);
         var trace = new List<double>();
         double previous = double.NegativeInfinity;
         bool converged = false;
         int it = 0;
+        // Counts of the majority-vote start; afterwards each fused pass leaves the counts for the next M-step.
+        ConfusionEm.Counts(answers, post, Options.PriorCounts, Options.Smoothing, counts, cancellationToken);
+        ColumnTotals(post, k, totals);
         while (it < Options.MaxIterations)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            MStep(answers, post, counts, logConf, logPrior, cancellationToken);
-            double ll = ConfusionEm.EStep(answers, logConf, logPrior, post, cancellationToken) / Math.Max(1, answers.AnswerCount);
+            MStep(answers, counts, totals, logConf, logPrior);
+            double ll;
+            if (fused)
+                ll = ConfusionEm.FusedStep(answers, logConf, logPrior, post, ws, Options.PriorCounts, Options.Smoothing, counts, totals, cancellationToken);
+            else
+            {
+                ll = ConfusionEm.EStep(answers, logConf, logPrior, post, cancellationToken);
+                ConfusionEm.Counts(answers, post, Options.PriorCounts, Options.Smoothing, counts, cancellationToken);
+                ColumnTotals(post, k, totals);
+            }
+            ll /= Math.Max(1, answers.AnswerCount);
             it++;
             trace.Add(ll);
             progress?.Report(new IterationProgress(it, Options.MaxIterations, ll));
             if (Options.Tolerance > 0 && Math.Abs(ll - previous) < Options.Tolerance) { converged = true; break; }
             previous = ll;
         }
-        if (it == 0) MStep(answers, post, counts, logConf, logPrior, cancellationToken);
+        if (it == 0) MStep(answers, counts, totals, logConf, logPrior);
         var conf = ConfusionEm.ToPublic(logConf, W, k);
         var prior = new double[k];
         for (int c = 0; c < k; c++) prior[c] = Math.Exp(logPrior[c]);
@@ -80,16 +95,21 @@ public sealed class DawidSkene(DawidSkeneOptions? options = null) : IAggregator
             Confusions = conf,
             ClassPriors = AggregationResult.Wrap(prior),
             Iterations = it,
-            Converged = converged || Options.Tolerance == 0,
+            Converged = converged,
             LogLikelihoods = AggregationResult.Wrap(trace.ToArray()),
         };
     }
 
-    private void MStep(LabelMatrix answers, double[] post, double[] counts, double[] logConf, double[] logPrior, CancellationToken ct)
+    private static void ColumnTotals(double[] post, int k, double[] totals)
+    {
+        Array.Clear(totals);
+        for (int i = 0; i < post.Length; i++) totals[i % k] += post[i];
+    }
+
+    private static void MStep(LabelMatrix answers, double[] counts, double[] totals, double[] logConf, double[] logPrior)
     {
         int k = answers.ClassCount, W = answers.WorkerCount;
-        ConfusionEm.Prior(post, answers.TaskCount, k, logPrior);
-        ConfusionEm.Counts(answers, post, Options.PriorCounts, Options.Smoothing, counts, ct);
+        ConfusionEm.PriorFromTotals(totals, logPrior);
         for (int w = 0; w < W; w++)
         {
             int b = w * k * k;
@@ -188,7 +208,7 @@ public sealed class OneCoinDawidSkene(OneCoinDawidSkeneOptions? options = null) 
             Confusions = ConfusionEm.ToPublic(logConf, W, k),
             ClassPriors = AggregationResult.Wrap(prior),
             Iterations = it,
-            Converged = converged || Options.Tolerance == 0,
+            Converged = converged,
             LogLikelihoods = AggregationResult.Wrap(trace.ToArray()),
         };
     }

@@ -185,7 +185,7 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
             Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
             WorkerSkills = AggregationResult.Wrap(skills),
             Iterations = it,
-            Converged = converged || Options.Tolerance == 0,
+            Converged = converged,
         };
     }
 }

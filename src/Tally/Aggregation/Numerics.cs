@@ -64,6 +64,18 @@ internal static class Numerics
         });
     }
 
+    /// <summary>How many chunks <see cref="ForChunks"/> should use for n items and the given amount of work.</summary>
+    public static int ChunkCount(int n, long work) =>
+        work < 200_000 || n < 2 ? 1 : Math.Min(Environment.ProcessorCount, n);
+
+    /// <summary>Runs body(chunk, start, end) over [0, n) split into <paramref name="chunks"/> equal contiguous ranges, in parallel.</summary>
+    public static void ForChunks(int n, int chunks, Action<int, int, int> body, CancellationToken ct = default)
+    {
+        if (chunks <= 1) { body(0, 0, n); return; }
+        Parallel.For(0, chunks, new ParallelOptions { CancellationToken = ct }, c =>
+            body(c, (int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
+    }
+
     /// <summary>Clamps gold tasks to one-hot rows.</summary>
     public static void ClampGold(LabelMatrix answers, double[] posteriors)
     {
