@@ -63,6 +63,63 @@ internal static class ConfusionEm
         return total;
     }
 
+    /// <summary>State at the end of <see cref="Run"/>.</summary>
+    public sealed record EmRun(double[] Posteriors, double[] LogConfusions, double[] LogPrior, int Iterations, bool Converged, double[] Trace);
+
+    /// <summary>
+    /// EM for a confusion-matrix model from majority-vote posteriors: <paramref name="mStep"/>(counts, class totals,
+    /// logConf, logPrior) turns expected counts ([w][l][k]) into parameters; the E-step is shared. Stops when the
+    /// per-answer log-likelihood changes by less than the tolerance, or at the iteration limit.
+    /// </summary>
+    public static EmRun Run(LabelMatrix answers, IterativeOptions options, double[]? priorCounts, double smoothing,
+        Action<double[], double[], double[], double[]> mStep, IProgress<IterationProgress>? progress, CancellationToken ct)
+    {
+        int k = answers.ClassCount, W = answers.WorkerCount;
+        var post = MajorityVote.WeightedVote(answers, null);
+        Numerics.ClampGold(answers, post);
+        var counts = new double[W * k * k];
+        var totals = new double[k];
+        var logConf = new double[W * k * k];
+        var logPrior = new double[k];
+        var ws = new EmWorkspace(answers);
+        bool fused = CanFuse(answers, ws.Chunks);
+        var trace = new List<double>();
+        double previous = double.NegativeInfinity;
+        bool converged = false;
+        int it = 0;
+        // Counts of the majority-vote start; afterwards each fused pass leaves the counts for the next M-step.
+        Counts(answers, post, priorCounts, smoothing, counts, ct);
+        ColumnTotals(post, k, totals);
+        while (true)
+        {
+            ct.ThrowIfCancellationRequested();
+            mStep(counts, totals, logConf, logPrior);
+            if (it >= options.MaxIterations) break;
+            double ll;
+            if (fused)
+                ll = FusedStep(answers, logConf, logPrior, post, ws, priorCounts, smoothing, counts, totals, ct);
+            else
+            {
+                ll = EStep(answers, logConf, logPrior, post, ct);
+                Counts(answers, post, priorCounts, smoothing, counts, ct);
+                ColumnTotals(post, k, totals);
+            }
+            ll /= Math.Max(1, answers.AnswerCount);
+            it++;
+            trace.Add(ll);
+            progress?.Report(new IterationProgress(it, options.MaxIterations, ll));
+            if (options.Tolerance > 0 && Math.Abs(ll - previous) < options.Tolerance) { converged = true; break; }
+            previous = ll;
+        }
+        return new EmRun(post, logConf, logPrior, it, converged, trace.ToArray());
+    }
+
+    private static void ColumnTotals(double[] post, int k, double[] totals)
+    {
+        Array.Clear(totals);
+        for (int i = 0; i < post.Length; i++) totals[i % k] += post[i];
+    }
+
     /// <summary>
     /// One fused pass over the tasks: the E-step for each task, immediately followed by scattering its new
     /// posterior into the expected counts of the next M-step. Reading the answers once per iteration, in storage

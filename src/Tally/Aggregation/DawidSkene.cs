@@ -45,42 +45,9 @@ public sealed class DawidSkene(DawidSkeneOptions? options = null) : IAggregator
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
         if (Options.PriorCounts is { } pc && pc.Length != k * k && pc.Length != W * k * k)
             throw new ArgumentException($"PriorCounts must have K×K = {k * k} or W×K×K = {W * k * k} entries.");
-        var post = MajorityVote.WeightedVote(answers, null);
-        Numerics.ClampGold(answers, post);
-        var counts = new double[W * k * k];
-        var totals = new double[k];
-        var logConf = new double[W * k * k];
-        var logPrior = new double[k];
-        var ws = new EmWorkspace(answers);
-        bool fused = ConfusionEm.CanFuse(answers, ws.Chunks);
-        var trace = new List<double>();
-        double previous = double.NegativeInfinity;
-        bool converged = false;
-        int it = 0;
-        // Counts of the majority-vote start; afterwards each fused pass leaves the counts for the next M-step.
-        ConfusionEm.Counts(answers, post, Options.PriorCounts, Options.Smoothing, counts, cancellationToken);
-        ColumnTotals(post, k, totals);
-        while (it < Options.MaxIterations)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            MStep(answers, counts, totals, logConf, logPrior);
-            double ll;
-            if (fused)
-                ll = ConfusionEm.FusedStep(answers, logConf, logPrior, post, ws, Options.PriorCounts, Options.Smoothing, counts, totals, cancellationToken);
-            else
-            {
-                ll = ConfusionEm.EStep(answers, logConf, logPrior, post, cancellationToken);
-                ConfusionEm.Counts(answers, post, Options.PriorCounts, Options.Smoothing, counts, cancellationToken);
-                ColumnTotals(post, k, totals);
-            }
-            ll /= Math.Max(1, answers.AnswerCount);
-            it++;
-            trace.Add(ll);
-            progress?.Report(new IterationProgress(it, Options.MaxIterations, ll));
-            if (Options.Tolerance > 0 && Math.Abs(ll - previous) < Options.Tolerance) { converged = true; break; }
-            previous = ll;
-        }
-        if (it == 0) MStep(answers, counts, totals, logConf, logPrior);
+        var run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing,
+            (counts, totals, logConf, logPrior) => MStep(answers, counts, totals, logConf, logPrior), progress, cancellationToken);
+        var (post, logConf, logPrior) = (run.Posteriors, run.LogConfusions, run.LogPrior);
         var conf = ConfusionEm.ToPublic(logConf, W, k);
         var prior = new double[k];
         for (int c = 0; c < k; c++) prior[c] = Math.Exp(logPrior[c]);
@@ -94,16 +61,10 @@ public sealed class DawidSkene(DawidSkeneOptions? options = null) : IAggregator
             WorkerSkills = AggregationResult.Wrap(ConfusionEm.Accuracy(conf, logPrior)),
             Confusions = conf,
             ClassPriors = AggregationResult.Wrap(prior),
-            Iterations = it,
-            Converged = converged,
-            LogLikelihoods = AggregationResult.Wrap(trace.ToArray()),
+            Iterations = run.Iterations,
+            Converged = run.Converged,
+            LogLikelihoods = AggregationResult.Wrap(run.Trace),
         };
-    }
-
-    private static void ColumnTotals(double[] post, int k, double[] totals)
-    {
-        Array.Clear(totals);
-        for (int i = 0; i < post.Length; i++) totals[i % k] += post[i];
     }
 
     private static void MStep(LabelMatrix answers, double[] counts, double[] totals, double[] logConf, double[] logPrior)
@@ -157,29 +118,18 @@ public sealed class OneCoinDawidSkene(OneCoinDawidSkeneOptions? options = null) 
         CancellationToken cancellationToken = default)
     {
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        var post = MajorityVote.WeightedVote(answers, null);
-        Numerics.ClampGold(answers, post);
-        var counts = new double[W * k * k];
-        var logConf = new double[W * k * k];
-        var logPrior = new double[k];
         var skill = new double[W];
-        var trace = new List<double>();
-        double previous = double.NegativeInfinity;
-        bool converged = false;
-        int it = 0;
-        do
+        var run = ConfusionEm.Run(answers, Options, null, 0, (counts, totals, logConf, logPrior) =>
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            ConfusionEm.Prior(post, T, k, logPrior);
-            ConfusionEm.Counts(answers, post, null, 0, counts, cancellationToken);
+            ConfusionEm.PriorFromTotals(totals, logPrior);
             for (int w = 0; w < W; w++)
             {
                 int b = w * k * k;
                 double correct = 0, all = 0;
                 for (int i = 0; i < k * k; i++) all += counts[b + i];
                 for (int c = 0; c < k; c++) correct += counts[b + c * k + c];
-                double p = (correct + Options.Smoothing) / (all + 2 * Options.Smoothing);
-                if (!(all + 2 * Options.Smoothing > 0)) p = 1.0 / k;
+                // p_w = expected share of correct answers, smoothed towards 1/2 so it stays inside (0, 1).
+                double p = all + 2 * Options.Smoothing > 0 ? (correct + Options.Smoothing) / (all + 2 * Options.Smoothing) : 1.0 / k;
                 skill[w] = p;
                 double logRight = Math.Log(Math.Max(p, Numerics.MinProbability));
                 double logWrong = k > 1 ? Math.Log(Math.Max((1 - p) / (k - 1), Numerics.MinProbability)) : 0;
@@ -187,14 +137,8 @@ public sealed class OneCoinDawidSkene(OneCoinDawidSkeneOptions? options = null) 
                     for (int j = 0; j < k; j++)
                         logConf[b + l * k + j] = l == j ? logRight : logWrong;
             }
-            if (it >= Options.MaxIterations) break;
-            double ll = ConfusionEm.EStep(answers, logConf, logPrior, post, cancellationToken) / Math.Max(1, answers.AnswerCount);
-            it++;
-            trace.Add(ll);
-            progress?.Report(new IterationProgress(it, Options.MaxIterations, ll));
-            if (Options.Tolerance > 0 && Math.Abs(ll - previous) < Options.Tolerance) { converged = true; break; }
-            previous = ll;
-        } while (true);
+        }, progress, cancellationToken);
+        var (post, logConf, logPrior) = (run.Posteriors, run.LogConfusions, run.LogPrior);
         var prior = new double[k];
         for (int c = 0; c < k; c++) prior[c] = Math.Exp(logPrior[c]);
         Numerics.Normalize(prior);
@@ -207,9 +151,9 @@ public sealed class OneCoinDawidSkene(OneCoinDawidSkeneOptions? options = null) 
             WorkerSkills = AggregationResult.Wrap(skill),
             Confusions = ConfusionEm.ToPublic(logConf, W, k),
             ClassPriors = AggregationResult.Wrap(prior),
-            Iterations = it,
-            Converged = converged,
-            LogLikelihoods = AggregationResult.Wrap(trace.ToArray()),
+            Iterations = run.Iterations,
+            Converged = run.Converged,
+            LogLikelihoods = AggregationResult.Wrap(run.Trace),
         };
     }
 }
