@@ -14,7 +14,11 @@ public sealed record CommonMethodOptions(int? MaxIterations = null, double? Tole
 /// <param name="Iterative">Whether iteration options apply.</param>
 /// <param name="Create">Makes the aggregator with the given overrides.</param>
 public sealed record AggregatorInfo(string Name, IReadOnlyList<string> Aliases, string Description, string Reference,
-    bool Iterative, Func<CommonMethodOptions, IAggregator> Create);
+    bool Iterative, Func<CommonMethodOptions, IAggregator> Create)
+{
+    /// <summary>True for methods defined only for two classes (they reject other inputs with an <see cref="ArgumentException"/>).</summary>
+    public bool BinaryOnly { get; init; }
+}
 
 /// <summary>The truth-inference methods Tally ships, by name.</summary>
 public static class AggregatorCatalog

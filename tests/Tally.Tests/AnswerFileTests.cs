@@ -1,0 +1,146 @@
+using Tally.Data;
+
+namespace Tally.Tests;
+
+/// <summary>Reading answers and truth: formats a user has, and a clear located error for each kind of bad input.</summary>
+public sealed class AnswerFileTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tally-reader-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static TallyDataException Fails(Action read) => Assert.Throws<TallyDataException>(read);
+
+    [Fact]
+    public void Reads_crowd_kit_csv()
+    {
+        var m = AnswerFiles.ReadAnswers(Write("a.csv", "task,worker,label\nt1,w1,cat\nt1,w2,dog\nt2,w1,dog\n")).Matrix;
+        Assert.Equal((2, 2, 3, 2), (m.TaskCount, m.WorkerCount, m.AnswerCount, m.ClassCount));
+        Assert.Equal(["cat", "dog"], m.Classes.Names);
+    }
+
+    [Fact]
+    public void Maps_other_column_names_tsv_quotes_and_crlf()
+    {
+        var path = Write("a.tsv", "answer\tquestion\tworker\r\n\"yes\"\t\"q, 1\"\tw1\r\nno\tq2\tw\"2\r\n\r\n");
+        var m = AnswerFiles.ReadAnswers(path, new AnswerFileOptions(TaskColumn: "question", LabelColumn: "answer")).Matrix;
+        Assert.Equal(["q, 1", "q2"], m.Tasks.Names);
+        Assert.Equal(["w1", "w\"2"], m.Workers.Names);
+        Assert.Equal(["yes", "no"], m.Classes.Names);
+    }
+
+    [Fact]
+    public void Quoted_fields_with_escaped_quotes_and_delimiters()
+    {
+        var m = AnswerFiles.ReadAnswers(Write("q.csv", "task,worker,label\n\"a \"\"x\"\", y\",w,1\n")).Matrix;
+        Assert.Equal("a \"x\", y", m.Tasks[0]);
+    }
+
+    [Fact]
+    public void Given_classes_fix_the_order()
+    {
+        var path = Write("a.csv", "task,worker,label\nt,w,b\nt,v,a\n");
+        var m = AnswerFiles.ReadAnswers(path, new AnswerFileOptions(Classes: ["a", "b", "c"])).Matrix;
+        Assert.Equal(["a", "b", "c"], m.Classes.Names);
+        Assert.Equal(1, m.TaskLabels[0]);
+    }
+
+    [Fact]
+    public void Missing_file()
+    {
+        var e = Fails(() => AnswerFiles.ReadAnswers(Path.Combine(_dir, "nope.csv")));
+        Assert.Contains("nope.csv", e.Message);
+        Assert.Contains("not found", e.Message);
+    }
+
+    [Fact]
+    public void Empty_file()
+    {
+        var e = Fails(() => AnswerFiles.ReadAnswers(Write("e.csv", "")));
+        Assert.Contains("e.csv", e.Message);
+        Assert.Contains("empty", e.Message);
+    }
+
+    [Fact]
+    public void Header_without_answers()
+    {
+        var e = Fails(() => AnswerFiles.ReadAnswers(Write("h.csv", "task,worker,label\n")));
+        Assert.Contains("no answers", e.Message);
+    }
+
+    [Fact]
+    public void Missing_column_is_reported_on_the_header_line_with_the_columns_found()
+    {
+        var e = Fails(() => AnswerFiles.ReadAnswers(Write("c.csv", "task,annotator,label\nt,w,a\n")));
+        Assert.Equal(1, e.Line);
+        Assert.Contains("'worker'", e.Message);
+        Assert.Contains("task, annotator, label", e.Message);
+        Assert.StartsWith(Path.Combine(_dir, "c.csv") + ":1:", e.Message);
+    }
+
+    [Fact]
+    public void Row_with_wrong_number_of_fields_names_its_line()
+    {
+        var e = Fails(() => AnswerFiles.ReadAnswers(Write("f.csv", "task,worker,label\nt,w,a\n\nt,v\n")));
+        Assert.Equal(4, e.Line);
+        Assert.Contains("expected 3 fields", e.Message);
+        Assert.Contains("found 2", e.Message);
+    }
+
+    [Fact]
+    public void Unknown_class_when_classes_are_given()
+    {
+        var path = Write("k.csv", "task,worker,label\nt,w,a\nt,v,maybe\n");
+        var e = Fails(() => AnswerFiles.ReadAnswers(path, new AnswerFileOptions(Classes: ["a", "b"])));
+        Assert.Equal(3, e.Line);
+        Assert.Contains("'maybe'", e.Message);
+    }
+
+    [Fact]
+    public void Empty_label()
+    {
+        var e = Fails(() => AnswerFiles.ReadAnswers(Write("l.csv", "task,worker,label\nt,w,\n")));
+        Assert.Equal(2, e.Line);
+        Assert.Contains("empty label", e.Message);
+    }
+
+    [Fact]
+    public void Unterminated_quote()
+    {
+        var e = Fails(() => AnswerFiles.ReadAnswers(Write("u.csv", "task,worker,label\n\"t,w,a\n")));
+        Assert.Equal(2, e.Line);
+    }
+
+    [Fact]
+    public void Duplicates_are_dropped_and_counted_or_rejected_with_both_lines()
+    {
+        var path = Write("d.csv", "task,worker,label\nt,w,a\nt,v,b\nt,w,b\n");
+        var build = AnswerFiles.ReadAnswers(path);
+        Assert.Equal(1, build.DroppedDuplicates);
+        Assert.Equal(2, build.Matrix.AnswerCount);
+        var e = Fails(() => AnswerFiles.ReadAnswers(path, new AnswerFileOptions(Duplicates: DuplicatePolicy.Error)));
+        Assert.Equal(4, e.Line);
+        Assert.Contains("line 2", e.Message);
+    }
+
+    [Fact]
+    public void Truth_file_reports_unknown_tasks_and_rejects_unknown_classes()
+    {
+        var m = AnswerFiles.ReadAnswers(Write("a.csv", "task,worker,label\nt1,w,x\nt2,w,y\n")).Matrix;
+        var truth = AnswerFiles.ReadTruth(Write("t.csv", "task,truth\nt1,y\nt9,x\n"), m);
+        Assert.Equal(2, truth.Rows);
+        Assert.Equal(1, truth.UnknownTasks);
+        Assert.Equal(1, truth.Labels[0]);
+        Assert.Equal(-1, truth.Labels[1]);
+        var e = Fails(() => AnswerFiles.ReadTruth(Write("bad.csv", "task,truth\nt1,z\n"), m));
+        Assert.Equal(2, e.Line);
+        Assert.Contains("'z'", e.Message);
+    }
+}

@@ -1,0 +1,158 @@
+using System.Globalization;
+using Spectre.Console;
+using Tally.Cli;
+
+namespace Tally.Tests;
+
+/// <summary>The <c>tally</c> command end to end, as a user runs it.</summary>
+public sealed class CliTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tally-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    internal static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Out = new AnsiConsoleOutput(output),
+            Interactive = InteractionSupport.No,
+        });
+        console.Profile.Width = 200;
+        int code = Program.Run(args, console, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public void Aggregate_on_a_bundled_dataset_reports_accuracy_and_writes_outputs()
+    {
+        var (code, stdout, stderr) = Run("aggregate", "--dataset", "dog", "--method", "ds", "--out", _dir);
+        Assert.True(code == 0, stderr);
+        Assert.Contains("accuracy", stdout);
+        // Accuracy printed in the table: must match Crowd-Kit's 84.26% within a point.
+        var line = stdout.Split('\n').First(l => l.Contains("accuracy"));
+        double acc = double.Parse(line.Split('%')[0].Split(' ', StringSplitOptions.RemoveEmptyEntries).Last().Trim('│', ' '), CultureInfo.InvariantCulture);
+        Assert.InRange(acc, 83.26, 100);
+
+        var labels = File.ReadAllLines(Path.Combine(_dir, "labels.csv"));
+        // Class columns follow first appearance in answers.csv (3, 2, 0, 1 for dog).
+        Assert.Equal("task,label,confidence,p_3,p_2,p_0,p_1", labels[0]);
+        Assert.Equal(808, labels.Length);
+        // Scored independently of the program: labels.csv against truth.csv.
+        var truth = File.ReadAllLines(Path.Combine(TestData.RepoRoot, "data", "dog", "truth.csv")).Skip(1)
+            .Select(l => l.Split(',')).ToDictionary(f => f[0], f => f[1]);
+        int correct = labels.Skip(1).Select(l => l.Split(',')).Count(f => truth[f[0]] == f[1]);
+        Assert.Equal(acc, Math.Round(100.0 * correct / 807, 2), 2);
+        foreach (var row in labels.Skip(1))
+        {
+            var p = row.Split(',').Skip(3).Select(x => double.Parse(x, CultureInfo.InvariantCulture)).Sum();
+            Assert.InRange(p, 1 - 1e-6, 1 + 1e-6);
+        }
+        var workers = File.ReadAllLines(Path.Combine(_dir, "workers.csv"));
+        Assert.Equal("worker,answers,skill,agreement", workers[0]);
+        Assert.Equal(110, workers.Length);
+        Assert.True(File.Exists(Path.Combine(_dir, "confusions.json")));
+        Assert.Empty(Directory.GetFiles(_dir, ".*tmp*"));
+    }
+
+    [Fact]
+    public void Json_output_and_column_mapping()
+    {
+        var answers = Path.Combine(_dir, "votes.csv");
+        File.WriteAllText(answers, "question,annotator,answer\nq1,a,yes\nq1,b,yes\nq1,c,no\nq2,a,no\nq2,b,no\nq2,c,no\n");
+        var outDir = Path.Combine(_dir, "out");
+        var (code, _, err) = Run("aggregate", answers, "--task-col", "question", "--worker-col", "annotator", "--label-col", "answer",
+            "--method", "mv", "--format", "json", "--out", outDir);
+        Assert.True(code == 0, err);
+        var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "labels.json")));
+        var first = json.RootElement[0];
+        Assert.Equal("q1", first.GetProperty("task").GetString());
+        Assert.Equal("yes", first.GetProperty("label").GetString());
+        Assert.Equal(2.0 / 3, first.GetProperty("probabilities").GetProperty("yes").GetDouble(), 6);
+    }
+
+    [Fact]
+    public void Bad_input_fails_with_file_line_and_exit_code_2_and_writes_nothing()
+    {
+        var answers = Path.Combine(_dir, "bad.csv");
+        File.WriteAllText(answers, "task,worker,label\nt1,w1,a\nt1,w2\n");
+        var outDir = Path.Combine(_dir, "out");
+        var (code, stdout, stderr) = Run("aggregate", answers, "--out", outDir);
+        Assert.Equal(2, code);
+        Assert.Contains($"{answers}:3:", stderr);
+        Assert.DoesNotContain("   at ", stderr);
+        Assert.False(Directory.Exists(outDir));
+        Assert.DoesNotContain("accuracy", stdout);
+    }
+
+    [Theory]
+    [InlineData("missing.csv", "not found")]
+    [InlineData("--dataset", "unknown dataset")]
+    public void Usage_errors_exit_2(string what, string message)
+    {
+        var args = what == "--dataset"
+            ? new[] { "aggregate", "--dataset", "no-such-set" }
+            : new[] { "aggregate", Path.Combine(_dir, what) };
+        var (code, _, err) = Run(args);
+        Assert.Equal(2, code);
+        Assert.Contains(message, err);
+    }
+
+    [Fact]
+    public void Unknown_method_and_unknown_option_exit_2()
+    {
+        Assert.Equal(2, Run("aggregate", "--dataset", "duck", "--method", "nope").Code);
+        Assert.Equal(2, Run("aggregate", "--dataset", "duck", "--frobnicate").Code);
+    }
+
+    [Fact]
+    public void Truth_with_unknown_class_is_a_located_error()
+    {
+        var answers = Path.Combine(_dir, "a.csv");
+        var truth = Path.Combine(_dir, "t.csv");
+        File.WriteAllText(answers, "task,worker,label\nt1,w1,a\nt2,w1,b\n");
+        File.WriteAllText(truth, "task,truth\nt1,a\nt2,c\n");
+        var (code, _, err) = Run("aggregate", answers, "--truth", truth);
+        Assert.Equal(2, code);
+        Assert.Contains($"{truth}:3:", err);
+    }
+
+    [Fact]
+    public void Methods_and_datasets_are_listed()
+    {
+        var (code, stdout, _) = Run("methods");
+        Assert.Equal(0, code);
+        foreach (var m in Tally.Aggregation.AggregatorCatalog.All) Assert.Contains(m.Name, stdout);
+        (code, stdout, _) = Run("datasets");
+        Assert.Equal(0, code);
+        Assert.Contains("dog", stdout);
+        Assert.Contains("8,070", stdout);
+    }
+
+    [Fact]
+    public void Help_shows_examples()
+    {
+        var (code, stdout, _) = Run("aggregate", "--help");
+        Assert.Equal(0, code);
+        Assert.Contains("Examples:", stdout);
+        Assert.Contains("--method", stdout);
+    }
+
+    [Fact]
+    public void Simulate_then_aggregate_round_trip_is_deterministic()
+    {
+        var a = Path.Combine(_dir, "sim.csv");
+        var b = Path.Combine(_dir, "sim2.csv");
+        Assert.Equal(0, Run("simulate", "ds", "--tasks", "500", "--workers", "20", "--per-task", "5", "--classes", "3", "--seed", "9", "--out", a).Code);
+        Assert.Equal(0, Run("simulate", "ds", "--tasks", "500", "--workers", "20", "--per-task", "5", "--classes", "3", "--seed", "9", "--out", b).Code);
+        Assert.Equal(File.ReadAllText(a), File.ReadAllText(b));
+        Assert.Equal(2501, File.ReadAllLines(a).Length);
+        var (code, stdout, err) = Run("aggregate", a, "--truth", Path.Combine(_dir, "sim.truth.csv"), "--method", "ds");
+        Assert.True(code == 0, err);
+        Assert.Contains("accuracy", stdout);
+    }
+}
