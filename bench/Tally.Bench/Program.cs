@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using System.Globalization;
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Running;
+using Tally.Aggregation;
+using Tally.Simulation;
+
+namespace Tally.Bench;
+
+/// <summary>
+/// Benchmarks. Two modes:
+///   timed  — one configuration per process (so peak memory is that run's): generate a synthetic Dawid-Skene crowd in
+///            memory, time the method, print one CSV line: method,labels,classes,iterations,seconds,labels_iter_per_s,peak_mb.
+///            bench/run.sh loops over configurations.
+///   bdn    — BenchmarkDotNet micro-benchmarks of the EM loop on 1M labels (statistically sound, slower).
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        if (args.Length > 0 && args[0] == "bdn")
+        {
+            BenchmarkRunner.Run<EmBenchmarks>(args: args[1..]);
+            return 0;
+        }
+        if (args.Length < 3 || args[0] != "timed")
+        {
+            Console.Error.WriteLine("usage: Tally.Bench timed METHOD LABELS [CLASSES=2] [ITERATIONS=20] | Tally.Bench bdn [BenchmarkDotNet args]");
+            return 2;
+        }
+        string method = args[1];
+        int labels = int.Parse(args[2], CultureInfo.InvariantCulture);
+        int k = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 2;
+        int iterations = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : 20;
+        const int perTask = 5;
+        var crowd = new DawidSkeneSimulator().Generate(new DawidSkeneScenario
+        {
+            Tasks = labels / perTask, Workers = Math.Max(100, labels / 5000), PerTask = perTask, Classes = k, Accuracy = 0.7, Seed = 1,
+        });
+        var aggregator = AggregatorCatalog.Find(method)!.Create(new CommonMethodOptions(MaxIterations: iterations, Tolerance: 0));
+        // Warm-up on a small crowd so the JIT is not timed.
+        aggregator.Aggregate(new DawidSkeneSimulator().Generate(new DawidSkeneScenario { Tasks = 2000, Classes = k }).Answers);
+        GC.Collect();
+        var clock = Stopwatch.StartNew();
+        var result = aggregator.Aggregate(crowd.Answers);
+        double seconds = clock.Elapsed.TotalSeconds;
+        double acc = Accuracy.Of(result.Labels.AsSpan(), crowd.Truth).Value;
+        int its = Math.Max(1, result.Iterations);
+        double peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{method},{labels},{k},{result.Iterations},{seconds:0.000},{(double)labels * its / seconds:0},{peakMb:0},{acc:0.0000}"));
+        return 0;
+    }
+}
+
+/// <summary>The EM loop on one million labels, K = 2 and 5 (20 iterations, no early stop).</summary>
+[MemoryDiagnoser]
+public class EmBenchmarks
+{
+    private Tally.Data.LabelMatrix _answers = null!;
+
+    [Params(2, 5)]
+    public int Classes { get; set; }
+
+    [GlobalSetup]
+    public void Setup() => _answers = new DawidSkeneSimulator().Generate(new DawidSkeneScenario
+    { Tasks = 200_000, Workers = 200, PerTask = 5, Classes = Classes, Seed = 1 }).Answers;
+
+    [Benchmark(Baseline = true)]
+    public AggregationResult MajorityVote() => new MajorityVote().Aggregate(_answers);
+
+    [Benchmark]
+    public AggregationResult DawidSkene20() => new DawidSkene(new DawidSkeneOptions { MaxIterations = 20, Tolerance = 0 }).Aggregate(_answers);
+
+    [Benchmark]
+    public AggregationResult OneCoin20() => new OneCoinDawidSkene(new OneCoinDawidSkeneOptions { MaxIterations = 20, Tolerance = 0 }).Aggregate(_answers);
+}
