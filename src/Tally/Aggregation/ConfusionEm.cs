@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Tally.Data;
 
 namespace Tally.Aggregation;
@@ -174,23 +176,28 @@ internal static class ConfusionEm
             }
             else
             {
+                // General K: refs into the arrays instead of per-answer span slices keep bounds checks out of the
+                // inner loops (indexes are valid by construction of the matrix).
+                ref double lcBase = ref MemoryMarshal.GetArrayDataReference(logConf);
+                ref double localBase = ref MemoryMarshal.GetReference(local);
+                Span<double> row = stackalloc double[k];
                 for (int t = start; t < end; t++)
                 {
-                    var row = posteriors.AsSpan(t * k, k);
                     logPrior.AsSpan().CopyTo(row);
                     int e = off[t + 1];
                     for (int i = off[t]; i < e; i++)
                     {
-                        var p = lc.Slice((workers[i] * k + labels[i]) * k, k);
-                        for (int c = 0; c < row.Length; c++) row[c] += p[c];
+                        ref double p = ref Unsafe.Add(ref lcBase, (workers[i] * k + labels[i]) * k);
+                        for (int c = 0; c < row.Length; c++) row[c] += Unsafe.Add(ref p, c);
                     }
                     ll += Numerics.NormalizeLog(row);
                     if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
+                    row.CopyTo(posteriors.AsSpan(t * k, k));
                     for (int c = 0; c < row.Length; c++) totals[c] += row[c];
                     for (int i = off[t]; i < e; i++)
                     {
-                        var dst = local.Slice((workers[i] * k + labels[i]) * k, k);
-                        for (int c = 0; c < dst.Length; c++) dst[c] += row[c];
+                        ref double dst = ref Unsafe.Add(ref localBase, (workers[i] * k + labels[i]) * k);
+                        for (int c = 0; c < row.Length; c++) Unsafe.Add(ref dst, c) += row[c];
                     }
                 }
             }
