@@ -58,7 +58,8 @@ public class AggregatorPropertyTests
     [MemberData(nameof(Methods))]
     public void Same_seed_same_result(string method)
     {
-        var m = TestData.RandomMatrix(11, 40, 8, 2);
+        var m = new Simulation.DawidSkeneSimulator().Generate(new Simulation.DawidSkeneScenario
+        { Tasks = 60, Workers = 8, PerTask = 3, Classes = 2, Seed = 11 }).Answers;
         var a = Make(method, 4).Aggregate(m);
         var b = Make(method, 4).Aggregate(m);
         Assert.Equal(a.Posteriors.Values.ToArray(), b.Posteriors.Values.ToArray());

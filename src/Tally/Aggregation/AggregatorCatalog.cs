@@ -37,6 +37,10 @@ public static class AggregatorCatalog
             "Dawid & Skene, J. Royal Statistical Society C, 1979", true, o => new DawidSkene(Apply(new DawidSkeneOptions(), o))),
         new("onecoin", ["one-coin", "onecoin-dawid-skene", "onecoindawidskene"], "One-coin Dawid-Skene: one accuracy per worker, errors uniform.",
             "Dawid & Skene 1979 (one-coin restriction)", true, o => new OneCoinDawidSkene(Apply(new OneCoinDawidSkeneOptions(), o))),
+        new("kos", ["karger-oh-shah"], "Binary only: message passing between tasks and workers on the assignment graph.",
+            "Karger, Oh & Shah, NIPS 2011", true, o => new Kos(Apply(new KosOptions(), o))) { BinaryOnly = true },
+        new("mmsr", ["m-msr", "matrix-mean-subsequence-reduced"], "Worker skills by robust rank-one completion of the agreement matrix, then weighted vote.",
+            "Ma & Olshevsky, NeurIPS 2020", true, o => new MMsr(Apply(new MMsrOptions(), o))),
     ];
 
     /// <summary>Finds a method by name or alias (case-insensitive); null if unknown.</summary>
