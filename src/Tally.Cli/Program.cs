@@ -23,6 +23,7 @@ public static class Program
         root.Add(MethodsCommand.Create(ctx));
         root.Add(DatasetsCommand.Create(ctx));
         root.Add(SimulateCommand.Create(ctx));
+        root.Add(CompareCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -1,0 +1,57 @@
+using ScottPlot;
+
+namespace Tally.Cli;
+
+/// <summary>Charts written as PNG files (presentation only: the numbers come from the library).</summary>
+internal static class Plots
+{
+    /// <summary>A bar chart of one value per named item.</summary>
+    public static void Bars(string path, string title, string yLabel, IReadOnlyList<string> names, IReadOnlyList<double> values)
+    {
+        var plot = new Plot();
+        var bars = new List<Bar>();
+        for (int i = 0; i < values.Count; i++)
+            bars.Add(new Bar { Position = i, Value = values[i], FillColor = Colors.C0, Label = values[i].ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) });
+        var series = plot.Add.Bars(bars);
+        series.ValueLabelStyle.FontSize = 11;
+        plot.Axes.Bottom.SetTicks(Enumerable.Range(0, names.Count).Select(i => (double)i).ToArray(), names.ToArray());
+        plot.Axes.Margins(bottom: 0);
+        plot.Title(title);
+        plot.YLabel(yLabel);
+        Save(plot, path, Math.Max(480, 80 * names.Count), 400);
+    }
+
+    /// <summary>Lines with shaded intervals: one series per name, y(x) with lower/upper bounds.</summary>
+    public static void Lines(string path, string title, string xLabel, string yLabel,
+        IReadOnlyList<(string Name, double[] X, double[] Y, double[]? Low, double[]? High)> series)
+    {
+        var plot = new Plot();
+        int i = 0;
+        foreach (var (name, x, y, low, high) in series)
+        {
+            var color = plot.Add.Palette.GetColor(i++);
+            if (low is not null && high is not null)
+            {
+                var band = plot.Add.FillY(x, low, high);
+                band.FillColor = color.WithAlpha(0.2);
+                band.LineWidth = 0;
+            }
+            var line = plot.Add.Scatter(x, y);
+            line.Color = color;
+            line.LegendText = name;
+            line.MarkerSize = 5;
+        }
+        plot.ShowLegend(Alignment.LowerLeft);
+        plot.Title(title);
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        Save(plot, path, 640, 440);
+    }
+
+    private static void Save(Plot plot, string path, int width, int height)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        plot.SavePng(path, width, height);
+    }
+}
