@@ -1,0 +1,171 @@
+using Tally.Data;
+
+namespace Tally.Aggregation;
+
+/// <summary>Options of <see cref="Glad"/>.</summary>
+public sealed record GladOptions : IterativeOptions
+{
+    /// <summary>Defaults: 100 EM iterations, tolerance 1e-5 on the per-answer objective (Crowd-Kit's defaults).</summary>
+    public GladOptions() { MaxIterations = 100; Tolerance = 1e-5; }
+    /// <summary>Mean of the Gaussian prior on each worker's ability α (unit variance). 1 = "somewhat better than chance".</summary>
+    public double AbilityPriorMean { get; init; } = 1.0;
+    /// <summary>Mean of the Gaussian prior on each task's log inverse difficulty log β (unit variance); 0 means β = 1.</summary>
+    public double LogInverseDifficultyPriorMean { get; init; } = 0.0;
+    /// <summary>Newton sweeps over (α, log β) per M-step (Crowd-Kit: 25 optimiser iterations).</summary>
+    public int MStepIterations { get; init; } = 25;
+    /// <summary>An M-step stops early when no parameter moves by more than this (Crowd-Kit: 1e-2).</summary>
+    public double MStepTolerance { get; init; } = 1e-2;
+}
+
+/// <summary>
+/// GLAD (Generative model of Labels, Abilities and Difficulties): worker w labels task t correctly with probability
+/// σ(α_w β_t), where α_w is the worker's ability and β_t &gt; 0 the task's inverse difficulty, and picks one of the
+/// K − 1 wrong classes uniformly otherwise. EM: the E-step is the exact posterior over each task's class (log space);
+/// the M-step maximises the expected complete log-likelihood plus Gaussian priors on α and log β by alternating
+/// one-dimensional Newton steps. J. Whitehill, P. Ruvolo, T. Wu, J. Bergsma, J. Movellan, "Whose vote should count
+/// more: optimal integration of labels from labelers of unknown expertise", NIPS 2009, eqs. (1)–(5).
+/// Worker skill = α_w (negative for adversarial workers); class prior uniform, as in the paper.
+/// </summary>
+public sealed class Glad(GladOptions? options = null) : IAggregator
+{
+    /// <summary>The options in use.</summary>
+    public GladOptions Options { get; } = options ?? new GladOptions();
+
+    /// <inheritdoc />
+    public string Name => "glad";
+
+    /// <inheritdoc />
+    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default)
+    {
+        int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, n = answers.AnswerCount;
+        double logWrongShare = k > 1 ? Math.Log(k - 1) : 0;
+        var alpha = new double[W];
+        var logBeta = new double[T];
+        Array.Fill(alpha, Options.AbilityPriorMean);
+        Array.Fill(logBeta, Options.LogInverseDifficultyPriorMean);
+        var post = MajorityVote.WeightedVote(answers, null);
+        Numerics.ClampGold(answers, post);
+        var correct = new double[n];     // posterior probability that answer i is correct, indexed by answer id
+        var trace = new List<double>();
+        double previous = double.NegativeInfinity;
+        bool converged = false;
+        int it = 0;
+        while (it < Options.MaxIterations)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            FillCorrect(answers, post, correct);
+            MStep(answers, correct, alpha, logBeta);
+            double objective = EStep(answers, alpha, logBeta, logWrongShare, post) / Math.Max(1, n);
+            it++;
+            trace.Add(objective);
+            progress?.Report(new IterationProgress(it, Options.MaxIterations, objective));
+            if (Options.Tolerance > 0 && Math.Abs(objective - previous) < Options.Tolerance) { converged = true; break; }
+            previous = objective;
+        }
+        return new AggregationResult
+        {
+            Method = Name,
+            Answers = answers,
+            Posteriors = new RowMatrix(T, k, post),
+            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
+            WorkerSkills = AggregationResult.Wrap(alpha),
+            Iterations = it,
+            Converged = converged,
+            LogLikelihoods = AggregationResult.Wrap(trace.ToArray()),
+        };
+    }
+
+    private static void FillCorrect(LabelMatrix answers, double[] post, double[] correct)
+    {
+        int k = answers.ClassCount;
+        var off = answers.TaskOffsets;
+        var labels = answers.TaskLabels;
+        for (int t = 0; t < answers.TaskCount; t++)
+            for (int i = off[t]; i < off[t + 1]; i++) correct[i] = post[t * k + labels[i]];
+    }
+
+    /// <summary>log σ(x) without overflow.</summary>
+    private static double LogSigmoid(double x) => x >= 0 ? -Math.Log(1 + Math.Exp(-x)) : x - Math.Log(1 + Math.Exp(x));
+
+    private static double Sigmoid(double x) => x >= 0 ? 1 / (1 + Math.Exp(-x)) : Math.Exp(x) / (1 + Math.Exp(x));
+
+    /// <summary>Posterior over each task's class; returns the observed-data log-likelihood plus the log-priors of α and β.</summary>
+    private double EStep(LabelMatrix answers, double[] alpha, double[] logBeta, double logWrongShare, double[] post)
+    {
+        int k = answers.ClassCount;
+        double total = 0;
+        var off = answers.TaskOffsets;
+        var workers = answers.TaskWorkers;
+        var labels = answers.TaskLabels;
+        var gold = answers.Gold;
+        double logUniform = -Math.Log(k);
+        for (int t = 0; t < answers.TaskCount; t++)
+        {
+            var row = post.AsSpan(t * k, k);
+            row.Fill(logUniform);
+            double beta = Math.Exp(logBeta[t]);
+            for (int i = off[t]; i < off[t + 1]; i++)
+            {
+                double x = alpha[workers[i]] * beta;
+                double right = LogSigmoid(x), wrong = LogSigmoid(-x) - logWrongShare;
+                for (int c = 0; c < k; c++) row[c] += c == labels[i] ? right : wrong;
+            }
+            total += Numerics.NormalizeLog(row);
+            if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
+            double d = logBeta[t] - Options.LogInverseDifficultyPriorMean;
+            total -= 0.5 * d * d;
+        }
+        for (int w = 0; w < alpha.Length; w++) { double d = alpha[w] - Options.AbilityPriorMean; total -= 0.5 * d * d; }
+        return total;
+    }
+
+    /// <summary>
+    /// Maximises Q = Σ_i [c_i log σ(x_i) + (1 − c_i) log(1 − σ(x_i))] − ½Σ(α − μ_α)² − ½Σ(log β − μ_β)², x_i = α_w β_t,
+    /// over α (concave: Newton steps are exact ascent directions) and log β (Newton where the curvature is negative,
+    /// otherwise a bounded gradient step), alternating.
+    /// </summary>
+    private void MStep(LabelMatrix answers, double[] correct, double[] alpha, double[] logBeta)
+    {
+        var tOff = answers.TaskOffsets;
+        var tWorkers = answers.TaskWorkers;
+        var wOff = answers.WorkerOffsets;
+        var wTasks = answers.WorkerTasks;
+        var wIds = answers.WorkerAnswerIds;
+        for (int sweep = 0; sweep < Options.MStepIterations; sweep++)
+        {
+            double moved = 0;
+            for (int w = 0; w < alpha.Length; w++)
+            {
+                double g = -(alpha[w] - Options.AbilityPriorMean), h = -1;
+                for (int j = wOff[w]; j < wOff[w + 1]; j++)
+                {
+                    double beta = Math.Exp(logBeta[wTasks[j]]);
+                    double s = Sigmoid(alpha[w] * beta);
+                    g += (correct[wIds[j]] - s) * beta;
+                    h -= s * (1 - s) * beta * beta;
+                }
+                double step = Math.Clamp(-g / h, -2, 2);
+                alpha[w] += step;
+                moved = Math.Max(moved, Math.Abs(step));
+            }
+            for (int t = 0; t < logBeta.Length; t++)
+            {
+                double beta = Math.Exp(logBeta[t]);
+                double g = -(logBeta[t] - Options.LogInverseDifficultyPriorMean), h = -1;
+                for (int i = tOff[t]; i < tOff[t + 1]; i++)
+                {
+                    double a = alpha[tWorkers[i]], x = a * beta, s = Sigmoid(x), r = correct[i] - s;
+                    g += r * x;
+                    h += r * x - s * (1 - s) * x * x;
+                }
+                double step = h < -1e-9 ? -g / h : 0.1 * g;
+                step = Math.Clamp(step, -1, 1);
+                // Keep β within e^±10: beyond that σ saturates and the likelihood carries no further information.
+                logBeta[t] = Math.Clamp(logBeta[t] + step, -10, 10);
+                moved = Math.Max(moved, Math.Abs(step));
+            }
+            if (moved < Options.MStepTolerance) break;
+        }
+    }
+}
