@@ -34,7 +34,7 @@ public class KosTests
             [0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1, 2, 3, 4],
             [0, 0, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1]);
         var r = new Kos(new KosOptions { Seed = seed }).Aggregate(m);
-        AssertValid(r);
+        TestData.AssertValidResult(r);
 
         Assert.Equal([0, 1, 0], r.Labels.ToArray());
         double[] expectedSkills = [1, 1, 1, 1, -1];
@@ -65,7 +65,7 @@ public class KosTests
         // Single worker: every leave-one-out sum is empty, all messages are 0, scores tie → class 0 at 0.5.
         var single = LabelMatrix.FromTriples(3, 1, 2, [0, 1, 2], [0, 0, 0], [1, 0, 1]);
         var r = new Kos().Aggregate(single);
-        AssertValid(r);
+        TestData.AssertValidResult(r);
         Assert.Equal([0, 0, 0], r.Labels.ToArray());
         Assert.Equal(0.5, r.Posteriors[0, 0], 12);
 
@@ -74,18 +74,18 @@ public class KosTests
             [0, 0, 1, 1, 2],
             [0, 1, 0, 1, 2],
             [1, 1, 0, 0, 1]);
-        AssertValid(new Kos().Aggregate(sparse));
+        TestData.AssertValidResult(new Kos().Aggregate(sparse));
 
         // Everybody agrees on everything.
         var unanimous = LabelMatrix.FromTriples(2, 3, 2, [0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2], [1, 1, 1, 1, 1, 1]);
         var u = new Kos().Aggregate(unanimous);
-        AssertValid(u);
+        TestData.AssertValidResult(u);
         Assert.Equal([1, 1], u.Labels.ToArray());
 
         // Many iterations: the per-step rescaling keeps long runs finite (raw sums would overflow).
-        AssertValid(new Kos(new KosOptions { MaxIterations = 2000 }).Aggregate(unanimous));
-        AssertValid(new Kos(new KosOptions { MaxIterations = 0 }).Aggregate(sparse));
-        AssertValid(new Kos(new KosOptions { MaxIterations = 500, Tolerance = 1e-9 }).Aggregate(Load("duck").Matrix));
+        TestData.AssertValidResult(new Kos(new KosOptions { MaxIterations = 2000 }).Aggregate(unanimous));
+        TestData.AssertValidResult(new Kos(new KosOptions { MaxIterations = 0 }).Aggregate(sparse));
+        TestData.AssertValidResult(new Kos(new KosOptions { MaxIterations = 500, Tolerance = 1e-9 }).Aggregate(Load("duck").Matrix));
     }
 
     [Fact]
@@ -113,25 +113,9 @@ public class KosTests
     {
         var (m, truth) = Load("duck");
         var r = new Kos().Aggregate(m);
-        AssertValid(r);
+        TestData.AssertValidResult(r);
         double acc = Accuracy.Of(r.Labels.AsSpan(), truth).Value * 100;
         Assert.True(acc >= 72.22 - 1.0, $"KOS duck accuracy {acc:F2}% < {72.22 - 1.0:F2}%");
-    }
-
-    private static void AssertValid(AggregationResult r)
-    {
-        for (int t = 0; t < r.Posteriors.Rows; t++)
-        {
-            double sum = 0;
-            foreach (double p in r.Posteriors.Row(t))
-            {
-                Assert.True(double.IsFinite(p) && p >= 0 && p <= 1, $"posterior {p} of task {t}");
-                sum += p;
-            }
-            Assert.Equal(1.0, sum, 1e-9);
-            Assert.True(Numerics.ArgMax(r.Posteriors.Row(t)) == r.Labels[t] || r.Posteriors[t, 0] == r.Posteriors[t, 1]);
-        }
-        foreach (double s in r.WorkerSkills) Assert.True(double.IsFinite(s), $"skill {s}");
     }
 
     internal static (LabelMatrix Matrix, GoldLabels Truth) Load(string dataset)

@@ -30,7 +30,7 @@ public class MMsrTests
             [0, 1, 2, 0, 1, 2, 0, 1, 2],
             [0, 0, 1, 1, 1, 0, 0, 0, 0]);
         var r = new MMsr().Aggregate(m);
-        AssertValid(r);
+        TestData.AssertValidResult(r);
 
         double a = 2 * Math.Sqrt(3) - 1;
         double p01 = 1 - 1 / (2 * Math.Sqrt(3));
@@ -71,19 +71,19 @@ public class MMsrTests
         // K = 1: nothing to infer.
         var oneClass = LabelMatrix.FromTriples(2, 2, 1, [0, 0, 1], [0, 1, 1], [0, 0, 0]);
         var r1 = new MMsr().Aggregate(oneClass);
-        AssertValid(r1);
+        TestData.AssertValidResult(r1);
         Assert.Equal([0, 0], r1.Labels.ToArray());
 
         // A single worker: majority-vote fallback.
         var single = LabelMatrix.FromTriples(3, 1, 3, [0, 1, 2], [0, 0, 0], [2, 0, 1]);
         var rs = new MMsr().Aggregate(single);
-        AssertValid(rs);
+        TestData.AssertValidResult(rs);
         Assert.Equal([2, 0, 1], rs.Labels.ToArray());
 
         // Two workers who never share a task: fallback as well.
         var disjoint = LabelMatrix.FromTriples(2, 2, 2, [0, 1], [0, 1], [1, 0]);
         var rd = new MMsr().Aggregate(disjoint);
-        AssertValid(rd);
+        TestData.AssertValidResult(rd);
         Assert.Equal([1, 0], rd.Labels.ToArray());
 
         // Task 2 has one answer (from worker 2, who shares no task with anyone); task 3 has none; worker 3 answered once.
@@ -92,19 +92,19 @@ public class MMsrTests
             [0, 1, 3, 0, 1, 2],
             [1, 1, 2, 0, 2, 2]);
         var rp = new MMsr().Aggregate(sparse);
-        AssertValid(rp);
+        TestData.AssertValidResult(rp);
         Assert.Equal(2, rp.Labels[2]);
 
         // Everybody agrees: C = 1 everywhere.
         var unanimous = LabelMatrix.FromTriples(2, 3, 2, [0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2], [1, 1, 1, 0, 0, 0]);
         var ru = new MMsr().Aggregate(unanimous);
-        AssertValid(ru);
+        TestData.AssertValidResult(ru);
         Assert.Equal([1, 0], ru.Labels.ToArray());
 
         // Agreement exactly at chance (C = 0) for every pair: all weights near 0, still a valid distribution.
         var chance = LabelMatrix.FromTriples(2, 2, 2, [0, 0, 1, 1], [0, 1, 0, 1], [0, 0, 0, 1]);
-        AssertValid(new MMsr().Aggregate(chance));
-        AssertValid(new MMsr(new MMsrOptions { MaxIterations = 0 }).Aggregate(sparse));
+        TestData.AssertValidResult(new MMsr().Aggregate(chance));
+        TestData.AssertValidResult(new MMsr(new MMsrOptions { MaxIterations = 0 }).Aggregate(sparse));
     }
 
     [Fact]
@@ -126,26 +126,9 @@ public class MMsrTests
     {
         var (m, truth) = KosTests.Load(dataset);
         var r = new MMsr().Aggregate(m);
-        AssertValid(r);
+        TestData.AssertValidResult(r);
         double acc = Accuracy.Of(r.Labels.AsSpan(), truth).Value * 100;
         Assert.True(acc >= crowdKit - 1.0, $"MMSR {dataset} accuracy {acc:F2}% < {crowdKit - 1.0:F2}%");
     }
 
-    private static void AssertValid(AggregationResult r)
-    {
-        for (int t = 0; t < r.Posteriors.Rows; t++)
-        {
-            double sum = 0;
-            foreach (double p in r.Posteriors.Row(t))
-            {
-                Assert.True(double.IsFinite(p) && p >= 0 && p <= 1, $"posterior {p} of task {t}");
-                sum += p;
-            }
-            Assert.Equal(1.0, sum, 1e-9);
-            Assert.Equal(Numerics.ArgMax(r.Posteriors.Row(t)), r.Labels[t]);
-        }
-        foreach (double s in r.WorkerSkills) Assert.True(double.IsFinite(s), $"skill {s}");
-        if (r.WorkerParameters.TryGetValue("weight", out var weights))
-            foreach (double w in weights) Assert.True(double.IsFinite(w), $"weight {w}");
-    }
 }

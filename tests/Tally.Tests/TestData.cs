@@ -81,6 +81,8 @@ public static class TestData
             }
             Assert.True(Math.Abs(sum - 1) < 1e-9, $"{r.Method}: posterior of task {t} sums to {sum}");
             Assert.InRange(r.Labels[t], 0, a.ClassCount - 1);
+            // The label is a most probable class (ties may go either way).
+            foreach (var p in r.Posteriors.Row(t)) Assert.True(r.Posteriors[t, r.Labels[t]] >= p - 1e-12, $"{r.Method}: label of task {t} is not a most probable class");
         }
         foreach (var s in r.WorkerSkills) Assert.True(double.IsFinite(s), $"{r.Method}: worker skill {s}");
         foreach (var x in r.LogLikelihoods) Assert.True(double.IsFinite(x), $"{r.Method}: objective {x}");
