@@ -106,7 +106,7 @@ internal static class AggregateCommand
         double readSeconds, double fitSeconds, TruthRead? truth, IReadOnlyList<string> written)
     {
         var a = r.Answers;
-        var table = new Table().Border(TableBorder.Rounded).Title($"tally aggregate — {Markup.Escape(source)}");
+        var table = new Table().Border(TableBorder.Rounded).HideHeaders().Title($"tally aggregate — {Markup.Escape(source)}");
         table.AddColumn("");
         table.AddColumn(new TableColumn("").RightAligned());
         table.AddRow("method", $"{info.Name} ({Markup.Escape(info.Description.Split(':', '.')[0])})");

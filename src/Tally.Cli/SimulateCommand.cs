@@ -10,7 +10,13 @@ internal static class SimulateCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var cmd = new Command("simulate", "Generate synthetic crowd answers (with truth) from a generative model.");
+        var cmd = new Command("simulate", """
+            Generate synthetic crowd answers (with truth) from a generative model.
+
+            Examples:
+              tally simulate ds --tasks 1000 --workers 50 --per-task 5 --classes 3 --seed 1 --out sim.csv
+              tally aggregate sim.csv --truth sim.truth.csv --method ds
+            """);
         cmd.Add(CreateDs(ctx));
         return cmd;
     }
