@@ -23,6 +23,27 @@ public static class Program
             BenchmarkRunner.Run<EmBenchmarks>(args: args[1..]);
             return 0;
         }
+        if (args.Length == 2 && args[0] == "read")
+        {
+            var c = Stopwatch.StartNew();
+            long lines = 0;
+            using (var r = new StreamReader(args[1])) while (r.ReadLine() is not null) lines++;
+            Console.WriteLine($"ReadLine: {c.Elapsed.TotalSeconds:0.00} s for {lines:N0} lines");
+            c.Restart();
+            using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) { }
+            Console.WriteLine($"CsvRecordReader: {c.Elapsed.TotalSeconds:0.00} s");
+            c.Restart();
+            var b = new Tally.Data.LabelMatrixBuilder();
+            using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) b.TryAdd(csv.Field(0), csv.Field(1), csv.Field(2), csv.LineNumber);
+            Console.WriteLine($"TryAdd: {c.Elapsed.TotalSeconds:0.00} s");
+            c.Restart();
+            b.Build();
+            Console.WriteLine($"Build: {c.Elapsed.TotalSeconds:0.00} s");
+            c.Restart();
+            var m = Tally.Data.AnswerFiles.ReadAnswers(args[1]);
+            Console.WriteLine($"ReadAnswers: {c.Elapsed.TotalSeconds:0.00} s, {m.Matrix.AnswerCount:N0} answers");
+            return 0;
+        }
         if (args.Length < 3 || args[0] != "timed")
         {
             Console.Error.WriteLine("usage: Tally.Bench timed METHOD LABELS [CLASSES=2] [ITERATIONS=20] | Tally.Bench bdn [BenchmarkDotNet args]");

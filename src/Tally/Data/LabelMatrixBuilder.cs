@@ -26,6 +26,8 @@ public sealed class LabelMatrixBuilder
     private int[] _t = new int[1024], _w = new int[1024], _l = new int[1024];
     private long[]? _lines;
     private int _n;
+    private string? _lastTask;
+    private int _lastTaskIndex;
 
     /// <summary>A builder that learns task, worker and class identifiers in order of first appearance.</summary>
     public LabelMatrixBuilder(IEnumerable<string>? classes = null)
@@ -56,7 +58,16 @@ public sealed class LabelMatrixBuilder
         int c;
         if (_classB is not null) c = _classB.GetOrAdd(label);
         else if (!_classes!.TryGetIndex(label, out c)) return false;
-        Append(_taskB.GetOrAdd(task), _workerB.GetOrAdd(worker), c, sourceLine);
+        // Answer files are usually grouped by task: re-use the previous row's task index without hashing.
+        int t;
+        if (_lastTask is not null && task.SequenceEqual(_lastTask)) t = _lastTaskIndex;
+        else
+        {
+            t = _taskB.GetOrAdd(task);
+            _lastTask = _taskB.NameOf(t);
+            _lastTaskIndex = t;
+        }
+        Append(t, _workerB.GetOrAdd(worker), c, sourceLine);
         return true;
     }
 

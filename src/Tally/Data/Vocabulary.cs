@@ -68,6 +68,11 @@ public sealed class VocabularyBuilder
     /// <summary>The index of <paramref name="name"/>, adding it at the end if it is new.</summary>
     public int GetOrAdd(ReadOnlySpan<char> name)
     {
+        // Class sets are small: comparing a handful of strings beats hashing.
+        if (_names.Count <= 8)
+        {
+            for (int j = 0; j < _names.Count; j++) if (name.SequenceEqual(_names[j])) return j;
+        }
         var lookup = _index.GetAlternateLookup<ReadOnlySpan<char>>();
         if (lookup.TryGetValue(name, out int i)) return i;
         string s = name.ToString();
@@ -79,6 +84,9 @@ public sealed class VocabularyBuilder
 
     /// <summary>The index of <paramref name="name"/>, adding it if it is new.</summary>
     public int GetOrAdd(string name) => GetOrAdd(name.AsSpan());
+
+    /// <summary>The identifier with index <paramref name="index"/>.</summary>
+    public string NameOf(int index) => _names[index];
 
     /// <summary>Looks up a name without adding it.</summary>
     public bool TryGetIndex(ReadOnlySpan<char> name, out int index) =>
