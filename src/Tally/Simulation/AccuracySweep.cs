@@ -1,0 +1,73 @@
+using MathNet.Numerics.Distributions;
+using Tally.Aggregation;
+
+namespace Tally.Simulation;
+
+/// <summary>Mean accuracy of one method at one value of the swept parameter, over seeds.</summary>
+/// <param name="X">Value of the swept parameter.</param>
+/// <param name="Method">Method name.</param>
+/// <param name="Mean">Mean accuracy (fraction).</param>
+/// <param name="Low">Lower end of the confidence interval of the mean.</param>
+/// <param name="High">Upper end of the confidence interval of the mean.</param>
+/// <param name="Seeds">Number of seeds averaged.</param>
+/// <param name="Worst">Lowest accuracy over the seeds.</param>
+public sealed record SweepPoint(double X, string Method, double Mean, double Low, double High, int Seeds, double Worst);
+
+/// <summary>
+/// Accuracy of several methods as one parameter of a synthetic scenario varies: for each value and each seed a crowd
+/// is drawn, every method runs on it, and the mean accuracy gets a Student-t confidence interval over seeds
+/// (the seeds are independent draws, so the interval is for the expected accuracy under the scenario).
+/// </summary>
+public static class AccuracySweep
+{
+    /// <summary>Runs the sweep; seeds run in parallel (each crowd is small), methods in sequence on each crowd.</summary>
+    /// <param name="values">Values of the swept parameter.</param>
+    /// <param name="seeds">Seeds per value (0..seeds−1, offset by the value's index so values do not share draws).</param>
+    /// <param name="scenario">Draws a crowd for (parameter value, seed).</param>
+    /// <param name="methods">Methods to compare.</param>
+    /// <param name="options">Options for every method (seed is replaced by the crowd's seed).</param>
+    /// <param name="confidence">Confidence level of the interval (default 0.99).</param>
+    /// <param name="progress">Fraction done.</param>
+    public static IReadOnlyList<SweepPoint> Run(IReadOnlyList<double> values, int seeds, Func<double, int, SimulatedCrowd> scenario,
+        IReadOnlyList<AggregatorInfo> methods, CommonMethodOptions options, double confidence = 0.99, Action<double>? progress = null)
+    {
+        if (seeds < 2) throw new ArgumentException("A sweep needs at least 2 seeds for an interval.", nameof(seeds));
+        var acc = new double[values.Count, methods.Count, seeds];
+        int done = 0, total = values.Count * seeds;
+        Parallel.For(0, total, job =>
+        {
+            int v = job / seeds, s = job % seeds;
+            int seed = v * 100_003 + s;
+            var crowd = scenario(values[v], seed);
+            for (int m = 0; m < methods.Count; m++)
+            {
+                var info = methods[m];
+                if (info.BinaryOnly && crowd.Answers.ClassCount != 2) { acc[v, m, s] = double.NaN; continue; }
+                var result = info.Create(options with { Seed = seed }).Aggregate(crowd.Answers);
+                acc[v, m, s] = Accuracy.Of(result.Labels.AsSpan(), crowd.Truth).Value;
+            }
+            progress?.Invoke((double)Interlocked.Increment(ref done) / total);
+        });
+        var points = new List<SweepPoint>();
+        double t = StudentT.InvCDF(0, 1, seeds - 1, 1 - (1 - confidence) / 2);
+        for (int v = 0; v < values.Count; v++)
+            for (int m = 0; m < methods.Count; m++)
+            {
+                double sum = 0, sq = 0, worst = 1;
+                int n = 0;
+                for (int s = 0; s < seeds; s++)
+                {
+                    double a = acc[v, m, s];
+                    if (double.IsNaN(a)) continue;
+                    sum += a; sq += a * a; n++;
+                    worst = Math.Min(worst, a);
+                }
+                if (n == 0) continue;
+                double mean = sum / n;
+                double sd = n > 1 ? Math.Sqrt(Math.Max(0, (sq - n * mean * mean) / (n - 1))) : 0;
+                double half = t * sd / Math.Sqrt(n);
+                points.Add(new SweepPoint(values[v], methods[m].Name, mean, Math.Max(0, mean - half), Math.Min(1, mean + half), n, worst));
+            }
+        return points;
+    }
+}
