@@ -24,6 +24,7 @@ public static class Program
         root.Add(DatasetsCommand.Create(ctx));
         root.Add(SimulateCommand.Create(ctx));
         root.Add(CompareCommand.Create(ctx));
+        root.Add(LabCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -13,6 +13,11 @@ public enum AdversaryStrategy
     Constant,
     /// <summary>Each answers uniformly at random.</summary>
     Random,
+    /// <summary>
+    /// All give the same class on a task, drawn uniformly at random per task independently of the truth: a coordinated
+    /// pattern that models assuming independent workers read as strong agreement.
+    /// </summary>
+    Pattern,
 }
 
 /// <summary>
@@ -116,13 +121,17 @@ public sealed class SparseCrowdSimulator
                     {
                         AdversaryStrategy.Flip => l == (j + 1) % k ? 1 : 0,
                         AdversaryStrategy.Constant => l == s.AdversaryClass ? 1 : 0,
+                        // Marginally a pattern follower answers uniformly; the dependence is across workers.
                         _ => 1.0 / k,
                     };
         }
 
+        var pattern = new int[T]; // drawn even when unused, so other strategies see the same random stream
+        for (int t = 0; t < T; t++) pattern[t] = rng.Next(k);
+        bool patterned = s.Adversary == AdversaryStrategy.Pattern;
         var builder = new LabelMatrixBuilder(Vocabulary.Numbered(T), Vocabulary.Numbered(W), Vocabulary.Numbered(k));
         foreach (var (t, w) in RegularBipartiteEdges(rng, T, R, s.PerTask, s.PerWorker))
-            builder.Add(t, w, Answer(rng, conf, w, truth[t], k));
+            builder.Add(t, w, patterned && isAdversary[w] ? pattern[t] : Answer(rng, conf, w, truth[t], k));
         int spamTasks = Math.Max(1, (int)Math.Round(s.SpammerShare * T));
         for (int w = R; w < W; w++)
             foreach (int t in SampleWithoutReplacement(rng, T, spamTasks))
