@@ -33,6 +33,14 @@ public static class Program
             using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) { }
             Console.WriteLine($"CsvRecordReader: {c.Elapsed.TotalSeconds:0.00} s");
             c.Restart();
+            var vw = new Tally.Data.VocabularyBuilder();
+            var vt = new Tally.Data.VocabularyBuilder();
+            using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) vw.GetOrAdd(csv.Field(1));
+            Console.WriteLine($"worker lookups: {c.Elapsed.TotalSeconds:0.00} s");
+            c.Restart();
+            using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) vt.GetOrAdd(csv.Field(0));
+            Console.WriteLine($"task lookups: {c.Elapsed.TotalSeconds:0.00} s");
+            c.Restart();
             var b = new Tally.Data.LabelMatrixBuilder();
             using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) b.TryAdd(csv.Field(0), csv.Field(1), csv.Field(2), csv.LineNumber);
             Console.WriteLine($"TryAdd: {c.Elapsed.TotalSeconds:0.00} s");

@@ -18,7 +18,9 @@ public sealed class Vocabulary
     {
         ArgumentNullException.ThrowIfNull(names);
         _names = names.ToArray();
-        _index = new Dictionary<string, int>(_names.Length, StringComparer.Ordinal);
+        // The default string comparer hashes without randomisation until it sees collisions: markedly faster on
+        // millions of short ids than StringComparer.Ordinal, and still ordinal.
+        _index = new Dictionary<string, int>(_names.Length);
         for (int i = 0; i < _names.Length; i++)
         {
             if (!_index.TryAdd(_names[i], i))
@@ -60,7 +62,7 @@ public sealed class Vocabulary
 public sealed class VocabularyBuilder
 {
     private readonly List<string> _names = new();
-    private readonly Dictionary<string, int> _index = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _index = new();
 
     /// <summary>Number of identifiers so far.</summary>
     public int Count => _names.Count;
@@ -93,5 +95,5 @@ public sealed class VocabularyBuilder
         _index.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out index);
 
     /// <summary>Freezes the names seen so far.</summary>
-    public Vocabulary Build() => new(_names.ToArray(), new Dictionary<string, int>(_index, StringComparer.Ordinal));
+    public Vocabulary Build() => new(_names.ToArray(), new Dictionary<string, int>(_index));
 }
