@@ -24,16 +24,20 @@ public sealed record BeliefPropagationOptions : IterativeOptions
 {
     /// <summary>
     /// Defaults: at most 100 sweeps; stop when no factor → task message (as a probability) moves by more than 1e-6.
-    /// On a tree BP is exact after as many sweeps as the graph's diameter; on the bundled data it settles in 10–30.
+    /// On a tree BP is exact after as many sweeps as the graph's diameter; on the bundled data it settles in 20–32.
     /// </summary>
     public BeliefPropagationOptions() { MaxIterations = 100; Tolerance = 1e-6; }
 
     /// <summary>
-    /// Prior over every worker's confusion matrix. Default one-coin Beta(2, 1) (paper 003 eq. (3) with Dir(2, 1), the
-    /// prior of its synthetic experiments, and the Beta(2, 1) of Liu et al.): prior mean accuracy 2/3, weak, and with
-    /// exact messages.
+    /// Prior over every worker's confusion matrix; default <see cref="WorkerPrior.Default"/> (Dirichlet rows,
+    /// α_kk = 2, α_kl = 1, as <see cref="MeanField"/>), which with <see cref="BeliefPropagationMessages.Auto"/> means
+    /// Monte-Carlo messages. Why not the one-coin Beta(2, 1), whose messages are exact: real workers are not one-coin.
+    /// On the bundled duck data (two classes, workers biased towards one answer) one-coin BP finds 72.2 % of the labels
+    /// against 89.8 % with Dirichlet rows; on dog 83.0 % against 84.1 %, on face 62.8 % against 65.6 %. Choose
+    /// <see cref="WorkerPrior.OneCoin"/> when workers are symmetric (e.g. the synthetic setting of paper 003 and Liu et al.)
+    /// or for exact, cheaper messages.
     /// </summary>
-    public WorkerPrior Prior { get; init; } = WorkerPrior.OneCoin(2, 1);
+    public WorkerPrior Prior { get; init; } = WorkerPrior.Default;
 
     /// <summary>How factor → task messages are computed; default <see cref="BeliefPropagationMessages.Auto"/>.</summary>
     public BeliefPropagationMessages Messages { get; init; } = BeliefPropagationMessages.Auto;
@@ -46,11 +50,13 @@ public sealed record BeliefPropagationOptions : IterativeOptions
 
     /// <summary>
     /// Weight of the previous message in each update, in the log domain: m ← (1 − d)·m_new + d·m_old. Damping does not
-    /// move BP's fixed points, it only slows the updates; 0.5 (default) suppresses the period-two oscillations loopy
-    /// BP shows on dense crowds (every worker on every task) at the cost of roughly twice as many sweeps. Use 0 for
-    /// the plain sum-product schedule. Must be in [0, 1).
+    /// move BP's fixed points (and on a tree not the result), it only slows the updates. Default 0.3, as insurance:
+    /// undamped loopy BP can oscillate between two states instead of converging, and crowds are very loopy (on the
+    /// bundled data every worker meets every other many times). Measured: undamped BP converged on all bundled
+    /// datasets and on sparse regular graphs, in 14–22 sweeps; 0.3 takes 20–32 sweeps to the same labels, 0.5 about
+    /// twice as many as 0. Use 0 for the plain sum-product schedule of paper 003 and Liu et al. Must be in [0, 1).
     /// </summary>
-    public double Damping { get; init; } = 0.5;
+    public double Damping { get; init; } = 0.3;
 
     /// <summary>
     /// Exact messages cost O(deg²) time and memory per worker. Above this degree (default 2000: 2·10⁶ cells, a few
@@ -96,9 +102,13 @@ public sealed record BeliefPropagationOptions : IterativeOptions
 /// ρ_j = m_{j→u}(y_uj); prefix distributions are built forwards and the expected factor given a prefix count
 /// backwards, all in log space (the factor spans e^−n), in O(n²) per worker; above
 /// <see cref="BeliefPropagationOptions.ExactDegreeLimit"/> a quadrature over p is used instead.</para>
-/// <para>Monte-Carlo messages: m_{u→i}(z) ∝ (1/S) Σ_s θ_s(z, y_ui) Π_{j≠i} ⟨θ_s(·, y_uj), m_{j→u}⟩ with S prior draws
-/// made once per run from <see cref="IterativeOptions.Seed"/> and shared by all workers (so the iteration is a
-/// deterministic fixed-point map and the same seed gives the same output).</para>
+/// <para>Monte-Carlo messages: m_{u→i}(z) ∝ Σ_s w_s θ_s(z, y_ui) Π_{j≠i} ⟨θ_s(·, y_uj), m_{j→u}⟩ over S draws θ_s
+/// with importance weights w_s: S prior draws (w_s = 1) made once per run from <see cref="IterativeOptions.Seed"/>
+/// and shared by all workers, or, for Dirichlet priors and workers with many answers, per-worker draws from a
+/// proposal near the posterior (<see cref="BeliefPropagationOptions.ImportanceSampling"/>). The draws are the same in
+/// every sweep, so the iteration is a deterministic fixed-point map and the same seed gives the same output. Being
+/// random, they are not symmetric under renaming the classes: renamed classes give the renamed posteriors only up to
+/// the Monte-Carlo error (exact messages are exactly equivariant).</para>
 /// <para>Worker skill = posterior expected accuracy under the worker's factor belief: E[p] (one-coin) or
 /// Σ_k κ̄_k E[θ(k, k)] with κ̄ the mean posterior class share; Confusions = posterior mean E[θ]. Progress reports the
 /// largest message change of the sweep as the objective; <see cref="AggregationResult.LogLikelihoods"/> is empty
