@@ -1,0 +1,836 @@
+using MathNet.Numerics;
+using MathNet.Numerics.Distributions;
+using Tally.Data;
+
+namespace Tally.Aggregation;
+
+/// <summary>How <see cref="BeliefPropagation"/> computes the worker-factor → task messages.</summary>
+public enum BeliefPropagationMessages
+{
+    /// <summary><see cref="Exact"/> when the prior is one-coin, otherwise <see cref="MonteCarlo"/>.</summary>
+    Auto,
+    /// <summary>
+    /// Exact messages for the one-coin prior (Liu, Peng &amp; Ihler 2012): the worker's factor depends only on how
+    /// many of her answers are right, so each message is an expectation over the distribution of that count among
+    /// her other tasks, found by dynamic programming in O(deg²) per worker. Requires a one-coin prior.
+    /// </summary>
+    Exact,
+    /// <summary>Monte-Carlo messages for any prior (paper 003, Appendix E, eq. (42)) from <see cref="BeliefPropagationOptions.Samples"/> prior draws.</summary>
+    MonteCarlo,
+}
+
+/// <summary>Options of <see cref="BeliefPropagation"/>.</summary>
+public sealed record BeliefPropagationOptions : IterativeOptions
+{
+    /// <summary>
+    /// Defaults: at most 100 sweeps; stop when no factor → task message (as a probability) moves by more than 1e-6.
+    /// On a tree BP is exact after as many sweeps as the graph's diameter; on the bundled data it settles in 20–32.
+    /// </summary>
+    public BeliefPropagationOptions() { MaxIterations = 100; Tolerance = 1e-6; }
+
+    /// <summary>
+    /// Prior over every worker's confusion matrix; default <see cref="WorkerPrior.Default"/> (Dirichlet rows,
+    /// α_kk = 2, α_kl = 1, as <see cref="MeanField"/>), which with <see cref="BeliefPropagationMessages.Auto"/> means
+    /// Monte-Carlo messages. Why not the one-coin Beta(2, 1), whose messages are exact: real workers are not one-coin.
+    /// On the bundled duck data (two classes, workers biased towards one answer) one-coin BP finds 72.2 % of the labels
+    /// against 89.8 % with Dirichlet rows; on dog 83.0 % against 84.1 %, on face 62.8 % against 65.6 %. Choose
+    /// <see cref="WorkerPrior.OneCoin"/> when workers are symmetric (e.g. the synthetic setting of paper 003 and Liu et al.)
+    /// or for exact, cheaper messages.
+    /// </summary>
+    public WorkerPrior Prior { get; init; } = WorkerPrior.Default;
+
+    /// <summary>How factor → task messages are computed; default <see cref="BeliefPropagationMessages.Auto"/>.</summary>
+    public BeliefPropagationMessages Messages { get; init; } = BeliefPropagationMessages.Auto;
+
+    /// <summary>
+    /// Number S of prior draws θ_s for Monte-Carlo messages; default 400, the sample size of paper 003 (Appendix E.2
+    /// and F.2), where its accuracy matched the exact messages. Cost is O(deg·K·S) per worker and sweep.
+    /// </summary>
+    public int Samples { get; init; } = 400;
+
+    /// <summary>
+    /// Weight of the previous message in each update, in the log domain: m ← (1 − d)·m_new + d·m_old. Damping does not
+    /// move BP's fixed points (and on a tree not the result), it only slows the updates. Default 0.3, as insurance:
+    /// undamped loopy BP can oscillate between two states instead of converging, and crowds are very loopy (on the
+    /// bundled data every worker meets every other many times). Measured: undamped BP converged on all bundled
+    /// datasets and on sparse regular graphs, in 14–22 sweeps; 0.3 takes 20–32 sweeps to the same labels, 0.5 about
+    /// twice as many as 0. Use 0 for the plain sum-product schedule of paper 003 and Liu et al. Must be in [0, 1).
+    /// </summary>
+    public double Damping { get; init; } = 0.3;
+
+    /// <summary>
+    /// Exact messages cost O(deg²) time and memory per worker. Above this degree (default 2000: 2·10⁶ cells, a few
+    /// milliseconds) a worker's messages are instead computed by quadrature over her accuracy p, at the
+    /// <see cref="QuadratureNodes"/> quantiles of the Beta prior, in O(deg·nodes) — eq. (42) with deterministic
+    /// stratified draws, accurate while nodes ≫ √deg (the posterior of p is ~1/√deg wide).
+    /// </summary>
+    public int ExactDegreeLimit { get; init; } = 2000;
+
+    /// <summary>Quadrature nodes for workers above <see cref="ExactDegreeLimit"/>; default 2000.</summary>
+    public int QuadratureNodes { get; init; } = 2000;
+
+    /// <summary>
+    /// Monte-Carlo messages with a Dirichlet prior: draw each worker's θ_s from a proposal near her posterior instead
+    /// of from the prior, and weight them by prior/proposal (importance sampling; the estimate of eq. (42) stays
+    /// consistent). Default true. Why: with K &gt; 2 and dozens of answers per worker, the posterior over θ occupies
+    /// a tiny part of the K(K − 1)-dimensional prior, so S = 400 prior draws degenerate to the one or two that happen
+    /// to lie nearest it and the result varies by several accuracy points between seeds (measured on the bundled dog
+    /// data: 80.9–84.4 %). The proposal is Dir(α + N_u/2), N_u the worker's expected confusion counts under the
+    /// mean-field posterior (<see cref="MeanField"/> with the same prior), halved so the proposal is wider than the
+    /// (over-confident) mean-field posterior. Used for workers with at least
+    /// <see cref="BeliefPropagation.ProposalMinDegree"/> answers; the others keep the shared prior draws.
+    /// </summary>
+    public bool ImportanceSampling { get; init; } = true;
+}
+
+/// <summary>
+/// Sum-product belief propagation on the task–worker factor graph of the Bayesian Dawid-Skene model with the worker
+/// confusion matrices integrated out: worker u's factor is g_u(z_{N_u}) = ∫ p(θ | α) Π_{j∈N_u} θ(z_j, y_uj) dθ, task
+/// messages m_{i→u}(z) ∝ prior_i(z) Π_{v≠u} m_{v→i}(z), factor messages
+/// m_{u→i}(z_i) ∝ Σ_{z_{N_u∖i}} g_u Π_{j≠i} m_{j→u}(z_j), and q_i(z) ∝ prior_i(z) Π_u m_{u→i}(z).
+/// J. Kim, H. Cho, J. Kim and J. Ok, "Robust Deep Learning from Crowds with Belief Propagation", AISTATS 2022,
+/// Section 3.2, eqs. (19)–(21), Monte-Carlo messages Appendix E eq. (42); exact one-coin messages after Q. Liu,
+/// J. Peng and A. Ihler, "Variational Inference for Crowdsourcing", NIPS 2012, Section 3.
+/// </summary>
+/// <remarks>
+/// <para>Here the task factor (the classifier f_φ of deepBP) is uniform unless a per-task log prior is passed.
+/// Messages start uniform (paper 003), and all are updated in parallel sweeps (tasks, then workers), damped
+/// (<see cref="BeliefPropagationOptions.Damping"/>). On a tree-shaped assignment graph the result is the exact
+/// posterior marginal (exact messages). Gold labels are clamped.</para>
+/// <para>Exact messages (one-coin p ~ Beta(a, b)): with c right answers out of n, g_u = B(a + c, b + n − c)/B(a, b) ·
+/// (K − 1)^−(n−c). The count among the other tasks is Poisson-binomial with success probabilities
+/// ρ_j = m_{j→u}(y_uj); prefix distributions are built forwards and the expected factor given a prefix count
+/// backwards, all in log space (the factor spans e^−n), in O(n²) per worker; above
+/// <see cref="BeliefPropagationOptions.ExactDegreeLimit"/> a quadrature over p is used instead.</para>
+/// <para>Monte-Carlo messages: m_{u→i}(z) ∝ Σ_s w_s θ_s(z, y_ui) Π_{j≠i} ⟨θ_s(·, y_uj), m_{j→u}⟩ over S draws θ_s
+/// with importance weights w_s: S prior draws (w_s = 1) made once per run from <see cref="IterativeOptions.Seed"/>
+/// and shared by all workers, or, for Dirichlet priors and workers with many answers, per-worker draws from a
+/// proposal near the posterior (<see cref="BeliefPropagationOptions.ImportanceSampling"/>). The draws are the same in
+/// every sweep, so the iteration is a deterministic fixed-point map and the same seed gives the same output. Being
+/// random, they are not symmetric under renaming the classes: renamed classes give the renamed posteriors only up to
+/// the Monte-Carlo error (exact messages are exactly equivariant).</para>
+/// <para>Worker skill = posterior expected accuracy under the worker's factor belief: E[p] (one-coin) or
+/// Σ_k κ̄_k E[θ(k, k)] with κ̄ the mean posterior class share; Confusions = posterior mean E[θ]. Progress reports the
+/// largest message change of the sweep as the objective; <see cref="AggregationResult.LogLikelihoods"/> is empty
+/// (BP optimises no bound). K = 1 is trivial.</para>
+/// </remarks>
+public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) : IAggregator
+{
+    /// <summary>The options in use.</summary>
+    public BeliefPropagationOptions Options { get; } = options ?? new BeliefPropagationOptions();
+
+    /// <summary>
+    /// Fewest answers for which a worker's Monte-Carlo messages use the importance-sampling proposal: below it her
+    /// posterior is still close to the prior, which the shared prior draws cover, and drawing per-worker θs would
+    /// cost more than her messages.
+    /// </summary>
+    public const int ProposalMinDegree = 8;
+
+    /// <inheritdoc />
+    public string Name => "bp";
+
+    /// <inheritdoc />
+    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Aggregate(answers, null, progress, cancellationToken);
+
+    /// <summary>
+    /// Infers the true labels with a per-task prior factor (deepBP's m_{h_i→i} = f_φ(z_i; x_i)):
+    /// <paramref name="taskLogPrior"/> is T×K row-major log-probabilities, each row up to an additive constant
+    /// (−∞ marks an impossible class; at least one per row must be finite); null = uniform.
+    /// </summary>
+    public AggregationResult Aggregate(LabelMatrix answers, double[]? taskLogPrior,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var o = Options;
+        int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, n = answers.AnswerCount;
+        o.Prior.Validate(k);
+        if (!(o.Damping >= 0 && o.Damping < 1)) throw new ArgumentException("BeliefPropagationOptions.Damping must be in [0, 1).");
+        if (o.Samples < 1) throw new ArgumentException("BeliefPropagationOptions.Samples must be at least 1.");
+        if (o.QuadratureNodes < 1) throw new ArgumentException("BeliefPropagationOptions.QuadratureNodes must be at least 1.");
+        if (o.ExactDegreeLimit < 1) throw new ArgumentException("BeliefPropagationOptions.ExactDegreeLimit must be at least 1.");
+        bool oneCoin = o.Prior.Kind == WorkerPriorKind.OneCoin;
+        var mode = o.Messages == BeliefPropagationMessages.Auto
+            ? (oneCoin ? BeliefPropagationMessages.Exact : BeliefPropagationMessages.MonteCarlo)
+            : o.Messages;
+        if (mode == BeliefPropagationMessages.Exact && !oneCoin)
+            throw new ArgumentException("Exact BP messages need a one-coin worker prior; use Monte-Carlo messages for Dirichlet priors.");
+        var logPrior = BayesianCrowd.TaskLogPrior(answers, taskLogPrior);
+        if (k == 1) return BayesianCrowd.Trivial(Name, answers);
+
+        double[]? proposal = null;
+        if (mode == BeliefPropagationMessages.MonteCarlo && !oneCoin && o.ImportanceSampling)
+            proposal = ProposalCounts(answers, o, taskLogPrior, cancellationToken);
+        var engine = new FactorEngine(answers, o, mode, oneCoin, proposal);
+        var fromFactor = new double[n * k];     // log m_{u→i}, normalised (log-sum-exp 0), by answer id
+        var toFactor = new double[n * k];       // m_{i→u} as probabilities, by answer id
+        fromFactor.AsSpan().Fill(-Math.Log(k));
+        long taskWork = n * (long)k;
+        var chunkChange = new double[engine.Chunks];
+
+        Action<int, int> taskSweep = (start, end) => TaskMessages(answers, logPrior, fromFactor, toFactor, start, end);
+        Action<int> factorSweep = c => chunkChange[c] = engine.Sweep(c, toFactor, fromFactor);
+
+        bool converged = false;
+        int it = 0;
+        while (it < o.MaxIterations)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            Numerics.ForRange(T, taskWork, taskSweep, cancellationToken);
+            engine.Run(factorSweep, cancellationToken);
+            double change = 0;
+            foreach (var c in chunkChange) change = Math.Max(change, c);
+            it++;
+            progress?.Report(new IterationProgress(it, o.MaxIterations, change));
+            if (o.Tolerance > 0 && change < o.Tolerance) { converged = true; break; }
+        }
+
+        // Beliefs (21) and, from the final task → factor messages, each worker's posterior over θ.
+        var post = new double[T * k];
+        Numerics.ForRange(T, taskWork, (start, end) => Beliefs(answers, logPrior, fromFactor, post, start, end), cancellationToken);
+        Numerics.ForRange(T, taskWork, taskSweep, cancellationToken);
+        var share = new double[k];
+        for (int i = 0; i < post.Length; i++) share[i % k] += post[i];
+        Numerics.Normalize(share);
+        var conf = new double[W * k * k];
+        var skills = new double[W];
+        engine.WorkerPosteriors(toFactor, conf, cancellationToken);
+        for (int w = 0; w < W; w++)
+        {
+            double acc = 0;
+            for (int j = 0; j < k; j++) acc += share[j] * conf[(w * k + j) * k + j];
+            skills[w] = acc;
+        }
+
+        return new AggregationResult
+        {
+            Method = Name,
+            Answers = answers,
+            Posteriors = new RowMatrix(T, k, post),
+            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
+            WorkerSkills = AggregationResult.Wrap(skills),
+            Confusions = new ConfusionMatrices(W, k, conf),
+            Iterations = it,
+            Converged = converged,
+        };
+    }
+
+    /// <summary>
+    /// Dirichlet parameters of each worker's proposal, [w][k][l] = α[k, l] + ½ Σ_{j: y_uj = l} q_MF(z_j = k), from a
+    /// mean-field fit with the same prior.
+    /// </summary>
+    private static double[] ProposalCounts(LabelMatrix answers, BeliefPropagationOptions o, double[]? taskLogPrior, CancellationToken ct)
+    {
+        int k = answers.ClassCount, kk = k * k;
+        var mf = new MeanField(new MeanFieldOptions { Prior = o.Prior }).Aggregate(answers, taskLogPrior, null, ct);
+        var q = mf.Posteriors;
+        var alpha = o.Prior.Alpha(k);
+        var beta = new double[answers.WorkerCount * kk];
+        var off = answers.WorkerOffsets;
+        var tasks = answers.WorkerTasks;
+        var labels = answers.WorkerLabels;
+        for (int w = 0; w < answers.WorkerCount; w++)
+        {
+            var b = beta.AsSpan(w * kk, kk);
+            alpha.AsSpan().CopyTo(b);
+            for (int i = off[w]; i < off[w + 1]; i++)
+            {
+                var row = q.Row(tasks[i]);
+                for (int c = 0; c < k; c++) b[c * k + labels[i]] += 0.5 * row[c];
+            }
+        }
+        return beta;
+    }
+
+    /// <summary>Task → factor messages: prior times every other factor's message, normalised (gold: one-hot).</summary>
+    private static void TaskMessages(LabelMatrix answers, double[] logPrior, double[] fromFactor, double[] toFactor, int start, int end)
+    {
+        int k = answers.ClassCount;
+        var off = answers.TaskOffsets;
+        var gold = answers.Gold;
+        Span<double> total = stackalloc double[k];
+        for (int t = start; t < end; t++)
+        {
+            if (gold is not null && gold[t] >= 0)
+            {
+                for (int e = off[t]; e < off[t + 1]; e++)
+                {
+                    var m = toFactor.AsSpan(e * k, k);
+                    m.Clear();
+                    m[gold[t]] = 1;
+                }
+                continue;
+            }
+            logPrior.AsSpan(t * k, k).CopyTo(total);
+            for (int e = off[t]; e < off[t + 1]; e++)
+            {
+                var f = fromFactor.AsSpan(e * k, k);
+                for (int c = 0; c < k; c++) total[c] += f[c];
+            }
+            // Leave-one-out by subtraction is exact here: every log message is finite.
+            for (int e = off[t]; e < off[t + 1]; e++)
+            {
+                var f = fromFactor.AsSpan(e * k, k);
+                var m = toFactor.AsSpan(e * k, k);
+                for (int c = 0; c < k; c++) m[c] = total[c] - f[c];
+                Numerics.NormalizeLog(m);
+            }
+        }
+    }
+
+    private static void Beliefs(LabelMatrix answers, double[] logPrior, double[] fromFactor, double[] post, int start, int end)
+    {
+        int k = answers.ClassCount;
+        var off = answers.TaskOffsets;
+        var gold = answers.Gold;
+        for (int t = start; t < end; t++)
+        {
+            var row = post.AsSpan(t * k, k);
+            logPrior.AsSpan(t * k, k).CopyTo(row);
+            for (int e = off[t]; e < off[t + 1]; e++)
+            {
+                var f = fromFactor.AsSpan(e * k, k);
+                for (int c = 0; c < k; c++) row[c] += f[c];
+            }
+            Numerics.NormalizeLog(row);
+            if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
+        }
+    }
+}
+
+/// <summary>
+/// The worker side of <see cref="BeliefPropagation"/>: factor → task messages and the workers' posteriors over θ.
+/// Workers are split into a few contiguous chunks of about equal cost, each with its own scratch buffers, allocated
+/// once per run.
+/// </summary>
+internal sealed class FactorEngine
+{
+    private readonly LabelMatrix _answers;
+    private readonly int _k;
+    private readonly double _a, _b, _damping, _logKm1;
+    private readonly int _exactLimit;
+    private readonly int[] _bounds;               // chunk c = workers [_bounds[c], _bounds[c+1])
+    private readonly Scratch[] _scratch;
+    private readonly double[]? _nodes;            // one-coin: accuracy nodes (MC draws or prior quantiles)
+    private readonly double[]? _thetas;           // Dirichlet MC: θ_s label-major [s][l][z]
+    private readonly double[]? _proposal;         // Dirichlet MC: per-worker proposal parameters [w][k][l], or null
+    private readonly double[]? _alpha;            // Dirichlet MC: prior [k][l]
+    private readonly ulong _seed;
+    private readonly int _samples;
+    private readonly bool _exact;
+
+    private sealed class Scratch(int exactDegree, int nodes)
+    {
+        public readonly double[] Lr = new double[exactDegree];
+        public readonly double[] Lq = new double[exactDegree];
+        public readonly double[] Lg = new double[exactDegree + 1];
+        public readonly double[] Forward = new double[exactDegree + 1];
+        public readonly double[] Backward = new double[(long)exactDegree * (exactDegree + 3) / 2 + 1];
+        public readonly double[] LogWeights = new double[nodes];
+        public readonly double[] Buffer = new double[nodes];
+        public double[] Thetas = [];
+        public double[] LogDots = [];
+    }
+
+    public FactorEngine(LabelMatrix answers, BeliefPropagationOptions o, BeliefPropagationMessages mode, bool oneCoin, double[]? proposal)
+    {
+        _proposal = proposal;
+        _seed = (ulong)(uint)o.Seed;
+        _answers = answers;
+        _k = answers.ClassCount;
+        _a = o.Prior.A; _b = o.Prior.B;
+        _damping = o.Damping;
+        _logKm1 = Math.Log(_k - 1);
+        _exact = mode == BeliefPropagationMessages.Exact;
+        _exactLimit = _exact ? o.ExactDegreeLimit : 0;
+        int W = answers.WorkerCount;
+        int maxExact = 0, maxDegree = 0;
+        bool anyNodes = !_exact;
+        var cost = new double[W];
+        for (int w = 0; w < W; w++)
+        {
+            int d = answers.WorkerDegree(w);
+            maxDegree = Math.Max(maxDegree, d);
+            if (_exact && d <= _exactLimit) { maxExact = Math.Max(maxExact, d); cost[w] = (double)d * d + 1; }
+            else
+            {
+                anyNodes = true;
+                cost[w] = (double)d * (_exact ? o.QuadratureNodes : o.Samples * (oneCoin ? 1 : _k)) + 1;
+            }
+        }
+
+        // Draws are made once, sequentially, so the result depends on the seed alone (not on threading).
+        var rng = new Random(o.Seed);
+        if (_exact)
+        {
+            _samples = anyNodes ? o.QuadratureNodes : 0;
+            if (anyNodes)
+            {
+                // Midpoints of equal-probability strata of the prior: a deterministic version of eq. (42)'s draws.
+                _nodes = new double[_samples];
+                for (int s = 0; s < _samples; s++)
+                    _nodes[s] = ClampAccuracy(Beta.InvCDF(_a, _b, (s + 0.5) / _samples));
+            }
+        }
+        else if (oneCoin)
+        {
+            _samples = o.Samples;
+            _nodes = new double[_samples];
+            for (int s = 0; s < _samples; s++) _nodes[s] = ClampAccuracy(Beta.Sample(rng, _a, _b));
+        }
+        else
+        {
+            _samples = o.Samples;
+            var alpha = o.Prior.Alpha(_k);
+            _alpha = alpha;
+            _thetas = new double[_samples * _k * _k];
+            Span<double> row = stackalloc double[_k];
+            for (int s = 0; s < _samples; s++)
+                for (int z = 0; z < _k; z++)
+                {
+                    double sum = 0;
+                    for (int l = 0; l < _k; l++) { row[l] = Gamma.Sample(rng, alpha[z * _k + l], 1.0); sum += row[l]; }
+                    for (int l = 0; l < _k; l++)
+                    {
+                        // Gamma draws with small shapes can underflow to 0; a floor keeps every log finite.
+                        double p = sum > 0 ? row[l] / sum : 1.0 / _k;
+                        _thetas[(s * _k + l) * _k + z] = Math.Max(p, 1e-300);
+                    }
+                }
+        }
+
+        long total = 0;
+        foreach (var c in cost) total += (long)c;
+        int chunks = Numerics.ChunkCount(W, total);
+        _bounds = new int[chunks + 1];
+        double acc = 0, target = (double)total / chunks;
+        int next = 1;
+        for (int w = 0; w < W && next < chunks; w++)
+        {
+            acc += cost[w];
+            if (acc >= target * next) _bounds[next++] = w + 1;
+        }
+        for (; next <= chunks; next++) _bounds[next] = W;
+        _scratch = new Scratch[chunks];
+        for (int c = 0; c < chunks; c++)
+        {
+            _scratch[c] = new Scratch(maxExact, _samples);
+            if (_proposal is not null) _scratch[c].Thetas = new double[_samples * _k * _k];
+            // Up to 2^20 doubles (8 MB) per chunk for the log-dot cache of Monte-Carlo messages.
+            if (_thetas is not null) _scratch[c].LogDots = new double[(int)Math.Min((long)maxDegree * _samples, 1 << 20)];
+        }
+    }
+
+    public int Chunks => _scratch.Length;
+
+    public void Run(Action<int> body, CancellationToken ct)
+    {
+        if (Chunks == 1) { body(0); return; }
+        Parallel.For(0, Chunks, new ParallelOptions { CancellationToken = ct }, body);
+    }
+
+    private static double ClampAccuracy(double p) => Math.Clamp(p, 1e-15, 1 - 1e-15);
+
+    /// <summary>
+    /// Recomputes the messages of chunk c's workers from <paramref name="toFactor"/> and damps them into
+    /// <paramref name="fromFactor"/> (each worker owns its edges, so in-place is safe); returns the largest change.
+    /// </summary>
+    public double Sweep(int chunk, double[] toFactor, double[] fromFactor)
+    {
+        var s = _scratch[chunk];
+        double change = 0;
+        for (int w = _bounds[chunk]; w < _bounds[chunk + 1]; w++)
+        {
+            int d = _answers.WorkerDegree(w);
+            if (d == 0) continue;
+            double c;
+            if (_exact && d <= _exactLimit) c = ExactMessages(w, s, toFactor, fromFactor);
+            else if (_nodes is not null) c = NodeMessages(w, s, toFactor, fromFactor);
+            else c = SampleMessages(w, s, toFactor, fromFactor);
+            change = Math.Max(change, c);
+        }
+        return change;
+    }
+
+    /// <summary>Writes the damped one-coin message (log m1 for the worker's answer, log m0 for the rest); returns the change.</summary>
+    private double StoreOneCoin(double[] fromFactor, int e, int y, double m1, double m0)
+    {
+        // Normalise: one class gets m1, the other K − 1 get m0.
+        double z = BayesianCrowd.LogAddExp(m1, m0 + _logKm1);
+        m1 -= z; m0 -= z;
+        var f = fromFactor.AsSpan(e * _k, _k);
+        if (_damping == 0)
+        {
+            double change = Math.Abs(Math.Exp(m1) - Math.Exp(f[y]));
+            for (int c = 0; c < _k; c++)
+            {
+                double v = c == y ? m1 : m0;
+                change = Math.Max(change, Math.Abs(Math.Exp(v) - Math.Exp(f[c])));
+                f[c] = v;
+            }
+            return change;
+        }
+        Span<double> v2 = stackalloc double[_k];
+        for (int c = 0; c < _k; c++) v2[c] = (1 - _damping) * (c == y ? m1 : m0) + _damping * f[c];
+        return Damp(f, v2);
+    }
+
+    /// <summary>Normalises the damped log message <paramref name="next"/>, stores it into <paramref name="f"/>, returns the change.</summary>
+    private static double Damp(Span<double> f, Span<double> next)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var x in next) max = Math.Max(max, x);
+        double sum = 0;
+        foreach (var x in next) sum += Math.Exp(x - max);
+        double lz = max + Math.Log(sum), change = 0;
+        for (int c = 0; c < f.Length; c++)
+        {
+            double v = next[c] - lz;
+            change = Math.Max(change, Math.Abs(Math.Exp(v) - Math.Exp(f[c])));
+            f[c] = v;
+        }
+        return change;
+    }
+
+    /// <summary>ρ_j = m_{j→u}(y_uj) and log ρ_j, log(1 − ρ_j), the latter summed from the other classes (no cancellation).</summary>
+    private (double LogRight, double LogWrong) Right(double[] toFactor, int e, int y)
+    {
+        var m = toFactor.AsSpan(e * _k, _k);
+        double wrong = 0;
+        for (int c = 0; c < _k; c++) if (c != y) wrong += m[c];
+        return (Math.Log(m[y]), Math.Log(wrong));
+    }
+
+    /// <summary>Exact one-coin messages of worker w in O(deg²) (see <see cref="BeliefPropagation"/>).</summary>
+    private double ExactMessages(int w, Scratch s, double[] toFactor, double[] fromFactor)
+    {
+        var off = _answers.WorkerOffsets;
+        var ids = _answers.WorkerAnswerIds;
+        var labels = _answers.WorkerLabels;
+        int start = off[w], n = off[w + 1] - start;
+        Prepare(w, s, toFactor);
+        var lr = s.Lr; var lq = s.Lq; var bw = s.Backward; var fw = s.Forward;
+
+        // Backward[i] (offset i(i+3)/2, entries a = 0..i+1): log E[g(a + C_{>i})], C_{>i} = right answers among tasks after i.
+        int last = (n - 1) * (n + 2) / 2;
+        for (int a = 0; a <= n; a++) bw[last + a] = s.Lg[a];
+        for (int i = n - 2; i >= 0; i--)
+        {
+            int o = i * (i + 3) / 2, up = (i + 1) * (i + 4) / 2;
+            double r = lr[i + 1], q = lq[i + 1];
+            for (int a = 0; a <= i + 1; a++)
+                bw[o + a] = BayesianCrowd.LogAddExp(r + bw[up + a + 1], q + bw[up + a]);
+        }
+
+        // Forward[a] = log P(a right answers among tasks before i); combined with Backward[i] it gives the messages.
+        fw[0] = 0;
+        double change = 0;
+        for (int i = 0; i < n; i++)
+        {
+            int o = i * (i + 3) / 2;
+            double max1 = double.NegativeInfinity, max0 = double.NegativeInfinity;
+            for (int a = 0; a <= i; a++)
+            {
+                max1 = Math.Max(max1, fw[a] + bw[o + a + 1]);
+                max0 = Math.Max(max0, fw[a] + bw[o + a]);
+            }
+            double s1 = 0, s0 = 0;
+            for (int a = 0; a <= i; a++)
+            {
+                s1 += Math.Exp(fw[a] + bw[o + a + 1] - max1);
+                s0 += Math.Exp(fw[a] + bw[o + a] - max0);
+            }
+            change = Math.Max(change, StoreOneCoin(fromFactor, ids[start + i], labels[start + i], max1 + Math.Log(s1), max0 + Math.Log(s0)));
+            AdvanceForward(fw, i, lr[i], lq[i]);
+        }
+        return change;
+    }
+
+    /// <summary>Forward[0..i] (tasks before i) → Forward[0..i+1] (tasks up to i).</summary>
+    private static void AdvanceForward(double[] fw, int i, double lr, double lq)
+    {
+        fw[i + 1] = fw[i] + lr;
+        for (int a = i; a >= 1; a--) fw[a] = BayesianCrowd.LogAddExp(fw[a - 1] + lr, fw[a] + lq);
+        fw[0] += lq;
+    }
+
+    /// <summary>Fills Lr, Lq (per task of w) and Lg[c] = log g(c) up to a constant, c = 0..deg.</summary>
+    private void Prepare(int w, Scratch s, double[] toFactor)
+    {
+        var off = _answers.WorkerOffsets;
+        var ids = _answers.WorkerAnswerIds;
+        var labels = _answers.WorkerLabels;
+        int start = off[w], n = off[w + 1] - start;
+        for (int j = 0; j < n; j++) (s.Lr[j], s.Lq[j]) = Right(toFactor, ids[start + j], labels[start + j]);
+        for (int c = 0; c <= n; c++) s.Lg[c] = SpecialFunctions.BetaLn(_a + c, _b + n - c) - (n - c) * _logKm1;
+    }
+
+    /// <summary>One-coin messages by equal-weight accuracy nodes (MC draws, or prior quantiles above the exact limit).</summary>
+    private double NodeMessages(int w, Scratch s, double[] toFactor, double[] fromFactor)
+    {
+        var nodes = _nodes!;
+        var off = _answers.WorkerOffsets;
+        var ids = _answers.WorkerAnswerIds;
+        var labels = _answers.WorkerLabels;
+        int start = off[w], end = off[w + 1], S = nodes.Length;
+        double km1 = _k - 1;
+        var L = s.LogWeights.AsSpan(0, S);
+        var v = s.Buffer.AsSpan(0, S);
+        L.Clear();
+        for (int i = start; i < end; i++)
+        {
+            double rho = toFactor[ids[i] * _k + labels[i]];
+            for (int t = 0; t < S; t++) L[t] += Math.Log(nodes[t] * rho + (1 - nodes[t]) / km1 * (1 - rho));
+        }
+        double change = 0;
+        for (int i = start; i < end; i++)
+        {
+            double rho = toFactor[ids[i] * _k + labels[i]];
+            double max = double.NegativeInfinity;
+            for (int t = 0; t < S; t++)
+            {
+                v[t] = L[t] - Math.Log(nodes[t] * rho + (1 - nodes[t]) / km1 * (1 - rho));
+                max = Math.Max(max, v[t]);
+            }
+            double s1 = 0, s0 = 0;
+            for (int t = 0; t < S; t++)
+            {
+                double x = Math.Exp(v[t] - max);
+                s1 += nodes[t] * x;
+                s0 += (1 - nodes[t]) / km1 * x;
+            }
+            change = Math.Max(change, StoreOneCoin(fromFactor, ids[i], labels[i], Math.Log(s1), Math.Log(s0)));
+        }
+        return change;
+    }
+
+    /// <summary>Monte-Carlo messages (eq. (42)) for Dirichlet priors from the shared draws θ_s.</summary>
+    private double SampleMessages(int w, Scratch s, double[] toFactor, double[] fromFactor)
+    {
+        int k = _k, S = _samples;
+        var off = _answers.WorkerOffsets;
+        var ids = _answers.WorkerAnswerIds;
+        var labels = _answers.WorkerLabels;
+        int start = off[w], end = off[w + 1];
+        var L = s.LogWeights.AsSpan(0, S);
+        var v = s.Buffer.AsSpan(0, S);
+        var th = Draws(w, s, L);
+        // log ⟨θ_s(·, y_j), m_j⟩ is needed twice (for the total and to leave edge j out); it is cached when the
+        // worker's degree × S fits the buffer, else recomputed.
+        var cache = s.LogDots;
+        bool cached = (long)(end - start) * S <= cache.Length;
+        for (int i = start; i < end; i++)
+        {
+            var m = toFactor.AsSpan(ids[i] * k, k);
+            int l = labels[i];
+            var row = cached ? cache.AsSpan((i - start) * S, S) : default;
+            for (int t = 0; t < S; t++)
+            {
+                double x = Math.Log(Dot(th.AsSpan((t * k + l) * k, k), m));
+                L[t] += x;
+                if (cached) row[t] = x;
+            }
+        }
+        Span<double> msg = stackalloc double[k];
+        double change = 0;
+        for (int i = start; i < end; i++)
+        {
+            var m = toFactor.AsSpan(ids[i] * k, k);
+            int l = labels[i];
+            double max = double.NegativeInfinity;
+            if (cached)
+            {
+                var row = cache.AsSpan((i - start) * S, S);
+                for (int t = 0; t < S; t++) { v[t] = L[t] - row[t]; max = Math.Max(max, v[t]); }
+            }
+            else
+                for (int t = 0; t < S; t++)
+                {
+                    v[t] = L[t] - Math.Log(Dot(th.AsSpan((t * k + l) * k, k), m));
+                    max = Math.Max(max, v[t]);
+                }
+            msg.Clear();
+            for (int t = 0; t < S; t++)
+            {
+                double x = Math.Exp(v[t] - max);
+                var col = th.AsSpan((t * k + l) * k, k);
+                for (int z = 0; z < k; z++) msg[z] += col[z] * x;
+            }
+            var f = fromFactor.AsSpan(ids[i] * k, k);
+            for (int z = 0; z < k; z++) msg[z] = (1 - _damping) * Math.Log(msg[z]) + _damping * f[z];
+            change = Math.Max(change, Damp(f, msg));
+        }
+        return change;
+    }
+
+    /// <summary>
+    /// The draws θ_s for worker w and their log importance weights (into <paramref name="logWeights"/>): the shared
+    /// prior draws with weight 1, or, with a proposal, per-worker draws from Dir(β_w) with weights p(θ|α)/q(θ|β_w)
+    /// up to a constant. The per-worker draws come from a generator seeded by (seed, w) afresh on every call, so
+    /// every sweep sees the same draws: the messages stay a deterministic function of their inputs, the iteration can
+    /// converge, and the result does not depend on threading.
+    /// </summary>
+    private double[] Draws(int w, Scratch s, Span<double> logWeights)
+    {
+        if (_proposal is null || _answers.WorkerDegree(w) < BeliefPropagation.ProposalMinDegree)
+        {
+            logWeights.Clear();
+            return _thetas!;
+        }
+        int k = _k, kk = k * k;
+        var beta = _proposal.AsSpan(w * kk, kk);
+        var alpha = _alpha!;
+        var th = s.Thetas;
+        var rng = new SplitMix(_seed * 0x9E3779B97F4A7C15UL + (ulong)w + 1);
+        Span<double> logRow = stackalloc double[k];
+        for (int t = 0; t < _samples; t++)
+        {
+            double lw = 0;
+            for (int z = 0; z < k; z++)
+            {
+                // Log-space Dirichlet draw: small shapes give Gamma variates far below the smallest double.
+                double max = double.NegativeInfinity;
+                for (int l = 0; l < k; l++) { logRow[l] = rng.LogGamma(beta[z * k + l]); max = Math.Max(max, logRow[l]); }
+                double sum = 0;
+                for (int l = 0; l < k; l++) sum += Math.Exp(logRow[l] - max);
+                double lz = max + Math.Log(sum);
+                for (int l = 0; l < k; l++)
+                {
+                    double lt = logRow[l] - lz;
+                    lw += (alpha[z * k + l] - beta[z * k + l]) * lt;
+                    th[(t * k + l) * k + z] = Math.Max(Math.Exp(lt), 1e-300);
+                }
+            }
+            logWeights[t] = lw;
+        }
+        return th;
+    }
+
+    private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
+    {
+        double s = 0;
+        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
+        return s;
+    }
+
+    /// <summary>
+    /// Posterior mean of each worker's confusion matrix (public layout [w][j][l]) given the final task → factor
+    /// messages: the worker's factor belief ∝ p(θ | α) Π_j ⟨θ(·, y_j), m_{j→u}⟩. Workers without answers get the prior mean.
+    /// </summary>
+    public void WorkerPosteriors(double[] toFactor, double[] conf, CancellationToken ct)
+    {
+        int k = _k, kk = k * k;
+        Run(chunk =>
+        {
+            var s = _scratch[chunk];
+            var off = _answers.WorkerOffsets;
+            var ids = _answers.WorkerAnswerIds;
+            var labels = _answers.WorkerLabels;
+            for (int w = _bounds[chunk]; w < _bounds[chunk + 1]; w++)
+            {
+                int start = off[w], n = off[w + 1] - start;
+                var c = conf.AsSpan(w * kk, kk);
+                if (_thetas is null)
+                {
+                    double p;
+                    if (n == 0) p = _a / (_a + _b);
+                    else if (_exact && n <= _exactLimit)
+                    {
+                        // E[p] = Σ_c P(c) g(c) (a + c)/(a + b + n) / Σ_c P(c) g(c), P from the forward pass over all n.
+                        Prepare(w, s, toFactor);
+                        var fw = s.Forward;
+                        fw[0] = 0;
+                        for (int i = 0; i < n; i++) AdvanceForward(fw, i, s.Lr[i], s.Lq[i]);
+                        double max = double.NegativeInfinity;
+                        for (int a = 0; a <= n; a++) max = Math.Max(max, fw[a] + s.Lg[a]);
+                        double num = 0, den = 0;
+                        for (int a = 0; a <= n; a++)
+                        {
+                            double x = Math.Exp(fw[a] + s.Lg[a] - max);
+                            num += x * (_a + a);
+                            den += x;
+                        }
+                        p = num / den / (_a + _b + n);
+                    }
+                    else
+                    {
+                        var nodes = _nodes!;
+                        var L = s.LogWeights.AsSpan(0, nodes.Length);
+                        L.Clear();
+                        for (int i = start; i < start + n; i++)
+                        {
+                            double rho = toFactor[ids[i] * k + labels[i]];
+                            for (int t = 0; t < nodes.Length; t++) L[t] += Math.Log(nodes[t] * rho + (1 - nodes[t]) / (k - 1) * (1 - rho));
+                        }
+                        double max = double.NegativeInfinity;
+                        foreach (var x in L) max = Math.Max(max, x);
+                        double num = 0, den = 0;
+                        for (int t = 0; t < nodes.Length; t++) { double x = Math.Exp(L[t] - max); num += x * nodes[t]; den += x; }
+                        p = num / den;
+                    }
+                    for (int j = 0; j < k; j++)
+                        for (int l = 0; l < k; l++) c[j * k + l] = j == l ? p : (1 - p) / (k - 1);
+                }
+                else
+                {
+                    var L = s.LogWeights.AsSpan(0, _samples);
+                    var th = Draws(w, s, L);
+                    for (int i = start; i < start + n; i++)
+                    {
+                        var m = toFactor.AsSpan(ids[i] * k, k);
+                        int l = labels[i];
+                        for (int t = 0; t < _samples; t++) L[t] += Math.Log(Dot(th.AsSpan((t * k + l) * k, k), m));
+                    }
+                    double max = double.NegativeInfinity;
+                    foreach (var x in L) max = Math.Max(max, x);
+                    c.Clear();
+                    for (int t = 0; t < _samples; t++)
+                    {
+                        double x = Math.Exp(L[t] - max);
+                        for (int l = 0; l < k; l++)
+                            for (int j = 0; j < k; j++) c[j * k + l] += x * th[(t * k + l) * k + j];
+                    }
+                    for (int j = 0; j < k; j++) Numerics.Normalize(c.Slice(j * k, k));
+                }
+            }
+        }, ct);
+    }
+}
+
+/// <summary>
+/// SplitMix64 (Steele, Lea &amp; Flood 2014): a tiny allocation-free generator, re-seeded per worker and sweep by
+/// <see cref="FactorEngine"/>, with log-Gamma variates by Marsaglia &amp; Tsang (ACM TOMS 2000).
+/// </summary>
+internal struct SplitMix(ulong seed)
+{
+    private ulong _state = seed;
+
+    private ulong Next()
+    {
+        ulong z = _state += 0x9E3779B97F4A7C15UL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        return z ^ (z >> 31);
+    }
+
+    /// <summary>Uniform on (0, 1), never 0 or 1 (its log is taken).</summary>
+    public double Uniform() => ((Next() >> 11) + 0.5) * (1.0 / (1UL << 53));
+
+    /// <summary>Standard normal (Box-Muller).</summary>
+    public double Normal() => Math.Sqrt(-2 * Math.Log(Uniform())) * Math.Cos(2 * Math.PI * Uniform());
+
+    /// <summary>log of a Gamma(shape, 1) variate; for shape &lt; 1 via Gamma(shape + 1)·U^(1/shape), kept in logs.</summary>
+    public double LogGamma(double shape)
+    {
+        double boost = 0;
+        if (shape < 1) { boost = Math.Log(Uniform()) / shape; shape += 1; }
+        double d = shape - 1.0 / 3, c = 1 / Math.Sqrt(9 * d);
+        while (true)
+        {
+            double x = Normal(), v = 1 + c * x;
+            if (v <= 0) continue;
+            v = v * v * v;
+            double u = Uniform();
+            if (Math.Log(u) < 0.5 * x * x + d - d * v + d * Math.Log(v)) return Math.Log(d * v) + boost;
+        }
+    }
+}
