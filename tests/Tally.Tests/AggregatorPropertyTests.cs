@@ -88,9 +88,12 @@ public class AggregatorPropertyTests
             var renamed = LabelMatrix.FromTriples(m.TaskCount, m.WorkerCount, k, tasks, m.TaskWorkers.ToArray(), labels);
             var a = Make(method).Aggregate(m);
             var b = Make(method).Aggregate(renamed);
+            // BP's default Monte-Carlo messages draw each confusion row separately, so renaming classes changes which
+            // draws serve which class: equal up to Monte-Carlo error (S = 400 draws), not to rounding.
+            double tolerance = method == "bp" ? 0.05 : 1e-6;
             for (int t = 0; t < m.TaskCount; t++)
                 for (int c = 0; c < k; c++)
-                    Assert.True(Math.Abs(a.Posteriors[t, c] - b.Posteriors[t, perm[c]]) < 1e-6,
+                    Assert.True(Math.Abs(a.Posteriors[t, c] - b.Posteriors[t, perm[c]]) < tolerance,
                         $"{method}, seed {seed}, task {t}, class {c}: {a.Posteriors[t, c]} vs {b.Posteriors[t, perm[c]]}");
         }
         Assert.True(checkedCount >= 8, $"only {checkedCount} tie-free random crowds were checked");
