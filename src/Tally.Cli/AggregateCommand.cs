@@ -27,6 +27,7 @@ internal static class AggregateCommand
         var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit of iterative methods (default: the method's)." };
         var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance; 0 = run exactly --max-iterations." };
         var seed = new Option<int?>("--seed", "-s") { Description = "Seed for any randomness (for mv: break ties at random)." };
+        var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default twocoin:2,1." };
 
         var cmd = new Command("aggregate", """
             Infer each task's true label and each worker's reliability from crowd answers.
@@ -40,7 +41,7 @@ internal static class AggregateCommand
               tally aggregate votes.tsv --task-col question --label-col answer --classes yes,no --format json --out out/
             """)
         {
-            answers, dataset, method, truth, gold, outDir, format, taskCol, workerCol, labelCol, classes, duplicates, maxIter, tol, seed,
+            answers, dataset, method, truth, gold, outDir, format, taskCol, workerCol, labelCol, classes, duplicates, maxIter, tol, seed, prior,
         };
         cmd.SetAction(p =>
         {
@@ -62,7 +63,7 @@ internal static class AggregateCommand
 
             var options = new AnswerFileOptions(p.GetValue(taskCol)!, p.GetValue(workerCol)!, p.GetValue(labelCol)!,
                 AnswerFiles.ParseClassList(p.GetValue(classes)), CliValues.ParseDuplicates(p.GetValue(duplicates)!));
-            var common = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed));
+            var common = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), CliValues.ParsePrior(p.GetValue(prior)));
             if (common.MaxIterations is < 0) throw new UsageException("--max-iterations must be ≥ 0");
             if (common.Tolerance is < 0) throw new UsageException("--tolerance must be ≥ 0");
             var aggregator = info.Create(common);

@@ -21,6 +21,7 @@ internal static class CompareCommand
         var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit for every iterative method." };
         var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance for every iterative method." };
         var seed = new Option<int?>("--seed", "-s") { Description = "Seed for every method." };
+        var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default twocoin:2,1." };
         var cmd = new Command("compare", """
             Run several truth-inference methods on the same answers and compare accuracy and time.
 
@@ -28,7 +29,7 @@ internal static class CompareCommand
               tally compare --dataset duck
               tally compare answers.csv --truth truth.csv --methods mv,ds,glad --csv cmp.csv --plot cmp.png
             """)
-        { answers, dataset, truth, methods, csv, plot, maxIter, tol, seed };
+        { answers, dataset, truth, methods, csv, plot, maxIter, tol, seed, prior };
         cmd.SetAction(p =>
         {
             string? path = p.GetValue(answers), truthPath = p.GetValue(truth), source;
@@ -50,7 +51,7 @@ internal static class CompareCommand
             var gold = AnswerFiles.ReadTruth(truthPath, matrix);
             int done = 0;
             var rows = ctx.WithProgress("Comparing methods", r => MethodComparison.Run(matrix, gold.Labels, chosen,
-                new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed)), _ => r((double)done++ / chosen.Count)));
+                new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), CliValues.ParsePrior(p.GetValue(prior))), _ => r((double)done++ / chosen.Count)));
 
             var table = new Table().Border(TableBorder.Rounded)
                 .Title($"{Markup.Escape(source)}: {matrix.TaskCount:N0} tasks, {matrix.WorkerCount:N0} workers, {matrix.AnswerCount:N0} answers, K = {matrix.ClassCount}");

@@ -4,7 +4,8 @@ namespace Tally.Aggregation;
 /// <param name="MaxIterations">Iteration limit (iterative methods), or null for the method's default.</param>
 /// <param name="Tolerance">Convergence tolerance (0 = run exactly MaxIterations), or null for the default.</param>
 /// <param name="Seed">Seed for randomness, or null for the default (0). For majority vote a seed switches ties to random.</param>
-public sealed record CommonMethodOptions(int? MaxIterations = null, double? Tolerance = null, int? Seed = null);
+/// <param name="Prior">Worker prior for the Bayesian methods (mf, bp), or null for their default.</param>
+public sealed record CommonMethodOptions(int? MaxIterations = null, double? Tolerance = null, int? Seed = null, WorkerPrior? Prior = null);
 
 /// <summary>A method as listed by <c>tally methods</c>.</summary>
 /// <param name="Name">Short name.</param>
@@ -38,9 +39,9 @@ public static class AggregatorCatalog
         new("onecoin", ["one-coin", "onecoin-dawid-skene", "onecoindawidskene"], "One-coin Dawid-Skene: one accuracy per worker, errors uniform.",
             "Dawid & Skene 1979 (one-coin restriction)", true, o => new OneCoinDawidSkene(Apply(new OneCoinDawidSkeneOptions(), o))),
         new("mf", ["mean-field", "meanfield", "vi-mf", "bcc"], "Variational Bayes Dawid-Skene (mean field) with a Dirichlet worker prior.",
-            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (16), (29)", true, o => new MeanField(Apply(new MeanFieldOptions(), o))),
+            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (16), (29)", true, o => new MeanField(Apply(new MeanFieldOptions(), o) is var mf && o.Prior is { } p ? mf with { Prior = p } : mf)),
         new("bp", ["belief-propagation", "beliefpropagation"], "Belief propagation on the task–worker graph with a Dirichlet worker prior (Monte-Carlo messages; exact for one-coin).",
-            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (20), (21), (42)", true, o => new BeliefPropagation(Apply(new BeliefPropagationOptions(), o))),
+            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (20), (21), (42)", true, o => new BeliefPropagation(Apply(new BeliefPropagationOptions(), o) is var bp && o.Prior is { } p ? bp with { Prior = p } : bp)),
         new("glad", ["generative-labels-abilities-difficulties"], "GLAD: correct with probability σ(ability × inverse difficulty); EM.",
             "Whitehill et al., NIPS 2009", true, o => new Glad(Apply(new GladOptions(), o))),
         new("mace", ["multi-annotator-competence-estimation"], "MACE: each worker knows the answer or spams from her own strategy; variational Bayes.",

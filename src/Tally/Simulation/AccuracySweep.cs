@@ -29,7 +29,13 @@ public static class AccuracySweep
     /// <param name="confidence">Confidence level of the interval (default 0.99).</param>
     /// <param name="progress">Fraction done.</param>
     public static IReadOnlyList<SweepPoint> Run(IReadOnlyList<double> values, int seeds, Func<double, int, SimulatedCrowd> scenario,
-        IReadOnlyList<AggregatorInfo> methods, CommonMethodOptions options, double confidence = 0.99, Action<double>? progress = null)
+        IReadOnlyList<AggregatorInfo> methods, CommonMethodOptions options, double confidence = 0.99, Action<double>? progress = null) =>
+        Run(values, seeds, scenario, methods, _ => options, confidence, progress);
+
+    /// <summary>As <see cref="Run(IReadOnlyList{double}, int, Func{double, int, SimulatedCrowd}, IReadOnlyList{AggregatorInfo}, CommonMethodOptions, double, Action{double})"/>,
+    /// with method options that depend on the parameter value (e.g. the true worker prior).</summary>
+    public static IReadOnlyList<SweepPoint> Run(IReadOnlyList<double> values, int seeds, Func<double, int, SimulatedCrowd> scenario,
+        IReadOnlyList<AggregatorInfo> methods, Func<double, CommonMethodOptions> optionsAt, double confidence = 0.99, Action<double>? progress = null)
     {
         if (seeds < 2) throw new ArgumentException("A sweep needs at least 2 seeds for an interval.", nameof(seeds));
         var acc = new double[values.Count, methods.Count, seeds];
@@ -43,7 +49,7 @@ public static class AccuracySweep
             {
                 var info = methods[m];
                 if (info.BinaryOnly && crowd.Answers.ClassCount != 2) { acc[v, m, s] = double.NaN; continue; }
-                var result = info.Create(options with { Seed = seed }).Aggregate(crowd.Answers);
+                var result = info.Create(optionsAt(values[v]) with { Seed = seed }).Aggregate(crowd.Answers);
                 acc[v, m, s] = Accuracy.Of(result.Labels.AsSpan(), crowd.Truth).Value;
             }
             progress?.Invoke((double)Interlocked.Increment(ref done) / total);
