@@ -139,8 +139,11 @@ public class RobustBatchTests(ITestOutputHelper output)
         // A small C catches this near-invisible adversary (at the price of some honest weight) ...
         Assert.True(rows[0].Tv < plain / 2, $"C=0.1: TV {rows[0].Tv} vs plain {plain}");
         Assert.True(rows[0].HonestKept > 0.8);
-        // ... while the default C = 1 leaves it (its shift is within the O(β √ln(1/β) / √k) budget) and stays within that rate.
-        Assert.True(rows[2].Tv <= 2 * 0.1 * Math.Sqrt(Math.Log(10)) / Math.Sqrt(k), $"default TV {rows[2].Tv}");
+        // ... the default C = 0.3 removes part of it, C = 1 leaves it (its shift is within the O(β √ln(1/β) / √k)
+        // budget); both stay within that rate.
+        Assert.True(rows[1].Tv < rows[2].Tv);
+        Assert.True(rows[1].HonestKept > 0.9);
+        Assert.True(rows[2].Tv <= 2 * 0.1 * Math.Sqrt(Math.Log(10)) / Math.Sqrt(k), $"C=1 TV {rows[2].Tv}");
     }
 
     [Fact]

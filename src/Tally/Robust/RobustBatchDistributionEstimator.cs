@@ -21,9 +21,12 @@ public sealed record RobustBatchOptions
     /// adversary holding a β share of the weight that moves the mean by δ along a direction adds ≈ δ²/β excess
     /// variance there, so excess ≤ τ caps δ at √(βτ) ≈ β √(ln(1/β)) / √k̄ — the O(β/√k) rate up to logs; the √(D/N)
     /// term is the sampling fluctuation of N honest variances maximised over directions, so that honest noise alone
-    /// does not keep the filter going. Default 1 (measured effect: see RobustBatchTests).
+    /// does not keep the filter going. Default 0.3, measured (RobustBatchTests, D = 8, N = 1000, k = 50, β = 0.1):
+    /// clean batches keep 100% of their weight for every C ≥ 0.1; against an adversary shifting δ = 1.5/√k
+    /// (at the detection limit) TV is 0.0068 / 0.0130 / 0.0229 (= plain mean) at C = 0.1 / 0.3 / 1, spending
+    /// 8.4% / 4.4% / 0% of the honest weight; point-mass adversaries are removed for any C ≤ 3.
     /// </summary>
-    public double ThresholdConstant { get; init; } = 1.0;
+    public double ThresholdConstant { get; init; } = 0.3;
 
     /// <summary>
     /// Largest domain searched exhaustively over subsets (2^(D−1) subset indicators per iteration, TV-optimal);

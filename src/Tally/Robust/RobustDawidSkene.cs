@@ -9,8 +9,13 @@ public sealed record RobustDawidSkeneOptions
 {
     /// <summary>β, the assumed bound on the fraction of adversarial batches (= workers with <see cref="MomentBatching.Worker"/>). Default 0.1.</summary>
     public double AdversaryFraction { get; init; } = 0.1;
-    /// <summary>C of the batch learner's stopping threshold (<see cref="RobustBatchOptions.ThresholdConstant"/>). Default 1.</summary>
-    public double ThresholdConstant { get; init; } = 1.0;
+    /// <summary>
+    /// C of the batch learner's stopping threshold (<see cref="RobustBatchOptions.ThresholdConstant"/>). Default 0.3:
+    /// on symmetric crowds without adversaries the honest excess variance stayed ≥ 3× below τ (no worker lost trust),
+    /// while C = 1 missed sparse label-flippers and shared-coin colluders that 0.3 catches (RobustDawidSkeneTests).
+    /// On heterogeneous real crowds the filter also discounts unusual honest workers; see <see cref="TrustWeighting"/>.
+    /// </summary>
+    public double ThresholdConstant { get; init; } = 0.3;
     /// <summary>How answers are grouped into batches for the robust learner. Default <see cref="MomentBatching.Worker"/> (works on sparse designs; corruption fraction α rather than ≈ 3α).</summary>
     public MomentBatching Batching { get; init; } = MomentBatching.Worker;
     /// <summary>With <see cref="MomentBatching.AgentTuple"/>, the fewest joint reports a pair/triple needs to form a batch. Default 5.</summary>
@@ -18,7 +23,10 @@ public sealed record RobustDawidSkeneOptions
     /// <summary>
     /// With <see cref="MomentBatching.Worker"/>, weight each answer's log-likelihood in eq. (11) by its worker's trust ω
     /// (posterior ∝ w_j Π Γ[j, y]^ω): workers the filter discarded stop voting. False = the paper's plain eq. (11),
-    /// where only (w, Γ) are robust and every answer counts fully. Default true.
+    /// where only (w, Γ) are robust and every answer counts fully. Default true. Measured: against 20% constant-label
+    /// colluders (sparse crowd, RobustDawidSkeneTests) 86.6% with trust vs 79.8% without; but on the heterogeneous real
+    /// "duck" data the filter discounts 21 of 39 workers (the crowd is not symmetric) and accuracy is 80.6% with trust
+    /// vs 85.2% without (ds: 89.8%) — turn it off for crowds far from the symmetric model.
     /// </summary>
     public bool TrustWeighting { get; init; } = true;
     /// <summary>Random restarts of the tensor power method. Default 20.</summary>
@@ -34,6 +42,15 @@ public sealed record RobustDawidSkeneOptions
     /// <summary>Seed for partner draws and tensor restarts.</summary>
     public int Seed { get; init; }
 }
+
+/// <summary>The fitted robust symmetric Dawid-Skene model.</summary>
+/// <param name="ClassWeights">w, in class order (floored and normalised).</param>
+/// <param name="Confusion">Γ, K × K (row = true class, floored and normalised), shared by all honest workers.</param>
+/// <param name="Trust">Per-worker trust ω ∈ [0, 1] from the batch filter (all 1 with <see cref="MomentBatching.AgentTuple"/>).</param>
+/// <param name="Success">False if the tensor step failed and the one-coin fallback was used.</param>
+/// <param name="FilterIterations">Iterations of the batch filter.</param>
+public sealed record RobustSymmetricModel(ImmutableArray<double> ClassWeights, RowMatrix Confusion, ImmutableArray<double> Trust,
+    bool Success, int FilterIterations);
 
 /// <summary>
 /// Robust symmetric Dawid-Skene: every honest worker shares class weights w and confusion Γ (Γ[j, l] = P(answer l |
@@ -53,6 +70,9 @@ public sealed record RobustDawidSkeneOptions
 /// Result: ClassPriors = w, Confusions = Γ for every worker (symmetric model), WorkerSkills = trust ω
 /// (1 = kept by the filter, or no evidence), Iterations = filter iterations, LogLikelihoods = the final (trust-weighted)
 /// log-likelihood per answer. Lives in <c>Tally.Robust</c> with its building blocks.
+/// Limits: discarding adversaries is all it does with them — colluders who answer a fixed permutation of the truth are
+/// informative to a per-worker model, and full Dawid-Skene beats this method on them once each worker has tens of
+/// answers (measured −7 to −8 points); it also assumes honest workers share one Γ.
 /// </summary>
 public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : IAggregator
 {
@@ -62,9 +82,16 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
     /// <inheritdoc />
     public string Name => "robust-ds";
 
-    /// <summary>Fits the robust symmetric model: (w, Γ) in class order, per-worker trust, and whether the tensor step succeeded.</summary>
-    public (double[] Weights, double[] Confusion, double[] Trust, bool Success, int FilterIterations) Fit(LabelMatrix answers,
-        CancellationToken cancellationToken = default)
+    /// <summary>Fits the robust symmetric model without labelling the tasks (stage 1 of Mechanism 3).</summary>
+    public RobustSymmetricModel Fit(LabelMatrix answers, CancellationToken cancellationToken = default)
+    {
+        var (w, g, trust, success, it) = FitArrays(answers, cancellationToken);
+        int k = w.Length;
+        return new RobustSymmetricModel(AggregationResult.Wrap(w), new RowMatrix(k, k, g), AggregationResult.Wrap(trust), success, it);
+    }
+
+    private (double[] Weights, double[] Confusion, double[] Trust, bool Success, int FilterIterations) FitArrays(LabelMatrix answers,
+        CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(answers);
         int k = answers.ClassCount, W = answers.WorkerCount;
@@ -124,7 +151,7 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
     {
         ArgumentNullException.ThrowIfNull(answers);
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        var (w, gamma, trust, success, iterations) = Fit(answers, cancellationToken);
+        var (w, gamma, trust, success, iterations) = FitArrays(answers, cancellationToken);
         bool weighted = Options.TrustWeighting && Options.Batching == MomentBatching.Worker;
 
         var logW = new double[k];
