@@ -33,7 +33,7 @@ public class RobustDawidSkeneTests(ITestOutputHelper output)
     [InlineData(2)]
     public void BeatsDawidSkeneAndMajorityVoteAgainstConstantLabelColluders(int seed)
     {
-        var (mv, ds, rds) = Compare(Crowd(0.2, AdversaryStrategy.ConstantLabel, seed), $"α=0.2 constant, seed {seed}");
+        var (mv, ds, rds) = Compare(Crowd(0.2, AdversaryStrategy.Constant, seed), $"α=0.2 constant, seed {seed}");
         Assert.True(rds > ds + 3, $"robust-ds {rds} vs ds {ds}");
         Assert.True(rds > mv + 3, $"robust-ds {rds} vs mv {mv}");
     }
@@ -46,7 +46,7 @@ public class RobustDawidSkeneTests(ITestOutputHelper output)
         // Flippers answer (truth + 1) mod K: a permutation of the truth, so a per-worker model (ds) can decode them once
         // it has ~25 answers per worker, and does better than discarding them; robust-ds discards them (trust ≈ 0)
         // and must clearly beat majority vote, which they drag down.
-        var (mv, ds, rds) = Compare(Crowd(0.2, AdversaryStrategy.FlipTruth, seed), $"α=0.2 flip, seed {seed}");
+        var (mv, ds, rds) = Compare(Crowd(0.2, AdversaryStrategy.Flip, seed), $"α=0.2 flip, seed {seed}");
         Assert.True(rds > mv + 8, $"robust-ds {rds} vs mv {mv}");
         output.WriteLine($"   (ds − robust-ds = {ds - rds:F1}: ds exploits the permutation)");
     }
@@ -55,7 +55,7 @@ public class RobustDawidSkeneTests(ITestOutputHelper output)
     public void SharedCoinColludersInADenseCrowd()
     {
         // 30 workers each answering ~530 tasks; the 6 adversaries all report the same random label per task.
-        var (mv, ds, rds) = Compare(Crowd(0.2, AdversaryStrategy.Random, 1, workers: 30, perTask: 8), "α=0.2 shared coin, dense");
+        var (mv, ds, rds) = Compare(Crowd(0.2, AdversaryStrategy.Pattern, 1, workers: 30, perTask: 8), "α=0.2 shared coin, dense");
         Assert.True(rds > mv + 3);
         Assert.True(rds >= ds - 2);
     }
@@ -65,7 +65,7 @@ public class RobustDawidSkeneTests(ITestOutputHelper output)
     [InlineData(30, 8)]
     public void WithoutAdversariesStaysWithinTwoPointsOfDawidSkene(int workers, int perTask)
     {
-        var crowd = Crowd(0, AdversaryStrategy.ConstantLabel, 1, workers: workers, perTask: perTask);
+        var crowd = Crowd(0, AdversaryStrategy.Constant, 1, workers: workers, perTask: perTask);
         var (_, ds, rds) = Compare(crowd, $"α=0, W={workers}, {perTask}/task");
         Assert.True(rds >= ds - 2, $"robust-ds {rds} vs ds {ds}");
         // and nobody lost trust
@@ -76,7 +76,7 @@ public class RobustDawidSkeneTests(ITestOutputHelper output)
     [Fact]
     public void FittedModelIsExposedAndAccurate()
     {
-        var crowd = Crowd(0.2, AdversaryStrategy.ConstantLabel, 3, tasks: 4000);
+        var crowd = Crowd(0.2, AdversaryStrategy.Constant, 3, tasks: 4000);
         var r = new RobustDawidSkene().Aggregate(crowd.Answers);
         TestData.AssertValidResult(r);
         Assert.True(r.Converged);
@@ -103,7 +103,7 @@ public class RobustDawidSkeneTests(ITestOutputHelper output)
     {
         // Paper-faithful batches (one per agent pair/triple): fine when tuples meet often and α is small (α = 0.05 →
         // ≈ 14% corrupted triples), hopeless at α = 0.2 (≈ 49%), which is why Worker batching is the default.
-        var crowd = Crowd(0.05, AdversaryStrategy.ConstantLabel, 1, workers: 30, perTask: 8);
+        var crowd = Crowd(0.05, AdversaryStrategy.Constant, 1, workers: 30, perTask: 8);
         double mv = Acc(new MajorityVote(), crowd);
         double tuple = Acc(new RobustDawidSkene(new() { Batching = MomentBatching.AgentTuple }), crowd);
         double worker = Acc(new RobustDawidSkene(), crowd);
@@ -150,7 +150,7 @@ public class RobustDawidSkeneTests(ITestOutputHelper output)
     [Fact]
     public void GoldIsClamped()
     {
-        var crowd = Crowd(0.2, AdversaryStrategy.FlipTruth, 5, tasks: 300, workers: 40);
+        var crowd = Crowd(0.2, AdversaryStrategy.Flip, 5, tasks: 300, workers: 40);
         var gold = new int[300];
         Array.Fill(gold, -1);
         gold[0] = (crowd.Truth[0] + 1) % 3;
@@ -162,20 +162,20 @@ public class RobustDawidSkeneTests(ITestOutputHelper output)
     [Fact]
     public void SameSeedSameOutput()
     {
-        var crowd = Crowd(0.2, AdversaryStrategy.Random, 6, tasks: 500, workers: 60);
+        var crowd = Crowd(0.2, AdversaryStrategy.Pattern, 6, tasks: 500, workers: 60);
         var a = new RobustDawidSkene(new() { Seed = 3 }).Aggregate(crowd.Answers);
         var b = new RobustDawidSkene(new() { Seed = 3 }).Aggregate(crowd.Answers);
         Assert.Equal(a.Posteriors.Values.ToArray(), b.Posteriors.Values.ToArray());
         Assert.Equal(a.WorkerSkills.ToArray(), b.WorkerSkills.ToArray());
         Assert.Equal("robust-ds", a.Method);
-        var again = new AdversarySimulator().Generate(new AdversaryScenario { Tasks = 500, Workers = 60, PerTask = 5, ClassWeights = RobustTensorTests.W3, Confusion = RobustTensorTests.G3, AdversaryFraction = 0.2, Strategy = AdversaryStrategy.Random, ConstantLabel = 2, Seed = 6 });
+        var again = new AdversarySimulator().Generate(new AdversaryScenario { Tasks = 500, Workers = 60, PerTask = 5, ClassWeights = RobustTensorTests.W3, Confusion = RobustTensorTests.G3, AdversaryFraction = 0.2, Strategy = AdversaryStrategy.Pattern, ConstantLabel = 2, Seed = 6 });
         Assert.Equal(crowd.Answers.TaskLabels.ToArray(), again.Answers.TaskLabels.ToArray());
     }
 
     [Fact]
     public void SimulatorPlantsTheRequestedAdversaries()
     {
-        var crowd = Crowd(0.2, AdversaryStrategy.ConstantLabel, 7, tasks: 200, workers: 50);
+        var crowd = Crowd(0.2, AdversaryStrategy.Constant, 7, tasks: 200, workers: 50);
         Assert.Equal(10, crowd.IsAdversary.Count(x => x));
         for (int w = 0; w < 50; w++)
             if (crowd.IsAdversary[w]) Assert.All(crowd.Answers.LabelsBy(w).ToArray(), l => Assert.Equal(2, l));

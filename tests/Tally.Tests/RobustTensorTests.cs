@@ -104,7 +104,7 @@ public class RobustTensorTests(ITestOutputHelper output)
         var crowd = new AdversarySimulator().Generate(new AdversaryScenario
         {
             Tasks = 4000, Workers = 400, PerTask = 5, ClassWeights = W3, Confusion = G3,
-            AdversaryFraction = 0.2, Strategy = AdversaryStrategy.ConstantLabel, ConstantLabel = 2, Seed = 4,
+            AdversaryFraction = 0.2, Strategy = AdversaryStrategy.Constant, ConstantLabel = 2, Seed = 4,
         });
         var td = new TensorDecomposition();
         var plain = SymmetricMoments.Plain(crowd.Answers);

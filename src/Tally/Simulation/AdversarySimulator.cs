@@ -5,17 +5,6 @@ using Tally.Data;
 
 namespace Tally.Simulation;
 
-/// <summary>The one coordinated strategy every adversarial worker follows.</summary>
-public enum AdversaryStrategy
-{
-    /// <summary>Every adversary always reports <see cref="AdversaryScenario.ConstantLabel"/>.</summary>
-    ConstantLabel,
-    /// <summary>Every adversary reports (truth + 1) mod K: colluding, all wrong in the same way on each task.</summary>
-    FlipTruth,
-    /// <summary>On each task all adversaries report the same label, drawn uniformly at random per task (a shared coin: they agree with each other, not with the truth).</summary>
-    Random,
-}
-
 /// <summary>
 /// A crowd from the symmetric Dawid-Skene model (every honest worker shares class weights w and confusion Γ) plus a
 /// fraction α of adversarial workers who all follow one coordinated strategy.
@@ -39,8 +28,8 @@ public sealed record AdversaryScenario
     /// <summary>α, the fraction of adversarial workers (rounded to a whole number of workers).</summary>
     public double AdversaryFraction { get; init; } = 0.2;
     /// <summary>The adversaries' strategy.</summary>
-    public AdversaryStrategy Strategy { get; init; } = AdversaryStrategy.FlipTruth;
-    /// <summary>The label of <see cref="AdversaryStrategy.ConstantLabel"/>.</summary>
+    public AdversaryStrategy Strategy { get; init; } = AdversaryStrategy.Flip;
+    /// <summary>The label of <see cref="AdversaryStrategy.Constant"/>.</summary>
     public int ConstantLabel { get; init; }
     /// <summary>Seed.</summary>
     public int Seed { get; init; }
@@ -135,8 +124,9 @@ public sealed class AdversarySimulator
                 double u = rng.NextDouble(); // drawn for every answer so honest answers do not depend on the strategy
                 int label = !adversary[worker] ? Draw(cumG.AsSpan(y * k, k), u) : scenario.Strategy switch
                 {
-                    AdversaryStrategy.ConstantLabel => scenario.ConstantLabel,
-                    AdversaryStrategy.FlipTruth => (y + 1) % k,
+                    AdversaryStrategy.Constant => scenario.ConstantLabel,
+                    AdversaryStrategy.Flip => (y + 1) % k,
+                    AdversaryStrategy.Random => Math.Min(k - 1, (int)(u * k)),
                     _ => shared,
                 };
                 builder.Add(t, worker, label);
