@@ -76,7 +76,29 @@ public sealed record AdversaryScenario
 /// <param name="ClassWeights">The honest model's w.</param>
 /// <param name="Confusion">The honest model's Γ (K × K).</param>
 public sealed record AdversarialCrowd(LabelMatrix Answers, GoldLabels Truth, ImmutableArray<bool> IsAdversary,
-    ImmutableArray<double> ClassWeights, RowMatrix Confusion);
+    ImmutableArray<double> ClassWeights, RowMatrix Confusion)
+{
+    /// <summary>
+    /// The same crowd as a <see cref="SimulatedCrowd"/>: honest workers answer with Γ; adversaries' matrices are their
+    /// marginal behaviour (a fixed column for constant, the cyclic shift for flip, uniform for random and pattern — the
+    /// pattern's dependence across adversaries is not a per-worker property).
+    /// </summary>
+    public SimulatedCrowd ToSimulatedCrowd(AdversaryStrategy strategy, int constantLabel)
+    {
+        int k = Answers.ClassCount, W = Answers.WorkerCount;
+        var conf = new double[W * k * k];
+        for (int w = 0; w < W; w++)
+            for (int j = 0; j < k; j++)
+                for (int l = 0; l < k; l++)
+                    conf[(w * k + j) * k + l] = !IsAdversary[w] ? Confusion[j, l] : strategy switch
+                    {
+                        AdversaryStrategy.Constant => l == constantLabel ? 1 : 0,
+                        AdversaryStrategy.Flip => l == (j + 1) % k ? 1 : 0,
+                        _ => 1.0 / k,
+                    };
+        return new SimulatedCrowd(Answers, Truth, new ConfusionMatrices(W, k, conf));
+    }
+}
 
 /// <summary>
 /// Draws a crowd from <see cref="AdversaryScenario"/>: task classes i.i.d. from w; each task answered by

@@ -11,7 +11,7 @@ namespace Tally.Simulation;
 /// <param name="Scenario">The crowd for (value, seed).</param>
 /// <param name="ModelPrior">The worker prior given to the Bayesian methods at a value (null: their default).</param>
 public sealed record AggregationExperiment(string Name, string Symbol, string Parameter, string Description, IReadOnlyList<double> DefaultValues,
-    Func<double, int, SparseCrowdScenario> Scenario, Func<double, WorkerPrior>? ModelPrior = null);
+    Func<double, int, SimulatedCrowd> Scenario, Func<double, WorkerPrior>? ModelPrior = null);
 
 /// <summary>
 /// The truth-inference experiments of the documentation (docs/aggregation.md), after Kim, Cho, Kim and Ok,
@@ -26,22 +26,46 @@ public static class AggregationLab
         new("prior", "α1", "α1 (worker prior Dir(α1, α1/2))",
             "(3, 4)-regular graph, 1,000 tasks, one-coin workers with accuracy ~ Beta(α1, α1/2): sparse priors (small α1) mix hammers and adversaries. MF and BP are given the true prior, as in the paper.",
             [0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0],
-            (x, seed) => new SparseCrowdScenario { Alpha1 = x, Alpha2 = x / 2, Seed = seed },
+            (x, seed) => Sparse(new SparseCrowdScenario { Alpha1 = x, Alpha2 = x / 2, Seed = seed }),
             x => WorkerPrior.OneCoin(x, x / 2)),
         new("spammers", "spammers", "extreme spammers",
             "(3, 4)-regular graph, 1,000 tasks, workers ~ Beta(2, 1), plus N extreme spammers who each answer every task uniformly at random. MF and BP use the mismatched prior Dir(2, 1.4), as in the paper's Figure 3c.",
             [0, 1, 2, 3, 4, 5],
-            (x, seed) => new SparseCrowdScenario { Alpha1 = 2, Alpha2 = 1, Spammers = (int)x, Seed = seed },
+            (x, seed) => Sparse(new SparseCrowdScenario { Alpha1 = 2, Alpha2 = 1, Spammers = (int)x, Seed = seed }),
             _ => WorkerPrior.OneCoin(2, 1.4)),
         new("adversaries", "α", "adversary fraction α",
             "(10, 20)-regular graph, 1,000 tasks, 500 workers ~ Beta(4, 2); a fraction α of them collude and flip every answer.",
             [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
-            (x, seed) => new SparseCrowdScenario { PerTask = 10, PerWorker = 20, Alpha1 = 4, Alpha2 = 2, AdversaryFraction = x, Adversary = AdversaryStrategy.Flip, Seed = seed }),
+            (x, seed) => Sparse(new SparseCrowdScenario { PerTask = 10, PerWorker = 20, Alpha1 = 4, Alpha2 = 2, AdversaryFraction = x, Adversary = AdversaryStrategy.Flip, Seed = seed })),
         new("collusion", "α", "adversary fraction α (coordinated pattern)",
             "(10, 20)-regular graph, 1,000 tasks, 500 workers ~ Beta(4, 2); a fraction α of them collude: on each task all give the same random class.",
             [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
-            (x, seed) => new SparseCrowdScenario { PerTask = 10, PerWorker = 20, Alpha1 = 4, Alpha2 = 2, AdversaryFraction = x, Adversary = AdversaryStrategy.Pattern, Seed = seed }),
+            (x, seed) => Sparse(new SparseCrowdScenario { PerTask = 10, PerWorker = 20, Alpha1 = 4, Alpha2 = 2, AdversaryFraction = x, Adversary = AdversaryStrategy.Pattern, Seed = seed })),
+        new("rowdy-constant", "α", "adversary fraction α (constant label)",
+            "Rowdy crowd (symmetric Dawid-Skene): 2,000 tasks, 400 workers, 5 per task, K = 3, w = (.5, .3, .2), Γ with 0.7 on the diagonal; a fraction α always answers class 2.",
+            [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+            (x, seed) => Rowdy(x, AdversaryStrategy.Constant, seed)),
+        new("rowdy-flip", "α", "adversary fraction α (flip)",
+            "Rowdy crowd as rowdy-constant; a fraction α answers (truth + 1) mod 3.",
+            [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+            (x, seed) => Rowdy(x, AdversaryStrategy.Flip, seed)),
+        new("rowdy-pattern", "α", "adversary fraction α (coordinated pattern)",
+            "Rowdy crowd as rowdy-constant; on each task all adversaries give the same random class.",
+            [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+            (x, seed) => Rowdy(x, AdversaryStrategy.Pattern, seed)),
     ];
+
+    private static readonly double[] RowdyWeights = [0.5, 0.3, 0.2];
+    private static readonly double[] RowdyConfusion = [0.7, 0.2, 0.1, 0.15, 0.7, 0.15, 0.1, 0.2, 0.7];
+
+    private static SimulatedCrowd Sparse(SparseCrowdScenario scenario) => new SparseCrowdSimulator().Generate(scenario);
+
+    private static SimulatedCrowd Rowdy(double alpha, AdversaryStrategy strategy, int seed) =>
+        new AdversarySimulator().Generate(new AdversaryScenario
+        {
+            Tasks = 2000, Workers = 400, PerTask = 5, ClassWeights = RowdyWeights, Confusion = RowdyConfusion,
+            AdversaryFraction = alpha, Strategy = strategy, ConstantLabel = 2, Seed = seed,
+        }).ToSimulatedCrowd(strategy, 2);
 
     /// <summary>Finds an experiment by name; null if unknown.</summary>
     public static AggregationExperiment? Find(string name) =>
@@ -51,9 +75,7 @@ public static class AggregationLab
     public static IReadOnlyList<SweepPoint> Run(AggregationExperiment experiment, IReadOnlyList<double>? values, int seeds,
         IReadOnlyList<AggregatorInfo> methods, CommonMethodOptions options, double confidence = 0.99, Action<double>? progress = null)
     {
-        var simulator = new SparseCrowdSimulator();
-        return AccuracySweep.Run(values ?? experiment.DefaultValues, seeds,
-            (x, seed) => simulator.Generate(experiment.Scenario(x, seed)), methods,
+        return AccuracySweep.Run(values ?? experiment.DefaultValues, seeds, experiment.Scenario, methods,
             x => experiment.ModelPrior is { } prior ? options with { Prior = prior(x) } : options, confidence, progress);
     }
 }
