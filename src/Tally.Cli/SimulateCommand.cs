@@ -16,8 +16,111 @@ internal static class SimulateCommand
             Examples:
               tally simulate ds --tasks 1000 --workers 50 --per-task 5 --classes 3 --seed 1 --out sim.csv
               tally aggregate sim.csv --truth sim.truth.csv --method ds
+              tally simulate sparse --alpha1 0.4 --alpha2 0.2 --spammers 2 --out sparse.csv
+              tally simulate rowdy --adversaries 0.2 --adversary-strategy pattern --out rowdy.csv
             """);
         cmd.Add(CreateDs(ctx));
+        cmd.Add(CreateSparse(ctx));
+        cmd.Add(CreateRowdy(ctx));
+        return cmd;
+    }
+
+    private static Option<string> OutOption() => new("--out", "-o") { Description = "Answers CSV to write (task,worker,label).", Required = true };
+    private static Option<string?> TruthOption() => new("--truth-out") { Description = "Truth CSV to write (default: beside --out, named <name>.truth.csv)." };
+
+    private static AdversaryStrategy ParseStrategy(string s) => s.ToLowerInvariant() switch
+    {
+        "flip" => AdversaryStrategy.Flip,
+        "constant" => AdversaryStrategy.Constant,
+        "random" => AdversaryStrategy.Random,
+        "pattern" => AdversaryStrategy.Pattern,
+        _ => throw new UsageException($"--adversary-strategy must be flip, constant, random or pattern (got '{s}')"),
+    };
+
+    private static void Write(CliContext ctx, SimulatedCrowd crowd, string outPath, string? truthOut)
+    {
+        string truthPath = truthOut ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!,
+            Path.GetFileNameWithoutExtension(outPath) + ".truth.csv");
+        Tally.Data.AnswerFiles.WriteAnswers(crowd.Answers, outPath);
+        Tally.Data.AnswerFiles.WriteTruth(crowd.Answers, crowd.Truth, truthPath);
+        ctx.Out.MarkupLine(Markup.Escape($"wrote {crowd.Answers.AnswerCount:N0} answers ({crowd.Answers.TaskCount:N0} tasks, {crowd.Answers.WorkerCount:N0} workers) to {outPath} and truth to {truthPath}"));
+    }
+
+    private static Command CreateSparse(CliContext ctx)
+    {
+        var d = new SparseCrowdScenario();
+        var tasks = new Option<int>("--tasks") { Description = "Number of tasks.", DefaultValueFactory = _ => d.Tasks };
+        var l = new Option<int>("--per-task", "-l") { Description = "l, workers per task.", DefaultValueFactory = _ => d.PerTask };
+        var r = new Option<int>("--per-worker", "-r") { Description = "r, tasks per worker.", DefaultValueFactory = _ => d.PerWorker };
+        var classes = new Option<int>("--classes") { Description = "K.", DefaultValueFactory = _ => d.Classes };
+        var a1 = new Option<double>("--alpha1") { Description = "Dirichlet weight of the correct answer.", DefaultValueFactory = _ => d.Alpha1 };
+        var a2 = new Option<double>("--alpha2") { Description = "Dirichlet weight of each wrong answer.", DefaultValueFactory = _ => d.Alpha2 };
+        var twoCoin = new Option<bool>("--two-coin") { Description = "Draw every confusion row from Dir(α1, α2…) instead of one accuracy per worker." };
+        var spammers = new Option<int>("--spammers") { Description = "Extreme spammers added (each answers --spammer-share of all tasks at random)." };
+        var share = new Option<double>("--spammer-share") { Description = "Share of tasks each spammer answers.", DefaultValueFactory = _ => d.SpammerShare };
+        var adv = new Option<double>("--adversaries") { Description = "Fraction α of regular workers who collude." };
+        var strategy = new Option<string>("--adversary-strategy") { Description = "flip, constant, random or pattern (same random class per task).", DefaultValueFactory = _ => "flip" };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => 0 };
+        var output = OutOption();
+        var truthOut = TruthOption();
+        var cmd = new Command("sparse", """
+            A sparse crowd: random (l, r)-regular task-worker graph (Kim et al., AISTATS 2022, §4.1), worker confusions
+            from a Dirichlet prior, optional extreme spammers and colluding adversaries.
+
+            Examples:
+              tally simulate sparse --alpha1 0.4 --alpha2 0.2 --seed 1 --out sparse.csv
+              tally simulate sparse --spammers 3 --adversaries 0.1 --adversary-strategy pattern --out hard.csv
+            """)
+        { tasks, l, r, classes, a1, a2, twoCoin, spammers, share, adv, strategy, seed, output, truthOut };
+        cmd.SetAction(p =>
+        {
+            var crowd = new SparseCrowdSimulator().Generate(new SparseCrowdScenario
+            {
+                Tasks = p.GetValue(tasks), PerTask = p.GetValue(l), PerWorker = p.GetValue(r), Classes = p.GetValue(classes),
+                Alpha1 = p.GetValue(a1), Alpha2 = p.GetValue(a2), OneCoin = !p.GetValue(twoCoin), Spammers = p.GetValue(spammers),
+                SpammerShare = p.GetValue(share), AdversaryFraction = p.GetValue(adv), Adversary = ParseStrategy(p.GetValue(strategy)!),
+                Seed = p.GetValue(seed),
+            });
+            Write(ctx, crowd, p.GetValue(output)!, p.GetValue(truthOut));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command CreateRowdy(CliContext ctx)
+    {
+        var d = new AdversaryScenario();
+        var tasks = new Option<int>("--tasks") { Description = "Number of tasks.", DefaultValueFactory = _ => d.Tasks };
+        var workers = new Option<int>("--workers") { Description = "Number of workers.", DefaultValueFactory = _ => d.Workers };
+        var perTask = new Option<int>("--per-task") { Description = "Distinct workers per task.", DefaultValueFactory = _ => d.PerTask };
+        var classes = new Option<int>("--classes") { Description = "K.", DefaultValueFactory = _ => d.Classes };
+        var accuracy = new Option<double>("--accuracy") { Description = "Honest accuracy (Γ diagonal; errors spread evenly).", DefaultValueFactory = _ => d.Accuracy };
+        var adv = new Option<double>("--adversaries") { Description = "Fraction α of colluding workers.", DefaultValueFactory = _ => d.AdversaryFraction };
+        var strategy = new Option<string>("--adversary-strategy") { Description = "flip, constant, random or pattern.", DefaultValueFactory = _ => "flip" };
+        var constant = new Option<int>("--constant-label") { Description = "Class index given by constant adversaries.", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => 0 };
+        var output = OutOption();
+        var truthOut = TruthOption();
+        var cmd = new Command("rowdy", """
+            A rowdy crowd (Schoenebeck, Yu et al., WWW 2021): honest workers share one symmetric Dawid-Skene model, a
+            fraction α collude on one strategy.
+
+            Example:
+              tally simulate rowdy --tasks 2000 --workers 400 --classes 3 --adversaries 0.2 --adversary-strategy constant --out rowdy.csv
+            """)
+        { tasks, workers, perTask, classes, accuracy, adv, strategy, constant, seed, output, truthOut };
+        cmd.SetAction(p =>
+        {
+            var strat = ParseStrategy(p.GetValue(strategy)!);
+            var crowd = new AdversarySimulator().Generate(new AdversaryScenario
+            {
+                Tasks = p.GetValue(tasks), Workers = p.GetValue(workers), PerTask = p.GetValue(perTask), Classes = p.GetValue(classes),
+                Accuracy = p.GetValue(accuracy), AdversaryFraction = p.GetValue(adv), Strategy = strat,
+                ConstantLabel = p.GetValue(constant), Seed = p.GetValue(seed),
+            });
+            Write(ctx, crowd.ToSimulatedCrowd(strat, p.GetValue(constant)), p.GetValue(output)!, p.GetValue(truthOut));
+            return 0;
+        });
         return cmd;
     }
 

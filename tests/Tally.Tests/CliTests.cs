@@ -155,4 +155,22 @@ public sealed class CliTests : IDisposable
         Assert.True(code == 0, err);
         Assert.Contains("accuracy", stdout);
     }
+
+    [Fact]
+    public void Simulate_sparse_and_rowdy_write_answers_with_truth()
+    {
+        var a = Path.Combine(_dir, "sparse.csv");
+        Assert.Equal(0, Run("simulate", "sparse", "--tasks", "200", "--spammers", "1", "--spammer-share", "0.5", "--seed", "2", "--out", a).Code);
+        var m = Tally.Data.AnswerFiles.ReadAnswers(a).Matrix;
+        Assert.Equal(200 * 3 + 100, m.AnswerCount);
+        Assert.Equal(200, Tally.Data.AnswerFiles.ReadTruth(Path.Combine(_dir, "sparse.truth.csv"), m).Labels.KnownCount);
+        var b = Path.Combine(_dir, "rowdy.csv");
+        Assert.Equal(0, Run("simulate", "rowdy", "--tasks", "300", "--workers", "30", "--classes", "3", "--adversaries", "0.2",
+            "--adversary-strategy", "pattern", "--out", b, "--truth-out", Path.Combine(_dir, "rt.csv")).Code);
+        var (code, stdout, err) = Run("compare", b, "--truth", Path.Combine(_dir, "rt.csv"), "--methods", "mv,robust-ds");
+        Assert.True(code == 0, err);
+        Assert.Contains("robust-ds", stdout);
+        // 10 tasks × l = 3 answers cannot be split into workers of r = 4: a clear error, exit code 2.
+        Assert.Equal(2, Run("simulate", "sparse", "--tasks", "10", "--per-worker", "4", "--out", a).Code);
+    }
 }

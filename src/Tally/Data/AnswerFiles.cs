@@ -104,6 +104,28 @@ public static class AnswerFiles
         return csv.Column(preferred);
     }
 
+    /// <summary>Writes answers as <c>task,worker,label</c> (by task, in answer-id order), atomically.</summary>
+    public static void WriteAnswers(LabelMatrix answers, string path) => Tally.Aggregation.AggregationWriter.AtomicText(path, w =>
+    {
+        w.WriteLine("task,worker,label");
+        var workers = answers.TaskWorkers;
+        var labels = answers.TaskLabels;
+        for (int t = 0; t < answers.TaskCount; t++)
+        {
+            string task = CsvText.Escape(answers.Tasks[t]);
+            for (int i = answers.TaskOffsets[t]; i < answers.TaskOffsets[t + 1]; i++)
+                w.WriteLine($"{task},{CsvText.Escape(answers.Workers[workers[i]])},{CsvText.Escape(answers.Classes[labels[i]])}");
+        }
+    });
+
+    /// <summary>Writes known labels as <c>task,truth</c>, atomically.</summary>
+    public static void WriteTruth(LabelMatrix answers, GoldLabels truth, string path) => Tally.Aggregation.AggregationWriter.AtomicText(path, w =>
+    {
+        w.WriteLine("task,truth");
+        for (int t = 0; t < answers.TaskCount; t++)
+            if (truth[t] >= 0) w.WriteLine($"{CsvText.Escape(answers.Tasks[t])},{CsvText.Escape(answers.Classes[truth[t]])}");
+    });
+
     /// <summary>Parses a comma-separated class list as given on a command line.</summary>
     public static IReadOnlyList<string>? ParseClassList(string? list) =>
         string.IsNullOrWhiteSpace(list) ? null : list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
