@@ -82,7 +82,10 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerP
                 var tasksJ = reports.TasksOf(j);
                 var labelsJ = reports.LabelsBy(j);
                 int nJ = tasksJ.Length;
-                for (int q = 0; q < nJ; q++) s.PermJ[q] = q;
+                // When j has many more tasks than can be marked (b and at most 2d picks), rejection sampling of its
+                // positions avoids an O(deg j) buffer reset per bonus task; otherwise shuffle a fresh permutation.
+                bool sparseJ = nJ >= 4 * (d + 1);
+                if (!sparseJ) for (int q = 0; q < nJ; q++) s.PermJ[q] = q;
                 int stamp = ++s.Stamp;
                 s.Mark[b] = stamp;
                 Array.Clear(s.Fi);
@@ -100,7 +103,9 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerP
                     }
                     if (jOpen)
                     {
-                        int pos = cj < d ? TakeNext(s.PermJ, nJ, ref nextJ, tasksJ, s.Mark, stamp, ref r) : -1;
+                        int pos = cj >= d ? -1
+                            : sparseJ ? TakeRandom(nJ, tasksJ, s.Mark, stamp, ref r)
+                            : TakeNext(s.PermJ, nJ, ref nextJ, tasksJ, s.Mark, stamp, ref r);
                         if (pos < 0) jOpen = false;
                         else { s.Mark[tasksJ[pos]] = stamp; s.Fj[labelsJ[pos]]++; cj++; }
                     }
@@ -131,6 +136,21 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerP
                 .Add("bonus", PaymentResult.Wrap(bonusOut))
                 .Add("penalty", PaymentResult.Wrap(penaltyOut)),
         };
+    }
+
+    /// <summary>
+    /// A uniformly chosen position whose task is not marked, by rejection: fewer than half of the positions can be
+    /// marked when this is used, so 64 failures in a row (probability below 2⁻⁶⁴) only happen if duplicate answers
+    /// fill the list with marked tasks, and then the list counts as used up.
+    /// </summary>
+    private static int TakeRandom(int n, ReadOnlySpan<int> tasks, int[] mark, int stamp, ref AgentRng r)
+    {
+        for (int tries = 0; tries < 64; tries++)
+        {
+            int pos = r.Next(n);
+            if (mark[tasks[pos]] != stamp) return pos;
+        }
+        return -1;
     }
 
     /// <summary>

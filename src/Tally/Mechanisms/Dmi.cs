@@ -27,7 +27,8 @@ public sealed record DmiOptions
 /// Range: |det M| ≤ Π(row sums) ≤ (n/K)^K (Hadamard, then AM-GM), and (n/K)^K / (K!·C(n, K)) is largest at n = K, where
 /// it is 1/K!; so each half lies in [−1/K!, 1/K!] and a pair in [−1/K!², 1/K!²] (attained by permutation matrices).
 /// Relabelling classes permutes rows and columns of both matrices alike, leaving the product unchanged, and a pair's
-/// split is drawn from a stream of that pair, so both agents of a pair see the same value.
+/// split is drawn from a stream of that pair, so both agents of a pair see the same value; with all peers used each
+/// pair is evaluated once and credited to both agents.
 /// With K = 1 nothing can be elicited (det of a 1×1 count matrix is always n): every agent is unscored.
 /// TasksScored = distinct tasks shared with at least one scored peer; Breakdown: <c>peers</c> (number of scored pairs).
 /// </summary>
@@ -49,7 +50,7 @@ public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism
         public readonly int[] Lj = new int[maxDegree];
         public readonly int[] SharedTasks = new int[maxDegree];
         public readonly int[] Mark = new int[tasks];
-        public int Stamp;
+        public int Stamp, ScoredStamp = -1, Scored;
         public readonly long[] M1 = new long[k * k];
         public readonly long[] M2 = new long[k * k];
         public readonly double[] Lu = new double[k * k];
@@ -74,18 +75,49 @@ public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism
             int maxPeers = Options.MaxPeers;
             long peersPerAgent = maxPeers > 0 ? Math.Min(maxPeers, W) : W;
             long work = (long)W * peersPerAgent * (2L * maxDeg + K * K * K) + MechanismKernel.CoOccurrences(reports);
-            MechanismKernel.ForEachAgent(W, work, () => new Scratch(W, T, maxDeg, K), (i, s) =>
+            // With every eligible peer used (MaxPeers = 0) the pair relation is symmetric, so each pair is evaluated
+            // once, by its lower-indexed agent, and credited to both in a sequential pass (deterministic order).
+            bool symmetric = maxPeers == 0;
+            var pairPeers = symmetric ? new int[W][] : null;
+            var pairValues = symmetric ? new double[W][] : null;
+            MechanismKernel.ForEachAgent(W, symmetric ? work / 2 : work, () => new Scratch(W, T, maxDeg, K), (i, s) =>
             {
                 var r = AgentRng.For(seed, (ulong)i);
                 int nTouched = MechanismKernel.CountShared(reports, i, s.Shared, s.Seen, s.Touched);
                 int nEligible = 0;
                 for (int k = 0; k < nTouched; k++)
                     if (s.Shared[s.Touched[k]] >= 2 * K) s.Eligible[nEligible++] = s.Touched[k];
+                int tasksScored = 0;
+                if (symmetric && nEligible > 0)
+                {
+                    // Tasks shared with at least one eligible peer, read off the co-worker counts.
+                    int prev = -1;
+                    foreach (int t in reports.TasksOf(i))
+                    {
+                        if (t == prev) continue;
+                        prev = t;
+                        foreach (int w in reports.WorkersOf(t))
+                            if (w != i && s.Shared[w] >= 2 * K) { tasksScored++; break; }
+                    }
+                }
                 MechanismKernel.ResetShared(s.Shared, s.Seen, s.Touched.AsSpan(0, nTouched));
-                // Sort so the subset drawn below depends only on who is eligible, not on the scan order.
+                if (nEligible == 0) return;
+                // Sorted, so the subset drawn below depends only on who is eligible, not on the scan order.
                 Array.Sort(s.Eligible, 0, nEligible);
+                if (symmetric)
+                {
+                    int first = 0;
+                    while (first < nEligible && s.Eligible[first] < i) first++;
+                    var peers = s.Eligible.AsSpan(first, nEligible - first).ToArray();
+                    var values = new double[peers.Length];
+                    for (int k = 0; k < peers.Length; k++) values[k] = Evaluate(reports, i, peers[k], seed, K, s, -1);
+                    pairPeers![i] = peers;
+                    pairValues![i] = values;
+                    scored[i] = tasksScored;
+                    return;
+                }
                 int nPeers = nEligible;
-                if (maxPeers > 0 && nEligible > maxPeers)
+                if (nEligible > maxPeers)
                 {
                     for (int k = 0; k < maxPeers; k++)
                     {
@@ -94,29 +126,29 @@ public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism
                     }
                     nPeers = maxPeers;
                 }
-                if (nPeers == 0) return;
-                int stamp = ++s.Stamp, tasksScored = 0;
+                int stamp = ++s.Stamp;
                 double sum = 0;
-                for (int k = 0; k < nPeers; k++)
-                {
-                    int j = s.Eligible[k];
-                    int n = MechanismKernel.SharedReports(reports, i, j, s.Li, s.Lj, s.SharedTasks);
-                    for (int q = 0; q < n; q++)
-                        if (s.Mark[s.SharedTasks[q]] != stamp) { s.Mark[s.SharedTasks[q]] = stamp; tasksScored++; }
-                    // The split is drawn from the pair's own stream: i and j get the same value for their pair.
-                    var pr = AgentRng.ForPair(seed, i, j);
-                    for (int q = n - 1; q > 0; q--)
-                    {
-                        int m = pr.Next(q + 1);
-                        (s.Li[q], s.Li[m]) = (s.Li[m], s.Li[q]);
-                        (s.Lj[q], s.Lj[m]) = (s.Lj[m], s.Lj[q]);
-                    }
-                    sum += PairValue(s.Li.AsSpan(0, n), s.Lj.AsSpan(0, n), n / 2, K, s.M1, s.M2, s.Lu);
-                }
+                for (int k = 0; k < nPeers; k++) sum += Evaluate(reports, i, s.Eligible[k], seed, K, s, stamp);
                 pay[i] = sum / nPeers;
                 peersOut[i] = nPeers;
-                scored[i] = tasksScored;
+                scored[i] = s.Scored;
             });
+            if (symmetric)
+            {
+                for (int i = 0; i < W; i++)
+                {
+                    if (pairPeers![i] is not { } peers) continue;
+                    var values = pairValues![i];
+                    for (int k = 0; k < peers.Length; k++)
+                    {
+                        pay[i] += values[k]; peersOut[i]++;
+                        pay[peers[k]] += values[k]; peersOut[peers[k]]++;
+                    }
+                }
+                for (int i = 0; i < W; i++)
+                    if (peersOut[i] > 0) pay[i] /= peersOut[i];
+                    else scored[i] = 0;
+            }
         }
         return new PaymentResult
         {
@@ -127,6 +159,31 @@ public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism
             Range = K >= 2 ? new PaymentRange(-bound, bound) : new PaymentRange(0, 0),
             Breakdown = ImmutableDictionary<string, ImmutableArray<double>>.Empty.Add("peers", PaymentResult.Wrap(peersOut)),
         };
+    }
+
+    /// <summary>
+    /// The value of pair (i, j): shared reports, split uniformly at random by the pair's own stream (so i and j get the
+    /// same value), then <see cref="PairValue"/>. With <paramref name="stamp"/> ≥ 0, newly met shared tasks are marked
+    /// and counted in <c>s.Scored</c> (reset when the stamp is new).
+    /// </summary>
+    private static double Evaluate(LabelMatrix reports, int i, int j, ulong seed, int k, Scratch s, int stamp)
+    {
+        int n = MechanismKernel.SharedReports(reports, i, j, s.Li, s.Lj, s.SharedTasks);
+        if (stamp >= 0)
+        {
+            if (s.ScoredStamp != stamp) { s.ScoredStamp = stamp; s.Scored = 0; }
+            for (int q = 0; q < n; q++)
+                if (s.Mark[s.SharedTasks[q]] != stamp) { s.Mark[s.SharedTasks[q]] = stamp; s.Scored++; }
+        }
+        var pr = AgentRng.ForPair(seed, i, j);
+        for (int q = n - 1; q > 0; q--)
+        {
+            int m = pr.Next(q + 1);
+            (s.Li[q], s.Li[m]) = (s.Li[m], s.Li[q]);
+            (s.Lj[q], s.Lj[m]) = (s.Lj[m], s.Lj[q]);
+        }
+        // Evaluated from j's side the count matrices would be the transposes: same determinants, same value.
+        return PairValue(s.Li.AsSpan(0, n), s.Lj.AsSpan(0, n), n / 2, k, s.M1, s.M2, s.Lu);
     }
 
     /// <summary>

@@ -24,7 +24,8 @@ public sealed record RptscOptions
 /// Peer Truth Serum for Crowdsourcing: on each of agent i's tasks t, with a peer p drawn from the other agents who
 /// answered t, i earns α(1[y_i = y_p] / f(y_i) − 1), where f(y_i) is the frequency of y_i in a sample of reports on
 /// tasks other than t; agreement on an answer that is rare elsewhere pays more, so blindly agreeing on the common
-/// answer gains nothing (its expected payment is 0 when reports ignore the task). Payment = average over i's tasks.
+/// answer gains nothing (with the exact f, reports that ignore the task earn Σ_x P(x)²/P(x) − 1 = 0 in expectation;
+/// with the sampled f below, −Σ_x P(x)(1 − P(x))^(S+1), slightly less). Payment = average over i's tasks.
 /// G. Radanovic, B. Faltings and R. Jurca, "Incentives for effort in crowdsourcing using the peer truth serum",
 /// ACM Transactions on Intelligent Systems and Technology 7(4), 2016 (the PTSC reward); restated with this notation in
 /// Kanaparthy, Damle and Gujar, "REFORM: Reputation based fair and temporal reward framework for crowdsourcing", 2021.
