@@ -1,0 +1,171 @@
+using System.Collections.Immutable;
+using Tally.Data;
+
+namespace Tally.Mechanisms;
+
+/// <summary>Options of <see cref="DasguptaGhosh"/>.</summary>
+public sealed record DasguptaGhoshOptions
+{
+    /// <summary>
+    /// d, the most penalty tasks drawn for each of the two agents (the paper's disjoint sets of d tasks); default 50.
+    /// Larger d lowers the variance of the penalty at a cost linear in d; if the agents' other tasks do not allow d
+    /// each, they are shared out alternately so both sets stay as large as possible.
+    /// </summary>
+    public int PenaltyTasks { get; init; } = 50;
+
+    /// <summary>An agent is scored only if at least this many of its tasks could serve as a bonus task; default 1.</summary>
+    public int MinTasks { get; init; } = 1;
+}
+
+/// <summary>
+/// Dasgupta-Ghosh multi-task mechanism: for each of agent i's tasks b (the bonus task), a peer j who also answered b is
+/// drawn, then two disjoint random sets of other tasks, S_i from i's tasks and S_j from j's (both avoiding b); i earns
+/// 1[r_i(b) = r_j(b)] − Σ_k f_i(k) f_j(k), where f_i(k) is the share of i's reports on S_i equal to k. The penalty is
+/// the chance that i and j agree on unrelated tasks, so blind agreement (constant or random reports) earns 0 in
+/// expectation while informed agreement earns more. Payment = average over i's bonus tasks, range [−1, 1].
+/// A. Dasgupta and A. Ghosh, "Crowdsourced judgement elicitation with endogenous proficiency", WWW 2013
+/// (their binary mechanism, whose penalty is f̄_i f̄_j + (1 − f̄_i)(1 − f̄_j)); for K classes Tally uses the sum over
+/// classes above, which reduces to it for K = 2 (Shnayder et al., EC 2016, analyse this extension and show it stays
+/// strongly truthful only for some signal distributions; <see cref="CorrelatedAgreement"/> fixes that).
+/// TasksScored = bonus tasks scored; Breakdown: <c>bonus</c> (agreement rate) and <c>penalty</c> (mean penalty).
+/// </summary>
+public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerPredictionMechanism
+{
+    /// <summary>The options in use.</summary>
+    public DasguptaGhoshOptions Options { get; } = options ?? new DasguptaGhoshOptions();
+
+    /// <inheritdoc />
+    public string Name => "dg";
+
+    private sealed class Scratch(int tasks, int maxDegree, int k)
+    {
+        public readonly int[] Mark = new int[tasks];
+        public int Stamp;
+        public readonly int[] PermI = new int[maxDegree];
+        public readonly int[] PermJ = new int[maxDegree];
+        public readonly int[] Fi = new int[k];
+        public readonly int[] Fj = new int[k];
+    }
+
+    /// <inheritdoc />
+    public PaymentResult Pay(LabelMatrix reports, Random rng)
+    {
+        MechanismKernel.Check(reports, rng);
+        if (Options.PenaltyTasks < 1) throw new ArgumentOutOfRangeException(nameof(DasguptaGhoshOptions.PenaltyTasks), "PenaltyTasks must be at least 1.");
+        ulong seed = AgentRng.BaseSeed(rng);
+        int W = reports.WorkerCount, T = reports.TaskCount, K = reports.ClassCount;
+        int d = Options.PenaltyTasks, minTasks = Math.Max(1, Options.MinTasks);
+        int maxDeg = MechanismKernel.MaxWorkerDegree(reports);
+        var pay = new double[W];
+        var bonusOut = new double[W];
+        var penaltyOut = new double[W];
+        var scored = new int[W];
+        long work = (long)reports.AnswerCount * (2L * Math.Min(d, maxDeg) + maxDeg + 4);
+        MechanismKernel.ForEachAgent(W, work, () => new Scratch(T, maxDeg, K), (i, s) =>
+        {
+            var r = AgentRng.For(seed, (ulong)i);
+            var tasksI = reports.TasksOf(i);
+            var labelsI = reports.LabelsBy(i);
+            var taskWorkers = reports.TaskWorkers;
+            var taskLabels = reports.TaskLabels;
+            int nI = tasksI.Length;
+            // A fixed permutation buffer for i: partial Fisher-Yates leaves it a permutation, so it needs no reset.
+            for (int p = 0; p < nI; p++) s.PermI[p] = p;
+            int n = 0;
+            double bonusSum = 0, penaltySum = 0;
+            for (int p = 0; p < nI; p++)
+            {
+                int b = tasksI[p];
+                int a = MechanismKernel.PickOtherAnswer(reports, b, i, ref r);
+                if (a < 0) continue;
+                int j = taskWorkers[a];
+                var tasksJ = reports.TasksOf(j);
+                var labelsJ = reports.LabelsBy(j);
+                int nJ = tasksJ.Length;
+                // When j has many more tasks than can be marked (b and at most 2d picks), rejection sampling of its
+                // positions avoids an O(deg j) buffer reset per bonus task; otherwise shuffle a fresh permutation.
+                bool sparseJ = nJ >= 4 * (d + 1);
+                if (!sparseJ) for (int q = 0; q < nJ; q++) s.PermJ[q] = q;
+                int stamp = ++s.Stamp;
+                s.Mark[b] = stamp;
+                Array.Clear(s.Fi);
+                Array.Clear(s.Fj);
+                // Alternate picks keep the two sets disjoint and as balanced as the assignments allow.
+                int ci = 0, cj = 0, nextI = 0, nextJ = 0;
+                bool iOpen = true, jOpen = true;
+                while (iOpen || jOpen)
+                {
+                    if (iOpen)
+                    {
+                        int pos = ci < d ? TakeNext(s.PermI, nI, ref nextI, tasksI, s.Mark, stamp, ref r) : -1;
+                        if (pos < 0) iOpen = false;
+                        else { s.Mark[tasksI[pos]] = stamp; s.Fi[labelsI[pos]]++; ci++; }
+                    }
+                    if (jOpen)
+                    {
+                        int pos = cj >= d ? -1
+                            : sparseJ ? TakeRandom(nJ, tasksJ, s.Mark, stamp, ref r)
+                            : TakeNext(s.PermJ, nJ, ref nextJ, tasksJ, s.Mark, stamp, ref r);
+                        if (pos < 0) jOpen = false;
+                        else { s.Mark[tasksJ[pos]] = stamp; s.Fj[labelsJ[pos]]++; cj++; }
+                    }
+                }
+                if (ci == 0 || cj == 0) continue;
+                long agree = 0;
+                for (int c = 0; c < K; c++) agree += (long)s.Fi[c] * s.Fj[c];
+                n++;
+                if (taskLabels[a] == labelsI[p]) bonusSum++;
+                penaltySum += (double)agree / ((double)ci * cj);
+            }
+            if (n >= minTasks)
+            {
+                bonusOut[i] = bonusSum / n;
+                penaltyOut[i] = penaltySum / n;
+                pay[i] = bonusOut[i] - penaltyOut[i];
+                scored[i] = n;
+            }
+        });
+        return new PaymentResult
+        {
+            Mechanism = Name,
+            Reports = reports,
+            Payments = PaymentResult.Wrap(pay),
+            TasksScored = PaymentResult.Wrap(scored),
+            Range = new PaymentRange(-1, 1),
+            Breakdown = ImmutableDictionary<string, ImmutableArray<double>>.Empty
+                .Add("bonus", PaymentResult.Wrap(bonusOut))
+                .Add("penalty", PaymentResult.Wrap(penaltyOut)),
+        };
+    }
+
+    /// <summary>
+    /// A uniformly chosen position whose task is not marked, by rejection: fewer than half of the positions can be
+    /// marked when this is used, so 64 failures in a row (probability below 2⁻⁶⁴) only happen if duplicate answers
+    /// fill the list with marked tasks, and then the list counts as used up.
+    /// </summary>
+    private static int TakeRandom(int n, ReadOnlySpan<int> tasks, int[] mark, int stamp, ref AgentRng r)
+    {
+        for (int tries = 0; tries < 64; tries++)
+        {
+            int pos = r.Next(n);
+            if (mark[tasks[pos]] != stamp) return pos;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// Next position of a uniformly shuffled order of <paramref name="perm"/>[0..n) whose task is not marked
+    /// (partial Fisher-Yates from <paramref name="next"/>), or −1 when the list is used up.
+    /// </summary>
+    private static int TakeNext(int[] perm, int n, ref int next, ReadOnlySpan<int> tasks, int[] mark, int stamp, ref AgentRng r)
+    {
+        while (next < n)
+        {
+            int k = next + r.Next(n - next);
+            (perm[next], perm[k]) = (perm[k], perm[next]);
+            int pos = perm[next++];
+            if (mark[tasks[pos]] != stamp) return pos;
+        }
+        return -1;
+    }
+}
