@@ -25,6 +25,7 @@ public static class Program
         root.Add(SimulateCommand.Create(ctx));
         root.Add(CompareCommand.Create(ctx));
         root.Add(LabCommand.Create(ctx));
+        root.Add(PayCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -173,4 +173,22 @@ public sealed class CliTests : IDisposable
         // 10 tasks × l = 3 answers cannot be split into workers of r = 4: a clear error, exit code 2.
         Assert.Equal(2, Run("simulate", "sparse", "--tasks", "10", "--per-worker", "4", "--out", a).Code);
     }
+
+    [Fact]
+    public void Pay_writes_a_payment_per_agent_within_the_budget()
+    {
+        foreach (var m in Tally.Mechanisms.MechanismCatalog.All)
+        {
+            var dir = Path.Combine(_dir, m.Name);
+            var (code, stdout, err) = Run("pay", "--dataset", "face", "--mechanism", m.Name, "--budget", "5", "--seed", "1", "--out", dir);
+            Assert.True(code == 0, err);
+            Assert.Contains("mean payment", stdout);
+            var rows = File.ReadAllLines(Path.Combine(dir, "payments.csv"));
+            Assert.Equal("agent,payment,tasks", rows[0]);
+            Assert.Equal(28, rows.Length); // 27 workers in face
+            foreach (var r in rows.Skip(1))
+                Assert.InRange(double.Parse(r.Split(',')[1], CultureInfo.InvariantCulture), -1e-9, 5 + 1e-9);
+        }
+        Assert.Equal(2, Run("pay", "--dataset", "face", "--mechanism", "nope").Code);
+    }
 }
