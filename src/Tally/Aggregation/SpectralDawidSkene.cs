@@ -68,17 +68,17 @@ public sealed record SpectralEstimate(bool Success, string? FailureReason, Immut
 /// Spectral Dawid-Skene (Opt-D&amp;S): the Dawid-Skene model (worker i answers l for a task of true class y with
 /// probability C_i[l, y]; classes i.i.d. with prior w), fitted by EM started from a spectral method-of-moments estimate
 /// instead of majority vote. Y. Zhang, X. Chen, D. Zhou and M. I. Jordan, "Spectral Methods Meet EM: A Provably Optimal
-/// Algorithm for Crowdsourcing", NIPS 2014 (journal version JMLR 17(102), 2016), Algorithm 1 followed by EM (the paper's
-/// "Opt-D&amp;S", its Algorithm 2 / §2.2 stage 2, run here to convergence as in its experiments).
+/// Algorithm for Crowdsourcing", NIPS 2014 (journal version JMLR 17(102), 2016): Algorithm 1 (steps 1–4 below) as
+/// the first stage, Dawid-Skene EM as the second — the paper's "Opt-D&amp;S", with EM run to convergence as in its
+/// experiments.
 /// <para>Stage 1 (Algorithm 1): workers are split into three disjoint groups G_1..G_3 (seeded shuffle, then greedy by
 /// number of answers so the groups carry similar loads). For each task j and group g the group view Z_gj is the
 /// average one-hot vector of the group's answers on j; each moment is averaged over the tasks its groups all answered
-/// (<see cref="GroupMoments"/>), so E[Z_g | y] = column y of the group-aggregated confusion C_g⋄ lies on the simplex.
-/// For each rotation
-/// (a, b, c) ∈ {(2,3,1), (3,1,2), (1,2,3)}: symmetrise the views, Z'_a = E[Z_c⊗Z_b] E[Z_a⊗Z_b]⁻¹ Z_a and
-/// Z'_b = E[Z_c⊗Z_a] E[Z_b⊗Z_a]⁻¹ Z_b, so that M2 = E[Z'_a⊗Z'_b] = Σ_y w_y μ_cy⊗μ_cy and M3 = E[Z'_a⊗Z'_b⊗Z_c] =
-/// Σ_y w_y μ_cy^{⊗3} (the paper's eqs. (5)–(6) / Lemma 1), with μ_cy column y of C_c⋄; whiten M2 and decompose M3 by the
-/// robust tensor power method (<see cref="TensorDecomposition"/>), giving w and C_c⋄; components are matched to classes
+/// (<see cref="GroupMoments"/>), so E[Z_g | y] = column y of the group-aggregated confusion C_g⋄ lies on the simplex
+/// (step 1). Step 2, for each rotation (a, b, c) ∈ {(2,3,1), (3,1,2), (1,2,3)}: symmetrise the views,
+/// Z'_a = E[Z_c⊗Z_b] E[Z_a⊗Z_b]⁻¹ Z_a and Z'_b = E[Z_c⊗Z_a] E[Z_b⊗Z_a]⁻¹ Z_b, so that M2 = E[Z'_a⊗Z'_b] =
+/// Σ_y w_y μ_cy⊗μ_cy and M3 = E[Z'_a⊗Z'_b⊗Z_c] = Σ_y w_y μ_cy^{⊗3} with μ_cy column y of C_c⋄ (the paper's moment
+/// identities for the symmetrised views); whiten M2 and decompose M3 by the robust tensor power method (<see cref="TensorDecomposition"/>), giving w and C_c⋄; components are matched to classes
 /// by the largest diagonal (<see cref="TensorDecomposition.AlignToDiagonal"/>, the paper's step 2(c) as one
 /// permutation). Each worker's matrix then comes from its cross moment with another group b:
 /// E[z_i ⊗ Z_b] = C_i diag(w) C_b⋄ᵀ, so Ĉ_i = Ê[z_i⊗Z_b] (diag(ŵ_b) Ĉ_b⋄ᵀ)⁻¹ (Algorithm 1 step 3), every column projected
@@ -89,8 +89,8 @@ public sealed record SpectralEstimate(bool Success, string? FailureReason, Immut
 /// prior counts, stopping rule; gold labels clamped in EM, not used by the spectral stage).</para>
 /// <para>Fallback: with K = 1, fewer than three workers with answers, fewer than
 /// <see cref="SpectralDawidSkeneOptions.MinTasksPerClass"/>·K tasks answered by all three groups, an ill-conditioned
-/// moment matrix or a failed tensor decomposition in two of the three rotations, EM starts from majority vote, i.e. the result is that of
-/// <see cref="DawidSkene"/> with the same options. <see cref="AggregationResult.WorkerParameters"/> says which start
+/// moment matrix or a failed tensor decomposition in two of the three rotations, EM starts from majority vote, i.e. the
+/// result is that of <see cref="DawidSkene"/> with the same options. <see cref="AggregationResult.WorkerParameters"/> says which start
 /// was used: <c>spectral_start</c> = 1 for every worker if the spectral start was used, 0 if the fallback was;
 /// <c>spectral_group</c> = the worker's group (0–2); and, only when the spectral start was used,
 /// <c>spectral_accuracy</c> = Σ_y ŵ_y Ĉ_i[y, y], the spectral stage's estimate of the worker's accuracy.</para>
@@ -171,7 +171,7 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
     public SpectralEstimate Estimate(LabelMatrix answers, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(answers);
-        int k = answers.ClassCount, W = answers.WorkerCount, T = answers.TaskCount, kk = k * k;
+        int k = answers.ClassCount, W = answers.WorkerCount, kk = k * k;
         var groups = Partition(answers, Options.Seed, out int activeWorkers);
         var groupArray = ImmutableArray.Create(groups);
         SpectralEstimate Fail(string reason, int common = 0) =>
