@@ -36,6 +36,8 @@ public static class AggregatorCatalog
             "Crowd-Kit ZeroBasedSkill", true, o => new ZeroBasedSkill(Apply(new ZeroBasedSkillOptions(), o))),
         new("ds", ["dawid-skene", "dawidskene"], "Dawid-Skene: per-worker confusion matrices fitted by EM from majority vote.",
             "Dawid & Skene, J. Royal Statistical Society C, 1979", true, o => new DawidSkene(Apply(new DawidSkeneOptions(), o))),
+        new("spectral", ["spectral-ds", "opt-ds"], "Dawid-Skene EM started from spectral (three-view tensor) estimates of the confusions.",
+            "Zhang, Chen, Zhou & Jordan, NIPS 2014 (Opt-D&S)", true, o => new SpectralDawidSkene(Apply(new SpectralDawidSkeneOptions(), o))),
         new("onecoin", ["one-coin", "onecoin-dawid-skene", "onecoindawidskene"], "One-coin Dawid-Skene: one accuracy per worker, errors uniform.",
             "Dawid & Skene 1979 (one-coin restriction)", true, o => new OneCoinDawidSkene(Apply(new OneCoinDawidSkeneOptions(), o))),
         new("mf", ["mean-field", "meanfield", "vi-mf", "bcc"], "Variational Bayes Dawid-Skene (mean field) with a Dirichlet worker prior.",

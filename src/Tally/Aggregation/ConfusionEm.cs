@@ -73,11 +73,16 @@ internal static class ConfusionEm
     /// logConf, logPrior) turns expected counts ([w][l][k]) into parameters; the E-step is shared. Stops when the
     /// per-answer log-likelihood changes by less than the tolerance, or at the iteration limit.
     /// </summary>
+    /// <remarks><paramref name="initialPosteriors"/>, if given, is the start instead of majority vote (T×K, taken over and
+    /// overwritten) — e.g. the E-step of spectrally estimated confusions.</remarks>
     public static EmRun Run(LabelMatrix answers, IterativeOptions options, double[]? priorCounts, double smoothing,
-        Action<double[], double[], double[], double[]> mStep, IProgress<IterationProgress>? progress, CancellationToken ct)
+        Action<double[], double[], double[], double[]> mStep, IProgress<IterationProgress>? progress, CancellationToken ct,
+        double[]? initialPosteriors = null)
     {
         int k = answers.ClassCount, W = answers.WorkerCount;
-        var post = MajorityVote.WeightedVote(answers, null);
+        if (initialPosteriors is not null && initialPosteriors.Length != answers.TaskCount * k)
+            throw new ArgumentException("initialPosteriors must be T×K.", nameof(initialPosteriors));
+        var post = initialPosteriors ?? MajorityVote.WeightedVote(answers, null);
         Numerics.ClampGold(answers, post);
         var counts = new double[W * k * k];
         var totals = new double[k];
@@ -283,6 +288,31 @@ internal static class ConfusionEm
             for (int c = 0; c < k; c++) p[c] += posteriors[t * k + c];
         Numerics.Normalize(p);
         for (int c = 0; c < k; c++) logPrior[c] = Math.Log(Math.Max(p[c], Numerics.MinProbability));
+    }
+
+    /// <summary>
+    /// The full Dawid-Skene M-step: class prior from the posterior totals; each worker's confusion column k = expected
+    /// counts normalised over answers (uniform when a worker has no expected answer for class k), floored at
+    /// <see cref="Numerics.MinProbability"/> before the log. Layout [w][l][k].
+    /// </summary>
+    public static void DawidSkeneMStep(int workers, int k, double[] counts, double[] totals, double[] logConf, double[] logPrior)
+    {
+        PriorFromTotals(totals, logPrior);
+        for (int w = 0; w < workers; w++)
+        {
+            int b = w * k * k;
+            for (int j = 0; j < k; j++)
+            {
+                double denom = 0;
+                for (int l = 0; l < k; l++) denom += counts[b + l * k + j];
+                for (int l = 0; l < k; l++)
+                {
+                    // A worker with no (expected) answers for true class j tells us nothing: uniform row.
+                    double p = denom > 0 ? counts[b + l * k + j] / denom : 1.0 / k;
+                    logConf[b + l * k + j] = Math.Log(Math.Max(p, Numerics.MinProbability));
+                }
+            }
+        }
     }
 
     /// <summary>Class prior from posterior column sums (floored so its log is finite).</summary>

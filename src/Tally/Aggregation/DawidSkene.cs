@@ -67,26 +67,8 @@ public sealed class DawidSkene(DawidSkeneOptions? options = null) : IAggregator
         };
     }
 
-    private static void MStep(LabelMatrix answers, double[] counts, double[] totals, double[] logConf, double[] logPrior)
-    {
-        int k = answers.ClassCount, W = answers.WorkerCount;
-        ConfusionEm.PriorFromTotals(totals, logPrior);
-        for (int w = 0; w < W; w++)
-        {
-            int b = w * k * k;
-            for (int j = 0; j < k; j++)
-            {
-                double denom = 0;
-                for (int l = 0; l < k; l++) denom += counts[b + l * k + j];
-                for (int l = 0; l < k; l++)
-                {
-                    // A worker with no (expected) answers for true class j tells us nothing: uniform row.
-                    double p = denom > 0 ? counts[b + l * k + j] / denom : 1.0 / k;
-                    logConf[b + l * k + j] = Math.Log(Math.Max(p, Numerics.MinProbability));
-                }
-            }
-        }
-    }
+    private static void MStep(LabelMatrix answers, double[] counts, double[] totals, double[] logConf, double[] logPrior) =>
+        ConfusionEm.DawidSkeneMStep(answers.WorkerCount, answers.ClassCount, counts, totals, logConf, logPrior);
 }
 
 /// <summary>Options of <see cref="OneCoinDawidSkene"/>.</summary>

@@ -117,14 +117,14 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
             throw new ArgumentException($"PriorCounts must have K×K = {k * k} or W×K×K = {W * k * k} entries.");
         var spectral = Estimate(answers, cancellationToken);
         void MStep(double[] counts, double[] totals, double[] lc, double[] lp) =>
-            ConfusionEmFromStart.DawidSkeneMStep(W, k, counts, totals, lc, lp);
+            ConfusionEm.DawidSkeneMStep(W, k, counts, totals, lc, lp);
         ConfusionEm.EmRun run;
         if (spectral.Success)
         {
             var (startConf, startPrior) = StartingParameters(spectral, W, k);
             var post = new double[T * k];
             ConfusionEm.EStep(answers, startConf, startPrior, post, cancellationToken);
-            run = ConfusionEmFromStart.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, post, progress, cancellationToken);
+            run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, progress, cancellationToken, post);
         }
         else
             run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, progress, cancellationToken);
