@@ -116,16 +116,6 @@ public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = nu
                 scored[i] = n;
             }
         });
-        return new PaymentResult
-        {
-            Mechanism = Name,
-            Reports = reports,
-            Payments = PaymentResult.Wrap(pay),
-            TasksScored = PaymentResult.Wrap(scored),
-            Range = new PaymentRange(-1, 1),
-            Breakdown = ImmutableDictionary<string, ImmutableArray<double>>.Empty
-                .Add("bonus", PaymentResult.Wrap(bonusOut))
-                .Add("penalty", PaymentResult.Wrap(penaltyOut)),
-        };
+        return PaymentResult.BonusPenalty(Name, reports, pay, scored, bonusOut, penaltyOut);
     }
 }

@@ -61,6 +61,20 @@ public sealed record PaymentResult
     /// <summary>The affine map applied to the raw payments (<see cref="PaymentScaling.Identity"/> if none).</summary>
     public PaymentScaling Scaling { get; init; } = PaymentScaling.Identity;
 
+    /// <summary>A result of a bonus-minus-penalty mechanism on [−1, 1], with both parts in the breakdown.</summary>
+    internal static PaymentResult BonusPenalty(string mechanism, LabelMatrix reports, double[] payments, int[] scored,
+        double[] bonus, double[] penalty) => new()
+    {
+        Mechanism = mechanism,
+        Reports = reports,
+        Payments = Wrap(payments),
+        TasksScored = Wrap(scored),
+        Range = new PaymentRange(-1, 1),
+        Breakdown = ImmutableDictionary<string, ImmutableArray<double>>.Empty
+            .Add("bonus", Wrap(bonus))
+            .Add("penalty", Wrap(penalty)),
+    };
+
     /// <summary>Whether agent <paramref name="agent"/> was scored.</summary>
     public bool IsScored(int agent) => TasksScored[agent] > 0;
 
