@@ -15,7 +15,7 @@ internal static class AggregateCommand
         var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset instead of ANSWERS (see 'tally datasets'); its truth is used automatically." };
         var method = new Option<string>("--method", "-m") { Description = "Method (see 'tally methods'): " + string.Join(", ", AggregatorCatalog.All.Select(m => m.Name)), DefaultValueFactory = _ => "ds" };
         var truth = new Option<string?>("--truth", "-t") { Description = "Truth file (task,truth) to report accuracy against." };
-        var gold = new Option<string?>("--gold") { Description = "Gold file (task,truth) whose labels are clamped during inference (methods that support it: ds, onecoin)." };
+        var gold = new Option<string?>("--gold") { Description = "Gold file (task,truth) whose labels are clamped during inference (probabilistic methods: ds, onecoin, spectral, glad, mace, mf, bp, robust-ds; ignored by the voting methods)." };
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for labels, workers and confusions files (nothing is written without it)." };
         var format = new Option<string>("--format", "-f") { Description = "Output format: csv or json.", DefaultValueFactory = _ => "csv" };
         format.AcceptOnlyFromAmong("csv", "json");
