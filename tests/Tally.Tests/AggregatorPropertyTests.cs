@@ -112,6 +112,32 @@ public class AggregatorPropertyTests
         return false;
     }
 
+    [Theory]
+    [InlineData("ds")]
+    [InlineData("onecoin")]
+    [InlineData("spectral")]
+    [InlineData("glad")]
+    [InlineData("mace")]
+    [InlineData("mf")]
+    [InlineData("bp")]
+    [InlineData("robust-ds")]
+    public void Gold_labels_are_clamped(string method)
+    {
+        // Gold says task t has the class most workers did NOT give: the posterior must still be one-hot on it.
+        var m = new Simulation.DawidSkeneSimulator().Generate(new Simulation.DawidSkeneScenario
+        { Tasks = 80, Workers = 10, PerTask = 5, Classes = 3, Seed = 4 }).Answers;
+        var mv = new MajorityVote().Aggregate(m);
+        var gold = new int[m.TaskCount];
+        Array.Fill(gold, -1);
+        for (int t = 0; t < m.TaskCount; t += 4) gold[t] = (mv.Labels[t] + 1) % 3;
+        var r = Make(method).Aggregate(m.WithGold(new GoldLabels(gold, 3)));
+        for (int t = 0; t < m.TaskCount; t += 4)
+        {
+            Assert.Equal(gold[t], r.Labels[t]);
+            Assert.Equal(1.0, r.Posteriors[t, gold[t]], 12);
+        }
+    }
+
     [Property(MaxTest = 200)]
     public bool Duplicating_every_worker_does_not_change_majority_vote(int seed)
     {
