@@ -64,7 +64,8 @@ public static class Program
         const int perTask = 5;
         var crowd = new DawidSkeneSimulator().Generate(new DawidSkeneScenario
         {
-            Tasks = labels / perTask, Workers = Math.Max(100, labels / 5000), PerTask = perTask, Classes = k, Accuracy = 0.7, Seed = 1,
+            Tasks = labels / perTask, Workers = Environment.GetEnvironmentVariable("TALLY_BENCH_WORKERS") is { } wv ? int.Parse(wv, CultureInfo.InvariantCulture) : Math.Max(100, labels / 5000),
+            PerTask = perTask, Classes = k, Accuracy = 0.7, Seed = 1,
         });
         var aggregator = AggregatorCatalog.Find(method)!.Create(new CommonMethodOptions(MaxIterations: iterations, Tolerance: 0));
         // Warm-up on a small crowd so the JIT is not timed.
