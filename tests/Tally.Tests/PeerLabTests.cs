@@ -94,6 +94,35 @@ public class PeerLabTests
     }
 
     [Fact]
+    public void PeerLab_anti_agreement_joint_is_reported_as_not_reproducible()
+    {
+        // Peers who mostly disagree: J is not positive semi-definite, so no model with agents conditionally
+        // independent given a latent class can reproduce it; the residual must be reported, not hidden.
+        double[] j = [0.1, 0.4, 0.4, 0.1];
+        var prior = LatentClassPrior.FromJoint(j, 2, "anti", 2000, out double referenceTv);
+        Assert.True(prior.PairwiseTvError > 0.1, $"TV {prior.PairwiseTvError}");
+        Assert.True(prior.PairwiseTvError <= referenceTv + 1e-9);
+        Assert.Equal(1, prior.PairJoint.Sum(), 12);
+        Assert.Equal(0.5, prior.Marginal[0], 9);
+    }
+
+    [Fact]
+    public void PeerLab_flip_adversaries_do_not_change_dmi()
+    {
+        // DMI pays det(M1)·det(M2); a peer relabelling its reports permutes both matrices' columns alike, so the
+        // product, and hence agent 0's payment, is unchanged (the same seed gives the same signals and splits).
+        var baseScenario = new PeerLabScenario
+        {
+            Prior = LatentClassPrior.SymmetricDawidSkene(3, 0.7), Agents = 6, Tasks = 60, Seeds = 4, Seed = 2,
+            Deviations = [ReportStrategy.Constant(0)],
+        };
+        var clean = PeerLab.Run([Mech("dmi")], baseScenario).Mechanisms[0];
+        var flipped = PeerLab.Run([Mech("dmi")], baseScenario with { AdversaryFraction = 0.5, Adversary = AdversaryStrategy.Flip }).Mechanisms[0];
+        Assert.True(clean.Truthful.Mean > 0);
+        Assert.Equal(clean.Truthful.Mean, flipped.Truthful.Mean, 1e-9 * clean.Truthful.Mean);
+    }
+
+    [Fact]
     public void PeerLab_ca_truthful_beats_constant_and_random_on_dawid_skene()
     {
         var prior = LatentClassPrior.SymmetricDawidSkene(3, 0.7);

@@ -57,10 +57,10 @@ public sealed record PeerLabScenario
 /// <param name="High">Upper end.</param>
 /// <param name="StdError">Standard error of the mean (sd / √seeds).</param>
 /// <param name="Seeds">Number of values.</param>
-public sealed record Estimate(double Mean, double Low, double High, double StdError, int Seeds)
+public sealed record PaymentEstimate(double Mean, double Low, double High, double StdError, int Seeds)
 {
     /// <summary>Mean and interval of <paramref name="values"/> at confidence <paramref name="confidence"/> (≥ 2 values).</summary>
-    public static Estimate Of(ReadOnlySpan<double> values, double confidence)
+    public static PaymentEstimate Of(ReadOnlySpan<double> values, double confidence)
     {
         int n = values.Length;
         if (n < 2) throw new ArgumentException("An interval needs at least 2 values.");
@@ -70,7 +70,7 @@ public sealed record Estimate(double Mean, double Low, double High, double StdEr
         foreach (var v in values) sq += (v - mean) * (v - mean);
         double se = Math.Sqrt(sq / (n - 1) / n);
         double half = StudentT.InvCDF(0, 1, n - 1, 1 - (1 - confidence) / 2) * se;
-        return new Estimate(mean, mean - half, mean + half, se, n);
+        return new PaymentEstimate(mean, mean - half, mean + half, se, n);
     }
 }
 
@@ -78,7 +78,7 @@ public sealed record Estimate(double Mean, double Low, double High, double StdEr
 /// <param name="Strategy">The deviation.</param>
 /// <param name="Payment">Its payment.</param>
 /// <param name="Gain">Paired difference deviation − truthful (same signals and mechanism randomness per seed).</param>
-public sealed record DeviationResult(ReportStrategy Strategy, Estimate Payment, Estimate Gain);
+public sealed record DeviationResult(ReportStrategy Strategy, PaymentEstimate Payment, PaymentEstimate Gain);
 
 /// <summary>Incentive measurements of one mechanism in one scenario.</summary>
 /// <param name="Mechanism">Mechanism name.</param>
@@ -91,9 +91,9 @@ public sealed record DeviationResult(ReportStrategy Strategy, Estimate Payment, 
 /// <param name="UninformedConstant">Mean payment when everyone reports the most likely class.</param>
 /// <param name="UninformedRandom">Mean payment when everyone reports random-by-prior.</param>
 /// <param name="Gap">Truthful mean − the larger uninformed mean: how much more the truthful equilibrium pays.</param>
-public sealed record PeerLabMechanismResult(string Mechanism, Estimate Truthful, Estimate HonestMean,
+public sealed record PeerLabMechanismResult(string Mechanism, PaymentEstimate Truthful, PaymentEstimate HonestMean,
     ImmutableArray<DeviationResult> Deviations, ReportStrategy BestDeviation, double Epsilon, bool TruthfulIsBestResponse,
-    Estimate UninformedConstant, Estimate UninformedRandom, double Gap)
+    PaymentEstimate UninformedConstant, PaymentEstimate UninformedRandom, double Gap)
 {
     /// <summary>Tie tolerance: a gain refutes truthfulness only if its interval lies above this (absorbs rounding).</summary>
     public const double TieTolerance = 1e-12;
@@ -144,10 +144,10 @@ public static class PeerLab
         var buf = new double[seeds];
         var diff = new double[seeds];
         double conf = scenario.Confidence;
-        Estimate At(int m, int slot)
+        PaymentEstimate At(int m, int slot)
         {
             for (int s = 0; s < seeds; s++) buf[s] = raw[s][m * slots + slot];
-            return Estimate.Of(buf, conf);
+            return PaymentEstimate.Of(buf, conf);
         }
         for (int m = 0; m < mc; m++)
         {
@@ -159,7 +159,7 @@ public static class PeerLab
             {
                 var pay = At(m, 2 + d);
                 for (int s = 0; s < seeds; s++) diff[s] = raw[s][m * slots + 2 + d] - raw[s][m * slots];
-                var gain = Estimate.Of(diff, conf);
+                var gain = PaymentEstimate.Of(diff, conf);
                 // Tie tolerance from the standard error: a deviation only refutes truthfulness if its paired gain is
                 // significantly positive (1e-12 absorbs rounding when a deviation pays exactly what truth pays).
                 if (gain.Low > PeerLabMechanismResult.TieTolerance) bestResponse = false;
