@@ -193,7 +193,7 @@ public sealed class LatentClassPrior : ISignalPrior
                         newQ[l * k + x] += r;
                     }
                 }
-            double change = 0;
+            double change = 0, sumPi = newPi.Sum();
             for (int l = 0; l < lCount; l++)
             {
                 if (newPi[l] <= 0)
@@ -207,7 +207,6 @@ public sealed class LatentClassPrior : ISignalPrior
                     change += Math.Abs(v - q[l * k + x]);
                     q[l * k + x] = v;
                 }
-                double sumPi = newPi.Sum();
                 double np = newPi[l] / sumPi;
                 change += Math.Abs(np - pi[l]);
                 pi[l] = np;
