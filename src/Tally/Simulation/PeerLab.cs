@@ -1,0 +1,277 @@
+using System.Collections.Immutable;
+using MathNet.Numerics.Distributions;
+using Tally.Data;
+using Tally.Mechanisms;
+
+namespace Tally.Simulation;
+
+/// <summary>One peer-prediction experiment: a signal prior, a population, adversaries and the deviations to try.</summary>
+public sealed record PeerLabScenario
+{
+    /// <summary>Signal prior (required).</summary>
+    public required ISignalPrior Prior { get; init; }
+    /// <summary>n, agents (every agent reports on every task); default 10.</summary>
+    public int Agents { get; init; } = 10;
+    /// <summary>m, tasks; default 100.</summary>
+    public int Tasks { get; init; } = 100;
+    /// <summary>α, fraction of agents controlled by the adversary (round(α·n) of them, never agent 0); default 0.</summary>
+    public double AdversaryFraction { get; init; }
+    /// <summary>The adversary's coordinated strategy: Flip = signal + 1 mod K, Constant, Random = uniform, Pattern = one shared random class per task.</summary>
+    public AdversaryStrategy Adversary { get; init; } = AdversaryStrategy.Constant;
+    /// <summary>Class of a <see cref="AdversaryStrategy.Constant"/> adversary; default 0.</summary>
+    public int AdversaryClass { get; init; }
+    /// <summary>Deviations tried by agent 0; null = <see cref="ReportStrategy.DefaultDeviations"/>.</summary>
+    public IReadOnlyList<ReportStrategy>? Deviations { get; init; }
+    /// <summary>Independent repetitions; default 50 (at least 2 for an interval).</summary>
+    public int Seeds { get; init; } = 50;
+    /// <summary>Base seed.</summary>
+    public int Seed { get; init; }
+    /// <summary>Confidence level of the Student-t intervals; default 0.95.</summary>
+    public double Confidence { get; init; } = 0.95;
+
+    /// <summary>Number of adversarial agents, round(α·n) capped at n − 1.</summary>
+    public int AdversaryCount => Math.Min(Agents - 1, (int)Math.Round(AdversaryFraction * Agents, MidpointRounding.AwayFromZero));
+
+    /// <summary>The deviations in use.</summary>
+    public IReadOnlyList<ReportStrategy> DeviationSet => Deviations ?? ReportStrategy.DefaultDeviations(Prior.Classes);
+
+    /// <summary>Throws <see cref="ArgumentException"/> if the scenario is impossible.</summary>
+    public void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Prior);
+        if (Agents < 2) throw new ArgumentException("Peer prediction needs at least 2 agents.");
+        if (Tasks < 1) throw new ArgumentException("Tasks must be at least 1.");
+        if ((long)Agents * Tasks > int.MaxValue) throw new ArgumentException("Agents × tasks exceeds 2^31 reports.");
+        if (!(AdversaryFraction >= 0 && AdversaryFraction < 1)) throw new ArgumentException("AdversaryFraction must be in [0, 1).");
+        if (!Enum.IsDefined(Adversary)) throw new ArgumentException("Unknown adversary strategy.");
+        if (AdversaryClass < 0 || AdversaryClass >= Prior.Classes) throw new ArgumentException($"AdversaryClass must be below K = {Prior.Classes}.");
+        if (Seeds < 2) throw new ArgumentException("At least 2 seeds are needed for an interval.");
+        if (!(Confidence > 0 && Confidence < 1)) throw new ArgumentException("Confidence must be in (0, 1).");
+        foreach (var d in DeviationSet) { ArgumentNullException.ThrowIfNull(d); d.Validate(Prior.Classes); }
+    }
+}
+
+/// <summary>A mean over seeds with its Student-t confidence interval.</summary>
+/// <param name="Mean">Mean.</param>
+/// <param name="Low">Lower end of the interval.</param>
+/// <param name="High">Upper end.</param>
+/// <param name="StdError">Standard error of the mean (sd / √seeds).</param>
+/// <param name="Seeds">Number of values.</param>
+public sealed record PaymentEstimate(double Mean, double Low, double High, double StdError, int Seeds)
+{
+    /// <summary>Mean and interval of <paramref name="values"/> at confidence <paramref name="confidence"/> (≥ 2 values).</summary>
+    public static PaymentEstimate Of(ReadOnlySpan<double> values, double confidence)
+    {
+        int n = values.Length;
+        if (n < 2) throw new ArgumentException("An interval needs at least 2 values.");
+        double sum = 0;
+        foreach (var v in values) sum += v;
+        double mean = sum / n, sq = 0;
+        foreach (var v in values) sq += (v - mean) * (v - mean);
+        double se = Math.Sqrt(sq / (n - 1) / n);
+        double half = StudentT.InvCDF(0, 1, n - 1, 1 - (1 - confidence) / 2) * se;
+        return new PaymentEstimate(mean, mean - half, mean + half, se, n);
+    }
+}
+
+/// <summary>What agent 0 earns with one unilateral deviation.</summary>
+/// <param name="Strategy">The deviation.</param>
+/// <param name="Payment">Its payment.</param>
+/// <param name="Gain">Paired difference deviation − truthful (same signals and mechanism randomness per seed).</param>
+public sealed record DeviationResult(ReportStrategy Strategy, PaymentEstimate Payment, PaymentEstimate Gain);
+
+/// <summary>Incentive measurements of one mechanism in one scenario.</summary>
+/// <param name="Mechanism">Mechanism name.</param>
+/// <param name="Truthful">Payment of truthful agent 0 (others truthful, adversaries playing their strategy).</param>
+/// <param name="HonestMean">Mean payment of all non-adversarial scored agents in that profile (less noisy, same expectation).</param>
+/// <param name="Deviations">Each unilateral deviation of agent 0.</param>
+/// <param name="BestDeviation">The deviation with the highest mean payment.</param>
+/// <param name="Epsilon">max(0, best deviation mean − truthful mean): the empirical ε of ε-Bayes-Nash truthfulness.</param>
+/// <param name="TruthfulIsBestResponse">No deviation's paired gain is significantly positive: every gain's interval has Low ≤ 0.</param>
+/// <param name="UninformedConstant">Mean payment when everyone reports the most likely class.</param>
+/// <param name="UninformedRandom">Mean payment when everyone reports random-by-prior.</param>
+/// <param name="Gap">Truthful mean − the larger uninformed mean: how much more the truthful equilibrium pays.</param>
+public sealed record PeerLabMechanismResult(string Mechanism, PaymentEstimate Truthful, PaymentEstimate HonestMean,
+    ImmutableArray<DeviationResult> Deviations, ReportStrategy BestDeviation, double Epsilon, bool TruthfulIsBestResponse,
+    PaymentEstimate UninformedConstant, PaymentEstimate UninformedRandom, double Gap)
+{
+    /// <summary>Tie tolerance: a gain refutes truthfulness only if its interval lies above this (absorbs rounding).</summary>
+    public const double TieTolerance = 1e-12;
+
+    /// <summary>Whether no deviation passing <paramref name="filter"/> has a significantly positive paired gain.</summary>
+    public bool TruthfulIsBestResponseAmong(Func<ReportStrategy, bool> filter)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        foreach (var d in Deviations) if (filter(d.Strategy) && d.Gain.Low > TieTolerance) return false;
+        return true;
+    }
+}
+
+/// <summary>The result of <see cref="PeerLab.Run(IReadOnlyList{IPeerPredictionMechanism}, PeerLabScenario)"/>.</summary>
+/// <param name="Scenario">The scenario.</param>
+/// <param name="Mechanisms">One result per mechanism, in input order.</param>
+public sealed record PeerLabResult(PeerLabScenario Scenario, ImmutableArray<PeerLabMechanismResult> Mechanisms);
+
+/// <summary>
+/// Measures the incentives of peer-prediction mechanisms by simulation. Per seed: one draw of every task's signals,
+/// of the strategies' uniforms and of each mechanism's randomness, shared by every profile of that seed (common random
+/// numbers), so the deviation − truthful differences are paired and their intervals narrow. Agent 0 is the agent
+/// whose incentives are measured; the adversaries are the last round(α·n) agents. Seeds are independent, so the
+/// Student-t intervals over seeds are for the expected payments under the scenario.
+/// </summary>
+public static class PeerLab
+{
+    /// <summary>Runs every mechanism on the scenario; seeds run in parallel, deterministically per seed.</summary>
+    public static PeerLabResult Run(IReadOnlyList<IPeerPredictionMechanism> mechanisms, PeerLabScenario scenario) =>
+        Run(mechanisms, scenario, parallel: true);
+
+    /// <summary>As <see cref="Run(IReadOnlyList{IPeerPredictionMechanism}, PeerLabScenario)"/>, optionally on one thread (when the caller parallelises).</summary>
+    public static PeerLabResult Run(IReadOnlyList<IPeerPredictionMechanism> mechanisms, PeerLabScenario scenario, bool parallel)
+    {
+        ArgumentNullException.ThrowIfNull(mechanisms);
+        ArgumentNullException.ThrowIfNull(scenario);
+        if (mechanisms.Count == 0) throw new ArgumentException("Give at least one mechanism.", nameof(mechanisms));
+        scenario.Validate();
+        var deviations = scenario.DeviationSet;
+        int seeds = scenario.Seeds, mc = mechanisms.Count, dc = deviations.Count;
+        // raw[s][mech][slot]: slot 0 truthful, 1 honest mean, 2..2+dc−1 deviations, then const-uninformed, random-uninformed.
+        int slots = dc + 4;
+        var raw = new double[seeds][];
+        if (parallel) Parallel.For(0, seeds, s => raw[s] = RunSeed(mechanisms, scenario, deviations, s));
+        else for (int s = 0; s < seeds; s++) raw[s] = RunSeed(mechanisms, scenario, deviations, s);
+
+        var results = ImmutableArray.CreateBuilder<PeerLabMechanismResult>(mc);
+        var buf = new double[seeds];
+        var diff = new double[seeds];
+        double conf = scenario.Confidence;
+        PaymentEstimate At(int m, int slot)
+        {
+            for (int s = 0; s < seeds; s++) buf[s] = raw[s][m * slots + slot];
+            return PaymentEstimate.Of(buf, conf);
+        }
+        for (int m = 0; m < mc; m++)
+        {
+            var truthful = At(m, 0);
+            var devs = ImmutableArray.CreateBuilder<DeviationResult>(dc);
+            int best = 0;
+            bool bestResponse = true;
+            for (int d = 0; d < dc; d++)
+            {
+                var pay = At(m, 2 + d);
+                for (int s = 0; s < seeds; s++) diff[s] = raw[s][m * slots + 2 + d] - raw[s][m * slots];
+                var gain = PaymentEstimate.Of(diff, conf);
+                // Tie tolerance from the standard error: a deviation only refutes truthfulness if its paired gain is
+                // significantly positive (1e-12 absorbs rounding when a deviation pays exactly what truth pays).
+                if (gain.Low > PeerLabMechanismResult.TieTolerance) bestResponse = false;
+                devs.Add(new DeviationResult(deviations[d], pay, gain));
+                if (pay.Mean > devs[best].Payment.Mean) best = d;
+            }
+            var uc = At(m, 2 + dc);
+            var ur = At(m, 3 + dc);
+            double bestMean = dc > 0 ? devs[best].Payment.Mean : truthful.Mean;
+            results.Add(new PeerLabMechanismResult(mechanisms[m].Name, truthful, At(m, 1), devs.MoveToImmutable(),
+                dc > 0 ? deviations[best] : ReportStrategy.Truthful, Math.Max(0, bestMean - truthful.Mean), bestResponse,
+                uc, ur, truthful.Mean - Math.Max(uc.Mean, ur.Mean)));
+        }
+        return new PeerLabResult(scenario, results.MoveToImmutable());
+    }
+
+    /// <summary>A well-mixed 32-bit seed from (base seed, seed index, stream) — SplitMix64 finaliser.</summary>
+    internal static int MixSeed(int seed, int index, int stream)
+    {
+        ulong z = unchecked((ulong)(uint)seed * 0x9E3779B97F4A7C15UL + (ulong)(uint)index * 0xBF58476D1CE4E5B9UL + (ulong)(uint)stream * 0x94D049BB133111EBUL + 0x632BE59BD9B4E019UL);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+        z ^= z >> 31;
+        return (int)(z & 0x7FFFFFFF);
+    }
+
+    private static double[] RunSeed(IReadOnlyList<IPeerPredictionMechanism> mechanisms, PeerLabScenario sc,
+        IReadOnlyList<ReportStrategy> deviations, int s)
+    {
+        int n = sc.Agents, m = sc.Tasks, k = sc.Prior.Classes, dc = deviations.Count, slots = dc + 4;
+        var signalRng = new Random(MixSeed(sc.Seed, s, 1));
+        var strategyRng = new Random(MixSeed(sc.Seed, s, 2));
+        var signals = new int[m * n];
+        var u1 = new double[m * n];
+        var u2 = new double[m * n];
+        var pattern = new double[m];
+        for (int t = 0; t < m; t++)
+        {
+            sc.Prior.DrawTask(signalRng, signals.AsSpan(t * n, n));
+            pattern[t] = strategyRng.NextDouble();
+            for (int i = 0; i < n; i++) { u1[t * n + i] = strategyRng.NextDouble(); u2[t * n + i] = strategyRng.NextDouble(); }
+        }
+        var marginal = sc.Prior.Marginal.ToArray();
+        int adversaries = sc.AdversaryCount, firstAdversary = n - adversaries;
+        var tasks = new int[m * n];
+        var workers = new int[m * n];
+        for (int t = 0; t < m; t++) for (int i = 0; i < n; i++) { tasks[t * n + i] = t; workers[t * n + i] = i; }
+
+        // Baseline: everyone truthful except the adversaries.
+        var baseline = new int[m * n];
+        for (int t = 0; t < m; t++)
+        {
+            var sig = signals.AsSpan(t * n, n);
+            for (int i = 0; i < n; i++)
+            {
+                int x = sig[i];
+                baseline[t * n + i] = i < firstAdversary ? x : sc.Adversary switch
+                {
+                    AdversaryStrategy.Flip => (x + 1) % k,
+                    AdversaryStrategy.Constant => sc.AdversaryClass,
+                    AdversaryStrategy.Random => Math.Min(k - 1, (int)(u2[t * n + i] * k)),
+                    AdversaryStrategy.Pattern => Math.Min(k - 1, (int)(pattern[t] * k)),
+                    _ => throw new InvalidOperationException("Unknown adversary strategy."),
+                };
+            }
+        }
+        var outRow = new double[mechanisms.Count * slots];
+        var mechSeeds = new int[mechanisms.Count];
+        for (int j = 0; j < mechSeeds.Length; j++) mechSeeds[j] = MixSeed(sc.Seed, s, 100 + j);
+
+        PaymentResult[] PayAll(int[] labels)
+        {
+            var matrix = LabelMatrix.FromTriples(m, n, k, tasks, workers, labels);
+            var r = new PaymentResult[mechanisms.Count];
+            // Same mechanism seed for every profile of this seed: paired comparisons see the same peers and splits.
+            for (int j = 0; j < r.Length; j++) r[j] = mechanisms[j].Pay(matrix, new Random(mechSeeds[j]));
+            return r;
+        }
+        static double Finite(double v) => double.IsFinite(v) ? v : 0;
+
+        var basePay = PayAll(baseline);
+        for (int j = 0; j < basePay.Length; j++)
+        {
+            outRow[j * slots] = Finite(basePay[j].Payments[0]);
+            double sum = 0; int cnt = 0;
+            for (int i = 0; i < firstAdversary; i++) if (basePay[j].IsScored(i)) { sum += basePay[j].Payments[i]; cnt++; }
+            outRow[j * slots + 1] = cnt == 0 ? 0 : Finite(sum / cnt);
+        }
+        var labels = new int[m * n];
+        for (int d = 0; d < dc; d++)
+        {
+            Array.Copy(baseline, labels, labels.Length);
+            for (int t = 0; t < m; t++)
+            {
+                var ctx = new StrategyContext(signals.AsSpan(t * n, n), 0, marginal);
+                labels[t * n] = deviations[d].Report(ctx, u1[t * n], u2[t * n]);
+            }
+            var pay = PayAll(labels);
+            for (int j = 0; j < pay.Length; j++) outRow[j * slots + 2 + d] = Finite(pay[j].Payments[0]);
+        }
+        // Uninformed profiles: everyone (adversaries included) ignores the signal.
+        int mode = 0;
+        for (int c = 1; c < k; c++) if (marginal[c] > marginal[mode]) mode = c;
+        Array.Fill(labels, mode);
+        var constPay = PayAll(labels);
+        for (int idx = 0; idx < labels.Length; idx++) labels[idx] = ReportStrategy.Draw(marginal, u2[idx]);
+        var randPay = PayAll(labels);
+        for (int j = 0; j < mechanisms.Count; j++)
+        {
+            outRow[j * slots + 2 + dc] = Finite(constPay[j].MeanPayment);
+            outRow[j * slots + 3 + dc] = Finite(randPay[j].MeanPayment);
+        }
+        return outRow;
+    }
+}
