@@ -278,4 +278,72 @@ public class RmifTests(ITestOutputHelper output)
             if (sub.IsScored(i)) { Assert.Equal(30, sub.TasksScored[i]); Assert.Equal(6.0, sub.Breakdown["capacity"][i]); }
         Assert.True(sub.MeanPayment > 0.1, $"mean {sub.MeanPayment}");
     }
+
+    [Theory]
+    [InlineData("rmif-symmetric")]
+    [InlineData("rmif-ds")]
+    [InlineData("tvdmi")]
+    public void Ten_percent_independent_random_agents(string mechanism)
+    {
+        // PeerReportSimulator per-agent strategies: 6 of 60 agents report a class drawn from the prior, each on its
+        // own (uncoordinated uninformed agents). Signals are shared with the all-truthful profile (same seed).
+        var strategies = new PeerStrategy[60];
+        for (int i = 0; i < 6; i++) strategies[i * 10] = PeerStrategy.RandomByPrior;
+        PeerReportProfile Gen(PeerStrategy[]? s) => new PeerReportSimulator().Generate(new PeerReportScenario
+        {
+            Agents = 60, Tasks = 3000, Classes = 2, Accuracy = 0.8, Seed = 21, AgentStrategies = s,
+        });
+        var clean = Gen(null).Reports;
+        var attacked = Gen(strategies).Reports;
+        bool Honest(int i) => strategies[i] == PeerStrategy.Truthful;
+        double before = MeanOver(Make(mechanism).Pay(clean, new Random(8)), Honest);
+        var r = Make(mechanism).Pay(attacked, new Random(8));
+        AssertValid(r, attacked);
+        double after = MeanOver(r, Honest);
+        double gap = after - before;
+        output.WriteLine($"{mechanism} vs 10% random-by-prior: honest mean {before:F4} → {after:F4} (gap {gap:+0.0000;-0.0000}, {gap / before:P1})");
+        // Measured: tvdmi −14.2%, rmif-symmetric −7.8%, rmif-ds −0.4%. A random agent's batch (K_b = 50 pairs) has the
+        // product joint, like the Pattern adversary's, and Mechanism 2 only partly filters it at this batch size
+        // (residual O(β/√K_b), see above); Mechanism 3's label MLE is barely moved by 2 random agents per group.
+        if (mechanism == "tvdmi") Assert.True(gap < -0.05 * before);
+        else Assert.True(Math.Abs(gap) < (mechanism == "rmif-ds" ? 0.03 : 0.1) * before, $"moved by {gap / before:P1}");
+    }
+
+    [Theory]
+    [MemberData(nameof(Robust))]
+    public void A_deviating_agent_earns_less_than_a_truthful_one(string mechanism)
+    {
+        // Informed truthfulness, empirically: among truthful peers, an agent who reports a constant or a prior draw
+        // earns ≈ 0, a truthful one ≈ the population value.
+        var strategies = new PeerStrategy[30];
+        strategies[0] = PeerStrategy.Constant;
+        strategies[1] = PeerStrategy.RandomByPrior;
+        var m = new PeerReportSimulator().Generate(new PeerReportScenario
+        {
+            Agents = 30, Tasks = 1500, Classes = 3, Accuracy = 0.7, Seed = 22, AgentStrategies = strategies,
+        }).Reports;
+        var r = Make(mechanism).Pay(m, new Random(9));
+        AssertValid(r, m);
+        double truthful = MeanOver(r, i => i >= 2);
+        output.WriteLine($"{mechanism}: constant {r.Payments[0]:F4}, random {r.Payments[1]:F4}, truthful mean {truthful:F4}");
+        Assert.Equal(0.0, r.Payments[0], 12);
+        Assert.True(r.Payments[1] < 0.3 * truthful);
+        Assert.True(truthful > 0.1);
+    }
+
+    [Fact]
+    public void Mechanism3_with_agent_tuple_batches_pays_truthful_agents()
+    {
+        // The paper's Algorithm 4 batching (one batch per agent pair / triple) on a small dense profile.
+        var m = Simulate(12, 400, 2, PeerStrategy.Truthful, accuracy: 0.8, seed: 23).Reports;
+        var mech = new RobustDawidSkeneMechanism(new RobustDawidSkeneMechanismOptions
+        {
+            Model = new Tally.Robust.RobustDawidSkeneOptions { Batching = Tally.Robust.MomentBatching.AgentTuple },
+        });
+        var r = mech.Pay(m, new Random(10));
+        AssertValid(r, m);
+        output.WriteLine($"rmif-ds (agent tuples): mean {r.MeanPayment:F4}");
+        Assert.Equal(0, r.UnscoredCount);
+        Assert.InRange(r.MeanPayment, 0.2, 0.35);
+    }
 }
