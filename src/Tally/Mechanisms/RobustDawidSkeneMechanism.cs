@@ -37,7 +37,8 @@ public sealed record RobustDawidSkeneMechanismOptions
 /// (duplicate answers each count). With n &lt; 3 or m &lt; 2 (a group or a half would be empty) everyone is unscored.
 /// Range [0, 1 − 1/K]. TasksScored = the agent's reports on T_R; Breakdown: <c>group</c> (0–2), <c>model-ok</c>
 /// (1 if the tensor decomposition behind the agent's labels succeeded, 0 if the one-coin fallback was used).
-/// Cost: O(reports + K³·m + filter) — a few passes over the reports.
+/// Cost: O(reports + K³·m + filter) — a few passes over the reports; measured 0.35–0.5 s (Release, 2 cores) to pay
+/// 1,000 dense agents × 10,000 tasks (10M reports, K = 2).
 /// </summary>
 public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? options = null) : IPeerPredictionMechanism
 {

