@@ -191,4 +191,16 @@ public sealed class CliTests : IDisposable
         }
         Assert.Equal(2, Run("pay", "--dataset", "face", "--mechanism", "nope").Code);
     }
+
+    [Fact]
+    public void Lab_peer_and_edx_report_per_mechanism()
+    {
+        var (code, stdout, err) = Run("lab", "peer", "--prior", "ds:2,0.8", "--agents", "8", "--tasks", "60", "--seeds", "5", "--mechanism", "ca,rmif-ds");
+        Assert.True(code == 0, err);
+        Assert.Contains("rmif-ds", stdout);
+        (code, stdout, err) = Run("lab", "edx", "--mechanism", "ca", "--seeds", "3", "--stride", "400");
+        Assert.True(code == 0, err);
+        Assert.Contains("5 edX priors", stdout);
+        Assert.Equal(2, Run("lab", "peer", "--prior", "edx:99999").Code);
+    }
 }

@@ -27,6 +27,10 @@ public static class MechanismCatalog
             "Kong, SODA 2020", () => new Dmi()),
         new("tvd-mi", ["tvdmi", "rmif-naive", "mechanism1"], "TVD mutual information with one random peer (paper's Mechanism 1).",
             "Schoenebeck, Yu et al., WWW 2021, eq. (7)", () => new TvdMutualInformation()),
+        new("rmif-symmetric", ["mechanism2"], "Robust TVD-MI for symmetric priors: robust batch learning of the pairwise joint (paper's Mechanism 2).",
+            "Schoenebeck, Yu et al., WWW 2021, eq. (8)", () => new RobustSymmetricMechanism()),
+        new("rmif-ds", ["mechanism3"], "Robust Dawid-Skene: recovered labels from robust moments + tensor decomposition, pay TVD-MI with them (Mechanism 3).",
+            "Schoenebeck, Yu et al., WWW 2021, §6, eq. (11)", () => new RobustDawidSkeneMechanism()),
     ];
 
     /// <summary>Finds a mechanism by name or alias (case-insensitive); null if unknown.</summary>
