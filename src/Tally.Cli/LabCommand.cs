@@ -17,6 +17,85 @@ internal static class LabCommand
         cmd.Add(CreateAggregation(ctx));
         cmd.Add(CreatePeer(ctx));
         cmd.Add(CreateEdx(ctx));
+        cmd.Add(CreateGap(ctx));
+        return cmd;
+    }
+
+    private static AdversaryStrategy ParseAdversary(string s) => s.ToLowerInvariant() switch
+    {
+        "constant" => AdversaryStrategy.Constant, "random" => AdversaryStrategy.Random,
+        "flip" => AdversaryStrategy.Flip, "pattern" => AdversaryStrategy.Pattern,
+        _ => throw new UsageException($"--adversary-strategy must be constant, random, flip or pattern (got '{s}')"),
+    };
+
+    private static Command CreateGap(CliContext ctx)
+    {
+        var mechanisms = new Option<string>("--mechanism", "-m") { Description = "Comma-separated mechanisms.", DefaultValueFactory = _ => "tvd-mi,rmif-symmetric,rmif-ds" };
+        var prior = new Option<string>("--prior") { Description = "ds:K,ACCURACY or edx:INDEX.", DefaultValueFactory = _ => "ds:2,0.8" };
+        var vary = new Option<string>("--vary") { Description = "alpha or tasks.", DefaultValueFactory = _ => "alpha" };
+        var values = new Option<string>("--values") { Description = "Comma-separated values of the varied parameter.", Required = true };
+        var agents = new Option<int>("--agents") { Description = "Agents n.", DefaultValueFactory = _ => 30 };
+        var tasks = new Option<int>("--tasks") { Description = "Tasks m (when varying alpha).", DefaultValueFactory = _ => 1000 };
+        var alpha = new Option<double>("--adversary-fraction") { Description = "α (when varying tasks).", DefaultValueFactory = _ => 0.1 };
+        var strategy = new Option<string>("--adversary-strategy") { Description = "constant, random, flip or pattern.", DefaultValueFactory = _ => "pattern" };
+        var seeds = new Option<int>("--seeds") { Description = "Seeds.", DefaultValueFactory = _ => 20 };
+        var csv = new Option<string?>("--csv") { Description = "Write x,mechanism,with,without,gap,half_width." };
+        var plot = new Option<string?>("--plot") { Description = "Write the gap curves (PNG)." };
+        var cmd = new Command("gap", """
+            How far an adversary moves honest agents' payments: |payment(truthful, adversary) − payment(truthful, none)|
+            as α or m varies (paper 000: Θ(α) for Mechanism 1, → 0 with m for the robust mechanisms).
+
+            Examples:
+              tally lab gap --vary alpha --values 0,0.05,0.1,0.2,0.3 --plot gap-alpha.png
+              tally lab gap --vary tasks --values 300,1000,3000,10000 --adversary-fraction 0.1 --plot gap-m.png
+            """)
+        { mechanisms, prior, vary, values, agents, tasks, alpha, strategy, seeds, csv, plot };
+        cmd.SetAction(p =>
+        {
+            var mechs = ParseMechanisms(p.GetValue(mechanisms)!);
+            var axis = p.GetValue(vary) switch
+            {
+                "alpha" => GapAxis.AdversaryFraction,
+                "tasks" => GapAxis.Tasks,
+                var x => throw new UsageException($"--vary must be alpha or tasks (got '{x}')"),
+            };
+            var xs = p.GetValue(values)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(x =>
+                double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) ? d : throw new UsageException($"--values: '{x}' is not a number")).ToList();
+            var scenario = new PeerLabScenario
+            {
+                Prior = ParsePrior(p.GetValue(prior)!, EdxPriors.LoadBundled), Agents = p.GetValue(agents), Tasks = p.GetValue(tasks),
+                AdversaryFraction = p.GetValue(alpha), Adversary = ParseAdversary(p.GetValue(strategy)!), Seeds = p.GetValue(seeds),
+            };
+            scenario.Validate();
+            var points = ctx.WithProgress("Sweeping", r => PaymentGapSweep.Run(mechs.Select(m => m.Create()).ToList(), scenario, axis, xs, 0.95, r));
+            var names = points.Select(q => q.Mechanism).Distinct().ToList();
+            var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(
+                $"honest payment gap |with − without adversary| ± 95% half-width; {scenario.Prior.Name}, n = {scenario.Agents}, {scenario.Adversary}"));
+            table.AddColumn(axis == GapAxis.AdversaryFraction ? "α" : "m");
+            foreach (var n in names) table.AddColumn(new TableColumn(Markup.Escape(n)).RightAligned().NoWrap());
+            foreach (var x in xs)
+                table.AddRow([x.ToString(CultureInfo.InvariantCulture), .. names.Select(n => points.First(q => q.X == x && q.Mechanism == n))
+                    .Select(q => Markup.Escape($"{q.Gap:0.0000} ± {q.HalfWidth:0.0000}"))]);
+            ctx.Out.Write(table);
+            if (p.GetValue(csv) is { } csvPath)
+                AggregationWriter.AtomicText(csvPath, w =>
+                {
+                    w.WriteLine("x,mechanism,with,without,gap,half_width");
+                    foreach (var q in points)
+                        w.WriteLine(string.Join(",", q.X.ToString("R", CultureInfo.InvariantCulture), q.Mechanism,
+                            q.WithAdversary.ToString("R", CultureInfo.InvariantCulture), q.WithoutAdversary.ToString("R", CultureInfo.InvariantCulture),
+                            q.Gap.ToString("R", CultureInfo.InvariantCulture), q.HalfWidth.ToString("R", CultureInfo.InvariantCulture)));
+                });
+            if (p.GetValue(plot) is { } png)
+                Plots.Lines(png, "Honest payment gap caused by the adversary", axis == GapAxis.AdversaryFraction ? "adversary fraction α" : "tasks m", "|Δ payment|",
+                    names.Select(n =>
+                    {
+                        var ps = points.Where(q => q.Mechanism == n).OrderBy(q => q.X).ToList();
+                        return (n, ps.Select(q => q.X).ToArray(), ps.Select(q => q.Gap).ToArray(),
+                            (double[]?)ps.Select(q => Math.Max(0, q.Gap - q.HalfWidth)).ToArray(), (double[]?)ps.Select(q => q.Gap + q.HalfWidth).ToArray());
+                    }).ToList());
+            return 0;
+        });
         return cmd;
     }
 
@@ -68,12 +147,7 @@ internal static class LabCommand
         {
             var mechs = ParseMechanisms(p.GetValue(mechanisms)!);
             var signal = ParsePrior(p.GetValue(prior)!, EdxPriors.LoadBundled);
-            var adversary = p.GetValue(strategy)!.ToLowerInvariant() switch
-            {
-                "constant" => AdversaryStrategy.Constant, "random" => AdversaryStrategy.Random,
-                "flip" => AdversaryStrategy.Flip, "pattern" => AdversaryStrategy.Pattern,
-                var x => throw new UsageException($"--adversary-strategy must be constant, random, flip or pattern (got '{x}')"),
-            };
+            var adversary = ParseAdversary(p.GetValue(strategy)!);
             var scenario = new PeerLabScenario
             {
                 Prior = signal, Agents = p.GetValue(agents), Tasks = p.GetValue(tasks), AdversaryFraction = p.GetValue(alpha),
