@@ -23,6 +23,19 @@ public static class Program
             BenchmarkRunner.Run<EmBenchmarks>(args: args[1..]);
             return 0;
         }
+        if (args.Length == 4 && args[0] == "pay")
+        {
+            // pay MECHANISM AGENTS TASKS: time one payment run on a truthful symmetric Dawid-Skene profile.
+            int n = int.Parse(args[2], CultureInfo.InvariantCulture), m = int.Parse(args[3], CultureInfo.InvariantCulture);
+            var profile = new PeerReportSimulator().Generate(new PeerReportScenario { Agents = n, Tasks = m, Classes = 2, Accuracy = 0.8, Seed = 1 });
+            var mech = Tally.Mechanisms.MechanismCatalog.Find(args[1])!.Create();
+            mech.Pay(new PeerReportSimulator().Generate(new PeerReportScenario { Agents = 20, Tasks = 200 }).Reports, new Random(0));
+            var c = Stopwatch.StartNew();
+            var r = mech.Pay(profile.Reports, new Random(1));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{args[1]},{n},{m},{profile.Reports.AnswerCount},{c.Elapsed.TotalSeconds:0.000},{r.MeanPayment:0.0000},{Process.GetCurrentProcess().PeakWorkingSet64 >> 20}"));
+            return 0;
+        }
         if (args.Length == 2 && args[0] == "read")
         {
             var c = Stopwatch.StartNew();

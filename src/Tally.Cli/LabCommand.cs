@@ -157,13 +157,21 @@ internal static class LabCommand
             var result = ctx.WithProgress("Simulating", _ => PeerLab.Run(mechs.Select(m => m.Create()).ToList(), scenario));
             var table = new Table().Border(TableBorder.Rounded)
                 .Title(Markup.Escape($"{signal.Name}: n = {scenario.Agents}, m = {scenario.Tasks}, α = {scenario.AdversaryFraction} ({adversary}), {scenario.Seeds} seeds, 95% intervals"));
-            foreach (var h in new[] { "mechanism", "truthful", "best deviation", "ε", "uninformed (constant)", "uninformed (random)", "truthful best?" })
+            foreach (var h in new[] { "mechanism", "truthful", "uninformed: constant", "uninformed: random", "best own-signal deviation (gain)", "truthful best (own signal)", "best deviation overall (ε)" })
                 table.AddColumn(h);
             static string Est(PaymentEstimate e) => $"{e.Mean:G3} ± {(e.High - e.Low) / 2:G2}";
             foreach (var r in result.Mechanisms)
-                table.AddRow(Markup.Escape(r.Mechanism), Markup.Escape(Est(r.Truthful)), Markup.Escape(r.BestDeviation.Name),
-                    r.Epsilon.ToString("G3", CultureInfo.InvariantCulture), Markup.Escape(Est(r.UninformedConstant)),
-                    Markup.Escape(Est(r.UninformedRandom)), r.TruthfulIsBestResponse ? "yes" : "[red]no[/]");
+            {
+                // The mechanisms' guarantees cover strategies that depend on the agent's own signal only; deviations
+                // that peek at the other agents' signals (always-majority) are reported separately.
+                DeviationResult? own = null;
+                foreach (var dv in r.Deviations)
+                    if (!dv.Strategy.UsesPeerSignals && (own is null || dv.Gain.Mean > own.Gain.Mean)) own = dv;
+                bool ownBest = r.TruthfulIsBestResponseAmong(st => !st.UsesPeerSignals);
+                table.AddRow(Markup.Escape(r.Mechanism), Markup.Escape(Est(r.Truthful)), Markup.Escape(Est(r.UninformedConstant)),
+                    Markup.Escape(Est(r.UninformedRandom)), own is null ? "—" : Markup.Escape($"{own.Strategy.Name} ({Est(own.Gain)})"),
+                    ownBest ? "yes" : "[red]no[/]", Markup.Escape($"{r.BestDeviation.Name} ({r.Epsilon:G3})"));
+            }
             ctx.Out.Write(table);
             return 0;
         });

@@ -11,6 +11,8 @@ public static class Program
     public static int Main(string[] args)
     {
         bool interactive = !Console.IsOutputRedirected && !Console.IsErrorRedirected;
+        // Redirected output (files, pipes) has no terminal width; 80 columns would wrap wide tables into unreadable cells.
+        if (Console.IsOutputRedirected) AnsiConsole.Console.Profile.Width = 160;
         return Run(args, AnsiConsole.Console, Console.Error, interactive);
     }
 
