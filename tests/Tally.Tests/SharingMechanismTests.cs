@@ -175,3 +175,36 @@ public class SharingMechanismTests
         Assert.Throws<ArgumentException>(() => CollaborativeMeanMechanism.RecommendedEstimate([1.0], empty, 0.0));
     }
 }
+
+public class SharingConsistencyTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    [Fact]
+    public void MonteCarloPenaltyMatchesExactExpectation()
+    {
+        // R(n*) from the quadrature must agree with the simulated recommended profile: this checks the derivation
+        // (noise level from the mean gap, precision-weighted estimator) end to end.
+        var problem = new SharingProblem(10, 1.0, 0.01);
+        var mech = new CollaborativeMeanMechanism(problem);
+        int ns = mech.RecommendedSampleSize;
+        double exact = CollaborativeMeanMechanism.ExpectedError(problem, mech.NoiseScale, ns, ns) + problem.Cost * ns;
+        var report = new SharingLab(new SharingLabOptions { Replications = 4000, MeansInSigmas = [0, 3] })
+            .Run(problem, SharingRule.Collaborative, []);
+        output.WriteLine($"exact {exact:F5}, MC {report.Recommended.Penalty:F5} ± {report.Recommended.HalfWidth:F5}; best integer response {mech.IntegerBestResponse()}");
+        foreach (var o in report.Recommended.ByMean)
+            Assert.InRange(exact, o.Penalty - 1.5 * o.HalfWidth, o.Penalty + 1.5 * o.HalfWidth);
+    }
+
+    [Theory]
+    [InlineData(5)]
+    [InlineData(10)]
+    [InlineData(30)]
+    [InlineData(100)]
+    public void ReportAlpha(int m)
+    {
+        var problem = new SharingProblem(m, 1.0, 0.01);
+        var mech = new CollaborativeMeanMechanism(problem);
+        double g = CollaborativeMeanMechanism.FirstOrderResidual(problem, mech.NoiseScale);
+        output.WriteLine($"m={m} n*={problem.ContinuousSampleSize:F4} α={mech.NoiseScale:F8} G={g:E2} bestInt={mech.IntegerBestResponse()}");
+        Assert.True(Math.Abs(g) < 1e-8);
+    }
+}
