@@ -61,8 +61,10 @@ public class SharingMechanismTests
         Assert.Equal(3, mech.RecommendedSampleSize);
         int br = mech.IntegerBestResponse();
         Assert.InRange(br, 2, 4);
-        // Tiny n* still asks for one point.
-        Assert.Equal(1, new SharingProblem(10, 1.0, 10.0).RecommendedSampleSize);
+        // Tiny n* still asks for one point, but at c = 10 paying for it is worse than keeping Z alone: reported.
+        var pricey = new CollaborativeMeanMechanism(new SharingProblem(10, 1.0, 10.0));
+        Assert.Equal(1, pricey.RecommendedSampleSize);
+        Assert.Equal(0, pricey.IntegerBestResponse());
     }
 
     [Fact]

@@ -137,11 +137,13 @@ public sealed class CollaborativeMeanMechanism
     /// <summary>
     /// The integer sample size minimising R(n) + c·n when the others collect the (integer) recommended size and α
     /// is this mechanism's: with non-integer n* the rounded size need not be exactly a best response, so report it.
+    /// n = 0 (free-riding: η² = ∞, she keeps only Z) is included, with error σ²/n*; when c is so large that n* &lt; 1
+    /// is rounded up to 1, free-riding can be the best response.
     /// </summary>
     public int IntegerBestResponse()
     {
-        int ns = RecommendedSampleSize, best = 1;
-        double bestPenalty = double.PositiveInfinity;
+        int ns = RecommendedSampleSize, best = 0;
+        double bestPenalty = Problem.Sigma * Problem.Sigma / ns;
         for (int n = 1; n <= 4 * ns + 4; n++)
         {
             double p = ExpectedError(Problem, NoiseScale, n, ns, Options) + Problem.Cost * n;
