@@ -11,6 +11,8 @@ public class SharingLabTests(ITestOutputHelper output)
         output.WriteLine($"recommended {r.Recommended.Penalty:F5} ± {r.Recommended.HalfWidth:F5}; solo {r.SoloPenalty:F5}; IR {r.IndividuallyRational}; social {r.SocialPenalty:F4} vs optimum {r.OptimalSocialPenalty:F4}");
         foreach (var d in r.Deviations)
             output.WriteLine($"  {d.Strategy,-28} penalty {d.Penalty:F5} ± {d.HalfWidth:F5}  gain {d.Gain:+0.00000;-0.00000} ± {d.GainHalfWidth:F5}");
+        foreach (var d in r.Deviations.Prepend(r.Recommended))
+            output.WriteLine($"  {d.Strategy,-28} by μ: " + string.Join("  ", d.ByMean.Select(o => $"μ={o.Mu:0}: {o.Penalty:F4} (Δ {o.DifferenceFromRecommended:+0.0000;-0.0000} ± {o.DifferenceHalfWidth:F4})")));
     }
 
     [Fact]
@@ -69,5 +71,6 @@ public class SharingLabTests(ITestOutputHelper output)
         var problem = new SharingProblem(5, 1.0, 0.04);
         Assert.Throws<ArgumentException>(() => new SharingLab(new SharingLabOptions { Replications = 1 }).Run(problem));
         Assert.Throws<ArgumentException>(() => new SharingLab(new SharingLabOptions { MeansInSigmas = [] }).Run(problem));
+        Assert.Throws<ArgumentException>(() => new SharingLab(new SharingLabOptions { MeansInSigmas = [double.NaN] }).Run(problem));
     }
 }

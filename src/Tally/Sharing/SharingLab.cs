@@ -116,7 +116,7 @@ public sealed record SharingLabReport
     public required SharingProblem Problem { get; init; }
     /// <summary>The sharing rule simulated.</summary>
     public required SharingRule Rule { get; init; }
-    /// <summary>α of the collaborative mechanism (NaN never: 0 for the naive rules, which add no noise).</summary>
+    /// <summary>α of the collaborative mechanism; 0 for the naive rules, which add no noise.</summary>
     public required double Alpha { get; init; }
     /// <summary>Integer sample size everyone is asked to collect.</summary>
     public required int RecommendedSampleSize { get; init; }
@@ -180,7 +180,8 @@ public sealed class SharingLab(SharingLabOptions? options = null)
         ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(deviations);
         if (Options.Replications < 2) throw new ArgumentException($"Replications must be at least 2 (got {Options.Replications}).");
-        if (Options.MeansInSigmas is not { Count: > 0 }) throw new ArgumentException("MeansInSigmas must list at least one mean.");
+        if (Options.MeansInSigmas is not { Count: > 0 } || Options.MeansInSigmas.Any(v => !double.IsFinite(v)))
+            throw new ArgumentException("MeansInSigmas must list at least one mean, all finite.");
         var mech = rule == SharingRule.Collaborative ? new CollaborativeMeanMechanism(problem) : null;
         int ns = problem.RecommendedSampleSize;
         var strategies = new List<SharingStrategy> { SharingStrategy.Truthful(ns, "recommended") };
