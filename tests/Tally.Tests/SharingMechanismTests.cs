@@ -197,6 +197,25 @@ public class SharingConsistencyTests(Xunit.Abstractions.ITestOutputHelper output
     }
 
     [Theory]
+    [InlineData(5, 4.0)]
+    [InlineData(10, 2.0)]
+    [InlineData(10, 3.1622776601683795)]
+    [InlineData(30, 7.0)]
+    public void QuadratureMatchesClosedForm(int m, double n)
+    {
+        // 1/(A/(σ² + vZ²) + B) = (1/B)(1 − A/(A + Bσ² + BvZ²)) and E[1/(1 + tZ²)] = √(π/(2t))·erfcx(1/√(2t)),
+        // with erfcx(x) = exp(x²)erfc(x) (moderate x here, so no overflow).
+        var problem = new SharingProblem(m, 1.3, 0.01);
+        double alpha = CollaborativeMeanMechanism.Alpha(problem), ns = problem.ContinuousSampleSize, s2 = 1.69;
+        double a = (m - 2) * ns, b = (n + ns) / s2, v = alpha * alpha * s2 * (1 / n + 1 / ns);
+        double t = b * v / (a + b * s2), x = 1 / Math.Sqrt(2 * t);
+        double erfcx = Math.Exp(x * x) * MathNet.Numerics.SpecialFunctions.Erfc(x);
+        double closed = (1 - a / (a + b * s2) * Math.Sqrt(Math.PI / (2 * t)) * erfcx) / b;
+        double quad = CollaborativeMeanMechanism.ExpectedError(problem, alpha, n, ns);
+        Assert.True(Math.Abs(quad - closed) < 1e-11 * closed, $"quadrature {quad} vs closed form {closed}");
+    }
+
+    [Theory]
     [InlineData(5)]
     [InlineData(10)]
     [InlineData(30)]
