@@ -28,6 +28,7 @@ public static class Program
         root.Add(CompareCommand.Create(ctx));
         root.Add(LabCommand.Create(ctx));
         root.Add(PayCommand.Create(ctx));
+        root.Add(ShareCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -203,4 +203,16 @@ public sealed class CliTests : IDisposable
         Assert.Contains("5 edX priors", stdout);
         Assert.Equal(2, Run("lab", "peer", "--prior", "edx:99999").Code);
     }
+
+    [Fact]
+    public void Share_lab_reports_and_refuses_small_m()
+    {
+        var (code, stdout, err) = Run("share", "lab", "--agents", "10", "--replications", "200");
+        Assert.True(code == 0, err);
+        Assert.Contains("α = 2.85398", stdout);
+        Assert.Contains("free-ride", stdout);
+        (code, _, err) = Run("share", "lab", "--agents", "4");
+        Assert.Equal(2, code);
+        Assert.Contains("m ≥ 5", err);
+    }
 }
