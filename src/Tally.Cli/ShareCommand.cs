@@ -11,7 +11,126 @@ internal static class ShareCommand
     public static Command Create(CliContext ctx)
     {
         var cmd = new Command("share", "Data sharing without free-riding: the collaborative normal mean-estimation mechanism (Chen, Zhu & Kandasamy, NeurIPS 2023).");
+        cmd.Add(CreateAllocate(ctx));
+        cmd.Add(CreateEstimate(ctx));
         cmd.Add(CreateLab(ctx));
+        return cmd;
+    }
+
+    /// <summary>Reads agent,value rows (or, for a directory, one value-column CSV per agent named after the agent).</summary>
+    private static (List<string> Agents, List<List<double>> Values) ReadSubmissions(string path)
+    {
+        var agents = new List<string>();
+        var values = new List<List<double>>();
+        void Add(string agent, double v)
+        {
+            int i = agents.IndexOf(agent);
+            if (i < 0) { agents.Add(agent); values.Add(new List<double>()); i = agents.Count - 1; }
+            values[i].Add(v);
+        }
+        if (Directory.Exists(path))
+        {
+            foreach (var file in Directory.GetFiles(path, "*.csv").Order(StringComparer.Ordinal))
+            {
+                string agent = Path.GetFileNameWithoutExtension(file);
+                agents.Add(agent); values.Add(ReadValues(file));
+            }
+        }
+        else
+        {
+            using var csv = Tally.Data.CsvRecordReader.Open(path);
+            int ac = csv.Column("agent"), vc = csv.Column("value");
+            while (csv.ReadChecked()) Add(csv.Field(ac).ToString(), ParseValue(csv));
+        }
+        if (agents.Count < 2) throw new Tally.Data.TallyDataException(path, 0, $"needs submissions from at least 2 agents (found {agents.Count})");
+        return (agents, values);
+    }
+
+    private static double ParseValue(Tally.Data.CsvRecordReader csv)
+    {
+        var field = csv.Field(csv.Column("value"));
+        if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
+            throw new Tally.Data.TallyDataException(csv.SourceName, csv.LineNumber, $"value '{field.ToString()}' is not a finite number");
+        return v;
+    }
+
+    private static List<double> ReadValues(string file)
+    {
+        using var csv = Tally.Data.CsvRecordReader.Open(file);
+        var list = new List<double>();
+        while (csv.ReadChecked()) list.Add(ParseValue(csv));
+        return list;
+    }
+
+    private static Command CreateAllocate(CliContext ctx)
+    {
+        var submissions = new Option<string>("--submissions") { Description = "agent,value CSV, or a directory with one value CSV per agent.", Required = true };
+        var sigma = new Option<double>("--sigma") { Description = "Known σ.", Required = true };
+        var cost = new Option<double>("--cost") { Description = "Cost c per sample.", Required = true };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed for Z_i and the noise.", DefaultValueFactory = _ => 0 };
+        var outDir = new Option<string>("--out", "-o") { Description = "Directory for allocation-<agent>.json files.", DefaultValueFactory = _ => "allocations" };
+        var cmd = new Command("allocate", """
+            The mediator's step: from every agent's submitted samples, each agent's allocation (Z_i: n* of the others' points;
+            Z'_i: the rest, each with Gaussian noise of variance η_i² = α²(mean(Y_i) − mean(Z_i))²).
+
+            Example:
+              tally share allocate --submissions subs.csv --sigma 1 --cost 0.01 --seed 7 --out alloc/
+            """)
+        { submissions, sigma, cost, seed, outDir };
+        cmd.SetAction(p =>
+        {
+            var (agents, values) = ReadSubmissions(p.GetValue(submissions)!);
+            var problem = new SharingProblem(agents.Count, p.GetValue(sigma), p.GetValue(cost));
+            var mechanism = new CollaborativeMeanMechanism(problem);
+            var allocations = mechanism.Allocate(values.Select(v => (IReadOnlyList<double>)v).ToList(), new Random(p.GetValue(seed)));
+            string dir = p.GetValue(outDir)!;
+            Directory.CreateDirectory(dir);
+            for (int i = 0; i < agents.Count; i++)
+            {
+                var a = allocations[i];
+                var doc = new
+                {
+                    agent = agents[i], sigma = problem.Sigma, alpha = mechanism.NoiseScale, recommended_samples = mechanism.RecommendedSampleSize,
+                    eta_squared = double.IsPositiveInfinity(a.EtaSquared) ? (double?)null : a.EtaSquared,
+                    noisy_weight = a.NoisyWeight(problem.Sigma), z = a.Z, z_prime = a.ZPrime,
+                };
+                Tally.Aggregation.AggregationWriter.AtomicText(Path.Combine(dir, $"allocation-{agents[i]}.json"),
+                    w => w.Write(System.Text.Json.JsonSerializer.Serialize(doc, new System.Text.Json.JsonSerializerOptions { WriteIndented = true })));
+            }
+            ctx.Out.MarkupLine(Markup.Escape($"m = {agents.Count}, n* = {mechanism.RecommendedSampleSize} samples per agent, α = {mechanism.NoiseScale:0.######}; wrote {agents.Count} allocations to {dir}"));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command CreateEstimate(CliContext ctx)
+    {
+        var own = new Option<string>("--own") { Description = "The agent's own samples (CSV with a value column).", Required = true };
+        var allocation = new Option<string>("--allocation") { Description = "The agent's allocation JSON from 'tally share allocate'.", Required = true };
+        var cmd = new Command("estimate", """
+            The recommended estimate for one agent: precision-weighted mean of her own samples and Z (weight 1) and Z' (weight
+            1/(1 + η²/σ²)).
+
+            Example:
+              tally share estimate --own mine.csv --allocation alloc/allocation-alice.json
+            """)
+        { own, allocation };
+        cmd.SetAction(p =>
+        {
+            var x = ReadValues(p.GetValue(own)!);
+            string path = p.GetValue(allocation)!;
+            if (!File.Exists(path)) throw new Tally.Data.TallyDataException(path, 0, "file not found");
+            System.Text.Json.JsonElement root;
+            try { root = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
+            catch (System.Text.Json.JsonException e) { throw new Tally.Data.TallyDataException(path, (e.LineNumber ?? -1) + 1, "not valid JSON: " + e.Message); }
+            double sigma = root.GetProperty("sigma").GetDouble();
+            double eta2 = root.GetProperty("eta_squared").ValueKind == System.Text.Json.JsonValueKind.Null ? double.PositiveInfinity : root.GetProperty("eta_squared").GetDouble();
+            var z = root.GetProperty("z").EnumerateArray().Select(e => e.GetDouble()).ToList();
+            var zp = root.GetProperty("z_prime").EnumerateArray().Select(e => e.GetDouble()).ToList();
+            double estimate = CollaborativeMeanMechanism.RecommendedEstimate(x, new Allocation(z, zp, eta2), sigma);
+            ctx.Out.MarkupLine(Markup.Escape($"estimate {estimate.ToString("G10", CultureInfo.InvariantCulture)} (own {x.Count}, Z {z.Count}, Z' {zp.Count} at weight {new Allocation(z, zp, eta2).NoisyWeight(sigma):0.####})"));
+            return 0;
+        });
         return cmd;
     }
 

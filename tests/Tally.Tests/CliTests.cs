@@ -215,4 +215,32 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("m ≥ 5", err);
     }
+
+    [Fact]
+    public void Share_allocate_then_estimate_round_trip()
+    {
+        var subs = Path.Combine(_dir, "subs.csv");
+        var rows = new List<string> { "agent,value" };
+        var rng = new Random(2);
+        foreach (var a in new[] { "a", "b", "c", "d", "e", "f" })
+            for (int i = 0; i < 4; i++) rows.Add($"{a},{(5 + rng.NextDouble()).ToString(CultureInfo.InvariantCulture)}");
+        File.WriteAllLines(subs, rows);
+        var alloc = Path.Combine(_dir, "alloc");
+        var (code, stdout, err) = Run("share", "allocate", "--submissions", subs, "--sigma", "1", "--cost", "0.01", "--seed", "3", "--out", alloc);
+        Assert.True(code == 0, err);
+        Assert.Equal(6, Directory.GetFiles(alloc, "allocation-*.json").Length);
+        var own = Path.Combine(_dir, "own.csv");
+        File.WriteAllLines(own, ["value", .. rows.Skip(1).Where(r => r.StartsWith("a,", StringComparison.Ordinal)).Select(r => r[2..])]);
+        (code, stdout, err) = Run("share", "estimate", "--own", own, "--allocation", Path.Combine(alloc, "allocation-a.json"));
+        Assert.True(code == 0, err);
+        // All data lie in [5, 6] apart from the noise on Z': the estimate must be near 5.5.
+        double estimate = double.Parse(stdout.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
+        Assert.InRange(estimate, 4.5, 6.5);
+        File.WriteAllText(subs, "agent,value\na,1\nb,oops\n");
+        (code, _, err) = Run("share", "allocate", "--submissions", subs, "--sigma", "1", "--cost", "0.01");
+        Assert.Equal(2, code);
+        Assert.Contains(":3:", err);
+        File.WriteAllText(subs, "agent,value\na,1\na,2\n");
+        Assert.Equal(2, Run("share", "allocate", "--submissions", subs, "--sigma", "1", "--cost", "0.01").Code);
+    }
 }
