@@ -175,6 +175,12 @@ internal static class ShareCommand
                 table.AddRow(Markup.Escape(d.Strategy), d.Collected.ToString(CultureInfo.InvariantCulture), Markup.Escape($"{d.Penalty:0.0000} ± {d.HalfWidth:0.0000}"),
                     d.Gain > d.GainHalfWidth ? $"[red]{Markup.Escape($"+{d.Gain:0.0000} ± {d.GainHalfWidth:0.0000}")}[/]" : Markup.Escape($"{d.Gain:+0.0000;-0.0000} ± {d.GainHalfWidth:0.0000}"));
             ctx.Out.Write(table);
+            if (r == SharingRule.Collaborative)
+            {
+                int ns = report.RecommendedSampleSize;
+                double exact = CollaborativeMeanMechanism.ExpectedError(problem, report.Alpha, ns, ns) + problem.Cost * ns;
+                ctx.Out.MarkupLine(Markup.Escape($"exact recommended penalty R(n*) + c·n* = {exact:0.00000}; social {problem.Agents * exact:0.0000} = {problem.Agents * exact / problem.OptimalSocialPenalty:0.0000} × optimum"));
+            }
             ctx.Out.MarkupLine(Markup.Escape($"individually rational: {(report.IndividuallyRational ? "yes" : "no")} (alone: 2σ√c = {report.SoloPenalty:0.0000}); social penalty {report.SocialPenalty:0.000} vs optimum 2σ√(cm) = {report.OptimalSocialPenalty:0.000} (ratio {report.SocialPenalty / report.OptimalSocialPenalty:0.00})"));
             return 0;
         });
