@@ -11,14 +11,21 @@ internal static class Plots
         var plot = new Plot();
         var bars = new List<Bar>();
         for (int i = 0; i < values.Count; i++)
-            bars.Add(new Bar { Position = i, Value = values[i], FillColor = Colors.C0, Label = values[i].ToString("0.0", System.Globalization.CultureInfo.InvariantCulture) });
+            bars.Add(new Bar { Position = i, Value = values[i], FillColor = Colors.C0, Label = values[i].ToString(values[i] < 10 ? "0.###" : "0.0", System.Globalization.CultureInfo.InvariantCulture) });
         var series = plot.Add.Bars(bars);
         series.ValueLabelStyle.FontSize = 11;
         plot.Axes.Bottom.SetTicks(Enumerable.Range(0, names.Count).Select(i => (double)i).ToArray(), names.ToArray());
+        // Long strategy names need slanted labels to stay readable.
+        if (names.Any(n => n.Length > 8))
+        {
+            plot.Axes.Bottom.TickLabelStyle.Rotation = -35;
+            plot.Axes.Bottom.TickLabelStyle.Alignment = Alignment.MiddleRight;
+            plot.Axes.Bottom.MinimumSize = 130;
+        }
         plot.Axes.Margins(bottom: 0);
         plot.Title(title);
         plot.YLabel(yLabel);
-        Save(plot, path, Math.Max(480, 80 * names.Count), 400);
+        Save(plot, path, Math.Max(480, 80 * names.Count), 460);
     }
 
     /// <summary>Lines with shaded intervals: one series per name, y(x) with lower/upper bounds.</summary>

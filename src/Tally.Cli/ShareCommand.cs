@@ -142,6 +142,7 @@ internal static class ShareCommand
         var rule = new Option<string>("--rule") { Description = "collaborative (the mechanism), pool (pool-and-share) or threshold (pool-if-you-contribute-enough).", DefaultValueFactory = _ => "collaborative" };
         var reps = new Option<int>("--replications") { Description = "Monte-Carlo replications per strategy and mean.", DefaultValueFactory = _ => 2000 };
         var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => 1 };
+        var plot = new Option<string?>("--plot") { Description = "Write a bar chart of every strategy's penalty (PNG)." };
         var cmd = new Command("lab", """
             Penalty (worst-case squared error over μ ∈ {0, σ, 3σ} + c·samples) of one agent under the recommended profile and
             under unilateral deviations (collect more/less, withhold, fabricate, ignore the noise weights, free-ride), with 95%
@@ -151,7 +152,7 @@ internal static class ShareCommand
               tally share lab --agents 10 --sigma 1 --cost 0.01
               tally share lab --agents 10 --rule pool        # the naive rule: free-riding pays
             """)
-        { agents, sigma, cost, rule, reps, seed };
+        { agents, sigma, cost, rule, reps, seed, plot };
         cmd.SetAction(p =>
         {
             var problem = new SharingProblem(p.GetValue(agents), p.GetValue(sigma), p.GetValue(cost));
@@ -180,6 +181,12 @@ internal static class ShareCommand
                 int ns = report.RecommendedSampleSize;
                 double exact = CollaborativeMeanMechanism.ExpectedError(problem, report.Alpha, ns, ns) + problem.Cost * ns;
                 ctx.Out.MarkupLine(Markup.Escape($"exact recommended penalty R(n*) + c·n* = {exact:0.00000}; social {problem.Agents * exact:0.0000} = {problem.Agents * exact / problem.OptimalSocialPenalty:0.0000} × optimum"));
+            }
+            if (p.GetValue(plot) is { } png)
+            {
+                var all = new[] { report.Recommended }.Concat(report.Deviations).ToList();
+                Plots.Bars(png, $"Penalty per strategy (m = {problem.Agents}, {r}; solo = {report.SoloPenalty:0.###})", "penalty (worst μ)",
+                    all.Select(o => o.Strategy).ToList(), all.Select(o => o.Penalty).ToList());
             }
             ctx.Out.MarkupLine(Markup.Escape($"individually rational: {(report.IndividuallyRational ? "yes" : "no")} (alone: 2σ√c = {report.SoloPenalty:0.0000}); social penalty {report.SocialPenalty:0.000} vs optimum 2σ√(cm) = {report.OptimalSocialPenalty:0.000} (ratio {report.SocialPenalty / report.OptimalSocialPenalty:0.00})"));
             return 0;
