@@ -229,6 +229,8 @@ internal static class LabCommand
               spammers     (3,4)-regular graph, workers ~ Beta(2,1), plus 0..5 extreme spammers answering every task
               adversaries  (10,20)-regular graph, workers ~ Beta(4,2), a fraction α colluding to flip every answer
               collusion    as adversaries, but the colluders all give the same random class on each task
+              rowdy-constant, rowdy-flip, rowdy-pattern
+                           symmetric Dawid-Skene crowd (K = 3, 400 workers, 5 per task) with a fraction α of colluders
 
             Examples:
               tally lab aggregation prior --methods mv,ds --seeds 20 --plot prior.png
