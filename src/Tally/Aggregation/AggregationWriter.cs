@@ -105,6 +105,7 @@ public static class AggregationWriter
         using var j = new Utf8JsonWriter(tw);
         var a = r.Answers;
         var agreement = Numerics.AgreementWith(a, r.Labels.AsSpan());
+        var extra = r.WorkerParameters.OrderBy(p => p.Key, StringComparer.Ordinal).ToArray();
         j.WriteStartArray();
         for (int i = 0; i < a.WorkerCount; i++)
         {
@@ -113,7 +114,7 @@ public static class AggregationWriter
             j.WriteNumber("answers", a.WorkerDegree(i));
             j.WriteNumber("skill", Finite(r.WorkerSkills[i]));
             j.WriteNumber("agreement", Finite(agreement[i]));
-            foreach (var (name, values) in r.WorkerParameters.OrderBy(p => p.Key, StringComparer.Ordinal))
+            foreach (var (name, values) in extra)
                 j.WriteNumber(name, Finite(values[i]));
             j.WriteEndObject();
         }
