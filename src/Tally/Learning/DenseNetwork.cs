@@ -50,7 +50,7 @@ public sealed record DenseNetworkFitSummary
     public required ImmutableArray<double> TrainingLosses { get; init; }
     /// <summary>Weighted validation cross-entropy per epoch; empty without a hold-out.</summary>
     public required ImmutableArray<double> ValidationLosses { get; init; }
-    /// <summary>Rows used for training and for validation.</summary>
+    /// <summary>Rows used for training.</summary>
     public required int TrainingRows { get; init; }
     /// <summary>Rows held out for early stopping.</summary>
     public required int ValidationRows { get; init; }
@@ -78,11 +78,20 @@ public sealed class DenseNetwork : IClassifier
     private double[] _mean = [];
     private double[] _scale = [];       // 1/σ, or 1 for a constant feature
 
-    // Training buffers, sized once per fit so the inner loops never allocate.
-    private double[][] _act = [];       // per layer: rows × width (activations after ReLU/dropout, softmax at the top)
-    private double[][] _delta = [];     // per layer: rows × width, ∂loss/∂pre-activation
-    private double[][] _mask = [];      // per hidden layer: rows × width dropout multipliers
-    private int _bufferRows;
+    /// <summary>
+    /// Per-call buffers, sized once per fit or prediction so the inner loops never allocate; kept out of the instance
+    /// so concurrent predictions on a fitted network do not share scratch space.
+    /// </summary>
+    private sealed class Workspace(int rows, int[] sizes)
+    {
+        public readonly int Rows = rows;
+        // Per layer: rows × width activations (after ReLU and dropout; softmax probabilities at the top).
+        public readonly double[][] Act = [.. sizes.Select(w => new double[rows * w])];
+        // Per layer: rows × width ∂loss/∂pre-activation (layer 0 unused).
+        public readonly double[][] Delta = [.. sizes.Select((w, l) => l == 0 ? [] : new double[rows * w])];
+        // Per hidden layer: rows × width dropout multipliers (1 without dropout).
+        public readonly double[][] Mask = [.. sizes.Select((w, l) => l == 0 || l == sizes.Length - 1 ? [] : new double[rows * w])];
+    }
 
     /// <summary>Creates an unfitted network.</summary>
     public DenseNetwork(DenseNetworkOptions? options = null)
@@ -197,7 +206,7 @@ public sealed class DenseNetwork : IClassifier
 
         InitialiseParameters(d, k, rng);
         int batch = Math.Min(Options.BatchSize, nTrain);
-        EnsureBuffers(Math.Max(batch, Math.Min(nVal, 1024)));
+        var ws = new Workspace(Math.Max(batch, Math.Min(nVal, 1024)), _sizes);
 
         int p = _params.Length;
         var grad = new double[p];
@@ -221,9 +230,9 @@ public sealed class DenseNetwork : IClassifier
                 double batchWeight = 0;
                 for (int b = 0; b < count; b++) batchWeight += w[train[start + b]];
                 if (!(batchWeight > 0)) continue; // nothing to learn from an all-zero-weight batch
-                double ce = Forward(x, t, w, train.AsSpan(start, count), Options.Dropout, rng);
+                double ce = Forward(ws, x, t, w, train.AsSpan(start, count), Options.Dropout, rng);
                 epochLoss += ce;
-                Backward(t, w, train.AsSpan(start, count), 1.0 / batchWeight, grad);
+                Backward(ws, t, w, train.AsSpan(start, count), 1.0 / batchWeight, grad);
                 AddDecay(grad);
 
                 pow1 *= beta1; pow2 *= beta2;
@@ -241,10 +250,10 @@ public sealed class DenseNetwork : IClassifier
             if (nVal > 0)
             {
                 double vl = 0;
-                for (int start = 0; start < nVal; start += _bufferRows)
+                for (int start = 0; start < nVal; start += ws.Rows)
                 {
-                    int count = Math.Min(_bufferRows, nVal - start);
-                    vl += Forward(x, t, w, val.AsSpan(start, count), 0, null);
+                    int count = Math.Min(ws.Rows, nVal - start);
+                    vl += Forward(ws, x, t, w, val.AsSpan(start, count), 0, null);
                 }
                 vl /= valWeight;
                 valLosses.Add(vl);
@@ -260,7 +269,6 @@ public sealed class DenseNetwork : IClassifier
         }
         int ran = epoch - 1;
         if (nVal > 0 && bestEpoch > 0) best.AsSpan().CopyTo(_params);
-        ReleaseBuffers();
         LastFit = new DenseNetworkFitSummary
         {
             Epochs = ran,
@@ -289,17 +297,16 @@ public sealed class DenseNetwork : IClassifier
         Standardise(x, n);
         var result = new double[n][];
         const int chunk = 256;
-        EnsureBuffers(Math.Min(chunk, Math.Max(n, 1)));
-        var idx = new int[_bufferRows];
-        var top = _act[LayerCount];
-        for (int start = 0; start < n; start += _bufferRows)
+        var ws = new Workspace(Math.Min(chunk, Math.Max(n, 1)), _sizes);
+        var idx = new int[ws.Rows];
+        var top = ws.Act[LayerCount];
+        for (int start = 0; start < n; start += ws.Rows)
         {
-            int count = Math.Min(_bufferRows, n - start);
+            int count = Math.Min(ws.Rows, n - start);
             for (int b = 0; b < count; b++) idx[b] = start + b;
-            Forward(x, null, null, idx.AsSpan(0, count), 0, null);
+            Forward(ws, x, null, null, idx.AsSpan(0, count), 0, null);
             for (int b = 0; b < count; b++) result[start + b] = top.AsSpan(b * k, k).ToArray();
         }
-        ReleaseBuffers();
         return result;
     }
 
@@ -434,18 +441,17 @@ public sealed class DenseNetwork : IClassifier
     internal double LossAndGradient(double[] x, double[] t, double[] w, double[] grad)
     {
         int n = w.Length;
-        EnsureBuffers(n);
+        var ws = new Workspace(n, _sizes);
         var idx = new int[n];
         for (int i = 0; i < n; i++) idx[i] = i;
         double total = w.Sum();
-        double ce = Forward(x, t, w, idx, 0, null);
+        double ce = Forward(ws, x, t, w, idx, 0, null);
         Array.Clear(grad);
-        Backward(t, w, idx, 1.0 / total, grad);
+        Backward(ws, t, w, idx, 1.0 / total, grad);
         AddDecay(grad);
         double l2 = 0;
         for (int l = 0; l < LayerCount; l++)
             foreach (double v in _params.AsSpan(_weightOffsets[l], _sizes[l] * _sizes[l + 1])) l2 += v * v;
-        ReleaseBuffers();
         return ce / total + 0.5 * Options.WeightDecay * l2;
     }
 
@@ -459,31 +465,14 @@ public sealed class DenseNetwork : IClassifier
         }
     }
 
-    private void EnsureBuffers(int rows)
-    {
-        int layers = LayerCount;
-        _bufferRows = rows;
-        _act = new double[layers + 1][];
-        _delta = new double[layers + 1][];
-        _mask = new double[layers][];
-        for (int l = 0; l <= layers; l++)
-        {
-            _act[l] = new double[rows * _sizes[l]];
-            _delta[l] = l == 0 ? [] : new double[rows * _sizes[l]];
-            if (l >= 1 && l < layers) _mask[l] = new double[rows * _sizes[l]];
-        }
-    }
-
-    private void ReleaseBuffers() { _act = []; _delta = []; _mask = []; _bufferRows = 0; }
-
     /// <summary>
     /// Forward pass of the rows <paramref name="rows"/> into the activation buffers; returns Σ_i w_i · CE_i when
     /// targets are given (0 otherwise). Dropout multipliers are drawn from <paramref name="rng"/> when dropout &gt; 0.
     /// </summary>
-    private double Forward(double[] x, double[]? t, double[]? w, ReadOnlySpan<int> rows, double dropout, Random? rng)
+    private double Forward(Workspace ws, double[] x, double[]? t, double[]? w, ReadOnlySpan<int> rows, double dropout, Random? rng)
     {
         int count = rows.Length, d = _sizes[0], layers = LayerCount;
-        var input = _act[0];
+        var input = ws.Act[0];
         for (int b = 0; b < count; b++) x.AsSpan(rows[b] * d, d).CopyTo(input.AsSpan(b * d, d));
         double keepScale = dropout > 0 ? 1.0 / (1.0 - dropout) : 1.0;
         for (int l = 0; l < layers; l++)
@@ -491,8 +480,8 @@ public sealed class DenseNetwork : IClassifier
             int nin = _sizes[l], nout = _sizes[l + 1];
             var W = _params.AsSpan(_weightOffsets[l], nin * nout);
             var bias = _params.AsSpan(_biasOffsets[l], nout);
-            var a = _act[l];
-            var z = _act[l + 1];
+            var a = ws.Act[l];
+            var z = ws.Act[l + 1];
             bool hidden = l < layers - 1;
             for (int b = 0; b < count; b++)
             {
@@ -500,7 +489,7 @@ public sealed class DenseNetwork : IClassifier
                 var zout = z.AsSpan(b * nout, nout);
                 for (int o = 0; o < nout; o++) zout[o] = bias[o] + Dot(W.Slice(o * nin, nin), ain);
                 if (!hidden) continue;
-                var mask = _mask[l + 1].AsSpan(b * nout, nout);
+                var mask = ws.Mask[l + 1].AsSpan(b * nout, nout);
                 for (int o = 0; o < nout; o++)
                 {
                     double m = 1.0;
@@ -513,7 +502,7 @@ public sealed class DenseNetwork : IClassifier
         // Softmax with the max subtracted, so exp never overflows; the top logit gives exp(0) = 1, so the sum is ≥ 1
         // and no row can become 0/0 even for a single class.
         int k = _sizes[^1];
-        var top = _act[layers];
+        var top = ws.Act[layers];
         double loss = 0;
         for (int b = 0; b < count; b++)
         {
@@ -538,12 +527,12 @@ public sealed class DenseNetwork : IClassifier
     }
 
     /// <summary>Accumulates ∂(Σ_i w_i CE_i · <paramref name="scale"/>)/∂θ into <paramref name="grad"/> (cleared here).</summary>
-    private void Backward(double[] t, double[] w, ReadOnlySpan<int> rows, double scale, double[] grad)
+    private void Backward(Workspace ws, double[] t, double[] w, ReadOnlySpan<int> rows, double scale, double[] grad)
     {
         Array.Clear(grad);
         int count = rows.Length, layers = LayerCount, k = _sizes[^1];
-        var top = _act[layers];
-        var dTop = _delta[layers];
+        var top = ws.Act[layers];
+        var dTop = ws.Delta[layers];
         for (int b = 0; b < count; b++)
         {
             double f = w[rows[b]] * scale;
@@ -555,8 +544,8 @@ public sealed class DenseNetwork : IClassifier
             int nin = _sizes[l], nout = _sizes[l + 1];
             var gW = grad.AsSpan(_weightOffsets[l], nin * nout);
             var gb = grad.AsSpan(_biasOffsets[l], nout);
-            var a = _act[l];
-            var dz = _delta[l + 1];
+            var a = ws.Act[l];
+            var dz = ws.Delta[l + 1];
             // Rows are summed in order, so the result does not depend on anything but the data and the seed.
             for (int b = 0; b < count; b++)
             {
@@ -572,8 +561,8 @@ public sealed class DenseNetwork : IClassifier
             }
             if (l == 0) break;
             var W = _params.AsSpan(_weightOffsets[l], nin * nout);
-            var da = _delta[l];
-            var mask = _mask[l];
+            var da = ws.Delta[l];
+            var mask = ws.Mask[l];
             for (int b = 0; b < count; b++)
             {
                 var dab = da.AsSpan(b * nin, nin);
