@@ -221,4 +221,33 @@ public sealed class LearningNetworkTests(ITestOutputHelper output)
         Assert.Equal(s.Epochs, s.ValidationLosses.Length);
         Assert.InRange(s.BestEpoch, 1, s.Epochs);
     }
+
+    [Fact]
+    public void InvalidInputsAreRejected()
+    {
+        var net = new DenseNetwork();
+        Assert.Throws<ArgumentException>(() => net.Fit([[double.NaN]], [[1.0]]));
+        Assert.Throws<ArgumentException>(() => net.Fit([[1.0]], [[-1.0, 2.0]]));
+        Assert.Throws<ArgumentException>(() => net.Fit([[1.0]], [[0.0, 0.0]]));
+        Assert.Throws<ArgumentException>(() => net.Fit([[1.0], [2.0]], [[1.0, 0.0]]));
+        Assert.Throws<ArgumentException>(() => net.Fit([[1.0]], [[1.0, 0.0]], [-1.0]));
+        Assert.Throws<ArgumentException>(() => new DenseNetwork(new DenseNetworkOptions { Dropout = 1 }));
+        Assert.Throws<InvalidOperationException>(() => net.PredictProbabilities([[1.0]]));
+        using var garbage = new MemoryStream([1, 2, 3, 4, 5, 6, 7, 8]);
+        Assert.Throws<InvalidDataException>(() => DenseNetwork.LoadFrom(garbage));
+    }
+
+    [Fact]
+    public void ProbabilitiesSumToOneAndConcurrentPredictionsAgree()
+    {
+        var (x, y) = Separable(500, 10);
+        var net = new DenseNetwork(new DenseNetworkOptions { Hidden = [8], Epochs = 10 });
+        net.Fit(x, [.. y.Select(c => OneHot(c, 3))]);
+        var reference = net.PredictProbabilities(x);
+        Assert.All(reference, r => Assert.Equal(1.0, r.Sum(), 12));
+        var results = new double[8][][];
+        Parallel.For(0, results.Length, i => results[i] = net.PredictProbabilities(x));
+        foreach (var r in results)
+            for (int i = 0; i < x.Length; i++) Assert.Equal(reference[i], r[i]);
+    }
 }
