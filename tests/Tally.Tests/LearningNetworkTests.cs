@@ -250,4 +250,17 @@ public sealed class LearningNetworkTests(ITestOutputHelper output)
         foreach (var r in results)
             for (int i = 0; i < x.Length; i++) Assert.Equal(reference[i], r[i]);
     }
+
+    [Fact]
+    public void ExtremeFeaturesAtPredictionGiveNoNaN()
+    {
+        var (x, y) = Separable(200, 11);
+        foreach (var hidden in new[] { Array.Empty<int>(), [6] })
+        {
+            var net = new DenseNetwork(new DenseNetworkOptions { Hidden = [.. hidden], Epochs = 5 });
+            net.Fit(x, [.. y.Select(c => OneHot(c, 3))]);
+            var p = net.PredictProbabilities([[1e308, -1e308], [-1e308, 1e308], [double.MaxValue, double.MaxValue]]);
+            Assert.All(p, r => { Assert.All(r, v => Assert.True(double.IsFinite(v))); Assert.Equal(1.0, r.Sum(), 12); });
+        }
+    }
 }

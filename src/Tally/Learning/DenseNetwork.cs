@@ -265,10 +265,19 @@ public sealed class DenseNetwork : IClassifier
                 }
                 else if (epoch - bestEpoch >= Options.Patience) { epoch++; break; }
             }
-            else bestEpoch = epoch;
+            else
+            {
+                // Without a hold-out, the last finite parameters are the ones to keep; a divergent step (overflow)
+                // restores them and stops, so the model never predicts NaN.
+                if (!AllFinite(_params)) { epoch++; break; }
+                bestEpoch = epoch;
+                _params.AsSpan().CopyTo(best);
+            }
+            if (!AllFinite(_params)) { epoch++; break; }
         }
         int ran = epoch - 1;
-        if (nVal > 0 && bestEpoch > 0) best.AsSpan().CopyTo(_params);
+        // best holds the initial parameters if no epoch improved (or the first diverged), which are finite.
+        if (bestEpoch > 0 || !AllFinite(_params)) best.AsSpan().CopyTo(_params);
         LastFit = new DenseNetworkFitSummary
         {
             Epochs = ran,
@@ -509,6 +518,16 @@ public sealed class DenseNetwork : IClassifier
             var p = top.AsSpan(b * k, k);
             double max = double.NegativeInfinity;
             foreach (double v in p) if (v > max) max = v;
+            if (!double.IsFinite(max))
+            {
+                // Only reachable with extreme inputs (e.g. features far outside the training range overflowing a
+                // logit): +∞ logits share the mass, and a row of NaN/−∞ logits is uniform, so no NaN escapes.
+                int hits = 0;
+                foreach (double v in p) if (v == max) hits++;
+                for (int c = 0; c < k; c++) p[c] = hits == 0 ? 1.0 / k : p[c] == max ? 1.0 / hits : 0.0;
+                if (t is not null && w is not null) loss = double.NaN; // an overflowed loss is not comparable
+                continue;
+            }
             // −Σ t log p = Σ t (log s − (z − max)) with targets summing to 1; exact even where exp underflows to 0.
             var ti = t is null ? default : t.AsSpan(rows[b] * k, k);
             double s = 0, ce = 0;
@@ -590,6 +609,12 @@ public sealed class DenseNetwork : IClassifier
             int off = _weightOffsets[l], len = _sizes[l] * _sizes[l + 1];
             for (int q = off; q < off + len; q++) grad[q] += lambda * _params[q];
         }
+    }
+
+    private static bool AllFinite(double[] values)
+    {
+        foreach (double v in values) if (!double.IsFinite(v)) return false;
+        return true;
     }
 
     private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
