@@ -5,7 +5,10 @@ namespace Tally.Learning;
 /// <summary>Options of <see cref="DenseNetwork"/>.</summary>
 public sealed record DenseNetworkOptions
 {
-    /// <summary>Hidden layer widths, input side first; empty (the default) = softmax regression.</summary>
+    /// <summary>
+    /// Hidden layer widths, input side first; empty (the default) = softmax regression. Note that record equality
+    /// compares this array by reference, as <see cref="ImmutableArray{T}"/> does.
+    /// </summary>
     public ImmutableArray<int> Hidden { get; init; } = [];
 
     /// <summary>Maximum passes over the training rows. Default 50.</summary>
@@ -60,8 +63,9 @@ public sealed record DenseNetworkFitSummary
 /// A small dense network: softmax regression without hidden layers, otherwise a multilayer perceptron with ReLU hidden
 /// units and optional dropout. Trained by Adam on mini-batches to minimise the (optionally row-weighted) cross-entropy
 /// against soft targets, −Σ_i w_i Σ_k t_ik log p_ik / Σ_i w_i, plus L2 weight decay; features are standardised with
-/// means and deviations of the training rows, which are stored with the model. Single-threaded, so a seed fixes
-/// every result bit for bit.
+/// means and deviations of the training rows, which are stored with the model. Training is single-threaded with a
+/// fixed summation order, so a seed fixes every result bit for bit. <see cref="Fit"/> must not run concurrently with
+/// anything else on the same instance; predictions on a fitted network may run concurrently.
 /// </summary>
 public sealed class DenseNetwork : IClassifier
 {
