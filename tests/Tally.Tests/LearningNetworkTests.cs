@@ -277,4 +277,23 @@ public sealed class LearningNetworkTests(ITestOutputHelper output)
         // the > 95 % test above raises the learning rate. This only guards against regressions to chance level.
         Assert.True(acc > 0.7, $"accuracy {acc}");
     }
+
+    [Fact]
+    public void TrainingEpochsDoNotAllocate()
+    {
+        var (x, y) = Xor(500, 14);
+        var t = y.Select(c => OneHot(c, 2)).ToArray();
+        long Allocated(int epochs)
+        {
+            var net = new DenseNetwork(new DenseNetworkOptions { Hidden = [8, 8], Epochs = epochs, Dropout = 0.1, Patience = 1000 });
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            net.Fit(x, t);
+            return GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        Allocated(1); // warm up JIT
+        long few = Allocated(5), many = Allocated(45);
+        output.WriteLine($"allocated: 5 epochs {few} B, 45 epochs {many} B");
+        // Only the two per-epoch loss histories may grow with the epochs: builder capacity plus the immutable copy, 32 B an epoch.
+        Assert.True(many - few < 40 * 32 + 1024, $"{many - few} extra bytes for 40 more epochs");
+    }
 }
