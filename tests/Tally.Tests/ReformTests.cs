@@ -93,6 +93,29 @@ public class ReformTests
     }
 
     [Fact]
+    public void Reform_ranks_by_psi_where_term_scores_underflow()
+    {
+        // λ = 1 and 40 lost rounds: ψ(bad) = ψ(d) = −40, ψ(worse) = −30 (joined 10 rounds later); all three Ω are 0.
+        var term = new TermReputation(new TermOptions { Lambda = 1 });
+        for (int j = 1; j <= 40; j++)
+        {
+            var ev = new List<ReportEvidence> { new("top", true, 0.5, 1), new("bad", false, 0.5, 1), new("d", false, 0.5, 1) };
+            if (j > 10) ev.Add(new("worse", false, 0.5, 1));
+            term.Update(new RoundEvidence(j, [.. ev]));
+        }
+        Assert.Equal(0, term.Score("worse"));
+        Assert.Equal(0, term.Score("bad"));
+        var round = new Round(41, 2, 2, [new("worse", 0, 1), new("bad", 0, 0), new("d", 0, 0), new("bad", 1, 0), new("d", 1, 1)]);
+        for (int seed = 0; seed < 10; seed++)
+        {
+            var r = new Reform(new ReformOptions { Chances = 3 }).Pay(round, term, new Random(seed));
+            Assert.Equal(2, r.ChancesUsed[r.Agents.IndexOf("worse")]);   // beats both peers on ψ, though all Ω tie at 0
+            int bad = r.Agents.IndexOf("bad");
+            Assert.Equal(r.TasksScored[bad], r.ChancesUsed[bad]);   // ties d (not strictly greater), below worse: one chance per report
+        }
+    }
+
+    [Fact]
     public void Decay_multiplies_the_payment()
     {
         var round = MakeRound(1, 30, 20, 5, 2, 3, 3);

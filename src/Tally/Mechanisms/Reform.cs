@@ -29,7 +29,7 @@ public sealed record ReformResult
     public required ImmutableArray<int> TasksScored { get; init; }
     /// <summary>Per-agent total number of pairing chances used over its scored reports.</summary>
     public required ImmutableArray<int> ChancesUsed { get; init; }
-    /// <summary>Per-agent peers it was paired with, in order (all chances of all scored reports).</summary>
+    /// <summary>Per-agent peers it was paired with, in order (all chances of all scored reports; empty if unscored).</summary>
     public required ImmutableArray<ImmutableArray<string>> Peers { get; init; }
     /// <summary>Reports ignored because they arrived after their task's deadline.</summary>
     public required int LateReports { get; init; }
@@ -136,13 +136,14 @@ public sealed class Reform(ReformOptions? options = null)
                 double reward = taskLabels[a] == y ? alpha * ((drawn + 1.0) / (same + 1.0) - 1) : -alpha;
                 sum += beta[(i, t)] * reward;
             }
-            peers[i] = peerList.ToImmutable();
             if (n >= minTasks)
             {
                 pay[i] = sum / n;
                 scored[i] = n;
                 chances[i] = used_;
+                peers[i] = peerList.ToImmutable();
             }
+            else peers[i] = [];   // unscored: as if never paired, so peers and chances agree
         }
         var result = new PaymentResult
         {
