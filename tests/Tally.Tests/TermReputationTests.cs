@@ -123,6 +123,22 @@ public class TermReputationTests
     }
 
     [Fact]
+    public void Evidence_frequencies_count_the_own_report_and_one_report_per_other_task()
+    {
+        // Two agents on three tasks, so every peer and every sampled report is forced. a: 0 0 1, b: 0 1 1.
+        // a, task 0 (y = 0): peer b says 0 → match; other tasks give b's 1, 1 → b = 0 matches, f = (1 + 0)/3 = 1/3.
+        // a, task 1 (y = 0): peer says 1 → mismatch; others 0, 1 → f = 2/3.  a, task 2 (y = 1): match; others 0, 1 → f = 2/3.
+        // b, task 0 (y = 0): match; others 0, 1 → f = 2/3.  b, task 1 (y = 1): mismatch; others 0, 1 → f = 2/3.
+        // b, task 2 (y = 1): match; others 0, 0 → f = 1/3.
+        var round = new Round(1, 3, 2,
+            [new("a", 0, 0), new("a", 1, 0), new("a", 2, 1), new("b", 0, 0), new("b", 1, 1), new("b", 2, 1)]);
+        var ev = RoundEvidence.Draw(round, new Random(8)).Reports;
+        Assert.Equal([true, false, true, true, false, true], ev.Select(e => e.Matched).ToArray());
+        double[] f = [1.0 / 3, 2.0 / 3, 2.0 / 3, 2.0 / 3, 2.0 / 3, 1.0 / 3];
+        for (int i = 0; i < f.Length; i++) Assert.Equal(f[i], ev[i].Frequency, 15);
+    }
+
+    [Fact]
     public void Decay_functions_decrease_from_one()
     {
         IDecayFunction[] fs = [new ExponentialDecay(), new LinearDecay(), new NoDecay()];
