@@ -53,12 +53,16 @@ public sealed class Reform(ReformOptions? options = null)
     /// <summary>The options in use.</summary>
     public ReformOptions Options { get; } = options ?? new ReformOptions();
 
-    /// <summary>Pays one round; <paramref name="reputation"/> is only read.</summary>
+    /// <summary>Pays one round; <paramref name="reputation"/> is only read and must not have seen this round or a later one.</summary>
     public ReformResult Pay(Round round, IReputationModel reputation, Random rng)
     {
         ArgumentNullException.ThrowIfNull(round);
         ArgumentNullException.ThrowIfNull(reputation);
         ArgumentNullException.ThrowIfNull(Options.Decay);
+        // Reputations must be those of earlier rounds only: a model that already learned from this round would let
+        // the round's own reports decide who gets extra chances on it.
+        if (reputation.LastRound is int last && last >= round.Index)
+            throw new ArgumentException($"The reputation model has already seen round {last} ≥ {round.Index}.", nameof(reputation));
         var reports = round.ToLabelMatrix();
         MechanismKernel.Check(reports, rng);
         double alpha = Options.Rptsc.Alpha;
@@ -101,7 +105,7 @@ public sealed class Reform(ReformOptions? options = null)
             var taskLabels = reports.TaskLabels;
             var peerList = ImmutableArray.CreateBuilder<string>();
             var used = new List<int>();
-            int n = 0, used_ = 0;
+            int n = 0, chancesI = 0;
             double sum = 0;
             for (int p = 0; p < tasksI.Length; p++)
             {
@@ -132,7 +136,7 @@ public sealed class Reform(ReformOptions? options = null)
                     used.Add(taskWorkers[a]);
                     peerList.Add(agents[taskWorkers[a]]);
                 }
-                used_ += l;
+                chancesI += l;
                 double reward = taskLabels[a] == y ? alpha * ((drawn + 1.0) / (same + 1.0) - 1) : -alpha;
                 sum += beta[(i, t)] * reward;
             }
@@ -140,7 +144,7 @@ public sealed class Reform(ReformOptions? options = null)
             {
                 pay[i] = sum / n;
                 scored[i] = n;
-                chances[i] = used_;
+                chances[i] = chancesI;
                 peers[i] = peerList.ToImmutable();
             }
             else peers[i] = [];   // unscored: as if never paired, so peers and chances agree
