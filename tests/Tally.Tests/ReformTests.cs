@@ -116,6 +116,34 @@ public class ReformTests
     }
 
     [Fact]
+    public void Extra_chances_raise_trustworthy_pay_more_than_random_pay()
+    {
+        // The paper's simulation in small (§6): 60% trustworthy agents, answer space {0, 1, 2}, one task each per
+        // round, α = 11; REFORM with k = 2 should pay trustworthy agents more than k = 1 (= RPTSC) does, and help
+        // random agents less. Deterministic for the seeds below.
+        (double Trust, double Random) Mean(int k)
+        {
+            var campaign = new Campaign(new TermReputation(), new ReformOptions { Chances = k, Rptsc = new RptscOptions { Alpha = 11, SampleSize = 10 } });
+            double ta = 0, ra = 0; int nt = 0, nr = 0;
+            var rng = new Random(17);
+            for (int j = 1; j <= 30; j++)
+            {
+                var r = campaign.Play(MakeRound(j, 150, 90, 10, 1, 3, 500 + j, times: false), rng);
+                for (int i = 0; i < r.Agents.Length; i++)
+                {
+                    if (r.TasksScored[i] == 0) continue;
+                    if (int.Parse(r.Agents[i].AsSpan(5)) < 90) { ta += r.Payments[i]; nt++; } else { ra += r.Payments[i]; nr++; }
+                }
+            }
+            return (ta / nt, ra / nr);
+        }
+        var one = Mean(1);
+        var two = Mean(2);
+        Assert.True(two.Trust > one.Trust, $"k = 2: {two.Trust}, k = 1: {one.Trust}");
+        Assert.True(two.Trust - one.Trust > two.Random - one.Random, $"random gain {two.Random - one.Random}");
+    }
+
+    [Fact]
     public void Decay_multiplies_the_payment()
     {
         var round = MakeRound(1, 30, 20, 5, 2, 3, 3);
