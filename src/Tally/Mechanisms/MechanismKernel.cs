@@ -49,6 +49,26 @@ internal struct AgentRng
 /// <summary>Sampling and counting kernels shared by the mechanisms.</summary>
 internal static class MechanismKernel
 {
+    /// <summary>
+    /// RPTSC's frequency sample: up to <paramref name="sampleSize"/> reports drawn uniformly from answers to tasks other
+    /// than <paramref name="task"/> by agents other than <paramref name="agent"/> (rejection sampling; the try limit only
+    /// bites when almost every answer is on the task or by the agent, and then the sample is simply smaller).
+    /// Returns how many were drawn and how many equal <paramref name="report"/>.
+    /// </summary>
+    public static (int Drawn, int Same) SampleOtherReports(ref AgentRng r, int[] answerTask, ReadOnlySpan<int> taskWorkers,
+        ReadOnlySpan<int> taskLabels, int task, int agent, int report, int sampleSize, int maxTries)
+    {
+        int drawn = 0, same = 0, answers = answerTask.Length;
+        for (int tries = 0; drawn < sampleSize && tries < maxTries; tries++)
+        {
+            int s = r.Next(answers);
+            if (answerTask[s] == task || taskWorkers[s] == agent) continue;
+            drawn++;
+            if (taskLabels[s] == report) same++;
+        }
+        return (drawn, same);
+    }
+
     /// <summary>Below this much work (≈ inner-loop steps) agents are paid on the calling thread: threads cost more than they save.</summary>
     private const long ParallelThreshold = 200_000;
 

@@ -112,14 +112,7 @@ public sealed class Reform(ReformOptions? options = null)
                 int t = tasksI[p], y = labelsI[p];
                 int a = MechanismKernel.PickOtherAnswer(reports, t, i, ref r);
                 if (a < 0) continue;
-                int drawn = 0, same = 0;
-                for (int tries = 0; drawn < S && tries < maxTries; tries++)
-                {
-                    int s = r.Next(A);
-                    if (answerTask[s] == t || taskWorkers[s] == i) continue;
-                    drawn++;
-                    if (taskLabels[s] == y) same++;
-                }
+                var (drawn, same) = MechanismKernel.SampleOtherReports(ref r, answerTask, taskWorkers, taskLabels, t, i, y, S, maxTries);
                 if (drawn == 0) continue;
                 n++;
                 used.Clear();

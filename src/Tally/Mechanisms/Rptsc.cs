@@ -75,16 +75,7 @@ public sealed class Rptsc(RptscOptions? options = null) : IPeerPredictionMechani
                 int t = tasksI[p], y = labelsI[p];
                 int a = MechanismKernel.PickOtherAnswer(reports, t, i, ref r);
                 if (a < 0) continue;
-                // Rejection sampling of answers to other tasks by other agents; the try limit only bites when almost
-                // every answer is on t or by i, and then the sample is simply smaller.
-                int drawn = 0, same = 0;
-                for (int tries = 0; drawn < S && tries < maxTries; tries++)
-                {
-                    int s = r.Next(A);
-                    if (answerTask[s] == t || taskWorkers[s] == i) continue;
-                    drawn++;
-                    if (taskLabels[s] == y) same++;
-                }
+                var (drawn, same) = MechanismKernel.SampleOtherReports(ref r, answerTask, taskWorkers, taskLabels, t, i, y, S, maxTries);
                 if (drawn == 0) continue;
                 n++;
                 if (taskLabels[a] == y)
