@@ -192,14 +192,8 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         for (int i = 0; i < post.Length; i++) share[i % k] += post[i];
         Numerics.Normalize(share);
         var conf = new double[W * k * k];
-        var skills = new double[W];
         engine.WorkerPosteriors(toFactor, conf, cancellationToken);
-        for (int w = 0; w < W; w++)
-        {
-            double acc = 0;
-            for (int j = 0; j < k; j++) acc += share[j] * conf[(w * k + j) * k + j];
-            skills[w] = acc;
-        }
+        var skills = Numerics.ExpectedAccuracy(conf, share, W, k);
 
         return new AggregationResult
         {

@@ -340,13 +340,8 @@ internal static class ConfusionEm
     /// <summary>Worker accuracy under a class prior: Σ_j prior[j] · P(l = j | j).</summary>
     public static double[] Accuracy(ConfusionMatrices conf, double[] logPrior)
     {
-        var acc = new double[conf.WorkerCount];
-        for (int w = 0; w < acc.Length; w++)
-        {
-            double a = 0;
-            for (int j = 0; j < conf.ClassCount; j++) a += Math.Exp(logPrior[j]) * conf[w, j, j];
-            acc[w] = a;
-        }
-        return acc;
+        Span<double> share = stackalloc double[logPrior.Length];
+        for (int j = 0; j < share.Length; j++) share[j] = Math.Exp(logPrior[j]);
+        return Numerics.ExpectedAccuracy(conf.Values, share, conf.WorkerCount, conf.ClassCount);
     }
 }

@@ -76,6 +76,19 @@ internal static class Numerics
             body(c, (int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
     }
 
+    /// <summary>Each worker's expected accuracy Σ_j share[j] · conf[w, j, j] from W×K×K true-class-major confusions.</summary>
+    public static double[] ExpectedAccuracy(ReadOnlySpan<double> confusions, ReadOnlySpan<double> share, int workers, int k)
+    {
+        var acc = new double[workers];
+        for (int w = 0; w < workers; w++)
+        {
+            double a = 0;
+            for (int j = 0; j < k; j++) a += share[j] * confusions[(w * k + j) * k + j];
+            acc[w] = a;
+        }
+        return acc;
+    }
+
     /// <summary>Clamps gold tasks to one-hot rows.</summary>
     public static void ClampGold(LabelMatrix answers, double[] posteriors)
     {

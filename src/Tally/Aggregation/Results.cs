@@ -56,6 +56,8 @@ public sealed class ConfusionMatrices
     public int ClassCount { get; }
     /// <summary>P(answer = <paramref name="label"/> | truth = <paramref name="trueClass"/>) for worker <paramref name="worker"/>.</summary>
     public double this[int worker, int trueClass, int label] => _values[(worker * ClassCount + trueClass) * ClassCount + label];
+    /// <summary>All matrices, worker after worker, each K×K row-major.</summary>
+    public ReadOnlySpan<double> Values => _values;
     /// <summary>Worker w's matrix, K×K row-major (row = true class).</summary>
     public ReadOnlySpan<double> Of(int worker) => _values.AsSpan(worker * ClassCount * ClassCount, ClassCount * ClassCount);
 }
