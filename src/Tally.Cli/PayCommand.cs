@@ -4,6 +4,7 @@ using Spectre.Console;
 using Tally.Aggregation;
 using Tally.Data;
 using Tally.Mechanisms;
+using Tally.Mechanisms.Reputation;
 
 namespace Tally.Cli;
 
@@ -14,13 +15,14 @@ internal static class PayCommand
     {
         var reports = new Argument<string?>("REPORTS") { Description = "Reports file (task,worker,label; worker = agent).", Arity = ArgumentArity.ZeroOrOne };
         var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset's answers as the reports." };
-        var mechanism = new Option<string>("--mechanism", "-m") { Description = "Mechanism: " + string.Join(", ", MechanismCatalog.All.Select(m => m.Name)), DefaultValueFactory = _ => "ca" };
+        var mechanism = new Option<string>("--mechanism", "-m") { Description = "Mechanism: " + string.Join(", ", MechanismCatalog.All.Select(m => m.Name)) + ", or reform:rptsc (one round of a REFORM campaign; see --state)", DefaultValueFactory = _ => "ca" };
         var budget = new Option<double?>("--budget") { Description = "Budget per agent: payments are mapped affinely so the worst possible payment is 0 and the best is the budget." };
         var seed = new Option<int>("--seed", "-s") { Description = "Seed for peer and task sampling.", DefaultValueFactory = _ => 0 };
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for payments.csv (agent,payment,tasks)." };
         var taskCol = new Option<string>("--task-col") { Description = "Name of the task column.", DefaultValueFactory = _ => "task" };
         var workerCol = new Option<string>("--worker-col") { Description = "Name of the agent column.", DefaultValueFactory = _ => "worker" };
         var labelCol = new Option<string>("--label-col") { Description = "Name of the report column.", DefaultValueFactory = _ => "label" };
+        var reform = new ReformArguments();
         var cmd = new Command("pay", """
             Pay each agent for her reports by comparing them with her peers' (peer prediction), with no ground truth.
             Truthful, effortful reporting is the best strategy under the mechanism's assumptions; agents with too few
@@ -30,13 +32,23 @@ internal static class PayCommand
             """ + "\n" + string.Join("\n", MechanismCatalog.All.Select(m => $"  {m.Name,-7} {m.Description} ({m.Reference})")) + """
 
 
+              reform:rptsc  REFORM over RPTSC: an agent whose TERM reputation beats her peer's gets up to k pairing
+                            chances; reputations persist across rounds in the --state file (Kanaparthy et al. 2021)
+
             Examples:
               tally pay reports.csv --mechanism ca --budget 10 --out payments/
               tally pay --dataset dog --mechanism dmi --seed 3
+              tally pay round-1.csv --mechanism reform:rptsc --k 2 --state campaign.json
             """)
         { reports, dataset, mechanism, budget, seed, outDir, taskCol, workerCol, labelCol };
+        reform.AddTo(cmd);
         cmd.SetAction(p =>
         {
+            string name = p.GetValue(mechanism)!;
+            if (name.StartsWith("reform", StringComparison.OrdinalIgnoreCase))
+                return ReformPay.Run(ctx, p, reform, name, p.GetValue(reports), p.GetValue(dataset), p.GetValue(budget), p.GetValue(seed), p.GetValue(outDir),
+                    new RoundFileOptions(p.GetValue(taskCol)!, p.GetValue(workerCol)!, p.GetValue(labelCol)!));
+            reform.RejectIfUsed(p);
             var info = MechanismCatalog.Find(p.GetValue(mechanism)!)
                 ?? throw new UsageException($"unknown mechanism '{p.GetValue(mechanism)}' (known: {string.Join(", ", MechanismCatalog.All.Select(m => m.Name))})");
             string? path = p.GetValue(reports);

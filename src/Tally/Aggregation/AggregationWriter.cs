@@ -155,33 +155,11 @@ public static class AggregationWriter
         j.WriteEndObject();
     }
 
-    /// <summary>Writes text (UTF-8, \n line ends) via a temporary file, then renames over <paramref name="path"/>.</summary>
-    public static string AtomicText(string path, Action<TextWriter> write) => Atomic(path, s =>
-    {
-        using var w = new StreamWriter(s, new UTF8Encoding(false), 1 << 16, leaveOpen: true) { NewLine = "\n" };
-        write(w);
-    });
+    /// <summary>Writes text (UTF-8, \n line ends) crash-safely; see <see cref="AtomicFile"/>.</summary>
+    public static string AtomicText(string path, Action<TextWriter> write) => AtomicFile.WriteText(path, write);
 
-    /// <summary>Writes via a temporary file in the same directory, then renames over <paramref name="path"/>.</summary>
-    public static string Atomic(string path, Action<Stream> write)
-    {
-        string tmp = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "." + Path.GetFileName(path) + ".tmp-" + Environment.ProcessId);
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
-            {
-                write(fs);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, path, overwrite: true);
-        }
-        catch
-        {
-            try { File.Delete(tmp); } catch (IOException) { }
-            throw;
-        }
-        return path;
-    }
+    /// <summary>Writes bytes crash-safely; see <see cref="AtomicFile"/>.</summary>
+    public static string Atomic(string path, Action<Stream> write) => AtomicFile.Write(path, write);
 
     private static string Num(double x) => Finite(x).ToString("G9", Inv);
     private static double Finite(double x) => double.IsFinite(x) ? x : 0;

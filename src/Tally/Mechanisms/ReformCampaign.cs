@@ -102,27 +102,12 @@ public sealed class Campaign
         FromState(JsonSerializer.Deserialize<CampaignState>(json, Json) ?? throw new InvalidDataException("Empty campaign state."));
 
     /// <summary>
-    /// Saves atomically: writes a temporary file next to <paramref name="path"/>, flushes it to disk, then renames it
-    /// over <paramref name="path"/>, so a crash leaves either the old or the new state, never a torn file.
+    /// Saves crash-safely (<see cref="Tally.Data.AtomicFile"/>): a crash leaves either the old or the new state, never a torn file.
     /// </summary>
     public void Save(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        string full = Path.GetFullPath(path);
-        string temp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using (var fs = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
-            {
-                JsonSerializer.Serialize(fs, State(), Json);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(temp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(temp)) File.Delete(temp);
-        }
+        var state = State();
+        Tally.Data.AtomicFile.Write(path, s => JsonSerializer.Serialize(s, state, Json));
     }
 
     /// <summary>Loads a campaign saved with <see cref="Save"/>.</summary>
