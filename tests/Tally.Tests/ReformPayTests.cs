@@ -144,10 +144,12 @@ public sealed class ReformPayTests : IDisposable
             if (!File.Exists(state)) { Assert.Equal(-1, lastRound); continue; }
             var campaign = Campaign.Load(state); // throws on a torn or empty file
             int now = campaign.Reputation.LastRound ?? -1;
-            Assert.True(now >= lastRound, $"the campaign went back from round {lastRound} to {now}");
+            // A killed run may or may not have saved (the kill can land after the rename), but a run never loses or
+            // skips a round.
+            Assert.InRange(now, lastRound, lastRound + 1);
             lastRound = now;
         }
         Assert.True(killed > 0 && finished > 0, $"killed {killed}, finished {finished}");
-        Assert.Equal(finished - 1, lastRound);
+        Assert.InRange(lastRound, finished - 1, finished - 1 + killed);
     }
 }
