@@ -41,7 +41,39 @@ public static class AtomicFile
             throw;
         }
         SyncDirectory(directory);
+        RemoveOrphans(directory, Path.GetFileName(full));
         return path;
+    }
+
+    /// <summary>
+    /// Deletes temporary files of <paramref name="name"/> left by writers that were killed mid-write (their process is
+    /// gone), so repeated crashes do not pile up litter; files of live writers are left alone.
+    /// </summary>
+    private static void RemoveOrphans(string directory, string name)
+    {
+        try
+        {
+            foreach (var file in Directory.EnumerateFiles(directory, $".{name}.*.tmp"))
+            {
+                var parts = Path.GetFileName(file)[(name.Length + 2)..].Split('.');
+                if (parts.Length != 3 || !int.TryParse(parts[0], out int pid) || pid == Environment.ProcessId) continue;
+                if (IsRunning(pid)) continue;
+                try { File.Delete(file); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var p = System.Diagnostics.Process.GetProcessById(pid);
+            return !p.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
     }
 
     /// <summary>
