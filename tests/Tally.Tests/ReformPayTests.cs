@@ -151,5 +151,8 @@ public sealed class ReformPayTests : IDisposable
         }
         Assert.True(killed > 0 && finished > 0, $"killed {killed}, finished {finished}");
         Assert.InRange(lastRound, finished - 1, finished - 1 + killed);
+        // The next completed run removes what killed writers left behind.
+        Assert.Equal(0, CliTests.Run("pay", round, "--mechanism", "reform:rptsc", "--state", state).Code);
+        Assert.Empty(Directory.GetFiles(_dir, "*.tmp"));
     }
 }
