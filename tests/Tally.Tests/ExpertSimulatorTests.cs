@@ -278,6 +278,21 @@ public sealed class ExpertSimulatorTests
     }
 
     [Fact]
+    public void KimOneCoin_KeepsBeta21AccuracyForTenClasses()
+    {
+        var truth = UniformTruth(1000, 10, 26);
+        var c = Sim.SparseOneCoin(truth, 10, ExpertSimulator.KimOneCoin(10, spammers: 1, seed: 27));
+        var m = c.Answers;
+        Assert.Equal(751, m.WorkerCount);
+        Assert.Equal(1000, m.WorkerDegree(750)); // the extreme spammer answers every item
+        var p = Enumerable.Range(0, 750).Select(w => c.WorkerConfusions[w, 3, 3]).ToArray();
+        double tol = 4.5 * Math.Sqrt(1.0 / 18 / 750);
+        Assert.InRange(p.Average(), 2.0 / 3 - tol, 2.0 / 3 + tol);
+        // Errors are spread evenly over the 9 wrong classes.
+        for (int w = 0; w < 750; w += 50) Assert.Equal((1 - p[w]) / 9, c.WorkerConfusions[w, 3, 7], 12);
+    }
+
+    [Fact]
     public void SparseOneCoin_ValidatesAndIsDeterministic()
     {
         Assert.Throws<ArgumentException>(() => Sim.SparseOneCoin(UniformTruth(10, 2, 1), 2)); // 10·3 not divisible by 4

@@ -260,6 +260,28 @@ public sealed class ExpertSimulator
         return new SimulatedCrowd(matrix, new GoldLabels(truth.ToArray(), k), new ConfusionMatrices(W, k, conf));
     }
 
+    /// <summary>
+    /// The scenario of Kim et al. §4.1 for K classes: l = 3, r = 4, one-coin workers whose accuracy is Beta(2, 1)
+    /// (mean 2/3) whatever K is. The paper's prior Dir(2, 1) is binary; for K classes <see cref="SparseCrowdScenario"/>
+    /// draws the accuracy from Beta(α1, (K−1)α2), so α2 = 1/(K−1) keeps Beta(2, 1) (with α2 = 1 a 10-class worker
+    /// would be right only 2/11 of the time on average).
+    /// </summary>
+    /// <param name="classes">K.</param>
+    /// <param name="spammers">Extreme spammers, each answering every item uniformly at random.</param>
+    /// <param name="seed">Seed.</param>
+    public static SparseCrowdScenario KimOneCoin(int classes, int spammers = 0, int seed = 0) => new()
+    {
+        PerTask = 3,
+        PerWorker = 4,
+        Classes = classes,
+        Alpha1 = 2,
+        Alpha2 = 1.0 / Math.Max(1, classes - 1),
+        OneCoin = true,
+        Spammers = spammers,
+        SpammerShare = 1.0,
+        Seed = seed,
+    };
+
     /// <summary>Fills senior <paramref name="s"/>'s K×K confusion matrix (row = true class).</summary>
     private static void SeniorConfusion(ExpertScenario sc, int s, int k, Span<double> m)
     {
