@@ -214,6 +214,8 @@ public sealed class FeatureTableTests : IDisposable
             Fails(() => new FeatureTable(["a"], [[1.0, double.NaN]])).Problem);
         Assert.Equal("task 'a' has two feature rows (0 and 1)",
             Fails(() => new FeatureTable(["a", "a"], [[1.0], [2.0]])).Problem);
+        Assert.Equal("row 1 (task 'b') has 0 values, row 0 has 1",
+            Fails(() => new FeatureTable(["a", "b"], [[1.0], null!])).Problem);
         Assert.Equal("has no feature rows", Fails(() => new FeatureTable([], [])).Problem);
         Assert.Equal("has no feature columns", Fails(() => new FeatureTable(["a"], [[]])).Problem);
         Assert.Equal("1 column names for 2 columns", Fails(() => new FeatureTable(["a"], [[1.0, 2.0]], ["x"])).Problem);

@@ -24,7 +24,7 @@ public sealed class FeatureTable
     /// or a column count that differs from D.</exception>
     public FeatureTable(IReadOnlyList<string> tasks, IReadOnlyList<double[]> rows, IReadOnlyList<string>? columns = null,
         string source = "features")
-        : this(tasks.ToArray(), rows.Select(r => (double[])r.Clone()).ToArray(), columns?.ToArray(), source, validate: true)
+        : this(Copy(tasks), Copy(rows), columns?.ToArray(), source, validate: true)
     {
     }
 
@@ -55,6 +55,19 @@ public sealed class FeatureTable
         _tasks = tasks;
         _rows = rows;
         _columns = columns;
+    }
+
+    private static string[] Copy(IReadOnlyList<string> tasks)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        return tasks.ToArray();
+    }
+
+    // A null row is kept as null so that validation reports it with its task id.
+    private static double[][] Copy(IReadOnlyList<double[]> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        return rows.Select(r => r is null ? null! : (double[])r.Clone()).ToArray();
     }
 
     /// <summary>Builds a table from rows the caller has validated and hands over (no copy).</summary>
