@@ -34,8 +34,8 @@ public sealed record CrowdLayerOptions
 /// Crowd Layer, MW variant: a classifier's output σ = softmax(z) is followed by one K×K matrix W_r per worker, and worker
 /// r's answer is modelled as softmax(W_r σ); the classifier and the matrices are trained together by Adam on the
 /// cross-entropy of the observed answers only (missing answers are masked out), with every W_r starting at the
-/// identity. Rodrigues and Pereira, "Deep learning from crowds", AAAI 2018, §"Crowd layer" (the MW variant, eq. for
-/// a_r = W_r σ).
+/// identity. Rodrigues and Pereira, "Deep learning from crowds", AAAI 2018, section "Crowd layer", variant MW
+/// (f_r(σ) = W_r σ, followed by a softmax per annotator).
 /// </summary>
 /// <remarks>
 /// The loss of a batch is the mean of −log softmax(W_r σ_t)[y_rt] over its answers. Tasks without answers are not
@@ -85,8 +85,9 @@ public sealed class CrowdLayer : ICrowdLearner
             Array.Clear(grad);
             double value = layer.Evaluate(answers, rows, probs, dP, grad);
             finite = double.IsFinite(value) && JointTraining.AllFinite(grad);
-            if (!finite) dP.Clear();
-            return value;
+            if (finite) return value;
+            dP.Clear();
+            return double.NaN; // the classifier skips a step with a non-finite loss
         };
 
         var losses = ImmutableArray.CreateBuilder<double>(Options.Epochs);

@@ -274,7 +274,8 @@ public sealed class MaxMig : ICrowdLearner
             g.LogPrior(logPrior);
             double value = objective.Evaluate(probs, s, logPrior, b, dH, ds, dLogPrior);
             finite = double.IsFinite(value) && JointTraining.AllFinite(ds) && JointTraining.AllFinite(dLogPrior);
-            if (!finite) { dH.Clear(); return value; }
+            // NaN makes the classifier skip its step too (see IDifferentiableClassifier.TrainStep).
+            if (!finite) { dH.Clear(); return double.NaN; }
             Array.Clear(gradW);
             for (int i = 0; i < b; i++) g.AccumulateGradient(answers, rows[i], ds.Slice(i * k, k), gradW);
             g.PriorGradient(dLogPrior, gradPhi);
