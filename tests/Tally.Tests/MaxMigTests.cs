@@ -216,6 +216,38 @@ public sealed class MaxMigTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void ForecasterMatchesWorkersByNameAndIgnoresUnknownOnes()
+    {
+        var (data, truth, _, _) = CrowdToyData.Standard(seed: 7);
+        var result = new MaxMig(ToyOptions with { Epochs = 3 }).Train(data);
+        var model = result.Model;
+        var x = data.Features[..4];
+        var h = model.Classifier.PredictProbabilities(x);
+        // Answers from workers the model never saw: zero aggregator input, so ζ = h and g = p.
+        var strangers = new LabelMatrixBuilder(Vocabulary.Numbered(4), new Vocabulary(["new-a", "new-b"]), data.Answers.Classes);
+        strangers.Add(0, 0, 1); strangers.Add(2, 1, 2);
+        var unknown = strangers.Build(DuplicatePolicy.KeepLast).Matrix;
+        var zeta = model.Forecast(x, unknown);
+        var g = model.Aggregate(unknown);
+        for (int t = 0; t < 4; t++)
+            for (int c = 0; c < 3; c++)
+            {
+                Assert.Equal(h[t][c], zeta[t][c], 12);
+                Assert.Equal(model.Prior[c], g[t][c], 12);
+            }
+        // One known worker's answer: ζ_c ∝ h_c · exp(W_m[c, y]), computed here from the exposed weights.
+        var known = new LabelMatrixBuilder(Vocabulary.Numbered(1), new Vocabulary([data.Answers.Workers[5]]), data.Answers.Classes);
+        known.Add(0, 0, 2);
+        var one = model.Forecast([x[0]], known.Build(DuplicatePolicy.KeepLast).Matrix)[0];
+        var w = model.Weights.Slice(5 * 9, 9).ToArray();
+        var expected = new double[3];
+        for (int c = 0; c < 3; c++) expected[c] = h[0][c] * Math.Exp(w[c * 3 + 2]);
+        double sum = expected.Sum();
+        for (int c = 0; c < 3; c++) Assert.Equal(expected[c] / sum, one[c], 12);
+        Assert.Equal(truth.Length, result.AggregatorPosteriors.Rows);
+    }
+
+    [Fact]
     public void InvalidSettingsAreRejected()
     {
         Assert.Throws<ArgumentException>(() => new MaxMig(new MaxMigOptions { BatchSize = 1 }));

@@ -64,8 +64,11 @@ public sealed record DenseNetworkFitSummary
 /// units and optional dropout. Trained by Adam on mini-batches to minimise the (optionally row-weighted) cross-entropy
 /// against soft targets, −Σ_i w_i Σ_k t_ik log p_ik / Σ_i w_i, plus L2 weight decay; features are standardised with
 /// means and deviations of the training rows, which are stored with the model. Training is single-threaded with a
-/// fixed summation order, so a seed fixes every result bit for bit. <see cref="Fit"/> must not run concurrently with
-/// anything else on the same instance; predictions on a fitted network may run concurrently.
+/// fixed summation order, so a seed fixes every result bit for bit. Joint methods train it with their own loss instead
+/// through <see cref="Initialise"/> and <see cref="TrainStep"/> (<see cref="IDifferentiableClassifier"/>): the
+/// gradient they give w.r.t. the probabilities is backpropagated through the softmax, and the same Adam, L2 and dropout
+/// apply. <see cref="Fit"/> and <see cref="TrainStep"/> must not run concurrently with anything else on the same
+/// instance; predictions on a fitted network may run concurrently.
 /// </summary>
 public sealed class DenseNetwork : IDifferentiableClassifier
 {
