@@ -44,8 +44,13 @@ public sealed record MaxMigOptions
     /// <summary>Tasks per mini-batch (a last batch of one task joins the previous batch: the bound needs pairs). Default 64.</summary>
     public int BatchSize { get; init; } = 64;
 
-    /// <summary>Adam step size of the crowds aggregator's weights W_m (and of p if learnt). Default 1e-4, the paper's.</summary>
-    public double LearningRate { get; init; } = 1e-4;
+    /// <summary>
+    /// Adam step size of the crowds aggregator's weights W_m (and of p if learnt). Default 1e-3. The paper uses 1e-4 on
+    /// data sets with hundreds of batches per epoch; with Tally's typical hundreds of tasks (≈ 10 batches an epoch)
+    /// that leaves W at its initialisation (max |ΔW| ≈ 0.03 after 40 epochs on the 300-task test problem, against
+    /// 0.26 at 1e-3, where g's accuracy rises from 84 % to 86 %).
+    /// </summary>
+    public double LearningRate { get; init; } = 1e-3;
 
     /// <summary>Seed of h's initialisation and dropout and of the batch shuffles. Default 0.</summary>
     public int Seed { get; init; }
@@ -212,6 +217,10 @@ public sealed class MaxMigModel
 /// on: without answers g(y) = p carries no signal. h is trained with its own optimiser through
 /// <see cref="IDifferentiableClassifier.TrainStep"/>; W_m (and p) with Adam at <see cref="MaxMigOptions.LearningRate"/>.
 /// Single-threaded with a fixed summation order, so a seed fixes every bit of the result.
+/// Limitation: with many answers per task, eq. (2) can start g saturated (score gaps of tens of nats), where
+/// ∂g/∂W vanishes and W stays at its initialisation. For instance 10 juniors copying one senior (the paper's
+/// correlated-mistakes case, made extreme) count that senior 11 times: h still learns the truth (≈ 99 % on a toy
+/// problem) but g, and with it ζ, stays at majority-vote accuracy; use h (<see cref="MaxMigResult.ClassifierPosteriors"/>) there.
 /// </remarks>
 public sealed class MaxMig : ICrowdLearner
 {
