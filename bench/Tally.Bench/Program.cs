@@ -12,6 +12,7 @@ namespace Tally.Bench;
 ///   timed  — one configuration per process (so peak memory is that run's): generate a synthetic Dawid-Skene crowd in
 ///            memory, time the method, print one CSV line: method,labels,classes,iterations,seconds,labels_iter_per_s,peak_mb.
 ///            bench/run.sh loops over configurations.
+///   learn  — one joint learning-from-crowds run (Max-MIG, Crowd Layer) on synthetic features; see LearningBench.
 ///   bdn    — BenchmarkDotNet micro-benchmarks of the EM loop on 1M labels (statistically sound, slower).
 /// </summary>
 public static class Program
@@ -36,6 +37,7 @@ public static class Program
                 $"{args[1]},{n},{m},{profile.Reports.AnswerCount},{c.Elapsed.TotalSeconds:0.000},{r.MeanPayment:0.0000},{Process.GetCurrentProcess().PeakWorkingSet64 >> 20}"));
             return 0;
         }
+        if (args.Length >= 2 && args[0] == "learn") return LearningBench.Run(args);
         if (args.Length == 2 && args[0] == "read")
         {
             var c = Stopwatch.StartNew();

@@ -64,10 +64,13 @@ public sealed record DenseNetworkFitSummary
 /// units and optional dropout. Trained by Adam on mini-batches to minimise the (optionally row-weighted) cross-entropy
 /// against soft targets, −Σ_i w_i Σ_k t_ik log p_ik / Σ_i w_i, plus L2 weight decay; features are standardised with
 /// means and deviations of the training rows, which are stored with the model. Training is single-threaded with a
-/// fixed summation order, so a seed fixes every result bit for bit. <see cref="Fit"/> must not run concurrently with
-/// anything else on the same instance; predictions on a fitted network may run concurrently.
+/// fixed summation order, so a seed fixes every result bit for bit. Joint methods train it with their own loss instead
+/// through <see cref="Initialise"/> and <see cref="TrainStep"/> (<see cref="IDifferentiableClassifier"/>): the
+/// gradient they give w.r.t. the probabilities is backpropagated through the softmax, and the same Adam, L2 and dropout
+/// apply. <see cref="Fit"/> and <see cref="TrainStep"/> must not run concurrently with anything else on the same
+/// instance; predictions on a fitted network may run concurrently.
 /// </summary>
-public sealed class DenseNetwork : IClassifier
+public sealed class DenseNetwork : IDifferentiableClassifier
 {
     private const uint Magic = 0x4E444C54; // "TLDN"
     private const int FormatVersion = 1;
@@ -193,19 +196,8 @@ public sealed class DenseNetwork : IClassifier
         if (!(valWeight > 0)) { val = []; nVal = 0; }
 
         // Standardisation from the training rows only (the hold-out must not leak into the model).
-        _mean = new double[d];
-        _scale = new double[d];
-        for (int j = 0; j < d; j++)
-        {
-            double m = 0;
-            foreach (int i in train) m += x[i * d + j];
-            m /= nTrain;
-            double ss = 0;
-            foreach (int i in train) { double e = x[i * d + j] - m; ss += e * e; }
-            double sd = Math.Sqrt(ss / nTrain);
-            _mean[j] = m;
-            _scale[j] = sd > MinDeviation * Math.Max(1.0, Math.Abs(m)) ? 1.0 / sd : 1.0;
-        }
+        _custom = null; // a fit replaces any custom-loss training state
+        FitStandardisation(x, d, train);
         Standardise(x, n);
 
         InitialiseParameters(d, k, rng);
@@ -214,11 +206,8 @@ public sealed class DenseNetwork : IClassifier
 
         int p = _params.Length;
         var grad = new double[p];
-        var m1 = new double[p];
-        var m2 = new double[p];
+        var adam = new AdamOptimizer(p, Options.LearningRate);
         var best = (double[])_params.Clone();
-        const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
-        double pow1 = 1, pow2 = 1;
         var trainLosses = ImmutableArray.CreateBuilder<double>(Options.Epochs);
         var valLosses = ImmutableArray.CreateBuilder<double>(nVal > 0 ? Options.Epochs : 0);
         double bestLoss = double.PositiveInfinity;
@@ -238,16 +227,7 @@ public sealed class DenseNetwork : IClassifier
                 epochLoss += ce;
                 Backward(ws, t, w, train.AsSpan(start, count), 1.0 / batchWeight, grad);
                 AddDecay(grad);
-
-                pow1 *= beta1; pow2 *= beta2;
-                double stepSize = Options.LearningRate * Math.Sqrt(1 - pow2) / (1 - pow1);
-                for (int q = 0; q < p; q++)
-                {
-                    double g = grad[q];
-                    m1[q] = beta1 * m1[q] + (1 - beta1) * g;
-                    m2[q] = beta2 * m2[q] + (1 - beta2) * g * g;
-                    _params[q] -= stepSize * m1[q] / (Math.Sqrt(m2[q]) + eps);
-                }
+                adam.Step(_params, grad);
             }
             trainLosses.Add(epochLoss / trainWeight);
 
@@ -321,6 +301,58 @@ public sealed class DenseNetwork : IClassifier
             for (int b = 0; b < count; b++) result[start + b] = top.AsSpan(b * k, k).ToArray();
         }
         return result;
+    }
+
+    /// <inheritdoc />
+    /// <remarks>
+    /// Standardisation is fitted on all of <paramref name="features"/>; parameters are initialised as in
+    /// <see cref="Fit"/> from <paramref name="seed"/> (<see cref="DenseNetworkOptions.Seed"/> is not used), which also
+    /// seeds dropout. Of the options, <see cref="DenseNetworkOptions.Hidden"/>, <see cref="DenseNetworkOptions.LearningRate"/>,
+    /// <see cref="DenseNetworkOptions.WeightDecay"/> and <see cref="DenseNetworkOptions.Dropout"/> apply; epochs,
+    /// batches and early stopping are the caller's. A copy of the standardised features is kept until the next
+    /// <see cref="Initialise"/>, <see cref="Fit"/> or <see cref="Load"/>.
+    /// </remarks>
+    public void Initialise(double[][] features, int classes, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(features);
+        int n = features.Length;
+        if (n == 0) throw new ArgumentException("No training rows.", nameof(features));
+        if (classes < 1) throw new ArgumentException("There must be at least one class.", nameof(classes));
+        int d = features[0]?.Length ?? throw new ArgumentException("Null feature row.", nameof(features));
+        var x = new double[n * d];
+        for (int i = 0; i < n; i++)
+        {
+            var f = features[i];
+            if (f is null || f.Length != d) throw new ArgumentException($"Feature row {i} does not have {d} values.", nameof(features));
+            for (int j = 0; j < d; j++)
+            {
+                if (!double.IsFinite(f[j])) throw new ArgumentException($"Feature row {i} has a non-finite value.", nameof(features));
+                x[i * d + j] = f[j];
+            }
+        }
+        var all = new int[n];
+        for (int i = 0; i < n; i++) all[i] = i;
+        FitStandardisation(x, d, all);
+        Standardise(x, n);
+        var rng = new Random(seed);
+        InitialiseParameters(d, classes, rng);
+        _custom = new CustomTraining(x, n, rng, new double[_params.Length], new AdamOptimizer(_params.Length, Options.LearningRate));
+        LastFit = null;
+    }
+
+    /// <inheritdoc />
+    public double TrainStep(ReadOnlySpan<int> rows, BatchLoss loss)
+    {
+        var c = _custom ?? throw new InvalidOperationException("Call Initialise before TrainStep.");
+        ArgumentNullException.ThrowIfNull(loss);
+        CheckRows(c, rows);
+        double value = CustomGradient(c, rows, loss, Options.Dropout, c.Rng);
+        // A non-finite loss or gradient would poison every parameter through Adam's moments; skip such a step
+        // (the caller sees the returned value) so the network keeps predicting finite probabilities.
+        if (!double.IsFinite(value) || !AllFinite(c.Grad)) return value;
+        AddDecay(c.Grad);
+        c.Adam.Step(_params, c.Grad);
+        return value;
     }
 
     /// <summary>Class with the highest predicted probability for each row (ties → lowest index).</summary>
@@ -398,6 +430,7 @@ public sealed class DenseNetwork : IClassifier
         for (int q = 0; q < np; q++) _params[q] = br.ReadDouble();
         _mean = mean; _scale = scale;
         LastFit = null;
+        _custom = null;
     }
 
     /// <summary>Reads a network written by <see cref="Save"/>.</summary>
@@ -462,10 +495,95 @@ public sealed class DenseNetwork : IClassifier
         Array.Clear(grad);
         Backward(ws, t, w, idx, 1.0 / total, grad);
         AddDecay(grad);
+        return ce / total + 0.5 * Options.WeightDecay * WeightSquares();
+    }
+
+    /// <summary>Means and 1/σ of each feature over the rows <paramref name="rows"/> of the flattened matrix <paramref name="x"/>.</summary>
+    private void FitStandardisation(double[] x, int d, ReadOnlySpan<int> rows)
+    {
+        int n = rows.Length;
+        _mean = new double[d];
+        _scale = new double[d];
+        for (int j = 0; j < d; j++)
+        {
+            double m = 0;
+            foreach (int i in rows) m += x[i * d + j];
+            m /= n;
+            double ss = 0;
+            foreach (int i in rows) { double e = x[i * d + j] - m; ss += e * e; }
+            double sd = Math.Sqrt(ss / n);
+            _mean[j] = m;
+            _scale[j] = sd > MinDeviation * Math.Max(1.0, Math.Abs(m)) ? 1.0 / sd : 1.0;
+        }
+    }
+
+    /// <summary>State of training by <see cref="TrainStep"/>: standardised features, dropout generator, Adam.</summary>
+    private sealed class CustomTraining(double[] x, int rows, Random rng, double[] grad, AdamOptimizer adam)
+    {
+        public readonly double[] X = x;
+        public readonly int Rows = rows;
+        public readonly Random Rng = rng;
+        public readonly double[] Grad = grad;
+        public readonly AdamOptimizer Adam = adam;
+        public Workspace? Ws;
+    }
+
+    private CustomTraining? _custom;
+
+    private static void CheckRows(CustomTraining c, ReadOnlySpan<int> rows)
+    {
+        if (rows.IsEmpty) throw new ArgumentException("The batch has no rows.", nameof(rows));
+        foreach (int r in rows)
+            if ((uint)r >= (uint)c.Rows) throw new ArgumentOutOfRangeException(nameof(rows), $"Row {r} is not below {c.Rows}.");
+    }
+
+    /// <summary>
+    /// Forward pass of <paramref name="rows"/>, the caller's loss and its gradient w.r.t. the probabilities, then
+    /// backpropagation through the softmax and the layers into <c>c.Grad</c> (without the L2 term). Returns the loss.
+    /// </summary>
+    private double CustomGradient(CustomTraining c, ReadOnlySpan<int> rows, BatchLoss loss, double dropout, Random? rng)
+    {
+        int count = rows.Length, k = _sizes[^1];
+        if (c.Ws is null || c.Ws.Rows < count) c.Ws = new Workspace(count, _sizes);
+        var ws = c.Ws;
+        Forward(ws, c.X, null, null, rows, dropout, rng);
+        var probs = ws.Act[LayerCount].AsSpan(0, count * k);
+        var dTop = ws.Delta[LayerCount].AsSpan(0, count * k);
+        dTop.Clear();
+        double value = loss(rows, probs, dTop);
+        // Softmax Jacobian: ∂L/∂z_c = p_c (∂L/∂p_c − Σ_c' p_c' ∂L/∂p_c').
+        for (int b = 0; b < count; b++)
+        {
+            var p = probs.Slice(b * k, k);
+            var g = dTop.Slice(b * k, k);
+            double mean = 0;
+            for (int q = 0; q < k; q++) mean += p[q] * g[q];
+            for (int q = 0; q < k; q++) g[q] = p[q] * (g[q] - mean);
+        }
+        BackwardFromTop(ws, count, c.Grad);
+        return value;
+    }
+
+    /// <summary>
+    /// The custom objective (the caller's loss plus the L2 term) and its gradient at the current parameters, without
+    /// dropout and without a step. For gradient checks; requires <see cref="Initialise"/>.
+    /// </summary>
+    internal double CustomLossAndGradient(ReadOnlySpan<int> rows, BatchLoss loss, double[] grad)
+    {
+        var c = _custom ?? throw new InvalidOperationException("Call Initialise first.");
+        CheckRows(c, rows);
+        double value = CustomGradient(c, rows, loss, 0, null);
+        c.Grad.AsSpan().CopyTo(grad);
+        AddDecay(grad);
+        return value + 0.5 * Options.WeightDecay * WeightSquares();
+    }
+
+    private double WeightSquares()
+    {
         double l2 = 0;
         for (int l = 0; l < LayerCount; l++)
             foreach (double v in _params.AsSpan(_weightOffsets[l], _sizes[l] * _sizes[l + 1])) l2 += v * v;
-        return ce / total + 0.5 * Options.WeightDecay * l2;
+        return l2;
     }
 
     private void Standardise(double[] x, int n)
@@ -552,7 +670,6 @@ public sealed class DenseNetwork : IClassifier
     /// <summary>Accumulates ∂(Σ_i w_i CE_i · <paramref name="scale"/>)/∂θ into <paramref name="grad"/> (cleared here).</summary>
     private void Backward(Workspace ws, double[] t, double[] w, ReadOnlySpan<int> rows, double scale, double[] grad)
     {
-        Array.Clear(grad);
         int count = rows.Length, layers = LayerCount, k = _sizes[^1];
         var top = ws.Act[layers];
         var dTop = ws.Delta[layers];
@@ -562,6 +679,17 @@ public sealed class DenseNetwork : IClassifier
             var ti = t.AsSpan(rows[b] * k, k);
             for (int c = 0; c < k; c++) dTop[b * k + c] = f * (top[b * k + c] - ti[c]); // targets sum to 1
         }
+        BackwardFromTop(ws, count, grad);
+    }
+
+    /// <summary>
+    /// Accumulates ∂loss/∂θ into <paramref name="grad"/> (cleared here) from ∂loss/∂logits of the first
+    /// <paramref name="count"/> rows, already in the top delta buffer.
+    /// </summary>
+    private void BackwardFromTop(Workspace ws, int count, double[] grad)
+    {
+        Array.Clear(grad);
+        int layers = LayerCount;
         for (int l = layers - 1; l >= 0; l--)
         {
             int nin = _sizes[l], nout = _sizes[l + 1];

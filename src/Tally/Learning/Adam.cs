@@ -1,0 +1,33 @@
+namespace Tally.Learning;
+
+/// <summary>
+/// Adam state for one parameter vector (Kingma and Ba, "Adam: A method for stochastic optimization", ICLR 2015,
+/// Algorithm 1 with the bias corrections folded into the step size). Shared by the network and the crowd models that
+/// train their own parameters next to it, so both follow the same update rule.
+/// </summary>
+internal sealed class AdamOptimizer(int size, double learningRate)
+{
+    private const double Beta1 = 0.9, Beta2 = 0.999, Epsilon = 1e-8;
+    private readonly double[] _m1 = new double[size];
+    private readonly double[] _m2 = new double[size];
+    private double _pow1 = 1, _pow2 = 1;
+
+    /// <summary>Step size α.</summary>
+    public double LearningRate { get; } = learningRate;
+
+    /// <summary>One descent step of <paramref name="parameters"/> along the gradient <paramref name="grad"/>.</summary>
+    public void Step(Span<double> parameters, ReadOnlySpan<double> grad)
+    {
+        _pow1 *= Beta1; _pow2 *= Beta2;
+        double stepSize = LearningRate * Math.Sqrt(1 - _pow2) / (1 - _pow1);
+        var m1 = _m1.AsSpan(0, parameters.Length);
+        var m2 = _m2.AsSpan(0, parameters.Length);
+        for (int q = 0; q < parameters.Length; q++)
+        {
+            double g = grad[q];
+            m1[q] = Beta1 * m1[q] + (1 - Beta1) * g;
+            m2[q] = Beta2 * m2[q] + (1 - Beta2) * g * g;
+            parameters[q] -= stepSize * m1[q] / (Math.Sqrt(m2[q]) + Epsilon);
+        }
+    }
+}

@@ -1,0 +1,221 @@
+using System.Collections.Immutable;
+using Tally.Aggregation;
+using Tally.Data;
+
+namespace Tally.Learning;
+
+/// <summary>Options of <see cref="CrowdLayer"/>.</summary>
+public sealed record CrowdLayerOptions
+{
+    /// <summary>
+    /// The classifier when <see cref="Classifier"/> is null: a <see cref="DenseNetwork"/> with these options, of which
+    /// Hidden, LearningRate, WeightDecay and Dropout apply; epochs, batches and seed are this record's. Default:
+    /// softmax regression, step 1e-3, L2 1e-4.
+    /// </summary>
+    public DenseNetworkOptions Network { get; init; } = new();
+
+    /// <summary>Creates the classifier instead of <see cref="Network"/> (a fresh, untrained one per call). Default null.</summary>
+    public Func<IDifferentiableClassifier>? Classifier { get; init; }
+
+    /// <summary>Passes over the answered tasks. Default 50.</summary>
+    public int Epochs { get; init; } = 50;
+
+    /// <summary>Tasks per mini-batch (the last batch of an epoch may be smaller). Default 64.</summary>
+    public int BatchSize { get; init; } = 64;
+
+    /// <summary>Adam step size of the per-worker matrices. Default 1e-3 (Adam's default, as the paper's Keras code).</summary>
+    public double LearningRate { get; init; } = 1e-3;
+
+    /// <summary>Seed of the classifier's initialisation and dropout and of the batch shuffles. Default 0.</summary>
+    public int Seed { get; init; }
+}
+
+/// <summary>
+/// Crowd Layer, MW variant: a classifier's output σ = softmax(z) is followed by one K×K matrix W_r per worker, and worker
+/// r's answer is modelled as softmax(W_r σ); the classifier and the matrices are trained together by Adam on the
+/// cross-entropy of the observed answers only (missing answers are masked out), with every W_r starting at the
+/// identity. Rodrigues and Pereira, "Deep learning from crowds", AAAI 2018, section "Crowd layer", variant MW
+/// (f_r(σ) = W_r σ, followed by a softmax per annotator).
+/// </summary>
+/// <remarks>
+/// The loss of a batch is the mean of −log softmax(W_r σ_t)[y_rt] over its answers. Tasks without answers are not
+/// trained on. Confusions: row c of worker r is softmax(W_r e_c), the answer distribution the layer predicts for r
+/// when the classifier is certain of class c (column c of W_r through a softmax). Posteriors are the classifier's
+/// outputs on the training tasks. Single-threaded with a fixed summation order: a seed fixes every bit.
+/// </remarks>
+public sealed class CrowdLayer : ICrowdLearner
+{
+    /// <summary>Creates the method with <paramref name="options"/> (defaults if null).</summary>
+    public CrowdLayer(CrowdLayerOptions? options = null)
+    {
+        Options = options ?? new CrowdLayerOptions();
+        if (Options.Network is null) throw new ArgumentException("Network options must not be null.", nameof(options));
+        if (Options.Epochs < 0) throw new ArgumentException("Epochs must be ≥ 0.", nameof(options));
+        if (Options.BatchSize < 1) throw new ArgumentException("BatchSize must be ≥ 1.", nameof(options));
+        if (!(Options.LearningRate > 0) || double.IsInfinity(Options.LearningRate))
+            throw new ArgumentException("LearningRate must be positive and finite.", nameof(options));
+    }
+
+    /// <summary>The options in use.</summary>
+    public CrowdLayerOptions Options { get; }
+
+    /// <inheritdoc />
+    public string Name => "crowdlayer";
+
+    /// <inheritdoc />
+    public CrowdLearningResult Learn(CrowdTrainingSet data, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        data.Validate();
+        var answers = data.Answers;
+        int k = answers.ClassCount;
+        var train = JointTraining.AnsweredTasks(answers);
+        if (train.Length == 0) throw new ArgumentException("Crowd Layer needs at least one task with answers.", nameof(data));
+
+        var net = JointTraining.CreateClassifier(Options.Classifier, Options.Network);
+        net.Initialise(data.Features, k, Options.Seed);
+        var layer = new CrowdLayerMatrices(answers.WorkerCount, k);
+        var adam = new AdamOptimizer(layer.Weights.Length, Options.LearningRate);
+        var grad = new double[layer.Weights.Length];
+        var rng = new Random(unchecked(Options.Seed * 7919 + 1));
+        bool finite = true;
+
+        BatchLoss loss = (rows, probs, dP) =>
+        {
+            Array.Clear(grad);
+            double value = layer.Evaluate(answers, rows, probs, dP, grad);
+            finite = double.IsFinite(value) && JointTraining.AllFinite(grad);
+            if (finite) return value;
+            dP.Clear();
+            return double.NaN; // the classifier skips a step with a non-finite loss
+        };
+
+        var losses = ImmutableArray.CreateBuilder<double>(Options.Epochs);
+        for (int epoch = 1; epoch <= Options.Epochs; epoch++)
+        {
+            JointTraining.Shuffle(train, rng);
+            double sum = 0;
+            int seen = 0;
+            for (int start = 0; start < train.Length;)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int count = JointTraining.BatchLength(start, train.Length, Options.BatchSize, 1);
+                var rows = train.AsSpan(start, count);
+                double value = net.TrainStep(rows, loss);
+                if (finite)
+                {
+                    adam.Step(layer.Weights, grad);
+                    int batchAnswers = 0;
+                    foreach (int t in rows) batchAnswers += answers.TaskDegree(t);
+                    sum += value * batchAnswers;
+                    seen += batchAnswers;
+                }
+                start += count;
+            }
+            double epochLoss = seen > 0 ? sum / seen : 0;
+            losses.Add(epochLoss);
+            progress?.Report(new EpochReport(epoch, Options.Epochs, epochLoss, net));
+        }
+
+        return new CrowdLearningResult
+        {
+            Method = Name,
+            Classifier = net,
+            Posteriors = RowMatrix.From(net.PredictProbabilities(data.Features)),
+            Confusions = layer.Confusions(),
+            Losses = losses.ToImmutable(),
+        };
+    }
+}
+
+/// <summary>The per-worker matrices of the MW crowd layer (workers × K × K, W_r[l, c] row-major: answer l, class c).</summary>
+internal sealed class CrowdLayerMatrices
+{
+    private readonly int _k;
+    private double[] _a = [], _q = [];
+
+    public CrowdLayerMatrices(int workers, int k)
+    {
+        _k = k;
+        Weights = new double[workers * k * k];
+        for (int r = 0; r < workers; r++)
+            for (int c = 0; c < k; c++) Weights[r * k * k + c * k + c] = 1.0; // identity: start by trusting the classifier
+    }
+
+    internal CrowdLayerMatrices(int k, double[] weights) { _k = k; Weights = weights; }
+
+    public double[] Weights { get; }
+
+    /// <summary>
+    /// Mean over the batch's answers of −log softmax(W_r σ_t)[y]; writes ∂/∂σ into <paramref name="dP"/> (overwritten)
+    /// and adds ∂/∂W into <paramref name="gradW"/>.
+    /// </summary>
+    public double Evaluate(LabelMatrix answers, ReadOnlySpan<int> rows, ReadOnlySpan<double> probs, Span<double> dP, double[] gradW)
+    {
+        int k = _k;
+        if (_a.Length < k) { _a = new double[k]; _q = new double[k]; }
+        var a = _a.AsSpan(0, k);
+        var q = _q.AsSpan(0, k);
+        int total = 0;
+        foreach (int t in rows) total += answers.TaskDegree(t);
+        dP.Clear();
+        if (total == 0) return 0;
+        double scale = 1.0 / total, loss = 0;
+        for (int b = 0; b < rows.Length; b++)
+        {
+            var p = probs.Slice(b * k, k);
+            var dp = dP.Slice(b * k, k);
+            var ws = answers.WorkersOf(rows[b]);
+            var ls = answers.LabelsOf(rows[b]);
+            for (int i = 0; i < ws.Length; i++)
+            {
+                var w = Weights.AsSpan(ws[i] * k * k, k * k);
+                var gw = gradW.AsSpan(ws[i] * k * k, k * k);
+                // a = W_r σ; −log softmax(a)[y] = log Σ exp a − a_y, with the maximum factored out.
+                double max = double.NegativeInfinity;
+                for (int l = 0; l < k; l++)
+                {
+                    double v = 0;
+                    var row = w.Slice(l * k, k);
+                    for (int c = 0; c < k; c++) v += row[c] * p[c];
+                    a[l] = v;
+                    if (v > max) max = v;
+                }
+                double s = 0;
+                for (int l = 0; l < k; l++) { q[l] = Math.Exp(a[l] - max); s += q[l]; }
+                int y = ls[i];
+                loss += Math.Log(s) - (a[y] - max);
+                for (int l = 0; l < k; l++)
+                {
+                    // ∂(−log q_y)/∂a_l = q_l − δ_ly; then ∂/∂W[l, c] = that · σ_c and ∂/∂σ_c = Σ_l W[l, c] · that.
+                    double da = (q[l] / s - (l == y ? 1.0 : 0.0)) * scale;
+                    if (da == 0) continue;
+                    var row = w.Slice(l * k, k);
+                    var grow = gw.Slice(l * k, k);
+                    for (int c = 0; c < k; c++)
+                    {
+                        grow[c] += da * p[c];
+                        dp[c] += da * row[c];
+                    }
+                }
+            }
+        }
+        return loss * scale;
+    }
+
+    /// <summary>Row c of worker r = softmax over l of W_r[l, c]: r's modelled answers when the classifier is sure of c.</summary>
+    public ConfusionMatrices Confusions()
+    {
+        int k = _k, workers = Weights.Length / Math.Max(1, k * k);
+        var values = new double[Weights.Length];
+        var col = new double[k];
+        for (int r = 0; r < workers; r++)
+            for (int c = 0; c < k; c++)
+            {
+                for (int l = 0; l < k; l++) col[l] = Weights[r * k * k + l * k + c];
+                double lse = JointTraining.LogSumExp(col);
+                for (int l = 0; l < k; l++) values[(r * k + c) * k + l] = Math.Exp(col[l] - lse);
+            }
+        return new ConfusionMatrices(workers, k, values);
+    }
+}

@@ -1,0 +1,61 @@
+namespace Tally.Learning;
+
+/// <summary>Plumbing shared by the joint learning-from-crowds methods that train an <see cref="IDifferentiableClassifier"/>.</summary>
+internal static class JointTraining
+{
+    /// <summary>Indexes of the tasks with at least one answer, in task order: the only ones carrying a crowd signal.</summary>
+    public static int[] AnsweredTasks(Tally.Data.LabelMatrix answers)
+    {
+        int n = 0;
+        for (int t = 0; t < answers.TaskCount; t++) if (answers.TaskDegree(t) > 0) n++;
+        var tasks = new int[n];
+        n = 0;
+        for (int t = 0; t < answers.TaskCount; t++) if (answers.TaskDegree(t) > 0) tasks[n++] = t;
+        return tasks;
+    }
+
+    /// <summary>Fisher-Yates shuffle driven by <paramref name="rng"/>.</summary>
+    public static void Shuffle(Span<int> items, Random rng)
+    {
+        for (int i = items.Length - 1; i > 0; i--)
+        {
+            int j = rng.Next(i + 1);
+            (items[i], items[j]) = (items[j], items[i]);
+        }
+    }
+
+    /// <summary>
+    /// Length of the batch starting at <paramref name="start"/> of <paramref name="total"/> rows: <paramref name="size"/>,
+    /// except that a remainder smaller than <paramref name="minimum"/> joins the batch before it rather than forming
+    /// one of its own.
+    /// </summary>
+    public static int BatchLength(int start, int total, int size, int minimum)
+    {
+        int count = Math.Min(size, total - start);
+        if (total - start - count < minimum) count = total - start;
+        return count;
+    }
+
+    /// <summary>Log of Σ exp(values), with the maximum factored out so nothing overflows; −∞ for all −∞.</summary>
+    public static double LogSumExp(ReadOnlySpan<double> values)
+    {
+        double max = double.NegativeInfinity;
+        foreach (double v in values) if (v > max) max = v;
+        if (double.IsNegativeInfinity(max)) return max;
+        double s = 0;
+        foreach (double v in values) s += Math.Exp(v - max);
+        return max + Math.Log(s);
+    }
+
+    public static bool AllFinite(ReadOnlySpan<double> values)
+    {
+        foreach (double v in values) if (!double.IsFinite(v)) return false;
+        return true;
+    }
+
+    /// <summary>The classifier a method trains: the factory's, else a <see cref="DenseNetwork"/> with the given options.</summary>
+    public static IDifferentiableClassifier CreateClassifier(Func<IDifferentiableClassifier>? factory, DenseNetworkOptions network) =>
+        factory is null
+            ? new DenseNetwork(network)
+            : factory() ?? throw new InvalidOperationException("The classifier factory returned null.");
+}
