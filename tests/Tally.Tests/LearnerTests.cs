@@ -105,8 +105,13 @@ public sealed class LearnerTests(ITestOutputHelper output)
         () => new TwoStageLearner(new TwoStageLearnerOptions { Aggregation = TwoStageAggregation.DawidSkene }),
         () => new EmLearner(),
         () => new DeepMeanField(),
-        () => new DeepBeliefPropagation(),
+        () => new DeepBeliefPropagation(OneCoinBp),
     ];
+
+    // The toy's workers are one-coin, so the matching prior, whose exact messages are also much faster than the
+    // default Dirichlet prior's Monte-Carlo ones.
+    private static readonly DeepBeliefPropagationOptions OneCoinBp =
+        new() { BeliefPropagation = new BeliefPropagationOptions { Prior = WorkerPrior.OneCoin(2, 1) } };
 
     private static void AssertWellFormed(CrowdLearningResult r, CrowdTrainingSet data, int reports)
     {
@@ -142,12 +147,14 @@ public sealed class LearnerTests(ITestOutputHelper output)
         {
             var learner = make();
             var progress = new CountingProgress();
+            var watch = System.Diagnostics.Stopwatch.StartNew();
             var r = learner.Learn(toy.Data, progress);
+            long ms = watch.ElapsedMilliseconds;
             AssertWellFormed(r, toy.Data, progress.Count);
             Assert.Equal(learner.Name, r.Method);
             double test = LearnerTestData.Accuracy(r.Classifier, toy.TestX, toy.TestY);
             double train = LearnerTestData.Accuracy(r.Posteriors, toy.Truth);
-            output.WriteLine($"{learner.Name,-7} rounds {r.Losses.Length,2}  test {test:P1}  posterior {train:P1}  loss {r.Losses[^1]:F4}");
+            output.WriteLine($"{learner.Name,-7} rounds {r.Losses.Length,2}  test {test:P1}  posterior {train:P1}  loss {r.Losses[^1]:F4}  {ms} ms");
             Assert.True(test > 0.95, $"{learner.Name}: test accuracy {test}");
         }
     }
@@ -166,6 +173,12 @@ public sealed class LearnerTests(ITestOutputHelper output)
             for (int i = 0; i < pa.Length; i++) Assert.Equal(pa[i], pb[i]);
             Assert.Equal(a.Losses.ToArray(), b.Losses.ToArray());
         }
+        // Monte-Carlo BP messages are seeded by the learner's seed.
+        var small = LearnerTestData.Blobs(tasks: 60);
+        var mc = new DeepBeliefPropagationOptions { Rounds = 2, Seed = 3, BeliefPropagation = new BeliefPropagationOptions { Samples = 50 } };
+        var x = new DeepBeliefPropagation(mc).Learn(small.Data);
+        var y = new DeepBeliefPropagation(mc).Learn(small.Data);
+        Assert.Equal(x.Posteriors.Values.ToArray(), y.Posteriors.Values.ToArray());
     }
 
     [Fact]
@@ -215,10 +228,10 @@ public sealed class LearnerTests(ITestOutputHelper output)
         var answers = toy.Data.Answers;
         double mv = LearnerTestData.Accuracy(new MajorityVote().Aggregate(answers).Posteriors, toy.Truth);
         double mf = LearnerTestData.Accuracy(new MeanField().Aggregate(answers).Posteriors, toy.Truth);
-        double bp = LearnerTestData.Accuracy(new BeliefPropagation().Aggregate(answers).Posteriors, toy.Truth);
+        double bp = LearnerTestData.Accuracy(new BeliefPropagation(OneCoinBp.BeliefPropagation).Aggregate(answers).Posteriors, toy.Truth);
         double em = LearnerTestData.Accuracy(new EmLearner().Learn(toy.Data).Posteriors, toy.Truth);
         double dmf = LearnerTestData.Accuracy(new DeepMeanField().Learn(toy.Data).Posteriors, toy.Truth);
-        double dbp = LearnerTestData.Accuracy(new DeepBeliefPropagation().Learn(toy.Data).Posteriors, toy.Truth);
+        double dbp = LearnerTestData.Accuracy(new DeepBeliefPropagation(OneCoinBp).Learn(toy.Data).Posteriors, toy.Truth);
         output.WriteLine($"mv {mv:P1}  mf {mf:P1}  bp {bp:P1}  |  em {em:P1}  deepmf {dmf:P1}  deepbp {dbp:P1}");
         double best = Math.Max(mv, Math.Max(mf, bp));
         Assert.True(em > best + 0.05, $"em {em} vs {best}");
@@ -226,32 +239,62 @@ public sealed class LearnerTests(ITestOutputHelper output)
         Assert.True(dbp > best + 0.05, $"deepbp {dbp} vs {best}");
     }
 
-    [Fact]
-    public void DeepBp_is_at_least_as_good_as_deepMf_on_a_sparse_crowd_with_spammers()
+    private static (CrowdTrainingSet Data, int[] Truth, double[][] TestX, int[] TestY) SparseCrowd(int spammers, int seed)
     {
         // Paper 003 §4.1 setting, scaled down: (3, 4)-regular graph, one-coin workers p ~ Beta(2, 1), extreme spammers
-        // answering every task at random; features are overlapping blobs (Bayes accuracy ≈ 84 %), so neither the
+        // answering every task at random; features are overlapping 2-D blobs (Bayes accuracy ≈ 92 %), so neither the
         // answers nor the features alone settle a task.
         var crowd = new SparseCrowdSimulator().Generate(new SparseCrowdScenario
         {
-            Tasks = 400, PerTask = 3, PerWorker = 4, Alpha1 = 2, Alpha2 = 1, OneCoin = true, Spammers = 3, Seed = 11,
+            Tasks = 200, PerTask = 3, PerWorker = 4, Alpha1 = 2, Alpha2 = 1, OneCoin = true, Spammers = spammers, Seed = seed,
         });
         var truth = crowd.Truth.Labels.ToArray();
-        var rng = new Random(12);
+        var rng = new Random(seed + 1);
         var data = new CrowdTrainingSet { Answers = crowd.Answers, Features = LearnerTestData.Features(truth, 2, 2, 1, rng) };
         var testY = LearnerTestData.Classes(2000, 2, rng);
-        var testX = LearnerTestData.Features(testY, 2, 2, 1, rng);
-        var prior = WorkerPrior.OneCoin(2, 1);
-        double mf = LearnerTestData.Accuracy(new MeanField(new MeanFieldOptions { Prior = prior }).Aggregate(crowd.Answers).Posteriors, truth);
-        double bp = LearnerTestData.Accuracy(new BeliefPropagation(new BeliefPropagationOptions { Prior = prior }).Aggregate(crowd.Answers).Posteriors, truth);
-        var dmf = new DeepMeanField(new DeepMeanFieldOptions { MeanField = new MeanFieldOptions { Prior = prior } }).Learn(data);
-        var dbp = new DeepBeliefPropagation(new DeepBeliefPropagationOptions { BeliefPropagation = new BeliefPropagationOptions { Prior = prior } }).Learn(data);
+        return (data, truth, LearnerTestData.Features(testY, 2, 2, 1, rng), testY);
+    }
+
+    [Fact]
+    public void DeepBp_and_deepMf_both_use_the_features_on_a_sparse_crowd_with_spammers()
+    {
+        var (data, truth, testX, testY) = SparseCrowd(spammers: 2, seed: 11);
+        var prior = WorkerPrior.OneCoin(2, 1); // the true prior
+        var mfo = new MeanFieldOptions { Prior = prior };
+        var bpo = new BeliefPropagationOptions { Prior = prior };
+        double mf = LearnerTestData.Accuracy(new MeanField(mfo).Aggregate(data.Answers).Posteriors, truth);
+        double bp = LearnerTestData.Accuracy(new BeliefPropagation(bpo).Aggregate(data.Answers).Posteriors, truth);
+        var dmf = new DeepMeanField(new DeepMeanFieldOptions { MeanField = mfo }).Learn(data);
+        var dbp = new DeepBeliefPropagation(new DeepBeliefPropagationOptions { BeliefPropagation = bpo }).Learn(data);
         double dmfInf = LearnerTestData.Accuracy(dmf.Posteriors, truth), dbpInf = LearnerTestData.Accuracy(dbp.Posteriors, truth);
         double dmfTest = LearnerTestData.Accuracy(dmf.Classifier, testX, testY), dbpTest = LearnerTestData.Accuracy(dbp.Classifier, testX, testY);
         output.WriteLine($"inference: mf {mf:P1} bp {bp:P1} deepmf {dmfInf:P1} deepbp {dbpInf:P1}; learning: deepmf {dmfTest:P1} deepbp {dbpTest:P1}");
-        Assert.True(dbpInf >= dmfInf - 0.01, $"deepbp {dbpInf} vs deepmf {dmfInf}");
-        Assert.True(dbpInf >= bp, $"deepbp {dbpInf} vs bp {bp}");
+        Assert.True(dmfInf > mf + 0.1, $"deepmf {dmfInf} vs mf {mf}");
+        Assert.True(dbpInf > bp + 0.1, $"deepbp {dbpInf} vs bp {bp}");
+        // With the true prior both are fine and within a few tasks of each other (measured 92.0 % and 91.0 %).
+        Assert.True(dbpInf >= dmfInf - 0.02, $"deepbp {dbpInf} vs deepmf {dmfInf}");
         Assert.True(dbpTest >= dmfTest - 0.02, $"deepbp {dbpTest} vs deepmf {dmfTest} on test points");
+        Assert.True(dbpTest > 0.85 && dmfTest > 0.85, $"test accuracies {dmfTest}, {dbpTest}");
+    }
+
+    [Fact]
+    public void DeepBp_beats_deepMf_with_spammers_and_a_mismatched_prior()
+    {
+        // Paper 003 Figure 3c–d: extreme spammers, model prior Dir(2, 1.4) instead of the true Beta(2, 1). Mean field
+        // settles in the label-swapped mode and drags the classifier along; BP's messages do not. Fewer Monte-Carlo
+        // samples and rounds than the defaults keep the test fast.
+        var (data, truth, testX, testY) = SparseCrowd(spammers: 2, seed: 11);
+        var prior = WorkerPrior.TwoCoin(2, 1.4);
+        var dmf = new DeepMeanField(new DeepMeanFieldOptions { Rounds = 5, MeanField = new MeanFieldOptions { Prior = prior } }).Learn(data);
+        var dbp = new DeepBeliefPropagation(new DeepBeliefPropagationOptions
+        {
+            Rounds = 5, BeliefPropagation = new BeliefPropagationOptions { Prior = prior, Samples = 100 },
+        }).Learn(data);
+        double dmfInf = LearnerTestData.Accuracy(dmf.Posteriors, truth), dbpInf = LearnerTestData.Accuracy(dbp.Posteriors, truth);
+        double dmfTest = LearnerTestData.Accuracy(dmf.Classifier, testX, testY), dbpTest = LearnerTestData.Accuracy(dbp.Classifier, testX, testY);
+        output.WriteLine($"inference: deepmf {dmfInf:P1} deepbp {dbpInf:P1}; learning: deepmf {dmfTest:P1} deepbp {dbpTest:P1}");
+        Assert.True(dbpInf > dmfInf + 0.1, $"deepbp {dbpInf} vs deepmf {dmfInf}");
+        Assert.True(dbpTest > dmfTest + 0.1, $"deepbp {dbpTest} vs deepmf {dmfTest} on test points");
     }
 
     [Fact]
@@ -300,7 +343,7 @@ public sealed class LearnerTests(ITestOutputHelper output)
             new TwoStageLearner(new TwoStageLearnerOptions { Classifier = () => new RecordingClassifier() }),
             new EmLearner(new EmLearnerOptions { Classifier = () => new RecordingClassifier(), Rounds = 2, Tolerance = 0 }),
             new DeepMeanField(new DeepMeanFieldOptions { Classifier = () => new RecordingClassifier(), Rounds = 2, Tolerance = 0 }),
-            new DeepBeliefPropagation(new DeepBeliefPropagationOptions { Classifier = () => new RecordingClassifier(), Rounds = 2, Tolerance = 0 }),
+            new DeepBeliefPropagation(OneCoinBp with { Classifier = () => new RecordingClassifier(), Rounds = 2, Tolerance = 0 }),
         ];
         int[] expected = [1, 2, 2, 2];
         for (int i = 0; i < learners.Length; i++)

@@ -35,7 +35,7 @@ public sealed record DeepBeliefPropagationOptions
 
     /// <summary>
     /// Most inference–learning rounds ("while not converged" in Algorithm 2); round 1 is plain BP, since no classifier
-    /// is trained yet. Default 10: on the tests' problems q(z) settles in 3–6 rounds.
+    /// is trained yet. Default 10: on the tests' blobs q(z) settles (tolerance 1e-3) in 7 rounds; on sparse crowds with overlapping features it still moves by a few 1e-3 after 10.
     /// </summary>
     public int Rounds { get; init; } = 10;
 

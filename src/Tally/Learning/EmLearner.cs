@@ -30,8 +30,11 @@ public sealed record EmLearnerOptions
     /// <summary>Dawid-Skene options for <see cref="EmInitialisation.DawidSkene"/>; default <c>new DawidSkeneOptions()</c>.</summary>
     public DawidSkeneOptions DawidSkene { get; init; } = new();
 
-    /// <summary>Most EM rounds (each: fit classifier and confusions, then E-step). Default 10: on the tests' problems the posteriors settle in 3–6.</summary>
-    public int Rounds { get; init; } = 10;
+    /// <summary>
+    /// Most EM rounds (each: fit classifier and confusions, then E-step). Default 20: EM converges linearly — on the
+    /// tests' blobs the largest posterior change halves every round and falls below 1e-3 after about 11 rounds.
+    /// </summary>
+    public int Rounds { get; init; } = 20;
 
     /// <summary>Stop when no posterior probability moves by more than this in a round; 0 = always run <see cref="Rounds"/>. Default 1e-3.</summary>
     public double Tolerance { get; init; } = 1e-3;
