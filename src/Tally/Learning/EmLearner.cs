@@ -24,7 +24,7 @@ public sealed record EmLearnerOptions
     /// <summary>Seed of the default network (it replaces <c>Network.Seed</c>). Default 0.</summary>
     public int Seed { get; init; }
 
-    /// <summary>Initial posteriors; default <see cref="EmInitialisation.MajorityVote"/> (Raykar et al., Section 2.2).</summary>
+    /// <summary>Initial posteriors; default <see cref="EmInitialisation.MajorityVote"/>, the start of Raykar et al. and AggNet.</summary>
     public EmInitialisation Initialisation { get; init; } = EmInitialisation.MajorityVote;
 
     /// <summary>Dawid-Skene options for <see cref="EmInitialisation.DawidSkene"/>; default <c>new DawidSkeneOptions()</c>.</summary>
@@ -64,16 +64,16 @@ public sealed record EmLearnerOptions
 /// q_i(k) ∝ f(k; x_i) Π_u π_u[k, y_ui] (log space) with an M-step that retrains the classifier on q and re-estimates
 /// the confusion matrices from the expected counts.
 /// V. C. Raykar, S. Yu, L. H. Zhao, G. H. Valadez, C. Florin, L. Bogoni and L. Moy, "Learning from crowds", Journal of
-/// Machine Learning Research 11, 2010, Section 2 (E-step eq. (4)–(5), M-step eqs. (6)–(7), multi-class Section 4);
-/// with a neural classifier as AggNet: S. Albarqouni et al., "AggNet: Deep learning from crowds for mitosis detection
-/// in breast cancer histology images", IEEE Transactions on Medical Imaging 35(5), 2016.
+/// Machine Learning Research 11, 2010 (its EM, for K classes; the objective as restated in Cao et al., "Max-MIG",
+/// ICLR 2019, Appendix E); with a neural classifier as AggNet: S. Albarqouni et al., "AggNet: Deep learning from
+/// crowds for mitosis detection in breast cancer histology images", IEEE Transactions on Medical Imaging 35(5), 2016.
 /// </summary>
 /// <remarks>
 /// <para>Each round: fit a fresh classifier on q; confusion rows = smoothed expected counts, normalised; E-step with
 /// the classifier's probabilities floored at <see cref="EmLearnerOptions.MinClassifierProbability"/>. Gold labels
 /// are clamped. Stops when q moves by less than the tolerance.</para>
 /// <para>Losses: per round, the negative observed-data log-likelihood per task,
-/// −(1/T) Σ_i log Σ_k f(k; x_i) Π_u π_u[k, y_ui] (the objective EM ascends; Raykar et al. eq. (3)).
+/// −(1/T) Σ_i log Σ_k f(k; x_i) Π_u π_u[k, y_ui] (the likelihood EM ascends, with f floored as in the E-step).
 /// Posteriors = the last E-step; Classifier and Confusions = the last M-step, which produced it.</para>
 /// </remarks>
 public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
@@ -120,13 +120,13 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
         for (int round = 1; round <= o.Rounds; round++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            // M-step: classifier (Raykar eq. (7)) and confusion matrices (eq. (6)) from the current posteriors.
+            // M-step: classifier and confusion matrices from the current posteriors.
             model = LearnerSupport.NewClassifier(o.Classifier, o.Network, o.Seed);
             var probs = LearnerSupport.FitAndPredict(model, data.Features, q, k);
             ConfusionEm.Counts(answers, q, null, o.Smoothing, counts, cancellationToken);
             ConfusionEm.DawidSkeneMStep(W, k, counts, totals, logConf, unusedLogPrior);
 
-            // E-step (eqs. (4)–(5)) in log space.
+            // E-step in log space.
             double logLikelihood = EStep(answers, probs, floor, logConf, next);
             Numerics.ClampGold(answers, next);
             double change = LearnerSupport.MaxChange(q, next);
