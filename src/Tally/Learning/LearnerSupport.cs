@@ -15,8 +15,10 @@ public static class CrowdLearnerDefaults
     /// then never sees (the learners refit every round; the clipping of the classifier's output, not early stopping,
     /// bounds its influence). Why linear: a model that can memorise each training task's posterior just hands it back
     /// as the task prior, and the alternation stalls where it started; a linear model must generalise across tasks,
-    /// which is what lets it correct a task's crowd answers. Pass hidden layers (and usually a smaller step) for
-    /// features that are not linearly separable.
+    /// which is what lets it correct a task's crowd answers. Measured on the tests' blobs with one answer per task:
+    /// deepMF's posteriors are 98.0 % right with this network, 89.3 % with one hidden layer of 64 units and 76.7 % —
+    /// no better than mean field without features — with two such layers trained for 300 epochs. Pass hidden layers
+    /// (with regularisation: weight decay, dropout, fewer epochs) for features that are not linearly separable.
     /// </summary>
     public static DenseNetworkOptions Network { get; } = new()
     {
