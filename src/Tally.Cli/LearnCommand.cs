@@ -1,0 +1,227 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using Spectre.Console;
+using Tally.Aggregation;
+using Tally.Data;
+using Tally.Learning;
+
+namespace Tally.Cli;
+
+/// <summary><c>tally learn</c> and <c>tally predict</c>: train a classifier from crowd answers and task features.</summary>
+internal static class LearnCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var answers = new Option<string?>("--answers", "-a") { Description = "Crowd answers (task,worker,label)." };
+        var features = new Option<string?>("--features", "-f") { Description = "Features of the training tasks (CSV: task,f0,f1,…; header required)." };
+        var testFeatures = new Option<string?>("--test-features") { Description = "Features of held-out tasks to predict (same columns)." };
+        var testTruth = new Option<string?>("--test-truth") { Description = "True labels of the held-out tasks (task,truth) to report test accuracy." };
+        var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset with features (music-genre) for all four files." };
+        var method = new Option<string>("--method", "-m") { Description = "Method: " + string.Join(", ", CrowdLearnerCatalog.All.Select(m => m.Name)), DefaultValueFactory = _ => "maxmig" };
+        var model = new Option<string?>("--model") { Description = "Classifier: linear (softmax regression) or mlp:WIDTH[,WIDTH…] (ReLU MLP); default: the method's (see above)." };
+        var learningRate = new Option<double?>("--learning-rate") { Description = "Adam step of the classifier; default: the method's." };
+        var epochs = new Option<int?>("--epochs", "-e") { Description = "Training epochs (per round for the alternating methods); default: the method's." };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed for initialisation, shuffling and dropout.", DefaultValueFactory = _ => 0 };
+        var outDir = new Option<string?>("--out", "-o") { Description = "Directory for model.tlm, predictions.csv, train-posteriors.csv, epochs.csv and learning-curve.png." };
+        var cmd = new Command("learn", """
+            Train a classifier directly from noisy crowd answers and task features, jointly with a model of the workers
+            where the method has one. The model can then label new tasks with 'tally predict'.
+
+            Methods:
+            """ + "\n" + string.Join("\n", CrowdLearnerCatalog.All.Select(m => $"  {m.Name,-11} {m.Description} ({m.Reference}; default model {m.DefaultModel})")) + """
+
+
+            Examples:
+              tally learn --dataset music-genre --method maxmig --out runs/maxmig
+              tally learn --answers answers.csv --features features.csv --test-features test.csv --method deepbp --model linear --out runs/bp
+              tally predict runs/bp/model.tlm new-features.csv --out new-labels.csv
+            """)
+        { answers, features, testFeatures, testTruth, dataset, method, model, epochs, learningRate, seed, outDir };
+        cmd.SetAction(p =>
+        {
+            var info = CrowdLearnerCatalog.Find(p.GetValue(method)!)
+                ?? throw new UsageException($"unknown method '{p.GetValue(method)}' (known: {string.Join(", ", CrowdLearnerCatalog.All.Select(m => m.Name))})");
+            string? answersPath = p.GetValue(answers), featuresPath = p.GetValue(features);
+            string? testPath = p.GetValue(testFeatures), truthPath = p.GetValue(testTruth), trainTruthPath = null;
+            if (p.GetValue(dataset) is { } ds)
+            {
+                if (answersPath is not null || featuresPath is not null || testPath is not null || truthPath is not null)
+                    throw new UsageException("give either --dataset or the --answers/--features files, not both");
+                var b = BundledDatasets.Get(ds);
+                answersPath = b.AnswersPath;
+                featuresPath = b.File("train-features.csv");
+                testPath = b.File("test-features.csv");
+                truthPath = b.File("test-truth.csv");
+                trainTruthPath = b.TruthPath;
+            }
+            if (answersPath is null || featuresPath is null) throw new UsageException("give --answers and --features (or --dataset NAME)");
+            if (truthPath is not null && testPath is null) throw new UsageException("--test-truth needs --test-features");
+            if (p.GetValue(epochs) is < 1) throw new UsageException("--epochs must be at least 1");
+            if (p.GetValue(learningRate) is double lr && !(lr > 0 && double.IsFinite(lr))) throw new UsageException("--learning-rate must be a positive number");
+            string modelSpec = p.GetValue(model) ?? info.DefaultModel;
+            System.Collections.Immutable.ImmutableArray<int> hidden;
+            try { hidden = ModelSpec.HiddenLayers(modelSpec); }
+            catch (ArgumentException e) { throw new UsageException("--model: " + e.Message); }
+
+            var build = ctx.WithProgress("Reading answers", r => AnswerFiles.ReadAnswers(answersPath, null, r));
+            if (build.DroppedDuplicates > 0) ctx.Notice($"{build.DroppedDuplicates} repeated (task, worker) answers dropped (the last one is kept)");
+            var matrix = build.Matrix;
+            if (trainTruthPath is not null) matrix = matrix.WithGold(AnswerFiles.ReadTruth(trainTruthPath, matrix).Labels);
+            var table = FeatureFiles.ReadCsv(featuresPath);
+            var data = new CrowdTrainingSet { Answers = matrix, Features = table.Align(matrix) };
+            FeatureTable? test = testPath is null ? null : FeatureFiles.ReadCsv(testPath);
+            if (test is not null && test.Dimension != table.Dimension)
+                throw new TallyDataException(testPath!, 1, $"has {test.Dimension} feature columns but the training features have {table.Dimension}");
+            int[]? testLabels = truthPath is null ? null : ReadTestTruth(truthPath, test!, matrix);
+            double[][]? testRows = test?.ToArray();
+
+            var settings = new LearnerSettings { Hidden = hidden, Epochs = p.GetValue(epochs), LearningRate = p.GetValue(learningRate), Seed = p.GetValue(seed) };
+            var learner = info.Create(settings);
+            var log = new List<(int Epoch, double Loss, double? TestAccuracy)>();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            var result = ctx.WithProgress($"Training with {info.Name}", report =>
+                learner.Learn(data, new SyncProgress<EpochReport>(e =>
+                {
+                    double? acc = null;
+                    if (testRows is not null && testLabels is not null) acc = LearningEvaluation.Accuracy(e.Model.PredictProbabilities(testRows), testLabels);
+                    log.Add((e.Epoch, e.Loss, acc));
+                    report((double)e.Epoch / Math.Max(1, e.Epochs));
+                })));
+            double seconds = clock.Elapsed.TotalSeconds;
+            var learned = new LearnedModel { Method = info.Name, Classes = [.. matrix.Classes.Names], FeatureNames = [.. table.Columns], Classifier = result.Classifier };
+
+            double? trainAcc = null;
+            if (matrix.Gold is { } gold) trainAcc = LearningEvaluation.Accuracy(result.Posteriors, gold);
+            double[][]? testProbs = testRows is null ? null : result.Classifier.PredictProbabilities(testRows);
+            double? testAcc = testProbs is not null && testLabels is not null ? LearningEvaluation.Accuracy(testProbs, testLabels) : null;
+
+            var written = new List<string>();
+            if (p.GetValue(outDir) is { } dir)
+            {
+                Directory.CreateDirectory(dir);
+                written.Add(AtomicFile.Write(Path.Combine(dir, "model.tlm"), learned.Save));
+                written.Add(AtomicFile.WriteText(Path.Combine(dir, "train-posteriors.csv"), w => WriteProbabilities(w, matrix.Tasks.Names, matrix.Classes.Names, Rows(result.Posteriors))));
+                if (test is not null && testProbs is not null)
+                    written.Add(AtomicFile.WriteText(Path.Combine(dir, "predictions.csv"), w => WriteProbabilities(w, test.Tasks, matrix.Classes.Names, testProbs)));
+                written.Add(AtomicFile.WriteText(Path.Combine(dir, "epochs.csv"), w =>
+                {
+                    w.WriteLine(testLabels is null ? "epoch,loss" : "epoch,loss,test_accuracy");
+                    foreach (var (ep, loss, acc) in log)
+                        w.WriteLine(acc is double a ? $"{ep},{Num(loss)},{Num(a)}" : $"{ep},{Num(loss)}");
+                }));
+                if (log.Count > 0)
+                {
+                    string png = Path.Combine(dir, "learning-curve.png");
+                    var x = log.Select(l => (double)l.Epoch).ToArray();
+                    var series = new List<(string, double[], double[], double[]?, double[]?)> { ("training loss", x, log.Select(l => l.Loss).ToArray(), null, null) };
+                    if (testLabels is not null) series.Add(("test accuracy", x, log.Select(l => l.TestAccuracy ?? 0).ToArray(), null, null));
+                    Plots.Lines(png, $"tally learn — {info.Name}", "epoch", testLabels is null ? "loss" : "loss / accuracy", series);
+                    written.Add(png);
+                }
+            }
+
+            var t = new Table().Border(TableBorder.Rounded).HideHeaders().Title($"tally learn — {Markup.Escape(info.Name)}");
+            t.AddColumn(""); t.AddColumn(new TableColumn("").RightAligned());
+            t.AddRow("training tasks / workers / answers", $"{matrix.TaskCount:N0} / {matrix.WorkerCount:N0} / {matrix.AnswerCount:N0}");
+            t.AddRow("features / classes", $"{table.Dimension:N0} / {matrix.ClassCount}");
+            t.AddRow("model", Markup.Escape(hidden.Length == 0 ? "linear (softmax regression)" : "mlp " + string.Join("-", hidden)));
+            t.AddRow("epochs run", log.Count.ToString(CultureInfo.InvariantCulture));
+            if (trainAcc is double ta) t.AddRow("accuracy on training tasks", CliValues.Percent(ta) + "%");
+            if (testAcc is double te) t.AddRow("test accuracy", $"{CliValues.Percent(te)}% ({testLabels!.Count(l => l >= 0)} tasks)");
+            else if (test is not null) t.AddRow("test tasks predicted", test.Count.ToString("N0", CultureInfo.InvariantCulture));
+            t.AddRow("seconds", seconds.ToString("0.00", CultureInfo.InvariantCulture));
+            foreach (var w in written) t.AddRow("wrote", Markup.Escape(w));
+            ctx.Out.Write(t);
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static Command CreatePredict(CliContext ctx)
+    {
+        var modelPath = new Argument<string>("MODEL") { Description = "A model.tlm written by 'tally learn'." };
+        var featuresPath = new Argument<string>("FEATURES") { Description = "Features CSV (task,f0,f1,…) with the model's feature columns." };
+        var outPath = new Option<string?>("--out", "-o") { Description = "Write predictions (task,label,p_<class>…) to this file instead of standard output." };
+        var cmd = new Command("predict", "Label new tasks with a model trained by 'tally learn'.") { modelPath, featuresPath, outPath };
+        cmd.SetAction(p =>
+        {
+            string path = p.GetValue(modelPath)!;
+            LearnedModel model;
+            try { model = LearnedModel.Load(path); }
+            catch (InvalidDataException e) { throw new TallyDataException(path, 0, e.Message); }
+            var table = FeatureFiles.ReadCsv(p.GetValue(featuresPath)!);
+            if (table.Dimension != model.FeatureNames.Length)
+                throw new TallyDataException(p.GetValue(featuresPath)!, 1, $"has {table.Dimension} feature columns but the model was trained on {model.FeatureNames.Length}");
+            var probs = model.Classifier.PredictProbabilities(table.ToArray());
+            if (p.GetValue(outPath) is { } o)
+            {
+                AtomicFile.WriteText(o, w => WriteProbabilities(w, table.Tasks, model.Classes, probs));
+                ctx.Error.WriteLine($"tally: wrote {table.Count} predictions to {o}");
+            }
+            else
+            {
+                var sw = new StringWriter { NewLine = "\n" };
+                WriteProbabilities(sw, table.Tasks, model.Classes, probs);
+                ctx.Out.Profile.Out.Writer.Write(sw.ToString());
+            }
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>Reads test truth against the test tasks; unknown tasks and classes are errors (never dropped silently).</summary>
+    private static int[] ReadTestTruth(string path, FeatureTable test, LabelMatrix matrix)
+    {
+        using var csv = CsvRecordReader.Open(path);
+        int tc = csv.Column("task");
+        int yc = -1;
+        foreach (var name in new[] { "truth", "label", "gold", "true_label" })
+            if (csv.Header.Contains(name)) { yc = csv.Column(name); break; }
+        if (yc < 0) throw new TallyDataException(path, csv.HeaderLine, "has no truth column (truth or label)");
+        var labels = new int[test.Count];
+        Array.Fill(labels, -1);
+        while (csv.ReadChecked())
+        {
+            string task = csv.Field(tc).ToString(), label = csv.Field(yc).ToString();
+            int i = test.IndexOf(task);
+            if (i < 0) throw new TallyDataException(path, csv.LineNumber, $"task '{task}' is not in the test features");
+            if (!matrix.Classes.TryGetIndex(label, out int c))
+                throw new TallyDataException(path, csv.LineNumber, $"label '{label}' is not a class of the answers ({string.Join(", ", matrix.Classes.Names)})");
+            labels[i] = c;
+        }
+        return labels;
+    }
+
+    private static double[][] Rows(RowMatrix m)
+    {
+        var rows = new double[m.Rows][];
+        for (int i = 0; i < m.Rows; i++) rows[i] = m.Row(i).ToArray();
+        return rows;
+    }
+
+    private static void WriteProbabilities(TextWriter w, IReadOnlyList<string> tasks, IReadOnlyList<string> classes, double[][] probs)
+    {
+        var sb = new StringBuilder("task,label");
+        foreach (var c in classes) sb.Append(',').Append(CsvText.Escape("p_" + c));
+        w.WriteLine(sb.ToString());
+        for (int i = 0; i < tasks.Count; i++)
+        {
+            sb.Clear();
+            var row = probs[i];
+            int arg = 0;
+            for (int c = 1; c < row.Length; c++) if (row[c] > row[arg]) arg = c;
+            sb.Append(CsvText.Escape(tasks[i])).Append(',').Append(CsvText.Escape(classes[arg]));
+            foreach (double v in row) sb.Append(',').Append(Num(v));
+            w.WriteLine(sb.ToString());
+        }
+    }
+
+    private static string Num(double x) => (double.IsFinite(x) ? x : 0).ToString("G9", CultureInfo.InvariantCulture);
+
+    /// <summary>Reports on the training thread (Progress&lt;T&gt; would post later, after the model moved on).</summary>
+    private sealed class SyncProgress<T>(Action<T> handler) : IProgress<T>
+    {
+        public void Report(T value) => handler(value);
+    }
+}

@@ -1,0 +1,107 @@
+using System.Collections.Immutable;
+using System.Text;
+
+namespace Tally.Learning;
+
+/// <summary>
+/// A trained classifier together with what it needs to be used on new data: the class names (its output order), the
+/// feature column names it was trained on (checked on prediction), and the method that trained it.
+/// </summary>
+public sealed record LearnedModel
+{
+    private const uint Magic = 0x4D4C4C54; // "TLLM"
+    private const int FormatVersion = 1;
+
+    /// <summary>Method that trained the classifier.</summary>
+    public required string Method { get; init; }
+    /// <summary>Class names, in the classifier's output order.</summary>
+    public required ImmutableArray<string> Classes { get; init; }
+    /// <summary>Feature column names, in input order.</summary>
+    public required ImmutableArray<string> FeatureNames { get; init; }
+    /// <summary>The classifier (a <see cref="DenseNetwork"/> when loaded from a file).</summary>
+    public required IClassifier Classifier { get; init; }
+
+    /// <summary>Writes the model: a small header (method, classes, feature names) and then the classifier's own bytes.</summary>
+    public void Save(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using (var bw = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true))
+        {
+            bw.Write(Magic);
+            bw.Write(FormatVersion);
+            bw.Write(Method);
+            bw.Write(Classes.Length);
+            foreach (var c in Classes) bw.Write(c);
+            bw.Write(FeatureNames.Length);
+            foreach (var f in FeatureNames) bw.Write(f);
+        }
+        Classifier.Save(stream);
+    }
+
+    /// <summary>Saves to <paramref name="path"/> crash-safely.</summary>
+    public void Save(string path) => Data.AtomicFile.Write(path, Save);
+
+    /// <summary>Reads a model written by <see cref="Save(Stream)"/> (its classifier must be a <see cref="DenseNetwork"/>).</summary>
+    /// <exception cref="InvalidDataException">Not a Tally model, an unsupported version, or a corrupt file.</exception>
+    public static LearnedModel Load(Stream stream)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        try
+        {
+            string method;
+            string[] classes, features;
+            using (var br = new BinaryReader(stream, Encoding.UTF8, leaveOpen: true))
+            {
+                if (br.ReadUInt32() != Magic) throw new InvalidDataException("not a Tally model file");
+                int version = br.ReadInt32();
+                if (version != FormatVersion) throw new InvalidDataException($"unsupported model format version {version}");
+                method = br.ReadString();
+                int k = br.ReadInt32();
+                if (k < 1 || k > 1 << 20) throw new InvalidDataException("corrupt class count");
+                classes = new string[k];
+                for (int i = 0; i < k; i++) classes[i] = br.ReadString();
+                int d = br.ReadInt32();
+                if (d < 0 || d > 1 << 26) throw new InvalidDataException("corrupt feature count");
+                features = new string[d];
+                for (int i = 0; i < d; i++) features[i] = br.ReadString();
+            }
+            var network = DenseNetwork.LoadFrom(stream);
+            if (network.ClassCount != classes.Length || network.FeatureCount != features.Length)
+                throw new InvalidDataException("the network does not match the model's classes or features");
+            return new LearnedModel { Method = method, Classes = [.. classes], FeatureNames = [.. features], Classifier = network };
+        }
+        catch (EndOfStreamException e) { throw new InvalidDataException("the model file is truncated", e); }
+    }
+
+    /// <summary>Loads a model file.</summary>
+    public static LearnedModel Load(string path)
+    {
+        using var fs = File.OpenRead(path);
+        return Load(fs);
+    }
+}
+
+/// <summary>Parses model descriptions such as <c>linear</c>, <c>mlp:128</c> or <c>mlp:256,64</c>.</summary>
+public static class ModelSpec
+{
+    /// <summary>Hidden layer widths for <paramref name="spec"/>: none for <c>linear</c> (softmax regression).</summary>
+    /// <exception cref="ArgumentException">Unknown kind or a bad width.</exception>
+    public static ImmutableArray<int> HiddenLayers(string spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var s = spec.Trim().ToLowerInvariant();
+        if (s is "linear" or "softmax" or "logistic") return [];
+        if (s == "mlp") return [128];
+        if (!s.StartsWith("mlp:", StringComparison.Ordinal))
+            throw new ArgumentException($"unknown model '{spec}': use linear, mlp, or mlp:WIDTH[,WIDTH…]");
+        var parts = s[4..].Split(',', StringSplitOptions.TrimEntries);
+        var widths = ImmutableArray.CreateBuilder<int>(parts.Length);
+        foreach (var p in parts)
+        {
+            if (!int.TryParse(p, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int w) || w < 1 || w > 1 << 16)
+                throw new ArgumentException($"model '{spec}': hidden width '{p}' must be a whole number from 1 to 65536");
+            widths.Add(w);
+        }
+        return widths.ToImmutable();
+    }
+}
