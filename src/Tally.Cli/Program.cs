@@ -29,6 +29,7 @@ public static class Program
         root.Add(LabCommand.Create(ctx));
         root.Add(PayCommand.Create(ctx));
         root.Add(ShareCommand.Create(ctx));
+        root.Add(RoundsCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
