@@ -97,7 +97,9 @@ public sealed record ReformLabRun
     public required (double Trustworthy, double Random) ChancesPerReport { get; init; }
     /// <summary>
     /// Qualitative fairness (Definition 3) over every report equal to its task's true answer from round 2 on (all agents:
-    /// the same report, no decay so the same effective time), grouped by TERM's ψ before the round.
+    /// the same report, no decay so the same effective time), grouped by the agent's rank of TERM's ψ among the round's
+    /// agents before the round. Ranks, not ψ itself: Definition 3 compares agents of the same round, and pooling raw ψ
+    /// across rounds would mix early rounds (ψ near 0 for everyone, little help from extra chances) into the top group.
     /// </summary>
     public required QualitativeFairness Qualitative { get; init; }
 }
@@ -165,6 +167,7 @@ public static class ReformLab
             ct.ThrowIfCancellationRequested();
             var (round, correct) = MakeRound(o, j, accuracy, names, trusted);
             for (int i = 0; i < N; i++) psi[i] = term.Key(names[i]);
+            var rank = PercentileRanks(psi);
             RoundEvidence? evidence = null;
             int paySeed = Stream(o.Seed, 1, j);
             // Work items: one per mechanism, plus TERM's evidence (read-only on the model; applied after the payments).
@@ -172,7 +175,7 @@ public static class ReformLab
             {
                 if (w == specs.Count) { evidence = RoundEvidence.Draw(round, new Random(Stream(o.Seed, 2, j))); return; }
                 var r = reformers[w].Pay(round, term, new Random(paySeed));
-                acc[w].Add(j - 1, r, trusted, correct, psi);
+                acc[w].Add(j - 1, r, trusted, correct, rank);
             });
             term.Update(evidence!);
             progress?.Report(new ReformLabProgress(j, R));
@@ -212,6 +215,23 @@ public static class ReformLab
         return (new Round(j, T, K, reports), correct);
     }
 
+    /// <summary>Rank of each value among all, scaled to [0, 1] (ties share their mean rank).</summary>
+    private static double[] PercentileRanks(double[] values)
+    {
+        int n = values.Length;
+        var order = Enumerable.Range(0, n).OrderBy(i => values[i]).ToArray();
+        var rank = new double[n];
+        for (int p = 0; p < n;)
+        {
+            int q = p;
+            while (q + 1 < n && values[order[q + 1]] == values[order[p]]) q++;
+            double mid = n > 1 ? (p + q) / 2.0 / (n - 1) : 0;
+            for (int u = p; u <= q; u++) rank[order[u]] = mid;
+            p = q + 1;
+        }
+        return rank;
+    }
+
     /// <summary>A seed for stream (<paramref name="purpose"/>, <paramref name="index"/>) of the run's seed (SplitMix64 finaliser).</summary>
     private static int Stream(int seed, int purpose, int index)
     {
@@ -227,9 +247,9 @@ public static class ReformLab
         private readonly double[] _ta = new double[rounds], _ra = new double[rounds], _opt = new double[rounds];
         private double _taSum, _raSum, _optSum, _total, _taChances, _raChances;
         private long _taCount, _raCount;
-        private readonly List<double> _qualPsi = [], _qualReward = [];
+        private readonly List<double> _qualRank = [], _qualReward = [];
 
-        public void Add(int r, ReformResult result, int trusted, bool[] correct, double[] psi)
+        public void Add(int r, ReformResult result, int trusted, bool[] correct, double[] rank)
         {
             double ta = 0, ra = 0, opt = 0;
             int nt = 0, nr = 0;
@@ -241,7 +261,7 @@ public static class ReformLab
                 if (result.TasksScored[a] == 0) continue;
                 if (a < trusted) { ta += pay; opt += result.Optimal[a]; nt++; _taChances += result.ChancesUsed[a]; }
                 else { ra += pay; nr++; _raChances += result.ChancesUsed[a]; }
-                if (r > 0 && correct[a]) { _qualPsi.Add(psi[a]); _qualReward.Add(pay); }
+                if (r > 0 && correct[a]) { _qualRank.Add(rank[a]); _qualReward.Add(pay); }
             }
             _ta[r] = nt > 0 ? ta / nt : 0;
             _ra[r] = nr > 0 ? ra / nr : 0;
@@ -262,7 +282,7 @@ public static class ReformLab
             Fairness = _taCount > 0 ? new GammaFairness(_optSum / _taCount, _taSum / _taCount, _taCount) : new GammaFairness(0, 0, 0),
             BudgetPerAgent = Tally.Mechanisms.Reputation.Fairness.BudgetPerAgent(_total, agents, rounds),
             ChancesPerReport = (_taCount > 0 ? _taChances / _taCount : 0, _raCount > 0 ? _raChances / _raCount : 0),
-            Qualitative = Tally.Mechanisms.Reputation.Fairness.Qualitative(_qualPsi, _qualReward),
+            Qualitative = Tally.Mechanisms.Reputation.Fairness.Qualitative(_qualRank, _qualReward),
         };
     }
 }
