@@ -93,11 +93,11 @@ internal static class RoundsCommand
         });
         AggregationWriter.AtomicText(Path.Combine(dir, "summary.csv"), w =>
         {
-            w.WriteLine("mechanism,k,alpha,ta_reward,ra_reward,ta_optimal,normalised,gamma,budget_per_agent,budget_increase,ta_chances,ra_chances,qualitative_fair");
+            w.WriteLine("mechanism,k,alpha,ta_reward,ra_reward,ta_optimal,normalised,gamma,gamma_all_agents,budget_per_agent,budget_increase,ta_chances,ra_chances,qualitative_fair");
             foreach (var r in runs)
                 w.WriteLine(string.Join(",", r.Mechanism, r.Chances.ToString(CultureInfo.InvariantCulture), R(r.Alpha), R(r.MeanTrustworthyReward),
                     R(r.MeanRandomReward), R(r.Fairness.OptimalReward), r.Fairness.Normalised is double n ? R(n) : "",
-                    r.Fairness.Gamma is double g ? R(g) : "", R(r.BudgetPerAgent),
+                    r.Fairness.Gamma is double g ? R(g) : "", r.FairnessAllAgents.Gamma is double ga ? R(ga) : "", R(r.BudgetPerAgent),
                     r.Mechanism != "rptsc" && result.BudgetIncrease(r.Chances) is double i ? R(i) : "",
                     R(r.ChancesPerReport.Trustworthy), R(r.ChancesPerReport.Random), r.Qualitative.Holds ? "true" : "false"));
         });
@@ -113,7 +113,7 @@ internal static class RoundsCommand
             series.Add(($"{Label(shown)} TA", xs, [.. shown.TrustworthyReward], null, null));
             series.Add(($"{Label(shown)} RA", xs, [.. shown.RandomReward], null, null));
         }
-        Plots.Lines(Path.Combine(dir, "reward-per-round.png"), "Mean reward per round of trustworthy (TA) and random (RA) agents", "round", "mean reward", series);
+        Plots.Lines(Path.Combine(dir, "reward-per-round.png"), "Mean reward per round of trustworthy (TA) and random (RA) agents", "round", "mean reward", series, legendOutside: true);
         if (result.Reform.Length > 0)
         {
             var ks = result.Reform.OrderBy(r => r.Chances).ToList();
@@ -122,7 +122,7 @@ internal static class RoundsCommand
             [
                 ("N-REFORM", kx, [.. ks.Select(r => r.Fairness.Normalised ?? 0)], null, null),
                 ("N-RPTSC", kx, [.. ks.Select(_ => result.Rptsc.Fairness.Normalised ?? 0)], null, null),
-            ]);
+            ], legendOutside: true);
         }
         ctx.Out.MarkupLine(Markup.Escape($"wrote {Path.Combine(dir, "rewards.csv")}, summary.csv and the plots"));
     }

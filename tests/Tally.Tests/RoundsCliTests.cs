@@ -35,7 +35,7 @@ public sealed class RoundsCliTests : IDisposable
         var summary = File.ReadAllLines(Path.Combine(outDir, "summary.csv"));
         Assert.Equal(4, summary.Length);
         // REFORM k = 1 is RPTSC with α = 11 instead of 10 (the same seed): its budget is exactly 10% higher.
-        double increase = double.Parse(summary[2].Split(',')[9], CultureInfo.InvariantCulture);
+        double increase = double.Parse(summary[2].Split(',')[10], CultureInfo.InvariantCulture);
         Assert.Equal(0.1, increase, 9);
         Assert.True(new FileInfo(Path.Combine(outDir, "reward-per-round.png")).Length > 1000);
         Assert.True(new FileInfo(Path.Combine(outDir, "normalised-vs-k.png")).Length > 1000);

@@ -91,6 +91,11 @@ public sealed record ReformLabRun
     public required double MeanRandomReward { get; init; }
     /// <summary>γ-fairness over every scored TA report of every round; its <see cref="GammaFairness.Normalised"/> is N-RPTSC / N-REFORM.</summary>
     public required GammaFairness Fairness { get; init; }
+    /// <summary>
+    /// The same measure over every scored report, random agents' included: not Definition 2 (which is about
+    /// trustworthy agents) but a reading of the paper's reported γ that the §5 text does not rule out; reported for comparison.
+    /// </summary>
+    public required GammaFairness FairnessAllAgents { get; init; }
     /// <summary>Total payments / agents / rounds.</summary>
     public required double BudgetPerAgent { get; init; }
     /// <summary>Mean pairings per scored report of TAs and of RAs (1 = never an extra chance).</summary>
@@ -245,7 +250,7 @@ public static class ReformLab
     private sealed class Accumulator(int rounds)
     {
         private readonly double[] _ta = new double[rounds], _ra = new double[rounds], _opt = new double[rounds];
-        private double _taSum, _raSum, _optSum, _total, _taChances, _raChances;
+        private double _taSum, _raSum, _optSum, _raOptSum, _total, _taChances, _raChances;
         private long _taCount, _raCount;
         private readonly List<double> _qualRank = [], _qualReward = [];
 
@@ -260,7 +265,7 @@ public static class ReformLab
                 _total += pay;
                 if (result.TasksScored[a] == 0) continue;
                 if (a < trusted) { ta += pay; opt += result.Optimal[a]; nt++; _taChances += result.ChancesUsed[a]; }
-                else { ra += pay; nr++; _raChances += result.ChancesUsed[a]; }
+                else { ra += pay; nr++; _raOptSum += result.Optimal[a]; _raChances += result.ChancesUsed[a]; }
                 if (r > 0 && correct[a]) { _qualRank.Add(rank[a]); _qualReward.Add(pay); }
             }
             _ta[r] = nt > 0 ? ta / nt : 0;
@@ -280,6 +285,9 @@ public static class ReformLab
             MeanTrustworthyReward = _taCount > 0 ? _taSum / _taCount : 0,
             MeanRandomReward = _raCount > 0 ? _raSum / _raCount : 0,
             Fairness = _taCount > 0 ? new GammaFairness(_optSum / _taCount, _taSum / _taCount, _taCount) : new GammaFairness(0, 0, 0),
+            FairnessAllAgents = _taCount + _raCount > 0
+                ? new GammaFairness((_optSum + _raOptSum) / (_taCount + _raCount), (_taSum + _raSum) / (_taCount + _raCount), _taCount + _raCount)
+                : new GammaFairness(0, 0, 0),
             BudgetPerAgent = Tally.Mechanisms.Reputation.Fairness.BudgetPerAgent(_total, agents, rounds),
             ChancesPerReport = (_taCount > 0 ? _taChances / _taCount : 0, _raCount > 0 ? _raChances / _raCount : 0),
             Qualitative = Tally.Mechanisms.Reputation.Fairness.Qualitative(_qualRank, _qualReward),
