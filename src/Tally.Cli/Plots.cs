@@ -28,9 +28,12 @@ internal static class Plots
         Save(plot, path, Math.Max(480, 80 * names.Count), 460);
     }
 
-    /// <summary>Lines with shaded intervals: one series per name, y(x) with lower/upper bounds.</summary>
+    /// <summary>
+    /// Lines with shaded intervals: one series per name, y(x) with lower/upper bounds; the legend sits in the lower
+    /// left corner, or right of the chart when <paramref name="legendOutside"/> (for series that fill the whole area).
+    /// </summary>
     public static void Lines(string path, string title, string xLabel, string yLabel,
-        IReadOnlyList<(string Name, double[] X, double[] Y, double[]? Low, double[]? High)> series)
+        IReadOnlyList<(string Name, double[] X, double[] Y, double[]? Low, double[]? High)> series, bool legendOutside = false)
     {
         var plot = new Plot();
         int i = 0;
@@ -48,11 +51,12 @@ internal static class Plots
             line.LegendText = name;
             line.MarkerSize = 5;
         }
-        plot.ShowLegend(Alignment.LowerLeft);
+        if (legendOutside) plot.ShowLegend(Edge.Right);
+        else plot.ShowLegend(Alignment.LowerLeft);
         plot.Title(title);
         plot.XLabel(xLabel);
         plot.YLabel(yLabel);
-        Save(plot, path, 640, 440);
+        Save(plot, path, legendOutside ? 820 : 640, 440);
     }
 
     private static void Save(Plot plot, string path, int width, int height)

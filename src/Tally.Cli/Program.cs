@@ -31,6 +31,7 @@ public static class Program
         root.Add(ShareCommand.Create(ctx));
         root.Add(LearnCommand.Create(ctx));
         root.Add(LearnCommand.CreatePredict(ctx));
+        root.Add(RoundsCommand.Create(ctx));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

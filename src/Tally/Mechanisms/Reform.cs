@@ -27,6 +27,12 @@ public sealed record ReformResult
     public required ImmutableArray<double> Payments { get; init; }
     /// <summary>Per-agent number of scored reports (0 = unscored).</summary>
     public required ImmutableArray<int> TasksScored { get; init; }
+    /// <summary>
+    /// Per-agent optimal payment M* (γ-fairness, REFORM Definition 2): mean over scored reports of β(t)·α(1/f(y_i) − 1),
+    /// what each report would have earned had its (last) pairing matched, with the same f; 0 if unscored.
+    /// M* − payment is the unfair penalty that extra chances are meant to shrink.
+    /// </summary>
+    public required ImmutableArray<double> Optimal { get; init; }
     /// <summary>Per-agent total number of pairing chances used over its scored reports.</summary>
     public required ImmutableArray<int> ChancesUsed { get; init; }
     /// <summary>Per-agent peers it was paired with, in order (all chances of all scored reports; empty if unscored).</summary>
@@ -91,6 +97,7 @@ public sealed class Reform(ReformOptions? options = null)
         for (int t = 0; t < T; t++)
             for (int a = offsets[t]; a < offsets[t + 1]; a++) answerTask[a] = t;
         var pay = new double[W];
+        var optimal = new double[W];
         var scored = new int[W];
         var chances = new int[W];
         var peers = new ImmutableArray<string>[W];
@@ -106,7 +113,7 @@ public sealed class Reform(ReformOptions? options = null)
             var peerList = ImmutableArray.CreateBuilder<string>();
             var used = new List<int>();
             int n = 0, chancesI = 0;
-            double sum = 0;
+            double sum = 0, best = 0;
             for (int p = 0; p < tasksI.Length; p++)
             {
                 int t = tasksI[p], y = labelsI[p];
@@ -130,12 +137,16 @@ public sealed class Reform(ReformOptions? options = null)
                     peerList.Add(agents[taskWorkers[a]]);
                 }
                 chancesI += l;
-                double reward = taskLabels[a] == y ? alpha * ((drawn + 1.0) / (same + 1.0) - 1) : -alpha;
-                sum += beta[(i, t)] * reward;
+                double matched = alpha * ((drawn + 1.0) / (same + 1.0) - 1);
+                double reward = taskLabels[a] == y ? matched : -alpha;
+                double b = beta[(i, t)];
+                sum += b * reward;
+                best += b * matched;
             }
             if (n >= minTasks)
             {
                 pay[i] = sum / n;
+                optimal[i] = best / n;
                 scored[i] = n;
                 chances[i] = chancesI;
                 peers[i] = peerList.ToImmutable();
@@ -156,6 +167,7 @@ public sealed class Reform(ReformOptions? options = null)
             Agents = agents,
             Payments = result.Payments,
             TasksScored = result.TasksScored,
+            Optimal = PaymentResult.Wrap(optimal),
             ChancesUsed = PaymentResult.Wrap(chances),
             Peers = PaymentResult.Wrap(peers),
             LateReports = round.LateCount,
