@@ -18,6 +18,7 @@ internal static class LabCommand
         cmd.Add(CreatePeer(ctx));
         cmd.Add(CreateEdx(ctx));
         cmd.Add(CreateGap(ctx));
+        cmd.Add(LabLearningCommand.Create(ctx));
         return cmd;
     }
 

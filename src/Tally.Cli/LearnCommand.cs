@@ -67,7 +67,8 @@ internal static class LearnCommand
             var build = ctx.WithProgress("Reading answers", r => AnswerFiles.ReadAnswers(answersPath, null, r));
             if (build.DroppedDuplicates > 0) ctx.Notice($"{build.DroppedDuplicates} repeated (task, worker) answers dropped (the last one is kept)");
             var matrix = build.Matrix;
-            if (trainTruthPath is not null) matrix = matrix.WithGold(AnswerFiles.ReadTruth(trainTruthPath, matrix).Labels);
+            // Kept apart from the matrix: gold on the matrix would be clamped by the methods, i.e. leak the truth.
+            GoldLabels? trainTruth = trainTruthPath is null ? null : AnswerFiles.ReadTruth(trainTruthPath, matrix).Labels;
             var table = FeatureFiles.ReadCsv(featuresPath);
             var data = new CrowdTrainingSet { Answers = matrix, Features = table.Align(matrix) };
             FeatureTable? test = testPath is null ? null : FeatureFiles.ReadCsv(testPath);
@@ -92,7 +93,7 @@ internal static class LearnCommand
             var learned = new LearnedModel { Method = info.Name, Classes = [.. matrix.Classes.Names], FeatureNames = [.. table.Columns], Classifier = result.Classifier };
 
             double? trainAcc = null;
-            if (matrix.Gold is { } gold) trainAcc = LearningEvaluation.Accuracy(result.Posteriors, gold);
+            if (trainTruth is { } gold) trainAcc = LearningEvaluation.Accuracy(result.Posteriors, gold);
             double[][]? testProbs = testRows is null ? null : result.Classifier.PredictProbabilities(testRows);
             double? testAcc = testProbs is not null && testLabels is not null ? LearningEvaluation.Accuracy(testProbs, testLabels) : null;
 

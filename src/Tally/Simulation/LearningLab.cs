@@ -1,0 +1,156 @@
+using System.Collections.Immutable;
+using System.Diagnostics;
+using Tally.Data;
+using Tally.Learning;
+
+namespace Tally.Simulation;
+
+/// <summary>Options of <see cref="LearningLab.Run"/>.</summary>
+public sealed record LearningLabOptions
+{
+    /// <summary>Learner names (<see cref="CrowdLearnerCatalog"/>); default all.</summary>
+    public ImmutableArray<string> Methods { get; init; } = [.. CrowdLearnerCatalog.All.Select(m => m.Name)];
+    /// <summary>Number of seeds (0, 1, …) per method; default 5.</summary>
+    public int Seeds { get; init; } = 5;
+    /// <summary>
+    /// The classifier every method trains (hidden layers, epochs, Adam step); the seed is set per run. Default: each
+    /// method's own defaults. A fair comparison gives every method the same classifier.
+    /// </summary>
+    public LearnerSettings Settings { get; init; } = new();
+}
+
+/// <summary>One method's results over the seeds of a <see cref="LearningLab"/> run.</summary>
+/// <param name="Method">Learner name.</param>
+/// <param name="TestAccuracy">Per seed: accuracy of the trained classifier on the test tasks.</param>
+/// <param name="TrainAccuracy">Per seed: accuracy of the method's posteriors on the training tasks (for Max-MIG the
+/// data-crowds forecaster ζ, which needs the crowd's answers and so exists only for training tasks).</param>
+/// <param name="Seconds">Mean training time per seed.</param>
+public sealed record LearningLabCell(string Method, ImmutableArray<double> TestAccuracy, ImmutableArray<double> TrainAccuracy, double Seconds)
+{
+    /// <summary>Mean test accuracy.</summary>
+    public double TestMean => TestAccuracy.Average();
+    /// <summary>Sample standard deviation of the test accuracy (0 for one seed).</summary>
+    public double TestSd => Sd(TestAccuracy);
+    /// <summary>Mean training-task accuracy.</summary>
+    public double TrainMean => TrainAccuracy.Average();
+    /// <summary>Sample standard deviation of the training-task accuracy.</summary>
+    public double TrainSd => Sd(TrainAccuracy);
+
+    private static double Sd(ImmutableArray<double> x)
+    {
+        if (x.Length < 2) return 0;
+        double m = x.Average(), s = 0;
+        foreach (double v in x) s += (v - m) * (v - m);
+        return Math.Sqrt(s / (x.Length - 1));
+    }
+}
+
+/// <summary>
+/// Learning-from-crowds experiments: every method on one dataset over several seeds, and the dataset builders for the
+/// synthetic settings of Max-MIG (Cao et al., ICLR 2019, Appendix B.1: independent mistakes, naive majority,
+/// correlated mistakes with high or low expertise) and of deepBP (Kim et al., AISTATS 2022, §4.1: one-coin Beta(2, 1)
+/// workers on a (3, 4)-regular graph with extreme spammers).
+/// </summary>
+public static class LearningLab
+{
+    /// <summary>Trains every method for every seed on <paramref name="data"/> and scores it.</summary>
+    public static ImmutableArray<LearningLabCell> Run(CrowdLearningDataset data, LearningLabOptions? options = null,
+        IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        options ??= new LearningLabOptions();
+        if (options.Seeds < 1) throw new ArgumentOutOfRangeException(nameof(options), "Seeds must be at least 1.");
+        var infos = options.Methods.Select(m => CrowdLearnerCatalog.Find(m) ?? throw new ArgumentException($"Unknown learner '{m}'.")).ToArray();
+        var cells = ImmutableArray.CreateBuilder<LearningLabCell>(infos.Length);
+        int done = 0, total = infos.Length * options.Seeds;
+        foreach (var info in infos)
+        {
+            var test = new double[options.Seeds];
+            var train = new double[options.Seeds];
+            double seconds = 0;
+            for (int seed = 0; seed < options.Seeds; seed++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var clock = Stopwatch.StartNew();
+                var result = info.Create(options.Settings with { Seed = seed }).Learn(data.Train, null, cancellationToken);
+                seconds += clock.Elapsed.TotalSeconds;
+                test[seed] = LearningEvaluation.Accuracy(result.Classifier.PredictProbabilities(data.TestFeatures), data.TestLabels);
+                train[seed] = LearningEvaluation.Accuracy(result.Posteriors, data.TrainTruth);
+                progress?.Report((double)++done / total);
+            }
+            cells.Add(new LearningLabCell(info.Name, [.. test], [.. train], seconds / options.Seeds));
+        }
+        return cells.ToImmutable();
+    }
+
+    /// <summary>
+    /// A Max-MIG expert-crowd dataset: the first <paramref name="trainCount"/> items of <paramref name="train"/> labelled by
+    /// the experts of <paramref name="scenario"/>, and the first <paramref name="testCount"/> items of <paramref name="test"/>.
+    /// </summary>
+    public static CrowdLearningDataset ExpertDataset(LabelledImages train, LabelledImages test, ExpertScenario scenario, int trainCount, int testCount)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(test);
+        int n = Math.Min(trainCount, train.Count), m = Math.Min(testCount, test.Count);
+        var truth = train.Labels[..n];
+        var ids = Ids("item-", n);
+        var crowd = new ExpertSimulator().Generate(truth, train.Classes, scenario, ids);
+        return Dataset(crowd.Answers, train.Features[..n], ids, truth, test, m, train.Classes);
+    }
+
+    /// <summary>
+    /// The deepBP setting: the first <paramref name="trainCount"/> items of <paramref name="train"/> whose class is one of
+    /// <paramref name="classes"/> (relabelled 0…), answered by one-coin Beta(2, 1) workers on a (3, 4)-regular graph plus
+    /// <paramref name="spammers"/> workers answering every item at random; likewise the test items.
+    /// </summary>
+    public static CrowdLearningDataset SparseOneCoinDataset(LabelledImages train, LabelledImages test, IReadOnlyList<int> classes,
+        int spammers, int trainCount, int testCount, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(classes);
+        var (trainX, trainY) = Select(train, classes, trainCount);
+        var (testX, testY) = Select(test, classes, testCount);
+        var names = classes.Select(c => train.Classes[c]).ToArray();
+        var ids = Ids("item-", trainY.Length);
+        var crowd = new ExpertSimulator().SparseOneCoin(trainY, classes.Count, ExpertSimulator.KimOneCoin(classes.Count, spammers, seed), ids);
+        var testImages = new LabelledImages(testX, testY, names, test.Rows, test.Columns);
+        return Dataset(crowd.Answers, trainX, ids, trainY, testImages, testY.Length, names);
+    }
+
+    private static (double[][] X, int[] Y) Select(LabelledImages images, IReadOnlyList<int> classes, int count)
+    {
+        var x = new List<double[]>();
+        var y = new List<int>();
+        for (int i = 0; i < images.Count && x.Count < count; i++)
+        {
+            int c = -1;
+            for (int j = 0; j < classes.Count; j++) if (classes[j] == images.Labels[i]) c = j;
+            if (c < 0) continue;
+            x.Add(images.Features[i]);
+            y.Add(c);
+        }
+        return ([.. x], [.. y]);
+    }
+
+    private static string[] Ids(string prefix, int n)
+    {
+        var ids = new string[n];
+        for (int i = 0; i < n; i++) ids[i] = prefix + (i + 1).ToString("D5", System.Globalization.CultureInfo.InvariantCulture);
+        return ids;
+    }
+
+    /// <summary>Aligns features and truth to the answers' task order (the simulators may order tasks differently).</summary>
+    private static CrowdLearningDataset Dataset(LabelMatrix answers, double[][] features, string[] ids, int[] truth,
+        LabelledImages test, int testCount, IReadOnlyList<string> classes)
+    {
+        var table = new FeatureTable(ids, features);
+        var aligned = table.Align(answers);
+        var gold = new int[answers.TaskCount];
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < ids.Length; i++) index[ids[i]] = i;
+        for (int t = 0; t < answers.TaskCount; t++) gold[t] = truth[index[answers.Tasks[t]]];
+        return new CrowdLearningDataset(
+            new CrowdTrainingSet { Answers = answers, Features = aligned },
+            new GoldLabels(gold, answers.ClassCount),
+            Ids("test-", testCount), test.Features[..testCount], test.Labels[..testCount], classes);
+    }
+}
