@@ -24,7 +24,7 @@ internal static class LabLearningCommand
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for learning.csv and learning.png." };
         var cmd = new Command("learning", """
             Train every learning-from-crowds method on one setting over several seeds; report mean ± sd test accuracy of the
-            classifier and accuracy of the method's posteriors on the training tasks (Max-MIG: the data-crowds forecaster).
+            classifier and accuracy of the method's posteriors on the training tasks (Max-MIG: the data-crowds forecaster). Synthetic crowds are drawn anew for every seed.
             Fashion-MNIST comes from Debian's dataset-fashion-mnist package (or $FASHION_MNIST).
 
             Examples:
@@ -48,14 +48,14 @@ internal static class LabLearningCommand
             foreach (var n in names)
                 if (CrowdLearnerCatalog.Find(n) is null) throw new UsageException($"unknown learner '{n}' (known: {string.Join(", ", CrowdLearnerCatalog.All.Select(m => m.Name))})");
             string name = p.GetValue(setting)!;
-            var data = ctx.WithProgress("Preparing data", _ => Build(name, p.GetValue(trainCount), p.GetValue(testCount)));
+            var make = Build(name, p.GetValue(trainCount), p.GetValue(testCount));
             var options = new LearningLabOptions
             {
                 Methods = [.. names],
                 Seeds = p.GetValue(seeds),
                 Settings = new LearnerSettings { Hidden = hidden, Epochs = p.GetValue(epochs), LearningRate = p.GetValue(learningRate) },
             };
-            var cells = ctx.WithProgress($"Training ({names.Length} methods × {options.Seeds} seeds)", r => LearningLab.Run(data, options, new Progress(r)));
+            var cells = ctx.WithProgress($"Training ({names.Length} methods × {options.Seeds} seeds)", r => LearningLab.Run(make, options, new Progress(r)));
 
             var table = new Table().Border(TableBorder.Rounded).Title($"tally lab learning — {Markup.Escape(name)}, {options.Seeds} seeds");
             table.AddColumn("method"); table.AddColumn(new TableColumn("test accuracy %").RightAligned());
@@ -84,13 +84,15 @@ internal static class LabLearningCommand
         return cmd;
     }
 
-    private static CrowdLearningDataset Build(string setting, int trainCount, int testCount)
+    /// <summary>The dataset of each seed: the real crowd for music genre, a fresh synthetic crowd per seed otherwise.</summary>
+    private static Func<int, CrowdLearningDataset> Build(string setting, int trainCount, int testCount)
     {
         var parts = setting.Split(':');
         switch (parts[0].ToLowerInvariant())
         {
             case "music-genre":
-                return MusicGenre.Load(BundledDatasets.Root());
+                var music = MusicGenre.Load(BundledDatasets.Root());
+                return _ => music;
             case "experts":
             {
                 if (parts.Length != 3) throw new UsageException("--setting experts:CASE:H|L, e.g. experts:correlated:L");
@@ -108,7 +110,7 @@ internal static class LabLearningCommand
                     _ => throw new UsageException($"expertise '{parts[2]}': use H or L"),
                 };
                 var (train, test) = Fashion(trainCount, testCount);
-                return LearningLab.ExpertDataset(train, test, new ExpertScenario { Case = @case, Expertise = expertise }, trainCount, testCount);
+                return seed => LearningLab.ExpertDataset(train, test, new ExpertScenario { Case = @case, Expertise = expertise, Seed = seed }, trainCount, testCount);
             }
             case "sparse":
             {
@@ -116,7 +118,7 @@ internal static class LabLearningCommand
                 if (parts.Length == 2 && (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out spammers)))
                     throw new UsageException("--setting sparse:SPAMMERS needs a whole number of spammers");
                 var (train, test) = Fashion(4 * trainCount, 4 * testCount);
-                return LearningLab.SparseOneCoinDataset(train, test, SparseClasses, spammers, trainCount, testCount, seed: 0);
+                return seed => LearningLab.SparseOneCoinDataset(train, test, SparseClasses, spammers, trainCount, testCount, seed);
             }
             default:
                 throw new UsageException($"unknown setting '{setting}': use music-genre, experts:CASE:H|L or sparse:SPAMMERS");

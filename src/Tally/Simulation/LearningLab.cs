@@ -5,7 +5,7 @@ using Tally.Learning;
 
 namespace Tally.Simulation;
 
-/// <summary>Options of <see cref="LearningLab.Run"/>.</summary>
+/// <summary>Options of <see cref="LearningLab"/>.Run.</summary>
 public sealed record LearningLabOptions
 {
     /// <summary>Learner names (<see cref="CrowdLearnerCatalog"/>); default all.</summary>
@@ -58,10 +58,24 @@ public static class LearningLab
         IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
+        return Run(_ => data, options, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// Trains every method for every seed s on the dataset <paramref name="dataForSeed"/>(s) and scores it: for synthetic
+    /// crowds the crowd is drawn anew per seed, so the spread covers both the crowd and the training randomness.
+    /// Each dataset is built once and shared by all methods.
+    /// </summary>
+    public static ImmutableArray<LearningLabCell> Run(Func<int, CrowdLearningDataset> dataForSeed, LearningLabOptions? options = null,
+        IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(dataForSeed);
         options ??= new LearningLabOptions();
         if (options.Seeds < 1) throw new ArgumentOutOfRangeException(nameof(options), "Seeds must be at least 1.");
         var infos = options.Methods.Select(m => CrowdLearnerCatalog.Find(m) ?? throw new ArgumentException($"Unknown learner '{m}'.")).ToArray();
         var cells = ImmutableArray.CreateBuilder<LearningLabCell>(infos.Length);
+        var datasets = new CrowdLearningDataset[options.Seeds];
+        for (int seed = 0; seed < options.Seeds; seed++) datasets[seed] = dataForSeed(seed);
         int done = 0, total = infos.Length * options.Seeds;
         foreach (var info in infos)
         {
@@ -72,6 +86,7 @@ public static class LearningLab
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 var clock = Stopwatch.StartNew();
+                var data = datasets[seed];
                 var result = info.Create(options.Settings with { Seed = seed }).Learn(data.Train, null, cancellationToken);
                 seconds += clock.Elapsed.TotalSeconds;
                 test[seed] = LearningEvaluation.Accuracy(result.Classifier.PredictProbabilities(data.TestFeatures), data.TestLabels);

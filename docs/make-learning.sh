@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Regenerates the measurements behind docs/learning.md into docs/img/learning/ (about 30–40 min on 2 cores).
+# Fashion-MNIST settings need Debian's dataset-fashion-mnist package (or $FASHION_MNIST pointing at the IDX files).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=docs/img/learning
+mkdir -p "$out"
+dotnet build src/Tally.Cli -c Release -v quiet -nologo >/dev/null
+tally() { dotnet src/Tally.Cli/bin/Release/net10.0/Tally.Cli.dll "$@"; }
+
+# Music genre, real MTurk crowd, 5 seeds: (a) every method with the same classifier (softmax regression, Adam 1e-3),
+# (b) every method with its own defaults (tally learn's behaviour).
+tally lab learning --setting music-genre --model linear --learning-rate 0.001 --seeds 5 --out "$out/music-linear" | tee "$out/music-linear/table.txt"
+tally lab learning --setting music-genre --seeds 5 --out "$out/music-default" | tee "$out/music-default/table.txt"
+
+# Max-MIG's expert crowds (paper 001, Appendix B.1) on 1,000 Fashion-MNIST training images, 1,000 test images, 3 seeds.
+for c in independent naive-majority correlated; do
+  for e in H L; do
+    d="$out/experts-$c-$e"
+    mkdir -p "$d"
+    tally lab learning --setting "experts:$c:$e" --model linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 3 \
+      --methods mv,ds,em,crowdlayer,maxmig,deepmf,deepbp --out "$d" | tee "$d/table.txt"
+  done
+done
+
+# deepBP vs deepMF (paper 003 §4.1): one-coin Beta(2,1) workers on a (3,4)-regular graph plus 2 extreme spammers,
+# Fashion-MNIST pullover vs coat, 1,000 training items, 10 seeds (a fresh crowd each).
+mkdir -p "$out/sparse"
+tally lab learning --setting sparse:2 --model linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 10 \
+  --methods mv,ds,deepmf,deepbp --out "$out/sparse" | tee "$out/sparse/table.txt"
