@@ -24,6 +24,9 @@ internal static class LearnCommand
         var epochs = new Option<int?>("--epochs", "-e") { Description = "Training epochs (per round for the alternating methods); default: the method's." };
         var seed = new Option<int>("--seed", "-s") { Description = "Seed for initialisation, shuffling and dropout.", DefaultValueFactory = _ => 0 };
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for model.tlm, predictions.csv, train-posteriors.csv, epochs.csv and learning-curve.png." };
+        var format = FeatureFormatOption();
+        var ids = new Option<string?>("--feature-ids") { Description = "Sparse features: file with one task id per line for the training rows (default: rows are tasks 0, 1, …)." };
+        var testIds = new Option<string?>("--test-ids") { Description = "Sparse features: file with one task id per line for the test rows." };
         var cmd = new Command("learn", """
             Train a classifier directly from noisy crowd answers and task features, jointly with a model of the workers
             where the method has one. The model can then label new tasks with 'tally predict'.
@@ -37,7 +40,7 @@ internal static class LearnCommand
               tally learn --answers answers.csv --features features.csv --test-features test.csv --method deepbp --model linear --out runs/bp
               tally predict runs/bp/model.tlm new-features.csv --out new-labels.csv
             """)
-        { answers, features, testFeatures, testTruth, dataset, method, model, epochs, learningRate, seed, outDir };
+        { answers, features, testFeatures, testTruth, dataset, method, model, epochs, learningRate, seed, outDir, format, ids, testIds };
         cmd.SetAction(p =>
         {
             var info = CrowdLearnerCatalog.Find(p.GetValue(method)!)
@@ -69,9 +72,10 @@ internal static class LearnCommand
             var matrix = build.Matrix;
             // Kept apart from the matrix: gold on the matrix would be clamped by the methods, i.e. leak the truth.
             GoldLabels? trainTruth = trainTruthPath is null ? null : AnswerFiles.ReadTruth(trainTruthPath, matrix).Labels;
-            var table = FeatureFiles.ReadCsv(featuresPath);
+            string fmt = p.GetValue(format)!;
+            var table = ReadFeatures(featuresPath, fmt, p.GetValue(ids), null);
             var data = new CrowdTrainingSet { Answers = matrix, Features = table.Align(matrix) };
-            FeatureTable? test = testPath is null ? null : FeatureFiles.ReadCsv(testPath);
+            FeatureTable? test = testPath is null ? null : ReadFeatures(testPath, fmt, p.GetValue(testIds), table.Dimension);
             if (test is not null && test.Dimension != table.Dimension)
                 throw new TallyDataException(testPath!, 1, $"has {test.Dimension} feature columns but the training features have {table.Dimension}");
             int[]? testLabels = truthPath is null ? null : ReadTestTruth(truthPath, test!, matrix);
@@ -144,14 +148,16 @@ internal static class LearnCommand
         var modelPath = new Argument<string>("MODEL") { Description = "A model.tlm written by 'tally learn'." };
         var featuresPath = new Argument<string>("FEATURES") { Description = "Features CSV (task,f0,f1,…) with the model's feature columns." };
         var outPath = new Option<string?>("--out", "-o") { Description = "Write predictions (task,label,p_<class>…) to this file instead of standard output." };
-        var cmd = new Command("predict", "Label new tasks with a model trained by 'tally learn'.") { modelPath, featuresPath, outPath };
+        var format = FeatureFormatOption();
+        var ids = new Option<string?>("--feature-ids") { Description = "Sparse features: file with one task id per line (default: rows are tasks 0, 1, …)." };
+        var cmd = new Command("predict", "Label new tasks with a model trained by 'tally learn'.") { modelPath, featuresPath, outPath, format, ids };
         cmd.SetAction(p =>
         {
             string path = p.GetValue(modelPath)!;
             LearnedModel model;
             try { model = LearnedModel.Load(path); }
             catch (InvalidDataException e) { throw new TallyDataException(path, 0, e.Message); }
-            var table = FeatureFiles.ReadCsv(p.GetValue(featuresPath)!);
+            var table = ReadFeatures(p.GetValue(featuresPath)!, p.GetValue(format)!, p.GetValue(ids), model.FeatureNames.Length);
             if (table.Dimension != model.FeatureNames.Length)
                 throw new TallyDataException(p.GetValue(featuresPath)!, 1, $"has {table.Dimension} feature columns but the model was trained on {model.FeatureNames.Length}");
             var probs = model.Classifier.PredictProbabilities(table.ToArray());
@@ -169,6 +175,31 @@ internal static class LearnCommand
             return 0;
         });
         return cmd;
+    }
+
+    private static Option<string> FeatureFormatOption() => new("--features-format")
+    {
+        Description = "Features layout: csv (task,f0,f1,… with a header), ldac (LDA-C: 'N idx:value …' per line, 0-based), svmlight ('label idx:value …', 1-based), or auto (by extension: .ldac/.lda → ldac, .svm/.svmlight/.libsvm → svmlight, else csv).",
+        DefaultValueFactory = _ => "auto",
+    };
+
+    /// <summary>Reads a features file in the chosen layout; sparse files take their width from the training file when known.</summary>
+    private static FeatureTable ReadFeatures(string path, string format, string? idsPath, int? dimension)
+    {
+        string f = format.ToLowerInvariant();
+        if (f == "auto")
+        {
+            string ext = Path.GetExtension(path).ToLowerInvariant();
+            f = ext is ".ldac" or ".lda" ? "ldac" : ext is ".svm" or ".svmlight" or ".libsvm" ? "svmlight" : "csv";
+        }
+        if (f != "csv" && f != "ldac" && f != "svmlight") throw new UsageException($"--features-format must be csv, ldac, svmlight or auto (got '{format}')");
+        if (f == "csv")
+        {
+            if (idsPath is not null) throw new UsageException("task ids files apply to sparse features only (a CSV names its tasks)");
+            return FeatureFiles.ReadCsv(path);
+        }
+        return FeatureFiles.ReadSparse(path, new SparseFeatureOptions(
+            f == "ldac" ? SparseLeadingToken.Count : SparseLeadingToken.Label, OneBased: f == "svmlight", Dimension: dimension, IdsPath: idsPath));
     }
 
     /// <summary>Reads test truth against the test tasks; unknown tasks and classes are errors (never dropped silently).</summary>

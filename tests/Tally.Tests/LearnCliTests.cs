@@ -79,6 +79,28 @@ public sealed class LearnCliTests : IDisposable
     }
 
     [Fact]
+    public void Sparse_ldac_features_train_and_predict_with_task_ids_and_located_errors()
+    {
+        string answers = Path.Combine(_dir, "a.csv"), features = Path.Combine(_dir, "f.ldac"), ids = Path.Combine(_dir, "ids.txt");
+        File.WriteAllText(answers, "task,worker,label\ns0,w1,a\ns1,w1,b\ns2,w2,a\ns3,w2,b\ns0,w3,a\ns1,w3,b\n");
+        File.WriteAllText(features, "2 0:1 1:0.5\n1 1:2\n2 0:1 2:1\n1 2:3\n");
+        File.WriteAllText(ids, "s0\ns1\ns2\ns3\n");
+        var (code, _, err) = CliTests.Run("learn", "--answers", answers, "--features", features, "--feature-ids", ids, "--method", "mv", "--out", _dir);
+        Assert.True(code == 0, err);
+        string bad = Path.Combine(_dir, "bad.ldac");
+        File.WriteAllText(bad, "2 0:1 1:0.5\n1 7:2\n");
+        (code, _, err) = CliTests.Run("predict", Path.Combine(_dir, "model.tlm"), bad);
+        Assert.Equal(2, code);
+        Assert.Contains("bad.ldac:2", err);
+        string ok = Path.Combine(_dir, "ok.ldac");
+        File.WriteAllText(ok, "2 0:1 1:0.5\n1 2:2\n");
+        string outPath = Path.Combine(_dir, "p.csv");
+        (code, _, err) = CliTests.Run("predict", Path.Combine(_dir, "model.tlm"), ok, "--out", outPath);
+        Assert.True(code == 0, err);
+        Assert.Equal(3, File.ReadAllLines(outPath).Length);
+    }
+
+    [Fact]
     public void Every_catalogued_learner_builds_from_settings_and_honours_the_seed()
     {
         foreach (var info in CrowdLearnerCatalog.All)
