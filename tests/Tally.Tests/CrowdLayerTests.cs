@@ -56,21 +56,8 @@ public sealed class CrowdLayerTests(ITestOutputHelper output)
         layer.Evaluate(answers, rows, p, dP, gradW);
         double Loss() => layer.Evaluate(answers, rows, p, new double[p.Length], new double[weights.Length]);
         double worst = 0;
-        void Check(double[] values, double[] analytic, string what)
-        {
-            const double step = 1e-6;
-            for (int q = 0; q < values.Length; q++)
-            {
-                double orig = values[q];
-                values[q] = orig + step; double lp = Loss();
-                values[q] = orig - step; double lm = Loss();
-                values[q] = orig;
-                double fd = (lp - lm) / (2 * step);
-                double err = Math.Abs(fd - analytic[q]) / Math.Max(1e-3, Math.Abs(fd) + Math.Abs(analytic[q]));
-                worst = Math.Max(worst, err);
-                Assert.True(err < 1e-6, $"{what}[{q}]: finite difference {fd}, analytic {analytic[q]}");
-            }
-        }
+        void Check(double[] values, double[] analytic, string what) =>
+            worst = Math.Max(worst, GradientCheck.Central(values, analytic, Loss, what));
         Check(p, dP, "∂/∂σ");
         Check(weights, gradW, "∂/∂W");
         output.WriteLine($"crowd layer worst relative gradient error {worst:E2}");

@@ -101,21 +101,8 @@ public sealed class MaxMigTests(ITestOutputHelper output)
         double Loss() => BatchLoss(objective, g, answers, rows, k, h, sH, sW, sP);
 
         double worst = 0;
-        void Check(double[] values, double[] analytic, string what)
-        {
-            const double step = 1e-6;
-            for (int q = 0; q < values.Length; q++)
-            {
-                double orig = values[q];
-                values[q] = orig + step; double lp = Loss();
-                values[q] = orig - step; double lm = Loss();
-                values[q] = orig;
-                double fd = (lp - lm) / (2 * step);
-                double err = Math.Abs(fd - analytic[q]) / Math.Max(1e-3, Math.Abs(fd) + Math.Abs(analytic[q]));
-                worst = Math.Max(worst, err);
-                Assert.True(err < 1e-6, $"{what}[{q}]: finite difference {fd}, analytic {analytic[q]}");
-            }
-        }
+        void Check(double[] values, double[] analytic, string what) =>
+            worst = Math.Max(worst, GradientCheck.Central(values, analytic, Loss, what));
         Check(h, dH, "∂/∂h");
         Check(weights, gradW, "∂/∂W");
         Check(phi, gradPhi, "∂/∂φ");

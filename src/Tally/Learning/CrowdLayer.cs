@@ -49,11 +49,7 @@ public sealed class CrowdLayer : ICrowdLearner
     public CrowdLayer(CrowdLayerOptions? options = null)
     {
         Options = options ?? new CrowdLayerOptions();
-        if (Options.Network is null) throw new ArgumentException("Network options must not be null.", nameof(options));
-        if (Options.Epochs < 0) throw new ArgumentException("Epochs must be ≥ 0.", nameof(options));
-        if (Options.BatchSize < 1) throw new ArgumentException("BatchSize must be ≥ 1.", nameof(options));
-        if (!(Options.LearningRate > 0) || double.IsInfinity(Options.LearningRate))
-            throw new ArgumentException("LearningRate must be positive and finite.", nameof(options));
+        JointTraining.ValidateOptions(Options.Network, Options.Epochs, Options.BatchSize, 1, Options.LearningRate, nameof(options));
     }
 
     /// <summary>The options in use.</summary>

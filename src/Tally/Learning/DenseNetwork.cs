@@ -151,18 +151,11 @@ public sealed class DenseNetwork : IDifferentiableClassifier
         if (k < 1) throw new ArgumentException("Targets need at least one class.", nameof(targets));
 
         // Flatten, validate, and normalise targets once, outside the training loop.
-        var x = new double[n * d];
+        var x = Flatten(features, d);
         var t = new double[n * k];
         var w = new double[n];
         for (int i = 0; i < n; i++)
         {
-            var f = features[i];
-            if (f is null || f.Length != d) throw new ArgumentException($"Feature row {i} does not have {d} values.", nameof(features));
-            for (int j = 0; j < d; j++)
-            {
-                if (!double.IsFinite(f[j])) throw new ArgumentException($"Feature row {i} has a non-finite value.", nameof(features));
-                x[i * d + j] = f[j];
-            }
             var r = targets[i];
             if (r is null || r.Length != k) throw new ArgumentException($"Target row {i} does not have {k} values.", nameof(targets));
             double s = 0;
@@ -319,17 +312,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
         if (n == 0) throw new ArgumentException("No training rows.", nameof(features));
         if (classes < 1) throw new ArgumentException("There must be at least one class.", nameof(classes));
         int d = features[0]?.Length ?? throw new ArgumentException("Null feature row.", nameof(features));
-        var x = new double[n * d];
-        for (int i = 0; i < n; i++)
-        {
-            var f = features[i];
-            if (f is null || f.Length != d) throw new ArgumentException($"Feature row {i} does not have {d} values.", nameof(features));
-            for (int j = 0; j < d; j++)
-            {
-                if (!double.IsFinite(f[j])) throw new ArgumentException($"Feature row {i} has a non-finite value.", nameof(features));
-                x[i * d + j] = f[j];
-            }
-        }
+        var x = Flatten(features, d);
         var all = new int[n];
         for (int i = 0; i < n; i++) all[i] = i;
         FitStandardisation(x, d, all);
@@ -730,6 +713,23 @@ public sealed class DenseNetwork : IDifferentiableClassifier
                 for (int i = 0; i < nin; i++) dab[i] = ab[i] > 0 ? dab[i] * mb[i] : 0.0;
             }
         }
+    }
+
+    /// <summary>Rows of <paramref name="d"/> finite values copied into one row-major array; names the first bad row.</summary>
+    private static double[] Flatten(double[][] features, int d)
+    {
+        var x = new double[features.Length * d];
+        for (int i = 0; i < features.Length; i++)
+        {
+            var f = features[i];
+            if (f is null || f.Length != d) throw new ArgumentException($"Feature row {i} does not have {d} values.", nameof(features));
+            for (int j = 0; j < d; j++)
+            {
+                if (!double.IsFinite(f[j])) throw new ArgumentException($"Feature row {i} has a non-finite value.", nameof(features));
+                x[i * d + j] = f[j];
+            }
+        }
+        return x;
     }
 
     private void AddDecay(double[] grad)

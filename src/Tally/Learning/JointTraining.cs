@@ -4,6 +4,17 @@ namespace Tally.Learning;
 internal static class JointTraining
 {
     /// <summary>Indexes of the tasks with at least one answer, in task order: the only ones carrying a crowd signal.</summary>
+    /// <summary>Checks the options every end-to-end learner shares (network, epochs, batch size, aggregator step).</summary>
+    public static void ValidateOptions(DenseNetworkOptions? network, int epochs, int batchSize, int minimumBatch, double learningRate, string options)
+    {
+        if (network is null) throw new ArgumentException("Network options must not be null.", options);
+        if (epochs < 0) throw new ArgumentException("Epochs must be ≥ 0.", options);
+        if (batchSize < minimumBatch)
+            throw new ArgumentException(minimumBatch > 1 ? $"BatchSize must be ≥ {minimumBatch}: the bound compares pairs of tasks." : "BatchSize must be ≥ 1.", options);
+        if (!(learningRate > 0) || double.IsInfinity(learningRate))
+            throw new ArgumentException("LearningRate must be positive and finite.", options);
+    }
+
     public static int[] AnsweredTasks(Tally.Data.LabelMatrix answers)
     {
         int n = 0;

@@ -228,11 +228,7 @@ public sealed class MaxMig : ICrowdLearner
     public MaxMig(MaxMigOptions? options = null)
     {
         Options = options ?? new MaxMigOptions();
-        if (Options.Network is null) throw new ArgumentException("Network options must not be null.", nameof(options));
-        if (Options.Epochs < 0) throw new ArgumentException("Epochs must be ≥ 0.", nameof(options));
-        if (Options.BatchSize < 2) throw new ArgumentException("BatchSize must be ≥ 2: the bound compares pairs of tasks.", nameof(options));
-        if (!(Options.LearningRate > 0) || double.IsInfinity(Options.LearningRate))
-            throw new ArgumentException("LearningRate must be positive and finite.", nameof(options));
+        JointTraining.ValidateOptions(Options.Network, Options.Epochs, Options.BatchSize, 2, Options.LearningRate, nameof(options));
         if (!Enum.IsDefined(Options.Divergence)) throw new ArgumentException("Unknown divergence.", nameof(options));
     }
 
