@@ -86,32 +86,13 @@ public sealed class CrowdLayer : ICrowdLearner
             return double.NaN; // the classifier skips a step with a non-finite loss
         };
 
-        var losses = ImmutableArray.CreateBuilder<double>(Options.Epochs);
-        for (int epoch = 1; epoch <= Options.Epochs; epoch++)
+        var losses = JointTraining.RunEpochs(train, rng, Options.Epochs, Options.BatchSize, 1, net, loss, () => finite, rows =>
         {
-            JointTraining.Shuffle(train, rng);
-            double sum = 0;
-            int seen = 0;
-            for (int start = 0; start < train.Length;)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                int count = JointTraining.BatchLength(start, train.Length, Options.BatchSize, 1);
-                var rows = train.AsSpan(start, count);
-                double value = net.TrainStep(rows, loss);
-                if (finite)
-                {
-                    adam.Step(layer.Weights, grad);
-                    int batchAnswers = 0;
-                    foreach (int t in rows) batchAnswers += answers.TaskDegree(t);
-                    sum += value * batchAnswers;
-                    seen += batchAnswers;
-                }
-                start += count;
-            }
-            double epochLoss = seen > 0 ? sum / seen : 0;
-            losses.Add(epochLoss);
-            progress?.Report(new EpochReport(epoch, Options.Epochs, epochLoss, net));
-        }
+            adam.Step(layer.Weights, grad);
+            int batchAnswers = 0;
+            foreach (int t in rows) batchAnswers += answers.TaskDegree(t);
+            return batchAnswers; // the loss is a mean over answers
+        }, progress, cancellationToken);
 
         return new CrowdLearningResult
         {
@@ -119,7 +100,7 @@ public sealed class CrowdLayer : ICrowdLearner
             Classifier = net,
             Posteriors = RowMatrix.From(net.PredictProbabilities(data.Features)),
             Confusions = layer.Confusions(),
-            Losses = losses.ToImmutable(),
+            Losses = losses,
         };
     }
 }

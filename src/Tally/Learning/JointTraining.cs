@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 namespace Tally.Learning;
 
 /// <summary>Plumbing shared by the joint learning-from-crowds methods that train an <see cref="IDifferentiableClassifier"/>.</summary>
@@ -13,6 +14,44 @@ internal static class JointTraining
             throw new ArgumentException(minimumBatch > 1 ? $"BatchSize must be ≥ {minimumBatch}: the bound compares pairs of tasks." : "BatchSize must be ≥ 1.", options);
         if (!(learningRate > 0) || double.IsInfinity(learningRate))
             throw new ArgumentException("LearningRate must be positive and finite.", options);
+    }
+
+    /// <summary>A step of the crowd-side parameters after a classifier step with a finite loss; returns the batch's weight in the epoch's mean loss.</summary>
+    public delegate double CrowdStep(ReadOnlySpan<int> rows);
+
+    /// <summary>
+    /// The epoch loop every end-to-end learner shares: shuffle the training tasks, step the classifier on each
+    /// mini-batch with <paramref name="loss"/>, then (when <paramref name="lastLossFinite"/> says the loss was finite)
+    /// step the crowd-side parameters; report each epoch's weighted mean loss (0 if every batch overflowed).
+    /// </summary>
+    public static ImmutableArray<double> RunEpochs(int[] train, Random rng, int epochs, int batchSize, int minimumBatch,
+        IDifferentiableClassifier classifier, BatchLoss loss, Func<bool> lastLossFinite, CrowdStep crowdStep,
+        IProgress<EpochReport>? progress, CancellationToken cancellationToken)
+    {
+        var losses = ImmutableArray.CreateBuilder<double>(epochs);
+        for (int epoch = 1; epoch <= epochs; epoch++)
+        {
+            Shuffle(train, rng);
+            double sum = 0, seen = 0;
+            for (int start = 0; start < train.Length;)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int count = BatchLength(start, train.Length, batchSize, minimumBatch);
+                var rows = train.AsSpan(start, count);
+                double value = classifier.TrainStep(rows, loss);
+                if (lastLossFinite())
+                {
+                    double weight = crowdStep(rows);
+                    sum += value * weight;
+                    seen += weight;
+                }
+                start += count;
+            }
+            double epochLoss = seen > 0 ? sum / seen : 0;
+            losses.Add(epochLoss);
+            progress?.Report(new EpochReport(epoch, epochs, epochLoss, classifier));
+        }
+        return losses.ToImmutable();
     }
 
     public static int[] AnsweredTasks(Tally.Data.LabelMatrix answers)

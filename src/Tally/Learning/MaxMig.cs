@@ -287,31 +287,13 @@ public sealed class MaxMig : ICrowdLearner
             return value;
         };
 
-        var losses = ImmutableArray.CreateBuilder<double>(Options.Epochs);
-        for (int epoch = 1; epoch <= Options.Epochs; epoch++)
+        // Batches whose bound overflowed are skipped, and the epoch's loss is the mean over the others.
+        var losses = JointTraining.RunEpochs(train, rng, Options.Epochs, Options.BatchSize, 2, h, loss, () => finite, rows =>
         {
-            JointTraining.Shuffle(train, rng);
-            double sum = 0;
-            int seen = 0;
-            for (int start = 0; start < train.Length;)
-            {
-                cancellationToken.ThrowIfCancellationRequested();
-                int count = JointTraining.BatchLength(start, train.Length, Options.BatchSize, 2);
-                double value = h.TrainStep(train.AsSpan(start, count), loss);
-                if (finite)
-                {
-                    wAdam.Step(g.Weights, gradW);
-                    if (Options.LearnPrior) pAdam.Step(g.Phi, gradPhi);
-                    sum += value * count;
-                    seen += count;
-                }
-                start += count;
-            }
-            // Batches whose bound overflowed were skipped; report the mean over the others (0 if none survived).
-            double epochLoss = seen > 0 ? sum / seen : 0;
-            losses.Add(epochLoss);
-            progress?.Report(new EpochReport(epoch, Options.Epochs, epochLoss, h));
-        }
+            wAdam.Step(g.Weights, gradW);
+            if (Options.LearnPrior) pAdam.Step(g.Phi, gradPhi);
+            return rows.Length;
+        }, progress, cancellationToken);
 
         g.LogPrior(logPrior);
         var model = new MaxMigModel(h, answers.Workers, answers.Classes, g.Weights, (double[])logPrior.Clone());
@@ -325,7 +307,7 @@ public sealed class MaxMig : ICrowdLearner
                 Classifier = h,
                 Posteriors = RowMatrix.From(zeta),
                 Confusions = model.Confusions,
-                Losses = losses.ToImmutable(),
+                Losses = losses,
             },
             Model = model,
             ClassifierPosteriors = RowMatrix.From(hProbs),
