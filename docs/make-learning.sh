@@ -28,3 +28,7 @@ done
 mkdir -p "$out/sparse"
 tally lab learning --setting sparse:2 --model linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 10 \
   --methods mv,ds,deepmf,deepbp --out "$out/sparse" | tee "$out/sparse/table.txt"
+# The same with 20 extreme spammers (each answering all 1,000 items at random).
+mkdir -p "$out/sparse-20"
+tally lab learning --setting sparse:20 --model linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 10 \
+  --methods mv,deepmf,deepbp --out "$out/sparse-20" | tee "$out/sparse-20/table.txt"

@@ -117,7 +117,8 @@ internal static class LabLearningCommand
                 int spammers = 0;
                 if (parts.Length == 2 && (!int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out spammers)))
                     throw new UsageException("--setting sparse:SPAMMERS needs a whole number of spammers");
-                var (train, test) = Fashion(4 * trainCount, 4 * testCount);
+                // Two classes of ten: read enough images to find the requested number of each split.
+                var (train, test) = Fashion(Math.Min(60000, 6 * trainCount), Math.Min(10000, 6 * testCount));
                 return seed => LearningLab.SparseOneCoinDataset(train, test, SparseClasses, spammers, trainCount, testCount, seed);
             }
             default:

@@ -123,6 +123,9 @@ public static class LearningLab
     {
         ArgumentNullException.ThrowIfNull(classes);
         var (trainX, trainY) = Select(train, classes, trainCount);
+        // A (3, 4)-regular graph needs 3·tasks divisible by 4, i.e. a multiple of 4 tasks.
+        int usable = trainY.Length - trainY.Length % 4;
+        (trainX, trainY) = (trainX[..usable], trainY[..usable]);
         var (testX, testY) = Select(test, classes, testCount);
         var names = classes.Select(c => train.Classes[c]).ToArray();
         var ids = Ids("item-", trainY.Length);
