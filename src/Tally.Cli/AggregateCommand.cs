@@ -85,7 +85,7 @@ internal static class AggregateCommand
 
             clock.Restart();
             var result = ctx.WithProgress($"Running {info.Name}", report =>
-                aggregator.Aggregate(matrix, new Progress(it => report((double)it.Iteration / Math.Max(1, it.MaxIterations)))));
+                aggregator.Aggregate(matrix, new SyncProgress<IterationProgress>(it => report((double)it.Iteration / Math.Max(1, it.MaxIterations)))));
             double fitSeconds = clock.Elapsed.TotalSeconds;
 
             IReadOnlyList<string> written = [];
@@ -96,11 +96,6 @@ internal static class AggregateCommand
             return 0;
         });
         return cmd;
-    }
-
-    private sealed class Progress(Action<IterationProgress> report) : IProgress<IterationProgress>
-    {
-        public void Report(IterationProgress value) => report(value);
     }
 
     private static void PrintSummary(CliContext ctx, string source, AggregatorInfo info, AggregationResult r,

@@ -37,6 +37,15 @@ internal sealed class CliContext(IAnsiConsole output, TextWriter error, bool int
     }
 }
 
+/// <summary>
+/// Calls <paramref name="handler"/> on the reporting thread (Progress&lt;T&gt; would post it later, when the reported
+/// object may have moved on, e.g. a model that keeps training).
+/// </summary>
+internal sealed class SyncProgress<T>(Action<T> handler) : IProgress<T>
+{
+    public void Report(T value) => handler(value);
+}
+
 /// <summary>Shared parsing of command-line values.</summary>
 internal static class CliValues
 {
@@ -67,6 +76,9 @@ internal static class CliValues
             _ => throw new UsageException($"--prior kind must be onecoin or twocoin (got '{parts[0]}')"),
         };
     }
+
+    /// <summary>A number for a CSV file: shortest round-trip-safe form, non-finite as 0.</summary>
+    public static string Number(double x) => (double.IsFinite(x) ? x : 0).ToString("G9", System.Globalization.CultureInfo.InvariantCulture);
 
     public static string Percent(double x) => (100 * x).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
     public static string Fixed(double x, string format = "0.###") => x.ToString(format, System.Globalization.CultureInfo.InvariantCulture);

@@ -55,7 +55,7 @@ internal static class LabLearningCommand
                 Seeds = p.GetValue(seeds),
                 Settings = new LearnerSettings { Hidden = hidden, Epochs = p.GetValue(epochs), LearningRate = p.GetValue(learningRate) },
             };
-            var cells = ctx.WithProgress($"Training ({names.Length} methods × {options.Seeds} seeds)", r => LearningLab.Run(make, options, new Progress(r)));
+            var cells = ctx.WithProgress($"Training ({names.Length} methods × {options.Seeds} seeds)", r => LearningLab.Run(make, options, new SyncProgress<double>(r)));
 
             var table = new Table().Border(TableBorder.Rounded).Title($"tally lab learning — {Markup.Escape(name)}, {options.Seeds} seeds");
             table.AddColumn("method"); table.AddColumn(new TableColumn("test accuracy %").RightAligned());
@@ -133,10 +133,5 @@ internal static class LabLearningCommand
     {
         if (FashionMnist.TryLocate() is null) throw new UsageException("Fashion-MNIST not found. " + FashionMnist.InstallHint);
         return (FashionMnist.Load(trainCount, FashionMnistSplit.Train), FashionMnist.Load(testCount, FashionMnistSplit.Test));
-    }
-
-    private sealed class Progress(Action<double> report) : IProgress<double>
-    {
-        public void Report(double value) => report(value);
     }
 }

@@ -78,7 +78,7 @@ internal static class LearnCommand
             FeatureTable? test = testPath is null ? null : ReadFeatures(testPath, fmt, p.GetValue(testIds), table.Dimension);
             if (test is not null && test.Dimension != table.Dimension)
                 throw new TallyDataException(testPath!, 1, $"has {test.Dimension} feature columns but the training features have {table.Dimension}");
-            int[]? testLabels = truthPath is null ? null : ReadTestTruth(truthPath, test!, matrix);
+            int[]? testLabels = truthPath is null ? null : AnswerFiles.ReadTruth(truthPath, test!.Tasks, matrix.Classes.Names);
             double[][]? testRows = test?.ToArray();
 
             var settings = new LearnerSettings { Hidden = hidden, Epochs = p.GetValue(epochs), LearningRate = p.GetValue(learningRate), Seed = p.GetValue(seed) };
@@ -106,14 +106,14 @@ internal static class LearnCommand
             {
                 Directory.CreateDirectory(dir);
                 written.Add(AtomicFile.Write(Path.Combine(dir, "model.tlm"), learned.Save));
-                written.Add(AtomicFile.WriteText(Path.Combine(dir, "train-posteriors.csv"), w => WriteProbabilities(w, matrix.Tasks.Names, matrix.Classes.Names, Rows(result.Posteriors))));
+                written.Add(AtomicFile.WriteText(Path.Combine(dir, "train-posteriors.csv"), w => PredictionFile.Write(w, matrix.Tasks.Names, matrix.Classes.Names, result.Posteriors)));
                 if (test is not null && testProbs is not null)
-                    written.Add(AtomicFile.WriteText(Path.Combine(dir, "predictions.csv"), w => WriteProbabilities(w, test.Tasks, matrix.Classes.Names, testProbs)));
+                    written.Add(AtomicFile.WriteText(Path.Combine(dir, "predictions.csv"), w => PredictionFile.Write(w, test.Tasks, matrix.Classes.Names, testProbs)));
                 written.Add(AtomicFile.WriteText(Path.Combine(dir, "epochs.csv"), w =>
                 {
                     w.WriteLine(testLabels is null ? "epoch,loss" : "epoch,loss,test_accuracy");
                     foreach (var (ep, loss, acc) in log)
-                        w.WriteLine(acc is double a ? $"{ep},{Num(loss)},{Num(a)}" : $"{ep},{Num(loss)}");
+                        w.WriteLine(acc is double a ? $"{ep},{CliValues.Number(loss)},{CliValues.Number(a)}" : $"{ep},{CliValues.Number(loss)}");
                 }));
                 if (log.Count > 0)
                 {
@@ -163,13 +163,13 @@ internal static class LearnCommand
             var probs = model.Classifier.PredictProbabilities(table.ToArray());
             if (p.GetValue(outPath) is { } o)
             {
-                AtomicFile.WriteText(o, w => WriteProbabilities(w, table.Tasks, model.Classes, probs));
+                AtomicFile.WriteText(o, w => PredictionFile.Write(w, table.Tasks, model.Classes, probs));
                 ctx.Error.WriteLine($"tally: wrote {table.Count} predictions to {o}");
             }
             else
             {
                 var sw = new StringWriter { NewLine = "\n" };
-                WriteProbabilities(sw, table.Tasks, model.Classes, probs);
+                PredictionFile.Write(sw, table.Tasks, model.Classes, probs);
                 ctx.Out.Profile.Out.Writer.Write(sw.ToString());
             }
             return 0;
@@ -200,60 +200,5 @@ internal static class LearnCommand
         }
         return FeatureFiles.ReadSparse(path, new SparseFeatureOptions(
             f == "ldac" ? SparseLeadingToken.Count : SparseLeadingToken.Label, OneBased: f == "svmlight", Dimension: dimension, IdsPath: idsPath));
-    }
-
-    /// <summary>Reads test truth against the test tasks; unknown tasks and classes are errors (never dropped silently).</summary>
-    private static int[] ReadTestTruth(string path, FeatureTable test, LabelMatrix matrix)
-    {
-        using var csv = CsvRecordReader.Open(path);
-        int tc = csv.Column("task");
-        int yc = -1;
-        foreach (var name in new[] { "truth", "label", "gold", "true_label" })
-            if (csv.Header.Contains(name)) { yc = csv.Column(name); break; }
-        if (yc < 0) throw new TallyDataException(path, csv.HeaderLine, "has no truth column (truth or label)");
-        var labels = new int[test.Count];
-        Array.Fill(labels, -1);
-        while (csv.ReadChecked())
-        {
-            string task = csv.Field(tc).ToString(), label = csv.Field(yc).ToString();
-            int i = test.IndexOf(task);
-            if (i < 0) throw new TallyDataException(path, csv.LineNumber, $"task '{task}' is not in the test features");
-            if (!matrix.Classes.TryGetIndex(label, out int c))
-                throw new TallyDataException(path, csv.LineNumber, $"label '{label}' is not a class of the answers ({string.Join(", ", matrix.Classes.Names)})");
-            labels[i] = c;
-        }
-        return labels;
-    }
-
-    private static double[][] Rows(RowMatrix m)
-    {
-        var rows = new double[m.Rows][];
-        for (int i = 0; i < m.Rows; i++) rows[i] = m.Row(i).ToArray();
-        return rows;
-    }
-
-    private static void WriteProbabilities(TextWriter w, IReadOnlyList<string> tasks, IReadOnlyList<string> classes, double[][] probs)
-    {
-        var sb = new StringBuilder("task,label");
-        foreach (var c in classes) sb.Append(',').Append(CsvText.Escape("p_" + c));
-        w.WriteLine(sb.ToString());
-        for (int i = 0; i < tasks.Count; i++)
-        {
-            sb.Clear();
-            var row = probs[i];
-            int arg = 0;
-            for (int c = 1; c < row.Length; c++) if (row[c] > row[arg]) arg = c;
-            sb.Append(CsvText.Escape(tasks[i])).Append(',').Append(CsvText.Escape(classes[arg]));
-            foreach (double v in row) sb.Append(',').Append(Num(v));
-            w.WriteLine(sb.ToString());
-        }
-    }
-
-    private static string Num(double x) => (double.IsFinite(x) ? x : 0).ToString("G9", CultureInfo.InvariantCulture);
-
-    /// <summary>Reports on the training thread (Progress&lt;T&gt; would post later, after the model moved on).</summary>
-    private sealed class SyncProgress<T>(Action<T> handler) : IProgress<T>
-    {
-        public void Report(T value) => handler(value);
     }
 }

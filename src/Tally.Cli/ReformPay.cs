@@ -114,9 +114,9 @@ internal static class ReformPay
                 for (int i = 0; i < result.Agents.Length; i++)
                 {
                     string agent = result.Agents[i];
-                    w.WriteLine(string.Join(',', CsvText.Escape(agent), Num(result.Payments[i]), result.TasksScored[i].ToString(CultureInfo.InvariantCulture),
-                        result.ChancesUsed[i].ToString(CultureInfo.InvariantCulture), Num(campaign.Reputation.Score(agent)),
-                        Num(campaign.TotalPayments.GetValueOrDefault(agent))));
+                    w.WriteLine(string.Join(',', CsvText.Escape(agent), CliValues.Number(result.Payments[i]), result.TasksScored[i].ToString(CultureInfo.InvariantCulture),
+                        result.ChancesUsed[i].ToString(CultureInfo.InvariantCulture), CliValues.Number(campaign.Reputation.Score(agent)),
+                        CliValues.Number(campaign.TotalPayments.GetValueOrDefault(agent))));
                 }
             });
         }
@@ -160,6 +160,4 @@ internal static class ReformPay
             _ => throw new UsageException($"--decay {text}: use none, exponential[:SECONDS] or linear[:SECONDS]"),
         };
     }
-
-    private static string Num(double x) => (double.IsFinite(x) ? x : 0).ToString("G9", CultureInfo.InvariantCulture);
 }

@@ -43,17 +43,12 @@ internal static class RoundsCommand
         {
             string path = p.GetValue(scenario)!;
             var options = ReadScenario(path);
-            var result = ctx.WithProgress("Simulating rounds", report => ReformLab.Run(options, new Callback(report)));
+            var result = ctx.WithProgress("Simulating rounds", report => ReformLab.Run(options, new SyncProgress<ReformLabProgress>(p => report(p.Fraction))));
             Print(ctx, result);
             if (p.GetValue(outDir) is { } dir) Write(ctx, dir, result);
             return 0;
         });
         return cmd;
-    }
-
-    private sealed class Callback(Action<double> report) : IProgress<ReformLabProgress>
-    {
-        public void Report(ReformLabProgress value) => report(value.Fraction);
     }
 
     private static string F(double x, string format = "0.000") => x.ToString(format, CultureInfo.InvariantCulture);

@@ -143,4 +143,21 @@ public sealed class AnswerFileTests : IDisposable
         Assert.Equal(2, e.Line);
         Assert.Contains("'z'", e.Message);
     }
+
+    [Fact]
+    public void Truth_for_a_task_list_is_read_in_its_order_and_bad_rows_are_located()
+    {
+        string[] tasks = ["s1", "s2", "s3"], classes = ["pop", "rock"];
+        var ok = Write("t.csv", "task,label\ns3,rock\ns1,pop\n");
+        Assert.Equal([0, -1, 1], AnswerFiles.ReadTruth(ok, tasks, classes));
+        var missing = Assert.Throws<TallyDataException>(() => AnswerFiles.ReadTruth(ok, tasks, classes, requireAll: true));
+        Assert.Contains("no truth for 1 tasks (first: s2)", missing.Message);
+        var unknown = Assert.Throws<TallyDataException>(() => AnswerFiles.ReadTruth(Write("u.csv", "task,truth\ns1,pop\ns9,rock\n"), tasks, classes));
+        Assert.Equal(3, unknown.Line);
+        Assert.Contains("s9", unknown.Message);
+        var twice = Assert.Throws<TallyDataException>(() => AnswerFiles.ReadTruth(Write("d.csv", "task,truth\ns1,pop\ns1,pop\n"), tasks, classes));
+        Assert.Equal(3, twice.Line);
+        var badClass = Assert.Throws<TallyDataException>(() => AnswerFiles.ReadTruth(Write("c.csv", "task,truth\ns1,jazz\n"), tasks, classes));
+        Assert.Contains("jazz", badClass.Message);
+    }
 }

@@ -93,6 +93,55 @@ public static class AnswerFiles
         return new TruthRead(new GoldLabels(labels, matrix.ClassCount), rows, unknownTasks);
     }
 
+    /// <summary>
+    /// Reads a truth file (<c>task,truth</c>; also <c>label</c>, <c>gold</c>, <c>true_label</c>) for exactly the tasks
+    /// <paramref name="tasks"/> (e.g. held-out test tasks that have no answers): the class index of each, −1 where the
+    /// file has none.
+    /// </summary>
+    /// <param name="path">Truth file.</param>
+    /// <param name="tasks">The tasks, in the order of the result.</param>
+    /// <param name="classes">Class names in index order.</param>
+    /// <param name="requireAll">When true, a task without a truth row is an error.</param>
+    /// <exception cref="TallyDataException">Missing/empty file or column, an empty field, a task not in
+    /// <paramref name="tasks"/>, a class not in <paramref name="classes"/>, a task given twice, or (with
+    /// <paramref name="requireAll"/>) tasks without truth — each with the file and line.</exception>
+    public static int[] ReadTruth(string path, IReadOnlyList<string> tasks, IReadOnlyList<string> classes, bool requireAll = false)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentNullException.ThrowIfNull(classes);
+        var taskIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < tasks.Count; i++) taskIndex[tasks[i]] = i;
+        var classIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int c = 0; c < classes.Count; c++) classIndex[classes[c]] = c;
+        var labels = new int[tasks.Count];
+        Array.Fill(labels, -1);
+        using var csv = CsvRecordReader.Open(path);
+        int tc = csv.Column("task"), yc = TruthColumn(csv, "truth");
+        int rows = 0;
+        while (csv.ReadChecked())
+        {
+            rows++;
+            string task = csv.Field(tc).ToString(), truth = csv.Field(yc).ToString();
+            if (truth.Length == 0) throw new TallyDataException(csv.SourceName, csv.LineNumber, "empty truth");
+            if (!taskIndex.TryGetValue(task, out int i))
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task '{task}' is not one of the {tasks.Count} tasks it should label");
+            if (!classIndex.TryGetValue(truth, out int c))
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"truth '{truth}' is not a class ({string.Join(", ", classes)})");
+            if (labels[i] >= 0) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task '{task}' is given twice");
+            labels[i] = c;
+        }
+        if (rows == 0) throw new TallyDataException(csv.SourceName, 0, "has a header but no rows");
+        if (requireAll)
+        {
+            int missing = 0;
+            var first = new List<string>();
+            for (int i = 0; i < labels.Length; i++)
+                if (labels[i] < 0 && ++missing <= 5) first.Add(tasks[i]);
+            if (missing > 0) throw new TallyDataException(csv.SourceName, 0, $"no truth for {missing} tasks (first: {string.Join(", ", first)})");
+        }
+        return labels;
+    }
+
     private static int TruthColumn(CsvRecordReader csv, string preferred)
     {
         // Accept the common alternatives of Crowd-Kit and the truth-inference benchmark files.

@@ -59,36 +59,8 @@ public static class MusicGenre
             throw new TallyDataException(F("train-truth.csv"), 0, $"{truth.UnknownTasks} rows name songs without answers");
 
         var test = FeatureFiles.ReadCsv(F("test-features.csv"));
-        var testLabels = ReadLabels(F("test-truth.csv"), test.Tasks);
+        var testLabels = AnswerFiles.ReadTruth(F("test-truth.csv"), test.Tasks, Classes, requireAll: true);
         var train = new CrowdTrainingSet { Answers = answers, Features = trainFeatures };
         return new CrowdLearningDataset(train, truth.Labels, test.Tasks, test.ToArray(), testLabels, Classes);
-    }
-
-    /// <summary>Reads <c>task,label</c> rows for exactly the given tasks, in their order.</summary>
-    private static int[] ReadLabels(string path, IReadOnlyList<string> tasks)
-    {
-        var index = new Dictionary<string, int>(StringComparer.Ordinal);
-        for (int i = 0; i < tasks.Count; i++) index[tasks[i]] = i;
-        var labels = new int[tasks.Count];
-        Array.Fill(labels, -1);
-        using var csv = CsvRecordReader.Open(path);
-        int tc = csv.Column("task"), lc = csv.Column("label");
-        while (csv.ReadChecked())
-        {
-            string task = csv.Field(tc).ToString(), label = csv.Field(lc).ToString();
-            if (!index.TryGetValue(task, out int i))
-                throw new TallyDataException(path, csv.LineNumber, $"song '{task}' has no feature row");
-            int c = Array.IndexOf(ClassArray, label);
-            if (c < 0) throw new TallyDataException(path, csv.LineNumber, $"'{label}' is not a genre ({string.Join(", ", Classes)})");
-            if (labels[i] >= 0) throw new TallyDataException(path, csv.LineNumber, $"song '{task}' has two rows");
-            labels[i] = c;
-        }
-        int missing = labels.Count(l => l < 0);
-        if (missing > 0)
-        {
-            var first = tasks.Where((_, i) => labels[i] < 0).Take(5);
-            throw new TallyDataException(path, 0, $"no truth for {missing} test songs (first: {string.Join(", ", first)})");
-        }
-        return labels;
     }
 }
