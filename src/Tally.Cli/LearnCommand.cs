@@ -155,6 +155,7 @@ internal static class LearnCommand
         {
             string path = p.GetValue(modelPath)!;
             LearnedModel model;
+            if (!File.Exists(path)) throw new TallyDataException(path, 0, "file not found");
             try { model = LearnedModel.Load(path); }
             catch (InvalidDataException e) { throw new TallyDataException(path, 0, e.Message); }
             var table = ReadFeatures(p.GetValue(featuresPath)!, p.GetValue(format)!, p.GetValue(ids), model.FeatureNames.Length);

@@ -58,6 +58,9 @@ internal static class ReformPay
         else if (reportsPath is null) throw new UsageException("no reports: give a REPORTS file or --dataset NAME");
 
         string? statePath = p.GetValue(a.State);
+        // Checked before paying: a round paid but not saved would be paid again on the retry.
+        if (statePath is not null && Path.GetDirectoryName(Path.GetFullPath(statePath)) is { } stateDir && !Directory.Exists(stateDir))
+            throw new UsageException($"--state {statePath}: the folder {stateDir} does not exist");
         bool resumed = statePath is not null && File.Exists(statePath);
         Campaign campaign;
         if (resumed)

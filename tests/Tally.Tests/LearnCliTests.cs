@@ -71,6 +71,10 @@ public sealed class LearnCliTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("--model", err);
 
+        (code, _, err) = CliTests.Run("predict", Path.Combine(_dir, "missing.tlm"), features);
+        Assert.Equal(2, code);
+        Assert.Contains("missing.tlm: file not found", err);
+
         string junk = Path.Combine(_dir, "junk.tlm");
         File.WriteAllText(junk, "not a model");
         (code, _, err) = CliTests.Run("predict", junk, features);

@@ -100,6 +100,9 @@ public sealed class ReformPayTests : IDisposable
         (code, _, err) = CliTests.Run("pay", r, "--mechanism", "ca", "--k", "2");
         Assert.Equal(2, code);
         Assert.Contains("--k applies only", err);
+        (code, _, err) = CliTests.Run("pay", r, "--mechanism", "reform:rptsc", "--state", Path.Combine(_dir, "no", "such", "c.json"));
+        Assert.Equal(2, code);
+        Assert.Contains("does not exist", err);
         File.WriteAllText(state, "{ not json");
         (code, _, err) = CliTests.Run("pay", r, "--mechanism", "reform:rptsc", "--state", state);
         Assert.Equal(2, code);
