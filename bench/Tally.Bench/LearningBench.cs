@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Tally.Data;
+using Tally.Core;
 using Tally.Learning;
 
 namespace Tally.Bench;

@@ -1,3 +1,4 @@
+using Tally.Catalogs;
 using System.Diagnostics;
 using System.Globalization;
 using BenchmarkDotNet.Attributes;
@@ -29,7 +30,7 @@ public static class Program
             // pay MECHANISM AGENTS TASKS: time one payment run on a truthful symmetric Dawid-Skene profile.
             int n = int.Parse(args[2], CultureInfo.InvariantCulture), m = int.Parse(args[3], CultureInfo.InvariantCulture);
             var profile = new PeerReportSimulator().Generate(new PeerReportScenario { Agents = n, Tasks = m, Classes = 2, Accuracy = 0.8, Seed = 1 });
-            var mech = Tally.Mechanisms.MechanismCatalog.Find(args[1])!.Create();
+            var mech = Tally.Catalogs.MechanismCatalog.Find(args[1])!.Create();
             mech.Pay(new PeerReportSimulator().Generate(new PeerReportScenario { Agents = 20, Tasks = 200 }).Reports, new Random(0));
             var c = Stopwatch.StartNew();
             var r = mech.Pay(profile.Reports, new Random(1));
@@ -45,25 +46,25 @@ public static class Program
             using (var r = new StreamReader(args[1])) while (r.ReadLine() is not null) lines++;
             Console.WriteLine($"ReadLine: {c.Elapsed.TotalSeconds:0.00} s for {lines:N0} lines");
             c.Restart();
-            using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) { }
+            using (var csv = Tally.Core.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) { }
             Console.WriteLine($"CsvRecordReader: {c.Elapsed.TotalSeconds:0.00} s");
             c.Restart();
-            var vw = new Tally.Data.VocabularyBuilder();
-            var vt = new Tally.Data.VocabularyBuilder();
-            using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) vw.GetOrAdd(csv.Field(1));
+            var vw = new Tally.Core.VocabularyBuilder();
+            var vt = new Tally.Core.VocabularyBuilder();
+            using (var csv = Tally.Core.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) vw.GetOrAdd(csv.Field(1));
             Console.WriteLine($"worker lookups: {c.Elapsed.TotalSeconds:0.00} s");
             c.Restart();
-            using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) vt.GetOrAdd(csv.Field(0));
+            using (var csv = Tally.Core.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) vt.GetOrAdd(csv.Field(0));
             Console.WriteLine($"task lookups: {c.Elapsed.TotalSeconds:0.00} s");
             c.Restart();
-            var b = new Tally.Data.LabelMatrixBuilder();
-            using (var csv = Tally.Data.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) b.TryAdd(csv.Field(0), csv.Field(1), csv.Field(2), csv.LineNumber);
+            var b = new Tally.Core.LabelMatrixBuilder();
+            using (var csv = Tally.Core.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) b.TryAdd(csv.Field(0), csv.Field(1), csv.Field(2), csv.LineNumber);
             Console.WriteLine($"TryAdd: {c.Elapsed.TotalSeconds:0.00} s");
             c.Restart();
             b.Build();
             Console.WriteLine($"Build: {c.Elapsed.TotalSeconds:0.00} s");
             c.Restart();
-            var m = Tally.Data.AnswerFiles.ReadAnswers(args[1]);
+            var m = Tally.Core.AnswerFiles.ReadAnswers(args[1]);
             Console.WriteLine($"ReadAnswers: {c.Elapsed.TotalSeconds:0.00} s, {m.Matrix.AnswerCount:N0} answers");
             return 0;
         }
@@ -102,7 +103,7 @@ public static class Program
 [MemoryDiagnoser]
 public class EmBenchmarks
 {
-    private Tally.Data.LabelMatrix _answers = null!;
+    private Tally.Core.LabelMatrix _answers = null!;
 
     [Params(2, 5)]
     public int Classes { get; set; }

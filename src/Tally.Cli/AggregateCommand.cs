@@ -1,8 +1,10 @@
+using Tally.Application;
+using Tally.Catalogs;
 using System.CommandLine;
 using System.Diagnostics;
 using Spectre.Console;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Cli;
 

@@ -1,5 +1,5 @@
 using Spectre.Console;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Cli;
 

@@ -1,8 +1,9 @@
+using Tally.Catalogs;
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Simulation;
 
 namespace Tally.Cli;
@@ -70,7 +71,7 @@ internal static class CompareCommand
             }
             ctx.Out.Write(table);
             if (p.GetValue(csv) is { } csvPath)
-                AggregationWriter.AtomicText(csvPath, w =>
+                AtomicFile.WriteText(csvPath, w =>
                 {
                     w.WriteLine("method,accuracy,seconds,iterations,converged,note");
                     foreach (var r in rows)

@@ -1,7 +1,8 @@
+using Tally.Catalogs;
 using System.CommandLine;
 using Spectre.Console;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Cli;
 

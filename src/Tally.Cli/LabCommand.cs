@@ -1,8 +1,9 @@
+using Tally.Catalogs;
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Simulation;
 
 
@@ -79,7 +80,7 @@ internal static class LabCommand
                     .Select(q => Markup.Escape($"{q.Gap:0.0000} ± {q.HalfWidth:0.0000}"))]);
             ctx.Out.Write(table);
             if (p.GetValue(csv) is { } csvPath)
-                AggregationWriter.AtomicText(csvPath, w =>
+                AtomicFile.WriteText(csvPath, w =>
                 {
                     w.WriteLine("x,mechanism,with,without,gap,half_width");
                     foreach (var q in points)
@@ -100,9 +101,9 @@ internal static class LabCommand
         return cmd;
     }
 
-    private static IReadOnlyList<Tally.Mechanisms.MechanismInfo> ParseMechanisms(string list) =>
+    private static IReadOnlyList<Tally.Catalogs.MechanismInfo> ParseMechanisms(string list) =>
         list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-            .Select(n => Tally.Mechanisms.MechanismCatalog.Find(n) ?? throw new UsageException($"unknown mechanism '{n}' (see 'tally pay --help')")).ToList();
+            .Select(n => Tally.Catalogs.MechanismCatalog.Find(n) ?? throw new UsageException($"unknown mechanism '{n}' (see 'tally pay --help')")).ToList();
 
     private static ISignalPrior ParsePrior(string spec, Func<IReadOnlyList<EdxPrior>> Edx)
     {
@@ -269,7 +270,7 @@ internal static class LabCommand
             }
             ctx.Out.Write(table);
             if (p.GetValue(csv) is { } csvPath)
-                AggregationWriter.AtomicText(csvPath, w =>
+                AtomicFile.WriteText(csvPath, w =>
                 {
                     w.WriteLine("x,method,mean,low,high,worst,seeds");
                     foreach (var q in points)

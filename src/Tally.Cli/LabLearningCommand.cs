@@ -1,8 +1,9 @@
+using Tally.Catalogs;
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Learning;
 using Tally.Simulation;
 
@@ -67,7 +68,7 @@ internal static class LabLearningCommand
             {
                 Directory.CreateDirectory(dir);
                 string csv = Path.Combine(dir, "learning.csv");
-                AggregationWriter.AtomicText(csv, w =>
+                AtomicFile.WriteText(csv, w =>
                 {
                     w.WriteLine("setting,method,seed,test_accuracy,train_accuracy");
                     foreach (var c in cells)

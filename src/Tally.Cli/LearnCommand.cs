@@ -1,9 +1,10 @@
+using Tally.Catalogs;
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using Spectre.Console;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Learning;
 
 namespace Tally.Cli;

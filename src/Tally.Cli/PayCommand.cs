@@ -1,8 +1,9 @@
+using Tally.Catalogs;
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Mechanisms;
 using Tally.Mechanisms.Reputation;
 
@@ -71,7 +72,7 @@ internal static class PayCommand
             if (p.GetValue(outDir) is { } dir)
             {
                 Directory.CreateDirectory(dir);
-                AggregationWriter.AtomicText(Path.Combine(dir, "payments.csv"), w =>
+                AtomicFile.WriteText(Path.Combine(dir, "payments.csv"), w =>
                 {
                     w.WriteLine("agent,payment,tasks");
                     for (int a = 0; a < matrix.WorkerCount; a++)

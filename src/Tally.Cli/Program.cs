@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Spectre.Console;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Cli;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Mechanisms;
 using Tally.Mechanisms.Reputation;
 
@@ -111,7 +111,7 @@ internal static class ReformPay
         if (outDir is not null)
         {
             Directory.CreateDirectory(outDir);
-            AggregationWriter.AtomicText(Path.Combine(outDir, "payments.csv"), w =>
+            AtomicFile.WriteText(Path.Combine(outDir, "payments.csv"), w =>
             {
                 w.WriteLine("agent,payment,tasks,chances,reputation,total");
                 for (int i = 0; i < result.Agents.Length; i++)

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Simulation;
 
 namespace Tally.Cli;
@@ -78,7 +78,7 @@ internal static class RoundsCommand
     {
         Directory.CreateDirectory(dir);
         var runs = new[] { result.Rptsc }.Concat(result.Reform).ToList();
-        AggregationWriter.AtomicText(Path.Combine(dir, "rewards.csv"), w =>
+        AtomicFile.WriteText(Path.Combine(dir, "rewards.csv"), w =>
         {
             w.WriteLine("round,mechanism,k,alpha,ta_reward,ra_reward,ta_optimal");
             foreach (var r in runs)
@@ -86,7 +86,7 @@ internal static class RoundsCommand
                     w.WriteLine(string.Join(",", (j + 1).ToString(CultureInfo.InvariantCulture), r.Mechanism, r.Chances.ToString(CultureInfo.InvariantCulture),
                         R(r.Alpha), R(r.TrustworthyReward[j]), R(r.RandomReward[j]), R(r.TrustworthyOptimal[j])));
         });
-        AggregationWriter.AtomicText(Path.Combine(dir, "summary.csv"), w =>
+        AtomicFile.WriteText(Path.Combine(dir, "summary.csv"), w =>
         {
             w.WriteLine("mechanism,k,alpha,ta_reward,ra_reward,ta_optimal,normalised,gamma,gamma_all_agents,budget_per_agent,budget_increase,ta_chances,ra_chances,qualitative_fair");
             foreach (var r in runs)

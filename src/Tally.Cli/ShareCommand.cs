@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
@@ -38,25 +39,25 @@ internal static class ShareCommand
         }
         else
         {
-            using var csv = Tally.Data.CsvRecordReader.Open(path);
+            using var csv = Tally.Core.CsvRecordReader.Open(path);
             int ac = csv.Column("agent"), vc = csv.Column("value");
             while (csv.ReadChecked()) Add(csv.Field(ac).ToString(), ParseValue(csv));
         }
-        if (agents.Count < 2) throw new Tally.Data.TallyDataException(path, 0, $"needs submissions from at least 2 agents (found {agents.Count})");
+        if (agents.Count < 2) throw new Tally.Core.TallyDataException(path, 0, $"needs submissions from at least 2 agents (found {agents.Count})");
         return (agents, values);
     }
 
-    private static double ParseValue(Tally.Data.CsvRecordReader csv)
+    private static double ParseValue(Tally.Core.CsvRecordReader csv)
     {
         var field = csv.Field(csv.Column("value"));
         if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
-            throw new Tally.Data.TallyDataException(csv.SourceName, csv.LineNumber, $"value '{field.ToString()}' is not a finite number");
+            throw new Tally.Core.TallyDataException(csv.SourceName, csv.LineNumber, $"value '{field.ToString()}' is not a finite number");
         return v;
     }
 
     private static List<double> ReadValues(string file)
     {
-        using var csv = Tally.Data.CsvRecordReader.Open(file);
+        using var csv = Tally.Core.CsvRecordReader.Open(file);
         var list = new List<double>();
         while (csv.ReadChecked()) list.Add(ParseValue(csv));
         return list;
@@ -94,7 +95,7 @@ internal static class ShareCommand
                     eta_squared = double.IsPositiveInfinity(a.EtaSquared) ? (double?)null : a.EtaSquared,
                     noisy_weight = a.NoisyWeight(problem.Sigma), z = a.Z, z_prime = a.ZPrime,
                 };
-                Tally.Aggregation.AggregationWriter.AtomicText(Path.Combine(dir, $"allocation-{agents[i]}.json"),
+                AtomicFile.WriteText(Path.Combine(dir, $"allocation-{agents[i]}.json"),
                     w => w.Write(System.Text.Json.JsonSerializer.Serialize(doc, new System.Text.Json.JsonSerializerOptions { WriteIndented = true })));
             }
             ctx.Out.MarkupLine(Markup.Escape($"m = {agents.Count}, n* = {mechanism.RecommendedSampleSize} samples per agent, α = {mechanism.NoiseScale:0.######}; wrote {agents.Count} allocations to {dir}"));
@@ -119,10 +120,10 @@ internal static class ShareCommand
         {
             var x = ReadValues(p.GetValue(own)!);
             string path = p.GetValue(allocation)!;
-            if (!File.Exists(path)) throw new Tally.Data.TallyDataException(path, 0, "file not found");
+            if (!File.Exists(path)) throw new Tally.Core.TallyDataException(path, 0, "file not found");
             System.Text.Json.JsonElement root;
             try { root = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
-            catch (System.Text.Json.JsonException e) { throw new Tally.Data.TallyDataException(path, (e.LineNumber ?? -1) + 1, "not valid JSON: " + e.Message); }
+            catch (System.Text.Json.JsonException e) { throw new Tally.Core.TallyDataException(path, (e.LineNumber ?? -1) + 1, "not valid JSON: " + e.Message); }
             double sigma = root.GetProperty("sigma").GetDouble();
             double eta2 = root.GetProperty("eta_squared").ValueKind == System.Text.Json.JsonValueKind.Null ? double.PositiveInfinity : root.GetProperty("eta_squared").GetDouble();
             var z = root.GetProperty("z").EnumerateArray().Select(e => e.GetDouble()).ToList();

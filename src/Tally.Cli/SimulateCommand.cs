@@ -41,8 +41,8 @@ internal static class SimulateCommand
     {
         string truthPath = truthOut ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!,
             Path.GetFileNameWithoutExtension(outPath) + ".truth.csv");
-        Tally.Data.AnswerFiles.WriteAnswers(crowd.Answers, outPath);
-        Tally.Data.AnswerFiles.WriteTruth(crowd.Answers, crowd.Truth, truthPath);
+        Tally.Core.AnswerFiles.WriteAnswers(crowd.Answers, outPath);
+        Tally.Core.AnswerFiles.WriteTruth(crowd.Answers, crowd.Truth, truthPath);
         ctx.Out.MarkupLine(Markup.Escape($"wrote {crowd.Answers.AnswerCount:N0} answers ({crowd.Answers.TaskCount:N0} tasks, {crowd.Answers.WorkerCount:N0} workers) to {outPath} and truth to {truthPath}"));
     }
 

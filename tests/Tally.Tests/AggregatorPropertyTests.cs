@@ -1,6 +1,7 @@
+using Tally.Catalogs;
 using FsCheck.Xunit;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Tests;
 

@@ -1,4 +1,4 @@
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Tests;
 

@@ -1,3 +1,4 @@
+using Tally.Catalogs;
 using System.Globalization;
 using Spectre.Console;
 using Tally.Cli;
@@ -126,7 +127,7 @@ public sealed class CliTests : IDisposable
     {
         var (code, stdout, _) = Run("methods");
         Assert.Equal(0, code);
-        foreach (var m in Tally.Aggregation.AggregatorCatalog.All) Assert.Contains(m.Name, stdout);
+        foreach (var m in Tally.Catalogs.AggregatorCatalog.All) Assert.Contains(m.Name, stdout);
         (code, stdout, _) = Run("datasets");
         Assert.Equal(0, code);
         Assert.Contains("dog", stdout);
@@ -161,9 +162,9 @@ public sealed class CliTests : IDisposable
     {
         var a = Path.Combine(_dir, "sparse.csv");
         Assert.Equal(0, Run("simulate", "sparse", "--tasks", "200", "--spammers", "1", "--spammer-share", "0.5", "--seed", "2", "--out", a).Code);
-        var m = Tally.Data.AnswerFiles.ReadAnswers(a).Matrix;
+        var m = Tally.Core.AnswerFiles.ReadAnswers(a).Matrix;
         Assert.Equal(200 * 3 + 100, m.AnswerCount);
-        Assert.Equal(200, Tally.Data.AnswerFiles.ReadTruth(Path.Combine(_dir, "sparse.truth.csv"), m).Labels.KnownCount);
+        Assert.Equal(200, Tally.Core.AnswerFiles.ReadTruth(Path.Combine(_dir, "sparse.truth.csv"), m).Labels.KnownCount);
         var b = Path.Combine(_dir, "rowdy.csv");
         Assert.Equal(0, Run("simulate", "rowdy", "--tasks", "300", "--workers", "30", "--classes", "3", "--adversaries", "0.2",
             "--adversary-strategy", "pattern", "--out", b, "--truth-out", Path.Combine(_dir, "rt.csv")).Code);
@@ -177,7 +178,7 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Pay_writes_a_payment_per_agent_within_the_budget()
     {
-        foreach (var m in Tally.Mechanisms.MechanismCatalog.All)
+        foreach (var m in Tally.Catalogs.MechanismCatalog.All)
         {
             var dir = Path.Combine(_dir, m.Name);
             var (code, stdout, err) = Run("pay", "--dataset", "face", "--mechanism", m.Name, "--budget", "5", "--seed", "1", "--out", dir);

@@ -1,4 +1,4 @@
-using Tally.Data;
+using Tally.Core;
 using Tally.Learning;
 using Xunit.Abstractions;
 

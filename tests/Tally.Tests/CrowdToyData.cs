@@ -1,4 +1,4 @@
-using Tally.Data;
+using Tally.Core;
 using Tally.Learning;
 
 namespace Tally.Tests;
@@ -70,7 +70,7 @@ internal static class CrowdToyData
         return hits / (double)truth.Length;
     }
 
-    public static double[][] Rows(Tally.Aggregation.RowMatrix m)
+    public static double[][] Rows(Tally.Core.RowMatrix m)
     {
         var r = new double[m.Rows][];
         for (int i = 0; i < m.Rows; i++) r[i] = m.Row(i).ToArray();

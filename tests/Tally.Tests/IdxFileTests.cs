@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Tests;
 

@@ -1,5 +1,5 @@
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Tests;
 

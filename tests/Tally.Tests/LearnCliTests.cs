@@ -1,3 +1,4 @@
+using Tally.Catalogs;
 using System.Globalization;
 using Tally.Learning;
 using Xunit;

@@ -1,5 +1,5 @@
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Learning;
 using Tally.Simulation;
 using Xunit.Abstractions;

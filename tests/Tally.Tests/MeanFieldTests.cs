@@ -1,6 +1,6 @@
 using MathNet.Numerics;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Simulation;
 
 namespace Tally.Tests;

@@ -1,4 +1,5 @@
-using Tally.Data;
+using Tally.Catalogs;
+using Tally.Core;
 using Tally.Mechanisms;
 using Tally.Simulation;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Tally.Data;
+using Tally.Core;
 using Tally.Mechanisms;
 using Tally.Mechanisms.Reputation;
 using Xunit;

@@ -1,4 +1,4 @@
-using Tally.Data;
+using Tally.Core;
 using Tally.Mechanisms;
 using Tally.Simulation;
 using Xunit.Abstractions;

@@ -14,7 +14,7 @@ public class RobustBatchTests(ITestOutputHelper output)
     {
         var p = new double[27];
         for (int i = 0; i < 27; i++) p[i] = 1.0 / (1 + i % 7);
-        Tally.Aggregation.Numerics.Normalize(p);
+        Tally.Core.Numerics.Normalize(p);
         return p;
     }
 

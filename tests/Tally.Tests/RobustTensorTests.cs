@@ -1,3 +1,4 @@
+using Tally.Core;
 using Tally.Robust;
 using Tally.Simulation;
 using Xunit.Abstractions;
@@ -64,9 +65,9 @@ public class RobustTensorTests(ITestOutputHelper output)
         {
             w[y] = 0.5 + rng.NextDouble();
             for (int l = 0; l < k; l++) g[y * k + l] = l == y ? 2 + rng.NextDouble() * k : rng.NextDouble();
-            Tally.Aggregation.Numerics.Normalize(g.AsSpan(y * k, k));
+            Tally.Core.Numerics.Normalize(g.AsSpan(y * k, k));
         }
-        Tally.Aggregation.Numerics.Normalize(w);
+        Tally.Core.Numerics.Normalize(w);
         var (m2, m3) = ExactMoments(w, g, k);
         var model = new TensorDecomposition(new TensorDecompositionOptions { Seed = seed }).Decompose(m2, m3, k, k);
         double err = Error(model, w, g, k);

@@ -1,5 +1,6 @@
+using Tally.Catalogs;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Simulation;
 
 namespace Tally.Tests;

@@ -1,6 +1,6 @@
 using MathNet.Numerics;
 using MathNet.Numerics.Distributions;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Aggregation;
 

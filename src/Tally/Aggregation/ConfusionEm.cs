@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Aggregation;
 

@@ -1,5 +1,5 @@
 using MathNet.Numerics.LinearAlgebra;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Aggregation;
 

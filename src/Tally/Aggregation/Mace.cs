@@ -1,5 +1,5 @@
 using MathNet.Numerics;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Aggregation;
 

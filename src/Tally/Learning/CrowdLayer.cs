@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Learning;
 

@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.Collections.Immutable;
 using Tally.Aggregation;
 
@@ -147,7 +148,7 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
     }
 
     /// <summary>posterior[t, ·] ∝ max(f_t, floor)/Σ · Π π_u[·, y]; returns Σ_t log of the normaliser.</summary>
-    private static double EStep(Data.LabelMatrix answers, double[][] probs, double floor, double[] logConf, double[] posteriors)
+    private static double EStep(Core.LabelMatrix answers, double[][] probs, double floor, double[] logConf, double[] posteriors)
     {
         int k = answers.ClassCount;
         var off = answers.TaskOffsets;

@@ -54,7 +54,7 @@ internal static class JointTraining
         return losses.ToImmutable();
     }
 
-    public static int[] AnsweredTasks(Tally.Data.LabelMatrix answers)
+    public static int[] AnsweredTasks(Tally.Core.LabelMatrix answers)
     {
         int n = 0;
         for (int t = 0; t < answers.TaskCount; t++) if (answers.TaskDegree(t) > 0) n++;

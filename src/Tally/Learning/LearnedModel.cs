@@ -39,7 +39,7 @@ public sealed record LearnedModel
     }
 
     /// <summary>Saves to <paramref name="path"/> crash-safely.</summary>
-    public void Save(string path) => Data.AtomicFile.Write(path, Save);
+    public void Save(string path) => Core.AtomicFile.Write(path, Save);
 
     /// <summary>Reads a model written by <see cref="Save(Stream)"/> (its classifier must be a <see cref="DenseNetwork"/>).</summary>
     /// <exception cref="InvalidDataException">Not a Tally model, an unsupported version, or a corrupt file.</exception>

@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.Collections.Immutable;
 using Tally.Aggregation;
 

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Learning;
 

@@ -1,3 +1,4 @@
+using Tally.Core;
 using Tally.Aggregation;
 
 namespace Tally.Learning;

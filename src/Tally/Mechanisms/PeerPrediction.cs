@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Mechanisms;
 

@@ -176,7 +176,7 @@ public sealed class Reform(ReformOptions? options = null)
     }
 
     /// <summary>Answer id of a uniformly chosen answer to <paramref name="task"/> by an agent neither <paramref name="agent"/> nor in <paramref name="used"/>, or −1.</summary>
-    private static int PickNewPeer(Tally.Data.LabelMatrix m, int task, int agent, List<int> used, ref AgentRng rng)
+    private static int PickNewPeer(Tally.Core.LabelMatrix m, int task, int agent, List<int> used, ref AgentRng rng)
     {
         var offsets = m.TaskOffsets;
         var workers = m.TaskWorkers;

@@ -102,12 +102,12 @@ public sealed class Campaign
         FromState(JsonSerializer.Deserialize<CampaignState>(json, Json) ?? throw new InvalidDataException("Empty campaign state."));
 
     /// <summary>
-    /// Saves crash-safely (<see cref="Tally.Data.AtomicFile"/>): a crash leaves either the old or the new state, never a torn file.
+    /// Saves crash-safely (<see cref="Tally.Core.AtomicFile"/>): a crash leaves either the old or the new state, never a torn file.
     /// </summary>
     public void Save(string path)
     {
         var state = State();
-        Tally.Data.AtomicFile.Write(path, s => JsonSerializer.Serialize(s, state, Json));
+        Tally.Core.AtomicFile.Write(path, s => JsonSerializer.Serialize(s, state, Json));
     }
 
     /// <summary>Loads a campaign saved with <see cref="Save"/>.</summary>

@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 using Tally.Robust;
 
 namespace Tally.Mechanisms;

@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using Tally.Data;
+using Tally.Core;
 using Tally.Robust;
 
 namespace Tally.Mechanisms;

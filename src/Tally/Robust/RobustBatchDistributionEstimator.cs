@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 using MathNet.Numerics.LinearAlgebra;
@@ -137,7 +138,7 @@ public sealed class RobustBatchDistributionEstimator(RobustBatchOptions? options
             for (int c = 0; c < domainSize; c++) p[c] += row[c] / size;
             used++;
         }
-        Aggregation.Numerics.Normalize(p);
+        Core.Numerics.Normalize(p);
         return p;
     }
 
@@ -213,7 +214,7 @@ public sealed class RobustBatchDistributionEstimator(RobustBatchOptions? options
         }
         // The weighted mean is a convex combination of frequency vectors, hence already a distribution; renormalise for rounding.
         WeightedMean(freq, invSize, weight, n, d, p, out _);
-        Aggregation.Numerics.Normalize(p);
+        Core.Numerics.Normalize(p);
         return new RobustBatchEstimate(Wrap(p), Wrap(weight), it, worst, tau, converged);
     }
 

@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Robust;
 
@@ -130,7 +130,7 @@ public static class SymmetricMoments
         double[] m3 = (long)W * W * W < long.MaxValue / 2 ? TupleMoment(answers, 3, minBatchSize, learner) ?? plain.M3.ToArray() : plain.M3.ToArray();
         var m1 = new double[k];
         for (int a = 0; a < k; a++) for (int b = 0; b < k; b++) m1[a] += m2[a * k + b];
-        Aggregation.Numerics.Normalize(m1);
+        Core.Numerics.Normalize(m1);
         return new MomentEstimate(k, Wrap(m1), Wrap(m2), Wrap(m3), plain.PairMass, plain.TripleMass);
     }
 

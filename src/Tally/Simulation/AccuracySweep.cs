@@ -1,3 +1,4 @@
+using Tally.Catalogs;
 using MathNet.Numerics.Distributions;
 using Tally.Aggregation;
 

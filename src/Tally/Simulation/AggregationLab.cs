@@ -1,3 +1,4 @@
+using Tally.Catalogs;
 using Tally.Aggregation;
 
 namespace Tally.Simulation;

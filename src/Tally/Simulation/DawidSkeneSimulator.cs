@@ -1,7 +1,7 @@
 using System.Globalization;
 using MathNet.Numerics.Distributions;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Simulation;
 
@@ -69,7 +69,7 @@ public sealed class DawidSkeneSimulator
         scenario.Validate();
         var inv = CultureInfo.InvariantCulture;
         int[] truth;
-        AggregationWriter.AtomicText(answersPath, w =>
+        AtomicFile.WriteText(answersPath, w =>
         {
             w.WriteLine("task,worker,label");
             long total = (long)scenario.Tasks * scenario.PerTask, n = 0;
@@ -80,7 +80,7 @@ public sealed class DawidSkeneSimulator
             });
             if (truthPath is not null)
             {
-                AggregationWriter.AtomicText(truthPath, tw =>
+                AtomicFile.WriteText(truthPath, tw =>
                 {
                     tw.WriteLine("task,truth");
                     for (int t = 0; t < truth.Length; t++) { tw.Write(t.ToString(inv)); tw.Write(','); tw.WriteLine(truth[t].ToString(inv)); }

@@ -1,7 +1,7 @@
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Simulation;
 

@@ -1,3 +1,4 @@
+using Tally.Catalogs;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using Tally.Mechanisms;

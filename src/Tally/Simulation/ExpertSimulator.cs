@@ -2,7 +2,7 @@ using System.Collections.Immutable;
 using System.Globalization;
 using MathNet.Numerics.Distributions;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Simulation;
 

@@ -1,6 +1,7 @@
+using Tally.Catalogs;
 using System.Collections.Immutable;
 using System.Diagnostics;
-using Tally.Data;
+using Tally.Core;
 using Tally.Learning;
 
 namespace Tally.Simulation;

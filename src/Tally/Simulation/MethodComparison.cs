@@ -1,6 +1,7 @@
+using Tally.Catalogs;
 using System.Diagnostics;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Simulation;
 

@@ -1,6 +1,6 @@
 using System.Collections.Immutable;
 using MathNet.Numerics.Distributions;
-using Tally.Data;
+using Tally.Core;
 using Tally.Mechanisms;
 
 namespace Tally.Simulation;

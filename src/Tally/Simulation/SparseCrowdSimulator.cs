@@ -1,6 +1,6 @@
 using MathNet.Numerics.Distributions;
 using Tally.Aggregation;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Simulation;
 

@@ -1,5 +1,5 @@
 using System.Collections.Immutable;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Mechanisms.Reputation;
 

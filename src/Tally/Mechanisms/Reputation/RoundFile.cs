@@ -1,5 +1,5 @@
 using System.Globalization;
-using Tally.Data;
+using Tally.Core;
 
 namespace Tally.Mechanisms.Reputation;
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>How to read an answers file.</summary>
 /// <param name="TaskColumn">Column holding the task id (Crowd-Kit: <c>task</c>).</param>
@@ -154,7 +154,7 @@ public static class AnswerFiles
     }
 
     /// <summary>Writes answers as <c>task,worker,label</c> (by task, in answer-id order), atomically.</summary>
-    public static void WriteAnswers(LabelMatrix answers, string path) => Tally.Aggregation.AggregationWriter.AtomicText(path, w =>
+    public static void WriteAnswers(LabelMatrix answers, string path) => AtomicFile.WriteText(path, w =>
     {
         w.WriteLine("task,worker,label");
         var workers = answers.TaskWorkers;
@@ -168,7 +168,7 @@ public static class AnswerFiles
     });
 
     /// <summary>Writes known labels as <c>task,truth</c>, atomically.</summary>
-    public static void WriteTruth(LabelMatrix answers, GoldLabels truth, string path) => Tally.Aggregation.AggregationWriter.AtomicText(path, w =>
+    public static void WriteTruth(LabelMatrix answers, GoldLabels truth, string path) => AtomicFile.WriteText(path, w =>
     {
         w.WriteLine("task,truth");
         for (int t = 0; t < answers.TaskCount; t++)

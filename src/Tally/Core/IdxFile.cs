@@ -2,7 +2,7 @@ using System.Buffers.Binary;
 using System.Collections.Immutable;
 using System.IO.Compression;
 
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>
 /// An unsigned-byte IDX array as read by <see cref="IdxFile"/>: <see cref="Dimensions"/>[0] items of

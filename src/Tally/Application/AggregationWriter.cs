@@ -1,9 +1,11 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using Tally.Data;
+using Tally.Core;
 
-namespace Tally.Aggregation;
+using Tally.Aggregation;
+
+namespace Tally.Application;
 
 /// <summary>Output format of <see cref="AggregationWriter"/>.</summary>
 public enum OutputFormat
@@ -31,16 +33,16 @@ public static class AggregationWriter
         var written = new List<string>();
         if (format == OutputFormat.Csv)
         {
-            written.Add(AtomicText(Path.Combine(directory, "labels.csv"), w => WriteLabelsCsv(result, w)));
-            written.Add(AtomicText(Path.Combine(directory, "workers.csv"), w => WriteWorkersCsv(result, w)));
+            written.Add(AtomicFile.WriteText(Path.Combine(directory, "labels.csv"), w => WriteLabelsCsv(result, w)));
+            written.Add(AtomicFile.WriteText(Path.Combine(directory, "workers.csv"), w => WriteWorkersCsv(result, w)));
         }
         else
         {
-            written.Add(Atomic(Path.Combine(directory, "labels.json"), s => WriteLabelsJson(result, s)));
-            written.Add(Atomic(Path.Combine(directory, "workers.json"), s => WriteWorkersJson(result, s)));
+            written.Add(AtomicFile.Write(Path.Combine(directory, "labels.json"), s => WriteLabelsJson(result, s)));
+            written.Add(AtomicFile.Write(Path.Combine(directory, "workers.json"), s => WriteWorkersJson(result, s)));
         }
         if (result.Confusions is not null)
-            written.Add(Atomic(Path.Combine(directory, "confusions.json"), s => WriteConfusionsJson(result, s)));
+            written.Add(AtomicFile.Write(Path.Combine(directory, "confusions.json"), s => WriteConfusionsJson(result, s)));
         return written;
     }
 
@@ -154,12 +156,6 @@ public static class AggregationWriter
         j.WriteEndObject();
         j.WriteEndObject();
     }
-
-    /// <summary>Writes text (UTF-8, \n line ends) crash-safely; see <see cref="AtomicFile"/>.</summary>
-    public static string AtomicText(string path, Action<TextWriter> write) => AtomicFile.WriteText(path, write);
-
-    /// <summary>Writes bytes crash-safely; see <see cref="AtomicFile"/>.</summary>
-    public static string Atomic(string path, Action<Stream> write) => AtomicFile.Write(path, write);
 
     private static string Num(double x) => Finite(x).ToString("G9", Inv);
     private static double Finite(double x) => double.IsFinite(x) ? x : 0;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text;
 
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>How to read a CSV features file.</summary>
 /// <param name="TaskColumn">Column holding the task id; every other column is a feature (default <c>task</c>).</param>
@@ -224,7 +224,7 @@ public static class FeatureFiles
     public static void WriteCsv(FeatureTable table, string path, string taskColumn = "task")
     {
         ArgumentNullException.ThrowIfNull(table);
-        Tally.Aggregation.AggregationWriter.AtomicText(path, w =>
+        AtomicFile.WriteText(path, w =>
         {
             w.Write(CsvText.Escape(taskColumn));
             foreach (var c in table.Columns) { w.Write(','); w.Write(CsvText.Escape(c)); }

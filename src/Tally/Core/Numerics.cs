@@ -1,6 +1,5 @@
-using Tally.Data;
 
-namespace Tally.Aggregation;
+namespace Tally.Core;
 
 /// <summary>Small numeric kernels shared by the aggregators.</summary>
 internal static class Numerics

@@ -1,4 +1,4 @@
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>The built matrix and what building it did to the input.</summary>
 /// <param name="Matrix">The answers.</param>

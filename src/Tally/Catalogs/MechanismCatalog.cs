@@ -1,4 +1,7 @@
-namespace Tally.Mechanisms;
+using Tally.Aggregation;
+using Tally.Learning;
+using Tally.Mechanisms;
+namespace Tally.Catalogs;
 
 /// <summary>A payment mechanism as listed by <c>tally pay --help</c>.</summary>
 /// <param name="Name">Short name.</param>

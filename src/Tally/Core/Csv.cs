@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>
 /// A streaming reader of delimited text with a header (RFC 4180 quoting within a line). It holds one line at a

@@ -1,4 +1,4 @@
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>A labelled dataset shipped with Tally under <c>data/NAME/</c>.</summary>
 /// <param name="Name">Folder name.</param>

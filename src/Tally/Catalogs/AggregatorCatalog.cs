@@ -1,4 +1,7 @@
-namespace Tally.Aggregation;
+using Tally.Aggregation;
+using Tally.Learning;
+using Tally.Mechanisms;
+namespace Tally.Catalogs;
 
 /// <summary>Overrides a front end may apply to any method's defaults.</summary>
 /// <param name="MaxIterations">Iteration limit (iterative methods), or null for the method's default.</param>

@@ -1,4 +1,4 @@
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>Which Fashion-MNIST split.</summary>
 public enum FashionMnistSplit

@@ -1,4 +1,4 @@
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>
 /// Bad input: names the source (file), the 1-based line (0 when the problem is not on one line) and what was

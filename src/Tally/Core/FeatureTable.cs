@@ -1,7 +1,7 @@
 using System.Collections.ObjectModel;
 using System.Globalization;
 
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>
 /// Task features: one row of D finite numbers per task id, immutable. Learning-from-crowds methods need the rows in

@@ -1,4 +1,4 @@
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>Extra files of a bundled dataset (features, test splits) beside its answers and truth.</summary>
 public static class BundledDatasetFiles

@@ -2,9 +2,9 @@ using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 using MathNet.Numerics.Distributions;
 using MathNet.Numerics.LinearAlgebra;
-using Tally.Aggregation;
 
-namespace Tally.Robust;
+
+namespace Tally.Core;
 
 /// <summary>Options of <see cref="TensorDecomposition"/>.</summary>
 public sealed record TensorDecompositionOptions

@@ -1,7 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Text;
 
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>
 /// Crash-safe file replacement: the content goes to a temporary file in the target's directory, is flushed to disk,

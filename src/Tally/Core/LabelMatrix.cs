@@ -1,4 +1,4 @@
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>
 /// The crowd's answers: an immutable sparse task × worker matrix whose entries are class indexes, built once

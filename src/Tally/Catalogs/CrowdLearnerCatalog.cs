@@ -1,6 +1,9 @@
+using Tally.Aggregation;
+using Tally.Learning;
+using Tally.Mechanisms;
 using System.Collections.Immutable;
 
-namespace Tally.Learning;
+namespace Tally.Catalogs;
 
 /// <summary>
 /// The few choices a user makes for any learner from the command line: the classifier's hidden layers (null = the

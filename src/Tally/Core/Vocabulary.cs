@@ -1,6 +1,6 @@
 using System.Collections.ObjectModel;
 
-namespace Tally.Data;
+namespace Tally.Core;
 
 /// <summary>
 /// An immutable, ordered mapping between the string identifiers found in the input (task ids, worker ids,
