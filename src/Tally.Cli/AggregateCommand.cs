@@ -87,7 +87,7 @@ internal static class AggregateCommand
 
             clock.Restart();
             var result = ctx.WithProgress($"Running {info.Name}", report =>
-                aggregator.Aggregate(matrix, new SyncProgress<IterationProgress>(it => report((double)it.Iteration / Math.Max(1, it.MaxIterations)))));
+                aggregator.Aggregate(matrix, ctx.Compute, new SyncProgress<IterationProgress>(it => report((double)it.Iteration / Math.Max(1, it.MaxIterations)))));
             double fitSeconds = clock.Elapsed.TotalSeconds;
 
             IReadOnlyList<string> written = [];

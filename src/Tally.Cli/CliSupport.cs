@@ -4,7 +4,7 @@ using Tally.Core;
 namespace Tally.Cli;
 
 /// <summary>A usage error the user can fix (bad option value, conflicting options); exit code 2.</summary>
-internal sealed class UsageException(string message) : Exception(message);
+internal sealed class UsageException(string message) : TallyUserException(message);
 
 /// <summary>Where a command writes: tables and results to <see cref="Out"/>, errors and notices to <see cref="Error"/>.</summary>
 internal sealed class CliContext(IAnsiConsole output, TextWriter error, bool interactive)
@@ -12,6 +12,8 @@ internal sealed class CliContext(IAnsiConsole output, TextWriter error, bool int
     public IAnsiConsole Out { get; } = output;
     public TextWriter Error { get; } = error;
     public bool Interactive { get; } = interactive;
+    /// <summary>How much of the machine the library may use (<c>--threads</c>); set before a command runs.</summary>
+    public ComputeOptions Compute { get; set; } = ComputeOptions.Default;
 
     public void Notice(string message) => Error.WriteLine("tally: " + message);
 
@@ -49,6 +51,19 @@ internal sealed class SyncProgress<T>(Action<T> handler) : IProgress<T>
 /// <summary>Shared parsing of command-line values.</summary>
 internal static class CliValues
 {
+    /// <summary>The command-line spelling of a library option: <c>MaxIterations</c> → <c>--max-iterations</c>.</summary>
+    public static string OptionName(string property)
+    {
+        var b = new System.Text.StringBuilder("--");
+        for (int i = 0; i < property.Length; i++)
+        {
+            char c = property[i];
+            if (char.IsUpper(c) && i > 0) b.Append('-');
+            b.Append(char.ToLowerInvariant(c));
+        }
+        return b.ToString();
+    }
+
     public static DuplicatePolicy ParseDuplicates(string value) => value.ToLowerInvariant() switch
     {
         "keep-last" or "last" => DuplicatePolicy.KeepLast,

@@ -1,3 +1,4 @@
+using Tally.Application;
 using Tally.Catalogs;
 using System.CommandLine;
 using System.Globalization;
@@ -52,7 +53,7 @@ internal static class CompareCommand
             var gold = AnswerFiles.ReadTruth(truthPath, matrix);
             int done = 0;
             var rows = ctx.WithProgress("Comparing methods", r => MethodComparison.Run(matrix, gold.Labels, chosen,
-                new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), CliValues.ParsePrior(p.GetValue(prior))), _ => r((double)done++ / chosen.Count)));
+                new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), CliValues.ParsePrior(p.GetValue(prior))), _ => r((double)done++ / chosen.Count), ctx.Compute));
 
             var table = new Table().Border(TableBorder.Rounded)
                 .Title($"{Markup.Escape(source)}: {matrix.TaskCount:N0} tasks, {matrix.WorkerCount:N0} workers, {matrix.AnswerCount:N0} answers, K = {matrix.ClassCount}");

@@ -56,7 +56,7 @@ internal static class LabLearningCommand
                 Seeds = p.GetValue(seeds),
                 Settings = new LearnerSettings { Hidden = hidden, Epochs = p.GetValue(epochs), LearningRate = p.GetValue(learningRate) },
             };
-            var cells = ctx.WithProgress($"Training ({names.Length} methods × {options.Seeds} seeds)", r => LearningLab.Run(make, options, new SyncProgress<double>(r)));
+            var cells = ctx.WithProgress($"Training ({names.Length} methods × {options.Seeds} seeds)", r => LearningLab.Run(make, options, ctx.Compute, new SyncProgress<double>(r)));
 
             var table = new Table().Border(TableBorder.Rounded).Title($"tally lab learning — {Markup.Escape(name)}, {options.Seeds} seeds");
             table.AddColumn("method"); table.AddColumn(new TableColumn("test accuracy %").RightAligned());

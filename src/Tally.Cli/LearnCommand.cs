@@ -87,7 +87,7 @@ internal static class LearnCommand
             var log = new List<(int Epoch, double Loss, double? TestAccuracy)>();
             var clock = System.Diagnostics.Stopwatch.StartNew();
             var result = ctx.WithProgress($"Training with {info.Name}", report =>
-                learner.Learn(data, new SyncProgress<EpochReport>(e =>
+                learner.Learn(data, ctx.Compute, new SyncProgress<EpochReport>(e =>
                 {
                     double? acc = null;
                     if (testRows is not null && testLabels is not null) acc = LearningEvaluation.Accuracy(e.Model.PredictProbabilities(testRows), testLabels);

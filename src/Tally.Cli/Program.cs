@@ -16,11 +16,26 @@ public static class Program
         return Run(args, AnsiConsole.Console, Console.Error, interactive);
     }
 
-    /// <summary>Runs the command line with the given output streams; returns the exit code (0 ok, 2 bad input, 1 internal error).</summary>
+    /// <summary>Exit code of a successful run.</summary>
+    public const int Ok = 0;
+    /// <summary>Exit code for bad input or a bad option: the user can fix it (message on stderr).</summary>
+    public const int BadInput = 2;
+    /// <summary>Exit code for a bug in Tally (EX_SOFTWARE of sysexits.h): never caused by input alone.</summary>
+    public const int InternalError = 70;
+    /// <summary>Exit code after Ctrl+C.</summary>
+    public const int Cancelled = 130;
+
+    /// <summary>Runs the command line with the given output streams; returns the exit code (<see cref="Ok"/>, <see cref="BadInput"/>, <see cref="InternalError"/>, <see cref="Cancelled"/>).</summary>
     public static int Run(string[] args, IAnsiConsole output, TextWriter error, bool interactive = false)
     {
         var ctx = new CliContext(output, error, interactive);
         var root = new RootCommand("Tally: the truth from crowds — aggregate crowd labels, learn from them, pay for them, simulate crowds.");
+        var threads = new Option<int>("--threads")
+        {
+            Description = "Most threads any computation uses (default 0 = one per core); results are the same for any value.",
+            Recursive = true,
+        };
+        root.Options.Add(threads);
         root.Add(AggregateCommand.Create(ctx));
         root.Add(MethodsCommand.Create(ctx));
         root.Add(DatasetsCommand.Create(ctx));
@@ -38,33 +53,42 @@ public static class Program
         {
             foreach (var e in parse.Errors) error.WriteLine("tally: error: " + e.Message);
             error.WriteLine("Run 'tally --help' (or 'tally COMMAND --help') for usage.");
-            return 2;
+            return BadInput;
         }
         try
         {
+            int t = parse.GetValue(threads);
+            if (t < 0) throw new UsageException("--threads must be at least 0 (0 = one per core)");
+            ctx.Compute = new ComputeOptions { MaxDegreeOfParallelism = t };
             var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = new AnsiTextWriter(output), Error = error };
             return parse.Invoke(config);
         }
-        catch (Exception e) when (Unwrap(e) is TallyDataException or UsageException or ArgumentException)
+        catch (Exception e) when (Unwrap(e) is InvalidOptionException o)
+        {
+            error.WriteLine($"tally: error: {CliValues.OptionName(o.Option)} {o.Problem}");
+            return BadInput;
+        }
+        catch (Exception e) when (Unwrap(e) is TallyUserException)
         {
             error.WriteLine("tally: error: " + Unwrap(e).Message);
-            return 2;
+            return BadInput;
         }
         catch (Exception e) when (Unwrap(e) is OperationCanceledException)
         {
             error.WriteLine("tally: cancelled");
-            return 130;
+            return Cancelled;
         }
         catch (Exception e) when (Unwrap(e) is IOException or UnauthorizedAccessException)
         {
+            // The file system said no (missing folder, no permission, disk full): the user's environment, not a bug.
             error.WriteLine("tally: error: " + Unwrap(e).Message);
-            return 2;
+            return BadInput;
         }
         catch (Exception e)
         {
-            error.WriteLine($"tally: internal error: {Unwrap(e).GetType().Name}: {Unwrap(e).Message}");
+            error.WriteLine($"tally: internal error: {Unwrap(e).GetType().Name}: {Unwrap(e).Message} (a bug in Tally; TALLY_DEBUG=1 prints the stack trace)");
             if (Environment.GetEnvironmentVariable("TALLY_DEBUG") == "1") error.WriteLine(e);
-            return 1;
+            return InternalError;
         }
     }
 

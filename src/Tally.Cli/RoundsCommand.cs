@@ -194,9 +194,9 @@ internal static class RoundsCommand
         }
         // The library's checks name the option; map them back to the scenario's field names.
         try { o.Validate(); }
-        catch (ArgumentException e)
+        catch (InvalidOptionException e)
         {
-            string field = e.ParamName switch
+            string field = e.Option switch
             {
                 nameof(ReformLabOptions.Rounds) => "rounds",
                 nameof(ReformLabOptions.TasksPerRound) => "tasks_per_round",
@@ -209,11 +209,9 @@ internal static class RoundsCommand
                 nameof(ReformLabOptions.Chances) => "k",
                 nameof(ReformLabOptions.SampleSize) => "sample_size",
                 nameof(ReformLabOptions.Lambda) => "lambda",
-                _ => e.ParamName ?? "?",
+                _ => e.Option,
             };
-            string message = e.Message;
-            int cut = message.IndexOf(" (Parameter", StringComparison.Ordinal);
-            throw Bad(field, cut >= 0 ? message[..cut] : message);
+            throw Bad(field, e.Problem);
         }
         return o;
     }

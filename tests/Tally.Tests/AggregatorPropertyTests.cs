@@ -48,7 +48,7 @@ public class AggregatorPropertyTests
     {
         if (!Accepts(method, m))
         {
-            Assert.Throws<ArgumentException>(() => Make(method).Aggregate(m));
+            Assert.Throws<TallyUserException>(() => Make(method).Aggregate(m));
             return;
         }
         var r = Make(method).Aggregate(m);
@@ -87,10 +87,14 @@ public class AggregatorPropertyTests
             var tasks = new int[m.AnswerCount];
             for (int t = 0; t < m.TaskCount; t++) for (int i = m.TaskOffsets[t]; i < m.TaskOffsets[t + 1]; i++) tasks[i] = t;
             var renamed = LabelMatrix.FromTriples(m.TaskCount, m.WorkerCount, k, tasks, m.TaskWorkers.ToArray(), labels);
-            var a = Make(method).Aggregate(m);
-            var b = Make(method).Aggregate(renamed);
-            // BP's default Monte-Carlo messages draw each confusion row separately, so renaming classes changes which
-            // draws serve which class: equal up to Monte-Carlo error (S = 400 draws), not to rounding.
+            // BP's Monte-Carlo messages draw each confusion row separately, so renaming classes changes which draws
+            // serve which class: equal up to Monte-Carlo error, not to rounding. Measured over these 60 crowds and four
+            // BP seeds, the largest posterior difference is 0.086–0.115 at the default S = 400 draws (so 0.05 there
+            // held only for one generator's draws), 0.064–0.076 at S = 1,600 and 0.035–0.040 at S = 6,400: at 6,400
+            // draws the 0.05 tolerance is above the Monte-Carlo error for any seed.
+            var make = () => method == "bp" ? new BeliefPropagation(new BeliefPropagationOptions { Samples = 6400 }) : Make(method);
+            var a = make().Aggregate(m);
+            var b = make().Aggregate(renamed);
             double tolerance = method == "bp" ? 0.05 : 1e-6;
             for (int t = 0; t < m.TaskCount; t++)
                 for (int c = 0; c < k; c++)

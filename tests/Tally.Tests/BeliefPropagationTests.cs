@@ -186,11 +186,12 @@ public class BeliefPropagationTests(ITestOutputHelper output)
     public void Options_are_checked()
     {
         var m = Tree(2, 0);
-        Assert.Throws<ArgumentException>(() => new BeliefPropagation(new BeliefPropagationOptions { Messages = BeliefPropagationMessages.Exact }).Aggregate(m));
-        Assert.Throws<ArgumentException>(() => new BeliefPropagation(new BeliefPropagationOptions { Damping = 1 }).Aggregate(m));
-        Assert.Throws<ArgumentException>(() => new BeliefPropagation(new BeliefPropagationOptions { Samples = 0 }).Aggregate(m));
+        Assert.Equal("Messages", Assert.Throws<InvalidOptionException>(() => new BeliefPropagation(new BeliefPropagationOptions { Messages = BeliefPropagationMessages.Exact }).Aggregate(m)).Option);
+        Assert.Equal("Damping", Assert.Throws<InvalidOptionException>(() => new BeliefPropagation(new BeliefPropagationOptions { Damping = 1 }).Aggregate(m)).Option);
+        Assert.Equal("Samples", Assert.Throws<InvalidOptionException>(() => new BeliefPropagation(new BeliefPropagationOptions { Samples = 0 }).Aggregate(m)).Option);
+        // A wrong-sized task prior is a programming error of the caller (deepBP builds it), not user input.
         Assert.Throws<ArgumentException>(() => new BeliefPropagation().Aggregate(m, new double[3]));
-        Assert.Throws<ArgumentOutOfRangeException>(() => WorkerPrior.OneCoin(0, 1));
+        Assert.Throws<InvalidOptionException>(() => WorkerPrior.OneCoin(0, 1));
     }
 
     [Theory]

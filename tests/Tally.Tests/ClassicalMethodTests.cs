@@ -110,7 +110,7 @@ public class ClassicalMethodTests
         var r = new DawidSkene(new DawidSkeneOptions { MaxIterations = 1, Tolerance = 0, PriorCounts = prior }).Aggregate(Example());
         Assert.True(r.Posteriors[2, 1] > 0.99);
         Assert.InRange(r.Confusions![0, 0, 0], 0.99, 1.0);
-        Assert.Throws<ArgumentException>(() => new DawidSkene(new DawidSkeneOptions { PriorCounts = [1, 2, 3] }).Aggregate(Example()));
+        Assert.Equal("PriorCounts", Assert.Throws<InvalidOptionException>(() => new DawidSkene(new DawidSkeneOptions { PriorCounts = [1, 2, 3] }).Aggregate(Example())).Option);
     }
 
     [Fact]

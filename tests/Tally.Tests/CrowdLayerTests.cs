@@ -19,7 +19,7 @@ public sealed class CrowdLayerTests(ITestOutputHelper output)
     {
         var (data, truth, xt, yt) = CrowdToyData.Standard();
         var reports = new List<EpochReport>();
-        var result = new CrowdLayer(ToyOptions).Learn(data, new MaxMigTests.SyncProgress(reports));
+        var result = new CrowdLayer(ToyOptions).Learn(data, null, new MaxMigTests.SyncProgress(reports));
         double test = CrowdToyData.Accuracy(result.Classifier.PredictProbabilities(xt), yt);
         double train = CrowdToyData.Accuracy(CrowdToyData.Rows(result.Posteriors), truth);
         output.WriteLine($"crowd layer: test {test:P2}, train posteriors {train:P2}; loss {result.Losses[0]:F4} → {result.Losses[^1]:F4}");

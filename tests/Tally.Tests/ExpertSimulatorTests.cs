@@ -203,9 +203,9 @@ public sealed class ExpertSimulatorTests
     [Fact]
     public void Validation_RejectsMismatchedSettings()
     {
-        Assert.Throws<ArgumentException>(() => Sim.Generate([0], 10, new ExpertScenario { Profile = ExpertProfile.DogsVsCats }));
-        Assert.Throws<ArgumentException>(() => Sim.Generate([0], 5, new ExpertScenario()));          // CIFAR pairs need 10 classes
-        Assert.Throws<ArgumentException>(() => Sim.Generate([0], 4, new ExpertScenario { HardPairs = [(0, 1), (1, 2)] }));
+        Assert.ThrowsAny<TallyUserException>(() => Sim.Generate([0], 10, new ExpertScenario { Profile = ExpertProfile.DogsVsCats }));
+        Assert.ThrowsAny<TallyUserException>(() => Sim.Generate([0], 5, new ExpertScenario()));          // CIFAR pairs need 10 classes
+        Assert.ThrowsAny<TallyUserException>(() => Sim.Generate([0], 4, new ExpertScenario { HardPairs = [(0, 1), (1, 2)] }));
         Assert.Throws<ArgumentException>(() => Sim.Generate([10], 10, new ExpertScenario()));
         Assert.Throws<ArgumentException>(() => Sim.Generate([0, 1], 10, new ExpertScenario(), ["only-one"]));
     }
@@ -295,8 +295,8 @@ public sealed class ExpertSimulatorTests
     [Fact]
     public void SparseOneCoin_ValidatesAndIsDeterministic()
     {
-        Assert.Throws<ArgumentException>(() => Sim.SparseOneCoin(UniformTruth(10, 2, 1), 2)); // 10·3 not divisible by 4
-        Assert.Throws<ArgumentException>(() => Sim.SparseOneCoin(UniformTruth(8, 2, 1), 2, new SparseCrowdScenario { AdversaryFraction = 0.1 }));
+        Assert.ThrowsAny<TallyUserException>(() => Sim.SparseOneCoin(UniformTruth(10, 2, 1), 2)); // 10·3 not divisible by 4
+        Assert.ThrowsAny<TallyUserException>(() => Sim.SparseOneCoin(UniformTruth(8, 2, 1), 2, new SparseCrowdScenario { AdversaryFraction = 0.1 }));
         var truth = UniformTruth(700, 10, 24); // music-genre size: 700·3/4 = 525 workers
         var a = Sim.SparseOneCoin(truth, 10, new SparseCrowdScenario { Seed = 25 }).Answers;
         var b = Sim.SparseOneCoin(truth, 10, new SparseCrowdScenario { Seed = 25 }).Answers;

@@ -31,7 +31,7 @@ public class FairnessTests
         Assert.Null(empty.Normalised);
         Assert.Equal(0, empty.Gap);
         Assert.Throws<ArgumentException>(() => Fairness.Gamma([1], [1, 2]));
-        Assert.Throws<ArgumentException>(() => Fairness.Gamma([double.NaN], [1]));
+        Assert.ThrowsAny<TallyUserException>(() => Fairness.Gamma([double.NaN], [1]));
     }
 
     [Fact]

@@ -55,8 +55,8 @@ public class KosTests
     public void RejectsNonBinary()
     {
         var m = LabelMatrix.FromTriples(2, 2, 3, [0, 1], [0, 1], [0, 2]);
-        var e = Assert.Throws<ArgumentException>(() => new Kos().Aggregate(m));
-        Assert.Contains("KOS is binary-only: the answers have 3 classes", e.Message);
+        var e = Assert.Throws<TallyUserException>(() => new Kos().Aggregate(m));
+        Assert.Contains("kos is binary-only: the answers have 3 classes", e.Message);
     }
 
     [Fact]

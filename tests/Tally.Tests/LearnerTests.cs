@@ -149,7 +149,7 @@ public sealed class LearnerTests(ITestOutputHelper output)
             var learner = make();
             var progress = new CountingProgress();
             var watch = System.Diagnostics.Stopwatch.StartNew();
-            var r = learner.Learn(toy.Data, progress);
+            var r = learner.Learn(toy.Data, null, progress);
             long ms = watch.ElapsedMilliseconds;
             AssertWellFormed(r, toy.Data, progress.Count);
             Assert.Equal(learner.Name, r.Method);
@@ -401,6 +401,6 @@ public sealed class LearnerTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => new EmLearner(new EmLearnerOptions { MinClassifierProbability = 0.5 }).Learn(toy.Data));
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        Assert.ThrowsAny<OperationCanceledException>(() => new DeepMeanField().Learn(toy.Data, null, cts.Token));
+        Assert.ThrowsAny<OperationCanceledException>(() => new DeepMeanField().Learn(toy.Data, null, null, cts.Token));
     }
 }

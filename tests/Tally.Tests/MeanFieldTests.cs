@@ -123,7 +123,7 @@ public class MeanFieldTests
         var r = new MeanField().Aggregate(gold);
         TestData.AssertValidResult(r);
         Assert.Equal(1.0, r.Posteriors[0, 1]);
-        Assert.Throws<ArgumentException>(() => new MeanField(new MeanFieldOptions { Prior = WorkerPrior.Dirichlet(new double[3, 3] { { 2, 1, 1 }, { 1, 2, 1 }, { 1, 1, 2 } }) }).Aggregate(m));
+        Assert.ThrowsAny<TallyUserException>(() => new MeanField(new MeanFieldOptions { Prior = WorkerPrior.Dirichlet(new double[3, 3] { { 2, 1, 1 }, { 1, 2, 1 }, { 1, 1, 2 } }) }).Aggregate(m));
     }
 
     [Theory]

@@ -73,10 +73,10 @@ public class MechanismSimulatorTests
     public void Invalid_scenarios_are_rejected()
     {
         var sim = new PeerReportSimulator();
-        Assert.Throws<ArgumentException>(() => sim.Generate(new PeerReportScenario { Agents = 0 }));
-        Assert.Throws<ArgumentException>(() => sim.Generate(new PeerReportScenario { Classes = 2, Prior = [1, 1, 1] }));
-        Assert.Throws<ArgumentException>(() => sim.Generate(new PeerReportScenario { Classes = 2, Permutation = [0, 0] }));
-        Assert.Throws<ArgumentException>(() => sim.Generate(new PeerReportScenario { Classes = 2, Confusion = [0.5, 0.4, 0, 1] }));
-        Assert.Throws<ArgumentException>(() => sim.Generate(new PeerReportScenario { ReportFraction = 0 }));
+        Assert.ThrowsAny<TallyUserException>(() => sim.Generate(new PeerReportScenario { Agents = 0 }));
+        Assert.ThrowsAny<TallyUserException>(() => sim.Generate(new PeerReportScenario { Classes = 2, Prior = [1, 1, 1] }));
+        Assert.ThrowsAny<TallyUserException>(() => sim.Generate(new PeerReportScenario { Classes = 2, Permutation = [0, 0] }));
+        Assert.ThrowsAny<TallyUserException>(() => sim.Generate(new PeerReportScenario { Classes = 2, Confusion = [0.5, 0.4, 0, 1] }));
+        Assert.ThrowsAny<TallyUserException>(() => sim.Generate(new PeerReportScenario { ReportFraction = 0 }));
     }
 }

@@ -131,7 +131,7 @@ public class ReformLabTests(ITestOutputHelper output)
         var progress = new List<ReformLabProgress>();
         ReformLab.Run(o with { Chances = [] }, new SyncProgress(progress.Add));
         Assert.Equal([1, 2, 3, 4], progress.Select(p => p.Round).ToArray());
-        Assert.Throws<ArgumentOutOfRangeException>(() => ReformLab.Run(o with { Agents = 15 }));
+        Assert.ThrowsAny<TallyUserException>(() => ReformLab.Run(o with { Agents = 15 }));
     }
 
     private sealed class SyncProgress(Action<ReformLabProgress> report) : IProgress<ReformLabProgress>

@@ -179,6 +179,6 @@ public class RobustDawidSkeneTests(ITestOutputHelper output)
         Assert.Equal(10, crowd.IsAdversary.Count(x => x));
         for (int w = 0; w < 50; w++)
             if (crowd.IsAdversary[w]) Assert.All(crowd.Answers.LabelsBy(w).ToArray(), l => Assert.Equal(2, l));
-        Assert.Throws<ArgumentException>(() => new AdversarySimulator().Generate(new AdversaryScenario { Confusion = [0.5, 0.5, 0.2, 0.7] }));
+        Assert.ThrowsAny<TallyUserException>(() => new AdversarySimulator().Generate(new AdversaryScenario { Confusion = [0.5, 0.5, 0.2, 0.7] }));
     }
 }

@@ -69,8 +69,8 @@ public class SharingLabTests(ITestOutputHelper output)
     public void LabRejectsBadOptions()
     {
         var problem = new SharingProblem(5, 1.0, 0.04);
-        Assert.Throws<ArgumentException>(() => new SharingLab(new SharingLabOptions { Replications = 1 }).Run(problem));
-        Assert.Throws<ArgumentException>(() => new SharingLab(new SharingLabOptions { MeansInSigmas = [] }).Run(problem));
-        Assert.Throws<ArgumentException>(() => new SharingLab(new SharingLabOptions { MeansInSigmas = [double.NaN] }).Run(problem));
+        Assert.ThrowsAny<TallyUserException>(() => new SharingLab(new SharingLabOptions { Replications = 1 }).Run(problem));
+        Assert.ThrowsAny<TallyUserException>(() => new SharingLab(new SharingLabOptions { MeansInSigmas = [] }).Run(problem));
+        Assert.ThrowsAny<TallyUserException>(() => new SharingLab(new SharingLabOptions { MeansInSigmas = [double.NaN] }).Run(problem));
     }
 }

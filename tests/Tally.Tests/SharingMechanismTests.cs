@@ -39,7 +39,7 @@ public class SharingMechanismTests
     [InlineData(0)]
     public void FourOrFewerAgentsAreRefused(int m)
     {
-        var ex = Assert.Throws<ArgumentException>(() => new SharingProblem(m, 1.0, 0.01));
+        var ex = Assert.ThrowsAny<TallyUserException>(() => new SharingProblem(m, 1.0, 0.01));
         Assert.Contains($"m = {m}", ex.Message);
     }
 
@@ -51,7 +51,7 @@ public class SharingMechanismTests
     [InlineData(1.0, double.NaN)]
     [InlineData(1.0, double.PositiveInfinity)]
     public void BadSigmaOrCostIsRefused(double sigma, double cost) =>
-        Assert.Throws<ArgumentException>(() => new SharingProblem(10, sigma, cost));
+        Assert.ThrowsAny<TallyUserException>(() => new SharingProblem(10, sigma, cost));
 
     [Fact]
     public void RecommendedSizeIsRoundedAndBestResponseReported()
@@ -167,10 +167,10 @@ public class SharingMechanismTests
     {
         var mech = new CollaborativeMeanMechanism(new SharingProblem(5, 1.0, 0.01));
         var rng = new Random(1);
-        Assert.Throws<ArgumentException>(() => mech.Allocate(Draw(4, 3, 0, rng), rng));
+        Assert.ThrowsAny<TallyUserException>(() => mech.Allocate(Draw(4, 3, 0, rng), rng));
         var subs = Draw(5, 3, 0, rng).ToArray();
         subs[1] = [1.0, double.NaN];
-        Assert.Throws<ArgumentException>(() => mech.Allocate(subs, rng));
+        Assert.ThrowsAny<TallyUserException>(() => mech.Allocate(subs, rng));
         Assert.Throws<ArgumentNullException>(() => mech.Allocate(null!, rng));
         var empty = new Allocation([], [], double.PositiveInfinity);
         Assert.Throws<ArgumentException>(() => CollaborativeMeanMechanism.RecommendedEstimate([], empty, 1.0));

@@ -38,7 +38,7 @@ internal static class BayesianCrowd
     }
 
     /// <summary>The result for K = 1, where every task is certainly of the only class and every answer is right.</summary>
-    public static AggregationResult Trivial(string method, LabelMatrix answers)
+    public static AggregationResult Trivial(string method, object options, LabelMatrix answers)
     {
         int T = answers.TaskCount, W = answers.WorkerCount;
         var post = new double[T];
@@ -47,13 +47,9 @@ internal static class BayesianCrowd
         skills.AsSpan().Fill(1);
         var conf = new double[W];
         conf.AsSpan().Fill(1);
-        return new AggregationResult
+        var model = AggregationModel.ForConfusions(method, options, answers, (double[])conf.Clone(), null, skills);
+        return AggregationResult.Create(method, answers, post, skills, model) with
         {
-            Method = method,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, 1, post),
-            Labels = AggregationResult.Wrap(new int[T]),
-            WorkerSkills = AggregationResult.Wrap(skills),
             Confusions = new ConfusionMatrices(W, 1, conf),
             Iterations = 0,
             Converged = true,

@@ -81,6 +81,18 @@ public sealed record BeliefPropagationOptions : IterativeOptions
     /// <see cref="BeliefPropagation.ProposalMinDegree"/> answers; the others keep the shared prior draws.
     /// </summary>
     public bool ImportanceSampling { get; init; } = true;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.NotNull(Prior, nameof(Prior));
+        Check.Defined(Messages, nameof(Messages));
+        Check.AtLeast(Samples, 1, nameof(Samples));
+        if (!(Damping >= 0 && Damping < 1)) throw new InvalidOptionException(nameof(Damping), $"must be in [0, 1) (got {Text.Number(Damping)})");
+        Check.AtLeast(ExactDegreeLimit, 1, nameof(ExactDegreeLimit));
+        Check.AtLeast(QuadratureNodes, 1, nameof(QuadratureNodes));
+    }
 }
 
 /// <summary>
@@ -130,37 +142,34 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
     public string Name => "bp";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Aggregate(answers, null, progress, cancellationToken);
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Aggregate(answers, null, compute, progress, cancellationToken);
 
     /// <summary>
     /// Infers the true labels with a per-task prior factor (deepBP's m_{h_i→i} = f_φ(z_i; x_i)):
     /// <paramref name="taskLogPrior"/> is T×K row-major log-probabilities, each row up to an additive constant
     /// (−∞ marks an impossible class; at least one per row must be finite); null = uniform.
     /// </summary>
-    public AggregationResult Aggregate(LabelMatrix answers, double[]? taskLogPrior,
+    public AggregationResult Aggregate(LabelMatrix answers, double[]? taskLogPrior, ComputeOptions? compute = null,
         IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         var o = Options;
+        o.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, n = answers.AnswerCount;
         o.Prior.Validate(k);
-        if (!(o.Damping >= 0 && o.Damping < 1)) throw new ArgumentException("BeliefPropagationOptions.Damping must be in [0, 1).");
-        if (o.Samples < 1) throw new ArgumentException("BeliefPropagationOptions.Samples must be at least 1.");
-        if (o.QuadratureNodes < 1) throw new ArgumentException("BeliefPropagationOptions.QuadratureNodes must be at least 1.");
-        if (o.ExactDegreeLimit < 1) throw new ArgumentException("BeliefPropagationOptions.ExactDegreeLimit must be at least 1.");
         bool oneCoin = o.Prior.Kind == WorkerPriorKind.OneCoin;
         var mode = o.Messages == BeliefPropagationMessages.Auto
             ? (oneCoin ? BeliefPropagationMessages.Exact : BeliefPropagationMessages.MonteCarlo)
             : o.Messages;
         if (mode == BeliefPropagationMessages.Exact && !oneCoin)
-            throw new ArgumentException("Exact BP messages need a one-coin worker prior; use Monte-Carlo messages for Dirichlet priors.");
+            throw new InvalidOptionException(nameof(BeliefPropagationOptions.Messages), "Exact needs a one-coin worker prior; use Monte-Carlo messages for Dirichlet priors");
         var logPrior = BayesianCrowd.TaskLogPrior(answers, taskLogPrior);
-        if (k == 1) return BayesianCrowd.Trivial(Name, answers);
+        if (k == 1) return BayesianCrowd.Trivial(Name, o, answers);
 
         double[]? proposal = null;
         if (mode == BeliefPropagationMessages.MonteCarlo && !oneCoin && o.ImportanceSampling)
-            proposal = ProposalCounts(answers, o, taskLogPrior, cancellationToken);
-        var engine = new FactorEngine(answers, o, mode, oneCoin, proposal);
+            proposal = ProposalCounts(answers, o, taskLogPrior, compute, cancellationToken);
+        var engine = new FactorEngine(answers, o, mode, oneCoin, proposal, compute);
         var fromFactor = new double[n * k];     // log m_{u→i}, normalised (log-sum-exp 0), by answer id
         var toFactor = new double[n * k];       // m_{i→u} as probabilities, by answer id
         fromFactor.AsSpan().Fill(-Math.Log(k));
@@ -175,7 +184,7 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         while (it < o.MaxIterations)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            Numerics.ForRange(T, taskWork, taskSweep, cancellationToken);
+            Parallelism.For(T, taskWork, compute, taskSweep, cancellationToken);
             engine.Run(factorSweep, cancellationToken);
             double change = 0;
             foreach (var c in chunkChange) change = Math.Max(change, c);
@@ -186,8 +195,8 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
 
         // Beliefs (21) and, from the final task → factor messages, each worker's posterior over θ.
         var post = new double[T * k];
-        Numerics.ForRange(T, taskWork, (start, end) => Beliefs(answers, logPrior, fromFactor, post, start, end), cancellationToken);
-        Numerics.ForRange(T, taskWork, taskSweep, cancellationToken);
+        Parallelism.For(T, taskWork, compute, (start, end) => Beliefs(answers, logPrior, fromFactor, post, start, end), cancellationToken);
+        Parallelism.For(T, taskWork, compute, taskSweep, cancellationToken);
         var share = new double[k];
         for (int i = 0; i < post.Length; i++) share[i % k] += post[i];
         Numerics.Normalize(share);
@@ -195,13 +204,9 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         engine.WorkerPosteriors(toFactor, conf, cancellationToken);
         var skills = Numerics.ExpectedAccuracy(conf, share, W, k);
 
-        return new AggregationResult
+        var model = AggregationModel.ForConfusions(Name, o, answers, (double[])conf.Clone(), null, skills);
+        return AggregationResult.Create(Name, answers, post, skills, model) with
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, post),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
-            WorkerSkills = AggregationResult.Wrap(skills),
             Confusions = new ConfusionMatrices(W, k, conf),
             Iterations = it,
             Converged = converged,
@@ -212,10 +217,11 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
     /// Dirichlet parameters of each worker's proposal, [w][k][l] = α[k, l] + ½ Σ_{j: y_uj = l} q_MF(z_j = k), from a
     /// mean-field fit with the same prior.
     /// </summary>
-    private static double[] ProposalCounts(LabelMatrix answers, BeliefPropagationOptions o, double[]? taskLogPrior, CancellationToken ct)
+    private static double[] ProposalCounts(LabelMatrix answers, BeliefPropagationOptions o, double[]? taskLogPrior,
+        ComputeOptions? compute, CancellationToken ct)
     {
         int k = answers.ClassCount, kk = k * k;
-        var mf = new MeanField(new MeanFieldOptions { Prior = o.Prior }).Aggregate(answers, taskLogPrior, null, ct);
+        var mf = new MeanField(new MeanFieldOptions { Prior = o.Prior }).Aggregate(answers, taskLogPrior, compute, null, ct);
         var q = mf.Posteriors;
         var alpha = o.Prior.Alpha(k);
         var beta = new double[answers.WorkerCount * kk];
@@ -309,6 +315,7 @@ internal sealed class FactorEngine
     private readonly double[]? _proposal;         // Dirichlet MC: per-worker proposal parameters [w][k][l], or null
     private readonly double[]? _alpha;            // Dirichlet MC: prior [k][l]
     private readonly ulong _seed;
+    private readonly int _threads;
     private readonly int _samples;
     private readonly bool _exact;
 
@@ -323,12 +330,15 @@ internal sealed class FactorEngine
         public readonly double[] Buffer = new double[nodes];
         public double[] Thetas = [];
         public double[] LogDots = [];
+        public readonly SplitMixRandom Random = new(0);
     }
 
-    public FactorEngine(LabelMatrix answers, BeliefPropagationOptions o, BeliefPropagationMessages mode, bool oneCoin, double[]? proposal)
+    public FactorEngine(LabelMatrix answers, BeliefPropagationOptions o, BeliefPropagationMessages mode, bool oneCoin, double[]? proposal,
+        ComputeOptions? compute)
     {
+        _threads = (compute ?? ComputeOptions.Default).Threads;
         _proposal = proposal;
-        _seed = (ulong)(uint)o.Seed;
+        _seed = Seeding.Stream(Seeding.Base(o.Seed), 1);
         _answers = answers;
         _k = answers.ClassCount;
         _a = o.Prior.A; _b = o.Prior.B;
@@ -353,7 +363,7 @@ internal sealed class FactorEngine
         }
 
         // Draws are made once, sequentially, so the result depends on the seed alone (not on threading).
-        var rng = new Random(o.Seed);
+        var rng = Seeding.Random(o.Seed);
         if (_exact)
         {
             _samples = anyNodes ? o.QuadratureNodes : 0;
@@ -394,7 +404,9 @@ internal sealed class FactorEngine
 
         long total = 0;
         foreach (var c in cost) total += (long)c;
-        int chunks = Numerics.ChunkCount(W, total);
+        // Workers are independent (each owns its edges and its random stream) and the sweep's result is a maximum, so
+        // the split only spreads the work: the result is the same for any number of chunks.
+        int chunks = total < Parallelism.MinParallelWork || W < 2 ? 1 : Math.Min(_threads, W);
         _bounds = new int[chunks + 1];
         double acc = 0, target = (double)total / chunks;
         int next = 1;
@@ -419,7 +431,7 @@ internal sealed class FactorEngine
     public void Run(Action<int> body, CancellationToken ct)
     {
         if (Chunks == 1) { body(0); return; }
-        Parallel.For(0, Chunks, new ParallelOptions { CancellationToken = ct }, body);
+        Parallel.For(0, Chunks, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = _threads }, body);
     }
 
     private static double ClampAccuracy(double p) => Math.Clamp(p, 1e-15, 1 - 1e-15);
@@ -674,7 +686,8 @@ internal sealed class FactorEngine
         var beta = _proposal.AsSpan(w * kk, kk);
         var alpha = _alpha!;
         var th = s.Thetas;
-        var rng = new SplitMix(_seed * 0x9E3779B97F4A7C15UL + (ulong)w + 1);
+        var rng = s.Random;
+        rng.Reset(Seeding.Stream(_seed, (ulong)w));
         Span<double> logRow = stackalloc double[k];
         for (int t = 0; t < _samples; t++)
         {
@@ -683,7 +696,7 @@ internal sealed class FactorEngine
             {
                 // Log-space Dirichlet draw: small shapes give Gamma variates far below the smallest double.
                 double max = double.NegativeInfinity;
-                for (int l = 0; l < k; l++) { logRow[l] = rng.LogGamma(beta[z * k + l]); max = Math.Max(max, logRow[l]); }
+                for (int l = 0; l < k; l++) { logRow[l] = LogGamma(rng, beta[z * k + l]); max = Math.Max(max, logRow[l]); }
                 double sum = 0;
                 for (int l = 0; l < k; l++) sum += Math.Exp(logRow[l] - max);
                 double lz = max + Math.Log(sum);
@@ -697,6 +710,26 @@ internal sealed class FactorEngine
             logWeights[t] = lw;
         }
         return th;
+    }
+
+    /// <summary>
+    /// log of a Gamma(shape, 1) variate by Marsaglia and Tsang ("A simple method for generating gamma variables", ACM
+    /// TOMS 2000), kept in logs: for shape &lt; 1 via Gamma(shape + 1)·U^(1/shape), whose value underflows a double for
+    /// the small shapes of sparse workers. Normals from MathNet's sampler on the worker's own stream.
+    /// </summary>
+    private static double LogGamma(Random rng, double shape)
+    {
+        double boost = 0;
+        if (shape < 1) { boost = Math.Log(1 - rng.NextDouble()) / shape; shape += 1; }
+        double d = shape - 1.0 / 3, c = 1 / Math.Sqrt(9 * d);
+        while (true)
+        {
+            double x = Normal.Sample(rng, 0, 1), v = 1 + c * x;
+            if (v <= 0) continue;
+            v = v * v * v;
+            double u = 1 - rng.NextDouble();
+            if (Math.Log(u) < 0.5 * x * x + d - d * v + d * Math.Log(v)) return Math.Log(d * v) + boost;
+        }
     }
 
     private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
@@ -787,44 +820,5 @@ internal sealed class FactorEngine
                 }
             }
         }, ct);
-    }
-}
-
-/// <summary>
-/// SplitMix64 (Steele, Lea &amp; Flood 2014): a tiny allocation-free generator, re-seeded per worker and sweep by
-/// <see cref="FactorEngine"/>, with log-Gamma variates by Marsaglia &amp; Tsang (ACM TOMS 2000).
-/// </summary>
-internal struct SplitMix(ulong seed)
-{
-    private ulong _state = seed;
-
-    private ulong Next()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    /// <summary>Uniform on (0, 1), never 0 or 1 (its log is taken).</summary>
-    public double Uniform() => ((Next() >> 11) + 0.5) * (1.0 / (1UL << 53));
-
-    /// <summary>Standard normal (Box-Muller).</summary>
-    public double Normal() => Math.Sqrt(-2 * Math.Log(Uniform())) * Math.Cos(2 * Math.PI * Uniform());
-
-    /// <summary>log of a Gamma(shape, 1) variate; for shape &lt; 1 via Gamma(shape + 1)·U^(1/shape), kept in logs.</summary>
-    public double LogGamma(double shape)
-    {
-        double boost = 0;
-        if (shape < 1) { boost = Math.Log(Uniform()) / shape; shape += 1; }
-        double d = shape - 1.0 / 3, c = 1 / Math.Sqrt(9 * d);
-        while (true)
-        {
-            double x = Normal(), v = 1 + c * x;
-            if (v <= 0) continue;
-            v = v * v * v;
-            double u = Uniform();
-            if (Math.Log(u) < 0.5 * x * x + d - d * v + d * Math.Log(v)) return Math.Log(d * v) + boost;
-        }
     }
 }

@@ -9,11 +9,14 @@ internal sealed class EmWorkspace
 {
     public EmWorkspace(LabelMatrix answers)
     {
-        Chunks = Numerics.ChunkCount(answers.TaskCount, answers.AnswerCount * (long)answers.ClassCount);
-        int size = answers.WorkerCount * answers.ClassCount * answers.ClassCount;
+        long size = (long)answers.WorkerCount * answers.ClassCount * answers.ClassCount;
+        // The partition depends on the input only, so the counts are summed in the same order on every machine.
+        Chunks = Parallelism.ReductionParts(answers.TaskCount, answers.AnswerCount * (long)answers.ClassCount, size);
         ChunkCounts = new double[Chunks][];
         ChunkTotals = new double[Chunks][];
         for (int c = 0; c < Chunks; c++) { ChunkCounts[c] = new double[size]; ChunkTotals[c] = new double[answers.ClassCount]; }
+        EStepParts = Parallelism.ReductionParts(answers.TaskCount, answers.AnswerCount * (long)answers.ClassCount);
+        EStepLogLikelihoods = new double[EStepParts];
         ChunkLogLikelihoods = new double[Chunks];
     }
 
@@ -21,6 +24,8 @@ internal sealed class EmWorkspace
     public double[][] ChunkCounts { get; }
     public double[][] ChunkTotals { get; }
     public double[] ChunkLogLikelihoods { get; }
+    public int EStepParts { get; }
+    public double[] EStepLogLikelihoods { get; }
 }
 
 /// <summary>
@@ -35,12 +40,12 @@ internal static class ConfusionEm
     /// E-step: posterior[t, k] ∝ prior[k] · Π_answers P(l | k), computed in log space; gold tasks are clamped.
     /// Returns the observed-data log-likelihood Σ_t log Σ_k prior[k] Π P(l | k).
     /// </summary>
-    public static double EStep(LabelMatrix answers, double[] logConf, double[] logPrior, double[] posteriors, CancellationToken ct)
+    public static double EStep(LabelMatrix answers, double[] logConf, double[] logPrior, double[] posteriors,
+        EmWorkspace ws, ComputeOptions? compute, CancellationToken ct)
     {
         int k = answers.ClassCount, T = answers.TaskCount;
-        double total = 0;
-        object gate = new();
-        Numerics.ForRange(T, answers.AnswerCount * (long)k, (start, end) =>
+        var parts = ws.EStepLogLikelihoods;
+        Parallelism.ForParts(T, ws.EStepParts, compute, (part, start, end) =>
         {
             var off = answers.TaskOffsets;
             var workers = answers.TaskWorkers;
@@ -60,8 +65,10 @@ internal static class ConfusionEm
                 ll += Numerics.NormalizeLog(row);
                 if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
             }
-            lock (gate) total += ll;
+            parts[part] = ll;
         }, ct);
+        double total = 0;
+        foreach (double ll in parts) total += ll;   // in part order: the same sum on every machine
         return total;
     }
 
@@ -76,8 +83,8 @@ internal static class ConfusionEm
     /// <remarks><paramref name="initialPosteriors"/>, if given, is the start instead of majority vote (T×K, taken over and
     /// overwritten) — e.g. the E-step of spectrally estimated confusions.</remarks>
     public static EmRun Run(LabelMatrix answers, IterativeOptions options, double[]? priorCounts, double smoothing,
-        Action<double[], double[], double[], double[]> mStep, IProgress<IterationProgress>? progress, CancellationToken ct,
-        double[]? initialPosteriors = null)
+        Action<double[], double[], double[], double[]> mStep, ComputeOptions? compute, IProgress<IterationProgress>? progress,
+        CancellationToken ct, double[]? initialPosteriors = null)
     {
         int k = answers.ClassCount, W = answers.WorkerCount;
         if (initialPosteriors is not null && initialPosteriors.Length != answers.TaskCount * k)
@@ -95,7 +102,7 @@ internal static class ConfusionEm
         bool converged = false;
         int it = 0;
         // Counts of the majority-vote start; afterwards each fused pass leaves the counts for the next M-step.
-        Counts(answers, post, priorCounts, smoothing, counts, ct);
+        Counts(answers, post, priorCounts, smoothing, counts, compute, ct);
         ColumnTotals(post, k, totals);
         while (true)
         {
@@ -104,11 +111,11 @@ internal static class ConfusionEm
             if (it >= options.MaxIterations) break;
             double ll;
             if (fused)
-                ll = FusedStep(answers, logConf, logPrior, post, ws, priorCounts, smoothing, counts, totals, ct);
+                ll = FusedStep(answers, logConf, logPrior, post, ws, priorCounts, smoothing, counts, totals, compute, ct);
             else
             {
-                ll = EStep(answers, logConf, logPrior, post, ct);
-                Counts(answers, post, priorCounts, smoothing, counts, ct);
+                ll = EStep(answers, logConf, logPrior, post, ws, compute, ct);
+                Counts(answers, post, priorCounts, smoothing, counts, compute, ct);
                 ColumnTotals(post, k, totals);
             }
             ll /= Math.Max(1, answers.AnswerCount);
@@ -136,11 +143,12 @@ internal static class ConfusionEm
     /// <paramref name="smoothing"/> / prior counts) and <paramref name="classTotals"/> (Σ_t posterior).
     /// </summary>
     public static double FusedStep(LabelMatrix answers, double[] logConf, double[] logPrior, double[] posteriors,
-        EmWorkspace ws, double[]? priorCounts, double smoothing, double[] counts, double[] classTotals, CancellationToken ct)
+        EmWorkspace ws, double[]? priorCounts, double smoothing, double[] counts, double[] classTotals, ComputeOptions? compute,
+        CancellationToken ct)
     {
         int k = answers.ClassCount, T = answers.TaskCount;
         var lls = ws.ChunkLogLikelihoods;
-        Numerics.ForChunks(T, ws.Chunks, (chunk, start, end) =>
+        Parallelism.ForParts(T, ws.Chunks, compute, (chunk, start, end) =>
         {
             var off = answers.TaskOffsets;
             var workers = answers.TaskWorkers;
@@ -248,10 +256,10 @@ internal static class ConfusionEm
     /// Parallel over workers (each writes only its own block).
     /// </summary>
     public static void Counts(LabelMatrix answers, double[] posteriors, double[]? priorCounts, double smoothing,
-        double[] counts, CancellationToken ct)
+        double[] counts, ComputeOptions? compute, CancellationToken ct)
     {
         int k = answers.ClassCount, W = answers.WorkerCount, kk = k * k;
-        Numerics.ForRange(W, answers.AnswerCount * (long)k, (start, end) =>
+        Parallelism.For(W, answers.AnswerCount * (long)k, compute, (start, end) =>
         {
             var off = answers.WorkerOffsets;
             var tasks = answers.WorkerTasks;
@@ -335,6 +343,29 @@ internal static class ConfusionEm
         // Re-normalise rows: flooring in log space can leave them a hair off 1.
         for (int r = 0; r < workers * k; r++) Numerics.Normalize(v.AsSpan(r * k, k));
         return new ConfusionMatrices(workers, k, v);
+    }
+
+    /// <summary>
+    /// The result of a confusion-matrix EM fit: public confusions and prior, the fitted model, the trace; skills are
+    /// <paramref name="skills"/> or, when null, each worker's expected accuracy under the prior.
+    /// </summary>
+    public static AggregationResult Result(string method, object options, LabelMatrix answers, EmRun run, double[]? skills)
+    {
+        int k = answers.ClassCount, W = answers.WorkerCount;
+        var conf = ToPublic(run.LogConfusions, W, k);
+        var prior = new double[k];
+        for (int c = 0; c < k; c++) prior[c] = Math.Exp(run.LogPrior[c]);
+        Numerics.Normalize(prior);
+        skills ??= Accuracy(conf, run.LogPrior);
+        var model = AggregationModel.ForConfusions(method, options, answers, conf.Values.ToArray(), (double[])prior.Clone(), skills);
+        return AggregationResult.Create(method, answers, run.Posteriors, skills, model) with
+        {
+            Confusions = conf,
+            ClassPriors = AggregationResult.Wrap(prior),
+            Iterations = run.Iterations,
+            Converged = run.Converged,
+            LogLikelihoods = AggregationResult.Wrap(run.Trace),
+        };
     }
 
     /// <summary>Worker accuracy under a class prior: Σ_j prior[j] · P(l = j | j).</summary>

@@ -20,6 +20,16 @@ public sealed record DawidSkeneOptions : IterativeOptions
     /// worker, or W×K×K per worker. Acts as a Dirichlet prior (MAP estimate).
     /// </summary>
     public double[]? PriorCounts { get; init; }
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(Smoothing, 0, nameof(Smoothing));
+        if (PriorCounts is { } pc)
+            foreach (double x in pc)
+                if (!double.IsFinite(x) || x < 0) throw new InvalidOptionException(nameof(PriorCounts), "must be finite and non-negative");
+    }
 }
 
 /// <summary>
@@ -39,32 +49,33 @@ public sealed class DawidSkene(DawidSkeneOptions? options = null) : IAggregator
     public string Name => "ds";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default)
+        => Fit(answers, null, compute, progress, cancellationToken);
+
+    /// <inheritdoc />
+    public bool SupportsWarmStart => true;
+
+    /// <summary>EM from the posteriors <paramref name="start"/> predicts for <paramref name="answers"/> (its confusions held for one E-step).</summary>
+    public AggregationResult Refine(AggregationModel start, LabelMatrix answers, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
+        Options.Validate();
+        AggregationModel.CheckStart(start, Name, answers);
+        return Fit(answers, start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray(), compute, progress, cancellationToken);
+    }
+
+    private AggregationResult Fit(LabelMatrix answers, double[]? initialPosteriors, ComputeOptions? compute,
+        IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
+    {
+        Options.Validate();
+        int k = answers.ClassCount, W = answers.WorkerCount;
         if (Options.PriorCounts is { } pc && pc.Length != k * k && pc.Length != W * k * k)
-            throw new ArgumentException($"PriorCounts must have K×K = {k * k} or W×K×K = {W * k * k} entries.");
+            throw new InvalidOptionException(nameof(DawidSkeneOptions.PriorCounts), $"must have K×K = {k * k} or W×K×K = {(long)W * k * k} entries (got {pc.Length})");
         var run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing,
-            (counts, totals, logConf, logPrior) => MStep(answers, counts, totals, logConf, logPrior), progress, cancellationToken);
-        var (post, logConf, logPrior) = (run.Posteriors, run.LogConfusions, run.LogPrior);
-        var conf = ConfusionEm.ToPublic(logConf, W, k);
-        var prior = new double[k];
-        for (int c = 0; c < k; c++) prior[c] = Math.Exp(logPrior[c]);
-        Numerics.Normalize(prior);
-        return new AggregationResult
-        {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, post),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
-            WorkerSkills = AggregationResult.Wrap(ConfusionEm.Accuracy(conf, logPrior)),
-            Confusions = conf,
-            ClassPriors = AggregationResult.Wrap(prior),
-            Iterations = run.Iterations,
-            Converged = run.Converged,
-            LogLikelihoods = AggregationResult.Wrap(run.Trace),
-        };
+            (counts, totals, logConf, logPrior) => MStep(answers, counts, totals, logConf, logPrior), compute, progress, cancellationToken,
+            initialPosteriors);
+        return ConfusionEm.Result(Name, Options, answers, run, null);
     }
 
     private static void MStep(LabelMatrix answers, double[] counts, double[] totals, double[] logConf, double[] logPrior) =>
@@ -79,6 +90,13 @@ public sealed record OneCoinDawidSkeneOptions : IterativeOptions
 
     /// <summary>Pseudo-counts added to each worker's (correct, incorrect) expected counts; default 0.01 keeps skills off 0 and 1.</summary>
     public double Smoothing { get; init; } = 0.01;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(Smoothing, 0, nameof(Smoothing));
+    }
 }
 
 /// <summary>
@@ -96,10 +114,27 @@ public sealed class OneCoinDawidSkene(OneCoinDawidSkeneOptions? options = null) 
     public string Name => "onecoin";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default)
+        => Fit(answers, null, compute, progress, cancellationToken);
+
+    /// <inheritdoc />
+    public bool SupportsWarmStart => true;
+
+    /// <summary>EM from the posteriors <paramref name="start"/> predicts for <paramref name="answers"/>.</summary>
+    public AggregationResult Refine(AggregationModel start, LabelMatrix answers, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
-        int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
+        Options.Validate();
+        AggregationModel.CheckStart(start, Name, answers);
+        return Fit(answers, start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray(), compute, progress, cancellationToken);
+    }
+
+    private AggregationResult Fit(LabelMatrix answers, double[]? initialPosteriors, ComputeOptions? compute,
+        IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
+    {
+        Options.Validate();
+        int k = answers.ClassCount, W = answers.WorkerCount;
         var skill = new double[W];
         var run = ConfusionEm.Run(answers, Options, null, 0, (counts, totals, logConf, logPrior) =>
         {
@@ -119,23 +154,7 @@ public sealed class OneCoinDawidSkene(OneCoinDawidSkeneOptions? options = null) 
                     for (int j = 0; j < k; j++)
                         logConf[b + l * k + j] = l == j ? logRight : logWrong;
             }
-        }, progress, cancellationToken);
-        var (post, logConf, logPrior) = (run.Posteriors, run.LogConfusions, run.LogPrior);
-        var prior = new double[k];
-        for (int c = 0; c < k; c++) prior[c] = Math.Exp(logPrior[c]);
-        Numerics.Normalize(prior);
-        return new AggregationResult
-        {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, post),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
-            WorkerSkills = AggregationResult.Wrap(skill),
-            Confusions = ConfusionEm.ToPublic(logConf, W, k),
-            ClassPriors = AggregationResult.Wrap(prior),
-            Iterations = run.Iterations,
-            Converged = run.Converged,
-            LogLikelihoods = AggregationResult.Wrap(run.Trace),
-        };
+        }, compute, progress, cancellationToken, initialPosteriors);
+        return ConfusionEm.Result(Name, Options, answers, run, skill);
     }
 }

@@ -15,6 +15,16 @@ public sealed record GladOptions : IterativeOptions
     public int MStepIterations { get; init; } = 25;
     /// <summary>An M-step stops early when no parameter moves by more than this (Crowd-Kit: 1e-2).</summary>
     public double MStepTolerance { get; init; } = 1e-2;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.Finite(AbilityPriorMean, nameof(AbilityPriorMean));
+        Check.Finite(LogInverseDifficultyPriorMean, nameof(LogInverseDifficultyPriorMean));
+        Check.AtLeast(MStepIterations, 0, nameof(MStepIterations));
+        Check.AtLeast(MStepTolerance, 0, nameof(MStepTolerance));
+    }
 }
 
 /// <summary>
@@ -25,6 +35,8 @@ public sealed record GladOptions : IterativeOptions
 /// one-dimensional Newton steps. J. Whitehill, P. Ruvolo, T. Wu, J. Bergsma, J. Movellan, "Whose vote should count
 /// more: optimal integration of labels from labelers of unknown expertise", NIPS 2009, eqs. (1)–(5).
 /// Worker skill = α_w (negative for adversarial workers); class prior uniform, as in the paper.
+/// Fitted model: one-coin confusions with accuracy σ(α_w β₀), β₀ the prior inverse difficulty, so new tasks are
+/// labelled as tasks of typical difficulty; <see cref="Refine"/> starts from the model's abilities.
 /// </summary>
 public sealed class Glad(GladOptions? options = null) : IAggregator
 {
@@ -35,16 +47,36 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
     public string Name => "glad";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Fit(answers, null, null, progress, cancellationToken);
+
+    /// <inheritdoc />
+    public bool SupportsWarmStart => true;
+
+    /// <summary>EM from <paramref name="start"/>'s abilities (unseen workers at the prior mean) and the posteriors it predicts.</summary>
+    public AggregationResult Refine(AggregationModel start, LabelMatrix answers, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        Options.Validate();
+        AggregationModel.CheckStart(start, Name, answers);
+        var map = start.MapWorkers(answers, out _);
+        var alpha = new double[answers.WorkerCount];
+        for (int w = 0; w < alpha.Length; w++) alpha[w] = map[w] >= 0 ? start.Skills[map[w]] : Options.AbilityPriorMean;
+        var post = start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray();
+        return Fit(answers, alpha, post, progress, cancellationToken);
+    }
+
+    private AggregationResult Fit(LabelMatrix answers, double[]? startAlpha, double[]? startPosteriors,
+        IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
+    {
+        Options.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, n = answers.AnswerCount;
         double logWrongShare = k > 1 ? Math.Log(k - 1) : 0;
-        var alpha = new double[W];
+        var alpha = startAlpha ?? new double[W];
         var logBeta = new double[T];
-        Array.Fill(alpha, Options.AbilityPriorMean);
+        if (startAlpha is null) Array.Fill(alpha, Options.AbilityPriorMean);
         Array.Fill(logBeta, Options.LogInverseDifficultyPriorMean);
-        var post = MajorityVote.WeightedVote(answers, null);
+        var post = startPosteriors ?? MajorityVote.WeightedVote(answers, null);
         Numerics.ClampGold(answers, post);
         var correct = new double[n];     // posterior probability that answer i is correct, indexed by answer id
         var trace = new List<double>();
@@ -63,13 +95,12 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
             if (Options.Tolerance > 0 && Math.Abs(objective - previous) < Options.Tolerance) { converged = true; break; }
             previous = objective;
         }
-        return new AggregationResult
+        double beta0 = Math.Exp(Options.LogInverseDifficultyPriorMean);
+        var accuracy = new double[W];
+        for (int w = 0; w < W; w++) accuracy[w] = 1 / (1 + Math.Exp(-alpha[w] * beta0));
+        var model = AggregationModel.ForOneCoin(Name, Options, answers, accuracy, null, alpha);
+        return AggregationResult.Create(Name, answers, post, alpha, model) with
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, post),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
-            WorkerSkills = AggregationResult.Wrap(alpha),
             Iterations = it,
             Converged = converged,
             LogLikelihoods = AggregationResult.Wrap(trace.ToArray()),

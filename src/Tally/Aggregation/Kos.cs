@@ -19,6 +19,13 @@ public sealed record KosOptions : IterativeOptions
     /// Must be positive and finite.
     /// </summary>
     public double ScoreScale { get; init; } = 1.0;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.Above(ScoreScale, 0, nameof(ScoreScale));
+    }
 }
 
 /// <summary>
@@ -47,7 +54,10 @@ public sealed record KosOptions : IterativeOptions
 /// messages still say that workers on the whole disagree with each other's consensus (Σ A x &lt; 0), all messages
 /// are negated. This only differs from Crowd-Kit where its random start lands on the mirror image, which happens on
 /// small inputs.</para>
-/// <para>Only for K = 2; any other number of classes is rejected with an <see cref="ArgumentException"/>.</para>
+/// <para>Fitted model: a one-coin model whose log-odds for worker w are the normalised score scale times
+/// y_w = Σ_t A_tw x_{t→w} (the worker's full message), so predicting new tasks sums the workers' answers weighted as
+/// KOS weighs them.</para>
+/// <para>Only for K = 2; any other number of classes is rejected with a <see cref="TallyUserException"/>.</para>
 /// </remarks>
 public sealed class Kos(KosOptions? options = null) : IAggregator
 {
@@ -58,14 +68,13 @@ public sealed class Kos(KosOptions? options = null) : IAggregator
     public string Name => "kos";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        Options.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, n = answers.AnswerCount;
         if (k != 2)
-            throw new ArgumentException($"KOS is binary-only: the answers have {k} classes.", nameof(answers));
-        if (!(Options.ScoreScale > 0) || double.IsInfinity(Options.ScoreScale))
-            throw new ArgumentException("KosOptions.ScoreScale must be positive and finite.", nameof(options));
+            throw new TallyUserException($"kos is binary-only: the answers have {k} classes");
 
         var sign = new double[n];
         var labelsByAnswer = answers.TaskLabels;
@@ -112,32 +121,33 @@ public sealed class Kos(KosOptions? options = null) : IAggregator
             for (int e = off[t]; e < off[t + 1]; e++) s += sign[e] * y[e];
             score[t] = s;
         }
-        var (post, labels) = ScoresToPosteriors(score, Options.ScoreScale);
+        var (post, labels, factor) = ScoresToPosteriors(score, Options.ScoreScale);
 
-        return new AggregationResult
+        // The model: worker log-odds = factor · y_w, with y_w the worker's full message Σ_t A_tw x_{t→w}.
+        var accuracy = new double[W];
+        var woff = answers.WorkerOffsets;
+        var ids = answers.WorkerAnswerIds;
+        for (int w = 0; w < W; w++)
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, post),
-            Labels = AggregationResult.Wrap(labels),
-            WorkerSkills = AggregationResult.Wrap(WorkerAgreement(answers, sign, x, W)),
+            double yw = 0;
+            for (int i = woff[w]; i < woff[w + 1]; i++) yw += sign[ids[i]] * x[ids[i]];
+            double z = factor * yw;
+            accuracy[w] = z >= 0 ? 1 / (1 + Math.Exp(-z)) : Math.Exp(z) / (1 + Math.Exp(z));
+        }
+        var skills = WorkerAgreement(answers, sign, x, W);
+        return AggregationResult.Create(Name, answers, post, skills,
+            AggregationModel.ForOneCoin(Name, Options, answers, accuracy, null, skills), labels) with
+        {
             Iterations = it,
             Converged = converged || Options.Tolerance == 0,
         };
     }
 
-    /// <summary>y ~ N(1, 1) per answer, in answer-id order, by Box-Muller on a seeded generator.</summary>
+    /// <summary>y ~ N(1, 1) per answer, in answer-id order, from the seed's stream (MathNet's normal sampler).</summary>
     private static void InitialWorkerMessages(Span<double> y, int seed)
     {
-        var rng = new Random(seed);
-        for (int e = 0; e < y.Length; e += 2)
-        {
-            // 1 − NextDouble() lies in (0, 1], so the log is finite.
-            double r = Math.Sqrt(-2.0 * Math.Log(1.0 - rng.NextDouble()));
-            double phi = 2.0 * Math.PI * rng.NextDouble();
-            y[e] = 1.0 + r * Math.Cos(phi);
-            if (e + 1 < y.Length) y[e + 1] = 1.0 + r * Math.Sin(phi);
-        }
+        var rng = Seeding.Random(seed);
+        for (int e = 0; e < y.Length; e++) y[e] = MathNet.Numerics.Distributions.Normal.Sample(rng, 1.0, 1.0);
     }
 
     private static void TaskToWorker(LabelMatrix answers, ReadOnlySpan<double> sign, ReadOnlySpan<double> y, Span<double> x)
@@ -184,7 +194,7 @@ public sealed class Kos(KosOptions? options = null) : IAggregator
     }
 
     /// <summary>Labels from the score signs; posteriors from a logistic on the mean-|score|-normalised score.</summary>
-    internal static (double[] Posteriors, int[] Labels) ScoresToPosteriors(ReadOnlySpan<double> score, double scale)
+    internal static (double[] Posteriors, int[] Labels, double Factor) ScoresToPosteriors(ReadOnlySpan<double> score, double scale)
     {
         int T = score.Length;
         double meanAbs = 0;
@@ -204,7 +214,7 @@ public sealed class Kos(KosOptions? options = null) : IAggregator
             post[2 * t + 1] = 1.0 - p0;
             labels[t] = score[t] >= 0 ? 0 : 1;
         }
-        return (post, labels);
+        return (post, labels, factor);
     }
 
     private static double[] WorkerAgreement(LabelMatrix answers, ReadOnlySpan<double> sign, ReadOnlySpan<double> x, int workers)

@@ -50,9 +50,10 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
     public string Name => "mmsr";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        Options.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
         if (k <= 1) return SingleClass(answers);
 
@@ -85,13 +86,9 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
         }
 
         var post = WeightedPosteriors(answers, weight);
-        return new AggregationResult
+        // The weighted vote above is the one-coin posterior with accuracies p_w: log-odds weight = log((K − 1)p/(1 − p)).
+        return AggregationResult.Create(Name, answers, post, p, AggregationModel.ForOneCoin(Name, Options, answers, p, null, p)) with
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, post),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
-            WorkerSkills = AggregationResult.Wrap(p),
             WorkerParameters = WeightParameter(weight),
             Iterations = iterations,
             Converged = converged || Options.Tolerance == 0,
@@ -105,7 +102,7 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
         int W = g.WorkerCount;
         int f = Math.Max(0, g.MinPartners / 2 - 1);
         double zeroReplacement = 1.0 / Math.Sqrt(taskCount);
-        var rng = new Random(Options.Seed);
+        var rng = Seeding.Random(Options.Seed);
         var u = new double[W];
         // 1 − NextDouble() is in (0, 1]: the factors are divisors and must start positive.
         for (int w = 0; w < W; w++) u[w] = 1.0 - rng.NextDouble();
@@ -218,13 +215,8 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
         if (answers.ClassCount == 1) post.AsSpan().Fill(1.0);
         var skills = new double[W];
         skills.AsSpan().Fill(1.0);
-        return new AggregationResult
+        return AggregationResult.Create(Name, answers, post, skills, AggregationModel.ForVotes(Name, Options, answers, null, skills), new int[T]) with
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, answers.ClassCount, post),
-            Labels = AggregationResult.Wrap(new int[T]),
-            WorkerSkills = AggregationResult.Wrap(skills),
             WorkerParameters = WeightParameter(new double[W]),
         };
     }
@@ -235,13 +227,8 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
         var post = MajorityVote.WeightedVote(answers, null);
         var skills = new double[W];
         skills.AsSpan().Fill(1.0 / k);
-        return new AggregationResult
+        return AggregationResult.Create(Name, answers, post, skills, AggregationModel.ForVotes(Name, Options, answers, null, skills)) with
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, post),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
-            WorkerSkills = AggregationResult.Wrap(skills),
             WorkerParameters = WeightParameter(new double[W]),
         };
     }

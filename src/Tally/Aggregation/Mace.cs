@@ -16,6 +16,16 @@ public sealed record MaceOptions : IterativeOptions
     public double CompetencePriorB { get; init; } = 0.5;
     /// <summary>Symmetric Dirichlet prior on each worker's spamming strategy ξ (MACE's smoothing); default 0.5.</summary>
     public double StrategyPrior { get; init; } = 0.5;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(Restarts, 1, nameof(Restarts));
+        Check.Above(CompetencePriorA, 0, nameof(CompetencePriorA));
+        Check.Above(CompetencePriorB, 0, nameof(CompetencePriorB));
+        Check.Above(StrategyPrior, 0, nameof(StrategyPrior));
+    }
 }
 
 /// <summary>
@@ -24,6 +34,8 @@ public sealed record MaceOptions : IterativeOptions
 /// a Dirichlet prior on ξ_w (expectations of logs by digamma), uniform class prior, from several random starts.
 /// D. Hovy, T. Berg-Kirkpatrick, A. Vaswani, E. Hovy, "Learning whom to trust with MACE", NAACL-HLT 2013, §2 (model)
 /// and §2.1 (variational training). Worker skill = posterior mean of θ_w; WorkerParameters["spamming"] = 1 − skill.
+/// Fitted model: confusions P(l | j) = θ_w·1[l = j] + (1 − θ_w)·ξ_w(l) at the posterior means; <see cref="Refine"/>
+/// runs one restart from them, with as many pseudo-answers as each worker gave.
 /// </summary>
 public sealed class Mace(MaceOptions? options = null) : IAggregator
 {
@@ -34,34 +46,86 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
     public string Name => "mace";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        var rng = new Random(Options.Seed);
+        Options.Validate();
+        int k = answers.ClassCount, W = answers.WorkerCount;
+        var rng = Seeding.Random(Options.Seed);
         Fit? best = null;
-        int restarts = Math.Max(1, Options.Restarts);
+        int restarts = Options.Restarts;
         for (int r = 0; r < restarts; r++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var fit = FitOnce(answers, rng, cancellationToken);
+            // Variational parameters: Beta(A, B) over θ_w and Dirichlet(Xi) over ξ_w. Random start: competences drawn
+            // at random (as in MACE); strategies start uniform rather than random, so that renaming the classes renames
+            // the result instead of changing which local optimum a restart falls into.
+            var a = new double[W]; var b = new double[W];
+            var xi = new double[W * k];
+            for (int w = 0; w < W; w++)
+            {
+                double theta = 0.5 + 0.5 * rng.NextDouble();
+                a[w] = Options.CompetencePriorA + 2 * theta;
+                b[w] = Options.CompetencePriorB + 2 * (1 - theta);
+                for (int c = 0; c < k; c++) xi[w * k + c] = Options.StrategyPrior + 1;
+            }
+            var fit = FitOnce(answers, a, b, xi, cancellationToken);
             if (best is null || fit.Objective > best.Objective) best = fit;
             progress?.Report(new IterationProgress(r + 1, restarts, fit.Objective));
         }
-        var skill = new double[W];
-        var spamming = new double[W];
+        return Result(answers, best!);
+    }
+
+    /// <inheritdoc />
+    public bool SupportsWarmStart => true;
+
+    /// <summary>One variational run from <paramref name="start"/>'s competences and strategies (unseen workers: the usual uniform start).</summary>
+    public AggregationResult Refine(AggregationModel start, LabelMatrix answers, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Options.Validate();
+        AggregationModel.CheckStart(start, Name, answers);
+        int k = answers.ClassCount, W = answers.WorkerCount;
+        var map = start.MapWorkers(answers, out _);
+        var a = new double[W]; var b = new double[W];
+        var xi = new double[W * k];
         for (int w = 0; w < W; w++)
         {
-            skill[w] = best!.A[w] / (best.A[w] + best.B[w]);
-            spamming[w] = 1 - skill[w];
+            int m = map[w];
+            double theta = m >= 0 ? start.Skills[m] : 0.75, weight = m >= 0 ? Math.Max(2, start.AnswerCounts[m]) : 2;
+            a[w] = Options.CompetencePriorA + weight * theta;
+            b[w] = Options.CompetencePriorB + weight * (1 - theta);
+            for (int l = 0; l < k; l++)
+            {
+                // ξ(l) from an off-diagonal entry: P(l | j ≠ l) = (1 − θ)·ξ(l).
+                double share = m >= 0 && k > 1 && theta < 1 ? start.Confusions[(m * k + (l + 1) % k) * k + l] / (1 - theta) : 1.0 / k;
+                xi[w * k + l] = Options.StrategyPrior + weight * (1 - theta) * share + (m >= 0 ? 0 : 1);
+            }
         }
-        return new AggregationResult
+        var fit = FitOnce(answers, a, b, xi, cancellationToken);
+        progress?.Report(new IterationProgress(1, 1, fit.Objective));
+        return Result(answers, fit);
+    }
+
+    private AggregationResult Result(LabelMatrix answers, Fit best)
+    {
+        int k = answers.ClassCount, W = answers.WorkerCount;
+        var skill = new double[W];
+        var spamming = new double[W];
+        var conf = new double[W * k * k];
+        for (int w = 0; w < W; w++)
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, best!.Posteriors),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(best.Posteriors, T, k)),
-            WorkerSkills = AggregationResult.Wrap(skill),
+            skill[w] = best.A[w] / (best.A[w] + best.B[w]);
+            spamming[w] = 1 - skill[w];
+            double xiSum = 0;
+            for (int l = 0; l < k; l++) xiSum += best.Xi[w * k + l];
+            for (int j = 0; j < k; j++)
+                for (int l = 0; l < k; l++)
+                    conf[(w * k + j) * k + l] = (l == j ? skill[w] : 0) + spamming[w] * best.Xi[w * k + l] / xiSum;
+        }
+        var model = AggregationModel.ForConfusions(Name, Options, answers, conf, null, skill);
+        return AggregationResult.Create(Name, answers, best.Posteriors, skill, model) with
+        {
             Iterations = best.Iterations,
             Converged = best.Converged,
             LogLikelihoods = AggregationResult.Wrap(best.Trace),
@@ -70,23 +134,12 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
         };
     }
 
-    private sealed record Fit(double[] Posteriors, double[] A, double[] B, double Objective, int Iterations, bool Converged, double[] Trace);
+    private sealed record Fit(double[] Posteriors, double[] A, double[] B, double[] Xi, double Objective, int Iterations, bool Converged, double[] Trace);
 
-    private Fit FitOnce(LabelMatrix answers, Random rng, CancellationToken ct)
+    /// <summary>Variational Bayes from the given Beta(a, b) and Dirichlet(xi) parameters (overwritten).</summary>
+    private Fit FitOnce(LabelMatrix answers, double[] a, double[] b, double[] xi, CancellationToken ct)
     {
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        // Variational parameters: Beta(A, B) over θ_w and Dirichlet(Xi) over ξ_w. Random start: competences drawn at
-        // random (as in MACE); strategies start uniform rather than random, so that renaming the classes renames the
-        // result instead of changing which local optimum a restart falls into.
-        var a = new double[W]; var b = new double[W];
-        var xi = new double[W * k];
-        for (int w = 0; w < W; w++)
-        {
-            double theta = 0.5 + 0.5 * rng.NextDouble();
-            a[w] = Options.CompetencePriorA + 2 * theta;
-            b[w] = Options.CompetencePriorB + 2 * (1 - theta);
-            for (int c = 0; c < k; c++) xi[w * k + c] = Options.StrategyPrior + 1;
-        }
         var logTheta = new double[W]; var logSpam = new double[W]; var logXi = new double[W * k];
         var post = new double[T * k];
         var trace = new List<double>();
@@ -135,7 +188,7 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
             if (Options.Tolerance > 0 && Math.Abs(objective - previous) < Options.Tolerance) { converged = true; break; }
             previous = objective;
         }
-        return new Fit(post, a, b, trace[^1], it, converged, trace.ToArray());
+        return new Fit(post, a, b, xi, trace[^1], it, converged, trace.ToArray());
     }
 
     /// <summary>q(truth of t = c) ∝ Π_answers [1[l = c]·exp E log θ + exp E log(1−θ) · exp E log ξ(l)], uniform prior.</summary>

@@ -5,7 +5,7 @@ namespace Tally.Aggregation;
 /// <summary>How majority-vote ties are broken.</summary>
 public enum TieBreak
 {
-    /// <summary>The tied class with the lowest class index (class order = first appearance or <c>--classes</c>).</summary>
+    /// <summary>The tied class with the lowest class index (class order: sorted by default, or as <c>--classes</c> gives it).</summary>
     LowestIndex,
     /// <summary>A tied class chosen uniformly at random with the options' seed (independently per task).</summary>
     Random,
@@ -18,6 +18,9 @@ public sealed record MajorityVoteOptions
     public TieBreak Ties { get; init; } = TieBreak.LowestIndex;
     /// <summary>Seed for <see cref="TieBreak.Random"/>.</summary>
     public int Seed { get; init; }
+
+    /// <summary>Checks the options.</summary>
+    public void Validate() => Check.Defined(Ties, nameof(Ties));
 }
 
 /// <summary>
@@ -33,21 +36,16 @@ public sealed class MajorityVote(MajorityVoteOptions? options = null) : IAggrega
     public string Name => "mv";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        Options.Validate();
         var post = WeightedVote(answers, null);
         var labels = Options.Ties == TieBreak.Random
             ? RandomTieLabels(post, answers.TaskCount, answers.ClassCount, Options.Seed)
             : Numerics.ArgMaxRows(post, answers.TaskCount, answers.ClassCount);
-        return new AggregationResult
-        {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(answers.TaskCount, answers.ClassCount, post),
-            Labels = AggregationResult.Wrap(labels),
-            WorkerSkills = AggregationResult.Wrap(Numerics.AgreementWith(answers, labels)),
-        };
+        var skills = Numerics.AgreementWith(answers, labels);
+        return AggregationResult.Create(Name, answers, post, skills, AggregationModel.ForVotes(Name, Options, answers, null, skills), labels);
     }
 
     /// <summary>
@@ -73,7 +71,7 @@ public sealed class MajorityVote(MajorityVoteOptions? options = null) : IAggrega
 
     private static int[] RandomTieLabels(double[] post, int tasks, int k, int seed)
     {
-        var rng = new Random(seed);
+        var rng = Seeding.Random(seed);
         var labels = new int[tasks];
         var buffer = new int[k];
         for (int t = 0; t < tasks; t++)
@@ -89,7 +87,11 @@ public sealed class MajorityVote(MajorityVoteOptions? options = null) : IAggrega
 }
 
 /// <summary>Options of <see cref="Wawa"/>.</summary>
-public sealed record WawaOptions;
+public sealed record WawaOptions
+{
+    /// <summary>Checks the options (Wawa has none to check).</summary>
+    public void Validate() { }
+}
 
 /// <summary>
 /// Worker Agreement With Aggregate (Wawa): majority vote, then each worker's accuracy against it, then a vote
@@ -104,20 +106,16 @@ public sealed class Wawa(WawaOptions? options = null) : IAggregator
     public string Name => "wawa";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        Options.Validate();
         int k = answers.ClassCount;
         var mv = MajorityVote.WeightedVote(answers, null);
         var skills = Numerics.AgreementWith(answers, Numerics.ArgMaxRows(mv, answers.TaskCount, k));
         var post = MajorityVote.WeightedVote(answers, skills);
-        return new AggregationResult
+        return AggregationResult.Create(Name, answers, post, skills, AggregationModel.ForVotes(Name, Options, answers, skills, skills)) with
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(answers.TaskCount, k, post),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, answers.TaskCount, k)),
-            WorkerSkills = AggregationResult.Wrap(skills),
             Iterations = 1,
         };
     }
@@ -134,6 +132,15 @@ public sealed record ZeroBasedSkillOptions : IterativeOptions
     public int ReduceEvery { get; init; } = 20;
     /// <summary>Learning-rate reduction factor.</summary>
     public double ReduceFactor { get; init; } = 0.5;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.Above(LearningRate, 0, nameof(LearningRate));
+        Check.AtLeast(ReduceEvery, 0, nameof(ReduceEvery));
+        Check.InRange(ReduceFactor, double.Epsilon, 1, nameof(ReduceFactor));
+    }
 }
 
 /// <summary>
@@ -150,12 +157,33 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
     public string Name => "zbs";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        Options.Validate();
+        return Fit(answers, null, progress, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public bool SupportsWarmStart => true;
+
+    /// <summary>Starts the skills from <paramref name="start"/>'s (unseen workers at 1, the usual start).</summary>
+    public AggregationResult Refine(AggregationModel start, LabelMatrix answers, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Options.Validate();
+        AggregationModel.CheckStart(start, Name, answers);
+        var map = start.MapWorkers(answers, out _);
+        var skills = new double[answers.WorkerCount];
+        for (int w = 0; w < skills.Length; w++) skills[w] = map[w] >= 0 ? start.Weights[map[w]] : 1.0;
+        return Fit(answers, skills, progress, cancellationToken);
+    }
+
+    private AggregationResult Fit(LabelMatrix answers, double[]? startSkills, IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
+    {
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        var skills = new double[W];
-        Array.Fill(skills, 1.0);
+        var skills = startSkills ?? new double[W];
+        if (startSkills is null) Array.Fill(skills, 1.0);
         double lr = Options.LearningRate;
         int it = 0;
         bool converged = false;
@@ -177,13 +205,8 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
             progress?.Report(new IterationProgress(it, Options.MaxIterations, change));
             if (Options.Tolerance > 0 && change < Options.Tolerance) { converged = true; break; }
         }
-        return new AggregationResult
+        return AggregationResult.Create(Name, answers, post, skills, AggregationModel.ForVotes(Name, Options, answers, skills, skills)) with
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, post),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
-            WorkerSkills = AggregationResult.Wrap(skills),
             Iterations = it,
             Converged = converged,
         };

@@ -73,7 +73,7 @@ public sealed record WorkerPrior
     {
         ArgumentNullException.ThrowIfNull(alpha);
         int k = alpha.GetLength(0);
-        if (k < 1 || alpha.GetLength(1) != k) throw new ArgumentException("The Dirichlet prior must be a non-empty square K×K matrix.", nameof(alpha));
+        if (k < 1 || alpha.GetLength(1) != k) throw new InvalidOptionException("Prior", "must be a non-empty square K×K matrix");
         var m = new double[k * k];
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++)
@@ -113,12 +113,12 @@ public sealed record WorkerPrior
     public void Validate(int k)
     {
         if (FixedClassCount != 0 && FixedClassCount != k)
-            throw new ArgumentException($"The worker prior is a {FixedClassCount}×{FixedClassCount} matrix but the answers have {k} classes.");
+            throw new InvalidOptionException("Prior", $"is a {FixedClassCount}×{FixedClassCount} matrix but the answers have {k} classes");
     }
 
     private static void CheckPositive(double x, string name)
     {
-        if (!(x > 0) || double.IsInfinity(x)) throw new ArgumentOutOfRangeException(name, x, "Prior pseudo-counts must be positive and finite.");
+        if (!(x > 0) || double.IsInfinity(x)) throw new InvalidOptionException("Prior", $"pseudo-counts must be positive and finite (got {Text.Number(x)} for {name})");
     }
 }
 
@@ -141,6 +141,13 @@ public sealed record MeanFieldOptions : IterativeOptions
     /// task factor is the classifier or, without features, uniform).
     /// </summary>
     public bool LearnClassPrior { get; init; }
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.NotNull(Prior, nameof(Prior));
+    }
 }
 
 /// <summary>
@@ -168,21 +175,39 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
     public string Name => "mf";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Aggregate(answers, null, progress, cancellationToken);
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Aggregate(answers, null, compute, progress, cancellationToken);
+
+    /// <inheritdoc />
+    public bool SupportsWarmStart => true;
+
+    /// <summary>Coordinate ascent from the posteriors <paramref name="start"/> predicts, instead of majority vote.</summary>
+    public AggregationResult Refine(AggregationModel start, LabelMatrix answers, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Options.Validate();
+        AggregationModel.CheckStart(start, Name, answers);
+        var q = start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray();
+        return Fit(answers, null, q, compute, progress, cancellationToken);
+    }
 
     /// <summary>
     /// Infers the true labels with a per-task prior factor (deepMF's classifier output f_φ(z_i; x_i)):
     /// <paramref name="taskLogPrior"/> is T×K row-major log-probabilities, each row known up to an additive
     /// constant (−∞ marks an impossible class; at least one class per row must be finite); null = uniform.
     /// </summary>
-    public AggregationResult Aggregate(LabelMatrix answers, double[]? taskLogPrior,
-        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
+    public AggregationResult Aggregate(LabelMatrix answers, double[]? taskLogPrior, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Fit(answers, taskLogPrior, null, compute, progress, cancellationToken);
+
+    private AggregationResult Fit(LabelMatrix answers, double[]? taskLogPrior, double[]? initialPosteriors, ComputeOptions? compute,
+        IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
     {
+        Options.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, kk = k * k;
         Options.Prior.Validate(k);
         var logPrior = BayesianCrowd.TaskLogPrior(answers, taskLogPrior);
-        if (k == 1) return BayesianCrowd.Trivial(Name, answers);
+        if (k == 1) return BayesianCrowd.Trivial(Name, Options, answers);
 
         bool oneCoin = Options.Prior.Kind == WorkerPriorKind.OneCoin;
         var alpha = Options.Prior.Alpha(k);
@@ -192,7 +217,7 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
         if (oneCoin) priorLogB = SpecialFunctions.BetaLn(Options.Prior.A, Options.Prior.B);
         else for (int r = 0; r < k; r++) priorLogB += DirichletLogB(alpha.AsSpan(r * k, k));
 
-        var q = MajorityVote.WeightedVote(answers, null);
+        var q = initialPosteriors ?? MajorityVote.WeightedVote(answers, null);
         Numerics.ClampGold(answers, q);
         var beta = new double[W * kk];          // [w][k][l], true-class-major like α
         var elog = new double[W * kk];          // E[log θ_w(k, l)] stored label-major [w][l][k] for the task pass
@@ -287,7 +312,7 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
         while (it < Options.MaxIterations)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            Numerics.ForRange(T, work, taskStep, cancellationToken);
+            Parallelism.For(T, work, compute, taskStep, cancellationToken);
             double elbo = Bound();
             it++;
             trace.Add(elbo);
@@ -334,13 +359,10 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
             skills[w] = acc;
         }
 
-        return new AggregationResult
+        var model = AggregationModel.ForConfusions(Name, Options, answers, (double[])conf.Clone(),
+            Options.LearnClassPrior ? (double[])share.Clone() : null, skills);
+        return AggregationResult.Create(Name, answers, q, skills, model) with
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, q),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(q, T, k)),
-            WorkerSkills = AggregationResult.Wrap(skills),
             Confusions = new ConfusionMatrices(W, k, conf),
             ClassPriors = Options.LearnClassPrior ? AggregationResult.Wrap(share) : System.Collections.Immutable.ImmutableArray<double>.Empty,
             Iterations = it,
@@ -351,7 +373,7 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
         // β-step for the current q (workers, then the class prior), and the bound at the optimal β, per answer.
         double Bound()
         {
-            Numerics.ForRange(W, work, workerStep, cancellationToken);
+            Parallelism.For(W, work, compute, workerStep, cancellationToken);
             double total = 0;
             if (Options.LearnClassPrior)
             {

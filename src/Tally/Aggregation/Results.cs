@@ -30,11 +30,42 @@ public sealed record AggregationResult
     /// <summary>Method-specific per-worker parameters worth reporting (e.g. MACE's spamming probability), by name.</summary>
     public ImmutableDictionary<string, ImmutableArray<double>> WorkerParameters { get; init; } =
         ImmutableDictionary<string, ImmutableArray<double>>.Empty;
+    /// <summary>What the method learned, to save, to label new tasks with (<see cref="AggregationModel.Predict"/>) or to start from (<see cref="IAggregator.Refine"/>).</summary>
+    public required AggregationModel Model { get; init; }
+    /// <summary>For <see cref="AggregationModel.Predict"/>: workers of the answers that the model had not seen (0 for a fit).</summary>
+    public int UnseenWorkers { get; init; }
 
     /// <summary>Posterior probability of the chosen label of task t.</summary>
     public double Confidence(int task) => Posteriors[task, Labels[task]];
 
     internal static ImmutableArray<T> Wrap<T>(T[] array) => ImmutableCollectionsMarshal.AsImmutableArray(array);
+
+    /// <summary>
+    /// The one way every method builds its result: posteriors (T×K, taken over), labels = arg max with ties to the lowest
+    /// class index (the class order is explicit, so ties do not depend on the input's row order) unless
+    /// <paramref name="labels"/> is given, skills per worker, and the fitted model. Refuses NaN or infinite values: they
+    /// would be a bug, and no file should ever show them.
+    /// </summary>
+    internal static AggregationResult Create(string method, LabelMatrix answers, double[] posteriors, double[] skills,
+        AggregationModel model, int[]? labels = null)
+    {
+        int T = answers.TaskCount, k = answers.ClassCount;
+        if (posteriors.Length != (long)T * k) throw new InvalidOperationException($"{method}: posteriors are not T×K.");
+        if (skills.Length != answers.WorkerCount) throw new InvalidOperationException($"{method}: one skill per worker is needed.");
+        for (int i = 0; i < posteriors.Length; i++)
+            if (!double.IsFinite(posteriors[i])) throw new InvalidOperationException($"{method}: a posterior of task '{answers.Tasks[i / k]}' is not finite.");
+        for (int w = 0; w < skills.Length; w++)
+            if (!double.IsFinite(skills[w])) throw new InvalidOperationException($"{method}: the skill of worker '{answers.Workers[w]}' is not finite.");
+        return new AggregationResult
+        {
+            Method = method,
+            Answers = answers,
+            Posteriors = new RowMatrix(T, k, posteriors),
+            Labels = Wrap(labels ?? Numerics.ArgMaxRows(posteriors, T, k)),
+            WorkerSkills = Wrap(skills),
+            Model = model,
+        };
+    }
 }
 
 /// <summary>
@@ -46,9 +77,41 @@ public interface IAggregator
     /// <summary>Short name as on the command line (e.g. <c>ds</c>).</summary>
     string Name { get; }
 
-    /// <summary>Infers the true labels. Deterministic for given options (including the seed).</summary>
-    AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    /// <summary>
+    /// Fits the method to <paramref name="answers"/> and infers the true labels; the result carries the fitted
+    /// <see cref="AggregationResult.Model"/>. Deterministic for given options (including the seed) and answers: the
+    /// same bytes whatever <paramref name="compute"/> allows, and whatever order the answers were read in.
+    /// </summary>
+    /// <exception cref="InvalidOptionException">The options are invalid.</exception>
+    /// <exception cref="TallyUserException">The method cannot work on these answers (e.g. a binary-only method on K = 3).</exception>
+    AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Fits the method again, starting from <paramref name="start"/> (a model this method fitted earlier, typically on
+    /// fewer answers) instead of its usual initialisation: EM methods start from the posteriors <paramref name="start"/>
+    /// predicts, so refining on similar answers takes few iterations. Methods without such a start fit afresh
+    /// (<see cref="SupportsWarmStart"/> is false).
+    /// </summary>
+    /// <exception cref="TallyUserException"><paramref name="start"/> is another method's model or has other classes.</exception>
+    AggregationResult Refine(AggregationModel start, LabelMatrix answers, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        AggregationModel.CheckStart(start, Name, answers);
+        return Aggregate(answers, compute, progress, cancellationToken);
+    }
+
+    /// <summary>Whether <see cref="Refine"/> really starts from the given model (otherwise it fits afresh).</summary>
+    bool SupportsWarmStart => false;
+}
+
+/// <summary>Shortcuts over <see cref="IAggregator"/>.</summary>
+public static class AggregatorExtensions
+{
+    /// <summary>Fits the method and returns only the fitted model (see <see cref="IAggregator.Aggregate"/>).</summary>
+    public static AggregationModel Fit(this IAggregator aggregator, LabelMatrix answers, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        aggregator.Aggregate(answers, compute, progress, cancellationToken).Model;
 }
 
 /// <summary>Options shared by iterative methods.</summary>
@@ -60,4 +123,12 @@ public abstract record IterativeOptions
     public double Tolerance { get; init; } = 1e-5;
     /// <summary>Seed for any randomness (initialisation, tie-breaking).</summary>
     public int Seed { get; init; }
+
+    /// <summary>Checks the shared options; derived records add their own checks and call this.</summary>
+    /// <exception cref="InvalidOptionException">An option is out of range.</exception>
+    public virtual void Validate()
+    {
+        Check.AtLeast(MaxIterations, 0, nameof(MaxIterations));
+        Check.AtLeast(Tolerance, 0, nameof(Tolerance));
+    }
 }

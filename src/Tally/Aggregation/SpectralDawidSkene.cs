@@ -48,6 +48,18 @@ public sealed record SpectralDawidSkeneOptions : IterativeOptions
 
     /// <summary>Power iterations per restart (N in Anandkumar et al.). Default 50.</summary>
     public int PowerIterations { get; init; } = 50;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(Smoothing, 0, nameof(Smoothing));
+        Check.AtLeast(MinTasksPerClass, 0, nameof(MinTasksPerClass));
+        Check.Above(MaxConditionNumber, 0, nameof(MaxConditionNumber));
+        Check.InRange(ProbabilityFloor, 0, 1, nameof(ProbabilityFloor));
+        Check.AtLeast(Restarts, 1, nameof(Restarts));
+        Check.AtLeast(PowerIterations, 1, nameof(PowerIterations));
+    }
 }
 
 /// <summary>What the spectral stage of <see cref="SpectralDawidSkene"/> estimated.</summary>
@@ -108,59 +120,58 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
     public string Name => "spectral";
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Fit(answers, null, compute, progress, cancellationToken);
+
+    /// <inheritdoc />
+    public bool SupportsWarmStart => true;
+
+    /// <summary>Dawid-Skene EM from the posteriors <paramref name="start"/> predicts (the spectral stage is skipped: the model is the better start).</summary>
+    public AggregationResult Refine(AggregationModel start, LabelMatrix answers, ComputeOptions? compute = null,
+        IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        Options.Validate();
+        AggregationModel.CheckStart(start, Name, answers);
+        return Fit(answers, start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray(), compute, progress, cancellationToken);
+    }
+
+    private AggregationResult Fit(LabelMatrix answers, double[]? warmStart, ComputeOptions? compute,
+        IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(answers);
+        Options.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
         if (Options.PriorCounts is { } pc && pc.Length != k * k && pc.Length != W * k * k)
-            throw new ArgumentException($"PriorCounts must have K×K = {k * k} or W×K×K = {W * k * k} entries.");
-        var spectral = Estimate(answers, cancellationToken);
+            throw new InvalidOptionException(nameof(SpectralDawidSkeneOptions.PriorCounts), $"must have K×K = {k * k} or W×K×K = {(long)W * k * k} entries (got {pc.Length})");
+        var spectral = warmStart is null ? Estimate(answers, cancellationToken) : null;
         void MStep(double[] counts, double[] totals, double[] lc, double[] lp) =>
             ConfusionEm.DawidSkeneMStep(W, k, counts, totals, lc, lp);
         ConfusionEm.EmRun run;
-        if (spectral.Success)
+        if (spectral is { Success: true })
         {
             var (startConf, startPrior) = StartingParameters(spectral, W, k);
             var post = new double[T * k];
-            ConfusionEm.EStep(answers, startConf, startPrior, post, cancellationToken);
-            run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, progress, cancellationToken, post);
+            ConfusionEm.EStep(answers, startConf, startPrior, post, new EmWorkspace(answers), compute, cancellationToken);
+            run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute, progress, cancellationToken, post);
         }
         else
-            run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, progress, cancellationToken);
+            run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute, progress, cancellationToken, warmStart);
 
-        var (posteriors, logConf, logPrior) = (run.Posteriors, run.LogConfusions, run.LogPrior);
-        var conf = ConfusionEm.ToPublic(logConf, W, k);
-        var prior = new double[k];
-        for (int c = 0; c < k; c++) prior[c] = Math.Exp(logPrior[c]);
-        Numerics.Normalize(prior);
         var parameters = ImmutableDictionary<string, ImmutableArray<double>>.Empty;
         var started = new double[W];
         var group = new double[W];
-        Array.Fill(started, spectral.Success ? 1.0 : 0.0);
-        for (int w = 0; w < W; w++) group[w] = spectral.Groups[w];
-        parameters = parameters.Add("spectral_start", AggregationResult.Wrap(started)).Add("spectral_group", AggregationResult.Wrap(group));
-        if (spectral.Success)
+        Array.Fill(started, spectral is { Success: true } ? 1.0 : 0.0);
+        if (spectral is not null) for (int w = 0; w < W; w++) group[w] = spectral.Groups[w];
+        parameters = parameters.Add("spectral_start", AggregationResult.Wrap(started));
+        if (spectral is not null) parameters = parameters.Add("spectral_group", AggregationResult.Wrap(group));
+        if (spectral is { Success: true })
         {
             var acc = new double[W];
             for (int w = 0; w < W; w++)
                 for (int y = 0; y < k; y++) acc[w] += spectral.ClassWeights[y] * spectral.WorkerConfusions![w, y, y];
             parameters = parameters.Add("spectral_accuracy", AggregationResult.Wrap(acc));
         }
-        return new AggregationResult
-        {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, posteriors),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(posteriors, T, k)),
-            WorkerSkills = AggregationResult.Wrap(ConfusionEm.Accuracy(conf, logPrior)),
-            Confusions = conf,
-            ClassPriors = AggregationResult.Wrap(prior),
-            Iterations = run.Iterations,
-            Converged = run.Converged,
-            LogLikelihoods = AggregationResult.Wrap(run.Trace),
-            WorkerParameters = parameters,
-        };
+        return ConfusionEm.Result(Name, Options, answers, run, null) with { WorkerParameters = parameters };
     }
 
     /// <summary>
@@ -271,7 +282,7 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
         int W = answers.WorkerCount;
         var order = new int[W];
         for (int i = 0; i < W; i++) order[i] = i;
-        var rng = new Random(seed);
+        var rng = Seeding.Random(seed);
         for (int i = W - 1; i > 0; i--)
         {
             int j = rng.Next(i + 1);

@@ -6,7 +6,7 @@ namespace Tally.Core;
 public sealed record LabelMatrixBuild(LabelMatrix Matrix, int DroppedDuplicates);
 
 /// <summary>Raised when the input holds a repeated (task, worker) pair under <see cref="DuplicatePolicy.Error"/>.</summary>
-public sealed class DuplicateAnswerException(string message, long firstLine, long secondLine) : Exception(message)
+public sealed class DuplicateAnswerException(string message, long firstLine, long secondLine) : TallyUserException(message)
 {
     /// <summary>Source line of the first answer (0 if unknown).</summary>
     public long FirstLine { get; } = firstLine;

@@ -50,31 +50,6 @@ internal static class Numerics
         return labels;
     }
 
-    /// <summary>Runs body(start, end) over [0, n) in a few contiguous chunks, in parallel when the work is large enough to pay.</summary>
-    public static void ForRange(int n, long work, Action<int, int> body, CancellationToken ct = default)
-    {
-        int chunks = work < 200_000 ? 1 : Math.Min(Environment.ProcessorCount * 4, Math.Max(1, n / 64));
-        if (chunks <= 1) { body(0, n); return; }
-        var options = new ParallelOptions { CancellationToken = ct };
-        Parallel.For(0, chunks, options, c =>
-        {
-            int start = (int)((long)n * c / chunks), end = (int)((long)n * (c + 1) / chunks);
-            if (end > start) body(start, end);
-        });
-    }
-
-    /// <summary>How many chunks <see cref="ForChunks"/> should use for n items and the given amount of work.</summary>
-    public static int ChunkCount(int n, long work) =>
-        work < 200_000 || n < 2 ? 1 : Math.Min(Environment.ProcessorCount, n);
-
-    /// <summary>Runs body(chunk, start, end) over [0, n) split into <paramref name="chunks"/> equal contiguous ranges, in parallel.</summary>
-    public static void ForChunks(int n, int chunks, Action<int, int, int> body, CancellationToken ct = default)
-    {
-        if (chunks <= 1) { body(0, 0, n); return; }
-        Parallel.For(0, chunks, new ParallelOptions { CancellationToken = ct }, c =>
-            body(c, (int)((long)n * c / chunks), (int)((long)n * (c + 1) / chunks)));
-    }
-
     /// <summary>Each worker's expected accuracy Σ_j share[j] · conf[w, j, j] from W×K×K true-class-major confusions.</summary>
     public static double[] ExpectedAccuracy(ReadOnlySpan<double> confusions, ReadOnlySpan<double> share, int workers, int k)
     {

@@ -4,7 +4,7 @@ namespace Tally.Core;
 /// Bad input: names the source (file), the 1-based line (0 when the problem is not on one line) and what was
 /// wrong, so a front end can print one line and exit instead of showing a stack trace.
 /// </summary>
-public sealed class TallyDataException : Exception
+public sealed class TallyDataException : TallyUserException
 {
     /// <summary>Creates the error.</summary>
     public TallyDataException(string source, long line, string problem, Exception? inner = null)

@@ -87,7 +87,7 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
         }
         var t = Whiten(m3, q, d, k);
 
-        var rng = new Random(Options.Seed);
+        var rng = Seeding.Random(Options.Seed);
         var lambdas = new double[k];
         var vectors = new double[k * k];
         var theta = new double[k];

@@ -59,7 +59,7 @@ public sealed class CrowdLayer : ICrowdLearner
     public string Name => "crowdlayer";
 
     /// <inheritdoc />
-    public CrowdLearningResult Learn(CrowdTrainingSet data, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
+    public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
         data.Validate();
@@ -73,7 +73,7 @@ public sealed class CrowdLayer : ICrowdLearner
         var layer = new CrowdLayerMatrices(answers.WorkerCount, k);
         var adam = new AdamOptimizer(layer.Weights.Length, Options.LearningRate);
         var grad = new double[layer.Weights.Length];
-        var rng = new Random(unchecked(Options.Seed * 7919 + 1));
+        var rng = Seeding.Random(Options.Seed, 1);
         bool finite = true;
 
         BatchLoss loss = (rows, probs, dP) =>

@@ -74,5 +74,5 @@ public interface ICrowdLearner
     string Name { get; }
 
     /// <summary>Trains on <paramref name="data"/>; reports every epoch to <paramref name="progress"/> synchronously.</summary>
-    CrowdLearningResult Learn(CrowdTrainingSet data, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default);
+    CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default);
 }

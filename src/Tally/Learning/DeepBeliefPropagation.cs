@@ -1,3 +1,4 @@
+using Tally.Core;
 using Tally.Aggregation;
 
 namespace Tally.Learning;
@@ -71,7 +72,7 @@ public sealed class DeepBeliefPropagation(DeepBeliefPropagationOptions? options 
     public string Name => MethodName;
 
     /// <inheritdoc />
-    public CrowdLearningResult Learn(CrowdTrainingSet data, IProgress<EpochReport>? progress = null,
+    public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null,
         CancellationToken cancellationToken = default)
     {
         var o = Options;
@@ -79,6 +80,6 @@ public sealed class DeepBeliefPropagation(DeepBeliefPropagationOptions? options 
         var bp = new BeliefPropagation(o.BeliefPropagation with { Seed = o.Seed });
         return LearnerSupport.AlternateInferenceAndLearning(MethodName, data,
             () => LearnerSupport.NewClassifier(o.Classifier, o.Network, o.Seed), o.Clip, o.Rounds, o.Tolerance,
-            (logPrior, ct) => bp.Aggregate(data.Answers, logPrior, null, ct), progress, cancellationToken);
+            (logPrior, ct) => bp.Aggregate(data.Answers, logPrior, compute, null, ct), progress, cancellationToken);
     }
 }

@@ -1,3 +1,4 @@
+using Tally.Core;
 using Tally.Aggregation;
 
 namespace Tally.Learning;
@@ -69,7 +70,7 @@ public sealed class DeepMeanField(DeepMeanFieldOptions? options = null) : ICrowd
     public string Name => MethodName;
 
     /// <inheritdoc />
-    public CrowdLearningResult Learn(CrowdTrainingSet data, IProgress<EpochReport>? progress = null,
+    public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null,
         CancellationToken cancellationToken = default)
     {
         var o = Options;
@@ -77,6 +78,6 @@ public sealed class DeepMeanField(DeepMeanFieldOptions? options = null) : ICrowd
         var mf = new MeanField(o.MeanField);
         return LearnerSupport.AlternateInferenceAndLearning(MethodName, data,
             () => LearnerSupport.NewClassifier(o.Classifier, o.Network, o.Seed), o.Clip, o.Rounds, o.Tolerance,
-            (logPrior, ct) => mf.Aggregate(data.Answers, logPrior, null, ct), progress, cancellationToken);
+            (logPrior, ct) => mf.Aggregate(data.Answers, logPrior, compute, null, ct), progress, cancellationToken);
     }
 }

@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.Collections.Immutable;
 
 namespace Tally.Learning;
@@ -171,7 +172,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
             w[i] = wi;
         }
 
-        var rng = new Random(Options.Seed);
+        var rng = Seeding.Random(Options.Seed);
 
         // Seeded hold-out split, drawn before anything else so it does not depend on the architecture.
         var order = new int[n];
@@ -317,7 +318,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
         for (int i = 0; i < n; i++) all[i] = i;
         FitStandardisation(x, d, all);
         Standardise(x, n);
-        var rng = new Random(seed);
+        var rng = Seeding.Random(seed);
         InitialiseParameters(d, classes, rng);
         _custom = new CustomTraining(x, n, rng, new double[_params.Length], new AdamOptimizer(_params.Length, Options.LearningRate));
         LastFit = null;
@@ -770,10 +771,5 @@ public sealed class DenseNetwork : IDifferentiableClassifier
         }
     }
 
-    private static double Gaussian(Random rng)
-    {
-        // Box-Muller; 1 − U keeps the log argument in (0, 1].
-        double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
-        return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2);
-    }
+    private static double Gaussian(Random rng) => MathNet.Numerics.Distributions.Normal.Sample(rng, 0.0, 1.0);
 }

@@ -89,7 +89,7 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
     public string Name => MethodName;
 
     /// <inheritdoc />
-    public CrowdLearningResult Learn(CrowdTrainingSet data, IProgress<EpochReport>? progress = null,
+    public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -105,7 +105,7 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
         var q = o.Initialisation switch
         {
             EmInitialisation.MajorityVote => MajorityVote.WeightedVote(answers, null),
-            EmInitialisation.DawidSkene => new DawidSkene(o.DawidSkene).Aggregate(answers, null, cancellationToken).Posteriors.Values.ToArray(),
+            EmInitialisation.DawidSkene => new DawidSkene(o.DawidSkene).Aggregate(answers, compute, null, cancellationToken).Posteriors.Values.ToArray(),
             _ => throw new ArgumentException($"Unknown initialisation {o.Initialisation}."),
         };
         Numerics.ClampGold(answers, q);
@@ -124,7 +124,7 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
             // M-step: classifier and confusion matrices from the current posteriors.
             model = LearnerSupport.NewClassifier(o.Classifier, o.Network, o.Seed);
             var probs = LearnerSupport.FitAndPredict(model, data.Features, q, k);
-            ConfusionEm.Counts(answers, q, null, o.Smoothing, counts, cancellationToken);
+            ConfusionEm.Counts(answers, q, null, o.Smoothing, counts, compute, cancellationToken);
             ConfusionEm.DawidSkeneMStep(W, k, counts, totals, logConf, unusedLogPrior);
 
             // E-step in log space.

@@ -239,7 +239,7 @@ public sealed class MaxMig : ICrowdLearner
     public string Name => "maxmig";
 
     /// <inheritdoc />
-    public CrowdLearningResult Learn(CrowdTrainingSet data, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default) =>
+    public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default) =>
         Train(data, progress, cancellationToken).Learning;
 
     /// <summary>Trains on <paramref name="data"/> like <see cref="Learn"/>, returning the model and h-only and g-only posteriors too.</summary>
@@ -259,7 +259,7 @@ public sealed class MaxMig : ICrowdLearner
         var wAdam = new AdamOptimizer(g.Weights.Length, Options.LearningRate);
         var pAdam = new AdamOptimizer(k, Options.LearningRate);
         // The shuffles get their own generator, offset from the classifier's seed so the two streams differ.
-        var rng = new Random(unchecked(Options.Seed * 7919 + 1));
+        var rng = Seeding.Random(Options.Seed, 1);
         var gradW = new double[g.Weights.Length];
         var gradPhi = new double[k];
         var logPrior = new double[k];

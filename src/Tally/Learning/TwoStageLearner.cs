@@ -67,7 +67,7 @@ public sealed class TwoStageLearner(TwoStageLearnerOptions? options = null) : IC
     public string Name => Options.Aggregation == TwoStageAggregation.DawidSkene ? DawidSkeneMethodName : MajorityVoteMethodName;
 
     /// <inheritdoc />
-    public CrowdLearningResult Learn(CrowdTrainingSet data, IProgress<EpochReport>? progress = null,
+    public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -77,8 +77,8 @@ public sealed class TwoStageLearner(TwoStageLearnerOptions? options = null) : IC
         int k = answers.ClassCount, T = answers.TaskCount;
         AggregationResult aggregated = o.Aggregation switch
         {
-            TwoStageAggregation.DawidSkene => new DawidSkene(o.DawidSkene).Aggregate(answers, null, cancellationToken),
-            TwoStageAggregation.MajorityVote => new MajorityVote(o.MajorityVote with { Seed = o.Seed }).Aggregate(answers, null, cancellationToken),
+            TwoStageAggregation.DawidSkene => new DawidSkene(o.DawidSkene).Aggregate(answers, compute, null, cancellationToken),
+            TwoStageAggregation.MajorityVote => new MajorityVote(o.MajorityVote with { Seed = o.Seed }).Aggregate(answers, compute, null, cancellationToken),
             _ => throw new ArgumentException($"Unknown first stage {o.Aggregation}."),
         };
         var targets = aggregated.Posteriors.Values.ToArray();

@@ -49,11 +49,13 @@ public sealed record RobustBatchOptions
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> for impossible values.</summary>
     public void Validate()
     {
-        if (!(AdversaryFraction > 0 && AdversaryFraction < 0.5)) throw new ArgumentOutOfRangeException(nameof(AdversaryFraction), "β must be in (0, 1/2).");
-        if (!(ThresholdConstant > 0)) throw new ArgumentOutOfRangeException(nameof(ThresholdConstant), "C must be positive.");
-        if (ExhaustiveMaxDomain < 0 || ExhaustiveMaxDomain > 24) throw new ArgumentOutOfRangeException(nameof(ExhaustiveMaxDomain), "must be in [0, 24].");
-        if (!(MinRetainedWeight > 0 && MinRetainedWeight <= 1)) throw new ArgumentOutOfRangeException(nameof(MinRetainedWeight), "must be in (0, 1].");
-        if (MaxIterations < 0) throw new ArgumentOutOfRangeException(nameof(MaxIterations));
+        if (!(AdversaryFraction > 0 && AdversaryFraction < 0.5))
+            throw new InvalidOptionException(nameof(AdversaryFraction), $"must be in (0, 1/2) (got {Text.Number(AdversaryFraction)})");
+        Check.Above(ThresholdConstant, 0, nameof(ThresholdConstant));
+        Check.InRange(ExhaustiveMaxDomain, 0, 24, nameof(ExhaustiveMaxDomain));
+        if (!(MinRetainedWeight > 0 && MinRetainedWeight <= 1))
+            throw new InvalidOptionException(nameof(MinRetainedWeight), $"must be in (0, 1] (got {Text.Number(MinRetainedWeight)})");
+        Check.AtLeast(MaxIterations, 0, nameof(MaxIterations));
     }
 }
 

@@ -41,6 +41,20 @@ public sealed record RobustDawidSkeneOptions
     public double ProbabilityFloor { get; init; } = 0.01;
     /// <summary>Seed for partner draws and tensor restarts.</summary>
     public int Seed { get; init; }
+
+    /// <summary>Checks the options.</summary>
+    /// <exception cref="InvalidOptionException">An option is out of range.</exception>
+    public void Validate()
+    {
+        if (!(AdversaryFraction > 0 && AdversaryFraction < 0.5))
+            throw new InvalidOptionException(nameof(AdversaryFraction), $"must be in (0, 1/2) (got {Text.Number(AdversaryFraction)})");
+        Check.Above(ThresholdConstant, 0, nameof(ThresholdConstant));
+        Check.Defined(Batching, nameof(Batching));
+        Check.AtLeast(MinBatchSize, 1, nameof(MinBatchSize));
+        Check.AtLeast(Restarts, 1, nameof(Restarts));
+        Check.AtLeast(PowerIterations, 1, nameof(PowerIterations));
+        Check.InRange(ProbabilityFloor, 0, 1, nameof(ProbabilityFloor));
+    }
 }
 
 /// <summary>The fitted robust symmetric Dawid-Skene model.</summary>
@@ -146,10 +160,11 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
     }
 
     /// <inheritdoc />
-    public AggregationResult Aggregate(LabelMatrix answers, IProgress<IterationProgress>? progress = null,
+    public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(answers);
+        Options.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
         var (w, gamma, trust, success, iterations) = FitArrays(answers, cancellationToken);
         bool weighted = Options.TrustWeighting && Options.Batching == MomentBatching.Worker;
@@ -187,13 +202,24 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
 
         var conf = new double[W * k * k];
         for (int a = 0; a < W; a++) gamma.AsSpan().CopyTo(conf.AsSpan(a * k * k, k * k));
-        return new AggregationResult
+        // The model: Γ for every worker, or with trust weighting Γ^ω row-normalised (the fit's Γ^ω is not a
+        // distribution, so predictions on the fitted answers can differ slightly from the fit's posteriors).
+        var modelConf = (double[])conf.Clone();
+        if (weighted)
+            for (int a = 0; a < W; a++)
+                for (int j = 0; j < k; j++)
+                {
+                    var row = modelConf.AsSpan((a * k + j) * k, k);
+                    double omega = Math.Max(0, trust[a]);
+                    for (int l = 0; l < k; l++) row[l] = Math.Pow(row[l], omega);
+                    Numerics.Normalize(row);
+                }
+        var prior = new double[k];
+        for (int j = 0; j < k; j++) prior[j] = w[j];
+        Numerics.Normalize(prior);
+        var model = AggregationModel.ForConfusions(Name, Options, answers, modelConf, prior, trust);
+        return AggregationResult.Create(Name, answers, post, trust, model) with
         {
-            Method = Name,
-            Answers = answers,
-            Posteriors = new RowMatrix(T, k, post),
-            Labels = AggregationResult.Wrap(Numerics.ArgMaxRows(post, T, k)),
-            WorkerSkills = AggregationResult.Wrap(trust),
             Confusions = new ConfusionMatrices(W, k, conf),
             ClassPriors = AggregationResult.Wrap(w),
             Iterations = iterations,

@@ -145,7 +145,7 @@ public static class SymmetricMoments
         ArgumentNullException.ThrowIfNull(answers);
         int k = answers.ClassCount, W = answers.WorkerCount, d = k * k;
         var counts = new double[W * d];
-        var rng = new Random(seed);
+        var rng = Seeding.Random(seed);
         var off = answers.TaskOffsets;
         var workers = answers.TaskWorkers;
         var labels = answers.TaskLabels;

@@ -1,3 +1,4 @@
+using Tally.Core;
 using MathNet.Numerics.Distributions;
 using MathNet.Numerics.Integration;
 using MathNet.Numerics.RootFinding;
@@ -170,12 +171,12 @@ public sealed class CollaborativeMeanMechanism
     {
         ArgumentNullException.ThrowIfNull(submissions);
         if (submissions.Count != Problem.Agents)
-            throw new ArgumentException($"Expected {Problem.Agents} submissions (one per agent), got {submissions.Count}.", nameof(submissions));
+            throw new TallyUserException($"expected {Problem.Agents} submissions (one per agent), got {submissions.Count}");
         for (int i = 0; i < submissions.Count; i++)
         {
             if (submissions[i] is null) throw new ArgumentException($"Submission of agent {i} is null (use an empty list).", nameof(submissions));
             foreach (double y in submissions[i])
-                if (!double.IsFinite(y)) throw new ArgumentException($"Submission of agent {i} contains a non-finite value {y}.", nameof(submissions));
+                if (!double.IsFinite(y)) throw new TallyUserException($"the submission of agent {i} contains a non-finite value {Text.Number(y)}");
         }
     }
 

@@ -1,3 +1,4 @@
+using Tally.Core;
 using MathNet.Numerics.Distributions;
 
 namespace Tally.Sharing;
@@ -179,15 +180,15 @@ public sealed class SharingLab(SharingLabOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(deviations);
-        if (Options.Replications < 2) throw new ArgumentException($"Replications must be at least 2 (got {Options.Replications}).");
+        if (Options.Replications < 2) throw new TallyUserException($"Replications must be at least 2 (got {Options.Replications}).");
         if (Options.MeansInSigmas is not { Count: > 0 } || Options.MeansInSigmas.Any(v => !double.IsFinite(v)))
-            throw new ArgumentException("MeansInSigmas must list at least one mean, all finite.");
+            throw new TallyUserException("MeansInSigmas must list at least one mean, all finite.");
         var mech = rule == SharingRule.Collaborative ? new CollaborativeMeanMechanism(problem) : null;
         int ns = problem.RecommendedSampleSize;
         var strategies = new List<SharingStrategy> { SharingStrategy.Truthful(ns, "recommended") };
         strategies.AddRange(deviations);
         foreach (var s in strategies)
-            if (s.Collect < 0) throw new ArgumentException($"Strategy '{s.Name}' collects a negative number of samples.");
+            if (s.Collect < 0) throw new TallyUserException($"Strategy '{s.Name}' collects a negative number of samples.");
         int maxCollect = strategies.Max(s => s.Collect), reps = Options.Replications, S = strategies.Count;
 
         // loss[s][k][r]: penalty of strategy s at mean k in replication r.
@@ -201,7 +202,7 @@ public sealed class SharingLab(SharingLabOptions? options = null)
             {
                 // Deterministic across processes (HashCode.Combine is randomised per process).
                 int seed = unchecked((int)((uint)Options.Seed * 2654435761u ^ (uint)(k * 1000003 + r * 7919)));
-                var dataRng = new Random(seed);
+                var dataRng = Seeding.Random(seed);
                 var baseX = Draw(dataRng, mu, problem.Sigma, maxCollect);
                 var subs = new IReadOnlyList<double>[problem.Agents];
                 for (int j = 1; j < problem.Agents; j++) subs[j] = Draw(dataRng, mu, problem.Sigma, ns);
@@ -209,7 +210,7 @@ public sealed class SharingLab(SharingLabOptions? options = null)
                 {
                     var strat = strategies[s];
                     // Same mechanism randomness for every strategy: differences then reflect the strategy, not luck.
-                    var mechRng = new Random(unchecked(seed * 31 + 17));
+                    var mechRng = Seeding.Random(seed, 1);
                     var x = new ArraySegment<double>(baseX, 0, strat.Collect);
                     subs[0] = strat.Submit(x, mechRng);
                     double est = Estimate(rule, mech, problem, subs, x, strat, mechRng);

@@ -1,3 +1,4 @@
+using Tally.Core;
 namespace Tally.Sharing;
 
 /// <summary>
@@ -15,13 +16,13 @@ public sealed record SharingProblem
     public SharingProblem(int agents, double sigma, double cost)
     {
         if (agents < 5)
-            throw new ArgumentException(
-                $"The collaborative mean mechanism needs m ≥ 5 agents (got m = {agents}): for m ≤ 4 the first-order " +
-                "condition G(α) = 0 that makes collecting n* samples a best response has no root.", nameof(agents));
+            throw new TallyUserException(
+                $"the collaborative mean mechanism needs m ≥ 5 agents (got m = {agents}): for m ≤ 4 the first-order " +
+                "condition G(α) = 0 that makes collecting n* samples a best response has no root");
         if (!(sigma > 0) || double.IsInfinity(sigma))
-            throw new ArgumentException($"σ must be a positive finite number (got {sigma}).", nameof(sigma));
+            throw new InvalidOptionException("Sigma", $"must be a positive finite number (got {Text.Number(sigma)})");
         if (!(cost > 0) || double.IsInfinity(cost))
-            throw new ArgumentException($"The cost per sample c must be a positive finite number (got {cost}).", nameof(cost));
+            throw new InvalidOptionException("Cost", $"(per sample) must be a positive finite number (got {Text.Number(cost)})");
         Agents = agents;
         Sigma = sigma;
         Cost = cost;

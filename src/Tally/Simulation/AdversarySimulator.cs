@@ -41,20 +41,20 @@ public sealed record AdversaryScenario
     public void Validate()
     {
         int k = ClassCount;
-        if (Tasks < 1) throw new ArgumentException("--tasks must be at least 1.");
-        if (Workers < 1) throw new ArgumentException("--workers must be at least 1.");
-        if (PerTask < 1 || PerTask > Workers) throw new ArgumentException($"--per-task must be between 1 and --workers ({Workers}).");
-        if (k < 1) throw new ArgumentException("--classes must be at least 1.");
-        if (!(AdversaryFraction >= 0 && AdversaryFraction <= 1)) throw new ArgumentException("--adversaries must be in [0, 1].");
-        if (ConstantLabel < 0 || ConstantLabel >= k) throw new ArgumentException($"--constant-label must be a class index below {k}.");
-        if (Confusion is null && !(Accuracy >= 0 && Accuracy <= 1)) throw new ArgumentException("--accuracy must be in [0, 1].");
+        if (Tasks < 1) throw new InvalidOptionException("Tasks", "must be at least 1");
+        if (Workers < 1) throw new InvalidOptionException("Workers", "must be at least 1");
+        if (PerTask < 1 || PerTask > Workers) throw new InvalidOptionException("PerTask", $"must be between 1 and Workers ({Workers})");
+        if (k < 1) throw new InvalidOptionException("Classes", "must be at least 1");
+        if (!(AdversaryFraction >= 0 && AdversaryFraction <= 1)) throw new InvalidOptionException("AdversaryFraction", "must be in [0, 1]");
+        if (ConstantLabel < 0 || ConstantLabel >= k) throw new InvalidOptionException("ConstantLabel", $"must be a class index below {k}");
+        if (Confusion is null && !(Accuracy >= 0 && Accuracy <= 1)) throw new InvalidOptionException("Accuracy", "must be in [0, 1]");
         if (ClassWeights is { } w) CheckDistribution(w, "class weights");
         if (Confusion is { } g)
         {
-            if (g.Length != k * k) throw new ArgumentException($"The confusion matrix must have K×K = {k * k} entries.");
+            if (g.Length != k * k) throw new TallyUserException($"The confusion matrix must have K×K = {k * k} entries.");
             for (int j = 0; j < k; j++) CheckDistribution(g.AsSpan(j * k, k), $"confusion row {j}");
         }
-        if ((long)Tasks * PerTask > int.MaxValue) throw new ArgumentException("tasks × per-task exceeds 2^31 answers.");
+        if ((long)Tasks * PerTask > int.MaxValue) throw new TallyUserException("tasks × per-task exceeds 2^31 answers.");
     }
 
     private static void CheckDistribution(ReadOnlySpan<double> p, string what)
@@ -62,10 +62,10 @@ public sealed record AdversaryScenario
         double s = 0;
         foreach (var x in p)
         {
-            if (!(x >= 0) || !double.IsFinite(x)) throw new ArgumentException($"{what} must be non-negative numbers.");
+            if (!(x >= 0) || !double.IsFinite(x)) throw new TallyUserException($"{what} must be non-negative numbers.");
             s += x;
         }
-        if (Math.Abs(s - 1) > 1e-6) throw new ArgumentException($"{what} must sum to 1 (sum is {s}).");
+        if (Math.Abs(s - 1) > 1e-6) throw new TallyUserException($"{what} must sum to 1 (sum is {s}).");
     }
 }
 
@@ -116,7 +116,7 @@ public sealed class AdversarySimulator
         int k = scenario.ClassCount, W = scenario.Workers;
         var w = scenario.ClassWeights is { } cw ? (double[])cw.Clone() : Uniform(k);
         var gamma = scenario.Confusion is { } g ? (double[])g.Clone() : OneCoin(k, scenario.Accuracy);
-        var rng = new Random(scenario.Seed);
+        var rng = Seeding.Random(scenario.Seed);
 
         var perm = new int[W];
         for (int i = 0; i < W; i++) perm[i] = i;

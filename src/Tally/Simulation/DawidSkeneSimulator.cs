@@ -26,14 +26,14 @@ public sealed record DawidSkeneScenario
     /// <summary>Throws <see cref="ArgumentException"/> with a user-facing message if the scenario is impossible.</summary>
     public void Validate()
     {
-        if (Tasks < 1) throw new ArgumentException("--tasks must be at least 1.");
-        if (Workers < 1) throw new ArgumentException("--workers must be at least 1.");
-        if (PerTask < 1 || PerTask > Workers) throw new ArgumentException($"--per-task must be between 1 and --workers ({Workers}).");
-        if (Classes < 2) throw new ArgumentException("--classes must be at least 2.");
-        if (!(Accuracy > 0 && Accuracy < 1)) throw new ArgumentException("--accuracy must be strictly between 0 and 1.");
+        if (Tasks < 1) throw new InvalidOptionException("Tasks", "must be at least 1");
+        if (Workers < 1) throw new InvalidOptionException("Workers", "must be at least 1");
+        if (PerTask < 1 || PerTask > Workers) throw new InvalidOptionException("PerTask", $"must be between 1 and Workers ({Workers})");
+        if (Classes < 2) throw new InvalidOptionException("Classes", "must be at least 2");
+        if (!(Accuracy > 0 && Accuracy < 1)) throw new InvalidOptionException("Accuracy", "must be strictly between 0 and 1");
         if (AccuracySpread < 0 || AccuracySpread * AccuracySpread >= Accuracy * (1 - Accuracy))
-            throw new ArgumentException("--accuracy-spread must be ≥ 0 and below √(accuracy·(1−accuracy)).");
-        if ((long)Tasks * PerTask > int.MaxValue) throw new ArgumentException("tasks × per-task exceeds 2^31 answers.");
+            throw new InvalidOptionException("AccuracySpread", "must be ≥ 0 and below √(accuracy·(1−accuracy))");
+        if ((long)Tasks * PerTask > int.MaxValue) throw new TallyUserException("tasks × per-task exceeds 2^31 answers.");
     }
 }
 
@@ -91,7 +91,7 @@ public sealed class DawidSkeneSimulator
 
     private static (int[] Truth, double[] Confusions) Draw(DawidSkeneScenario s, Action<int, int, int> emit)
     {
-        var rng = new Random(s.Seed);
+        var rng = Seeding.Random(s.Seed);
         int k = s.Classes, W = s.Workers;
         var conf = new double[W * k * k];
         var cumulative = new double[W * k * k];

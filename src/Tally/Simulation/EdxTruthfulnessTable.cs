@@ -1,3 +1,4 @@
+using Tally.Core;
 using Tally.Catalogs;
 using System.Collections.Immutable;
 using System.Diagnostics;
@@ -64,9 +65,9 @@ public static class EdxTruthfulnessTable
     {
         ArgumentNullException.ThrowIfNull(priors);
         options ??= new EdxTableOptions();
-        if (options.Stride < 1) throw new ArgumentException("Stride must be at least 1.");
+        if (options.Stride < 1) throw new TallyUserException("Stride must be at least 1.");
         var mechanisms = options.Mechanisms.Select(name =>
-            (MechanismCatalog.Find(name) ?? throw new ArgumentException($"Unknown mechanism '{name}'.")).Create()).ToArray();
+            (MechanismCatalog.Find(name) ?? throw new TallyUserException($"Unknown mechanism '{name}'.")).Create()).ToArray();
         var chosen = new List<EdxPrior>();
         for (int i = 0; i < priors.Count; i += options.Stride)
         {
@@ -83,7 +84,7 @@ public static class EdxTruthfulnessTable
             var scenario = new PeerLabScenario
             {
                 Prior = prior, Agents = options.Agents, Tasks = options.Tasks, Seeds = options.Seeds,
-                Seed = PeerLab.MixSeed(options.Seed, p.Index, 7),
+                Seed = Seeding.Derive(options.Seed, (ulong)(uint)(p.Index), (ulong)(uint)(7)),
             };
             var result = PeerLab.Run(mechanisms, scenario, parallel: false);
             rows[i] = new EdxTableRow(p, prior.PairwiseTvError, refTv, result.Mechanisms);

@@ -95,20 +95,20 @@ public sealed record ExpertScenario
     /// <summary>Throws <see cref="ArgumentException"/> if the scenario does not fit <paramref name="classes"/> classes.</summary>
     public void Validate(int classes)
     {
-        if (classes < 2) throw new ArgumentException("K must be at least 2.");
+        if (classes < 2) throw new TallyUserException("K must be at least 2.");
         if (Profile is ExpertProfile.DogsVsCats or ExpertProfile.Luna16 && classes != 2)
-            throw new ArgumentException($"The {Profile} experts are defined for 2 classes, not {classes}.");
+            throw new TallyUserException($"The {Profile} experts are defined for 2 classes, not {classes}.");
         if (Profile != ExpertProfile.Cifar10 || Expertise == Expertise.Low) return;
         var pairs = HardPairs ?? Cifar10HardPairs;
         var used = new HashSet<int>();
         foreach (var (a, b) in pairs)
         {
             if (a < 0 || a >= classes || b < 0 || b >= classes || a == b)
-                throw new ArgumentException($"Hard pair ({a}, {b}) is not two distinct class indexes below {classes}.");
-            if (!used.Add(a) || !used.Add(b)) throw new ArgumentException($"Hard pairs overlap at ({a}, {b}).");
+                throw new TallyUserException($"Hard pair ({a}, {b}) is not two distinct class indexes below {classes}.");
+            if (!used.Add(a) || !used.Add(b)) throw new TallyUserException($"Hard pairs overlap at ({a}, {b}).");
         }
         if (FirstGroupPairs < 0 || FirstGroupPairs > pairs.Count)
-            throw new ArgumentException($"FirstGroupPairs must be between 0 and {pairs.Count}.");
+            throw new TallyUserException($"FirstGroupPairs must be between 0 and {pairs.Count}.");
     }
 }
 
@@ -171,7 +171,7 @@ public sealed class ExpertSimulator
         var builder = new LabelMatrixBuilder(tasks, new Vocabulary(names), new Vocabulary(classes));
         // One stream, consumed item by item and only by seniors: the same seed gives the same senior labels in all
         // three cases, as the appendix requires ("all three cases have the same senior experts").
-        var rng = new Random(scenario.Seed);
+        var rng = Seeding.Random(scenario.Seed);
         var senior = new int[seniors];
         for (int t = 0; t < n; t++)
         {
@@ -214,10 +214,10 @@ public sealed class ExpertSimulator
         var s = (scenario ?? new SparseCrowdScenario()) with { Tasks = truth.Count, Classes = classes };
         s.Validate();
         if (s.AdversaryFraction > 0)
-            throw new ArgumentException("Adversaries are not supported with given true labels; use SparseCrowdSimulator.");
+            throw new TallyUserException("Adversaries are not supported with given true labels; use SparseCrowdSimulator.");
         var tasks = TaskVocabulary(truth, classes, taskIds);
         int k = classes, T = s.Tasks, R = s.RegularWorkers, W = R + s.Spammers;
-        var rng = new Random(s.Seed);
+        var rng = Seeding.Random(s.Seed);
         var conf = new double[W * k * k];
         var alpha = new double[k];
         for (int w = 0; w < R; w++)

@@ -56,10 +56,10 @@ public static class LearningLab
 {
     /// <summary>Trains every method for every seed on <paramref name="data"/> and scores it.</summary>
     public static ImmutableArray<LearningLabCell> Run(CrowdLearningDataset data, LearningLabOptions? options = null,
-        IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+        ComputeOptions? compute = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(data);
-        return Run(_ => data, options, progress, cancellationToken);
+        return Run(_ => data, options, compute, progress, cancellationToken);
     }
 
     /// <summary>
@@ -68,12 +68,12 @@ public static class LearningLab
     /// Each dataset is built once and shared by all methods.
     /// </summary>
     public static ImmutableArray<LearningLabCell> Run(Func<int, CrowdLearningDataset> dataForSeed, LearningLabOptions? options = null,
-        IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+        ComputeOptions? compute = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataForSeed);
         options ??= new LearningLabOptions();
         if (options.Seeds < 1) throw new ArgumentOutOfRangeException(nameof(options), "Seeds must be at least 1.");
-        var infos = options.Methods.Select(m => CrowdLearnerCatalog.Find(m) ?? throw new ArgumentException($"Unknown learner '{m}'.")).ToArray();
+        var infos = options.Methods.Select(m => CrowdLearnerCatalog.Find(m) ?? throw new TallyUserException($"Unknown learner '{m}'.")).ToArray();
         var cells = ImmutableArray.CreateBuilder<LearningLabCell>(infos.Length);
         var datasets = new CrowdLearningDataset[options.Seeds];
         for (int seed = 0; seed < options.Seeds; seed++) datasets[seed] = dataForSeed(seed);
@@ -88,7 +88,7 @@ public static class LearningLab
                 cancellationToken.ThrowIfCancellationRequested();
                 var clock = Stopwatch.StartNew();
                 var data = datasets[seed];
-                var result = info.Create(options.Settings with { Seed = seed }).Learn(data.Train, null, cancellationToken);
+                var result = info.Create(options.Settings with { Seed = seed }).Learn(data.Train, compute, null, cancellationToken);
                 seconds += clock.Elapsed.TotalSeconds;
                 test[seed] = LearningEvaluation.Accuracy(result.Classifier.PredictProbabilities(data.TestFeatures), data.TestLabels);
                 train[seed] = LearningEvaluation.Accuracy(result.Posteriors, data.TrainTruth);

@@ -39,14 +39,14 @@ public sealed record PeerLabScenario
     public void Validate()
     {
         ArgumentNullException.ThrowIfNull(Prior);
-        if (Agents < 2) throw new ArgumentException("Peer prediction needs at least 2 agents.");
-        if (Tasks < 1) throw new ArgumentException("Tasks must be at least 1.");
-        if ((long)Agents * Tasks > int.MaxValue) throw new ArgumentException("Agents × tasks exceeds 2^31 reports.");
-        if (!(AdversaryFraction >= 0 && AdversaryFraction < 1)) throw new ArgumentException("AdversaryFraction must be in [0, 1).");
-        if (!Enum.IsDefined(Adversary)) throw new ArgumentException("Unknown adversary strategy.");
-        if (AdversaryClass < 0 || AdversaryClass >= Prior.Classes) throw new ArgumentException($"AdversaryClass must be below K = {Prior.Classes}.");
-        if (Seeds < 2) throw new ArgumentException("At least 2 seeds are needed for an interval.");
-        if (!(Confidence > 0 && Confidence < 1)) throw new ArgumentException("Confidence must be in (0, 1).");
+        if (Agents < 2) throw new TallyUserException("Peer prediction needs at least 2 agents.");
+        if (Tasks < 1) throw new TallyUserException("Tasks must be at least 1.");
+        if ((long)Agents * Tasks > int.MaxValue) throw new TallyUserException("Agents × tasks exceeds 2^31 reports.");
+        if (!(AdversaryFraction >= 0 && AdversaryFraction < 1)) throw new TallyUserException("AdversaryFraction must be in [0, 1).");
+        if (!Enum.IsDefined(Adversary)) throw new TallyUserException("Unknown adversary strategy.");
+        if (AdversaryClass < 0 || AdversaryClass >= Prior.Classes) throw new TallyUserException($"AdversaryClass must be below K = {Prior.Classes}.");
+        if (Seeds < 2) throw new TallyUserException("At least 2 seeds are needed for an interval.");
+        if (!(Confidence > 0 && Confidence < 1)) throw new TallyUserException("Confidence must be in (0, 1).");
         foreach (var d in DeviationSet) { ArgumentNullException.ThrowIfNull(d); d.Validate(Prior.Classes); }
     }
 }
@@ -63,7 +63,7 @@ public sealed record PaymentEstimate(double Mean, double Low, double High, doubl
     public static PaymentEstimate Of(ReadOnlySpan<double> values, double confidence)
     {
         int n = values.Length;
-        if (n < 2) throw new ArgumentException("An interval needs at least 2 values.");
+        if (n < 2) throw new TallyUserException("An interval needs at least 2 values.");
         double sum = 0;
         foreach (var v in values) sum += v;
         double mean = sum / n, sq = 0;
@@ -176,22 +176,12 @@ public static class PeerLab
         return new PeerLabResult(scenario, results.MoveToImmutable());
     }
 
-    /// <summary>A well-mixed 32-bit seed from (base seed, seed index, stream) — SplitMix64 finaliser.</summary>
-    internal static int MixSeed(int seed, int index, int stream)
-    {
-        ulong z = unchecked((ulong)(uint)seed * 0x9E3779B97F4A7C15UL + (ulong)(uint)index * 0xBF58476D1CE4E5B9UL + (ulong)(uint)stream * 0x94D049BB133111EBUL + 0x632BE59BD9B4E019UL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        z ^= z >> 31;
-        return (int)(z & 0x7FFFFFFF);
-    }
-
     private static double[] RunSeed(IReadOnlyList<IPeerPredictionMechanism> mechanisms, PeerLabScenario sc,
         IReadOnlyList<ReportStrategy> deviations, int s)
     {
         int n = sc.Agents, m = sc.Tasks, k = sc.Prior.Classes, dc = deviations.Count, slots = dc + 4;
-        var signalRng = new Random(MixSeed(sc.Seed, s, 1));
-        var strategyRng = new Random(MixSeed(sc.Seed, s, 2));
+        var signalRng = new Random(Seeding.Derive(sc.Seed, (ulong)(uint)s, 1));
+        var strategyRng = new Random(Seeding.Derive(sc.Seed, (ulong)(uint)s, 2));
         var signals = new int[m * n];
         var u1 = new double[m * n];
         var u2 = new double[m * n];
@@ -228,7 +218,7 @@ public static class PeerLab
         }
         var outRow = new double[mechanisms.Count * slots];
         var mechSeeds = new int[mechanisms.Count];
-        for (int j = 0; j < mechSeeds.Length; j++) mechSeeds[j] = MixSeed(sc.Seed, s, 100 + j);
+        for (int j = 0; j < mechSeeds.Length; j++) mechSeeds[j] = Seeding.Derive(sc.Seed, (ulong)(uint)s, (ulong)(uint)(100 + j));
 
         PaymentResult[] PayAll(int[] labels)
         {

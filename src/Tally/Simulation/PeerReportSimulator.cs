@@ -49,43 +49,43 @@ public sealed record PeerReportScenario
     public void Validate()
     {
         int k = Classes;
-        if (Agents < 1) throw new ArgumentException("Agents must be at least 1.");
-        if (Tasks < 1) throw new ArgumentException("Tasks must be at least 1.");
-        if (k < 1) throw new ArgumentException("Classes must be at least 1.");
-        if ((long)Agents * Tasks > int.MaxValue) throw new ArgumentException("Agents × tasks exceeds 2^31 reports.");
+        if (Agents < 1) throw new TallyUserException("Agents must be at least 1.");
+        if (Tasks < 1) throw new TallyUserException("Tasks must be at least 1.");
+        if (k < 1) throw new TallyUserException("Classes must be at least 1.");
+        if ((long)Agents * Tasks > int.MaxValue) throw new TallyUserException("Agents × tasks exceeds 2^31 reports.");
         if (Prior is { } w)
         {
-            if (w.Length != k) throw new ArgumentException($"Prior needs K = {k} weights.");
+            if (w.Length != k) throw new TallyUserException($"Prior needs K = {k} weights.");
             double sum = 0;
-            foreach (var x in w) { if (!(x >= 0) || !double.IsFinite(x)) throw new ArgumentException("Prior weights must be finite and ≥ 0."); sum += x; }
-            if (!(sum > 0)) throw new ArgumentException("Prior weights must not all be 0.");
+            foreach (var x in w) { if (!(x >= 0) || !double.IsFinite(x)) throw new TallyUserException("Prior weights must be finite and ≥ 0."); sum += x; }
+            if (!(sum > 0)) throw new TallyUserException("Prior weights must not all be 0.");
         }
         if (Confusion is { } g)
         {
-            if (g.Length != k * k) throw new ArgumentException($"Confusion needs K×K = {k * k} entries.");
+            if (g.Length != k * k) throw new TallyUserException($"Confusion needs K×K = {k * k} entries.");
             for (int c = 0; c < k; c++)
             {
                 double sum = 0;
                 for (int l = 0; l < k; l++)
                 {
                     double x = g[c * k + l];
-                    if (!(x >= 0) || !double.IsFinite(x)) throw new ArgumentException("Confusion entries must be finite and ≥ 0.");
+                    if (!(x >= 0) || !double.IsFinite(x)) throw new TallyUserException("Confusion entries must be finite and ≥ 0.");
                     sum += x;
                 }
-                if (Math.Abs(sum - 1) > 1e-9) throw new ArgumentException($"Confusion row {c} sums to {sum}, not 1.");
+                if (Math.Abs(sum - 1) > 1e-9) throw new TallyUserException($"Confusion row {c} sums to {sum}, not 1.");
             }
         }
-        else if (!(Accuracy >= 0 && Accuracy <= 1)) throw new ArgumentException("Accuracy must be in [0, 1].");
-        if (!(ReportFraction > 0 && ReportFraction <= 1)) throw new ArgumentException("ReportFraction must be in (0, 1].");
-        if (AgentStrategies is { } st && st.Length != Agents) throw new ArgumentException($"AgentStrategies needs {Agents} entries.");
-        if (ConstantClass < 0 || ConstantClass >= k) throw new ArgumentException($"ConstantClass must be a class below {k}.");
+        else if (!(Accuracy >= 0 && Accuracy <= 1)) throw new TallyUserException("Accuracy must be in [0, 1].");
+        if (!(ReportFraction > 0 && ReportFraction <= 1)) throw new TallyUserException("ReportFraction must be in (0, 1].");
+        if (AgentStrategies is { } st && st.Length != Agents) throw new TallyUserException($"AgentStrategies needs {Agents} entries.");
+        if (ConstantClass < 0 || ConstantClass >= k) throw new TallyUserException($"ConstantClass must be a class below {k}.");
         if (Permutation is { } p)
         {
-            if (p.Length != k) throw new ArgumentException($"Permutation needs K = {k} entries.");
+            if (p.Length != k) throw new TallyUserException($"Permutation needs K = {k} entries.");
             var seen = new bool[k];
             foreach (var c in p)
             {
-                if (c < 0 || c >= k || seen[c]) throw new ArgumentException("Permutation must be a permutation of 0..K−1.");
+                if (c < 0 || c >= k || seen[c]) throw new TallyUserException("Permutation must be a permutation of 0..K−1.");
                 seen[c] = true;
             }
         }
@@ -132,7 +132,7 @@ public sealed class PeerReportSimulator
         var reports = new LabelMatrixBuilder(vt, vw, vc);
         var signals = new LabelMatrixBuilder(vt, vw, vc);
         var truth = new int[m];
-        var rng = new Random(scenario.Seed);
+        var rng = Seeding.Random(scenario.Seed);
         for (int t = 0; t < m; t++)
         {
             int y = Draw(prior, rng.NextDouble());

@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.Collections.Immutable;
 using System.Diagnostics;
 using Tally.Mechanisms;
@@ -45,19 +46,19 @@ public sealed record ReformLabOptions
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()
     {
-        if (Rounds < 1) throw new ArgumentOutOfRangeException(nameof(Rounds), "Rounds must be at least 1.");
-        if (TasksPerRound < 1) throw new ArgumentOutOfRangeException(nameof(TasksPerRound), "TasksPerRound must be at least 1.");
-        if (Agents < 2 * TasksPerRound) throw new ArgumentOutOfRangeException(nameof(Agents), "Agents must be at least 2 × TasksPerRound, so every task has a peer.");
-        if (Agents > 1_000_000) throw new ArgumentOutOfRangeException(nameof(Agents), "Agents must be at most 1,000,000.");
-        if (Answers < 2) throw new ArgumentOutOfRangeException(nameof(Answers), "Answers must be at least 2.");
-        if (!(TrustworthyShare >= 0 && TrustworthyShare <= 1)) throw new ArgumentOutOfRangeException(nameof(TrustworthyShare), "TrustworthyShare must lie in [0, 1].");
-        if (!(MinAccuracy >= 0 && MinAccuracy <= MaxAccuracy && MaxAccuracy <= 1)) throw new ArgumentOutOfRangeException(nameof(MinAccuracy), "Need 0 ≤ MinAccuracy ≤ MaxAccuracy ≤ 1.");
-        if (!(RptscAlpha >= 0) || !double.IsFinite(RptscAlpha)) throw new ArgumentOutOfRangeException(nameof(RptscAlpha), "RptscAlpha must be finite and non-negative.");
-        if (!(ReformAlpha >= 0) || !double.IsFinite(ReformAlpha)) throw new ArgumentOutOfRangeException(nameof(ReformAlpha), "ReformAlpha must be finite and non-negative.");
-        if (Chances.IsDefault || Chances.Any(k => k < 1)) throw new ArgumentOutOfRangeException(nameof(Chances), "Chances must be values k ≥ 1.");
-        if (Chances.Distinct().Count() != Chances.Length) throw new ArgumentException("Chances must not repeat a value.", nameof(Chances));
-        if (SampleSize < 1) throw new ArgumentOutOfRangeException(nameof(SampleSize), "SampleSize must be at least 1.");
-        if (!(Lambda > 0 && Lambda <= 1)) throw new ArgumentOutOfRangeException(nameof(Lambda), "Lambda must lie in (0, 1].");
+        if (Rounds < 1) throw new InvalidOptionException(nameof(Rounds), "must be at least 1");
+        if (TasksPerRound < 1) throw new InvalidOptionException(nameof(TasksPerRound), "must be at least 1");
+        if (Agents < 2 * TasksPerRound) throw new InvalidOptionException(nameof(Agents), "must be at least 2 × TasksPerRound, so every task has a peer");
+        if (Agents > 1_000_000) throw new InvalidOptionException(nameof(Agents), "must be at most 1,000,000");
+        if (Answers < 2) throw new InvalidOptionException(nameof(Answers), "must be at least 2");
+        if (!(TrustworthyShare >= 0 && TrustworthyShare <= 1)) throw new InvalidOptionException(nameof(TrustworthyShare), "must lie in [0, 1]");
+        if (!(MinAccuracy >= 0 && MinAccuracy <= MaxAccuracy && MaxAccuracy <= 1)) throw new InvalidOptionException(nameof(MinAccuracy), "and MaxAccuracy must satisfy 0 ≤ MinAccuracy ≤ MaxAccuracy ≤ 1");
+        if (!(RptscAlpha >= 0) || !double.IsFinite(RptscAlpha)) throw new InvalidOptionException(nameof(RptscAlpha), "must be finite and non-negative");
+        if (!(ReformAlpha >= 0) || !double.IsFinite(ReformAlpha)) throw new InvalidOptionException(nameof(ReformAlpha), "must be finite and non-negative");
+        if (Chances.IsDefault || Chances.Any(k => k < 1)) throw new InvalidOptionException(nameof(Chances), "must be values k ≥ 1");
+        if (Chances.Distinct().Count() != Chances.Length) throw new InvalidOptionException(nameof(Chances), "must not repeat a value");
+        if (SampleSize < 1) throw new InvalidOptionException(nameof(SampleSize), "must be at least 1");
+        if (!(Lambda > 0 && Lambda <= 1)) throw new InvalidOptionException(nameof(Lambda), "must lie in (0, 1]");
     }
 }
 
@@ -148,7 +149,7 @@ public static class ReformLab
         var clock = Stopwatch.StartNew();
         int N = o.Agents, T = o.TasksPerRound, R = o.Rounds;
         // Population, drawn once: TAs first (names sort in index order), each with its own accuracy.
-        var popRng = new Random(Stream(o.Seed, 0, 0));
+        var popRng = new Random(Seeding.Derive(o.Seed, 0, 0));
         int trusted = (int)Math.Round(o.TrustworthyShare * N);
         var names = new string[N];
         var accuracy = new double[N];
@@ -174,12 +175,12 @@ public static class ReformLab
             for (int i = 0; i < N; i++) psi[i] = term.Key(names[i]);
             var rank = PercentileRanks(psi);
             RoundEvidence? evidence = null;
-            int paySeed = Stream(o.Seed, 1, j);
+            int paySeed = Seeding.Derive(o.Seed, 1, (ulong)(uint)j);
             // Work items: one per mechanism, plus TERM's evidence (read-only on the model; applied after the payments).
             Parallel.For(0, specs.Count + 1, new ParallelOptions { CancellationToken = ct }, w =>
             {
-                if (w == specs.Count) { evidence = RoundEvidence.Draw(round, new Random(Stream(o.Seed, 2, j))); return; }
-                var r = reformers[w].Pay(round, term, new Random(paySeed));
+                if (w == specs.Count) { evidence = RoundEvidence.Draw(round, new Random(Seeding.Derive(o.Seed, 2, (ulong)(uint)j))); return; }
+                var r = reformers[w].Pay(round, term, Seeding.Random(paySeed));
                 acc[w].Add(j - 1, r, trusted, correct, rank);
             });
             term.Update(evidence!);
@@ -196,7 +197,7 @@ public static class ReformLab
     /// </summary>
     private static (Round Round, bool[] Correct) MakeRound(ReformLabOptions o, int j, double[] accuracy, string[] names, int trusted)
     {
-        var rng = new Random(Stream(o.Seed, 3, j));
+        var rng = new Random(Seeding.Derive(o.Seed, 3, (ulong)(uint)j));
         int N = o.Agents, T = o.TasksPerRound, K = o.Answers;
         var truth = new int[T];
         for (int t = 0; t < T; t++) truth[t] = rng.Next(K);
@@ -235,15 +236,6 @@ public static class ReformLab
             p = q + 1;
         }
         return rank;
-    }
-
-    /// <summary>A seed for stream (<paramref name="purpose"/>, <paramref name="index"/>) of the run's seed (SplitMix64 finaliser).</summary>
-    private static int Stream(int seed, int purpose, int index)
-    {
-        ulong z = unchecked((ulong)(uint)seed * 0x9E3779B97F4A7C15UL + (ulong)purpose * 0xBF58476D1CE4E5B9UL + (ulong)(uint)index * 0x94D049BB133111EBUL);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return (int)((z ^ (z >> 31)) & 0x7FFFFFFF);
     }
 
     /// <summary>One mechanism's running sums (each touched by one worker per round).</summary>

@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.Collections.Immutable;
 
 namespace Tally.Simulation;
@@ -106,7 +107,7 @@ public sealed record ConstantStrategy(int Class) : ReportStrategy
     /// <inheritdoc />
     public override void Validate(int classes)
     {
-        if (Class < 0 || Class >= classes) throw new ArgumentException($"Constant class {Class} is not below K = {classes}.");
+        if (Class < 0 || Class >= classes) throw new TallyUserException($"Constant class {Class} is not below K = {classes}.");
     }
 }
 
@@ -130,11 +131,11 @@ public sealed record PermutationStrategy(ImmutableArray<int> Map) : ReportStrate
     /// <inheritdoc />
     public override void Validate(int classes)
     {
-        if (Map.Length != classes) throw new ArgumentException($"A permutation needs K = {classes} entries.");
+        if (Map.Length != classes) throw new TallyUserException($"A permutation needs K = {classes} entries.");
         var seen = new bool[classes];
         foreach (var c in Map)
         {
-            if (c < 0 || c >= classes || seen[c]) throw new ArgumentException("Not a permutation of 0..K−1.");
+            if (c < 0 || c >= classes || seen[c]) throw new TallyUserException("Not a permutation of 0..K−1.");
             seen[c] = true;
         }
     }
@@ -182,9 +183,9 @@ public sealed record MixtureStrategy(double P, ReportStrategy Other) : ReportStr
     /// <inheritdoc />
     public override void Validate(int classes)
     {
-        if (!(P >= 0 && P <= 1)) throw new ArgumentException("The mixture probability must be in [0, 1].");
+        if (!(P >= 0 && P <= 1)) throw new TallyUserException("The mixture probability must be in [0, 1].");
         ArgumentNullException.ThrowIfNull(Other);
-        if (Other is MixtureStrategy) throw new ArgumentException("Nested mixtures share one coin; use a single mixture.");
+        if (Other is MixtureStrategy) throw new TallyUserException("Nested mixtures share one coin; use a single mixture.");
         Other.Validate(classes);
     }
 }

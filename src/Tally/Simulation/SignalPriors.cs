@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 
@@ -111,7 +112,7 @@ public sealed class LatentClassPrior : ISignalPrior
         ArgumentNullException.ThrowIfNull(components);
         if (classes < 1) throw new ArgumentOutOfRangeException(nameof(classes));
         if (weights.Length < 1 || components.Length != weights.Length * classes)
-            throw new ArgumentException($"Need L ≥ 1 weights and L×K = {weights.Length * classes} component entries.");
+            throw new TallyUserException($"Need L ≥ 1 weights and L×K = {weights.Length * classes} component entries.");
         var w = Normalised(weights, nameof(weights));
         var q = new double[components.Length];
         for (int l = 0; l < weights.Length; l++)

@@ -63,15 +63,15 @@ public sealed record SparseCrowdScenario
     /// <summary>Throws <see cref="ArgumentException"/> with a user-facing message if the scenario is impossible.</summary>
     public void Validate()
     {
-        if (Tasks < 1 || PerTask < 1 || PerWorker < 1) throw new ArgumentException("tasks, l and r must be at least 1.");
-        if ((long)Tasks * PerTask % PerWorker != 0) throw new ArgumentException($"tasks × l ({(long)Tasks * PerTask}) must be divisible by r ({PerWorker}).");
-        if (PerTask > RegularWorkers) throw new ArgumentException("l exceeds the number of workers.");
-        if (PerWorker > Tasks) throw new ArgumentException("r exceeds the number of tasks.");
-        if (Classes < 2) throw new ArgumentException("K must be at least 2.");
-        if (!(Alpha1 > 0) || !(Alpha2 > 0)) throw new ArgumentException("α1 and α2 must be positive.");
-        if (Spammers < 0 || !(SpammerShare > 0 && SpammerShare <= 1)) throw new ArgumentException("spammers ≥ 0 and spammer share in (0, 1].");
-        if (!(AdversaryFraction >= 0 && AdversaryFraction <= 1)) throw new ArgumentException("adversary fraction must be in [0, 1].");
-        if (AdversaryClass < 0 || AdversaryClass >= Classes) throw new ArgumentException("adversary class must be a class index.");
+        if (Tasks < 1 || PerTask < 1 || PerWorker < 1) throw new TallyUserException("tasks, l and r must be at least 1.");
+        if ((long)Tasks * PerTask % PerWorker != 0) throw new TallyUserException($"tasks × l ({(long)Tasks * PerTask}) must be divisible by r ({PerWorker}).");
+        if (PerTask > RegularWorkers) throw new TallyUserException("l exceeds the number of workers.");
+        if (PerWorker > Tasks) throw new TallyUserException("r exceeds the number of tasks.");
+        if (Classes < 2) throw new TallyUserException("K must be at least 2.");
+        if (!(Alpha1 > 0) || !(Alpha2 > 0)) throw new TallyUserException("α1 and α2 must be positive.");
+        if (Spammers < 0 || !(SpammerShare > 0 && SpammerShare <= 1)) throw new TallyUserException("spammers ≥ 0 and spammer share in (0, 1].");
+        if (!(AdversaryFraction >= 0 && AdversaryFraction <= 1)) throw new TallyUserException("adversary fraction must be in [0, 1].");
+        if (AdversaryClass < 0 || AdversaryClass >= Classes) throw new TallyUserException("adversary class must be a class index.");
     }
 }
 
@@ -82,7 +82,7 @@ public sealed class SparseCrowdSimulator
     public SimulatedCrowd Generate(SparseCrowdScenario s)
     {
         s.Validate();
-        var rng = new Random(s.Seed);
+        var rng = Seeding.Random(s.Seed);
         int k = s.Classes, T = s.Tasks, R = s.RegularWorkers, W = R + s.Spammers;
         var truth = new int[T];
         for (int t = 0; t < T; t++) truth[t] = rng.Next(k);

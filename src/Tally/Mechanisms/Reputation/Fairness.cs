@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.Collections.Immutable;
 
 namespace Tally.Mechanisms.Reputation;
@@ -61,7 +62,7 @@ public static class Fairness
         double so = 0, sr = 0;
         for (int i = 0; i < reward.Count; i++)
         {
-            if (!double.IsFinite(optimal[i]) || !double.IsFinite(reward[i])) throw new ArgumentException("Rewards must be finite.");
+            if (!double.IsFinite(optimal[i]) || !double.IsFinite(reward[i])) throw new TallyUserException("Rewards must be finite.");
             so += optimal[i];
             sr += reward[i];
         }
@@ -86,7 +87,7 @@ public static class Fairness
         if (!(z >= 0) || !double.IsFinite(z)) throw new ArgumentOutOfRangeException(nameof(z), "z must be finite and non-negative.");
         int n = reward.Count;
         for (int i = 0; i < n; i++)
-            if (!double.IsFinite(reputation[i]) || !double.IsFinite(reward[i])) throw new ArgumentException("Reputations and rewards must be finite.");
+            if (!double.IsFinite(reputation[i]) || !double.IsFinite(reward[i])) throw new TallyUserException("Reputations and rewards must be finite.");
         var order = Enumerable.Range(0, n).OrderBy(i => reputation[i]).ToArray();
         var list = ImmutableArray.CreateBuilder<ReputationGroup>();
         int start = 0;

@@ -3,7 +3,7 @@ using System.Diagnostics;
 using Tally.Aggregation;
 using Tally.Core;
 
-namespace Tally.Simulation;
+namespace Tally.Application;
 
 /// <summary>One method's row in a comparison.</summary>
 /// <param name="Method">Method name.</param>
@@ -22,7 +22,7 @@ public static class MethodComparison
     /// rejects the input (for instance a binary-only method on K &gt; 2) gets a row with a note instead of failing the run.
     /// </summary>
     public static IReadOnlyList<ComparisonRow> Run(LabelMatrix answers, GoldLabels truth, IEnumerable<AggregatorInfo> methods,
-        CommonMethodOptions options, Action<string>? starting = null, CancellationToken ct = default)
+        CommonMethodOptions options, Action<string>? starting = null, ComputeOptions? compute = null, CancellationToken ct = default)
     {
         var rows = new List<ComparisonRow>();
         foreach (var info in methods)
@@ -35,7 +35,7 @@ public static class MethodComparison
                 continue;
             }
             var clock = Stopwatch.StartNew();
-            var result = info.Create(options).Aggregate(answers, null, ct);
+            var result = info.Create(options).Aggregate(answers, compute, null, ct);
             double seconds = clock.Elapsed.TotalSeconds;
             rows.Add(new ComparisonRow(info.Name, Accuracy.Of(result.Labels.AsSpan(), truth).Value, seconds,
                 result.Iterations, result.Converged, ""));
