@@ -31,9 +31,9 @@ public sealed class AnswerFileTests : IDisposable
     {
         var path = Write("a.tsv", "answer\tquestion\tworker\r\n\"yes\"\t\"q, 1\"\tw1\r\nno\tq2\tw\"2\r\n\r\n");
         var m = AnswerFiles.ReadAnswers(path, new AnswerFileOptions(TaskColumn: "question", LabelColumn: "answer")).Matrix;
-        Assert.Equal(["q, 1", "q2"], m.Tasks.Names);
-        Assert.Equal(["w1", "w\"2"], m.Workers.Names);
-        Assert.Equal(["yes", "no"], m.Classes.Names);
+        Assert.Equal(["q, 1", "q2"], m.Tasks.Names);        // ordinal: ',' sorts before '2'
+        Assert.Equal(["w\"2", "w1"], m.Workers.Names);     // ordinal: '"' sorts before '1'
+        Assert.Equal(["no", "yes"], m.Classes.Names);
     }
 
     [Fact]
@@ -49,7 +49,9 @@ public sealed class AnswerFileTests : IDisposable
         var path = Write("a.csv", "task,worker,label\nt,w,b\nt,v,a\n");
         var m = AnswerFiles.ReadAnswers(path, new AnswerFileOptions(Classes: ["a", "b", "c"])).Matrix;
         Assert.Equal(["a", "b", "c"], m.Classes.Names);
-        Assert.Equal(1, m.TaskLabels[0]);
+        // Workers are sorted (v, w), so the task's answers are v's "a" then w's "b".
+        Assert.Equal(["v", "w"], m.Workers.Names);
+        Assert.Equal([0, 1], m.LabelsOf(0).ToArray());
     }
 
     [Fact]

@@ -40,8 +40,8 @@ public sealed class CliTests : IDisposable
         Assert.InRange(acc, 83.26, 100);
 
         var labels = File.ReadAllLines(Path.Combine(_dir, "labels.csv"));
-        // Class columns follow first appearance in answers.csv (3, 2, 0, 1 for dog).
-        Assert.Equal("task,label,confidence,p_3,p_2,p_0,p_1", labels[0]);
+        // Class columns in sorted class order (dog's answers.csv first mentions 3, 2, 0, 1; the order must not follow it).
+        Assert.Equal("task,label,confidence,p_0,p_1,p_2,p_3", labels[0]);
         Assert.Equal(808, labels.Length);
         // Scored independently of the program: labels.csv against truth.csv.
         var truth = File.ReadAllLines(Path.Combine(TestData.RepoRoot, "data", "dog", "truth.csv")).Skip(1)

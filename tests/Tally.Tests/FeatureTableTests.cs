@@ -189,9 +189,10 @@ public sealed class FeatureTableTests : IDisposable
         var rows = table.Align(m);
         Assert.Equal(m.TaskCount, rows.Length);
         for (int t = 0; t < m.TaskCount; t++) Assert.Equal(table.Row(table.IndexOf(m.Tasks[t])).ToArray(), rows[t]);
-        Assert.Equal([[3.0], [1.0], [2.0]], rows);
+        Assert.Equal(["a", "b", "c"], m.Tasks.Names);   // the matrix sorts its tasks, whatever the answers' order
+        Assert.Equal([[1.0], [2.0], [3.0]], rows);
         rows[0][0] = 99; // a copy: the table is unchanged
-        Assert.Equal(3.0, table.Row(2)[0]);
+        Assert.Equal(1.0, table.Row(0)[0]);
     }
 
     [Fact]

@@ -30,14 +30,47 @@ public class LabelMatrixTests
     }
 
     [Fact]
-    public void Identifiers_keep_first_appearance_order_and_exact_text()
+    public void Identifiers_are_sorted_and_keep_their_exact_text()
     {
         var m = TestData.Matrix([("b 1", "w", "yes"), ("a", "w", "no"), ("b 1", "v", "no")]);
-        Assert.Equal(["b 1", "a"], m.Tasks.Names);
-        Assert.Equal(["w", "v"], m.Workers.Names);
-        Assert.Equal(["yes", "no"], m.Classes.Names);
+        Assert.Equal(["a", "b 1"], m.Tasks.Names);
+        Assert.Equal(["v", "w"], m.Workers.Names);
+        Assert.Equal(["no", "yes"], m.Classes.Names);
         Assert.Equal(3, m.AnswerCount);
-        Assert.Equal(2, m.TaskDegree(0));
+        Assert.Equal(2, m.TaskDegree(1));
+        // A task's answers are ordered by worker: v's "no", then w's "yes".
+        Assert.Equal([0, 1], m.WorkersOf(1).ToArray());
+        Assert.Equal([0, 1], m.LabelsOf(1).ToArray());
+    }
+
+    [Fact]
+    public void Numeric_identifiers_sort_by_value_and_first_seen_class_order_is_kept_on_request()
+    {
+        var b = new LabelMatrixBuilder(classOrder: ClassOrder.FirstSeen);
+        b.Add("10", "7", "yes"); b.Add("9", "10", "no"); b.Add("2", "7", "maybe"); b.Add("2", "x", "no");
+        var m = b.Build().Matrix;
+        Assert.Equal(["2", "9", "10"], m.Tasks.Names);            // numbers: by value
+        Assert.Equal(["10", "7", "x"], m.Workers.Names);          // not all numbers: ordinal
+        Assert.Equal(["yes", "no", "maybe"], m.Classes.Names);    // first appearance, as asked
+        var sorted = new LabelMatrixBuilder();
+        sorted.Add("t", "w", "10"); sorted.Add("t", "v", "9"); sorted.Add("u", "w", "-1.5");
+        Assert.Equal(["-1.5", "9", "10"], sorted.Build().Matrix.Classes.Names);
+    }
+
+    [Fact]
+    public void The_same_answers_in_any_row_order_give_the_same_matrix()
+    {
+        (string, string, string)[] rows = [("t2", "w1", "b"), ("t1", "w2", "a"), ("t1", "w1", "b"), ("t3", "w3", "c"), ("t2", "w3", "a")];
+        var first = TestData.Matrix(rows);
+        var reversed = TestData.Matrix([.. rows.Reverse()]);
+        Assert.Equal(first.Tasks.Names, reversed.Tasks.Names);
+        Assert.Equal(first.Workers.Names, reversed.Workers.Names);
+        Assert.Equal(first.Classes.Names, reversed.Classes.Names);
+        Assert.Equal(first.TaskOffsets.ToArray(), reversed.TaskOffsets.ToArray());
+        Assert.Equal(first.TaskWorkers.ToArray(), reversed.TaskWorkers.ToArray());
+        Assert.Equal(first.TaskLabels.ToArray(), reversed.TaskLabels.ToArray());
+        Assert.Equal(first.WorkerTasks.ToArray(), reversed.WorkerTasks.ToArray());
+        Assert.Equal(first.WorkerAnswerIds.ToArray(), reversed.WorkerAnswerIds.ToArray());
     }
 
     [Theory]

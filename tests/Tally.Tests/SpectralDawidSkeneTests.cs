@@ -277,10 +277,17 @@ public class SpectralDawidSkeneTests(ITestOutputHelper output)
                 $"(ll {sp.LogLikelihoods[^1]:F7}); default options, seeds 0–4: {string.Join(", ", bySeed.Select(c => (100.0 * c / known).ToString("F2")))}");
             if (dataset == "duck")
             {
-                // Seed 0 ends in the lower-likelihood optimum (one task fewer); other partitions reach ds's optimum.
-                Assert.Equal(cd - 1, cs);
-                Assert.True(sp.LogLikelihoods[^1] < ds.LogLikelihoods[^1]);
+                // Duck has a second, lower-likelihood optimum one task worse; which one the spectral start falls into
+                // depends on the worker partition (the seed): some partition must reach ds's optimum, and a run that
+                // does not lands exactly one task short with a lower likelihood.
                 Assert.Equal(cd, bySeed.Max());
+                Assert.True(bySeed.Min() >= cd - 1, $"duck: seeds {string.Join(", ", bySeed)} vs ds {cd}");
+                if (cs != cd)
+                {
+                    Assert.Equal(cd - 1, cs);
+                    Assert.True(sp.LogLikelihoods[^1] < ds.LogLikelihoods[^1]);
+                }
+                else Assert.True(sp.LogLikelihoods[^1] >= ds.LogLikelihoods[^1] - 1e-9);
             }
             else
             {

@@ -7,16 +7,18 @@ namespace Tally.Core;
 /// <param name="WorkerColumn">Column holding the worker id (Crowd-Kit: <c>worker</c>).</param>
 /// <param name="LabelColumn">Column holding the answer (Crowd-Kit: <c>label</c>).</param>
 /// <param name="Classes">The classes in index order; when given, any other answer is an error. When null,
-/// classes are indexed in order of first appearance.</param>
+/// the classes found are numbered as <paramref name="ClassOrder"/> says.</param>
 /// <param name="Duplicates">What to do when a worker answered a task twice (default: keep the last answer).</param>
 /// <param name="Delimiter">Field delimiter; null = tab for .tsv, else sniffed from the header.</param>
+/// <param name="ClassOrder">Order of classes found in the file (without <paramref name="Classes"/>): sorted by default.</param>
 public sealed record AnswerFileOptions(
     string TaskColumn = "task",
     string WorkerColumn = "worker",
     string LabelColumn = "label",
     IReadOnlyList<string>? Classes = null,
     DuplicatePolicy Duplicates = DuplicatePolicy.KeepLast,
-    char? Delimiter = null);
+    char? Delimiter = null,
+    ClassOrder ClassOrder = ClassOrder.Sorted);
 
 /// <summary>Reads crowd answers (<c>task,worker,label</c>) and truth (<c>task,truth</c>) files.</summary>
 public static class AnswerFiles
@@ -36,7 +38,7 @@ public static class AnswerFiles
         int tc = csv.Column(options.TaskColumn), wc = csv.Column(options.WorkerColumn), lc = csv.Column(options.LabelColumn);
         if (options.Classes is { Count: > 0 } cls && cls.Distinct(StringComparer.Ordinal).Count() != cls.Count)
             throw new TallyDataException(csv.SourceName, 0, "the class list names a class twice");
-        var builder = new LabelMatrixBuilder(options.Classes is { Count: > 0 } ? options.Classes : null);
+        var builder = new LabelMatrixBuilder(options.Classes is { Count: > 0 } ? options.Classes : null, options.ClassOrder);
         while (csv.ReadChecked())
         {
             var task = csv.Field(tc);

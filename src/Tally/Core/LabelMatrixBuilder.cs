@@ -14,26 +14,45 @@ public sealed class DuplicateAnswerException(string message, long firstLine, lon
     public long SecondLine { get; } = secondLine;
 }
 
+/// <summary>How the classes of answers read by name are numbered.</summary>
+public enum ClassOrder
+{
+    /// <summary>
+    /// Sorted: numerically when every class name is a number ("2" before "10"), otherwise by ordinal string order. The
+    /// default, so the class order — and every tie broken on it — does not depend on which row comes first.
+    /// </summary>
+    Sorted,
+    /// <summary>In order of first appearance in the input (so it depends on the row order; only on request).</summary>
+    FirstSeen,
+}
+
 /// <summary>
-/// Collects (task, worker, class) answers in input order and builds a <see cref="LabelMatrix"/> with two
-/// stable counting sorts (by task, then by worker), which also brings repeated (task, worker) pairs next to
-/// each other so duplicates are found in linear time without a hash set.
+/// Collects (task, worker, class) answers and builds a <see cref="LabelMatrix"/> that does not depend on the order
+/// they came in: identifiers learned from the input are numbered in <see cref="Vocabulary.NaturalOrder"/> (classes
+/// as <see cref="ClassOrder"/> says), and answers are placed by stable counting sorts — by worker, then by task — so
+/// a task's answers are ordered by worker and a worker's by task. The sorts also bring repeated (task, worker) pairs
+/// next to each other, in input order, so duplicates are found in linear time without a hash set.
 /// </summary>
 public sealed class LabelMatrixBuilder
 {
     private readonly VocabularyBuilder? _taskB, _workerB, _classB;
     private readonly Vocabulary? _tasks, _workers, _classes;
+    private readonly ClassOrder _classOrder;
     private int[] _t = new int[1024], _w = new int[1024], _l = new int[1024];
     private long[]? _lines;
     private int _n;
     private string? _lastTask;
     private int _lastTaskIndex;
 
-    /// <summary>A builder that learns task, worker and class identifiers in order of first appearance.</summary>
-    public LabelMatrixBuilder(IEnumerable<string>? classes = null)
+    /// <summary>
+    /// A builder that learns task and worker identifiers (numbered in natural order when built) and, unless
+    /// <paramref name="classes"/> fixes them in the given order, the classes (numbered as <paramref name="classOrder"/> says).
+    /// </summary>
+    public LabelMatrixBuilder(IEnumerable<string>? classes = null, ClassOrder classOrder = ClassOrder.Sorted)
     {
         _taskB = new VocabularyBuilder();
         _workerB = new VocabularyBuilder();
+        _classOrder = classOrder;
         if (classes is null) _classB = new VocabularyBuilder();
         else _classes = new Vocabulary(classes);
     }
@@ -108,14 +127,19 @@ public sealed class LabelMatrixBuilder
     /// <exception cref="DuplicateAnswerException">Under <see cref="DuplicatePolicy.Error"/>, a worker answered a task twice.</exception>
     public LabelMatrixBuild Build(DuplicatePolicy duplicates = DuplicatePolicy.KeepLast, GoldLabels? gold = null)
     {
-        Vocabulary tasks = _tasks ?? _taskB!.Build();
-        Vocabulary workers = _workers ?? _workerB!.Build();
-        Vocabulary classes = _classes ?? _classB!.Build();
-        int n = _n, T = tasks.Count, W = workers.Count;
+        int n = _n;
+        // Learned identifiers are renumbered in natural order (the answers' indexes remapped), so the same answers in
+        // any row order give the same matrix.
+        Vocabulary tasks = _tasks ?? Canonical(_taskB!.Build(), _t, n);
+        Vocabulary workers = _workers ?? Canonical(_workerB!.Build(), _w, n);
+        Vocabulary classes = _classes ?? (_classOrder == ClassOrder.Sorted ? Canonical(_classB!.Build(), _l, n) : _classB!.Build());
+        int T = tasks.Count, W = workers.Count, K = classes.Count;
 
-        // Stable sort by task, then stable sort of that order by worker: within a worker the answers are by
-        // task, and repeated (task, worker) pairs are adjacent in input order.
-        int[] byTask = StableOrder(_t, n, T, null);
+        // Stable sorts, least significant key first: (label, when every answer is kept), worker, task. Within a task
+        // the answers are by worker; sorting that order stably by worker gives each worker's answers by task, with
+        // repeated (task, worker) pairs adjacent and, unless every answer is kept, in input order.
+        int[]? byLabel = duplicates == DuplicatePolicy.KeepAll ? StableOrder(_l, n, K, null) : null;
+        int[] byTask = StableOrder(_t, n, T, StableOrder(_w, n, W, byLabel));
         int[] byWorker = StableOrder(_w, n, W, byTask);
 
         bool[]? drop = null;
@@ -175,6 +199,15 @@ public sealed class LabelMatrixBuilder
         var matrix = new LabelMatrix(tasks, workers, classes, taskOffsets, taskWorkers, taskLabels,
             workerOffsets, workerTasks, workerLabels, workerAnswerIds, null);
         return new LabelMatrixBuild(gold is null ? matrix : matrix.WithGold(gold), dropped);
+    }
+
+    /// <summary>The vocabulary in natural order, with <paramref name="indexes"/> (first <paramref name="n"/>) remapped to it.</summary>
+    private static Vocabulary Canonical(Vocabulary seen, int[] indexes, int n)
+    {
+        var sorted = seen.InNaturalOrder(out int[] map);
+        if (map.Length == 0) return sorted;
+        for (int i = 0; i < n; i++) indexes[i] = map[indexes[i]];
+        return sorted;
     }
 
     /// <summary>Stable counting sort of the rows (in <paramref name="order"/>, or 0..n-1) by <paramref name="key"/>.</summary>

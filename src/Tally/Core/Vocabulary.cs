@@ -1,4 +1,5 @@
 using System.Collections.ObjectModel;
+using System.Globalization;
 
 namespace Tally.Core;
 
@@ -56,6 +57,67 @@ public sealed class Vocabulary
 
     /// <summary>The index of an identifier, or -1 if it is unknown.</summary>
     public int IndexOf(string name) => _index.TryGetValue(name, out int i) ? i : -1;
+
+    /// <summary>
+    /// Tally's order for identifiers: when every name is a finite number (invariant culture, e.g. "7", "10", "-1.5",
+    /// "1e3") by numeric value, else by ordinal string order; names equal as numbers ("1" and "1.0") by ordinal order.
+    /// It depends on the names alone, never on the order they were read in, and on numeric ids it is what people
+    /// expect ("2" before "10", where ordinal order would put "10" first).
+    /// </summary>
+    public static IComparer<string> NaturalOrder(IReadOnlyList<string> names)
+    {
+        foreach (var s in names)
+            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
+                return StringComparer.Ordinal;
+        return NumericOrder.Instance;
+    }
+
+    /// <summary>This vocabulary sorted in <see cref="NaturalOrder"/>; <paramref name="map"/>[old index] = new index (empty when already in order).</summary>
+    public Vocabulary InNaturalOrder(out int[] map)
+    {
+        var comparer = NaturalOrder(_names);
+        var order = new int[_names.Length];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        var keys = (string[])_names.Clone();
+        if (comparer is NumericOrder)
+        {
+            // Parse once, not per comparison.
+            var values = new double[keys.Length];
+            for (int i = 0; i < keys.Length; i++) values[i] = double.Parse(keys[i], NumberStyles.Float, CultureInfo.InvariantCulture);
+            Array.Sort(order, (a, b) =>
+            {
+                int c = values[a].CompareTo(values[b]);
+                return c != 0 ? c : string.CompareOrdinal(keys[a], keys[b]);
+            });
+        }
+        else Array.Sort(keys, order, StringComparer.Ordinal);
+        bool identity = true;
+        for (int i = 0; i < order.Length && identity; i++) identity = order[i] == i;
+        if (identity) { map = []; return this; }
+        map = new int[order.Length];
+        var names = new string[order.Length];
+        var index = new Dictionary<string, int>(order.Length);
+        for (int i = 0; i < order.Length; i++)
+        {
+            map[order[i]] = i;
+            names[i] = _names[order[i]];
+            index.Add(names[i], i);
+        }
+        return new Vocabulary(names, index);
+    }
+
+    private sealed class NumericOrder : IComparer<string>
+    {
+        public static readonly NumericOrder Instance = new();
+
+        public int Compare(string? x, string? y)
+        {
+            double a = double.Parse(x!, NumberStyles.Float, CultureInfo.InvariantCulture);
+            double b = double.Parse(y!, NumberStyles.Float, CultureInfo.InvariantCulture);
+            int c = a.CompareTo(b);
+            return c != 0 ? c : string.CompareOrdinal(x, y);
+        }
+    }
 }
 
 /// <summary>Grows a <see cref="Vocabulary"/> while input is read; allocation-free for names already seen.</summary>
