@@ -92,8 +92,8 @@ internal static class CliValues
         };
     }
 
-    /// <summary>A number for a CSV file: shortest round-trip-safe form, non-finite as 0.</summary>
-    public static string Number(double x) => (double.IsFinite(x) ? x : 0).ToString("G9", System.Globalization.CultureInfo.InvariantCulture);
+    /// <summary>A number for a CSV file: shortest round-trip form; a non-finite value is a bug and throws (<see cref="NumberFormat.Finite"/>).</summary>
+    public static string Number(double x) => NumberFormat.Finite(x);
 
     public static string Percent(double x) => (100 * x).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
     public static string Fixed(double x, string format = "0.###") => x.ToString(format, System.Globalization.CultureInfo.InvariantCulture);

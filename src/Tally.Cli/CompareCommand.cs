@@ -76,8 +76,8 @@ internal static class CompareCommand
                 {
                     w.WriteLine("method,accuracy,seconds,iterations,converged,note");
                     foreach (var r in rows)
-                        w.WriteLine(string.Join(",", r.Method, r.Accuracy?.ToString("R", CultureInfo.InvariantCulture) ?? "",
-                            r.Seconds.ToString("R", CultureInfo.InvariantCulture), r.Iterations.ToString(CultureInfo.InvariantCulture),
+                        w.WriteLine(string.Join(",", r.Method, (r.Accuracy is double a ? NumberFormat.Finite(a) : ""),
+                            NumberFormat.Finite(r.Seconds), r.Iterations.ToString(CultureInfo.InvariantCulture),
                             r.Converged ? "true" : "false", CsvText.Escape(r.Note)));
                 });
             if (p.GetValue(plot) is { } png)

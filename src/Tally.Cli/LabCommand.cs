@@ -84,9 +84,9 @@ internal static class LabCommand
                 {
                     w.WriteLine("x,mechanism,with,without,gap,half_width");
                     foreach (var q in points)
-                        w.WriteLine(string.Join(",", q.X.ToString("R", CultureInfo.InvariantCulture), q.Mechanism,
-                            q.WithAdversary.ToString("R", CultureInfo.InvariantCulture), q.WithoutAdversary.ToString("R", CultureInfo.InvariantCulture),
-                            q.Gap.ToString("R", CultureInfo.InvariantCulture), q.HalfWidth.ToString("R", CultureInfo.InvariantCulture)));
+                        w.WriteLine(string.Join(",", NumberFormat.Finite(q.X), q.Mechanism,
+                            NumberFormat.Finite(q.WithAdversary), NumberFormat.Finite(q.WithoutAdversary),
+                            NumberFormat.Finite(q.Gap), NumberFormat.Finite(q.HalfWidth)));
                 });
             if (p.GetValue(plot) is { } png)
                 Plots.Lines(png, "Honest payment gap caused by the adversary", axis == GapAxis.AdversaryFraction ? "adversary fraction α" : "tasks m", "|Δ payment|",
@@ -274,9 +274,9 @@ internal static class LabCommand
                 {
                     w.WriteLine("x,method,mean,low,high,worst,seeds");
                     foreach (var q in points)
-                        w.WriteLine(string.Join(",", q.X.ToString("R", CultureInfo.InvariantCulture), q.Method, q.Mean.ToString("R", CultureInfo.InvariantCulture),
-                            q.Low.ToString("R", CultureInfo.InvariantCulture), q.High.ToString("R", CultureInfo.InvariantCulture),
-                            q.Worst.ToString("R", CultureInfo.InvariantCulture), q.Seeds.ToString(CultureInfo.InvariantCulture)));
+                        w.WriteLine(string.Join(",", NumberFormat.Finite(q.X), q.Method, NumberFormat.Finite(q.Mean),
+                            NumberFormat.Finite(q.Low), NumberFormat.Finite(q.High),
+                            NumberFormat.Finite(q.Worst), q.Seeds.ToString(CultureInfo.InvariantCulture)));
                 });
             if (p.GetValue(plot) is { } png)
                 Plots.Lines(png, $"{exp.Name}: accuracy ({level:P0} interval, {n} seeds)", exp.Parameter, "accuracy (%)",

@@ -76,7 +76,7 @@ internal static class PayCommand
                 {
                     w.WriteLine("agent,payment,tasks");
                     for (int a = 0; a < matrix.WorkerCount; a++)
-                        w.WriteLine($"{CsvText.Escape(matrix.Workers[a])},{result.Payments[a].ToString("G9", CultureInfo.InvariantCulture)},{result.TasksScored[a].ToString(CultureInfo.InvariantCulture)}");
+                        w.WriteLine($"{CsvText.Escape(matrix.Workers[a])},{NumberFormat.Finite(result.Payments[a])},{result.TasksScored[a].ToString(CultureInfo.InvariantCulture)}");
                 });
             }
             var pays = result.Payments.ToArray();

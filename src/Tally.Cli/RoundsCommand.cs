@@ -52,7 +52,7 @@ internal static class RoundsCommand
     }
 
     private static string F(double x, string format = "0.000") => x.ToString(format, CultureInfo.InvariantCulture);
-    private static string R(double x) => x.ToString("R", CultureInfo.InvariantCulture);
+    private static string R(double x) => NumberFormat.Finite(x);
     private static string Label(ReformLabRun r) => r.Mechanism == "rptsc" ? "RPTSC" : $"REFORM k={r.Chances}";
 
     private static void Print(CliContext ctx, ReformLabResult result)

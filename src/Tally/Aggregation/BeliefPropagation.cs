@@ -89,7 +89,7 @@ public sealed record BeliefPropagationOptions : IterativeOptions
         Check.NotNull(Prior, nameof(Prior));
         Check.Defined(Messages, nameof(Messages));
         Check.AtLeast(Samples, 1, nameof(Samples));
-        if (!(Damping >= 0 && Damping < 1)) throw new InvalidOptionException(nameof(Damping), $"must be in [0, 1) (got {Text.Number(Damping)})");
+        if (!(Damping >= 0 && Damping < 1)) throw new InvalidOptionException(nameof(Damping), $"must be in [0, 1) (got {NumberFormat.Number(Damping)})");
         Check.AtLeast(ExactDegreeLimit, 1, nameof(ExactDegreeLimit));
         Check.AtLeast(QuadratureNodes, 1, nameof(QuadratureNodes));
     }

@@ -118,7 +118,7 @@ public sealed record WorkerPrior
 
     private static void CheckPositive(double x, string name)
     {
-        if (!(x > 0) || double.IsInfinity(x)) throw new InvalidOptionException("Prior", $"pseudo-counts must be positive and finite (got {Text.Number(x)} for {name})");
+        if (!(x > 0) || double.IsInfinity(x)) throw new InvalidOptionException("Prior", $"pseudo-counts must be positive and finite (got {NumberFormat.Number(x)} for {name})");
     }
 }
 

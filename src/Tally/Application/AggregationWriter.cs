@@ -157,6 +157,6 @@ public static class AggregationWriter
         j.WriteEndObject();
     }
 
-    private static string Num(double x) => Finite(x).ToString("G9", Inv);
-    private static double Finite(double x) => double.IsFinite(x) ? x : 0;
+    private static string Num(double x) => NumberFormat.Finite(x);
+    private static double Finite(double x) => NumberFormat.CheckFinite(x);
 }

@@ -181,7 +181,7 @@ public static class AnswerFiles
     public static IReadOnlyList<string>? ParseClassList(string? list) =>
         string.IsNullOrWhiteSpace(list) ? null : list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
 
-    internal static string Format(double x) => x.ToString("R", CultureInfo.InvariantCulture);
+    internal static string Format(double x) => NumberFormat.Finite(x);
 }
 
 /// <summary>Truth labels read from a file.</summary>

@@ -41,27 +41,27 @@ public static class Check
     public static void AtLeast(double value, double min, string option)
     {
         if (!double.IsFinite(value) || value < min)
-            throw new InvalidOptionException(option, $"must be a finite number of at least {Text.Number(min)} (got {Text.Number(value)})");
+            throw new InvalidOptionException(option, $"must be a finite number of at least {NumberFormat.Number(min)} (got {NumberFormat.Number(value)})");
     }
 
     /// <summary>Requires a finite <paramref name="value"/>.</summary>
     public static void Finite(double value, string option)
     {
-        if (!double.IsFinite(value)) throw new InvalidOptionException(option, $"must be a finite number (got {Text.Number(value)})");
+        if (!double.IsFinite(value)) throw new InvalidOptionException(option, $"must be a finite number (got {NumberFormat.Number(value)})");
     }
 
     /// <summary>Requires a finite <paramref name="value"/> &gt; <paramref name="min"/>.</summary>
     public static void Above(double value, double min, string option)
     {
         if (!double.IsFinite(value) || !(value > min))
-            throw new InvalidOptionException(option, $"must be a finite number above {Text.Number(min)} (got {Text.Number(value)})");
+            throw new InvalidOptionException(option, $"must be a finite number above {NumberFormat.Number(min)} (got {NumberFormat.Number(value)})");
     }
 
     /// <summary>Requires <paramref name="min"/> ≤ <paramref name="value"/> ≤ <paramref name="max"/> (and finite).</summary>
     public static void InRange(double value, double min, double max, string option)
     {
         if (!(value >= min && value <= max))
-            throw new InvalidOptionException(option, $"must be between {Text.Number(min)} and {Text.Number(max)} (got {Text.Number(value)})");
+            throw new InvalidOptionException(option, $"must be between {NumberFormat.Number(min)} and {NumberFormat.Number(max)} (got {NumberFormat.Number(value)})");
     }
 
     /// <summary>Requires <paramref name="min"/> ≤ <paramref name="value"/> ≤ <paramref name="max"/>.</summary>

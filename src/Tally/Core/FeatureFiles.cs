@@ -233,7 +233,7 @@ public static class FeatureFiles
             for (int i = 0; i < table.Count; i++)
             {
                 w.Write(CsvText.Escape(tasks[i]));
-                foreach (double v in table.Row(i)) { w.Write(','); w.Write(v.ToString("R", CultureInfo.InvariantCulture)); }
+                foreach (double v in table.Row(i)) { w.Write(','); w.Write(NumberFormat.Finite(v)); }
                 w.WriteLine();
             }
         });

@@ -21,7 +21,7 @@ public static class PredictionFile
         {
             sb.Clear();
             sb.Append(CsvText.Escape(tasks[i])).Append(',').Append(CsvText.Escape(classes[labels[i]]));
-            foreach (double v in probabilities[i]) sb.Append(',').Append((double.IsFinite(v) ? v : 0).ToString("G9", CultureInfo.InvariantCulture));
+            foreach (double v in probabilities[i]) sb.Append(',').Append(NumberFormat.Finite(v));
             writer.WriteLine(sb.ToString());
         }
     }

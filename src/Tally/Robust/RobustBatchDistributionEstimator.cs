@@ -50,11 +50,11 @@ public sealed record RobustBatchOptions
     public void Validate()
     {
         if (!(AdversaryFraction > 0 && AdversaryFraction < 0.5))
-            throw new InvalidOptionException(nameof(AdversaryFraction), $"must be in (0, 1/2) (got {Text.Number(AdversaryFraction)})");
+            throw new InvalidOptionException(nameof(AdversaryFraction), $"must be in (0, 1/2) (got {NumberFormat.Number(AdversaryFraction)})");
         Check.Above(ThresholdConstant, 0, nameof(ThresholdConstant));
         Check.InRange(ExhaustiveMaxDomain, 0, 24, nameof(ExhaustiveMaxDomain));
         if (!(MinRetainedWeight > 0 && MinRetainedWeight <= 1))
-            throw new InvalidOptionException(nameof(MinRetainedWeight), $"must be in (0, 1] (got {Text.Number(MinRetainedWeight)})");
+            throw new InvalidOptionException(nameof(MinRetainedWeight), $"must be in (0, 1] (got {NumberFormat.Number(MinRetainedWeight)})");
         Check.AtLeast(MaxIterations, 0, nameof(MaxIterations));
     }
 }

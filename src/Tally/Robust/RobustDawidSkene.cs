@@ -47,7 +47,7 @@ public sealed record RobustDawidSkeneOptions
     public void Validate()
     {
         if (!(AdversaryFraction > 0 && AdversaryFraction < 0.5))
-            throw new InvalidOptionException(nameof(AdversaryFraction), $"must be in (0, 1/2) (got {Text.Number(AdversaryFraction)})");
+            throw new InvalidOptionException(nameof(AdversaryFraction), $"must be in (0, 1/2) (got {NumberFormat.Number(AdversaryFraction)})");
         Check.Above(ThresholdConstant, 0, nameof(ThresholdConstant));
         Check.Defined(Batching, nameof(Batching));
         Check.AtLeast(MinBatchSize, 1, nameof(MinBatchSize));

@@ -176,7 +176,7 @@ public sealed class CollaborativeMeanMechanism
         {
             if (submissions[i] is null) throw new ArgumentException($"Submission of agent {i} is null (use an empty list).", nameof(submissions));
             foreach (double y in submissions[i])
-                if (!double.IsFinite(y)) throw new TallyUserException($"the submission of agent {i} contains a non-finite value {Text.Number(y)}");
+                if (!double.IsFinite(y)) throw new TallyUserException($"the submission of agent {i} contains a non-finite value {NumberFormat.Number(y)}");
         }
     }
 

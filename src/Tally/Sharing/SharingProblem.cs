@@ -20,9 +20,9 @@ public sealed record SharingProblem
                 $"the collaborative mean mechanism needs m ≥ 5 agents (got m = {agents}): for m ≤ 4 the first-order " +
                 "condition G(α) = 0 that makes collecting n* samples a best response has no root");
         if (!(sigma > 0) || double.IsInfinity(sigma))
-            throw new InvalidOptionException("Sigma", $"must be a positive finite number (got {Text.Number(sigma)})");
+            throw new InvalidOptionException("Sigma", $"must be a positive finite number (got {NumberFormat.Number(sigma)})");
         if (!(cost > 0) || double.IsInfinity(cost))
-            throw new InvalidOptionException("Cost", $"(per sample) must be a positive finite number (got {Text.Number(cost)})");
+            throw new InvalidOptionException("Cost", $"(per sample) must be a positive finite number (got {NumberFormat.Number(cost)})");
         Agents = agents;
         Sigma = sigma;
         Cost = cost;
