@@ -24,105 +24,92 @@ internal static class AggregateCommand
         var taskCol = new Option<string>("--task-col") { Description = "Name of the task column.", DefaultValueFactory = _ => "task" };
         var workerCol = new Option<string>("--worker-col") { Description = "Name of the worker column.", DefaultValueFactory = _ => "worker" };
         var labelCol = new Option<string>("--label-col") { Description = "Name of the label column.", DefaultValueFactory = _ => "label" };
-        var classes = new Option<string?>("--classes") { Description = "Comma-separated classes in order (default: order of first appearance); other answers are errors." };
+        var classes = new Option<string?>("--classes") { Description = "Comma-separated classes in this order (default: the classes found, sorted); other answers are errors." };
+        var classOrder = new Option<string>("--class-order") { Description = "Order of the classes found when --classes is not given: sorted (numerically if all are numbers) or first-seen.", DefaultValueFactory = _ => "sorted" };
+        classOrder.AcceptOnlyFromAmong("sorted", "first-seen");
         var duplicates = new Option<string>("--duplicates") { Description = "Repeated (task, worker) answers: keep-last, keep-first, keep-all or error.", DefaultValueFactory = _ => "keep-last" };
-        var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit of iterative methods (default: the method's)." };
-        var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance; 0 = run exactly --max-iterations." };
-        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for any randomness (for mv: break ties at random)." };
+        var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit of iterative methods (default: the method's; see 'tally methods')." };
+        var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance; 0 = run exactly --max-iterations (default: the method's)." };
+        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for any randomness (default 0; for mv: break ties at random)." };
         var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default twocoin:2,1." };
+        var saveModel = new Option<string?>("--save-model") { Description = "Save the fitted model (worker confusions or weights, class priors, method, options) as JSON." };
+        var model = new Option<string?>("--model") { Description = "Label ANSWERS with a saved model instead of fitting (its method and classes are used)." };
+        var refine = new Option<bool>("--refine") { Description = "With --model: refit on ANSWERS starting from the model (EM warm start) instead of only predicting." };
+        var unseen = new Option<string>("--unseen-workers") { Description = "With --model: answers of workers the model has not seen: average (treat as the model's average worker), ignore, or error.", DefaultValueFactory = _ => "average" };
+        unseen.AcceptOnlyFromAmong("average", "ignore", "error");
 
         var cmd = new Command("aggregate", """
             Infer each task's true label and each worker's reliability from crowd answers.
 
             Writes (with --out DIR): labels.csv (task,label,confidence,p_<class>...), workers.csv
             (worker,answers,skill,agreement) and, for confusion-matrix methods, confusions.json.
+            Tasks, workers and classes are sorted, so the same answers in any row order give the same files.
 
             Examples:
               tally aggregate --dataset dog --method ds
               tally aggregate answers.csv --method glad --truth truth.csv --out results/
               tally aggregate votes.tsv --task-col question --label-col answer --classes yes,no --format json --out out/
+              tally aggregate round-1.csv --method ds --save-model model.json
+              tally aggregate round-2.csv --model model.json --out round-2/          # label new tasks with it
             """)
         {
-            answers, dataset, method, truth, gold, outDir, format, taskCol, workerCol, labelCol, classes, duplicates, maxIter, tol, seed, prior,
+            answers, dataset, method, truth, gold, outDir, format, taskCol, workerCol, labelCol, classes, classOrder, duplicates,
+            maxIter, tol, seed, prior, saveModel, model, refine, unseen,
         };
         cmd.SetAction(p =>
         {
-            var info = AggregatorCatalog.Find(p.GetValue(method)!)
-                ?? throw new UsageException($"unknown method '{p.GetValue(method)}' (known: {string.Join(", ", AggregatorCatalog.All.Select(m => m.Name))})");
-            string? path = p.GetValue(answers);
-            string? truthPath = p.GetValue(truth);
-            string source;
-            if (p.GetValue(dataset) is { } ds)
+            var request = new AggregateRequest
             {
-                if (path is not null) throw new UsageException("give either ANSWERS or --dataset, not both");
-                var b = BundledDatasets.Get(ds);
-                path = b.AnswersPath;
-                truthPath ??= b.TruthPath;
-                source = "dataset " + b.Name;
-            }
-            else if (path is null) throw new UsageException("no answers: give an ANSWERS file or --dataset NAME");
-            else source = path;
-
-            var options = new AnswerFileOptions(p.GetValue(taskCol)!, p.GetValue(workerCol)!, p.GetValue(labelCol)!,
-                AnswerFiles.ParseClassList(p.GetValue(classes)), CliValues.ParseDuplicates(p.GetValue(duplicates)!));
-            var common = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), CliValues.ParsePrior(p.GetValue(prior)));
-            if (common.MaxIterations is < 0) throw new UsageException("--max-iterations must be ≥ 0");
-            if (common.Tolerance is < 0) throw new UsageException("--tolerance must be ≥ 0");
-            var aggregator = info.Create(common);
-
-            var clock = Stopwatch.StartNew();
-            var build = ctx.WithProgress("Reading answers", report => AnswerFiles.ReadAnswers(path, options, report));
-            double readSeconds = clock.Elapsed.TotalSeconds;
-            var matrix = build.Matrix;
-            if (build.DroppedDuplicates > 0)
-                ctx.Notice($"{build.DroppedDuplicates} repeated (task, worker) answers dropped ({options.Duplicates}; see --duplicates)");
-            TruthRead? truthRead = truthPath is null ? null : AnswerFiles.ReadTruth(truthPath, matrix);
-            if (truthRead is { UnknownTasks: > 0 })
-                ctx.Notice($"{truthRead.UnknownTasks} of {truthRead.Rows} truth rows name tasks without answers; they are not scored");
-            if (p.GetValue(gold) is { } goldPath)
-            {
-                var g = AnswerFiles.ReadTruth(goldPath, matrix);
-                matrix = matrix.WithGold(g.Labels);
-            }
-
-            clock.Restart();
-            var result = ctx.WithProgress($"Running {info.Name}", report =>
-                aggregator.Aggregate(matrix, ctx.Compute, new SyncProgress<IterationProgress>(it => report((double)it.Iteration / Math.Max(1, it.MaxIterations)))));
-            double fitSeconds = clock.Elapsed.TotalSeconds;
-
-            IReadOnlyList<string> written = [];
-            if (p.GetValue(outDir) is { } dir)
-                written = AggregationWriter.Write(result, dir, p.GetValue(format) == "json" ? OutputFormat.Json : OutputFormat.Csv);
-
-            PrintSummary(ctx, source, info, result, readSeconds, fitSeconds, truthRead, written);
+                Answers = new InputSource(p.GetValue(answers), p.GetValue(dataset)),
+                Format = new AnswerFileOptions(p.GetValue(taskCol)!, p.GetValue(workerCol)!, p.GetValue(labelCol)!,
+                    AnswerFiles.ParseClassList(p.GetValue(classes)), CliValues.ParseDuplicates(p.GetValue(duplicates)!),
+                    ClassOrder: p.GetValue(classOrder) == "first-seen" ? ClassOrder.FirstSeen : ClassOrder.Sorted),
+                Method = p.GetResult(method) is { Implicit: false } ? p.GetValue(method) : null,
+                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), CliValues.ParsePrior(p.GetValue(prior))),
+                TruthPath = p.GetValue(truth),
+                GoldPath = p.GetValue(gold),
+                ModelPath = p.GetValue(model),
+                Refine = p.GetValue(refine),
+                UnseenWorkers = p.GetValue(unseen) switch { "ignore" => UnseenWorkerPolicy.Ignore, "error" => UnseenWorkerPolicy.Error, _ => UnseenWorkerPolicy.Average },
+                OutputDirectory = p.GetValue(outDir),
+                OutputFormat = p.GetValue(format) == "json" ? OutputFormat.Json : OutputFormat.Csv,
+                SaveModelPath = p.GetValue(saveModel),
+            };
+            var outcome = ctx.WithJobProgress(report => AggregateJob.Run(request, ctx.Compute, report));
+            if (outcome.DroppedDuplicates > 0)
+                ctx.Notice($"{outcome.DroppedDuplicates} repeated (task, worker) answers dropped ({request.Format.Duplicates}; see --duplicates)");
+            if (outcome.Truth is { UnknownTasks: > 0 } tr)
+                ctx.Notice($"{tr.UnknownTasks} of {tr.Rows} truth rows name tasks without answers; they are not scored");
+            if (outcome.Result.UnseenWorkers > 0)
+                ctx.Notice($"{outcome.Result.UnseenWorkers} worker(s) not in the model: {(request.UnseenWorkers == UnseenWorkerPolicy.Ignore ? "their answers were ignored" : "treated as the model's average worker")} (see --unseen-workers)");
+            PrintSummary(ctx, outcome);
             return 0;
         });
         return cmd;
     }
 
-    private static void PrintSummary(CliContext ctx, string source, AggregatorInfo info, AggregationResult r,
-        double readSeconds, double fitSeconds, TruthRead? truth, IReadOnlyList<string> written)
+    private static void PrintSummary(CliContext ctx, AggregateOutcome o)
     {
+        var r = o.Result;
         var a = r.Answers;
-        var table = new Table().Border(TableBorder.Rounded).HideHeaders().Title($"tally aggregate — {Markup.Escape(source)}");
+        var table = new Table().Border(TableBorder.Rounded).HideHeaders().Title($"tally aggregate — {Markup.Escape(o.Source)}");
         table.AddColumn("");
         table.AddColumn(new TableColumn("").RightAligned());
-        table.AddRow("method", $"{info.Name} ({Markup.Escape(info.Description.Split(':', '.')[0])})");
+        table.AddRow("method", $"{o.Method.Name} ({Markup.Escape(o.Method.Description.Split(':', '.')[0])})" + (o.Mode == "fit" ? "" : $", {o.Mode} from a saved model"));
         table.AddRow("tasks", a.TaskCount.ToString("N0"));
         table.AddRow("workers", a.WorkerCount.ToString("N0"));
         table.AddRow("answers", a.AnswerCount.ToString("N0"));
         table.AddRow("classes", $"{a.ClassCount} ({Markup.Escape(string.Join(", ", a.Classes.Names.Take(10)))}{(a.ClassCount > 10 ? ", …" : "")})");
-        if (info.Iterative) table.AddRow("iterations", $"{r.Iterations}{(r.Converged ? " (converged)" : " (iteration limit)")}");
-        table.AddRow("seconds", $"{CliValues.Fixed(fitSeconds, "0.000")} (+ {CliValues.Fixed(readSeconds, "0.000")} reading)");
-        if (truth is not null)
+        if (o.Method.Iterative && o.Mode != "predict") table.AddRow("iterations", $"{r.Iterations}{(r.Converged ? " (converged)" : " (iteration limit)")}");
+        table.AddRow("seconds", $"{CliValues.Fixed(o.FitSeconds, "0.000")} (+ {CliValues.Fixed(o.ReadSeconds, "0.000")} reading)");
+        if (o.Accuracy is { } acc)
         {
-            var acc = Accuracy.Of(r.Labels.AsSpan(), truth.Labels);
             table.AddRow("[bold]accuracy[/]", $"[bold]{CliValues.Percent(acc.Value)}%[/] ({acc.Correct:N0} / {acc.Evaluated:N0} tasks with truth)");
             for (int c = 0; c < a.ClassCount; c++)
                 if (acc.ClassSupport[c] > 0)
                     table.AddRow($"  recall {Markup.Escape(a.Classes[c])}", $"{CliValues.Percent(acc.ClassRecall[c])}% of {acc.ClassSupport[c]:N0}");
         }
-        foreach (var f in written) table.AddRow("wrote", Markup.Escape(f));
+        foreach (var f in o.Written) table.AddRow("wrote", Markup.Escape(f));
         ctx.Out.Write(table);
         ctx.Out.WriteLine();
     }

@@ -1,3 +1,4 @@
+using Tally.Application;
 using Spectre.Console;
 using Tally.Core;
 
@@ -16,6 +17,33 @@ internal sealed class CliContext(IAnsiConsole output, TextWriter error, bool int
     public ComputeOptions Compute { get; set; } = ComputeOptions.Default;
 
     public void Notice(string message) => Error.WriteLine("tally: " + message);
+
+    /// <summary>
+    /// Runs a job; if it is still running after about a second and the terminal is interactive, shows a progress bar
+    /// with the job's current phase and how far along it is.
+    /// </summary>
+    public T WithJobProgress<T>(Func<IProgress<JobProgress>, T> work)
+    {
+        string phase = "Working";
+        double fraction = 0;
+        var gate = new object();
+        var task = Task.Run(() => work(new Tally.Application.SyncProgress<JobProgress>(p =>
+        {
+            lock (gate) { phase = p.Phase; fraction = Math.Clamp(p.Fraction, 0, 1); }
+        })));
+        if (task.Wait(TimeSpan.FromSeconds(1)) || !Interactive) return task.GetAwaiter().GetResult();
+        Out.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                var bar = ctx.AddTask(phase, maxValue: 1.0);
+                while (!task.Wait(100))
+                    lock (gate) { bar.Description = Markup.Escape(phase); bar.Value = fraction; }
+                bar.Value = 1.0;
+            });
+        return task.GetAwaiter().GetResult();
+    }
 
     /// <summary>
     /// Runs <paramref name="work"/>; if it is still running after about a second and the terminal is interactive,
@@ -39,14 +67,6 @@ internal sealed class CliContext(IAnsiConsole output, TextWriter error, bool int
     }
 }
 
-/// <summary>
-/// Calls <paramref name="handler"/> on the reporting thread (Progress&lt;T&gt; would post it later, when the reported
-/// object may have moved on, e.g. a model that keeps training).
-/// </summary>
-internal sealed class SyncProgress<T>(Action<T> handler) : IProgress<T>
-{
-    public void Report(T value) => handler(value);
-}
 
 /// <summary>Shared parsing of command-line values.</summary>
 internal static class CliValues

@@ -1,3 +1,4 @@
+using Tally.Application;
 using Tally.Catalogs;
 using System.CommandLine;
 using System.Globalization;

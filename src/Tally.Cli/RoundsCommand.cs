@@ -1,3 +1,4 @@
+using Tally.Application;
 using System.Collections.Immutable;
 using System.CommandLine;
 using System.Globalization;

@@ -90,6 +90,37 @@ public sealed class CliTests : IDisposable
         Assert.DoesNotContain("accuracy", stdout);
     }
 
+    [Fact]
+    public void A_saved_model_labels_a_new_file_and_says_what_it_did_with_unseen_workers()
+    {
+        var model = Path.Combine(_dir, "model.json");
+        var (code, _, err) = Run("aggregate", "--dataset", "dog", "--method", "ds", "--save-model", model);
+        Assert.True(code == 0, err);
+        var firstWorker = File.ReadLines(Path.Combine(TestData.RepoRoot, "data", "dog", "answers.csv")).Skip(1).First().Split(',')[1];
+        var fresh = Path.Combine(_dir, "fresh.csv");
+        File.WriteAllText(fresh, $"task,worker,label\nnew-1,{firstWorker},2\nnew-1,stranger,2\nnew-2,stranger,1\n");
+        var outDir = Path.Combine(_dir, "fresh-out");
+        (code, var stdout, err) = Run("aggregate", fresh, "--model", model, "--out", outDir);
+        Assert.True(code == 0, err);
+        Assert.Contains("predict from a saved model", stdout);
+        Assert.Contains("1 worker(s) not in the model", err);
+        var labels = File.ReadAllLines(Path.Combine(outDir, "labels.csv"));
+        Assert.Equal("task,label,confidence,p_0,p_1,p_2,p_3", labels[0]);   // the model's classes, though the file has two
+        Assert.StartsWith("new-2,1,", labels[2]);
+
+        (code, _, err) = Run("aggregate", fresh, "--model", model, "--unseen-workers", "error");
+        Assert.Equal(2, code);
+        Assert.Contains("stranger", err);
+        (code, _, err) = Run("aggregate", fresh, "--model", model, "--method", "glad");
+        Assert.Equal(2, code);
+        Assert.Contains("model's method 'ds'", err);
+        File.WriteAllText(fresh, "task,worker,label\nnew-1,w,cat\n");
+        (code, _, err) = Run("aggregate", fresh, "--model", model);
+        Assert.Equal(2, code);
+        Assert.Contains($"{fresh}:2:", err);
+        Assert.Contains("'cat'", err);
+    }
+
     [Theory]
     [InlineData("missing.csv", "not found")]
     [InlineData("--dataset", "unknown dataset")]

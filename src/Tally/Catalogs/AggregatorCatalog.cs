@@ -20,8 +20,12 @@ public sealed record CommonMethodOptions(int? MaxIterations = null, double? Tole
 public sealed record AggregatorInfo(string Name, IReadOnlyList<string> Aliases, string Description, string Reference,
     bool Iterative, Func<CommonMethodOptions, IAggregator> Create)
 {
-    /// <summary>True for methods defined only for two classes (they reject other inputs with an <see cref="ArgumentException"/>).</summary>
+    /// <summary>True for methods defined only for two classes (they reject other inputs with a <see cref="Tally.Core.TallyUserException"/>).</summary>
     public bool BinaryOnly { get; init; }
+    /// <summary>True for the methods with a worker prior (<see cref="CommonMethodOptions.Prior"/> applies).</summary>
+    public bool AcceptsPrior { get; init; }
+    /// <summary>True for the methods that clamp gold labels during inference.</summary>
+    public bool SupportsGold { get; init; }
 }
 
 /// <summary>The truth-inference methods Tally ships, by name.</summary>
@@ -38,22 +42,22 @@ public static class AggregatorCatalog
         new("zbs", ["zero-based-skill", "zerobasedskill"], "Skill-weighted vote; skills move towards agreement with the weighted vote.",
             "Crowd-Kit ZeroBasedSkill", true, o => new ZeroBasedSkill(Apply(new ZeroBasedSkillOptions(), o))),
         new("ds", ["dawid-skene", "dawidskene"], "Dawid-Skene: per-worker confusion matrices fitted by EM from majority vote.",
-            "Dawid & Skene, J. Royal Statistical Society C, 1979", true, o => new DawidSkene(Apply(new DawidSkeneOptions(), o))),
+            "Dawid & Skene, J. Royal Statistical Society C, 1979", true, o => new DawidSkene(Apply(new DawidSkeneOptions(), o))) { SupportsGold = true },
         new("spectral", ["spectral-ds", "opt-ds"], "Dawid-Skene EM started from spectral (three-view tensor) estimates of the confusions.",
-            "Zhang, Chen, Zhou & Jordan, NIPS 2014 (Opt-D&S)", true, o => new SpectralDawidSkene(Apply(new SpectralDawidSkeneOptions(), o))),
+            "Zhang, Chen, Zhou & Jordan, NIPS 2014 (Opt-D&S)", true, o => new SpectralDawidSkene(Apply(new SpectralDawidSkeneOptions(), o))) { SupportsGold = true },
         new("onecoin", ["one-coin", "onecoin-dawid-skene", "onecoindawidskene"], "One-coin Dawid-Skene: one accuracy per worker, errors uniform.",
-            "Dawid & Skene 1979 (one-coin restriction)", true, o => new OneCoinDawidSkene(Apply(new OneCoinDawidSkeneOptions(), o))),
+            "Dawid & Skene 1979 (one-coin restriction)", true, o => new OneCoinDawidSkene(Apply(new OneCoinDawidSkeneOptions(), o))) { SupportsGold = true },
         new("mf", ["mean-field", "meanfield", "vi-mf", "bcc"], "Variational Bayes Dawid-Skene (mean field) with a Dirichlet worker prior.",
-            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (16), (29)", true, o => new MeanField(Apply(new MeanFieldOptions(), o) is var mf && o.Prior is { } p ? mf with { Prior = p } : mf)),
+            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (16), (29)", true, o => new MeanField(Apply(new MeanFieldOptions(), o) is var mf && o.Prior is { } p ? mf with { Prior = p } : mf)) { SupportsGold = true, AcceptsPrior = true },
         new("bp", ["belief-propagation", "beliefpropagation"], "Belief propagation on the task–worker graph with a Dirichlet worker prior (Monte-Carlo messages; exact for one-coin).",
-            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (20), (21), (42)", true, o => new BeliefPropagation(Apply(new BeliefPropagationOptions(), o) is var bp && o.Prior is { } p ? bp with { Prior = p } : bp)),
+            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (20), (21), (42)", true, o => new BeliefPropagation(Apply(new BeliefPropagationOptions(), o) is var bp && o.Prior is { } p ? bp with { Prior = p } : bp)) { SupportsGold = true, AcceptsPrior = true },
         new("robust-ds", ["robustds", "robust-dawid-skene"], "Symmetric Dawid-Skene fitted by robust moments + tensor decomposition, resistant to colluding workers.",
             "Schoenebeck, Yu et al., WWW 2021 (Mechanism 3, stages 1–2)", false,
-            o => new Tally.Robust.RobustDawidSkene(new Tally.Robust.RobustDawidSkeneOptions { Seed = o.Seed ?? 0 })),
+            o => new Tally.Robust.RobustDawidSkene(new Tally.Robust.RobustDawidSkeneOptions { Seed = o.Seed ?? 0 })) { SupportsGold = true },
         new("glad", ["generative-labels-abilities-difficulties"], "GLAD: correct with probability σ(ability × inverse difficulty); EM.",
-            "Whitehill et al., NIPS 2009", true, o => new Glad(Apply(new GladOptions(), o))),
+            "Whitehill et al., NIPS 2009", true, o => new Glad(Apply(new GladOptions(), o))) { SupportsGold = true },
         new("mace", ["multi-annotator-competence-estimation"], "MACE: each worker knows the answer or spams from her own strategy; variational Bayes.",
-            "Hovy et al., NAACL-HLT 2013", true, o => new Mace(Apply(new MaceOptions(), o))),
+            "Hovy et al., NAACL-HLT 2013", true, o => new Mace(Apply(new MaceOptions(), o))) { SupportsGold = true },
         new("kos", ["karger-oh-shah"], "Binary only: message passing between tasks and workers on the assignment graph.",
             "Karger, Oh & Shah, NIPS 2011", true, o => new Kos(Apply(new KosOptions(), o))) { BinaryOnly = true },
         new("mmsr", ["m-msr", "matrix-mean-subsequence-reduced"], "Worker skills by robust rank-one completion of the agreement matrix, then weighted vote.",
