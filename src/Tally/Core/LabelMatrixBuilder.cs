@@ -138,9 +138,12 @@ public sealed class LabelMatrixBuilder
         // Stable sorts, least significant key first: (label, when every answer is kept), worker, task. Within a task
         // the answers are by worker; sorting that order stably by worker gives each worker's answers by task, with
         // repeated (task, worker) pairs adjacent and, unless every answer is kept, in input order.
-        int[]? byLabel = duplicates == DuplicatePolicy.KeepAll ? StableOrder(_l, n, K, null) : null;
-        int[] byTask = StableOrder(_t, n, T, StableOrder(_w, n, W, byLabel));
-        int[] byWorker = StableOrder(_w, n, W, byTask);
+        // Two buffers serve all three passes, so building costs no more memory than the two indexes it keeps.
+        int[] scratch = new int[n], byTask = new int[n];
+        int[]? byLabel = duplicates == DuplicatePolicy.KeepAll ? StableOrder(_l, n, K, null, byTask) : null;
+        StableOrder(_w, n, W, byLabel, scratch);
+        StableOrder(_t, n, T, scratch, byTask);
+        int[] byWorker = StableOrder(_w, n, W, byTask, scratch);
 
         bool[]? drop = null;
         int dropped = 0;
@@ -210,13 +213,15 @@ public sealed class LabelMatrixBuilder
         return sorted;
     }
 
-    /// <summary>Stable counting sort of the rows (in <paramref name="order"/>, or 0..n-1) by <paramref name="key"/>.</summary>
-    private static int[] StableOrder(int[] key, int n, int keyCount, int[]? order)
+    /// <summary>
+    /// Stable counting sort of the rows (in <paramref name="order"/>, or 0..n-1) by <paramref name="key"/>, into
+    /// <paramref name="result"/> (which must not be <paramref name="order"/>).
+    /// </summary>
+    private static int[] StableOrder(int[] key, int n, int keyCount, int[]? order, int[] result)
     {
         var start = new int[keyCount + 1];
         for (int i = 0; i < n; i++) start[key[i] + 1]++;
         for (int k = 0; k < keyCount; k++) start[k + 1] += start[k];
-        var result = new int[n];
         for (int i = 0; i < n; i++)
         {
             int r = order is null ? i : order[i];
