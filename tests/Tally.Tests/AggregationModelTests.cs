@@ -59,6 +59,7 @@ public sealed class AggregationModelTests : IDisposable
     }
 
     [Theory]
+    [Trait("Category", "Slow")]
     [MemberData(nameof(Methods))]
     public void A_model_labels_tasks_it_never_saw_about_as_well_as_a_fit_on_them(string method)
     {

@@ -105,6 +105,7 @@ public class BeliefPropagationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void Importance_sampled_messages_approximate_the_exact_marginals_of_a_busy_worker()
     {
         // Star: the centre worker has 12 ≥ ProposalMinDegree answers, so her draws come from the proposal.
@@ -195,6 +196,7 @@ public class BeliefPropagationTests(ITestOutputHelper output)
     }
 
     [Theory]
+    [Trait("Category", "Slow")]
     [InlineData("duck", 89.81)]
     [InlineData("dog", 84.39)]
     [InlineData("face", 64.21)]
