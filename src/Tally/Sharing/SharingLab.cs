@@ -188,7 +188,9 @@ public sealed class SharingLab(SharingLabOptions? options = null)
     /// <summary>
     /// Runs the lab: agent 0 plays each strategy, agents 1..m−1 collect n* and submit truthfully. Replications run in
     /// parallel up to <paramref name="compute"/>'s thread limit; each draws from its own stream of the seed and fills
-    /// its own slots, so the report is the same for any thread count.
+    /// its own slots, so the report is the same for any thread count. The strategies' <see cref="SharingStrategy.Submit"/>
+    /// functions are therefore called from several threads at once and must not share mutable state (the standard
+    /// ones are pure).
     /// </summary>
     /// <exception cref="InvalidOptionException">Bad <see cref="Options"/>.</exception>
     public SharingLabReport Run(SharingProblem problem, SharingRule rule, IReadOnlyList<SharingStrategy> deviations,
