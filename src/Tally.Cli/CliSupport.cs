@@ -93,24 +93,8 @@ internal static class CliValues
         _ => throw new UsageException($"--duplicates must be keep-last, keep-first, keep-all or error (got '{value}')"),
     };
 
-    /// <summary>Parses --prior: "onecoin:A,B" (accuracy ~ Beta(A, B)) or "twocoin:A,B" (each confusion row ~ Dir(A on the diagonal, B elsewhere)).</summary>
-    public static Tally.Aggregation.WorkerPrior? ParsePrior(string? value)
-    {
-        if (string.IsNullOrWhiteSpace(value)) return null;
-        var parts = value.Split(':', 2);
-        var ab = parts.Length == 2 ? parts[1].Split(',') : [];
-        if (parts.Length != 2 || ab.Length != 2
-            || !double.TryParse(ab[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double a)
-            || !double.TryParse(ab[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double b)
-            || !(a > 0) || !(b > 0))
-            throw new UsageException($"--prior must be onecoin:A,B or twocoin:A,B with positive numbers (got '{value}')");
-        return parts[0].ToLowerInvariant() switch
-        {
-            "onecoin" or "one-coin" => Tally.Aggregation.WorkerPrior.OneCoin(a, b),
-            "twocoin" or "two-coin" => Tally.Aggregation.WorkerPrior.TwoCoin(a, b),
-            _ => throw new UsageException($"--prior kind must be onecoin or twocoin (got '{parts[0]}')"),
-        };
-    }
+    /// <summary>Parses --prior (the language is the application layer's: <see cref="Specs.Prior"/>).</summary>
+    public static Tally.Aggregation.WorkerPrior? ParsePrior(string? value) => Specs.Prior(value);
 
     /// <summary>A number for a CSV file: shortest round-trip form; a non-finite value is a bug and throws (<see cref="NumberFormat.Finite"/>).</summary>
     public static string Number(double x) => NumberFormat.Finite(x);

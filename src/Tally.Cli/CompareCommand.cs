@@ -1,11 +1,8 @@
-using Tally.Application;
-using Tally.Catalogs;
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
-using Tally.Aggregation;
-using Tally.Core;
-using Tally.Simulation;
+using Tally.Application;
+using Tally.Catalogs;
 
 namespace Tally.Cli;
 
@@ -14,76 +11,66 @@ internal static class CompareCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var answers = new Argument<string?>("ANSWERS") { Description = "Answers file (task,worker,label).", Arity = ArgumentArity.ZeroOrOne };
-        var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset (and its truth) instead of ANSWERS." };
+        var answers = new Argument<string?>("ANSWERS") { Description = "Answers file (CSV/TSV with header; default columns task,worker,label).", Arity = ArgumentArity.ZeroOrOne };
+        var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset (and its truth) instead of ANSWERS (see 'tally datasets')." };
         var truth = new Option<string?>("--truth", "-t") { Description = "Truth file (task,truth); required with ANSWERS." };
-        var methods = new Option<string>("--methods", "-m") { Description = "Comma-separated methods, or 'all'.", DefaultValueFactory = _ => "all" };
-        var csv = new Option<string?>("--csv") { Description = "Also write the table as CSV (method,accuracy,seconds,iterations,converged,note)." };
+        var methods = new Option<string>("--methods", "-m") { Description = "Comma-separated methods (see 'tally methods'), or 'all'.", DefaultValueFactory = _ => "all" };
+        var csv = new Option<string?>("--csv") { Description = $"Also write the table as CSV ({CompareJob.CsvHeader})." };
         var plot = new Option<string?>("--plot") { Description = "Also write a bar chart of accuracy (PNG)." };
-        var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit for every iterative method." };
-        var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance for every iterative method." };
-        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for every method." };
-        var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default twocoin:2,1." };
+        var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit for every iterative method (default: each method's; see 'tally methods')." };
+        var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance for every iterative method (default: each method's; see 'tally methods')." };
+        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for every method (for mv: break ties at random)." };
+        var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default: the method's." };
+        var format = new AnswerFormatOptions();
         var cmd = new Command("compare", """
             Run several truth-inference methods on the same answers and compare accuracy and time.
 
             Examples:
               tally compare --dataset duck
               tally compare answers.csv --truth truth.csv --methods mv,ds,glad --csv cmp.csv --plot cmp.png
+              tally compare votes.tsv --truth gold.csv --task-col question --label-col answer --classes yes,no
             """)
         { answers, dataset, truth, methods, csv, plot, maxIter, tol, seed, prior };
+        format.AddTo(cmd);
         cmd.SetAction(p =>
         {
-            string? path = p.GetValue(answers), truthPath = p.GetValue(truth), source;
-            if (p.GetValue(dataset) is { } ds)
+            var request = new CompareRequest
             {
-                if (path is not null) throw new UsageException("give either ANSWERS or --dataset, not both");
-                var b = BundledDatasets.Get(ds);
-                (path, truthPath, source) = (b.AnswersPath, truthPath ?? b.TruthPath, b.Name);
-            }
-            else if (path is null) throw new UsageException("no answers: give an ANSWERS file or --dataset NAME");
-            else source = path;
-            if (truthPath is null) throw new UsageException("compare needs --truth (task,truth)");
+                Answers = new InputSource(p.GetValue(answers), p.GetValue(dataset)),
+                Format = format.Read(p),
+                TruthPath = p.GetValue(truth),
+                Methods = Specs.List(p.GetValue(methods)),
+                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), Specs.Prior(p.GetValue(prior))),
+                CsvPath = p.GetValue(csv),
+            };
+            string? png = p.GetValue(plot);
+            if (png is not null) OutputChecks.WritableDirectory(Path.GetDirectoryName(Path.GetFullPath(png))!, "--plot");
+            var o = ctx.WithJobProgress(report => CompareJob.Run(request, ctx.Compute, report));
+            if (o.DroppedDuplicates > 0)
+                ctx.Notice($"{o.DroppedDuplicates} repeated (task, worker) answers dropped ({request.Format.Duplicates}; see --duplicates)");
+            if (o.Truth.UnknownTasks > 0)
+                ctx.Notice($"{o.Truth.UnknownTasks} of {o.Truth.Rows} truth rows name tasks without answers; they are not scored");
 
-            var chosen = p.GetValue(methods)! is "all"
-                ? AggregatorCatalog.All
-                : p.GetValue(methods)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-                    .Select(n => AggregatorCatalog.Find(n) ?? throw new UsageException($"unknown method '{n}' (see 'tally methods')")).ToList();
-            var matrix = ctx.WithProgress("Reading answers", r => AnswerFiles.ReadAnswers(path, null, r)).Matrix;
-            var gold = AnswerFiles.ReadTruth(truthPath, matrix);
-            int done = 0;
-            var rows = ctx.WithProgress("Comparing methods", r => MethodComparison.Run(matrix, gold.Labels, chosen,
-                new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), CliValues.ParsePrior(p.GetValue(prior))), _ => r((double)done++ / chosen.Count), ctx.Compute));
-
+            var m = o.Answers;
             var table = new Table().Border(TableBorder.Rounded)
-                .Title($"{Markup.Escape(source)}: {matrix.TaskCount:N0} tasks, {matrix.WorkerCount:N0} workers, {matrix.AnswerCount:N0} answers, K = {matrix.ClassCount}");
+                .Title($"{Markup.Escape(o.Source)}: {m.TaskCount:N0} tasks, {m.WorkerCount:N0} workers, {m.AnswerCount:N0} answers, K = {m.ClassCount}");
             table.AddColumn("method");
             table.AddColumn(new TableColumn("accuracy %").RightAligned());
             table.AddColumn(new TableColumn("seconds").RightAligned());
             table.AddColumn(new TableColumn("iterations").RightAligned());
             table.AddColumn("note");
-            double best = rows.Where(r => r.Accuracy is not null).Select(r => r.Accuracy!.Value).DefaultIfEmpty(0).Max();
-            foreach (var r in rows)
+            foreach (var r in o.Rows)
             {
                 string acc = r.Accuracy is { } a ? CliValues.Percent(a) : "—";
-                if (r.Accuracy is { } b && Math.Abs(b - best) < 1e-12) acc = $"[bold green]{acc}[/]";
+                if (o.IsBest(r)) acc = $"[bold green]{acc}[/]";
                 table.AddRow(r.Method, acc, CliValues.Fixed(r.Seconds, "0.000"), r.Iterations.ToString(CultureInfo.InvariantCulture),
                     Markup.Escape(r.Note + (r.Note.Length == 0 && r.Iterations > 0 && !r.Converged ? "iteration limit" : "")));
             }
             ctx.Out.Write(table);
-            if (p.GetValue(csv) is { } csvPath)
-                AtomicFile.WriteText(csvPath, w =>
-                {
-                    w.WriteLine("method,accuracy,seconds,iterations,converged,note");
-                    foreach (var r in rows)
-                        w.WriteLine(string.Join(",", r.Method, (r.Accuracy is double a ? NumberFormat.Finite(a) : ""),
-                            NumberFormat.Finite(r.Seconds), r.Iterations.ToString(CultureInfo.InvariantCulture),
-                            r.Converged ? "true" : "false", CsvText.Escape(r.Note)));
-                });
-            if (p.GetValue(plot) is { } png)
+            if (png is not null)
             {
-                var ok = rows.Where(r => r.Accuracy is not null).ToList();
-                Plots.Bars(png, $"Accuracy on {source}", "accuracy (%)", ok.Select(r => r.Method).ToList(), ok.Select(r => 100 * r.Accuracy!.Value).ToList());
+                var ran = o.Rows.Where(r => r.Accuracy is not null).ToList();
+                Plots.Bars(png, $"Accuracy on {o.Source}", "accuracy (%)", ran.Select(r => r.Method).ToList(), ran.Select(r => 100 * r.Accuracy!.Value).ToList());
             }
             return 0;
         });

@@ -1,8 +1,7 @@
-using Tally.Core;
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
-using Tally.Sharing;
+using Tally.Application;
 
 namespace Tally.Cli;
 
@@ -18,61 +17,17 @@ internal static class ShareCommand
         return cmd;
     }
 
-    /// <summary>Reads agent,value rows (or, for a directory, one value-column CSV per agent named after the agent).</summary>
-    private static (List<string> Agents, List<List<double>> Values) ReadSubmissions(string path)
-    {
-        var agents = new List<string>();
-        var values = new List<List<double>>();
-        void Add(string agent, double v)
-        {
-            int i = agents.IndexOf(agent);
-            if (i < 0) { agents.Add(agent); values.Add(new List<double>()); i = agents.Count - 1; }
-            values[i].Add(v);
-        }
-        if (Directory.Exists(path))
-        {
-            foreach (var file in Directory.GetFiles(path, "*.csv").Order(StringComparer.Ordinal))
-            {
-                string agent = Path.GetFileNameWithoutExtension(file);
-                agents.Add(agent); values.Add(ReadValues(file));
-            }
-        }
-        else
-        {
-            using var csv = Tally.Core.CsvRecordReader.Open(path);
-            int ac = csv.Column("agent"), vc = csv.Column("value");
-            while (csv.ReadChecked()) Add(csv.Field(ac).ToString(), ParseValue(csv));
-        }
-        if (agents.Count < 2) throw new Tally.Core.TallyDataException(path, 0, $"needs submissions from at least 2 agents (found {agents.Count})");
-        return (agents, values);
-    }
-
-    private static double ParseValue(Tally.Core.CsvRecordReader csv)
-    {
-        var field = csv.Field(csv.Column("value"));
-        if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
-            throw new Tally.Core.TallyDataException(csv.SourceName, csv.LineNumber, $"value '{field.ToString()}' is not a finite number");
-        return v;
-    }
-
-    private static List<double> ReadValues(string file)
-    {
-        using var csv = Tally.Core.CsvRecordReader.Open(file);
-        var list = new List<double>();
-        while (csv.ReadChecked()) list.Add(ParseValue(csv));
-        return list;
-    }
-
     private static Command CreateAllocate(CliContext ctx)
     {
-        var submissions = new Option<string>("--submissions") { Description = "agent,value CSV, or a directory with one value CSV per agent.", Required = true };
+        var submissions = new Option<string>("--submissions") { Description = "agent,value CSV, or a directory with one value CSV per agent (named after the agent).", Required = true };
         var sigma = new Option<double>("--sigma") { Description = "Known σ.", Required = true };
         var cost = new Option<double>("--cost") { Description = "Cost c per sample.", Required = true };
-        var seed = new Option<int>("--seed", "-s") { Description = "Seed for Z_i and the noise.", DefaultValueFactory = _ => 0 };
-        var outDir = new Option<string>("--out", "-o") { Description = "Directory for allocation-<agent>.json files.", DefaultValueFactory = _ => "allocations" };
+        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for Z_i and the noise." };
+        var outDir = new Option<string?>("--out", "-o") { Description = $"Directory for allocation-<agent>.json files (default: {ShareAllocateRequest.DefaultOutputDirectory})." };
         var cmd = new Command("allocate", """
             The mediator's step: from every agent's submitted samples, each agent's allocation (Z_i: n* of the others' points;
-            Z'_i: the rest, each with Gaussian noise of variance η_i² = α²(mean(Y_i) − mean(Z_i))²).
+            Z'_i: the rest, each with Gaussian noise of variance η_i² = α²(mean(Y_i) − mean(Z_i))²). Agents are sorted and
+            each agent's values taken as a set, so the same submissions in any row order give the same allocations.
 
             Example:
               tally share allocate --submissions subs.csv --sigma 1 --cost 0.01 --seed 7 --out alloc/
@@ -80,25 +35,11 @@ internal static class ShareCommand
         { submissions, sigma, cost, seed, outDir };
         cmd.SetAction(p =>
         {
-            var (agents, values) = ReadSubmissions(p.GetValue(submissions)!);
-            var problem = new SharingProblem(agents.Count, p.GetValue(sigma), p.GetValue(cost));
-            var mechanism = new CollaborativeMeanMechanism(problem);
-            var allocations = mechanism.Allocate(values.Select(v => (IReadOnlyList<double>)v).ToList(), new Random(p.GetValue(seed)));
-            string dir = p.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
-            for (int i = 0; i < agents.Count; i++)
-            {
-                var a = allocations[i];
-                var doc = new
-                {
-                    agent = agents[i], sigma = problem.Sigma, alpha = mechanism.NoiseScale, recommended_samples = mechanism.RecommendedSampleSize,
-                    eta_squared = double.IsPositiveInfinity(a.EtaSquared) ? (double?)null : a.EtaSquared,
-                    noisy_weight = a.NoisyWeight(problem.Sigma), z = a.Z, z_prime = a.ZPrime,
-                };
-                AtomicFile.WriteText(Path.Combine(dir, $"allocation-{agents[i]}.json"),
-                    w => w.Write(System.Text.Json.JsonSerializer.Serialize(doc, new System.Text.Json.JsonSerializerOptions { WriteIndented = true })));
-            }
-            ctx.Out.MarkupLine(Markup.Escape($"m = {agents.Count}, n* = {mechanism.RecommendedSampleSize} samples per agent, α = {mechanism.NoiseScale:0.######}; wrote {agents.Count} allocations to {dir}"));
+            var request = new ShareAllocateRequest { SubmissionsPath = p.GetValue(submissions)!, Sigma = p.GetValue(sigma), Cost = p.GetValue(cost) };
+            if (p.GetValue(seed) is int s) request = request with { Seed = s };
+            if (p.GetValue(outDir) is { } dir) request = request with { OutputDirectory = dir };
+            var o = ctx.WithJobProgress(report => ShareAllocateJob.Run(request, report));
+            ctx.Out.MarkupLine(Markup.Escape($"m = {o.Agents.Count}, n* = {o.RecommendedSampleSize} samples per agent, α = {o.Alpha:0.######}; wrote {o.Written.Count} allocations to {request.OutputDirectory}"));
             return 0;
         });
         return cmd;
@@ -118,18 +59,8 @@ internal static class ShareCommand
         { own, allocation };
         cmd.SetAction(p =>
         {
-            var x = ReadValues(p.GetValue(own)!);
-            string path = p.GetValue(allocation)!;
-            if (!File.Exists(path)) throw new Tally.Core.TallyDataException(path, 0, "file not found");
-            System.Text.Json.JsonElement root;
-            try { root = System.Text.Json.JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
-            catch (System.Text.Json.JsonException e) { throw new Tally.Core.TallyDataException(path, (e.LineNumber ?? -1) + 1, "not valid JSON: " + e.Message); }
-            double sigma = root.GetProperty("sigma").GetDouble();
-            double eta2 = root.GetProperty("eta_squared").ValueKind == System.Text.Json.JsonValueKind.Null ? double.PositiveInfinity : root.GetProperty("eta_squared").GetDouble();
-            var z = root.GetProperty("z").EnumerateArray().Select(e => e.GetDouble()).ToList();
-            var zp = root.GetProperty("z_prime").EnumerateArray().Select(e => e.GetDouble()).ToList();
-            double estimate = CollaborativeMeanMechanism.RecommendedEstimate(x, new Allocation(z, zp, eta2), sigma);
-            ctx.Out.MarkupLine(Markup.Escape($"estimate {estimate.ToString("G10", CultureInfo.InvariantCulture)} (own {x.Count}, Z {z.Count}, Z' {zp.Count} at weight {new Allocation(z, zp, eta2).NoisyWeight(sigma):0.####})"));
+            var o = ShareEstimateJob.Run(new ShareEstimateRequest(p.GetValue(own)!, p.GetValue(allocation)!));
+            ctx.Out.MarkupLine(Markup.Escape($"estimate {o.Estimate.ToString("G10", CultureInfo.InvariantCulture)} (own {o.Own}, Z {o.Z}, Z' {o.ZPrime} at weight {o.NoisyWeight:0.####})"));
             return 0;
         });
         return cmd;
@@ -137,12 +68,14 @@ internal static class ShareCommand
 
     private static Command CreateLab(CliContext ctx)
     {
-        var agents = new Option<int>("--agents", "-m") { Description = "Number of agents m (at least 5).", DefaultValueFactory = _ => 10 };
-        var sigma = new Option<double>("--sigma") { Description = "Known standard deviation σ of the samples.", DefaultValueFactory = _ => 1 };
-        var cost = new Option<double>("--cost") { Description = "Cost c of one sample.", DefaultValueFactory = _ => 0.01 };
-        var rule = new Option<string>("--rule") { Description = "collaborative (the mechanism), pool (pool-and-share) or threshold (pool-if-you-contribute-enough).", DefaultValueFactory = _ => "collaborative" };
-        var reps = new Option<int>("--replications") { Description = "Monte-Carlo replications per strategy and mean.", DefaultValueFactory = _ => 2000 };
-        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => 1 };
+        var d = new ShareLabRequest();
+        var agents = new Option<int>("--agents", "-m") { Description = "Number of agents m (at least 5).", DefaultValueFactory = _ => d.Agents };
+        var sigma = new Option<double>("--sigma") { Description = "Known standard deviation σ of the samples.", DefaultValueFactory = _ => d.Sigma };
+        var cost = new Option<double>("--cost") { Description = "Cost c of one sample.", DefaultValueFactory = _ => d.Cost };
+        var rule = new Option<string>("--rule") { Description = "collaborative (the mechanism), pool (pool-and-share) or threshold (pool-if-you-contribute-enough).", DefaultValueFactory = _ => d.Rule };
+        rule.AcceptOnlyFromAmong([.. ShareLabJob.RuleNames]);
+        var reps = new Option<int>("--replications") { Description = "Monte-Carlo replications per strategy and mean.", DefaultValueFactory = _ => d.Lab.Replications };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => d.Lab.Seed };
         var plot = new Option<string?>("--plot") { Description = "Write a bar chart of every strategy's penalty (PNG)." };
         var cmd = new Command("lab", """
             Penalty (worst-case squared error over μ ∈ {0, σ, 3σ} + c·samples) of one agent under the recommended profile and
@@ -156,39 +89,31 @@ internal static class ShareCommand
         { agents, sigma, cost, rule, reps, seed, plot };
         cmd.SetAction(p =>
         {
-            var problem = new SharingProblem(p.GetValue(agents), p.GetValue(sigma), p.GetValue(cost));
-            var r = p.GetValue(rule) switch
+            var request = new ShareLabRequest
             {
-                "collaborative" => SharingRule.Collaborative,
-                "pool" => SharingRule.PoolAndShare,
-                "threshold" => SharingRule.PoolIfContributeEnough,
-                var x => throw new UsageException($"--rule must be collaborative, pool or threshold (got '{x}')"),
+                Agents = p.GetValue(agents), Sigma = p.GetValue(sigma), Cost = p.GetValue(cost), Rule = p.GetValue(rule)!,
+                Lab = d.Lab with { Replications = p.GetValue(reps), Seed = p.GetValue(seed) },
             };
-            if (p.GetValue(reps) < 10) throw new UsageException("--replications must be at least 10");
-            var lab = new SharingLab(new SharingLabOptions { Replications = p.GetValue(reps), Seed = p.GetValue(seed) });
-            var report = ctx.WithProgress("Simulating", _ => lab.Run(problem, r));
+            string? png = p.GetValue(plot);
+            if (png is not null) OutputChecks.WritableDirectory(Path.GetDirectoryName(Path.GetFullPath(png))!, "--plot");
+            var o = ctx.WithJobProgress(r => ShareLabJob.Run(request, ctx.Compute, r));
+            var report = o.Report;
+            var problem = report.Problem;
             var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(
-                $"m = {problem.Agents}, σ = {problem.Sigma}, c = {problem.Cost}, rule = {r}: n* = {report.RecommendedSampleSize}, α = {report.Alpha:0.#####}"));
+                $"m = {problem.Agents}, σ = {problem.Sigma}, c = {problem.Cost}, rule = {report.Rule}: n* = {report.RecommendedSampleSize}, α = {report.Alpha:0.#####}"));
             table.AddColumn("strategy"); table.AddColumn(new TableColumn("samples").RightAligned());
             table.AddColumn(new TableColumn("penalty (worst μ)").RightAligned()); table.AddColumn(new TableColumn("gain vs recommended").RightAligned());
             table.AddRow(Markup.Escape(report.Recommended.Strategy), report.Recommended.Collected.ToString(CultureInfo.InvariantCulture),
                 Markup.Escape($"{report.Recommended.Penalty:0.0000} ± {report.Recommended.HalfWidth:0.0000}"), "—");
-            foreach (var d in report.Deviations)
-                table.AddRow(Markup.Escape(d.Strategy), d.Collected.ToString(CultureInfo.InvariantCulture), Markup.Escape($"{d.Penalty:0.0000} ± {d.HalfWidth:0.0000}"),
-                    d.Gain > d.GainHalfWidth ? $"[red]{Markup.Escape($"+{d.Gain:0.0000} ± {d.GainHalfWidth:0.0000}")}[/]" : Markup.Escape($"{d.Gain:+0.0000;-0.0000} ± {d.GainHalfWidth:0.0000}"));
+            foreach (var dev in report.Deviations)
+                table.AddRow(Markup.Escape(dev.Strategy), dev.Collected.ToString(CultureInfo.InvariantCulture), Markup.Escape($"{dev.Penalty:0.0000} ± {dev.HalfWidth:0.0000}"),
+                    dev.Gain > dev.GainHalfWidth ? $"[red]{Markup.Escape($"+{dev.Gain:0.0000} ± {dev.GainHalfWidth:0.0000}")}[/]" : Markup.Escape($"{dev.Gain:+0.0000;-0.0000} ± {dev.GainHalfWidth:0.0000}"));
             ctx.Out.Write(table);
-            if (r == SharingRule.Collaborative)
-            {
-                int ns = report.RecommendedSampleSize;
-                double exact = CollaborativeMeanMechanism.ExpectedError(problem, report.Alpha, ns, ns) + problem.Cost * ns;
-                ctx.Out.MarkupLine(Markup.Escape($"exact recommended penalty R(n*) + c·n* = {exact:0.00000}; social {problem.Agents * exact:0.0000} = {problem.Agents * exact / problem.OptimalSocialPenalty:0.0000} × optimum"));
-            }
-            if (p.GetValue(plot) is { } png)
-            {
-                var all = new[] { report.Recommended }.Concat(report.Deviations).ToList();
-                Plots.Bars(png, $"Penalty per strategy (m = {problem.Agents}, {r}; solo = {report.SoloPenalty:0.###})", "penalty (worst μ)",
-                    all.Select(o => o.Strategy).ToList(), all.Select(o => o.Penalty).ToList());
-            }
+            if (o.ExactRecommendedPenalty is { } exact && o.ExactSocialPenalty is { } social)
+                ctx.Out.MarkupLine(Markup.Escape($"exact recommended penalty R(n*) + c·n* = {exact:0.00000}; social {social:0.0000} = {social / report.OptimalSocialPenalty:0.0000} × optimum"));
+            if (png is not null)
+                Plots.Bars(png, $"Penalty per strategy (m = {problem.Agents}, {report.Rule}; solo = {report.SoloPenalty:0.###})", "penalty (worst μ)",
+                    o.Strategies.Select(s => s.Strategy).ToList(), o.Strategies.Select(s => s.Penalty).ToList());
             ctx.Out.MarkupLine(Markup.Escape($"individually rational: {(report.IndividuallyRational ? "yes" : "no")} (alone: 2σ√c = {report.SoloPenalty:0.0000}); social penalty {report.SocialPenalty:0.000} vs optimum 2σ√(cm) = {report.OptimalSocialPenalty:0.000} (ratio {report.SocialPenalty / report.OptimalSocialPenalty:0.00})"));
             return 0;
         });

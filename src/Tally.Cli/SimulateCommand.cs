@@ -1,6 +1,7 @@
 using System.CommandLine;
-using System.Diagnostics;
 using Spectre.Console;
+using Tally.Application;
+using Tally.Core;
 using Tally.Simulation;
 
 namespace Tally.Cli;
@@ -28,22 +29,23 @@ internal static class SimulateCommand
     private static Option<string> OutOption() => new("--out", "-o") { Description = "Answers CSV to write (task,worker,label).", Required = true };
     private static Option<string?> TruthOption() => new("--truth-out") { Description = "Truth CSV to write (default: beside --out, named <name>.truth.csv)." };
 
-    private static AdversaryStrategy ParseStrategy(string s) => s.ToLowerInvariant() switch
+    private static Option<string> StrategyOption(AdversaryStrategy defaultValue)
     {
-        "flip" => AdversaryStrategy.Flip,
-        "constant" => AdversaryStrategy.Constant,
-        "random" => AdversaryStrategy.Random,
-        "pattern" => AdversaryStrategy.Pattern,
-        _ => throw new UsageException($"--adversary-strategy must be flip, constant, random or pattern (got '{s}')"),
-    };
+        var o = new Option<string>("--adversary-strategy")
+        {
+            Description = "What colluders answer: flip (truth + 1), constant (one class), random, or pattern (the same random class per task).",
+            DefaultValueFactory = _ => Specs.Name(defaultValue),
+        };
+        o.AcceptOnlyFromAmong([.. Specs.Names<AdversaryStrategy>()]);
+        return o;
+    }
 
-    private static void Write(CliContext ctx, SimulatedCrowd crowd, string outPath, string? truthOut)
+    private static int Run(CliContext ctx, SimulateRequest request)
     {
-        string truthPath = truthOut ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!,
-            Path.GetFileNameWithoutExtension(outPath) + ".truth.csv");
-        Tally.Core.AnswerFiles.WriteAnswers(crowd.Answers, outPath);
-        Tally.Core.AnswerFiles.WriteTruth(crowd.Answers, crowd.Truth, truthPath);
-        ctx.Out.MarkupLine(Markup.Escape($"wrote {crowd.Answers.AnswerCount:N0} answers ({crowd.Answers.TaskCount:N0} tasks, {crowd.Answers.WorkerCount:N0} workers) to {outPath} and truth to {truthPath}"));
+        var o = ctx.WithJobProgress(report => SimulateJob.Run(request, report));
+        string who = o.Workers is { } w ? $" ({o.Tasks:N0} tasks, {w:N0} workers)" : $" ({o.Tasks:N0} tasks)";
+        ctx.Out.MarkupLine(Markup.Escape($"wrote {o.Answers:N0} answers{who} to {o.AnswersPath} and truth to {o.TruthPath} in {o.Seconds:0.0} s"));
+        return 0;
     }
 
     private static Command CreateSparse(CliContext ctx)
@@ -55,12 +57,12 @@ internal static class SimulateCommand
         var classes = new Option<int>("--classes") { Description = "K.", DefaultValueFactory = _ => d.Classes };
         var a1 = new Option<double>("--alpha1") { Description = "Dirichlet weight of the correct answer.", DefaultValueFactory = _ => d.Alpha1 };
         var a2 = new Option<double>("--alpha2") { Description = "Dirichlet weight of each wrong answer.", DefaultValueFactory = _ => d.Alpha2 };
-        var twoCoin = new Option<bool>("--two-coin") { Description = "Draw every confusion row from Dir(α1, α2…) instead of one accuracy per worker." };
-        var spammers = new Option<int>("--spammers") { Description = "Extreme spammers added (each answers --spammer-share of all tasks at random)." };
+        var twoCoin = new Option<bool>("--two-coin") { Description = "Draw every confusion row from Dir(α1, α2…) instead of one accuracy per worker.", DefaultValueFactory = _ => !d.OneCoin };
+        var spammers = new Option<int>("--spammers") { Description = "Extreme spammers added (each answers --spammer-share of all tasks at random).", DefaultValueFactory = _ => d.Spammers };
         var share = new Option<double>("--spammer-share") { Description = "Share of tasks each spammer answers.", DefaultValueFactory = _ => d.SpammerShare };
-        var adv = new Option<double>("--adversaries") { Description = "Fraction α of regular workers who collude." };
-        var strategy = new Option<string>("--adversary-strategy") { Description = "flip, constant, random or pattern (same random class per task).", DefaultValueFactory = _ => "flip" };
-        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => 0 };
+        var adv = new Option<double>("--adversaries") { Description = "Fraction α of regular workers who collude.", DefaultValueFactory = _ => d.AdversaryFraction };
+        var strategy = StrategyOption(d.Adversary);
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => d.Seed };
         var output = OutOption();
         var truthOut = TruthOption();
         var cmd = new Command("sparse", """
@@ -72,18 +74,18 @@ internal static class SimulateCommand
               tally simulate sparse --spammers 3 --adversaries 0.1 --adversary-strategy pattern --out hard.csv
             """)
         { tasks, l, r, classes, a1, a2, twoCoin, spammers, share, adv, strategy, seed, output, truthOut };
-        cmd.SetAction(p =>
+        cmd.SetAction(p => Run(ctx, new SimulateRequest
         {
-            var crowd = new SparseCrowdSimulator().Generate(new SparseCrowdScenario
+            Sparse = d with
             {
                 Tasks = p.GetValue(tasks), PerTask = p.GetValue(l), PerWorker = p.GetValue(r), Classes = p.GetValue(classes),
                 Alpha1 = p.GetValue(a1), Alpha2 = p.GetValue(a2), OneCoin = !p.GetValue(twoCoin), Spammers = p.GetValue(spammers),
-                SpammerShare = p.GetValue(share), AdversaryFraction = p.GetValue(adv), Adversary = ParseStrategy(p.GetValue(strategy)!),
-                Seed = p.GetValue(seed),
-            });
-            Write(ctx, crowd, p.GetValue(output)!, p.GetValue(truthOut));
-            return 0;
-        });
+                SpammerShare = p.GetValue(share), AdversaryFraction = p.GetValue(adv),
+                Adversary = SimulateJob.ParseStrategy(p.GetValue(strategy)!), Seed = p.GetValue(seed),
+            },
+            AnswersPath = p.GetValue(output)!,
+            TruthPath = p.GetValue(truthOut),
+        }));
         return cmd;
     }
 
@@ -96,9 +98,9 @@ internal static class SimulateCommand
         var classes = new Option<int>("--classes") { Description = "K.", DefaultValueFactory = _ => d.Classes };
         var accuracy = new Option<double>("--accuracy") { Description = "Honest accuracy (Γ diagonal; errors spread evenly).", DefaultValueFactory = _ => d.Accuracy };
         var adv = new Option<double>("--adversaries") { Description = "Fraction α of colluding workers.", DefaultValueFactory = _ => d.AdversaryFraction };
-        var strategy = new Option<string>("--adversary-strategy") { Description = "flip, constant, random or pattern.", DefaultValueFactory = _ => "flip" };
-        var constant = new Option<int>("--constant-label") { Description = "Class index given by constant adversaries.", DefaultValueFactory = _ => 0 };
-        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => 0 };
+        var strategy = StrategyOption(d.Strategy);
+        var constant = new Option<int>("--constant-label") { Description = "Class index given by constant adversaries.", DefaultValueFactory = _ => d.ConstantLabel };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => d.Seed };
         var output = OutOption();
         var truthOut = TruthOption();
         var cmd = new Command("rowdy", """
@@ -109,18 +111,17 @@ internal static class SimulateCommand
               tally simulate rowdy --tasks 2000 --workers 400 --classes 3 --adversaries 0.2 --adversary-strategy constant --out rowdy.csv
             """)
         { tasks, workers, perTask, classes, accuracy, adv, strategy, constant, seed, output, truthOut };
-        cmd.SetAction(p =>
+        cmd.SetAction(p => Run(ctx, new SimulateRequest
         {
-            var strat = ParseStrategy(p.GetValue(strategy)!);
-            var crowd = new AdversarySimulator().Generate(new AdversaryScenario
+            Rowdy = d with
             {
                 Tasks = p.GetValue(tasks), Workers = p.GetValue(workers), PerTask = p.GetValue(perTask), Classes = p.GetValue(classes),
-                Accuracy = p.GetValue(accuracy), AdversaryFraction = p.GetValue(adv), Strategy = strat,
+                Accuracy = p.GetValue(accuracy), AdversaryFraction = p.GetValue(adv), Strategy = SimulateJob.ParseStrategy(p.GetValue(strategy)!),
                 ConstantLabel = p.GetValue(constant), Seed = p.GetValue(seed),
-            });
-            Write(ctx, crowd.ToSimulatedCrowd(strat, p.GetValue(constant)), p.GetValue(output)!, p.GetValue(truthOut));
-            return 0;
-        });
+            },
+            AnswersPath = p.GetValue(output)!,
+            TruthPath = p.GetValue(truthOut),
+        }));
         return cmd;
     }
 
@@ -133,9 +134,9 @@ internal static class SimulateCommand
         var classes = new Option<int>("--classes") { Description = "Number of classes K.", DefaultValueFactory = _ => d.Classes };
         var accuracy = new Option<double>("--accuracy") { Description = "Mean worker accuracy.", DefaultValueFactory = _ => d.Accuracy };
         var spread = new Option<double>("--accuracy-spread") { Description = "Standard deviation of worker accuracy (Beta-distributed).", DefaultValueFactory = _ => d.AccuracySpread };
-        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => 0 };
-        var output = new Option<string>("--out", "-o") { Description = "Answers CSV to write (task,worker,label).", Required = true };
-        var truthOut = new Option<string?>("--truth-out") { Description = "Truth CSV to write (default: beside --out, named <name>.truth.csv)." };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed.", DefaultValueFactory = _ => d.Seed };
+        var output = OutOption();
+        var truthOut = TruthOption();
         var cmd = new Command("ds", """
             Answers from the Dawid-Skene model: uniform task classes; worker accuracy ~ Beta(mean, spread); errors spread
             over the other classes by a Dirichlet(1) draw per confusion row; each task answered by --per-task distinct workers.
@@ -146,22 +147,16 @@ internal static class SimulateCommand
               tally simulate ds --tasks 2000000 --workers 1000 --per-task 5 --out big.csv --truth-out big-truth.csv
             """)
         { tasks, workers, perTask, classes, accuracy, spread, seed, output, truthOut };
-        cmd.SetAction(p =>
+        cmd.SetAction(p => Run(ctx, new SimulateRequest
         {
-            var scenario = new DawidSkeneScenario
+            DawidSkene = d with
             {
                 Tasks = p.GetValue(tasks), Workers = p.GetValue(workers), PerTask = p.GetValue(perTask), Classes = p.GetValue(classes),
                 Accuracy = p.GetValue(accuracy), AccuracySpread = p.GetValue(spread), Seed = p.GetValue(seed),
-            };
-            scenario.Validate();
-            string outPath = p.GetValue(output)!;
-            string truthPath = p.GetValue(truthOut) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(outPath))!,
-                Path.GetFileNameWithoutExtension(outPath) + ".truth.csv");
-            var clock = Stopwatch.StartNew();
-            ctx.WithProgress("Simulating", report => { new DawidSkeneSimulator().WriteCsv(scenario, outPath, truthPath, report); return 0; });
-            ctx.Out.MarkupLine(Markup.Escape($"wrote {(long)scenario.Tasks * scenario.PerTask:N0} answers to {outPath} and truth to {truthPath} in {clock.Elapsed.TotalSeconds:0.0} s"));
-            return 0;
-        });
+            },
+            AnswersPath = p.GetValue(output)!,
+            TruthPath = p.GetValue(truthOut),
+        }));
         return cmd;
     }
 }

@@ -275,4 +275,189 @@ public sealed class CliTests : IDisposable
         File.WriteAllText(subs, "agent,value\na,1\na,2\n");
         Assert.Equal(2, Run("share", "allocate", "--submissions", subs, "--sigma", "1", "--cost", "0.01").Code);
     }
+
+    [Fact]
+    public void Compare_reads_other_columns_and_declared_classes()
+    {
+        // Binary answers under other column names; the truth of one task is a third class no worker gave.
+        var answers = Path.Combine(_dir, "votes.csv");
+        var truth = Path.Combine(_dir, "gold.csv");
+        var rows = new List<string> { "question,annotator,answer" };
+        var gold = new List<string> { "task,truth" };
+        var rng = new Random(4);
+        for (int t = 0; t < 60; t++)
+        {
+            string y = t % 2 == 0 ? "yes" : "no";
+            gold.Add($"q{t},{(t == 0 ? "maybe" : y)}");
+            for (int w = 0; w < 5; w++) rows.Add($"q{t},w{w},{(rng.NextDouble() < 0.8 ? y : (y == "yes" ? "no" : "yes"))}");
+        }
+        File.WriteAllLines(answers, rows);
+        File.WriteAllLines(truth, gold);
+        var csv = Path.Combine(_dir, "cmp.csv");
+        string[] columns = ["--task-col", "question", "--worker-col", "annotator", "--label-col", "answer"];
+
+        // Without --classes the truth's third class is unknown, and the message says what to do.
+        var (code, _, err) = Run(["compare", answers, "--truth", truth, "--methods", "mv,ds,kos", .. columns]);
+        Assert.Equal(2, code);
+        Assert.Contains("--classes", err);
+
+        (code, var stdout, err) = Run(["compare", answers, "--truth", truth, "--methods", "mv,ds,kos", "--csv", csv, "--classes", "yes,no,maybe", .. columns]);
+        Assert.True(code == 0, err);
+        Assert.Contains("K = 3", stdout);
+        var lines = File.ReadAllLines(csv);
+        Assert.Equal(Tally.Application.CompareJob.CsvHeader, lines[0]);
+        Assert.Equal(["mv", "ds", "kos"], lines.Skip(1).Select(l => l.Split(',')[0]));
+        // KOS is binary only: on K = 3 it gets a note, no accuracy, and the run goes on.
+        var kos = lines[3].Split(',');
+        Assert.Equal("", kos[1]);
+        Assert.Contains("binary only", kos[5]);
+        foreach (var l in lines.Skip(1).Take(2))
+            Assert.InRange(double.Parse(l.Split(',')[1], CultureInfo.InvariantCulture), 0.8, 1.0);
+    }
+
+    [Fact]
+    public void Compare_checks_its_inputs_and_outputs_before_work()
+    {
+        var (code, _, err) = Run("compare", Path.Combine(TestData.RepoRoot, "data", "dog", "answers.csv"));
+        Assert.Equal(2, code);
+        Assert.Contains("truth", err);
+        (code, _, err) = Run("compare", "x.csv", "--dataset", "dog");
+        Assert.Equal(2, code);
+        Assert.Contains("not both", err);
+        (code, _, err) = Run("compare", "--dataset", "dog", "--csv", Path.Combine(_dir, "missing", "c.csv"));
+        Assert.Equal(2, code);
+        Assert.Contains("--csv", err);
+        (code, _, err) = Run("compare", "--dataset", "dog", "--methods", "mv,nope");
+        Assert.Equal(2, code);
+        Assert.Contains("--methods", err);
+        Assert.Contains("nope", err);
+        (code, _, err) = Run("compare", "--dataset", "dog", "--prior", "threecoin:1,2");
+        Assert.Equal(2, code);
+        Assert.Contains("--prior", err);
+    }
+
+    [Fact]
+    public void Lab_aggregation_writes_points_identical_for_any_thread_count()
+    {
+        var a = Path.Combine(_dir, "a.csv");
+        var b = Path.Combine(_dir, "b.csv");
+        var (code, stdout, err) = Run("lab", "aggregation", "spammers", "--methods", "mv,ds", "--values", "0,2", "--seeds", "3", "--csv", a, "--threads", "1");
+        Assert.True(code == 0, err);
+        Assert.Contains("extreme spammers", stdout);
+        (code, _, err) = Run("lab", "aggregation", "spammers", "--methods", "mv,ds", "--values", "0,2", "--seeds", "3", "--csv", b, "--threads", "4");
+        Assert.True(code == 0, err);
+        Assert.Equal(File.ReadAllText(a), File.ReadAllText(b));
+        var lines = File.ReadAllLines(a);
+        Assert.Equal(Tally.Application.AggregationLabJob.CsvHeader, lines[0]);
+        Assert.Equal(5, lines.Length); // 2 values × 2 methods
+        Assert.All(lines.Skip(1), l => Assert.Equal("3", l.Split(',')[6]));
+
+        Assert.Equal(2, Run("lab", "aggregation", "nope").Code);
+        (code, _, err) = Run("lab", "aggregation", "spammers", "--methods", "mv,ds", "--prior", "onecoin:2,1");
+        Assert.Equal(2, code);
+        Assert.Contains("--prior", err);
+        (code, _, err) = Run("lab", "aggregation", "spammers", "--values", "0,x");
+        Assert.Equal(2, code);
+        Assert.Contains("--values", err);
+        (code, _, err) = Run("lab", "aggregation", "spammers", "--seeds", "1");
+        Assert.Equal(2, code);
+        Assert.Contains("--seeds", err);
+        // Help lists the experiments from the lab itself.
+        (_, stdout, _) = Run("lab", "aggregation", "--help");
+        foreach (var e in Tally.Application.AggregationLabJob.Experiments) Assert.Contains(e.Name, stdout);
+    }
+
+    [Fact]
+    public void Share_allocate_does_not_depend_on_row_order_or_layout()
+    {
+        var rng = new Random(8);
+        var rows = new List<string>();
+        foreach (var agent in new[] { "a", "b", "c", "d", "e", "f", "g" })
+            for (int i = 0; i < 3; i++) rows.Add($"{agent},{(2 + rng.NextDouble()).ToString("R", CultureInfo.InvariantCulture)}");
+        var ordered = Path.Combine(_dir, "ordered.csv");
+        var shuffled = Path.Combine(_dir, "shuffled.csv");
+        File.WriteAllLines(ordered, ["agent,value", .. rows]);
+        File.WriteAllLines(shuffled, ["agent,value", .. rows.OrderBy(_ => rng.Next())]);
+        var folder = Path.Combine(_dir, "per-agent");
+        Directory.CreateDirectory(folder);
+        foreach (var g in rows.GroupBy(r => r.Split(',')[0]))
+            File.WriteAllLines(Path.Combine(folder, g.Key + ".csv"), ["value", .. g.Select(r => r.Split(',')[1]).Reverse()]);
+
+        string Allocate(string input, string name)
+        {
+            var dir = Path.Combine(_dir, name);
+            var (code, _, err) = Run("share", "allocate", "--submissions", input, "--sigma", "1", "--cost", "0.02", "--seed", "5", "--out", dir);
+            Assert.True(code == 0, err);
+            var files = Directory.GetFiles(dir).Order(StringComparer.Ordinal).ToList();
+            Assert.Equal(7, files.Count);
+            return string.Join("\n", files.Select(f => Path.GetFileName(f) + ":" + File.ReadAllText(f)));
+        }
+        string expected = Allocate(ordered, "o");
+        Assert.Equal(expected, Allocate(shuffled, "s"));
+        Assert.Equal(expected, Allocate(folder, "f"));
+
+        // An agent name that would leave the output folder is refused before anything is written.
+        File.WriteAllLines(shuffled, ["agent,value", .. rows.Select(r => r.StartsWith("a,", StringComparison.Ordinal) ? "../up" + r[1..] : r)]);
+        var (c, _, e) = Run("share", "allocate", "--submissions", shuffled, "--sigma", "1", "--cost", "0.02", "--out", Path.Combine(_dir, "bad"));
+        Assert.Equal(2, c);
+        Assert.Contains("../up", e);
+        Assert.False(Directory.Exists(Path.Combine(_dir, "bad")));
+
+        // A damaged allocation file is a user error, not a crash.
+        var damaged = Path.Combine(_dir, "damaged.json");
+        File.WriteAllText(damaged, "{\"sigma\": 1, \"eta_squared\": 0.5}");
+        var own = Path.Combine(_dir, "own.csv");
+        File.WriteAllLines(own, ["value", "2.5"]);
+        (c, _, e) = Run("share", "estimate", "--own", own, "--allocation", damaged);
+        Assert.Equal(2, c);
+        Assert.Contains("'z'", e);
+    }
+
+    [Fact]
+    public void Share_lab_is_the_same_with_1_and_4_threads()
+    {
+        var (code, one, err) = Run("share", "lab", "--agents", "6", "--replications", "200", "--threads", "1");
+        Assert.True(code == 0, err);
+        (code, var four, err) = Run("share", "lab", "--agents", "6", "--replications", "200", "--threads", "4");
+        Assert.True(code == 0, err);
+        Assert.Equal(one, four);
+        (code, _, err) = Run("share", "lab", "--replications", "5");
+        Assert.Equal(2, code);
+        Assert.Contains("--replications", err);
+    }
+
+    [Fact]
+    public void Methods_lists_each_methods_default_iterations_and_tolerance()
+    {
+        var (code, stdout, _) = Run("methods");
+        Assert.Equal(0, code);
+        var lines = stdout.Split('\n');
+        foreach (var m in AggregatorCatalog.All)
+        {
+            var row = lines.First(l => l.StartsWith($"│ {m.Name} ", StringComparison.Ordinal));
+            if (m.Defaults is { } d)
+            {
+                // The very numbers the method starts from, e.g. DawidSkeneOptions' defaults for ds.
+                Assert.Contains($" {d.MaxIterations} ", row);
+                Assert.Contains($" {NumberFormat.Number(d.Tolerance)} ", row);
+            }
+        }
+        Assert.Equal(new Tally.Aggregation.DawidSkeneOptions().MaxIterations, AggregatorCatalog.Find("ds")!.Defaults!.MaxIterations);
+        Assert.Equal(new Tally.Aggregation.GladOptions().Tolerance, AggregatorCatalog.Find("glad")!.Defaults!.Tolerance);
+    }
+
+    [Fact]
+    public void Simulate_checks_the_output_location_before_work()
+    {
+        var (code, _, err) = Run("simulate", "ds", "--tasks", "100", "--out", Path.Combine(_dir, "missing", "sim.csv"));
+        Assert.Equal(2, code);
+        Assert.Contains("--out", err);
+        (code, _, err) = Run("simulate", "rowdy", "--tasks", "100", "--out", Path.Combine(_dir, "r.csv"), "--truth-out", Path.Combine(_dir, "missing", "t.csv"));
+        Assert.Equal(2, code);
+        Assert.Contains("--truth-out", err);
+        Assert.False(File.Exists(Path.Combine(_dir, "r.csv")));
+        (code, _, err) = Run("simulate", "ds", "--tasks", "100", "--per-task", "500", "--out", Path.Combine(_dir, "x.csv"));
+        Assert.Equal(2, code);
+        Assert.Contains("--per-task", err);
+    }
 }

@@ -73,4 +73,38 @@ public class SharingLabTests(ITestOutputHelper output)
         Assert.ThrowsAny<TallyUserException>(() => new SharingLab(new SharingLabOptions { MeansInSigmas = [] }).Run(problem));
         Assert.ThrowsAny<TallyUserException>(() => new SharingLab(new SharingLabOptions { MeansInSigmas = [double.NaN] }).Run(problem));
     }
+
+    [Theory]
+    [InlineData(SharingRule.Collaborative)]
+    [InlineData(SharingRule.PoolIfContributeEnough)]
+    public void LabGivesIdenticalReportsWith1And4Threads(SharingRule rule)
+    {
+        // Replications run in parallel, each on its own stream of the seed: the thread count may change the speed only.
+        var problem = new SharingProblem(8, 1.0, 0.02);
+        var lab = new SharingLab(new SharingLabOptions { Replications = 300, Seed = 5 });
+        var one = lab.Run(problem, rule, new ComputeOptions { MaxDegreeOfParallelism = 1 });
+        var four = lab.Run(problem, rule, new ComputeOptions { MaxDegreeOfParallelism = 4 });
+        Assert.Equal(one.Alpha, four.Alpha);
+        var a = one.Deviations.Prepend(one.Recommended).ToList();
+        var b = four.Deviations.Prepend(four.Recommended).ToList();
+        Assert.Equal(a.Count, b.Count);
+        for (int s = 0; s < a.Count; s++)
+        {
+            Assert.Equal(a[s].Strategy, b[s].Strategy);
+            Assert.Equal(a[s].Penalty, b[s].Penalty);
+            Assert.Equal(a[s].HalfWidth, b[s].HalfWidth);
+            Assert.Equal(a[s].Gain, b[s].Gain);
+            Assert.Equal(a[s].GainHalfWidth, b[s].GainHalfWidth);
+            Assert.Equal(a[s].ByMean, b[s].ByMean);
+        }
+    }
+
+    [Fact]
+    public void LabSeedChangesTheDraws()
+    {
+        var problem = new SharingProblem(5, 1.0, 0.04);
+        var a = new SharingLab(new SharingLabOptions { Replications = 200, Seed = 9 }).Run(problem);
+        var b = new SharingLab(new SharingLabOptions { Replications = 200, Seed = 10 }).Run(problem);
+        Assert.NotEqual(a.Recommended.Penalty, b.Recommended.Penalty);
+    }
 }

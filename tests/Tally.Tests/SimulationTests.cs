@@ -92,4 +92,39 @@ public class SimulationTests
             Assert.Equal(6, p.Seeds);
         }
     }
+
+    [Theory]
+    [InlineData("spammers", "mv,ds", 0, 3)]
+    [InlineData("rowdy-pattern", "mv,ds,robust-ds", 0.1, 0.3)]
+    public void Aggregation_lab_gives_identical_points_with_1_and_4_threads(string name, string methods, double x1, double x2) =>
+        AssertLabThreadIdentity(name, methods, x1, x2);
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void Aggregation_lab_with_the_bayesian_methods_gives_identical_points_with_1_and_4_threads() =>
+        AssertLabThreadIdentity("prior", "mv,ds,mf,bp", 0.4, 1.2);
+
+    private static void AssertLabThreadIdentity(string name, string methods, double x1, double x2)
+    {
+        // The lab is parallel over crowds, the methods sequential inside: the thread count may change the speed only.
+        var experiment = AggregationLab.Find(name)!;
+        var chosen = methods.Split(',').Select(m => AggregatorCatalog.Find(m)!).ToList();
+        IReadOnlyList<SweepPoint> RunWith(int threads) => AggregationLab.Run(experiment, [x1, x2], 4, chosen, new CommonMethodOptions(),
+            compute: new ComputeOptions { MaxDegreeOfParallelism = threads });
+        var one = RunWith(1);
+        var four = RunWith(4);
+        Assert.Equal(2 * chosen.Count, one.Count);
+        Assert.Equal(one, four);
+        foreach (var p in one) Assert.InRange(p.Mean, 0.3, 1.0);
+    }
+
+    [Fact]
+    public void Sweep_reports_a_bad_scenario_value_as_one_user_error()
+    {
+        // Every crowd of the value fails at once on its own thread; the caller gets that error, not a bundle of them.
+        var experiment = AggregationLab.Find("prior")!;
+        var e = Assert.ThrowsAny<TallyUserException>(() => AggregationLab.Run(experiment, [-1.0], 8, [AggregatorCatalog.Find("mv")!],
+            new CommonMethodOptions(), compute: new ComputeOptions { MaxDegreeOfParallelism = 4 }));
+        Assert.Contains("α1", e.Message);
+    }
 }

@@ -1,6 +1,6 @@
-using Tally.Catalogs;
 using System.Diagnostics;
 using Tally.Aggregation;
+using Tally.Catalogs;
 using Tally.Core;
 
 namespace Tally.Application;
@@ -18,24 +18,38 @@ public sealed record ComparisonRow(string Method, double? Accuracy, double Secon
 public static class MethodComparison
 {
     /// <summary>
-    /// Runs each method in turn (sequentially, so timings are comparable) and reports accuracy and time. A method that
-    /// rejects the input (for instance a binary-only method on K &gt; 2) gets a row with a note instead of failing the run.
+    /// Runs each method in turn (sequentially, so timings are comparable; each may use <paramref name="compute"/>'s
+    /// threads) and reports accuracy and time. A method that is not defined for the input (a binary-only method on
+    /// K &gt; 2) gets a row with a note instead of failing the run.
     /// </summary>
-    public static IReadOnlyList<ComparisonRow> Run(LabelMatrix answers, GoldLabels truth, IEnumerable<AggregatorInfo> methods,
-        CommonMethodOptions options, Action<string>? starting = null, ComputeOptions? compute = null, CancellationToken ct = default)
+    /// <param name="answers">The answers.</param>
+    /// <param name="truth">The truth to score against.</param>
+    /// <param name="methods">The methods, in the order of the rows.</param>
+    /// <param name="options">Overrides applied to every method.</param>
+    /// <param name="compute">Threads each method may use.</param>
+    /// <param name="progress">"Running NAME" and the fraction of methods done.</param>
+    /// <param name="cancellationToken">Stops the running method.</param>
+    public static IReadOnlyList<ComparisonRow> Run(LabelMatrix answers, GoldLabels truth, IReadOnlyList<AggregatorInfo> methods,
+        CommonMethodOptions options, ComputeOptions? compute = null, IProgress<JobProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(answers);
+        ArgumentNullException.ThrowIfNull(truth);
+        ArgumentNullException.ThrowIfNull(methods);
+        ArgumentNullException.ThrowIfNull(options);
         var rows = new List<ComparisonRow>();
-        foreach (var info in methods)
+        for (int i = 0; i < methods.Count; i++)
         {
-            ct.ThrowIfCancellationRequested();
-            starting?.Invoke(info.Name);
+            cancellationToken.ThrowIfCancellationRequested();
+            var info = methods[i];
+            progress?.Report(new JobProgress("Running " + info.Name, (double)i / methods.Count));
             if (info.BinaryOnly && answers.ClassCount != 2)
             {
                 rows.Add(new ComparisonRow(info.Name, null, 0, 0, false, $"binary only (K = {answers.ClassCount})"));
                 continue;
             }
             var clock = Stopwatch.StartNew();
-            var result = info.Create(options).Aggregate(answers, compute, null, ct);
+            var result = info.Create(options).Aggregate(answers, compute, null, cancellationToken);
             double seconds = clock.Elapsed.TotalSeconds;
             rows.Add(new ComparisonRow(info.Name, Accuracy.Of(result.Labels.AsSpan(), truth).Value, seconds,
                 result.Iterations, result.Converged, ""));

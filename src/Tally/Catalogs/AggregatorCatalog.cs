@@ -26,6 +26,12 @@ public sealed record AggregatorInfo(string Name, IReadOnlyList<string> Aliases, 
     public bool AcceptsPrior { get; init; }
     /// <summary>True for the methods that clamp gold labels during inference.</summary>
     public bool SupportsGold { get; init; }
+    /// <summary>
+    /// The iterative method's default options (iteration limit, tolerance, seed) — the very record
+    /// <see cref="Create"/> starts from, so front ends can show the defaults without restating them; null for the
+    /// methods that do not iterate.
+    /// </summary>
+    public IterativeOptions? Defaults { get; init; }
 }
 
 /// <summary>The truth-inference methods Tally ships, by name.</summary>
@@ -39,29 +45,31 @@ public static class AggregatorCatalog
             o => new MajorityVote(new MajorityVoteOptions { Ties = o.Seed is null ? TieBreak.LowestIndex : TieBreak.Random, Seed = o.Seed ?? 0 })),
         new("wawa", ["worker-agreement-with-aggregate"], "Vote weighted by each worker's agreement with the majority.",
             "Crowd-Kit Wawa (Appen)", false, _ => new Wawa()),
-        new("zbs", ["zero-based-skill", "zerobasedskill"], "Skill-weighted vote; skills move towards agreement with the weighted vote.",
-            "Crowd-Kit ZeroBasedSkill", true, o => new ZeroBasedSkill(Apply(new ZeroBasedSkillOptions(), o))),
-        new("ds", ["dawid-skene", "dawidskene"], "Dawid-Skene: per-worker confusion matrices fitted by EM from majority vote.",
-            "Dawid & Skene, J. Royal Statistical Society C, 1979", true, o => new DawidSkene(Apply(new DawidSkeneOptions(), o))) { SupportsGold = true },
-        new("spectral", ["spectral-ds", "opt-ds"], "Dawid-Skene EM started from spectral (three-view tensor) estimates of the confusions.",
-            "Zhang, Chen, Zhou & Jordan, NIPS 2014 (Opt-D&S)", true, o => new SpectralDawidSkene(Apply(new SpectralDawidSkeneOptions(), o))) { SupportsGold = true },
-        new("onecoin", ["one-coin", "onecoin-dawid-skene", "onecoindawidskene"], "One-coin Dawid-Skene: one accuracy per worker, errors uniform.",
-            "Dawid & Skene 1979 (one-coin restriction)", true, o => new OneCoinDawidSkene(Apply(new OneCoinDawidSkeneOptions(), o))) { SupportsGold = true },
-        new("mf", ["mean-field", "meanfield", "vi-mf", "bcc"], "Variational Bayes Dawid-Skene (mean field) with a Dirichlet worker prior.",
-            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (16), (29)", true, o => new MeanField(Apply(new MeanFieldOptions(), o) is var mf && o.Prior is { } p ? mf with { Prior = p } : mf)) { SupportsGold = true, AcceptsPrior = true },
-        new("bp", ["belief-propagation", "beliefpropagation"], "Belief propagation on the task–worker graph with a Dirichlet worker prior (Monte-Carlo messages; exact for one-coin).",
-            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (20), (21), (42)", true, o => new BeliefPropagation(Apply(new BeliefPropagationOptions(), o) is var bp && o.Prior is { } p ? bp with { Prior = p } : bp)) { SupportsGold = true, AcceptsPrior = true },
+        Iterative("zbs", ["zero-based-skill", "zerobasedskill"], "Skill-weighted vote; skills move towards agreement with the weighted vote.",
+            "Crowd-Kit ZeroBasedSkill", new ZeroBasedSkillOptions(), (opt, _) => new ZeroBasedSkill(opt)),
+        Iterative("ds", ["dawid-skene", "dawidskene"], "Dawid-Skene: per-worker confusion matrices fitted by EM from majority vote.",
+            "Dawid & Skene, J. Royal Statistical Society C, 1979", new DawidSkeneOptions(), (opt, _) => new DawidSkene(opt)) with { SupportsGold = true },
+        Iterative("spectral", ["spectral-ds", "opt-ds"], "Dawid-Skene EM started from spectral (three-view tensor) estimates of the confusions.",
+            "Zhang, Chen, Zhou & Jordan, NIPS 2014 (Opt-D&S)", new SpectralDawidSkeneOptions(), (opt, _) => new SpectralDawidSkene(opt)) with { SupportsGold = true },
+        Iterative("onecoin", ["one-coin", "onecoin-dawid-skene", "onecoindawidskene"], "One-coin Dawid-Skene: one accuracy per worker, errors uniform.",
+            "Dawid & Skene 1979 (one-coin restriction)", new OneCoinDawidSkeneOptions(), (opt, _) => new OneCoinDawidSkene(opt)) with { SupportsGold = true },
+        Iterative("mf", ["mean-field", "meanfield", "vi-mf", "bcc"], "Variational Bayes Dawid-Skene (mean field) with a Dirichlet worker prior.",
+            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (16), (29)", new MeanFieldOptions(),
+            (opt, o) => new MeanField(o.Prior is { } p ? opt with { Prior = p } : opt)) with { SupportsGold = true, AcceptsPrior = true },
+        Iterative("bp", ["belief-propagation", "beliefpropagation"], "Belief propagation on the task–worker graph with a Dirichlet worker prior (Monte-Carlo messages; exact for one-coin).",
+            "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (20), (21), (42)", new BeliefPropagationOptions(),
+            (opt, o) => new BeliefPropagation(o.Prior is { } p ? opt with { Prior = p } : opt)) with { SupportsGold = true, AcceptsPrior = true },
         new("robust-ds", ["robustds", "robust-dawid-skene"], "Symmetric Dawid-Skene fitted by robust moments + tensor decomposition, resistant to colluding workers.",
             "Schoenebeck, Yu et al., WWW 2021 (Mechanism 3, stages 1–2)", false,
             o => new Tally.Robust.RobustDawidSkene(new Tally.Robust.RobustDawidSkeneOptions { Seed = o.Seed ?? 0 })) { SupportsGold = true },
-        new("glad", ["generative-labels-abilities-difficulties"], "GLAD: correct with probability σ(ability × inverse difficulty); EM.",
-            "Whitehill et al., NIPS 2009", true, o => new Glad(Apply(new GladOptions(), o))) { SupportsGold = true },
-        new("mace", ["multi-annotator-competence-estimation"], "MACE: each worker knows the answer or spams from her own strategy; variational Bayes.",
-            "Hovy et al., NAACL-HLT 2013", true, o => new Mace(Apply(new MaceOptions(), o))) { SupportsGold = true },
-        new("kos", ["karger-oh-shah"], "Binary only: message passing between tasks and workers on the assignment graph.",
-            "Karger, Oh & Shah, NIPS 2011", true, o => new Kos(Apply(new KosOptions(), o))) { BinaryOnly = true },
-        new("mmsr", ["m-msr", "matrix-mean-subsequence-reduced"], "Worker skills by robust rank-one completion of the agreement matrix, then weighted vote.",
-            "Ma & Olshevsky, NeurIPS 2020", true, o => new MMsr(Apply(new MMsrOptions(), o))),
+        Iterative("glad", ["generative-labels-abilities-difficulties"], "GLAD: correct with probability σ(ability × inverse difficulty); EM.",
+            "Whitehill et al., NIPS 2009", new GladOptions(), (opt, _) => new Glad(opt)) with { SupportsGold = true },
+        Iterative("mace", ["multi-annotator-competence-estimation"], "MACE: each worker knows the answer or spams from her own strategy; variational Bayes.",
+            "Hovy et al., NAACL-HLT 2013", new MaceOptions(), (opt, _) => new Mace(opt)) with { SupportsGold = true },
+        Iterative("kos", ["karger-oh-shah"], "Binary only: message passing between tasks and workers on the assignment graph.",
+            "Karger, Oh & Shah, NIPS 2011", new KosOptions(), (opt, _) => new Kos(opt)) with { BinaryOnly = true },
+        Iterative("mmsr", ["m-msr", "matrix-mean-subsequence-reduced"], "Worker skills by robust rank-one completion of the agreement matrix, then weighted vote.",
+            "Ma & Olshevsky, NeurIPS 2020", new MMsrOptions(), (opt, _) => new MMsr(opt)),
     ];
 
     /// <summary>Finds a method by name or alias (case-insensitive); null if unknown.</summary>
@@ -74,6 +82,14 @@ public static class AggregatorCatalog
         }
         return null;
     }
+
+    /// <summary>
+    /// An iterative method's entry: <paramref name="defaults"/> is both what <see cref="AggregatorInfo.Defaults"/>
+    /// shows and what <see cref="AggregatorInfo.Create"/> applies the overrides to, so the two cannot drift apart.
+    /// </summary>
+    private static AggregatorInfo Iterative<T>(string name, IReadOnlyList<string> aliases, string description, string reference,
+        T defaults, Func<T, CommonMethodOptions, IAggregator> make) where T : IterativeOptions =>
+        new(name, aliases, description, reference, true, o => make(Apply(defaults, o), o)) { Defaults = defaults };
 
     /// <summary>Applies the common overrides to an iterative method's options.</summary>
     public static T Apply<T>(T options, CommonMethodOptions o) where T : IterativeOptions => options with

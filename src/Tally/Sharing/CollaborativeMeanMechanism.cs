@@ -157,13 +157,22 @@ public sealed class CollaborativeMeanMechanism
     /// Runs the mechanism on every agent's submission (agent i's list Y_i; may be empty).
     /// </summary>
     /// <param name="submissions">One list of reported sample values per agent; must have exactly m lists of finite values.</param>
-    /// <param name="rng">Randomness for the choice of Z_i and the noise; pass a seeded instance for reproducibility.</param>
-    public IReadOnlyList<Allocation> Allocate(IReadOnlyList<IReadOnlyList<double>> submissions, Random rng)
+    /// <param name="seed">
+    /// Seed of the choice of Z_i and of the noise on Z'_i. Agent i draws from her own stream of it
+    /// (<see cref="Seeding"/>), so her allocation depends on the seed, her index and the submissions only — not on
+    /// the order in which allocations are computed.
+    /// </param>
+    public IReadOnlyList<Allocation> Allocate(IReadOnlyList<IReadOnlyList<double>> submissions, int seed = 0)
     {
         ValidateSubmissions(submissions);
-        ArgumentNullException.ThrowIfNull(rng);
+        ulong baseSeed = Seeding.Base(seed);
         var result = new Allocation[submissions.Count];
-        for (int i = 0; i < submissions.Count; i++) result[i] = AllocateFor(i, submissions, rng);
+        var rng = new SplitMixRandom(0);
+        for (int i = 0; i < submissions.Count; i++)
+        {
+            rng.Reset(Seeding.Stream(baseSeed, (ulong)i));
+            result[i] = AllocateFor(i, submissions, rng);
+        }
         return Array.AsReadOnly(result);
     }
 

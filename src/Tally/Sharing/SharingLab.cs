@@ -85,6 +85,15 @@ public sealed record SharingLabOptions
 
     /// <summary>Seed; every strategy sees the same data and mechanism randomness per replication (common random numbers).</summary>
     public int Seed { get; init; } = 1;
+
+    /// <summary>Checks the options.</summary>
+    /// <exception cref="InvalidOptionException">Fewer than 10 replications (a 95% interval from fewer means little), or no finite mean to try.</exception>
+    public void Validate()
+    {
+        Check.AtLeast(Replications, 10, nameof(Replications));
+        if (MeansInSigmas is not { Count: > 0 } || MeansInSigmas.Any(v => !double.IsFinite(v)))
+            throw new InvalidOptionException(nameof(MeansInSigmas), "must list at least one mean, all finite");
+    }
 }
 
 /// <summary>The focal agent's outcome at one true mean.</summary>
@@ -172,17 +181,25 @@ public sealed class SharingLab(SharingLabOptions? options = null)
     }
 
     /// <summary>Runs the lab with <see cref="StandardDeviations"/>.</summary>
-    public SharingLabReport Run(SharingProblem problem, SharingRule rule = SharingRule.Collaborative) =>
-        Run(problem, rule, StandardDeviations(problem));
+    public SharingLabReport Run(SharingProblem problem, SharingRule rule = SharingRule.Collaborative, ComputeOptions? compute = null,
+        IProgress<WorkProgress>? progress = null, CancellationToken cancellationToken = default) =>
+        Run(problem, rule, StandardDeviations(problem), compute, progress, cancellationToken);
 
-    /// <summary>Runs the lab: agent 0 plays each strategy, agents 1..m−1 collect n* and submit truthfully.</summary>
-    public SharingLabReport Run(SharingProblem problem, SharingRule rule, IReadOnlyList<SharingStrategy> deviations)
+    /// <summary>
+    /// Runs the lab: agent 0 plays each strategy, agents 1..m−1 collect n* and submit truthfully. Replications run in
+    /// parallel up to <paramref name="compute"/>'s thread limit; each draws from its own stream of the seed and fills
+    /// its own slots, so the report is the same for any thread count. The strategies' <see cref="SharingStrategy.Submit"/>
+    /// functions are therefore called from several threads at once and must not share mutable state (the standard
+    /// ones are pure).
+    /// </summary>
+    /// <exception cref="InvalidOptionException">Bad <see cref="Options"/>.</exception>
+    public SharingLabReport Run(SharingProblem problem, SharingRule rule, IReadOnlyList<SharingStrategy> deviations,
+        ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(problem);
         ArgumentNullException.ThrowIfNull(deviations);
-        if (Options.Replications < 2) throw new TallyUserException($"Replications must be at least 2 (got {Options.Replications}).");
-        if (Options.MeansInSigmas is not { Count: > 0 } || Options.MeansInSigmas.Any(v => !double.IsFinite(v)))
-            throw new TallyUserException("MeansInSigmas must list at least one mean, all finite.");
+        Options.Validate();
+        compute?.Validate();
         var mech = rule == SharingRule.Collaborative ? new CollaborativeMeanMechanism(problem) : null;
         int ns = problem.RecommendedSampleSize;
         var strategies = new List<SharingStrategy> { SharingStrategy.Truthful(ns, "recommended") };
@@ -190,33 +207,48 @@ public sealed class SharingLab(SharingLabOptions? options = null)
         foreach (var s in strategies)
             if (s.Collect < 0) throw new TallyUserException($"Strategy '{s.Name}' collects a negative number of samples.");
         int maxCollect = strategies.Max(s => s.Collect), reps = Options.Replications, S = strategies.Count;
+        int means = Options.MeansInSigmas.Count;
 
-        // loss[s][k][r]: penalty of strategy s at mean k in replication r.
+        // loss[s][k][r]: penalty of strategy s at mean k in replication r; every (k, r) writes only its own slots.
         var loss = new double[S][][];
-        for (int s = 0; s < S; s++) loss[s] = new double[Options.MeansInSigmas.Count][];
-        for (int k = 0; k < Options.MeansInSigmas.Count; k++)
+        for (int s = 0; s < S; s++)
         {
+            loss[s] = new double[means][];
+            for (int k = 0; k < means; k++) loss[s][k] = new double[reps];
+        }
+        ulong baseSeed = Seeding.Base(Options.Seed);
+        long done = 0, total = (long)means * reps;
+        try
+        {
+            Parallelism.ForEach(means * reps, compute, job => Replicate(job), cancellationToken);
+        }
+        catch (AggregateException e)
+        {
+            // A strategy that throws does so on every thread; report it as the one error it is.
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e.Flatten().InnerExceptions[0]).Throw();
+        }
+
+        void Replicate(int job)
+        {
+            int k = job / reps, r = job % reps;
             double mu = Options.MeansInSigmas[k] * problem.Sigma;
-            for (int s = 0; s < S; s++) loss[s][k] = new double[reps];
-            for (int r = 0; r < reps; r++)
+            ulong stream = Seeding.Stream(baseSeed, (ulong)k, (ulong)r);
+            var dataRng = new SplitMixRandom(Seeding.Stream(stream, 0));
+            var baseX = Draw(dataRng, mu, problem.Sigma, maxCollect);
+            var subs = new IReadOnlyList<double>[problem.Agents];
+            for (int j = 1; j < problem.Agents; j++) subs[j] = Draw(dataRng, mu, problem.Sigma, ns);
+            var mechRng = new SplitMixRandom(0);
+            for (int s = 0; s < S; s++)
             {
-                // Deterministic across processes (HashCode.Combine is randomised per process).
-                int seed = unchecked((int)((uint)Options.Seed * 2654435761u ^ (uint)(k * 1000003 + r * 7919)));
-                var dataRng = Seeding.Random(seed);
-                var baseX = Draw(dataRng, mu, problem.Sigma, maxCollect);
-                var subs = new IReadOnlyList<double>[problem.Agents];
-                for (int j = 1; j < problem.Agents; j++) subs[j] = Draw(dataRng, mu, problem.Sigma, ns);
-                for (int s = 0; s < S; s++)
-                {
-                    var strat = strategies[s];
-                    // Same mechanism randomness for every strategy: differences then reflect the strategy, not luck.
-                    var mechRng = Seeding.Random(seed, 1);
-                    var x = new ArraySegment<double>(baseX, 0, strat.Collect);
-                    subs[0] = strat.Submit(x, mechRng);
-                    double est = Estimate(rule, mech, problem, subs, x, strat, mechRng);
-                    loss[s][k][r] = (est - mu) * (est - mu) + problem.Cost * strat.Collect;
-                }
+                var strat = strategies[s];
+                // Same mechanism randomness for every strategy: differences then reflect the strategy, not luck.
+                mechRng.Reset(Seeding.Stream(stream, 1));
+                var x = new ArraySegment<double>(baseX, 0, strat.Collect);
+                subs[0] = strat.Submit(x, mechRng);
+                double est = Estimate(rule, mech, problem, subs, x, strat, mechRng);
+                loss[s][k][r] = (est - mu) * (est - mu) + problem.Cost * strat.Collect;
             }
+            progress?.Report(new WorkProgress(Interlocked.Increment(ref done), total));
         }
 
         var outcomes = new StrategyOutcome[S];

@@ -37,7 +37,7 @@ public sealed record AdversaryScenario
     /// <summary>K as implied by the given w or Γ, else <see cref="Classes"/>.</summary>
     public int ClassCount => ClassWeights?.Length ?? (Confusion is { } g ? (int)Math.Round(Math.Sqrt(g.Length)) : Classes);
 
-    /// <summary>Throws <see cref="ArgumentException"/> with a user-facing message if the scenario is impossible.</summary>
+    /// <summary>Throws <see cref="InvalidOptionException"/> (or another <see cref="TallyUserException"/>) naming the problem if the scenario is impossible.</summary>
     public void Validate()
     {
         int k = ClassCount;
@@ -78,6 +78,14 @@ public sealed record AdversaryScenario
 public sealed record AdversarialCrowd(LabelMatrix Answers, GoldLabels Truth, ImmutableArray<bool> IsAdversary,
     ImmutableArray<double> ClassWeights, RowMatrix Confusion)
 {
+    /// <summary>The adversaries' strategy (set by <see cref="AdversarySimulator"/>).</summary>
+    public AdversaryStrategy Strategy { get; init; } = AdversaryStrategy.Flip;
+    /// <summary>The class constant adversaries give (set by <see cref="AdversarySimulator"/>).</summary>
+    public int ConstantLabel { get; init; }
+
+    /// <summary>As <see cref="ToSimulatedCrowd(AdversaryStrategy, int)"/> with the strategy the crowd was drawn with.</summary>
+    public SimulatedCrowd ToSimulatedCrowd() => ToSimulatedCrowd(Strategy, ConstantLabel);
+
     /// <summary>
     /// The same crowd as a <see cref="SimulatedCrowd"/>: honest workers answer with Γ; adversaries' matrices are their
     /// marginal behaviour (a fixed column for constant, the cyclic shift for flip, uniform for random and pattern — the
@@ -136,7 +144,7 @@ public sealed class AdversarySimulator
         {
             int y = Draw(cumW, rng.NextDouble());
             truth[t] = y;
-            int shared = rng.Next(k); // the adversaries' common coin for this task (Random strategy)
+            int shared = rng.Next(k); // the adversaries' common class for this task (Pattern strategy)
             for (int i = 0; i < scenario.PerTask; i++)
             {
                 // Partial Fisher-Yates, as in DawidSkeneSimulator: a uniform sample without replacement.
@@ -156,7 +164,8 @@ public sealed class AdversarySimulator
         }
         var matrix = builder.Build(DuplicatePolicy.KeepAll).Matrix;
         return new AdversarialCrowd(matrix, new GoldLabels(truth, k), ImmutableCollectionsMarshal.AsImmutableArray(adversary),
-            ImmutableCollectionsMarshal.AsImmutableArray(w), new RowMatrix(k, k, gamma));
+            ImmutableCollectionsMarshal.AsImmutableArray(w), new RowMatrix(k, k, gamma))
+        { Strategy = scenario.Strategy, ConstantLabel = scenario.ConstantLabel };
     }
 
     private static double[] Uniform(int k)

@@ -23,7 +23,7 @@ public sealed record DawidSkeneScenario
     /// <summary>Seed.</summary>
     public int Seed { get; init; }
 
-    /// <summary>Throws <see cref="ArgumentException"/> with a user-facing message if the scenario is impossible.</summary>
+    /// <summary>Throws <see cref="InvalidOptionException"/> (or another <see cref="TallyUserException"/>) naming the problem if the scenario is impossible.</summary>
     public void Validate()
     {
         if (Tasks < 1) throw new InvalidOptionException("Tasks", "must be at least 1");

@@ -1,0 +1,43 @@
+using System.CommandLine;
+using Tally.Application;
+using Tally.Core;
+
+namespace Tally.Cli;
+
+/// <summary>
+/// The options that say how to read an answers file (<c>--task-col</c>, <c>--worker-col</c>, <c>--label-col</c>,
+/// <c>--classes</c>, <c>--class-order</c>, <c>--duplicates</c>), for every command that reads one; their defaults are
+/// those of <see cref="AnswerFileOptions"/>.
+/// </summary>
+internal sealed class AnswerFormatOptions
+{
+    private static readonly AnswerFileOptions Defaults = new();
+
+    private readonly Option<string> _task = new("--task-col") { Description = "Name of the task column.", DefaultValueFactory = _ => Defaults.TaskColumn };
+    private readonly Option<string> _worker = new("--worker-col") { Description = "Name of the worker column.", DefaultValueFactory = _ => Defaults.WorkerColumn };
+    private readonly Option<string> _label = new("--label-col") { Description = "Name of the label column.", DefaultValueFactory = _ => Defaults.LabelColumn };
+    private readonly Option<string?> _classes = new("--classes") { Description = "Comma-separated classes in this order (default: the classes found, sorted); other answers are errors." };
+    private readonly Option<string> _order = new("--class-order")
+    {
+        Description = "Order of the classes found when --classes is not given: sorted (numerically if all are numbers) or first-seen.",
+        DefaultValueFactory = _ => Specs.Name(Defaults.ClassOrder),
+    };
+    private readonly Option<string> _duplicates = new("--duplicates")
+    {
+        Description = "Repeated (task, worker) answers: keep-last, keep-first, keep-all or error.",
+        DefaultValueFactory = _ => Specs.Name(Defaults.Duplicates),
+    };
+
+    public AnswerFormatOptions() => _order.AcceptOnlyFromAmong([.. Specs.Names<ClassOrder>()]);
+
+    /// <summary>Adds the options to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        foreach (var o in new Option[] { _task, _worker, _label, _classes, _order, _duplicates }) command.Add(o);
+    }
+
+    /// <summary>The file options the user asked for.</summary>
+    public AnswerFileOptions Read(ParseResult p) => new(p.GetValue(_task)!, p.GetValue(_worker)!, p.GetValue(_label)!,
+        AnswerFiles.ParseClassList(p.GetValue(_classes)), CliValues.ParseDuplicates(p.GetValue(_duplicates)!),
+        ClassOrder: Specs.Choice<ClassOrder>(p.GetValue(_order)!, "ClassOrder"));
+}

@@ -1,0 +1,86 @@
+using System.Diagnostics;
+using System.Globalization;
+using Tally.Aggregation;
+using Tally.Catalogs;
+using Tally.Core;
+
+namespace Tally.Application;
+
+/// <summary>What <see cref="CompareJob"/> should do.</summary>
+public sealed record CompareRequest
+{
+    /// <summary>The answers.</summary>
+    public required InputSource Answers { get; init; }
+    /// <summary>How to read them (columns, classes, class order, duplicates).</summary>
+    public AnswerFileOptions Format { get; init; } = new();
+    /// <summary>Truth file (<c>task,truth</c>); a bundled dataset brings its own. One of the two is needed.</summary>
+    public string? TruthPath { get; init; }
+    /// <summary>Method names or aliases (see <see cref="AggregatorCatalog"/>); null, empty or <c>all</c> = every method.</summary>
+    public IReadOnlyList<string>? Methods { get; init; }
+    /// <summary>Overrides of every method's defaults (iterations, tolerance, seed, prior); null fields keep the defaults.</summary>
+    public CommonMethodOptions Overrides { get; init; } = new();
+    /// <summary>Where to write the table as CSV (<see cref="CompareJob.CsvHeader"/>), or null.</summary>
+    public string? CsvPath { get; init; }
+}
+
+/// <summary>What <see cref="CompareJob"/> did.</summary>
+/// <param name="Answers">The answers read.</param>
+/// <param name="Source">The input, for display.</param>
+/// <param name="DroppedDuplicates">Answers dropped under the duplicate policy.</param>
+/// <param name="Truth">The truth read.</param>
+/// <param name="Rows">One row per method, in the order asked.</param>
+/// <param name="ReadSeconds">Time spent reading.</param>
+/// <param name="Written">Files written.</param>
+public sealed record CompareOutcome(LabelMatrix Answers, string Source, int DroppedDuplicates, TruthRead Truth,
+    IReadOnlyList<ComparisonRow> Rows, double ReadSeconds, IReadOnlyList<string> Written)
+{
+    /// <summary>The highest accuracy of any method that ran, or null when none did.</summary>
+    public double? BestAccuracy => Rows.Where(r => r.Accuracy is not null).Select(r => r.Accuracy).Max();
+
+    /// <summary>Whether <paramref name="row"/> has the best accuracy (ties: every method that reaches it).</summary>
+    public bool IsBest(ComparisonRow row) => row.Accuracy is { } a && BestAccuracy is { } b && Math.Abs(a - b) < 1e-12;
+}
+
+/// <summary>
+/// The compare job: read answers and truth, run several truth-inference methods on them one after the other, score
+/// each, and write the table. Used by <c>tally compare</c> and by the server.
+/// </summary>
+public static class CompareJob
+{
+    /// <summary>The header of the CSV table.</summary>
+    public const string CsvHeader = "method,accuracy,seconds,iterations,converged,note";
+
+    /// <summary>Runs the job. Inputs, methods and output locations are checked before any work.</summary>
+    /// <exception cref="TallyUserException">Bad input or options (with the file and line where there is one).</exception>
+    public static CompareOutcome Run(CompareRequest request, ComputeOptions? compute = null,
+        IProgress<JobProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var (path, datasetTruth, source) = request.Answers.Resolve();
+        string truthPath = request.TruthPath ?? datasetTruth
+            ?? throw new TallyUserException("compare needs the truth: give --truth FILE (task,truth) or a bundled --dataset");
+        var methods = Specs.Methods(request.Methods);
+        if (request.CsvPath is { } csv) OutputChecks.WritableFile(csv, "--csv");
+
+        var clock = Stopwatch.StartNew();
+        progress?.Report(new JobProgress("Reading " + request.Answers.What, 0));
+        var build = AnswerFiles.ReadAnswers(path, request.Format, f => progress?.Report(new JobProgress("Reading " + request.Answers.What, f)));
+        var truth = AnswerFiles.ReadTruth(truthPath, build.Matrix);
+        double readSeconds = clock.Elapsed.TotalSeconds;
+
+        var rows = MethodComparison.Run(build.Matrix, truth.Labels, methods, request.Overrides, compute, progress, cancellationToken);
+        var written = new List<string>();
+        if (request.CsvPath is { } csvPath) written.Add(WriteCsv(rows, csvPath));
+        return new CompareOutcome(build.Matrix, source, build.DroppedDuplicates, truth, rows, readSeconds, written);
+    }
+
+    /// <summary>Writes the rows as CSV (<see cref="CsvHeader"/>; accuracy as a fraction, empty when the method did not run), atomically.</summary>
+    public static string WriteCsv(IReadOnlyList<ComparisonRow> rows, string path) => AtomicFile.WriteText(path, w =>
+    {
+        w.WriteLine(CsvHeader);
+        foreach (var r in rows)
+            w.WriteLine(string.Join(",", CsvText.Escape(r.Method), r.Accuracy is double a ? NumberFormat.Finite(a) : "",
+                NumberFormat.Finite(r.Seconds), r.Iterations.ToString(CultureInfo.InvariantCulture),
+                r.Converged ? "true" : "false", CsvText.Escape(r.Note)));
+    });
+}

@@ -1,0 +1,34 @@
+using Tally.Core;
+
+namespace Tally.Application;
+
+/// <summary>A bundled dataset with its counts.</summary>
+/// <param name="Name">Name to pass as <c>--dataset</c>.</param>
+/// <param name="Description">Where it comes from.</param>
+/// <param name="Tasks">Tasks answered.</param>
+/// <param name="Workers">Workers.</param>
+/// <param name="Answers">Answers.</param>
+/// <param name="Classes">Classes.</param>
+/// <param name="TasksWithTruth">Tasks with a known true label.</param>
+public sealed record DatasetSummary(string Name, string Description, int Tasks, int Workers, int Answers, int Classes, int TasksWithTruth);
+
+/// <summary>Lists the bundled datasets with their counts (read from the files, so they are never out of date).</summary>
+public static class DatasetsJob
+{
+    /// <summary>Reads every bundled dataset and counts it.</summary>
+    /// <exception cref="TallyUserException">No bundled datasets were found.</exception>
+    public static IReadOnlyList<DatasetSummary> Run(CancellationToken cancellationToken = default)
+    {
+        var all = BundledDatasets.All();
+        if (all.Count == 0) throw new TallyUserException("no bundled datasets found (looked for a data/ folder; set TALLY_DATA)");
+        var list = new List<DatasetSummary>();
+        foreach (var d in all)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var m = AnswerFiles.ReadAnswers(d.AnswersPath).Matrix;
+            int withTruth = d.TruthPath is null ? 0 : AnswerFiles.ReadTruth(d.TruthPath, m).Labels.KnownCount;
+            list.Add(new DatasetSummary(d.Name, d.Description, m.TaskCount, m.WorkerCount, m.AnswerCount, m.ClassCount, withTruth));
+        }
+        return list;
+    }
+}
