@@ -15,19 +15,13 @@ internal static class AggregateCommand
     {
         var answers = new Argument<string?>("ANSWERS") { Description = "Answers file (CSV/TSV with header; default columns task,worker,label).", Arity = ArgumentArity.ZeroOrOne };
         var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset instead of ANSWERS (see 'tally datasets'); its truth is used automatically." };
-        var method = new Option<string>("--method", "-m") { Description = "Method (see 'tally methods'): " + string.Join(", ", AggregatorCatalog.All.Select(m => m.Name)), DefaultValueFactory = _ => "ds" };
+        var method = new Option<string?>("--method", "-m") { Description = $"Method (see 'tally methods'; default {AggregateJob.DefaultMethod}, or the model's with --model): " + string.Join(", ", AggregatorCatalog.All.Select(m => m.Name)) };
         var truth = new Option<string?>("--truth", "-t") { Description = "Truth file (task,truth) to report accuracy against." };
-        var gold = new Option<string?>("--gold") { Description = "Gold file (task,truth) whose labels are clamped during inference (probabilistic methods: ds, onecoin, spectral, glad, mace, mf, bp, robust-ds; ignored by the voting methods)." };
+        var gold = new Option<string?>("--gold") { Description = "Gold file (task,truth) whose labels are clamped during inference (" + string.Join(", ", AggregatorCatalog.All.Where(m => m.SupportsGold).Select(m => m.Name)) + ")." };
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for labels, workers and confusions files (nothing is written without it)." };
         var format = new Option<string>("--format", "-f") { Description = "Output format: csv or json.", DefaultValueFactory = _ => "csv" };
         format.AcceptOnlyFromAmong("csv", "json");
-        var taskCol = new Option<string>("--task-col") { Description = "Name of the task column.", DefaultValueFactory = _ => "task" };
-        var workerCol = new Option<string>("--worker-col") { Description = "Name of the worker column.", DefaultValueFactory = _ => "worker" };
-        var labelCol = new Option<string>("--label-col") { Description = "Name of the label column.", DefaultValueFactory = _ => "label" };
-        var classes = new Option<string?>("--classes") { Description = "Comma-separated classes in this order (default: the classes found, sorted); other answers are errors." };
-        var classOrder = new Option<string>("--class-order") { Description = "Order of the classes found when --classes is not given: sorted (numerically if all are numbers) or first-seen.", DefaultValueFactory = _ => "sorted" };
-        classOrder.AcceptOnlyFromAmong("sorted", "first-seen");
-        var duplicates = new Option<string>("--duplicates") { Description = "Repeated (task, worker) answers: keep-last, keep-first, keep-all or error.", DefaultValueFactory = _ => "keep-last" };
+        var input = new AnswerFormatOptions();
         var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit of iterative methods (default: the method's; see 'tally methods')." };
         var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance; 0 = run exactly --max-iterations (default: the method's)." };
         var seed = new Option<int?>("--seed", "-s") { Description = "Seed for any randomness (default 0; for mv: break ties at random)." };
@@ -53,18 +47,16 @@ internal static class AggregateCommand
               tally aggregate round-2.csv --model model.json --out round-2/          # label new tasks with it
             """)
         {
-            answers, dataset, method, truth, gold, outDir, format, taskCol, workerCol, labelCol, classes, classOrder, duplicates,
-            maxIter, tol, seed, prior, saveModel, model, refine, unseen,
+            answers, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, saveModel, model, refine, unseen,
         };
+        input.AddTo(cmd);
         cmd.SetAction(p =>
         {
             var request = new AggregateRequest
             {
                 Answers = new InputSource(p.GetValue(answers), p.GetValue(dataset)),
-                Format = new AnswerFileOptions(p.GetValue(taskCol)!, p.GetValue(workerCol)!, p.GetValue(labelCol)!,
-                    AnswerFiles.ParseClassList(p.GetValue(classes)), CliValues.ParseDuplicates(p.GetValue(duplicates)!),
-                    ClassOrder: p.GetValue(classOrder) == "first-seen" ? ClassOrder.FirstSeen : ClassOrder.Sorted),
-                Method = p.GetResult(method) is { Implicit: false } ? p.GetValue(method) : null,
+                Format = input.Read(p),
+                Method = p.GetValue(method),
                 Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), CliValues.ParsePrior(p.GetValue(prior))),
                 TruthPath = p.GetValue(truth),
                 GoldPath = p.GetValue(gold),

@@ -57,6 +57,9 @@ public sealed record AggregateOutcome(AggregationResult Result, AggregatorInfo M
 /// </summary>
 public static class AggregateJob
 {
+    /// <summary>The method used when none is named (and no saved model names one).</summary>
+    public const string DefaultMethod = "ds";
+
     /// <summary>Runs the job. Output locations are checked before any work.</summary>
     /// <exception cref="TallyUserException">Bad input or options (with the file and line where there is one).</exception>
     public static AggregateOutcome Run(AggregateRequest request, ComputeOptions? compute = null,
@@ -69,7 +72,7 @@ public static class AggregateJob
         if (request.Refine && request.ModelPath is null) throw new TallyUserException("--refine needs --model");
 
         AggregationModel? start = request.ModelPath is { } mp ? AggregationModel.Load(mp) : null;
-        string name = request.Method ?? start?.Method ?? "ds";
+        string name = request.Method ?? start?.Method ?? DefaultMethod;
         var info = AggregatorCatalog.Find(name)
             ?? throw new TallyUserException($"unknown method '{name}' (known: {string.Join(", ", AggregatorCatalog.All.Select(m => m.Name))})");
         if (start is not null && info.Name != start.Method)
