@@ -179,8 +179,8 @@ public class PeerLabTests
         static double[] Flatten(PeerLabResult r) => r.Mechanisms.SelectMany(m =>
             new[] { m.Truthful.Mean, m.Truthful.StdError, m.HonestMean.Mean, m.UninformedConstant.Mean, m.UninformedRandom.Mean }
                 .Concat(m.Deviations.Select(d => d.Payment.Mean)).Concat(m.Deviations.Select(d => d.Gain.StdError))).ToArray();
-        var a = Flatten(PeerLab.Run(mechs, scenario));
-        var b = Flatten(PeerLab.Run(mechs, scenario, parallel: false));
+        var a = Flatten(PeerLab.Run(mechs, scenario, new ComputeOptions { MaxDegreeOfParallelism = 4 }));
+        var b = Flatten(PeerLab.Run(mechs, scenario, ComputeOptions.Sequential));
         Assert.Equal(a, b);
         Assert.All(a, v => Assert.True(double.IsFinite(v)));
         Assert.Equal(2, scenario.AdversaryCount);

@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Tally.Core;
 
 namespace Tally.Mechanisms.Reputation;
 
@@ -22,12 +23,13 @@ public sealed record RoundEvidence(int Index, ImmutableArray<ReportEvidence> Rep
     /// uniformly among the other agents' on-time reports on the same task (reports without a peer are skipped), and
     /// f(y_i) = (1 + b)/n where b counts matches of y_i among one report drawn uniformly from each other task with
     /// on-time reports by other agents and n = 1 + the number of such tasks (the agent's own report counts once,
-    /// REFORM's (b + 1)/n; so f never vanishes).
+    /// REFORM's (b + 1)/n; so f never vanishes). The draws are sequential, in the round's report order, from
+    /// <see cref="Seeding.Random(int, ulong)"/>(<paramref name="seed"/>).
     /// </summary>
-    public static RoundEvidence Draw(Round round, Random rng)
+    public static RoundEvidence Draw(Round round, int seed)
     {
         ArgumentNullException.ThrowIfNull(round);
-        ArgumentNullException.ThrowIfNull(rng);
+        var rng = Seeding.Random(seed);
         var onTime = round.OnTimeReports();
         var byTask = new List<RoundReport>[round.TaskCount];
         for (int t = 0; t < byTask.Length; t++) byTask[t] = [];
@@ -106,6 +108,17 @@ public sealed record TermOptions
     public double C { get; init; } = -0.5;
     /// <summary>Answer times below this many seconds are raised to it, so φ stays finite; default 1e-3.</summary>
     public double MinSeconds { get; init; } = 1e-3;
+
+    /// <summary>Checks the options.</summary>
+    /// <exception cref="InvalidOptionException">An option is out of range.</exception>
+    public void Validate()
+    {
+        if (!(Lambda > 0 && Lambda <= 1)) throw new InvalidOptionException(nameof(Lambda), $"must lie in (0, 1] (got {NumberFormat.Number(Lambda)})");
+        Check.Above(A, 0, nameof(A));
+        if (!(B < 0) || !double.IsFinite(B)) throw new InvalidOptionException(nameof(B), $"must be finite and negative (got {NumberFormat.Number(B)})");
+        if (!(C < 0) || !double.IsFinite(C)) throw new InvalidOptionException(nameof(C), $"must be finite and negative (got {NumberFormat.Number(C)})");
+        Check.Above(MinSeconds, 0, nameof(MinSeconds));
+    }
 }
 
 /// <summary>
@@ -128,12 +141,7 @@ public sealed class TermReputation : IReputationModel
     public TermReputation(TermOptions? options = null)
     {
         Options = options ?? new TermOptions();
-        var o = Options;
-        if (!(o.Lambda > 0 && o.Lambda <= 1)) throw new ArgumentOutOfRangeException(nameof(options), "Lambda must lie in (0, 1].");
-        if (!(o.A > 0) || !double.IsFinite(o.A)) throw new ArgumentOutOfRangeException(nameof(options), "A must be finite and positive.");
-        if (!(o.B < 0) || !double.IsFinite(o.B)) throw new ArgumentOutOfRangeException(nameof(options), "B must be finite and negative.");
-        if (!(o.C < 0) || !double.IsFinite(o.C)) throw new ArgumentOutOfRangeException(nameof(options), "C must be finite and negative.");
-        if (!(o.MinSeconds > 0) || !double.IsFinite(o.MinSeconds)) throw new ArgumentOutOfRangeException(nameof(options), "MinSeconds must be finite and positive.");
+        Options.Validate();
     }
 
     /// <summary>The options in use.</summary>
