@@ -136,8 +136,8 @@ internal static class PeerLabCommands
             var options = result.Options;
             var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape($"{result.Rows.Length:N0} edX priors, n = {options.Agents}, m = {options.Tasks}, {options.Seeds} seeds, α = 0"));
             table.AddColumn("mechanism"); table.AddColumn("truthful best (all deviations)"); table.AddColumn("truthful best (own-signal deviations)"); table.AddColumn("mean ε");
-            foreach (var (name, frac) in result.FractionTruthfulBest)
-                table.AddRow(Markup.Escape(name), $"{100 * frac:0.0}%", $"{100 * result.FractionTruthfulBestSignalOnly[name]:0.0}%",
+            foreach (var name in result.Mechanisms)
+                table.AddRow(Markup.Escape(name), $"{100 * result.FractionTruthfulBest[name]:0.0}%", $"{100 * result.FractionTruthfulBestSignalOnly[name]:0.0}%",
                     result.MeanEpsilon[name].ToString("G3", CultureInfo.InvariantCulture));
             ctx.Out.Write(table);
             ctx.Out.MarkupLine(Markup.Escape($"{result.Elapsed.TotalSeconds:0.0} s"));

@@ -292,6 +292,56 @@ public class MechanismTests
         Assert.Equal(raw.Breakdown.Count, scaled.Breakdown.Count);
     }
 
+    public static IEnumerable<object[]> BadOptions() =>
+    [
+        [new OutputAgreementOptions { MinTasks = 0 }, "MinTasks"],
+        [new DasguptaGhoshOptions { PenaltyTasks = 0 }, "PenaltyTasks"],
+        [new DasguptaGhoshOptions { MinTasks = -1 }, "MinTasks"],
+        [new CorrelatedAgreementOptions { MinTasks = 0 }, "MinTasks"],
+        [new RptscOptions { Alpha = -1 }, "Alpha"],
+        [new RptscOptions { Alpha = double.NaN }, "Alpha"],
+        [new RptscOptions { SampleSize = 0 }, "SampleSize"],
+        [new DmiOptions { MaxPeers = -1 }, "MaxPeers"],
+        [new TvdMutualInformationOptions { MinSharedTasks = 0 }, "MinSharedTasks"],
+        [new RobustSymmetricOptions { AdversaryFraction = 0.6 }, "AdversaryFraction"],
+        [new RobustSymmetricOptions { ThresholdConstant = 0 }, "ThresholdConstant"],
+        [new RobustSymmetricOptions { MinBatchSize = 0 }, "MinBatchSize"],
+        [new RobustSymmetricOptions { SubsampleAgents = -1 }, "SubsampleAgents"],
+        [new RobustDawidSkeneMechanismOptions { Model = new Robust.RobustDawidSkeneOptions { Restarts = 0 } }, "Restarts"],
+        [new RobustDawidSkeneMechanismOptions { Model = null! }, "Model"],
+    ];
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void Every_mechanism_validates_its_options_and_names_the_bad_one(MechanismOptions options, string option)
+    {
+        Assert.Equal(option, Assert.Throws<InvalidOptionException>(options.Validate).Option);
+        var m = Profile(2, [0, 1, 1, 0], [0, 1, 1, 1], [1, 1, 0, 0]);
+        Assert.Equal(option, Assert.Throws<InvalidOptionException>(() => options.CreateMechanism().Pay(m)).Option);
+    }
+
+    [Fact]
+    public void Reform_validates_its_options()
+    {
+        var round = new Mechanisms.Reputation.Round(1, 1, 2, [new("a", 0, 0), new("b", 0, 1)]);
+        var term = new Mechanisms.Reputation.TermReputation();
+        Assert.Equal("Chances", Assert.Throws<InvalidOptionException>(() => new Reform(options: new ReformOptions { Chances = 0 }).Pay(round, term)).Option);
+        Assert.Equal("Decay", Assert.Throws<InvalidOptionException>(() => new Reform(options: new ReformOptions { Decay = null! }).Pay(round, term)).Option);
+        Assert.Equal("Lambda", Assert.Throws<InvalidOptionException>(() => new Mechanisms.Reputation.TermOptions { Lambda = 0 }.Validate()).Option);
+    }
+
+    [Theory]
+    [MemberData(nameof(All), MemberType = typeof(MechanismTestData))]
+    public void The_seed_lives_in_the_options(string mechanism)
+    {
+        var m = Simulate(20, 60, 3, Simulation.PeerStrategy.Truthful, accuracy: 0.6, seed: 4, fraction: 0.7).Reports;
+        var seeded = Create(mechanism).WithSeed(9);
+        Assert.Equal(9, seeded.Options.Seed);
+        Assert.Equal(seeded.Pay(m).Payments.ToArray(), Create(mechanism).WithSeed(9).Pay(m).Payments.ToArray());
+        // Another seed draws other peers (DMI: other splits): some payment moves.
+        Assert.NotEqual(seeded.Pay(m).Payments.ToArray(), Create(mechanism).WithSeed(10).Pay(m).Payments.ToArray());
+    }
+
     [Fact]
     public void Budget_scaling_maps_the_range_onto_zero_to_budget()
     {

@@ -212,12 +212,14 @@ public class PeerLabTests
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void PeerLab_edx_table_runs_on_five_priors()
     {
         var priors = EdxPriors.LoadBundled();
         var table = EdxTruthfulnessTable.Run(priors, new EdxTableOptions { MaxPriors = 5, Seeds = 3, Agents = 5, Tasks = 30 });
         Assert.Equal(5, table.Rows.Length);
         Assert.Equal(4, table.FractionTruthfulBest.Count);
+        Assert.Equal(["ca", "dmi", "tvdmi", "rptsc"], table.Mechanisms.ToArray());   // the options' order
         foreach (var (name, f) in table.FractionTruthfulBest)
         {
             Assert.InRange(f, 0, 1);

@@ -114,6 +114,7 @@ public sealed class ReformPayTests : IDisposable
     /// always either absent (no run finished yet) or a complete campaign, and the campaign only ever moves forward.
     /// </summary>
     [Fact]
+    [Trait("Category", "Slow")]
     public void The_state_file_survives_kill_minus_9_at_any_moment()
     {
         string cli = Path.Combine(AppContext.BaseDirectory, "Tally.Cli.dll");

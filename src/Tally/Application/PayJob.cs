@@ -269,9 +269,7 @@ public static class PayJob
             });
             written.Add(file);
         }
-        int extra = 0;
-        for (int i = 0; i < result.Agents.Length; i++) extra += Math.Max(0, result.ChancesUsed[i] - result.TasksScored[i]);
-        var round = new ReformRound(result, campaign, index, resumed, statePath, extra);
+        var round = new ReformRound(result, campaign, index, resumed, statePath, result.ExtraChances.Sum());
         return new PayOutcome(choice.Name, source, result.Result, PaymentSummary.Of(result.Result), read.Round.TaskCount,
             read.Round.Reports.Length, 0, seconds, written, round);
     }

@@ -150,7 +150,7 @@ public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = nu
                         int q2 = MechanismKernel.PickPosition(reports.TasksOf(j2), b, tasksI[pi], ref r);
                         if (q2 < 0) continue;   // no admissible penalty task: j2 cannot be paired on b
                         a = next; j = j2; qj = q2; chances++;
-                        pairing.Paired(i, j);
+                        pairing.Paired(i, j, again: true);
                     }
                 }
                 double pen = score[labelsI[pi] * K + reports.LabelsBy(j)[qj]];

@@ -123,7 +123,7 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerP
                         s.Tried.Add(j2);
                         if (!Penalty(reports, i, b, j2, d, K, s, ref r, out double penalty2)) continue;   // cannot be paired on b
                         a = next; j = j2; penalty = penalty2; chances++;
-                        pairing.Paired(i, j);
+                        pairing.Paired(i, j, again: true);
                     }
                 }
                 if (taskLabels[a] == labelsI[p]) bonusSum += w;

@@ -135,7 +135,7 @@ public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism, 
                             j = s.Eligible[untried++];
                             v = Evaluate(reports, i, j, seed, K, s);
                             chances++;
-                            pairing.Paired(i, j);
+                            pairing.Paired(i, j, again: true);
                         }
                     }
                     // The shared tasks of the slot's last pair are still in s.Tasks.

@@ -46,6 +46,7 @@ internal sealed class Pairing
         _weights = reportWeights;
         _peers = new List<int>?[keys.Length];
         ChancesUsed = new int[keys.Length];
+        Repairings = new int[keys.Length];
         Optimal = new double[keys.Length];
     }
 
@@ -53,6 +54,8 @@ internal sealed class Pairing
     public int Chances { get; }
     /// <summary>Per agent: pairings over its scored reports (peer slots).</summary>
     public int[] ChancesUsed { get; }
+    /// <summary>Per agent: the pairings that were extra chances (after a mismatch).</summary>
+    public int[] Repairings { get; }
     /// <summary>Per agent: M*, the mean over scored reports of what each would have earned had its last pairing matched (per-report mechanisms only).</summary>
     public double[] Optimal { get; }
     /// <summary>Whether the mechanism filled <see cref="Optimal"/>.</summary>
@@ -64,11 +67,12 @@ internal sealed class Pairing
     /// <summary>β(t) of the answer at <paramref name="position"/> of <see cref="LabelMatrix.TasksOf"/>(<paramref name="agent"/>).</summary>
     public double Weight(LabelMatrix m, int agent, int position) => _weights is null ? 1 : _weights[m.WorkerOffsets[agent] + position];
 
-    /// <summary>Records one pairing of a scored report (or slot).</summary>
-    public void Paired(int agent, int peer)
+    /// <summary>Records one pairing of a scored report (or slot); <paramref name="again"/> for an extra chance.</summary>
+    public void Paired(int agent, int peer, bool again = false)
     {
         (_peers[agent] ??= []).Add(peer);
         ChancesUsed[agent]++;
+        if (again) Repairings[agent]++;
     }
 
     /// <summary>Forgets the pairings of an agent that ended up unscored (as if never paired).</summary>
@@ -76,6 +80,7 @@ internal sealed class Pairing
     {
         _peers[agent] = null;
         ChancesUsed[agent] = 0;
+        Repairings[agent] = 0;
         Optimal[agent] = 0;
     }
 
@@ -100,7 +105,7 @@ internal sealed class Pairing
             peer = taskWorkers[answer];
             chances++;
             tried.Add(peer);
-            Paired(agent, peer);
+            Paired(agent, peer, again: true);
         }
         return answer;
     }

@@ -45,6 +45,8 @@ public sealed record ReformResult
     public required ImmutableArray<double>? Optimal { get; init; }
     /// <summary>Per-agent total number of pairings over its scored reports (peer slots for DMI; 0 for RMIF-DS, which draws no peer).</summary>
     public required ImmutableArray<int> ChancesUsed { get; init; }
+    /// <summary>Per-agent number of those pairings that were extra chances (a re-pairing after a mismatch).</summary>
+    public required ImmutableArray<int> ExtraChances { get; init; }
     /// <summary>Per-agent peers it was paired with, in order (all chances of all scored reports; empty if unscored).</summary>
     public required ImmutableArray<ImmutableArray<string>> Peers { get; init; }
     /// <summary>Reports ignored because they arrived after their task's deadline.</summary>
@@ -152,6 +154,7 @@ public sealed class Reform
             TasksScored = result.TasksScored,
             Optimal = pairing.HasOptimal ? PaymentResult.Wrap((double[])pairing.Optimal.Clone()) : null,
             ChancesUsed = PaymentResult.Wrap(pairing.ChancesUsed),
+            ExtraChances = PaymentResult.Wrap(pairing.Repairings),
             Peers = PaymentResult.Wrap(peers),
             LateReports = round.LateCount,
             Result = result,

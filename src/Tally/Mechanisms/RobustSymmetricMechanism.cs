@@ -194,7 +194,7 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
                         peer = reports.TaskWorkers[answer];
                         chances++;
                         s.Tried.Add(peer);
-                        pairing.Paired(i, peer);
+                        pairing.Paired(i, peer, again: true);
                     }
                 }
                 int b = s.BatchOf[reports.TaskWorkers[answer]];

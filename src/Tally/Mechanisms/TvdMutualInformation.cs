@@ -94,7 +94,7 @@ public sealed class TvdMutualInformation(TvdMutualInformationOptions? options = 
                     j = s.Eligible[chances++];
                     m = s.PairsWith(reports, i, j);
                     v = Estimate(s.Li.AsSpan(0, m), s.Lj.AsSpan(0, m), K, s.Joint, s.Ri, s.Rj);
-                    pairing.Paired(i, j);
+                    pairing.Paired(i, j, again: true);
                 }
             }
             pay[i] = v;

@@ -49,7 +49,11 @@ public sealed record EdxTableRow(EdxPrior Prior, double FitTvError, double Refer
 /// <param name="Elapsed">Wall-clock time of the run.</param>
 public sealed record EdxTableResult(EdxTableOptions Options, ImmutableArray<EdxTableRow> Rows,
     ImmutableDictionary<string, double> FractionTruthfulBest, ImmutableDictionary<string, double> FractionTruthfulBestSignalOnly,
-    ImmutableDictionary<string, double> MeanEpsilon, TimeSpan Elapsed);
+    ImmutableDictionary<string, double> MeanEpsilon, TimeSpan Elapsed)
+{
+    /// <summary>The mechanisms' names (the dictionaries' keys) in <see cref="EdxTableOptions.Mechanisms"/> order; a dictionary's own order is not fixed.</summary>
+    public ImmutableArray<string> Mechanisms { get; init; } = [];
+}
 
 /// <summary>
 /// For each edX joint and mechanism: is truthful reporting a best response of one agent among the default deviation
@@ -116,6 +120,9 @@ public static class EdxTruthfulnessTable
             fracOwn[mechanisms[m].Name] = rows.Length == 0 ? 0 : (double)okOwn / rows.Length;
             eps[mechanisms[m].Name] = rows.Length == 0 ? 0 : e / rows.Length;
         }
-        return new EdxTableResult(options, [.. rows], frac.ToImmutable(), fracOwn.ToImmutable(), eps.ToImmutable(), watch.Elapsed);
+        return new EdxTableResult(options, [.. rows], frac.ToImmutable(), fracOwn.ToImmutable(), eps.ToImmutable(), watch.Elapsed)
+        {
+            Mechanisms = [.. mechanisms.Select(m => m.Name)],
+        };
     }
 }

@@ -33,24 +33,46 @@ public sealed record RoundEvidence(int Index, ImmutableArray<ReportEvidence> Rep
         var onTime = round.OnTimeReports();
         var byTask = new List<RoundReport>[round.TaskCount];
         for (int t = 0; t < byTask.Length; t++) byTask[t] = [];
-        foreach (var r in onTime) byTask[r.Task].Add(r);
-        var list = ImmutableArray.CreateBuilder<ReportEvidence>();
-        var others = new List<RoundReport>();
-        foreach (var r in onTime)
+        // Where each agent's own reports sit in their tasks' lists (a round holds at most one per agent and task), in
+        // task order, so "a uniform report by another agent" is one draw per task, not a scan of the task's reports.
+        var agentIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var own = new List<List<(int Task, int Position)>>();
+        var ownPosition = new int[onTime.Length];
+        for (int i = 0; i < onTime.Length; i++)
         {
-            others.Clear();
-            foreach (var o in byTask[r.Task]) if (o.Agent != r.Agent) others.Add(o);
-            if (others.Count == 0) continue;
-            var peer = others[rng.Next(others.Count)];
+            var r = onTime[i];
+            if (!agentIndex.TryGetValue(r.Agent, out int a)) { agentIndex[r.Agent] = a = own.Count; own.Add([]); }
+            ownPosition[i] = byTask[r.Task].Count;
+            own[a].Add((r.Task, ownPosition[i]));
+            byTask[r.Task].Add(r);
+        }
+        foreach (var l in own) l.Sort();
+        RoundReport? Other(int task, int ownPosition)
+        {
+            var reports = byTask[task];
+            int count = reports.Count - (ownPosition >= 0 ? 1 : 0);
+            if (count == 0) return null;
+            int k = rng.Next(count);
+            return reports[ownPosition >= 0 && k >= ownPosition ? k + 1 : k];
+        }
+        var list = ImmutableArray.CreateBuilder<ReportEvidence>();
+        for (int i = 0; i < onTime.Length; i++)
+        {
+            var r = onTime[i];
+            var mine = own[agentIndex[r.Agent]];
+            int next = 0;
+            int OwnAt(int t)
+            {
+                while (next < mine.Count && mine[next].Task < t) next++;
+                return next < mine.Count && mine[next].Task == t ? mine[next].Position : -1;
+            }
+            if (Other(r.Task, ownPosition[i]) is not { } peer) continue;
             int n = 1, b = 0;
             for (int t = 0; t < byTask.Length; t++)
             {
-                if (t == r.Task) continue;
-                others.Clear();
-                foreach (var o in byTask[t]) if (o.Agent != r.Agent) others.Add(o);
-                if (others.Count == 0) continue;
+                if (t == r.Task || Other(t, OwnAt(t)) is not { } sample) continue;
                 n++;
-                if (others[rng.Next(others.Count)].Report == r.Report) b++;
+                if (sample.Report == r.Report) b++;
             }
             list.Add(new ReportEvidence(r.Agent, peer.Report == r.Report, (1.0 + b) / n, r.Seconds));
         }
