@@ -189,6 +189,28 @@ public class PeerLabTests
     }
 
     [Fact]
+    public void PeerLab_sweeps_and_tables_do_not_depend_on_the_thread_count()
+    {
+        var four = new ComputeOptions { MaxDegreeOfParallelism = 4 };
+        var scenario = new PeerLabScenario { Prior = LatentClassPrior.SymmetricDawidSkene(2, 0.8), Agents = 9, Tasks = 50, Seeds = 4, Seed = 1, AdversaryFraction = 0.2 };
+        IPeerPredictionMechanism[] mechs = [Mech("tvd-mi"), Mech("rmif-ds")];
+        var a = PaymentGapSweep.Run(mechs, scenario, GapAxis.AdversaryFraction, [0, 0.2], compute: ComputeOptions.Sequential);
+        var b = PaymentGapSweep.Run(mechs, scenario, GapAxis.AdversaryFraction, [0, 0.2], compute: four);
+        Assert.Equal(a, b);
+        var priors = EdxPriors.LoadBundled();
+        var options = new EdxTableOptions { MaxPriors = 3, Seeds = 2, Agents = 5, Tasks = 30 };
+        var t1 = EdxTruthfulnessTable.Run(priors, options, ComputeOptions.Sequential);
+        var t4 = EdxTruthfulnessTable.Run(priors, options, four);
+        foreach (var name in t1.Mechanisms)
+        {
+            Assert.Equal(t1.FractionTruthfulBest[name], t4.FractionTruthfulBest[name]);
+            Assert.Equal(t1.MeanEpsilon[name], t4.MeanEpsilon[name]);
+        }
+        for (int i = 0; i < t1.Rows.Length; i++)
+            Assert.Equal(t1.Rows[i].Results.Select(r => r.Truthful.Mean), t4.Rows[i].Results.Select(r => r.Truthful.Mean));
+    }
+
+    [Fact]
     public void PeerLab_strategies_report_as_documented()
     {
         int[] signals = [2, 1, 1, 0, 1];

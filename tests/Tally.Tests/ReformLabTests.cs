@@ -1,3 +1,4 @@
+using Tally.Core;
 using Tally.Mechanisms;
 using Tally.Mechanisms.Reputation;
 using Tally.Simulation;
@@ -125,6 +126,11 @@ public class ReformLabTests(ITestOutputHelper output)
             Assert.Equal(x.BudgetPerAgent, y.BudgetPerAgent);
             Assert.All(x.TrustworthyReward.Concat(x.RandomReward).Concat(x.TrustworthyOptimal), v => Assert.True(double.IsFinite(v)));
         }
+        // Paying a round's mechanisms in parallel changes nothing.
+        var sequential = ReformLab.Run(o, ComputeOptions.Sequential);
+        Assert.Equal(a.Reform[0].TrustworthyReward.ToArray(), sequential.Reform[0].TrustworthyReward.ToArray());
+        Assert.Equal(a.Reform[0].BudgetPerAgent, sequential.Reform[0].BudgetPerAgent);
+        Assert.Equal(a.Rptsc.RandomReward.ToArray(), sequential.Rptsc.RandomReward.ToArray());
         var progress = new List<ReformLabProgress>();
         ReformLab.Run(o with { Chances = [] }, progress: new SyncProgress(progress.Add));
         Assert.Equal([1, 2, 3, 4], progress.Select(p => p.Round).ToArray());

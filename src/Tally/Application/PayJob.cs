@@ -13,7 +13,7 @@ public sealed record PayRequest
     /// <summary>The mechanism used when none is named.</summary>
     public const string DefaultMechanism = "ca";
 
-    /// <summary>The reports (<c>task,worker,label</c>; worker = agent).</summary>
+    /// <summary>The reports (<c>task,worker,label</c>; worker = agent); give <see cref="InputSource.What"/> = "reports" for the messages.</summary>
     public required InputSource Reports { get; init; }
     /// <summary>Mechanism name (see <see cref="MechanismCatalog.Resolve"/>): a registered one, or <c>reform:NAME</c> for one round of a REFORM campaign.</summary>
     public string Mechanism { get; init; } = DefaultMechanism;
@@ -149,7 +149,7 @@ public static class PayJob
         if (!rptsc && request.Alpha is not null) throw new TallyUserException("--alpha applies only to rptsc and reform:rptsc");
         if (!rptsc && request.SampleSize is not null) throw new TallyUserException("--sample-size applies only to rptsc and reform:rptsc");
         if (request.Budget is double b && !(b > 0 && double.IsFinite(b))) throw new TallyUserException("--budget must be a positive number");
-        var (path, _, source) = (request.Reports with { What = "reports" }).Resolve();
+        var (path, _, source) = request.Reports.Resolve();
         if (request.OutputDirectory is { } outDir) OutputChecks.WritableDirectory(outDir);
         return choice.Reform
             ? PayReform(request, choice, path, source, compute, progress, cancellationToken)
