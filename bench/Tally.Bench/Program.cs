@@ -30,10 +30,10 @@ public static class Program
             // pay MECHANISM AGENTS TASKS: time one payment run on a truthful symmetric Dawid-Skene profile.
             int n = int.Parse(args[2], CultureInfo.InvariantCulture), m = int.Parse(args[3], CultureInfo.InvariantCulture);
             var profile = new PeerReportSimulator().Generate(new PeerReportScenario { Agents = n, Tasks = m, Classes = 2, Accuracy = 0.8, Seed = 1 });
-            var mech = Tally.Catalogs.MechanismCatalog.Find(args[1])!.Create();
-            mech.Pay(new PeerReportSimulator().Generate(new PeerReportScenario { Agents = 20, Tasks = 200 }).Reports, new Random(0));
+            var info = Tally.Catalogs.MechanismCatalog.Find(args[1])!;
+            info.Create(0).Pay(new PeerReportSimulator().Generate(new PeerReportScenario { Agents = 20, Tasks = 200 }).Reports);
             var c = Stopwatch.StartNew();
-            var r = mech.Pay(profile.Reports, new Random(1));
+            var r = info.Create(1).Pay(profile.Reports);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{args[1]},{n},{m},{profile.Reports.AnswerCount},{c.Elapsed.TotalSeconds:0.000},{r.MeanPayment:0.0000},{Process.GetCurrentProcess().PeakWorkingSet64 >> 20}"));
             return 0;

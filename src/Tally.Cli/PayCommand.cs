@@ -1,11 +1,8 @@
+using Tally.Application;
 using Tally.Catalogs;
 using System.CommandLine;
 using System.Globalization;
 using Spectre.Console;
-using Tally.Aggregation;
-using Tally.Core;
-using Tally.Mechanisms;
-using Tally.Mechanisms.Reputation;
 
 namespace Tally.Cli;
 
@@ -14,15 +11,22 @@ internal static class PayCommand
 {
     public static Command Create(CliContext ctx)
     {
+        var defaults = new PayRequest { Reports = new InputSource(null, null) };
         var reports = new Argument<string?>("REPORTS") { Description = "Reports file (task,worker,label; worker = agent).", Arity = ArgumentArity.ZeroOrOne };
         var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset's answers as the reports." };
-        var mechanism = new Option<string>("--mechanism", "-m") { Description = "Mechanism: " + string.Join(", ", MechanismCatalog.All.Select(m => m.Name)) + ", or reform:rptsc (one round of a REFORM campaign; see --state)", DefaultValueFactory = _ => "ca" };
+        var mechanism = new Option<string>("--mechanism", "-m")
+        {
+            Description = "Mechanism: " + string.Join(", ", MechanismCatalog.All.Select(m => m.Name)) + ", or reform:NAME (one round of a REFORM campaign over NAME; see --state)",
+            DefaultValueFactory = _ => defaults.Mechanism,
+        };
         var budget = new Option<double?>("--budget") { Description = "Budget per agent: payments are mapped affinely so the worst possible payment is 0 and the best is the budget." };
-        var seed = new Option<int>("--seed", "-s") { Description = "Seed for peer and task sampling.", DefaultValueFactory = _ => 0 };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Directory for payments.csv (agent,payment,tasks)." };
-        var taskCol = new Option<string>("--task-col") { Description = "Name of the task column.", DefaultValueFactory = _ => "task" };
-        var workerCol = new Option<string>("--worker-col") { Description = "Name of the agent column.", DefaultValueFactory = _ => "worker" };
-        var labelCol = new Option<string>("--label-col") { Description = "Name of the report column.", DefaultValueFactory = _ => "label" };
+        var seed = new Option<int>("--seed", "-s") { Description = "Seed for peer and task sampling (under REFORM: the campaign's seed; each round draws its own streams of it)." };
+        var outDir = new Option<string?>("--out", "-o") { Description = "Directory for payments.csv (agent,payment,tasks; REFORM adds chances,reputation,total)." };
+        var taskCol = new Option<string>("--task-col") { Description = "Name of the task column.", DefaultValueFactory = _ => defaults.TaskColumn };
+        var workerCol = new Option<string>("--worker-col") { Description = "Name of the agent column.", DefaultValueFactory = _ => defaults.WorkerColumn };
+        var labelCol = new Option<string>("--label-col") { Description = "Name of the report column.", DefaultValueFactory = _ => defaults.LabelColumn };
+        var alpha = new Option<double?>("--alpha") { Description = "RPTSC reward scale α (rptsc, reform:rptsc; for REFORM only when starting a campaign)." };
+        var sampleSize = new Option<int?>("--sample-size") { Description = "RPTSC sample size for f(y) (as --alpha)." };
         var reform = new ReformArguments();
         var cmd = new Command("pay", """
             Pay each agent for her reports by comparing them with her peers' (peer prediction), with no ground truth.
@@ -30,70 +34,58 @@ internal static class PayCommand
             shared tasks to be scored get 0 and are counted.
 
             Mechanisms:
-            """ + "\n" + string.Join("\n", MechanismCatalog.All.Select(m => $"  {m.Name,-7} {m.Description} ({m.Reference})")) + """
+            """ + "\n" + string.Join("\n", MechanismCatalog.All.Select(m => $"  {m.Name,-14} {m.Description} ({m.Reference})")) + $"""
 
 
-              reform:rptsc  REFORM over RPTSC: an agent whose TERM reputation beats her peer's gets up to k pairing
-                            chances; reputations persist across rounds in the --state file (Kanaparthy et al. 2021)
+              reform:NAME    {MechanismCatalog.ReformDescription}
+                             in the --state file ({MechanismCatalog.ReformReference}); reform alone = reform:rptsc
 
             Examples:
               tally pay reports.csv --mechanism ca --budget 10 --out payments/
               tally pay --dataset dog --mechanism dmi --seed 3
               tally pay round-1.csv --mechanism reform:rptsc --k 2 --state campaign.json
             """)
-        { reports, dataset, mechanism, budget, seed, outDir, taskCol, workerCol, labelCol };
+        { reports, dataset, mechanism, budget, seed, outDir, taskCol, workerCol, labelCol, alpha, sampleSize };
         reform.AddTo(cmd);
         cmd.SetAction(p =>
         {
-            string name = p.GetValue(mechanism)!;
-            if (name.StartsWith("reform", StringComparison.OrdinalIgnoreCase))
-                return ReformPay.Run(ctx, p, reform, name, p.GetValue(reports), p.GetValue(dataset), p.GetValue(budget), p.GetValue(seed), p.GetValue(outDir),
-                    new RoundFileOptions(p.GetValue(taskCol)!, p.GetValue(workerCol)!, p.GetValue(labelCol)!));
-            reform.RejectIfUsed(p);
-            var info = MechanismCatalog.Find(p.GetValue(mechanism)!)
-                ?? throw new UsageException($"unknown mechanism '{p.GetValue(mechanism)}' (known: {string.Join(", ", MechanismCatalog.All.Select(m => m.Name))})");
-            string? path = p.GetValue(reports);
-            if (p.GetValue(dataset) is { } ds)
+            var request = new PayRequest
             {
-                if (path is not null) throw new UsageException("give either REPORTS or --dataset, not both");
-                path = BundledDatasets.Get(ds).AnswersPath;
-            }
-            else if (path is null) throw new UsageException("no reports: give a REPORTS file or --dataset NAME");
-            if (p.GetValue(budget) is <= 0) throw new UsageException("--budget must be positive");
-            var options = new AnswerFileOptions(p.GetValue(taskCol)!, p.GetValue(workerCol)!, p.GetValue(labelCol)!);
-            var build = ctx.WithProgress("Reading reports", r => AnswerFiles.ReadAnswers(path, options, r));
-            if (build.DroppedDuplicates > 0) ctx.Notice($"{build.DroppedDuplicates} repeated (task, agent) reports dropped (the last one is kept)");
-            var matrix = build.Matrix;
-            var clock = System.Diagnostics.Stopwatch.StartNew();
-            var result = ctx.WithProgress($"Paying with {info.Name}", _ => info.Create().Pay(matrix, new Random(p.GetValue(seed))));
-            if (p.GetValue(budget) is { } b) result = PaymentScaling.ForBudget(b, result.Range).Apply(result);
-            double seconds = clock.Elapsed.TotalSeconds;
-
-            if (p.GetValue(outDir) is { } dir)
-            {
-                Directory.CreateDirectory(dir);
-                AtomicFile.WriteText(Path.Combine(dir, "payments.csv"), w =>
-                {
-                    w.WriteLine("agent,payment,tasks");
-                    for (int a = 0; a < matrix.WorkerCount; a++)
-                        w.WriteLine($"{CsvText.Escape(matrix.Workers[a])},{NumberFormat.Finite(result.Payments[a])},{result.TasksScored[a].ToString(CultureInfo.InvariantCulture)}");
-                });
-            }
-            var pays = result.Payments.ToArray();
-            Array.Sort(pays);
-            var table = new Table().Border(TableBorder.Rounded).HideHeaders().Title($"tally pay — {Markup.Escape(info.Name)}");
-            table.AddColumn(""); table.AddColumn(new TableColumn("").RightAligned());
-            table.AddRow("agents", $"{matrix.WorkerCount:N0} ({result.UnscoredCount:N0} unscored)");
-            table.AddRow("tasks / reports", $"{matrix.TaskCount:N0} / {matrix.AnswerCount:N0}");
-            table.AddRow("payment range", Markup.Escape($"[{result.Scaling.Map(result.Range.Min):G4}, {result.Scaling.Map(result.Range.Max):G4}]"));
-            table.AddRow("mean payment", $"{result.MeanPayment:G4}");
-            table.AddRow("min / median / max", pays.Length == 0 ? "—" : $"{pays[0]:G4} / {pays[pays.Length / 2]:G4} / {pays[^1]:G4}");
-            table.AddRow("total", $"{result.Payments.Sum():G6}");
-            table.AddRow("seconds", seconds.ToString("0.000", CultureInfo.InvariantCulture));
-            if (p.GetValue(outDir) is { } d2) table.AddRow("wrote", Markup.Escape(Path.Combine(d2, "payments.csv")));
-            ctx.Out.Write(table);
+                Reports = new InputSource(p.GetValue(reports), p.GetValue(dataset), "reports"),
+                Mechanism = p.GetValue(mechanism)!,
+                Seed = p.GetValue(seed),
+                Budget = p.GetValue(budget),
+                OutputDirectory = p.GetValue(outDir),
+                TaskColumn = p.GetValue(taskCol)!,
+                WorkerColumn = p.GetValue(workerCol)!,
+                LabelColumn = p.GetValue(labelCol)!,
+                Alpha = p.GetValue(alpha),
+                SampleSize = p.GetValue(sampleSize),
+                Reform = reform.Settings(p),
+            };
+            var outcome = ctx.WithJobProgress(report => PayJob.Run(request, ctx.Compute, report));
+            if (outcome.DroppedDuplicates > 0) ctx.Notice($"{outcome.DroppedDuplicates} repeated (task, agent) reports dropped (the last one is kept)");
+            ctx.Out.Write(outcome.Reform is null ? Plain(outcome) : ReformPay.Table(outcome));
             return 0;
         });
         return cmd;
+    }
+
+    private static Table Plain(PayOutcome o)
+    {
+        var r = o.Result;
+        var s = o.Summary;
+        var table = new Table().Border(TableBorder.Rounded).HideHeaders().Title($"tally pay — {Markup.Escape(o.Mechanism)}");
+        table.AddColumn(""); table.AddColumn(new TableColumn("").RightAligned());
+        table.AddRow("agents", $"{r.Payments.Length:N0} ({s.Unscored:N0} unscored)");
+        table.AddRow("tasks / reports", $"{o.Tasks:N0} / {o.Reports:N0}");
+        // The range is already in paid units (scaled with the payments when there is a budget).
+        table.AddRow("payment range", Markup.Escape($"[{r.Range.Min:G4}, {r.Range.Max:G4}]"));
+        table.AddRow("mean payment", $"{s.Mean:G4}");
+        table.AddRow("min / median / max", r.Payments.Length == 0 ? "—" : $"{s.Min:G4} / {s.Median:G4} / {s.Max:G4}");
+        table.AddRow("total", $"{s.Total:G6}");
+        table.AddRow("seconds", o.Seconds.ToString("0.000", CultureInfo.InvariantCulture));
+        foreach (var f in o.Written) table.AddRow("wrote", Markup.Escape(f));
+        return table;
     }
 }

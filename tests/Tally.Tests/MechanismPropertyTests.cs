@@ -28,7 +28,7 @@ public class MechanismPropertyTests(ITestOutputHelper output)
         // CA: Δ ≡ 0 so S ≡ 0; DMI: rank-one count matrices, det 0; TVD-MI: the joint is its own product;
         // DG: bonus 1 − penalty 1.
         var m = Simulate(N, M, k, PeerStrategy.Constant, seed: 11).Reports;
-        var r = Create(mechanism).Pay(m, new Random(1));
+        var r = Create(mechanism).WithSeed(1).Pay(m);
         AssertValid(r, m);
         Assert.Equal(0, r.UnscoredCount);
         Assert.All(r.Payments, p => Assert.Equal(0.0, p));
@@ -43,7 +43,7 @@ public class MechanismPropertyTests(ITestOutputHelper output)
         foreach (int k in new[] { 2, 3 })
         {
             var m = Simulate(N, M, k, PeerStrategy.RandomByPrior, prior: k == 3 ? Skewed : null, seed: 21 + k).Reports;
-            var r = new CorrelatedAgreement().Pay(m, new Random(2));
+            var r = new CorrelatedAgreement().WithSeed(2).Pay(m);
             AssertValid(r, m);
             double tol = 4 * Math.Sqrt(2.0 / (N * M));
             output.WriteLine($"CA random-by-prior K={k}: mean {r.MeanPayment:F5} (tolerance ±{tol:F4})");
@@ -59,7 +59,7 @@ public class MechanismPropertyTests(ITestOutputHelper output)
         // has sd ≈ 1/(16·n) with n = M/2 = 200: 3.1e-4. The mean over all N(N−1)/2 pairs is far tighter; the tolerance
         // 4·sd/√N ≈ 2e-4 only credits N independent pieces. Truthful agents earn det(U)² = 0.0081 here.
         var m = Simulate(N, M, 2, PeerStrategy.RandomByPrior, seed: 31).Reports;
-        var r = new Dmi().Pay(m, new Random(3));
+        var r = new Dmi().WithSeed(3).Pay(m);
         AssertValid(r, m);
         double sdPair = 1.0 / (16 * (M / 2.0));
         double tol = 4 * sdPair / Math.Sqrt(N);
@@ -69,7 +69,7 @@ public class MechanismPropertyTests(ITestOutputHelper output)
         // K = 3, skewed prior: same unbiasedness; tolerance from the observed spread of agent payments (each a mean of
         // N − 1 pair values; the mean over agents averages N of them), doubled for the pairs they share.
         var m3 = Simulate(N, M, 3, PeerStrategy.RandomByPrior, prior: Skewed, seed: 32).Reports;
-        var r3 = new Dmi().Pay(m3, new Random(3));
+        var r3 = new Dmi().WithSeed(3).Pay(m3);
         double tol3 = 2 * 4 * Sd(r3) / Math.Sqrt(N);
         output.WriteLine($"DMI random-by-prior K=3: mean {r3.MeanPayment:E3} (tolerance ±{tol3:E2}); truthful level {Square(Det3(Joint(3, 0.7, Skewed).Joint)):E3}");
         Assert.InRange(r3.MeanPayment, -tol3, tol3);
@@ -84,7 +84,7 @@ public class MechanismPropertyTests(ITestOutputHelper output)
         foreach (int k in new[] { 2, 3 })
         {
             var m = Simulate(N, M, k, PeerStrategy.RandomByPrior, prior: k == 3 ? Skewed : null, seed: 41 + k).Reports;
-            var r = new TvdMutualInformation().Pay(m, new Random(4));
+            var r = new TvdMutualInformation().WithSeed(4).Pay(m);
             AssertValid(r, m);
             double bound = k / (2 * Math.Sqrt(M));
             output.WriteLine($"TVD-MI random-by-prior K={k}: mean {r.MeanPayment:F4} (bound {bound:F4}; 0.399/√M = {0.399 / Math.Sqrt(M):F4})");
@@ -138,7 +138,7 @@ public class MechanismPropertyTests(ITestOutputHelper output)
             _ => throw new ArgumentException(mechanism),
         };
         var m = Simulate(N, M, k, PeerStrategy.Truthful, accuracy: acc, prior: prior, seed: 50 + k).Reports;
-        var r = Create(mechanism).Pay(m, new Random(5));
+        var r = Create(mechanism).WithSeed(5).Pay(m);
         AssertValid(r, m);
         Assert.Equal(0, r.UnscoredCount);
         // Tolerance: 5 standard errors of the mean of agent payments, doubled because agents share peers, plus 2% of
@@ -165,7 +165,7 @@ public class MechanismPropertyTests(ITestOutputHelper output)
         {
             Agents = N, Tasks = M, Classes = 3, Accuracy = 0.7, Prior = Skewed, AgentStrategies = strategies, Seed = 61,
         }).Reports;
-        var r = Create(mechanism).Pay(m, new Random(6));
+        var r = Create(mechanism).WithSeed(6).Pay(m);
         AssertValid(r, m);
         // Compared with the truthful agents' mean, not their minimum: under TVD-MI a truthful agent whose single
         // random peer is the constant agent earns exactly 0 (the naive mechanism's Θ(α) error in the paper).
@@ -187,8 +187,8 @@ public class MechanismPropertyTests(ITestOutputHelper output)
             ReportFraction = 0.7, Seed = 71,
         }).Reports;
         var relabelled = Relabel(m, [2, 0, 1]);
-        var a = Create(mechanism).Pay(m, new Random(7));
-        var b = Create(mechanism).Pay(relabelled, new Random(7));
+        var a = Create(mechanism).WithSeed(7).Pay(m);
+        var b = Create(mechanism).WithSeed(7).Pay(relabelled);
         AssertValid(a, m);
         Assert.Equal(a.TasksScored.ToArray(), b.TasksScored.ToArray());
         // Exact for every mechanism but DMI with K ≥ 3, whose determinant is a floating-point elimination.

@@ -46,8 +46,8 @@ public class MechanismSimulatorTests
         Assert.All(constant.Reports.TaskLabels.ToArray(), l => Assert.Equal(2, l));
         Assert.All(constant.Strategies, st => Assert.Equal(PeerStrategy.Constant, st));
         // So a mechanism pays the all-permuted population exactly what it pays the truthful one.
-        var a = new CorrelatedAgreement().Pay(truthful.Reports, new Random(1));
-        var b = new CorrelatedAgreement().Pay(permuted.Reports, new Random(1));
+        var a = new CorrelatedAgreement().WithSeed(1).Pay(truthful.Reports);
+        var b = new CorrelatedAgreement().WithSeed(1).Pay(permuted.Reports);
         Assert.Equal(a.Payments.ToArray(), b.Payments.ToArray());
     }
 

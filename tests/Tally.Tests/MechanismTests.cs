@@ -15,7 +15,7 @@ public class MechanismTests
     {
         // A: 0 0 1 1, B: 0 1 1 1 → they agree on tasks 0, 2, 3: both earn 3/4.
         var m = Profile(2, [0, 0, 1, 1], [0, 1, 1, 1]);
-        var r = new OutputAgreement().Pay(m, new Random(1));
+        var r = new OutputAgreement().WithSeed(1).Pay(m);
         AssertValid(r, m);
         Assert.Equal([0.75, 0.75], r.Payments.ToArray());
         Assert.Equal([4, 4], r.TasksScored.ToArray());
@@ -28,7 +28,7 @@ public class MechanismTests
         // marginals P̃_A = (1/2, 1/2), P̃_B = (1/4, 3/4); products 1/8, 3/8, 1/8, 3/8;
         // |differences| = 1/8 each → ½ · 4/8 = 1/4 for both agents (TVD-MI is symmetric).
         var m = Profile(2, [0, 0, 1, 1], [0, 1, 1, 1]);
-        var r = new TvdMutualInformation().Pay(m, new Random(1));
+        var r = new TvdMutualInformation().WithSeed(1).Pay(m);
         AssertValid(r, m);
         Assert.Equal([0.25, 0.25], r.Payments.ToArray());
         Assert.Equal([4, 4], r.TasksScored.ToArray());
@@ -48,7 +48,7 @@ public class MechanismTests
         Assert.Equal([1, 0, 0, 1], CorrelatedAgreement.ScoreMatrix(m));
         for (int seed = 0; seed < 20; seed++)
         {
-            var r = new CorrelatedAgreement().Pay(m, new Random(seed));
+            var r = new CorrelatedAgreement().WithSeed(seed).Pay(m);
             AssertValid(r, m);
             Assert.Equal(2.0 / 3, r.Payments[0], 12);
             Assert.Equal(2.0 / 3, r.Payments[1], 12);
@@ -64,7 +64,7 @@ public class MechanismTests
         // Everyone reports 1: Δ = 0 everywhere, so S = 0 and everybody is paid exactly 0.
         var m = Profile(3, [1, 1, 1, 1], [1, 1, 1, 1], [1, 1, 1, 1]);
         Assert.All(CorrelatedAgreement.ScoreMatrix(m), s => Assert.Equal(0, s));
-        var r = new CorrelatedAgreement().Pay(m, new Random(3));
+        var r = new CorrelatedAgreement().WithSeed(3).Pay(m);
         AssertValid(r, m);
         Assert.All(r.Payments, p => Assert.Equal(0.0, p));
     }
@@ -79,7 +79,7 @@ public class MechanismTests
         var m = Profile(2, [0, 1, 1], [0, 1, 1]);
         for (int seed = 0; seed < 20; seed++)
         {
-            var r = new DasguptaGhosh().Pay(m, new Random(seed));
+            var r = new DasguptaGhosh().WithSeed(seed).Pay(m);
             AssertValid(r, m);
             Assert.Equal(2.0 / 3, r.Payments[0], 12);
             Assert.Equal(2.0 / 3, r.Payments[1], 12);
@@ -94,7 +94,7 @@ public class MechanismTests
         // penalty f_A(0)f_B(0) + f_A(1)f_B(1) depends on the split, but the breakdown always satisfies
         // payment = bonus − penalty, and the bonus is the plain agreement rate.
         var m = Profile(2, [0, 0, 1, 1, 1], [1, 0, 1, 0, 1]);
-        var r = new DasguptaGhosh().Pay(m, new Random(5));
+        var r = new DasguptaGhosh().WithSeed(5).Pay(m);
         AssertValid(r, m);
         for (int i = 0; i < 2; i++)
             Assert.Equal(r.Breakdown["bonus"][i] - r.Breakdown["penalty"][i], r.Payments[i], 12);
@@ -111,7 +111,7 @@ public class MechanismTests
         // B disagrees on tasks 2, 3 (−2 each) and agrees on 0, 1 with a random f ≤ 1 → a reward ≥ 0 there:
         // B's payment is at least (−4 + 0 + 0)/4 = −1.
         var m = Profile(2, [1, 1, 0, 0], [1, 1, 1, 1]);
-        var r = new Rptsc(new RptscOptions { Alpha = 2, SampleSize = 5 }).Pay(m, new Random(2));
+        var r = new Rptsc(new RptscOptions { Alpha = 2, SampleSize = 5 }).WithSeed(2).Pay(m);
         AssertValid(r, m);
         Assert.Equal(-1.0, r.Payments[0], 12);
         Assert.Equal(0.5, r.Breakdown["agreement"][0], 12);
@@ -125,7 +125,7 @@ public class MechanismTests
         // Three agents agree on task 0 with the rare answer 2 and on task 1 with the common answer 0 (common on the
         // other tasks): the rare agreement is worth more, the common one less than the rare one.
         var m = Profile(3, [2, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0], [2, 0, 0, 0, 0, 0]);
-        var r = new Rptsc(new RptscOptions { SampleSize = 20 }).Pay(m, new Random(4));
+        var r = new Rptsc(new RptscOptions { SampleSize = 20 }).WithSeed(4).Pay(m);
         AssertValid(r, m);
         // On tasks 1..5 everything sampled elsewhere is mostly 0 → f(0) ≈ 1, reward ≈ 0; on task 0 the sample has no
         // 2 (only task 0 has a 2) → f(2) = 1/21, reward 20. Mean ≈ 20/6 > 3.
@@ -158,7 +158,7 @@ public class MechanismTests
         const int runs = 3000;
         for (int seed = 0; seed < runs; seed++)
         {
-            var r = new Dmi().Pay(m, new Random(seed));
+            var r = new Dmi().WithSeed(seed).Pay(m);
             AssertValid(r, m);
             Assert.Equal(r.Payments[0], r.Payments[1]);
             Assert.True(r.Payments[0] == 0 || r.Payments[0] == 0.25, $"payment {r.Payments[0]}");
@@ -172,7 +172,7 @@ public class MechanismTests
     {
         // 3 shared tasks < 2K = 4: nobody is scored; a third agent sharing 4 tasks with A is.
         var m = Profile(2, [0, 1, 0, 1], [0, 1, 0, -1], [1, 0, 1, 0]);
-        var r = new Dmi().Pay(m, new Random(1));
+        var r = new Dmi().WithSeed(1).Pay(m);
         AssertValid(r, m);
         Assert.Equal(0, r.TasksScored[1]);
         Assert.Equal(0.0, r.Payments[1]);
@@ -185,17 +185,17 @@ public class MechanismTests
     public void Dmi_peer_subsets()
     {
         var m = Simulate(30, 120, 2, Simulation.PeerStrategy.Truthful, seed: 8).Reports;
-        var all = new Dmi().Pay(m, new Random(8));
+        var all = new Dmi().WithSeed(8).Pay(m);
         // A cap above the number of peers uses every peer: same pairs, same splits, same summation order.
-        var capped = new Dmi(new DmiOptions { MaxPeers = 1000 }).Pay(m, new Random(8));
+        var capped = new Dmi(new DmiOptions { MaxPeers = 1000 }).WithSeed(8).Pay(m);
         Assert.Equal(all.Payments.ToArray(), capped.Payments.ToArray());
         Assert.Equal(all.TasksScored.ToArray(), capped.TasksScored.ToArray());
         Assert.All(all.Breakdown["peers"], p => Assert.Equal(29.0, p));
         // A real cap: 5 random peers each.
-        var five = new Dmi(new DmiOptions { MaxPeers = 5 }).Pay(m, new Random(8));
+        var five = new Dmi(new DmiOptions { MaxPeers = 5 }).WithSeed(8).Pay(m);
         AssertValid(five, m);
         Assert.All(five.Breakdown["peers"], p => Assert.Equal(5.0, p));
-        Assert.Equal(five.Payments.ToArray(), new Dmi(new DmiOptions { MaxPeers = 5 }).Pay(m, new Random(8)).Payments.ToArray());
+        Assert.Equal(five.Payments.ToArray(), new Dmi(new DmiOptions { MaxPeers = 5 }).WithSeed(8).Pay(m).Payments.ToArray());
     }
 
     public static IEnumerable<object[]> DegenerateCases()
@@ -229,7 +229,7 @@ public class MechanismTests
     public void Degenerate_inputs_give_finite_payments(string mechanism, string profile)
     {
         var m = Degenerate(profile);
-        var r = Create(mechanism).Pay(m, new Random(9));
+        var r = Create(mechanism).WithSeed(9).Pay(m);
         AssertValid(r, m);
         if (profile is "one agent" or "one agent one task") Assert.Equal(m.WorkerCount, r.UnscoredCount);
         if (profile == "idle agents") { Assert.False(r.IsScored(1)); Assert.False(r.IsScored(3)); }
@@ -249,8 +249,8 @@ public class MechanismTests
     {
         // Large enough to run in parallel: the result must not depend on thread scheduling.
         var m = Simulate(120, 500, 3, Simulation.PeerStrategy.Truthful, accuracy: 0.6, seed: 3, fraction: 0.6).Reports;
-        var a = Create(mechanism).Pay(m, new Random(42));
-        var b = Create(mechanism).Pay(m, new Random(42));
+        var a = Create(mechanism).WithSeed(42).Pay(m);
+        var b = Create(mechanism).WithSeed(42).Pay(m);
         AssertValid(a, m);
         Assert.Equal(a.Payments.ToArray(), b.Payments.ToArray());
         Assert.Equal(a.TasksScored.ToArray(), b.TasksScored.ToArray());
@@ -264,7 +264,7 @@ public class MechanismTests
         for (int seed = 0; seed < 60; seed++)
         {
             var m = TestData.RandomMatrix(seed);
-            var r = Create(mechanism).Pay(m, new Random(seed));
+            var r = Create(mechanism).WithSeed(seed).Pay(m);
             AssertValid(r, m);
             var scaled = PaymentScaling.ForBudget(10, r.Range).Apply(r);
             AssertScaled(r, scaled, 10);
@@ -292,6 +292,56 @@ public class MechanismTests
         Assert.Equal(raw.Breakdown.Count, scaled.Breakdown.Count);
     }
 
+    public static IEnumerable<object[]> BadOptions() =>
+    [
+        [new OutputAgreementOptions { MinTasks = 0 }, "MinTasks"],
+        [new DasguptaGhoshOptions { PenaltyTasks = 0 }, "PenaltyTasks"],
+        [new DasguptaGhoshOptions { MinTasks = -1 }, "MinTasks"],
+        [new CorrelatedAgreementOptions { MinTasks = 0 }, "MinTasks"],
+        [new RptscOptions { Alpha = -1 }, "Alpha"],
+        [new RptscOptions { Alpha = double.NaN }, "Alpha"],
+        [new RptscOptions { SampleSize = 0 }, "SampleSize"],
+        [new DmiOptions { MaxPeers = -1 }, "MaxPeers"],
+        [new TvdMutualInformationOptions { MinSharedTasks = 0 }, "MinSharedTasks"],
+        [new RobustSymmetricOptions { AdversaryFraction = 0.6 }, "AdversaryFraction"],
+        [new RobustSymmetricOptions { ThresholdConstant = 0 }, "ThresholdConstant"],
+        [new RobustSymmetricOptions { MinBatchSize = 0 }, "MinBatchSize"],
+        [new RobustSymmetricOptions { SubsampleAgents = -1 }, "SubsampleAgents"],
+        [new RobustDawidSkeneMechanismOptions { Model = new Robust.RobustDawidSkeneOptions { Restarts = 0 } }, "Restarts"],
+        [new RobustDawidSkeneMechanismOptions { Model = null! }, "Model"],
+    ];
+
+    [Theory]
+    [MemberData(nameof(BadOptions))]
+    public void Every_mechanism_validates_its_options_and_names_the_bad_one(MechanismOptions options, string option)
+    {
+        Assert.Equal(option, Assert.Throws<InvalidOptionException>(options.Validate).Option);
+        var m = Profile(2, [0, 1, 1, 0], [0, 1, 1, 1], [1, 1, 0, 0]);
+        Assert.Equal(option, Assert.Throws<InvalidOptionException>(() => options.CreateMechanism().Pay(m)).Option);
+    }
+
+    [Fact]
+    public void Reform_validates_its_options()
+    {
+        var round = new Mechanisms.Reputation.Round(1, 1, 2, [new("a", 0, 0), new("b", 0, 1)]);
+        var term = new Mechanisms.Reputation.TermReputation();
+        Assert.Equal("Chances", Assert.Throws<InvalidOptionException>(() => new Reform(options: new ReformOptions { Chances = 0 }).Pay(round, term)).Option);
+        Assert.Equal("Decay", Assert.Throws<InvalidOptionException>(() => new Reform(options: new ReformOptions { Decay = null! }).Pay(round, term)).Option);
+        Assert.Equal("Lambda", Assert.Throws<InvalidOptionException>(() => new Mechanisms.Reputation.TermOptions { Lambda = 0 }.Validate()).Option);
+    }
+
+    [Theory]
+    [MemberData(nameof(All), MemberType = typeof(MechanismTestData))]
+    public void The_seed_lives_in_the_options(string mechanism)
+    {
+        var m = Simulate(20, 60, 3, Simulation.PeerStrategy.Truthful, accuracy: 0.6, seed: 4, fraction: 0.7).Reports;
+        var seeded = Create(mechanism).WithSeed(9);
+        Assert.Equal(9, seeded.Options.Seed);
+        Assert.Equal(seeded.Pay(m).Payments.ToArray(), Create(mechanism).WithSeed(9).Pay(m).Payments.ToArray());
+        // Another seed draws other peers (DMI: other splits): some payment moves.
+        Assert.NotEqual(seeded.Pay(m).Payments.ToArray(), Create(mechanism).WithSeed(10).Pay(m).Payments.ToArray());
+    }
+
     [Fact]
     public void Budget_scaling_maps_the_range_onto_zero_to_budget()
     {
@@ -306,7 +356,7 @@ public class MechanismTests
 
         // Composition: applying two scalings records their composition and keeps unscored agents at 0.
         var m = Profile(2, [0, 1, 1, 0], [0, 1, 1, 1], [0, 1, 0, 0], [-1, -1, -1, -1]);
-        var r = new CorrelatedAgreement().Pay(m, new Random(1));
+        var r = new CorrelatedAgreement().WithSeed(1).Pay(m);
         Assert.False(r.IsScored(3));
         var twice = new PaymentScaling(3, 1).Apply(new PaymentScaling(2, -1).Apply(r));
         Assert.Equal(new PaymentScaling(6, -2), twice.Scaling);

@@ -179,13 +179,35 @@ public class PeerLabTests
         static double[] Flatten(PeerLabResult r) => r.Mechanisms.SelectMany(m =>
             new[] { m.Truthful.Mean, m.Truthful.StdError, m.HonestMean.Mean, m.UninformedConstant.Mean, m.UninformedRandom.Mean }
                 .Concat(m.Deviations.Select(d => d.Payment.Mean)).Concat(m.Deviations.Select(d => d.Gain.StdError))).ToArray();
-        var a = Flatten(PeerLab.Run(mechs, scenario));
-        var b = Flatten(PeerLab.Run(mechs, scenario, parallel: false));
+        var a = Flatten(PeerLab.Run(mechs, scenario, new ComputeOptions { MaxDegreeOfParallelism = 4 }));
+        var b = Flatten(PeerLab.Run(mechs, scenario, ComputeOptions.Sequential));
         Assert.Equal(a, b);
         Assert.All(a, v => Assert.True(double.IsFinite(v)));
         Assert.Equal(2, scenario.AdversaryCount);
         var c = Flatten(PeerLab.Run(mechs, scenario with { Seed = 10 }));
         Assert.NotEqual(a, c);
+    }
+
+    [Fact]
+    public void PeerLab_sweeps_and_tables_do_not_depend_on_the_thread_count()
+    {
+        var four = new ComputeOptions { MaxDegreeOfParallelism = 4 };
+        var scenario = new PeerLabScenario { Prior = LatentClassPrior.SymmetricDawidSkene(2, 0.8), Agents = 9, Tasks = 50, Seeds = 4, Seed = 1, AdversaryFraction = 0.2 };
+        IPeerPredictionMechanism[] mechs = [Mech("tvd-mi"), Mech("rmif-ds")];
+        var a = PaymentGapSweep.Run(mechs, scenario, GapAxis.AdversaryFraction, [0, 0.2], compute: ComputeOptions.Sequential);
+        var b = PaymentGapSweep.Run(mechs, scenario, GapAxis.AdversaryFraction, [0, 0.2], compute: four);
+        Assert.Equal(a, b);
+        var priors = EdxPriors.LoadBundled();
+        var options = new EdxTableOptions { MaxPriors = 3, Seeds = 2, Agents = 5, Tasks = 30 };
+        var t1 = EdxTruthfulnessTable.Run(priors, options, ComputeOptions.Sequential);
+        var t4 = EdxTruthfulnessTable.Run(priors, options, four);
+        foreach (var name in t1.Mechanisms)
+        {
+            Assert.Equal(t1.FractionTruthfulBest[name], t4.FractionTruthfulBest[name]);
+            Assert.Equal(t1.MeanEpsilon[name], t4.MeanEpsilon[name]);
+        }
+        for (int i = 0; i < t1.Rows.Length; i++)
+            Assert.Equal(t1.Rows[i].Results.Select(r => r.Truthful.Mean), t4.Rows[i].Results.Select(r => r.Truthful.Mean));
     }
 
     [Fact]
@@ -212,12 +234,14 @@ public class PeerLabTests
     }
 
     [Fact]
+    [Trait("Category", "Slow")]
     public void PeerLab_edx_table_runs_on_five_priors()
     {
         var priors = EdxPriors.LoadBundled();
         var table = EdxTruthfulnessTable.Run(priors, new EdxTableOptions { MaxPriors = 5, Seeds = 3, Agents = 5, Tasks = 30 });
         Assert.Equal(5, table.Rows.Length);
         Assert.Equal(4, table.FractionTruthfulBest.Count);
+        Assert.Equal(["ca", "dmi", "tvdmi", "rptsc"], table.Mechanisms.ToArray());   // the options' order
         foreach (var (name, f) in table.FractionTruthfulBest)
         {
             Assert.InRange(f, 0, 1);

@@ -1,3 +1,4 @@
+using Tally.Core;
 using Tally.Mechanisms;
 using Tally.Mechanisms.Reputation;
 using Tally.Simulation;
@@ -77,11 +78,8 @@ public class ReformLabTests(ITestOutputHelper output)
         foreach (int seed in new[] { 1, 2, 3, 4, 5 })
             foreach (var s in strategies)
             {
-                var campaign = new Campaign(new TermReputation(), new ReformOptions
-                {
-                    Chances = 2, Decay = new ExponentialDecay(600), Rptsc = new RptscOptions { Alpha = 11, SampleSize = 20 },
-                });
-                var rng = new Random(seed);
+                var campaign = new Campaign(new Reform(new Rptsc(new RptscOptions { Alpha = 11, SampleSize = 20 }),
+                    new ReformOptions { Chances = 2, Decay = new ExponentialDecay(600) }), new TermReputation());
                 for (int j = 1; j <= 20; j++)
                 {
                     var world = new Random(seed * 1000 + j);
@@ -102,7 +100,7 @@ public class ReformLabTests(ITestOutputHelper output)
                         "random" => new RoundReport("probe", 9, guess, 60),
                         _ => new RoundReport("probe", 9, honest, 600),
                     });
-                    var result = campaign.Play(new Round(j, 10, 3, reports), rng);
+                    var result = campaign.Play(new Round(j, 10, 3, reports), seed);
                     pay[s].Add(result.Payments[result.Agents.IndexOf("probe")]);
                 }
             }
@@ -128,8 +126,13 @@ public class ReformLabTests(ITestOutputHelper output)
             Assert.Equal(x.BudgetPerAgent, y.BudgetPerAgent);
             Assert.All(x.TrustworthyReward.Concat(x.RandomReward).Concat(x.TrustworthyOptimal), v => Assert.True(double.IsFinite(v)));
         }
+        // Paying a round's mechanisms in parallel changes nothing.
+        var sequential = ReformLab.Run(o, ComputeOptions.Sequential);
+        Assert.Equal(a.Reform[0].TrustworthyReward.ToArray(), sequential.Reform[0].TrustworthyReward.ToArray());
+        Assert.Equal(a.Reform[0].BudgetPerAgent, sequential.Reform[0].BudgetPerAgent);
+        Assert.Equal(a.Rptsc.RandomReward.ToArray(), sequential.Rptsc.RandomReward.ToArray());
         var progress = new List<ReformLabProgress>();
-        ReformLab.Run(o with { Chances = [] }, new SyncProgress(progress.Add));
+        ReformLab.Run(o with { Chances = [] }, progress: new SyncProgress(progress.Add));
         Assert.Equal([1, 2, 3, 4], progress.Select(p => p.Round).ToArray());
         Assert.ThrowsAny<TallyUserException>(() => ReformLab.Run(o with { Agents = 15 }));
     }

@@ -33,10 +33,10 @@ public class ReformTests
     {
         var round = MakeRound(1, 60, 36, 10, 3, 3, 11);
         var term = new TermReputation();
-        term.Update(RoundEvidence.Draw(MakeRound(0, 60, 36, 10, 3, 3, 12), new Random(5)));
-        var reform = new Reform(new ReformOptions { Chances = 1, Rptsc = new RptscOptions { Alpha = 10, SampleSize = 20 } })
-            .Pay(round, term, new Random(42));
-        var rptsc = new Rptsc(new RptscOptions { Alpha = 10, SampleSize = 20 }).Pay(round.ToLabelMatrix(), new Random(42));
+        term.Update(RoundEvidence.Draw(MakeRound(0, 60, 36, 10, 3, 3, 12), 5));
+        var options = new RptscOptions { Alpha = 10, SampleSize = 20, Seed = 42 };
+        var reform = new Reform(new Rptsc(options), new ReformOptions { Chances = 1 }).Pay(round, term);
+        var rptsc = new Rptsc(options).Pay(round.ToLabelMatrix());
         Assert.Equal(rptsc.Payments.ToArray(), reform.Payments.ToArray());
         Assert.Equal(rptsc.TasksScored.ToArray(), reform.TasksScored.ToArray());
         Assert.Equal(reform.TasksScored.ToArray(), reform.ChancesUsed.ToArray());
@@ -48,10 +48,9 @@ public class ReformTests
     public void Extra_chances_follow_the_rules()
     {
         const int k = 3;
-        var campaign = new Campaign(new TermReputation(), new ReformOptions { Chances = k, Rptsc = new RptscOptions { Alpha = 11, SampleSize = 10 } });
-        var rng = new Random(9);
+        var campaign = new Campaign(new Reform(new Rptsc(new RptscOptions { Alpha = 11, SampleSize = 10 }), new ReformOptions { Chances = k }), new TermReputation());
         ReformResult? last = null;
-        for (int j = 1; j <= 8; j++) last = campaign.Play(MakeRound(j, 40, 24, 6, 1, 3, 100 + j, times: false), rng);
+        for (int j = 1; j <= 8; j++) last = campaign.Play(MakeRound(j, 40, 24, 6, 1, 3, 100 + j, times: false), 9);
         Assert.NotNull(last);
         bool anyExtra = false;
         for (int i = 0; i < last.Agents.Length; i++)
@@ -84,7 +83,7 @@ public class ReformTests
         ]);
         for (int seed = 0; seed < 20; seed++)
         {
-            var r = new Reform(new ReformOptions { Chances = 5 }).Pay(round, term, new Random(seed));
+            var r = new Reform(options: new ReformOptions { Chances = 5 }).WithSeed(seed).Pay(round, term);
             int a = r.Agents.IndexOf("a"), z = r.Agents.IndexOf("z");
             Assert.Equal(3, r.ChancesUsed[a]);            // beats b, c and z: tries all three, never matches
             Assert.Equal(1, r.ChancesUsed[z]);            // beats nobody
@@ -108,7 +107,7 @@ public class ReformTests
         var round = new Round(41, 2, 2, [new("worse", 0, 1), new("bad", 0, 0), new("d", 0, 0), new("bad", 1, 0), new("d", 1, 1)]);
         for (int seed = 0; seed < 10; seed++)
         {
-            var r = new Reform(new ReformOptions { Chances = 3 }).Pay(round, term, new Random(seed));
+            var r = new Reform(options: new ReformOptions { Chances = 3 }).WithSeed(seed).Pay(round, term);
             Assert.Equal(2, r.ChancesUsed[r.Agents.IndexOf("worse")]);   // beats both peers on ψ, though all Ω tie at 0
             int bad = r.Agents.IndexOf("bad");
             Assert.Equal(r.TasksScored[bad], r.ChancesUsed[bad]);   // ties d (not strictly greater), below worse: one chance per report
@@ -123,12 +122,11 @@ public class ReformTests
         // random agents less. Deterministic for the seeds below.
         (double Trust, double Random) Mean(int k)
         {
-            var campaign = new Campaign(new TermReputation(), new ReformOptions { Chances = k, Rptsc = new RptscOptions { Alpha = 11, SampleSize = 10 } });
+            var campaign = new Campaign(new Reform(new Rptsc(new RptscOptions { Alpha = 11, SampleSize = 10 }), new ReformOptions { Chances = k }), new TermReputation());
             double ta = 0, ra = 0; int nt = 0, nr = 0;
-            var rng = new Random(17);
             for (int j = 1; j <= 30; j++)
             {
-                var r = campaign.Play(MakeRound(j, 150, 90, 10, 1, 3, 500 + j, times: false), rng);
+                var r = campaign.Play(MakeRound(j, 150, 90, 10, 1, 3, 500 + j, times: false), 17);
                 for (int i = 0; i < r.Agents.Length; i++)
                 {
                     if (r.TasksScored[i] == 0) continue;
@@ -148,10 +146,10 @@ public class ReformTests
     {
         var round = MakeRound(1, 30, 20, 5, 2, 3, 3);
         var term = new TermReputation();
-        var plain = new Reform(new ReformOptions { Chances = 2 }).Pay(round, term, new Random(1));
-        var decayed = new Reform(new ReformOptions { Chances = 2, Decay = new LinearDecay(1e15) }).Pay(round, term, new Random(1));
+        var plain = new Reform(options: new ReformOptions { Chances = 2 }).WithSeed(1).Pay(round, term);
+        var decayed = new Reform(options: new ReformOptions { Chances = 2, Decay = new LinearDecay(1e15) }).WithSeed(1).Pay(round, term);
         for (int i = 0; i < plain.Payments.Length; i++) Assert.Equal(plain.Payments[i], decayed.Payments[i], 6);
-        var zero = new Reform(new ReformOptions { Chances = 2, Decay = new LinearDecay(1e-9) }).Pay(round, term, new Random(1));
+        var zero = new Reform(options: new ReformOptions { Chances = 2, Decay = new LinearDecay(1e-9) }).WithSeed(1).Pay(round, term);
         Assert.All(zero.Payments, p => Assert.Equal(0, p, 12));
     }
 
@@ -164,9 +162,8 @@ public class ReformTests
         {
             foreach (IReputationModel model in new IReputationModel[] { new TermReputation(), new BetaReputation() })
             {
-                var a = new Campaign(model, new ReformOptions { Chances = 3, Decay = new ExponentialDecay(90) });
-                var rng = new Random(4);
-                for (int j = 1; j <= 5; j++) a.Play(MakeRound(j, 50, 30, 8, 2, 3, 200 + j), rng);
+                var a = new Campaign(new Reform(options: new ReformOptions { Chances = 3, Decay = new ExponentialDecay(90) }), model);
+                for (int j = 1; j <= 5; j++) a.Play(MakeRound(j, 50, 30, 8, 2, 3, 200 + j), 4);
                 string path = Path.Combine(dir, "campaign.json");
                 File.WriteAllText(path, "old");
                 a.Save(path);
@@ -177,8 +174,8 @@ public class ReformTests
                 for (int j = 6; j <= 8; j++)
                 {
                     var round = MakeRound(j, 50, 30, 8, 2, 3, 300 + j);
-                    var ra = a.Play(round, new Random(j));
-                    var rb = b.Play(round, new Random(j));
+                    var ra = a.Play(round, j);
+                    var rb = b.Play(round, j);
                     Assert.Equal(ra.Payments.ToArray(), rb.Payments.ToArray());
                     Assert.Equal(ra.ChancesUsed.ToArray(), rb.ChancesUsed.ToArray());
                 }
@@ -192,7 +189,7 @@ public class ReformTests
     public void No_nan_on_degenerate_rounds()
     {
         var term = new TermReputation();
-        var reform = new Reform(new ReformOptions { Chances = 3, Decay = new ExponentialDecay() });
+        var reform = new Reform(options: new ReformOptions { Chances = 3, Decay = new ExponentialDecay() });
         Round[] rounds =
         [
             new Round(1, 1, 2, [new("a", 0, 0, 0)]),                                 // no peer
@@ -201,10 +198,10 @@ public class ReformTests
             new Round(4, 2, 2, [new("a", 0, 0, 9), new("b", 0, 1, 9)], [1.0, 1.0]),  // everything late
             new Round(5, 0, 1, []),
         ];
-        var campaign = new Campaign(term, reform.Options);
+        var campaign = new Campaign(reform, term);
         foreach (var round in rounds)
         {
-            var r = campaign.Play(round, new Random(round.Index));
+            var r = campaign.Play(round, round.Index);
             Assert.All(r.Payments, p => Assert.True(double.IsFinite(p)));
             foreach (var agent in round.Agents())
             {

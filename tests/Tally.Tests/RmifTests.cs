@@ -63,7 +63,7 @@ public class RmifTests(ITestOutputHelper output)
         // Each agent's only peer is the other: one batch of K_b = m = 4 pairs, which the filter cannot down-weight
         // (one batch has no spread), so Q̃ is the empirical joint and eq. (8) is the empirical TVD-MI: 1/4 (see above).
         var m = Profile(2, [0, 0, 1, 1], [0, 1, 1, 1]);
-        var r = new RobustSymmetricMechanism().Pay(m, new Random(1));
+        var r = new RobustSymmetricMechanism().WithSeed(1).Pay(m);
         AssertValid(r, m);
         Assert.Equal(0.25, r.Payments[0], 12);
         Assert.Equal(0.25, r.Payments[1], 12);
@@ -76,7 +76,7 @@ public class RmifTests(ITestOutputHelper output)
     {
         // Dense, 5 agents × 10 tasks: K_b = ⌊10/4⌋ = 2 pairs with each of the 4 peers, 8 of the 10 tasks used.
         var m = Simulate(5, 10, 2, PeerStrategy.Truthful, seed: 4).Reports;
-        var r = new RobustSymmetricMechanism().Pay(m, new Random(2));
+        var r = new RobustSymmetricMechanism().WithSeed(2).Pay(m);
         AssertValid(r, m);
         foreach (var t in r.TasksScored) Assert.Equal(8, t);
         foreach (var c in r.Breakdown["capacity"]) Assert.Equal(2.0, c);
@@ -121,7 +121,7 @@ public class RmifTests(ITestOutputHelper output)
         // 60 agents (20 per group) at accuracy 0.8 recover the labels of T_R almost perfectly, so the payment is the
         // TVD-MI between a report and the true class: joint 0.4 on the diagonal vs product 0.25 → 0.3.
         var m = Simulate(60, 1000, 2, PeerStrategy.Truthful, accuracy: 0.8, seed: 6).Reports;
-        var r = new RobustDawidSkeneMechanism().Pay(m, new Random(3));
+        var r = new RobustDawidSkeneMechanism().WithSeed(3).Pay(m);
         AssertValid(r, m);
         Assert.Equal(0, r.UnscoredCount);
         foreach (var ok in r.Breakdown["model-ok"]) Assert.Equal(1.0, ok);
@@ -135,7 +135,7 @@ public class RmifTests(ITestOutputHelper output)
     {
         // Two truthful agents at accuracy 0.8: P(x = y = 0) = 0.34 vs 0.25 → 0.18.
         var m = Simulate(30, 1500, 2, PeerStrategy.Truthful, accuracy: 0.8, seed: 7).Reports;
-        var r = new RobustSymmetricMechanism().Pay(m, new Random(3));
+        var r = new RobustSymmetricMechanism().WithSeed(3).Pay(m);
         AssertValid(r, m);
         Assert.Equal(0, r.UnscoredCount);
         output.WriteLine($"rmif-symmetric truthful mean {r.MeanPayment:F4}");
@@ -148,12 +148,12 @@ public class RmifTests(ITestOutputHelper output)
     public void Uninformed_profiles_are_paid_about_zero(string mechanism)
     {
         var constant = Simulate(30, 900, 3, PeerStrategy.Constant, seed: 8).Reports;
-        var rc = Make(mechanism).Pay(constant, new Random(4));
+        var rc = Make(mechanism).WithSeed(4).Pay(constant);
         AssertValid(rc, constant);
         foreach (var p in rc.Payments) Assert.Equal(0.0, p, 12);
 
         var random = Simulate(30, 900, 3, PeerStrategy.RandomByPrior, prior: [0.5, 0.3, 0.2], seed: 9).Reports;
-        var rr = Make(mechanism).Pay(random, new Random(4));
+        var rr = Make(mechanism).WithSeed(4).Pay(random);
         AssertValid(rr, random);
         output.WriteLine($"{mechanism}: random-by-prior mean {rr.MeanPayment:F4}, max {rr.Payments.Max():F4}");
         // Sampling bias of an empirical TVD on ≈ 450–900 pairs over 9 cells: a few hundredths at most.
@@ -186,8 +186,8 @@ public class RmifTests(ITestOutputHelper output)
         var clean = Crowd(0);
         var attacked = Crowd(0.1);
         var honest = attacked.IsAdversary;
-        double before = MeanOver(Make(mechanism).Pay(clean.Answers, new Random(5)), i => !honest[i]);
-        var r = Make(mechanism).Pay(attacked.Answers, new Random(5));
+        double before = MeanOver(Make(mechanism).WithSeed(5).Pay(clean.Answers), i => !honest[i]);
+        var r = Make(mechanism).WithSeed(5).Pay(attacked.Answers);
         AssertValid(r, attacked.Answers);
         double after = MeanOver(r, i => !honest[i]);
         double gap = after - before;
@@ -207,8 +207,8 @@ public class RmifTests(ITestOutputHelper output)
     {
         var m = Simulate(30, 600, 3, PeerStrategy.Truthful, accuracy: 0.7, seed: 12).Reports;
         var relabelled = Relabel(m, [2, 0, 1]);
-        var a = Make(mechanism).Pay(m, new Random(6));
-        var b = Make(mechanism).Pay(relabelled, new Random(6));
+        var a = Make(mechanism).WithSeed(6).Pay(m);
+        var b = Make(mechanism).WithSeed(6).Pay(relabelled);
         for (int i = 0; i < m.WorkerCount; i++) Assert.Equal(a.Payments[i], b.Payments[i], 9);
         Assert.Equal(a.TasksScored.ToArray(), b.TasksScored.ToArray());
     }
@@ -219,13 +219,13 @@ public class RmifTests(ITestOutputHelper output)
     {
         // Large enough to run in parallel: the result must not depend on thread scheduling.
         var m = Simulate(120, 500, 3, PeerStrategy.Truthful, accuracy: 0.6, seed: 3, fraction: 0.6).Reports;
-        var a = Make(mechanism).Pay(m, new Random(42));
-        var b = Make(mechanism).Pay(m, new Random(42));
+        var a = Make(mechanism).WithSeed(42).Pay(m);
+        var b = Make(mechanism).WithSeed(42).Pay(m);
         AssertValid(a, m);
         Assert.Equal(a.Payments.ToArray(), b.Payments.ToArray());
         Assert.Equal(a.TasksScored.ToArray(), b.TasksScored.ToArray());
         foreach (var (k, v) in a.Breakdown) Assert.Equal(v.ToArray(), b.Breakdown[k].ToArray());
-        var c = Make(mechanism).Pay(m, new Random(43));
+        var c = Make(mechanism).WithSeed(43).Pay(m);
         Assert.NotEqual(a.Payments.ToArray(), c.Payments.ToArray());
     }
 
@@ -255,7 +255,7 @@ public class RmifTests(ITestOutputHelper output)
     public void Degenerate_inputs_give_finite_payments(string mechanism, string profile)
     {
         var m = Degenerate(profile);
-        var r = Make(mechanism).Pay(m, new Random(9));
+        var r = Make(mechanism).WithSeed(9).Pay(m);
         AssertValid(r, m);
         Assert.True(double.IsFinite(r.MeanPayment));
         if (profile is "one agent" or "one agent one task" or "empty") Assert.Equal(m.WorkerCount, r.UnscoredCount);
@@ -269,9 +269,9 @@ public class RmifTests(ITestOutputHelper output)
     {
         // 40 agents, 30 tasks: K_b = ⌊30/39⌋ = 0, so nobody can be paid; subsampling 6 agents gives K_b = 6.
         var m = Simulate(40, 30, 2, PeerStrategy.Truthful, accuracy: 0.9, seed: 13).Reports;
-        var full = new RobustSymmetricMechanism().Pay(m, new Random(7));
+        var full = new RobustSymmetricMechanism().WithSeed(7).Pay(m);
         Assert.Equal(40, full.UnscoredCount);
-        var sub = new RobustSymmetricMechanism(new RobustSymmetricOptions { SubsampleAgents = 6 }).Pay(m, new Random(7));
+        var sub = new RobustSymmetricMechanism(new RobustSymmetricOptions { SubsampleAgents = 6 }).WithSeed(7).Pay(m);
         AssertValid(sub, m);
         Assert.Equal(34, sub.UnscoredCount);
         for (int i = 0; i < 40; i++)
@@ -296,8 +296,8 @@ public class RmifTests(ITestOutputHelper output)
         var clean = Gen(null).Reports;
         var attacked = Gen(strategies).Reports;
         bool Honest(int i) => strategies[i] == PeerStrategy.Truthful;
-        double before = MeanOver(Make(mechanism).Pay(clean, new Random(8)), Honest);
-        var r = Make(mechanism).Pay(attacked, new Random(8));
+        double before = MeanOver(Make(mechanism).WithSeed(8).Pay(clean), Honest);
+        var r = Make(mechanism).WithSeed(8).Pay(attacked);
         AssertValid(r, attacked);
         double after = MeanOver(r, Honest);
         double gap = after - before;
@@ -322,7 +322,7 @@ public class RmifTests(ITestOutputHelper output)
         {
             Agents = 30, Tasks = 1500, Classes = 3, Accuracy = 0.7, Seed = 22, AgentStrategies = strategies,
         }).Reports;
-        var r = Make(mechanism).Pay(m, new Random(9));
+        var r = Make(mechanism).WithSeed(9).Pay(m);
         AssertValid(r, m);
         double truthful = MeanOver(r, i => i >= 2);
         output.WriteLine($"{mechanism}: constant {r.Payments[0]:F4}, random {r.Payments[1]:F4}, truthful mean {truthful:F4}");
@@ -340,7 +340,7 @@ public class RmifTests(ITestOutputHelper output)
         {
             Model = new Tally.Robust.RobustDawidSkeneOptions { Batching = Tally.Robust.MomentBatching.AgentTuple },
         });
-        var r = mech.Pay(m, new Random(10));
+        var r = mech.WithSeed(10).Pay(m);
         AssertValid(r, m);
         output.WriteLine($"rmif-ds (agent tuples): mean {r.MeanPayment:F4}");
         Assert.Equal(0, r.UnscoredCount);

@@ -69,7 +69,7 @@ public sealed class RoundsCliTests : IDisposable
     public void The_paper_scenario_file_is_valid()
     {
         var path = Path.Combine(TestData.RepoRoot, "docs", "scenarios", "reform-paper.json");
-        var o = Tally.Cli.RoundsCommand.ReadScenario(path);
+        var o = Tally.Application.RoundsJob.ReadScenario(path);
         // The file spells out the §5 setup, which is also the library's default (Chances compared by value).
         Assert.Equal(new Tally.Simulation.ReformLabOptions() with { Chances = o.Chances }, o);
         Assert.Equal([1, 2, 3, 4, 5], o.Chances.ToArray());

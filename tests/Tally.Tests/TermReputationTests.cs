@@ -117,7 +117,7 @@ public class TermReputationTests
         Assert.DoesNotContain(round.OnTimeReports(), r => r.Agent == "b" && r.Task == 0);
         Assert.Equal(5, round.ToLabelMatrix().AnswerCount);
         Assert.Equal(["a", "b", "c"], round.Agents().ToArray());
-        var ev = RoundEvidence.Draw(round, new Random(3));
+        var ev = RoundEvidence.Draw(round, 3);
         Assert.Equal(5, ev.Reports.Length);
         Assert.All(ev.Reports, e => Assert.True(e.Frequency > 0 && e.Frequency <= 1));
     }
@@ -132,7 +132,7 @@ public class TermReputationTests
         // b, task 2 (y = 1): match; others 0, 0 → f = 1/3.
         var round = new Round(1, 3, 2,
             [new("a", 0, 0), new("a", 1, 0), new("a", 2, 1), new("b", 0, 0), new("b", 1, 1), new("b", 2, 1)]);
-        var ev = RoundEvidence.Draw(round, new Random(8)).Reports;
+        var ev = RoundEvidence.Draw(round, 8).Reports;
         Assert.Equal([true, false, true, true, false, true], ev.Select(e => e.Matched).ToArray());
         double[] f = [1.0 / 3, 2.0 / 3, 2.0 / 3, 2.0 / 3, 2.0 / 3, 1.0 / 3];
         for (int i = 0; i < f.Length; i++) Assert.Equal(f[i], ev[i].Frequency, 15);

@@ -4,10 +4,20 @@ using Tally.Core;
 namespace Tally.Mechanisms;
 
 /// <summary>Options of <see cref="CorrelatedAgreement"/>.</summary>
-public sealed record CorrelatedAgreementOptions
+public sealed record CorrelatedAgreementOptions : MechanismOptions
 {
     /// <summary>An agent is scored only if at least this many of its tasks could serve as a bonus task; default 1.</summary>
     public int MinTasks { get; init; } = 1;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(MinTasks, 1, nameof(MinTasks));
+    }
+
+    /// <inheritdoc />
+    public override IPeerPredictionMechanism CreateMechanism() => new CorrelatedAgreement(this);
 }
 
 /// <summary>
@@ -24,14 +34,26 @@ public sealed record CorrelatedAgreementOptions
 /// depending slightly on the paid agent's own reports, an influence that vanishes as the number of agents grows
 /// (hence only ε-informed truthfulness, as for the paper's detail-free variant).
 /// TasksScored = bonus tasks scored; Breakdown: <c>bonus</c> and <c>penalty</c> (means of the two S terms).
+/// Under <see cref="Reform"/>: CA's peer factor pays the bonus S(r_i(b), r_j(b)), so a report "did not match" when
+/// that score is 0 (with S the identity, as for most priors, exactly when the reports differ); a new peer j′ is drawn
+/// among b's other agents and the pairing is redone with j′ — a fresh penalty task q of j′, i's penalty task p kept (it
+/// does not depend on the peer). A candidate with no admissible penalty task cannot be paired and is passed over
+/// without using a chance. M* = 1 − S(r_i(p), r_j(q)), the reward had the bonus scored.
 /// </summary>
-public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = null) : IPeerPredictionMechanism
+public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
 {
     /// <summary>The options in use.</summary>
     public CorrelatedAgreementOptions Options { get; } = options ?? new CorrelatedAgreementOptions();
 
+    MechanismOptions IPeerPredictionMechanism.Options => Options;
+
     /// <inheritdoc />
     public string Name => "ca";
+
+    bool IPairedMechanism.PaysPerReport => true;
+
+    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
 
     /// <summary>
     /// The detail-free score matrix Sign(Δ) (K×K row-major, 1 where Δ(x, y) &gt; 0, else 0) from the joint of all ordered
@@ -74,25 +96,31 @@ public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = nu
     }
 
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, Random rng)
+    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
+
+    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, rng);
-        ulong seed = AgentRng.BaseSeed(rng);
-        int W = reports.WorkerCount, K = reports.ClassCount, minTasks = Math.Max(1, Options.MinTasks);
+        MechanismKernel.Check(reports, Options, compute);
+        ulong seed = Seeding.Base(Options.Seed);
+        int W = reports.WorkerCount, K = reports.ClassCount, minTasks = Options.MinTasks;
         var score = ScoreMatrix(reports);
         var pay = new double[W];
         var bonusOut = new double[W];
         var penaltyOut = new double[W];
         var scored = new int[W];
-        MechanismKernel.ForEachAgent(W, 8L * reports.AnswerCount, () => 0, (i, _) =>
+        if (pairing is not null) pairing.HasOptimal = true;
+        MechanismKernel.ForEachAgent(W, 8L * reports.AnswerCount, compute, progress, cancellationToken, () => new TriedPeers(pairing, W), (i, tried) =>
         {
-            var r = AgentRng.For(seed, (ulong)i);
+            var r = SplitMix64.For(seed, (ulong)i);
             var tasksI = reports.TasksOf(i);
             var labelsI = reports.LabelsBy(i);
             var taskWorkers = reports.TaskWorkers;
             var taskLabels = reports.TaskLabels;
             int n = 0;
-            long bonus = 0, penalty = 0;
+            // Sums of S terms; with every weight 1 they hold exact integers, as counts would.
+            double bonus = 0, penalty = 0, best = 0;
             for (int p = 0; p < tasksI.Length; p++)
             {
                 int b = tasksI[p];
@@ -101,20 +129,44 @@ public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = nu
                 int j = taskWorkers[a];
                 int pi = MechanismKernel.PickPosition(tasksI, b, b, ref r);
                 if (pi < 0) continue;
-                var tasksJ = reports.TasksOf(j);
-                int qj = MechanismKernel.PickPosition(tasksJ, b, tasksI[pi], ref r);
+                int qj = MechanismKernel.PickPosition(reports.TasksOf(j), b, tasksI[pi], ref r);
                 if (qj < 0) continue;
                 n++;
-                bonus += score[labelsI[p] * K + taskLabels[a]];
-                penalty += score[labelsI[pi] * K + reports.LabelsBy(j)[qj]];
+                int row = labelsI[p] * K;
+                double w = 1;
+                if (pairing is not null)
+                {
+                    w = pairing.Weight(reports, i, p);
+                    int chances = 1;
+                    tried.Clear();
+                    tried.Add(j);
+                    pairing.Paired(i, j);
+                    while (score[row + taskLabels[a]] == 0 && pairing.MayPairAgain(i, j, chances))
+                    {
+                        int next = MechanismKernel.PickNewPeer(reports, b, i, tried, ref r);
+                        if (next < 0) break;
+                        int j2 = taskWorkers[next];
+                        tried.Add(j2);
+                        int q2 = MechanismKernel.PickPosition(reports.TasksOf(j2), b, tasksI[pi], ref r);
+                        if (q2 < 0) continue;   // no admissible penalty task: j2 cannot be paired on b
+                        a = next; j = j2; qj = q2; chances++;
+                        pairing.Paired(i, j, again: true);
+                    }
+                }
+                double pen = score[labelsI[pi] * K + reports.LabelsBy(j)[qj]];
+                bonus += w * score[row + taskLabels[a]];
+                penalty += w * pen;
+                best += w * (1 - pen);
             }
             if (n >= minTasks)
             {
-                bonusOut[i] = (double)bonus / n;
-                penaltyOut[i] = (double)penalty / n;
-                pay[i] = (double)(bonus - penalty) / n;
+                bonusOut[i] = bonus / n;
+                penaltyOut[i] = penalty / n;
+                pay[i] = (bonus - penalty) / n;
                 scored[i] = n;
+                if (pairing is not null) pairing.Optimal[i] = best / n;
             }
+            else pairing?.Discard(i);
         });
         return PaymentResult.BonusPenalty(Name, reports, pay, scored, bonusOut, penaltyOut);
     }

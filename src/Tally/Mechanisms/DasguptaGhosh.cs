@@ -4,7 +4,7 @@ using Tally.Core;
 namespace Tally.Mechanisms;
 
 /// <summary>Options of <see cref="DasguptaGhosh"/>.</summary>
-public sealed record DasguptaGhoshOptions
+public sealed record DasguptaGhoshOptions : MechanismOptions
 {
     /// <summary>
     /// d, the most penalty tasks drawn for each of the two agents (the paper's disjoint sets of d tasks); default 50.
@@ -15,6 +15,17 @@ public sealed record DasguptaGhoshOptions
 
     /// <summary>An agent is scored only if at least this many of its tasks could serve as a bonus task; default 1.</summary>
     public int MinTasks { get; init; } = 1;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(PenaltyTasks, 1, nameof(PenaltyTasks));
+        Check.AtLeast(MinTasks, 1, nameof(MinTasks));
+    }
+
+    /// <inheritdoc />
+    public override IPeerPredictionMechanism CreateMechanism() => new DasguptaGhosh(this);
 }
 
 /// <summary>
@@ -28,17 +39,29 @@ public sealed record DasguptaGhoshOptions
 /// classes above, which reduces to it for K = 2 (Shnayder et al., EC 2016, analyse this extension and show it stays
 /// strongly truthful only for some signal distributions; <see cref="CorrelatedAgreement"/> fixes that).
 /// TasksScored = bonus tasks scored; Breakdown: <c>bonus</c> (agreement rate) and <c>penalty</c> (mean penalty).
+/// Under <see cref="Reform"/>: a report "did not match" when it differs from its peer's on the bonus task (the bonus
+/// term is 0); a new peer j′ is drawn among b's other agents and both penalty sets are drawn afresh for (i, j′) (they
+/// are built jointly, alternately); a candidate whose sets come out empty cannot be paired and is passed over without
+/// using a chance. M* = 1 − penalty, the reward had the reports agreed.
 /// </summary>
-public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerPredictionMechanism
+public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
 {
     /// <summary>The options in use.</summary>
     public DasguptaGhoshOptions Options { get; } = options ?? new DasguptaGhoshOptions();
 
+    MechanismOptions IPeerPredictionMechanism.Options => Options;
+
     /// <inheritdoc />
     public string Name => "dg";
 
-    private sealed class Scratch(int tasks, int maxDegree, int k)
+    bool IPairedMechanism.PaysPerReport => true;
+
+    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
+
+    private sealed class Scratch(int tasks, int maxDegree, int k, Pairing? pairing, int workers)
     {
+        public readonly TriedPeers Tried = new(pairing, workers);
         public readonly int[] Mark = new int[tasks];
         public int Stamp;
         public readonly int[] PermI = new int[maxDegree];
@@ -48,74 +71,64 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerP
     }
 
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, Random rng)
+    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
+
+    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, rng);
-        if (Options.PenaltyTasks < 1) throw new ArgumentOutOfRangeException(nameof(DasguptaGhoshOptions.PenaltyTasks), "PenaltyTasks must be at least 1.");
-        ulong seed = AgentRng.BaseSeed(rng);
+        MechanismKernel.Check(reports, Options, compute);
+        ulong seed = Seeding.Base(Options.Seed);
         int W = reports.WorkerCount, T = reports.TaskCount, K = reports.ClassCount;
-        int d = Options.PenaltyTasks, minTasks = Math.Max(1, Options.MinTasks);
+        int d = Options.PenaltyTasks, minTasks = Options.MinTasks;
         int maxDeg = MechanismKernel.MaxWorkerDegree(reports);
         var pay = new double[W];
         var bonusOut = new double[W];
         var penaltyOut = new double[W];
         var scored = new int[W];
+        if (pairing is not null) pairing.HasOptimal = true;
         long work = (long)reports.AnswerCount * (2L * Math.Min(d, maxDeg) + maxDeg + 4);
-        MechanismKernel.ForEachAgent(W, work, () => new Scratch(T, maxDeg, K), (i, s) =>
+        MechanismKernel.ForEachAgent(W, work, compute, progress, cancellationToken, () => new Scratch(T, maxDeg, K, pairing, W), (i, s) =>
         {
-            var r = AgentRng.For(seed, (ulong)i);
+            var r = SplitMix64.For(seed, (ulong)i);
             var tasksI = reports.TasksOf(i);
             var labelsI = reports.LabelsBy(i);
             var taskWorkers = reports.TaskWorkers;
             var taskLabels = reports.TaskLabels;
-            int nI = tasksI.Length;
             // A fixed permutation buffer for i: partial Fisher-Yates leaves it a permutation, so it needs no reset.
-            for (int p = 0; p < nI; p++) s.PermI[p] = p;
+            for (int p = 0; p < tasksI.Length; p++) s.PermI[p] = p;
             int n = 0;
-            double bonusSum = 0, penaltySum = 0;
-            for (int p = 0; p < nI; p++)
+            double bonusSum = 0, penaltySum = 0, best = 0;
+            for (int p = 0; p < tasksI.Length; p++)
             {
                 int b = tasksI[p];
                 int a = MechanismKernel.PickOtherAnswer(reports, b, i, ref r);
                 if (a < 0) continue;
                 int j = taskWorkers[a];
-                var tasksJ = reports.TasksOf(j);
-                var labelsJ = reports.LabelsBy(j);
-                int nJ = tasksJ.Length;
-                // When j has many more tasks than can be marked (b and at most 2d picks), rejection sampling of its
-                // positions avoids an O(deg j) buffer reset per bonus task; otherwise shuffle a fresh permutation.
-                bool sparseJ = nJ >= 4 * (d + 1);
-                if (!sparseJ) for (int q = 0; q < nJ; q++) s.PermJ[q] = q;
-                int stamp = ++s.Stamp;
-                s.Mark[b] = stamp;
-                Array.Clear(s.Fi);
-                Array.Clear(s.Fj);
-                // Alternate picks keep the two sets disjoint and as balanced as the assignments allow.
-                int ci = 0, cj = 0, nextI = 0, nextJ = 0;
-                bool iOpen = true, jOpen = true;
-                while (iOpen || jOpen)
+                if (!Penalty(reports, i, b, j, d, K, s, ref r, out double penalty)) continue;
+                n++;
+                double w = 1;
+                if (pairing is not null)
                 {
-                    if (iOpen)
+                    w = pairing.Weight(reports, i, p);
+                    int chances = 1;
+                    s.Tried.Clear();
+                    s.Tried.Add(j);
+                    pairing.Paired(i, j);
+                    while (taskLabels[a] != labelsI[p] && pairing.MayPairAgain(i, j, chances))
                     {
-                        int pos = ci < d ? TakeNext(s.PermI, nI, ref nextI, tasksI, s.Mark, stamp, ref r) : -1;
-                        if (pos < 0) iOpen = false;
-                        else { s.Mark[tasksI[pos]] = stamp; s.Fi[labelsI[pos]]++; ci++; }
-                    }
-                    if (jOpen)
-                    {
-                        int pos = cj >= d ? -1
-                            : sparseJ ? TakeRandom(nJ, tasksJ, s.Mark, stamp, ref r)
-                            : TakeNext(s.PermJ, nJ, ref nextJ, tasksJ, s.Mark, stamp, ref r);
-                        if (pos < 0) jOpen = false;
-                        else { s.Mark[tasksJ[pos]] = stamp; s.Fj[labelsJ[pos]]++; cj++; }
+                        int next = MechanismKernel.PickNewPeer(reports, b, i, s.Tried, ref r);
+                        if (next < 0) break;
+                        int j2 = taskWorkers[next];
+                        s.Tried.Add(j2);
+                        if (!Penalty(reports, i, b, j2, d, K, s, ref r, out double penalty2)) continue;   // cannot be paired on b
+                        a = next; j = j2; penalty = penalty2; chances++;
+                        pairing.Paired(i, j, again: true);
                     }
                 }
-                if (ci == 0 || cj == 0) continue;
-                long agree = 0;
-                for (int c = 0; c < K; c++) agree += (long)s.Fi[c] * s.Fj[c];
-                n++;
-                if (taskLabels[a] == labelsI[p]) bonusSum++;
-                penaltySum += (double)agree / ((double)ci * cj);
+                if (taskLabels[a] == labelsI[p]) bonusSum += w;
+                penaltySum += w * penalty;
+                best += w * (1 - penalty);
             }
             if (n >= minTasks)
             {
@@ -123,9 +136,58 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerP
                 penaltyOut[i] = penaltySum / n;
                 pay[i] = bonusOut[i] - penaltyOut[i];
                 scored[i] = n;
+                if (pairing is not null) pairing.Optimal[i] = best / n;
             }
+            else pairing?.Discard(i);
         });
         return PaymentResult.BonusPenalty(Name, reports, pay, scored, bonusOut, penaltyOut);
+    }
+
+    /// <summary>
+    /// The penalty Σ_k f_i(k) f_j(k) of bonus task <paramref name="b"/> for agents i and j: two disjoint sets of up to d
+    /// other tasks, drawn alternately from i's and j's tasks (both avoiding b). False if either set is empty.
+    /// </summary>
+    private static bool Penalty(LabelMatrix reports, int i, int b, int j, int d, int k, Scratch s, ref SplitMix64 r, out double penalty)
+    {
+        var tasksI = reports.TasksOf(i);
+        var labelsI = reports.LabelsBy(i);
+        var tasksJ = reports.TasksOf(j);
+        var labelsJ = reports.LabelsBy(j);
+        int nI = tasksI.Length, nJ = tasksJ.Length;
+        // When j has many more tasks than can be marked (b and at most 2d picks), rejection sampling of its
+        // positions avoids an O(deg j) buffer reset per bonus task; otherwise shuffle a fresh permutation.
+        bool sparseJ = nJ >= 4 * (d + 1);
+        if (!sparseJ) for (int q = 0; q < nJ; q++) s.PermJ[q] = q;
+        int stamp = ++s.Stamp;
+        s.Mark[b] = stamp;
+        Array.Clear(s.Fi);
+        Array.Clear(s.Fj);
+        // Alternate picks keep the two sets disjoint and as balanced as the assignments allow.
+        int ci = 0, cj = 0, nextI = 0, nextJ = 0;
+        bool iOpen = true, jOpen = true;
+        while (iOpen || jOpen)
+        {
+            if (iOpen)
+            {
+                int pos = ci < d ? TakeNext(s.PermI, nI, ref nextI, tasksI, s.Mark, stamp, ref r) : -1;
+                if (pos < 0) iOpen = false;
+                else { s.Mark[tasksI[pos]] = stamp; s.Fi[labelsI[pos]]++; ci++; }
+            }
+            if (jOpen)
+            {
+                int pos = cj >= d ? -1
+                    : sparseJ ? TakeRandom(nJ, tasksJ, s.Mark, stamp, ref r)
+                    : TakeNext(s.PermJ, nJ, ref nextJ, tasksJ, s.Mark, stamp, ref r);
+                if (pos < 0) jOpen = false;
+                else { s.Mark[tasksJ[pos]] = stamp; s.Fj[labelsJ[pos]]++; cj++; }
+            }
+        }
+        penalty = 0;
+        if (ci == 0 || cj == 0) return false;
+        long agree = 0;
+        for (int c = 0; c < k; c++) agree += (long)s.Fi[c] * s.Fj[c];
+        penalty = (double)agree / ((double)ci * cj);
+        return true;
     }
 
     /// <summary>
@@ -133,7 +195,7 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerP
     /// marked when this is used, so 64 failures in a row (probability below 2⁻⁶⁴) only happen if duplicate answers
     /// fill the list with marked tasks, and then the list counts as used up.
     /// </summary>
-    private static int TakeRandom(int n, ReadOnlySpan<int> tasks, int[] mark, int stamp, ref AgentRng r)
+    private static int TakeRandom(int n, ReadOnlySpan<int> tasks, int[] mark, int stamp, ref SplitMix64 r)
     {
         for (int tries = 0; tries < 64; tries++)
         {
@@ -147,7 +209,7 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerP
     /// Next position of a uniformly shuffled order of <paramref name="perm"/>[0..n) whose task is not marked
     /// (partial Fisher-Yates from <paramref name="next"/>), or −1 when the list is used up.
     /// </summary>
-    private static int TakeNext(int[] perm, int n, ref int next, ReadOnlySpan<int> tasks, int[] mark, int stamp, ref AgentRng r)
+    private static int TakeNext(int[] perm, int n, ref int next, ReadOnlySpan<int> tasks, int[] mark, int stamp, ref SplitMix64 r)
     {
         while (next < n)
         {

@@ -4,13 +4,23 @@ using Tally.Core;
 namespace Tally.Mechanisms;
 
 /// <summary>Options of <see cref="Dmi"/>.</summary>
-public sealed record DmiOptions
+public sealed record DmiOptions : MechanismOptions
 {
     /// <summary>
     /// Most peers each agent is paired with, drawn uniformly from the eligible ones; 0 (default) = every agent sharing
     /// at least 2K tasks. Each pair costs O(shared tasks + K³), so cap it for crowds of thousands of agents.
     /// </summary>
     public int MaxPeers { get; init; }
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(MaxPeers, 0, nameof(MaxPeers));
+    }
+
+    /// <inheritdoc />
+    public override IPeerPredictionMechanism CreateMechanism() => new Dmi(this);
 }
 
 /// <summary>
@@ -31,38 +41,37 @@ public sealed record DmiOptions
 /// pair is evaluated once and credited to both agents.
 /// With K = 1 nothing can be elicited (det of a 1×1 count matrix is always n): every agent is unscored.
 /// TasksScored = distinct tasks shared with at least one scored peer; Breakdown: <c>peers</c> (number of scored pairs).
+/// Under <see cref="Reform"/>: each peer slot is a pairing, and a pair "did not match" when its value is ≤ 0, what any
+/// uninformed pair earns in expectation (DMI is exactly 0 then). A slot's new peer is drawn uniformly among the eligible
+/// agents not yet paired with the agent; the slot pays its last pair's value. With every eligible peer already used
+/// (<see cref="DmiOptions.MaxPeers"/> = 0, the default, or MaxPeers ≥ the eligible count) no untried peer is left, so
+/// REFORM never re-pairs and pays as DMI does. No per-report reward: β(t) scales the whole payment.
 /// </summary>
-public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism
+public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
 {
     /// <summary>The options in use.</summary>
     public DmiOptions Options { get; } = options ?? new DmiOptions();
 
+    MechanismOptions IPeerPredictionMechanism.Options => Options;
+
     /// <inheritdoc />
     public string Name => "dmi";
 
-    private sealed class Scratch(int workers, int tasks, int maxDegree, int k)
-    {
-        public readonly int[] Shared = new int[workers];
-        public readonly int[] Seen = new int[workers];
-        public readonly int[] Touched = new int[workers];
-        public readonly int[] Eligible = new int[workers];
-        public readonly int[] Li = new int[maxDegree];
-        public readonly int[] Lj = new int[maxDegree];
-        public readonly int[] SharedTasks = new int[maxDegree];
-        public readonly int[] Mark = new int[tasks];
-        public int Stamp, ScoredStamp = -1, Scored;
-        public readonly long[] M1 = new long[k * k];
-        public readonly long[] M2 = new long[k * k];
-        public readonly double[] Lu = new double[k * k];
-    }
+    bool IPairedMechanism.PaysPerReport => false;
+
+    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
 
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, Random rng)
+    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
+
+    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, rng);
-        if (Options.MaxPeers < 0) throw new ArgumentOutOfRangeException(nameof(DmiOptions.MaxPeers), "MaxPeers must be ≥ 0.");
-        ulong seed = AgentRng.BaseSeed(rng);
-        int W = reports.WorkerCount, T = reports.TaskCount, K = reports.ClassCount;
+        MechanismKernel.Check(reports, Options, compute);
+        ulong seed = Seeding.Base(Options.Seed);
+        int W = reports.WorkerCount, K = reports.ClassCount;
         var pay = new double[W];
         var peersOut = new double[W];
         var scored = new int[W];
@@ -80,58 +89,63 @@ public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism
             bool symmetric = maxPeers == 0;
             var pairPeers = symmetric ? new int[W][] : null;
             var pairValues = symmetric ? new double[W][] : null;
-            MechanismKernel.ForEachAgent(W, symmetric ? work / 2 : work, () => new Scratch(W, T, maxDeg, K), (i, s) =>
+            PairScratch.ForEachAgentsPeers(reports, 2 * K, symmetric, symmetric ? work / 2 : work, compute, progress, cancellationToken,
+                (i, s, nEligible, tasksShared) =>
             {
-                var r = AgentRng.For(seed, (ulong)i);
-                int nTouched = MechanismKernel.CountShared(reports, i, s.Shared, s.Seen, s.Touched);
-                int nEligible = 0;
-                for (int k = 0; k < nTouched; k++)
-                    if (s.Shared[s.Touched[k]] >= 2 * K) s.Eligible[nEligible++] = s.Touched[k];
-                int tasksScored = 0;
-                if (symmetric && nEligible > 0)
-                {
-                    // Tasks shared with at least one eligible peer, read off the co-worker counts.
-                    int prev = -1;
-                    foreach (int t in reports.TasksOf(i))
-                    {
-                        if (t == prev) continue;
-                        prev = t;
-                        foreach (int w in reports.WorkersOf(t))
-                            if (w != i && s.Shared[w] >= 2 * K) { tasksScored++; break; }
-                    }
-                }
-                MechanismKernel.ResetShared(s.Shared, s.Seen, s.Touched.AsSpan(0, nTouched));
                 if (nEligible == 0) return;
-                // Sorted, so the subset drawn below depends only on who is eligible, not on the scan order.
-                Array.Sort(s.Eligible, 0, nEligible);
                 if (symmetric)
                 {
                     int first = 0;
                     while (first < nEligible && s.Eligible[first] < i) first++;
                     var peers = s.Eligible.AsSpan(first, nEligible - first).ToArray();
                     var values = new double[peers.Length];
-                    for (int k = 0; k < peers.Length; k++) values[k] = Evaluate(reports, i, peers[k], seed, K, s, -1);
+                    for (int q = 0; q < peers.Length; q++) values[q] = Evaluate(reports, i, peers[q], seed, K, s);
                     pairPeers![i] = peers;
                     pairValues![i] = values;
-                    scored[i] = tasksScored;
+                    scored[i] = tasksShared;
                     return;
                 }
+                var r = SplitMix64.For(seed, (ulong)i);
                 int nPeers = nEligible;
                 if (nEligible > maxPeers)
                 {
-                    for (int k = 0; k < maxPeers; k++)
+                    for (int q = 0; q < maxPeers; q++)
                     {
-                        int m = k + r.Next(nEligible - k);
-                        (s.Eligible[k], s.Eligible[m]) = (s.Eligible[m], s.Eligible[k]);
+                        int m = q + r.Next(nEligible - q);
+                        (s.Eligible[q], s.Eligible[m]) = (s.Eligible[m], s.Eligible[q]);
                     }
                     nPeers = maxPeers;
                 }
-                int stamp = ++s.Stamp;
+                int stamp = ++s.Stamp, tasksScored = 0;
+                // Eligible[nPeers..) are the peers not yet paired with i: REFORM's new peers come from there.
+                int untried = nPeers;
                 double sum = 0;
-                for (int k = 0; k < nPeers; k++) sum += Evaluate(reports, i, s.Eligible[k], seed, K, s, stamp);
+                for (int q = 0; q < nPeers; q++)
+                {
+                    int j = s.Eligible[q];
+                    double v = Evaluate(reports, i, j, seed, K, s);
+                    if (pairing is not null)
+                    {
+                        pairing.Paired(i, j);
+                        int chances = 1;
+                        while (v <= 0 && untried < nEligible && pairing.MayPairAgain(i, j, chances))
+                        {
+                            int m = untried + r.Next(nEligible - untried);
+                            (s.Eligible[untried], s.Eligible[m]) = (s.Eligible[m], s.Eligible[untried]);
+                            j = s.Eligible[untried++];
+                            v = Evaluate(reports, i, j, seed, K, s);
+                            chances++;
+                            pairing.Paired(i, j, again: true);
+                        }
+                    }
+                    // The shared tasks of the slot's last pair are still in s.Tasks.
+                    for (int t = 0; t < s.LastShared; t++)
+                        if (s.TaskMark[s.Tasks[t]] != stamp) { s.TaskMark[s.Tasks[t]] = stamp; tasksScored++; }
+                    sum += v;
+                }
                 pay[i] = sum / nPeers;
                 peersOut[i] = nPeers;
-                scored[i] = s.Scored;
+                scored[i] = tasksScored;
             });
             if (symmetric)
             {
@@ -139,15 +153,22 @@ public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism
                 {
                     if (pairPeers![i] is not { } peers) continue;
                     var values = pairValues![i];
-                    for (int k = 0; k < peers.Length; k++)
+                    for (int q = 0; q < peers.Length; q++)
                     {
-                        pay[i] += values[k]; peersOut[i]++;
-                        pay[peers[k]] += values[k]; peersOut[peers[k]]++;
+                        pay[i] += values[q]; peersOut[i]++;
+                        pay[peers[q]] += values[q]; peersOut[peers[q]]++;
                     }
                 }
                 for (int i = 0; i < W; i++)
                     if (peersOut[i] > 0) pay[i] /= peersOut[i];
                     else scored[i] = 0;
+                if (pairing is not null)
+                {
+                    // Every eligible pair, once each way; a peer list comes out in worker order.
+                    for (int i = 0; i < W; i++)
+                        if (pairPeers![i] is { } peers)
+                            foreach (int j in peers) { pairing.Paired(i, j); pairing.Paired(j, i); }
+                }
             }
         }
         return new PaymentResult
@@ -162,20 +183,13 @@ public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism
     }
 
     /// <summary>
-    /// The value of pair (i, j): shared reports, split uniformly at random by the pair's own stream (so i and j get the
-    /// same value), then <see cref="PairValue"/>. With <paramref name="stamp"/> ≥ 0, newly met shared tasks are marked
-    /// and counted in <c>s.Scored</c> (reset when the stamp is new).
+    /// The value of pair (i, j): shared reports (left in the scratch, their number in <see cref="PairScratch.LastShared"/>),
+    /// split uniformly at random by the pair's own stream (so i and j get the same value), then <see cref="PairValue"/>.
     /// </summary>
-    private static double Evaluate(LabelMatrix reports, int i, int j, ulong seed, int k, Scratch s, int stamp)
+    private static double Evaluate(LabelMatrix reports, int i, int j, ulong seed, int k, PairScratch s)
     {
-        int n = MechanismKernel.SharedReports(reports, i, j, s.Li, s.Lj, s.SharedTasks);
-        if (stamp >= 0)
-        {
-            if (s.ScoredStamp != stamp) { s.ScoredStamp = stamp; s.Scored = 0; }
-            for (int q = 0; q < n; q++)
-                if (s.Mark[s.SharedTasks[q]] != stamp) { s.Mark[s.SharedTasks[q]] = stamp; s.Scored++; }
-        }
-        var pr = AgentRng.ForPair(seed, i, j);
+        int n = s.PairsWith(reports, i, j);
+        var pr = SplitMix64.ForPair(seed, i, j);
         for (int q = n - 1; q > 0; q--)
         {
             int m = pr.Next(q + 1);
@@ -183,7 +197,7 @@ public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism
             (s.Lj[q], s.Lj[m]) = (s.Lj[m], s.Lj[q]);
         }
         // Evaluated from j's side the count matrices would be the transposes: same determinants, same value.
-        return PairValue(s.Li.AsSpan(0, n), s.Lj.AsSpan(0, n), n / 2, k, s.M1, s.M2, s.Lu);
+        return PairValue(s.Li.AsSpan(0, n), s.Lj.AsSpan(0, n), n / 2, k, s.Joint, s.Joint2, s.Lu);
     }
 
     /// <summary>

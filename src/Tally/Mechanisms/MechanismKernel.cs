@@ -2,50 +2,6 @@ using Tally.Core;
 
 namespace Tally.Mechanisms;
 
-/// <summary>
-/// A small, allocation-free random stream (SplitMix64) owned by one agent or one pair of agents. Every agent draws
-/// from its own stream derived from one base seed, so payments do not depend on the order in which threads run.
-/// </summary>
-internal struct AgentRng
-{
-    private ulong _state;
-
-    private AgentRng(ulong state) => _state = state;
-
-    /// <summary>The stream number <paramref name="stream"/> under <paramref name="baseSeed"/>.</summary>
-    public static AgentRng For(ulong baseSeed, ulong stream) =>
-        new(Mix(baseSeed ^ Mix(stream + 0x632BE59BD9B4E019UL)));
-
-    /// <summary>The stream of the unordered pair {a, b} (same stream whichever agent asks), distinct from agent streams.</summary>
-    public static AgentRng ForPair(ulong baseSeed, int a, int b)
-    {
-        ulong lo = (ulong)Math.Min(a, b), hi = (ulong)Math.Max(a, b);
-        return new(Mix(Mix(baseSeed + 0xD1B54A32D192ED03UL) ^ Mix((hi << 32 | lo) ^ 0x8CB92BA72F3D8DD7UL)));
-    }
-
-    /// <summary>Draws the base seed of one <c>Pay</c> call (exactly one draw, so the caller's stream advances predictably).</summary>
-    public static ulong BaseSeed(Random rng) => (ulong)rng.NextInt64(long.MinValue, long.MaxValue);
-
-    public ulong NextUInt64()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        return Mix(z);
-    }
-
-    /// <summary>Uniform in [0, n) by the multiply-shift method (bias below n / 2³², irrelevant here).</summary>
-    public int Next(int n) => (int)(((NextUInt64() >> 32) * (uint)n) >> 32);
-
-    /// <summary>Uniform in [0, 1).</summary>
-    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
-
-    private static ulong Mix(ulong z)
-    {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-}
-
 /// <summary>Sampling and counting kernels shared by the mechanisms.</summary>
 internal static class MechanismKernel
 {
@@ -55,7 +11,7 @@ internal static class MechanismKernel
     /// bites when almost every answer is on the task or by the agent, and then the sample is simply smaller).
     /// Returns how many were drawn and how many equal <paramref name="report"/>.
     /// </summary>
-    public static (int Drawn, int Same) SampleOtherReports(ref AgentRng r, int[] answerTask, ReadOnlySpan<int> taskWorkers,
+    public static (int Drawn, int Same) SampleOtherReports(ref SplitMix64 r, int[] answerTask, ReadOnlySpan<int> taskWorkers,
         ReadOnlySpan<int> taskLabels, int task, int agent, int report, int sampleSize, int maxTries)
     {
         int drawn = 0, same = 0, answers = answerTask.Length;
@@ -69,29 +25,77 @@ internal static class MechanismKernel
         return (drawn, same);
     }
 
-    /// <summary>Below this much work (≈ inner-loop steps) agents are paid on the calling thread: threads cost more than they save.</summary>
-    private const long ParallelThreshold = 200_000;
-
     /// <summary>
-    /// Runs <paramref name="body"/> for every agent, in parallel when <paramref name="work"/> is large; each thread gets
-    /// its own scratch from <paramref name="scratch"/>. Bodies write only to their own agent's slots.
+    /// Runs <paramref name="body"/> for every agent, in parallel (up to <paramref name="compute"/>'s thread cap) when
+    /// <paramref name="work"/> (≈ inner-loop steps) is large; each thread gets its own scratch from
+    /// <paramref name="scratch"/>. Bodies write only to their own agent's slots, so no partition can change a result.
+    /// Agents are handled in about a hundred fixed blocks; between blocks the loop reports the agents done and
+    /// honours <paramref name="cancellationToken"/>.
     /// </summary>
-    public static void ForEachAgent<TScratch>(int agents, long work, Func<TScratch> scratch, Action<int, TScratch> body)
+    public static void ForEachAgent<TScratch>(int agents, long work, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken, Func<TScratch> scratch, Action<int, TScratch> body)
     {
-        if (agents <= 1 || work < ParallelThreshold || Environment.ProcessorCount == 1)
+        int threads = (compute ?? ComputeOptions.Default).Threads;
+        int blockSize = Math.Max(1, (agents + 99) / 100);
+        int blocks = (agents + blockSize - 1) / blockSize;
+        long done = 0;
+        var gate = new object();
+        void Block(int b, TScratch s)
+        {
+            int start = b * blockSize, end = Math.Min(agents, start + blockSize);
+            for (int i = start; i < end; i++) body(i, s);
+            if (progress is null) return;
+            // One report at a time, with a count that only grows.
+            lock (gate) { done += end - start; progress.Report(new WorkProgress(done, agents)); }
+        }
+        if (threads <= 1 || agents <= 1 || work < Parallelism.MinParallelWork)
         {
             var s = scratch();
-            for (int i = 0; i < agents; i++) body(i, s);
+            for (int b = 0; b < blocks; b++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                Block(b, s);
+            }
             return;
         }
-        Parallel.For(0, agents, scratch, (i, _, s) => { body(i, s); return s; }, _ => { });
+        Parallel.For(0, blocks, new ParallelOptions { MaxDegreeOfParallelism = threads, CancellationToken = cancellationToken },
+            scratch, (b, _, s) => { Block(b, s); return s; }, _ => { });
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    /// <summary>The task of each answer id (task-side index), so a uniformly drawn answer can be checked against a task in O(1).</summary>
+    public static int[] AnswerTasks(LabelMatrix m)
+    {
+        var answerTask = new int[m.AnswerCount];
+        var offsets = m.TaskOffsets;
+        for (int t = 0; t < m.TaskCount; t++)
+            for (int a = offsets[t]; a < offsets[t + 1]; a++) answerTask[a] = t;
+        return answerTask;
+    }
+
+    /// <summary>
+    /// REFORM's new peer on a task: the answer id of a uniformly chosen answer to <paramref name="task"/> by a worker
+    /// other than <paramref name="agent"/> not yet tried for this report (<paramref name="tried"/>), or −1 if every
+    /// other worker was tried. Exact scan: re-pairings are rare and tasks short.
+    /// </summary>
+    public static int PickNewPeer(LabelMatrix m, int task, int agent, TriedPeers tried, ref SplitMix64 rng)
+    {
+        var offsets = m.TaskOffsets;
+        var workers = m.TaskWorkers;
+        int start = offsets[task], end = offsets[task + 1], count = 0;
+        for (int a = start; a < end; a++) if (workers[a] != agent && !tried.Contains(workers[a])) count++;
+        if (count == 0) return -1;
+        int pick = rng.Next(count);
+        for (int a = start; a < end; a++)
+            if (workers[a] != agent && !tried.Contains(workers[a]) && pick-- == 0) return a;
+        return -1;
     }
 
     /// <summary>
     /// Answer id of a uniformly chosen answer to <paramref name="task"/> by a worker other than <paramref name="agent"/>,
     /// or −1 if there is none. Rejection first (O(1) expected when the agent holds one answer), exact scan as fallback.
     /// </summary>
-    public static int PickOtherAnswer(LabelMatrix m, int task, int agent, ref AgentRng rng)
+    public static int PickOtherAnswer(LabelMatrix m, int task, int agent, ref SplitMix64 rng)
     {
         var offsets = m.TaskOffsets;
         var workers = m.TaskWorkers;
@@ -115,7 +119,7 @@ internal static class MechanismKernel
     /// A uniformly chosen position of <paramref name="tasks"/> whose task is neither <paramref name="exclude1"/> nor
     /// <paramref name="exclude2"/>, or −1 if there is none.
     /// </summary>
-    public static int PickPosition(ReadOnlySpan<int> tasks, int exclude1, int exclude2, ref AgentRng rng)
+    public static int PickPosition(ReadOnlySpan<int> tasks, int exclude1, int exclude2, ref SplitMix64 rng)
     {
         int n = tasks.Length;
         if (n == 0) return -1;
@@ -203,10 +207,123 @@ internal static class MechanismKernel
         return sum;
     }
 
-    /// <summary>Fails fast on a null argument.</summary>
-    public static void Check(LabelMatrix reports, Random rng)
+    /// <summary>Fails fast on a null argument and validates the options (<see cref="MechanismOptions.Validate"/>).</summary>
+    public static void Check(LabelMatrix reports, MechanismOptions options, ComputeOptions? compute)
     {
         ArgumentNullException.ThrowIfNull(reports);
-        ArgumentNullException.ThrowIfNull(rng);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        compute?.Validate();
+    }
+}
+
+/// <summary>
+/// Per-thread scratch of the mechanisms that pay an agent from its reports paired, task by task, with another
+/// source's over the tasks both cover — a peer's (TVD-MI, DMI) or recovered labels (RMIF-DS) — and the one loop that
+/// finds each agent's eligible peers (<see cref="ForEachAgentsPeers"/>).
+/// </summary>
+internal sealed class PairScratch
+{
+    private readonly int[] _shared, _seen, _touched;
+
+    public PairScratch(int workers, int tasks, int maxDegree, int k)
+    {
+        TaskMark = new int[tasks];
+        _shared = new int[workers];
+        _seen = new int[workers];
+        _touched = new int[workers];
+        Eligible = new int[workers];
+        Li = new int[maxDegree];
+        Lj = new int[maxDegree];
+        Tasks = new int[maxDegree];
+        Joint = new long[k * k];
+        Joint2 = new long[k * k];
+        Ri = new long[k];
+        Rj = new long[k];
+        Lu = new double[k * k];
+    }
+
+    /// <summary>The eligible peers found by <see cref="EligiblePeers"/>, in worker order.</summary>
+    public readonly int[] Eligible;
+    /// <summary>The paired reports: the agent's in <see cref="Li"/>, the other source's in <see cref="Lj"/>, their tasks in <see cref="Tasks"/>.</summary>
+    public readonly int[] Li, Lj, Tasks;
+    /// <summary>K×K and K-sized count buffers for the pair estimators.</summary>
+    public readonly long[] Joint, Joint2, Ri, Rj;
+    /// <summary>K×K elimination buffer.</summary>
+    public readonly double[] Lu;
+    /// <summary>Per-task marks for counting distinct tasks (a mark equals <see cref="Stamp"/> once counted).</summary>
+    public readonly int[] TaskMark;
+    /// <summary>The current mark; increment to clear <see cref="TaskMark"/>.</summary>
+    public int Stamp;
+    /// <summary>The number of pairs the last <see cref="PairsWith"/> gathered.</summary>
+    public int LastShared { get; private set; }
+
+    /// <summary>
+    /// The peers of <paramref name="agent"/> sharing at least <paramref name="minShared"/> distinct tasks with it, into
+    /// <see cref="Eligible"/> in worker order (so a draw among them depends only on who they are, not on the scan);
+    /// returns their number. <paramref name="tasksShared"/> is the number of the agent's distinct tasks shared with at
+    /// least one of them, counted only when <paramref name="countTasks"/>.
+    /// </summary>
+    public int EligiblePeers(LabelMatrix m, int agent, int minShared, bool countTasks, out int tasksShared)
+    {
+        int nTouched = MechanismKernel.CountShared(m, agent, _shared, _seen, _touched);
+        int nEligible = 0;
+        for (int q = 0; q < nTouched; q++)
+            if (_shared[_touched[q]] >= minShared) Eligible[nEligible++] = _touched[q];
+        tasksShared = 0;
+        if (countTasks && nEligible > 0)
+        {
+            int prev = -1;
+            foreach (int t in m.TasksOf(agent))
+            {
+                if (t == prev) continue;
+                prev = t;
+                foreach (int w in m.WorkersOf(t))
+                    if (w != agent && _shared[w] >= minShared) { tasksShared++; break; }
+            }
+        }
+        MechanismKernel.ResetShared(_shared, _seen, _touched.AsSpan(0, nTouched));
+        Array.Sort(Eligible, 0, nEligible);
+        return nEligible;
+    }
+
+    /// <summary>The reports of <paramref name="agent"/> and <paramref name="peer"/> on the tasks both answered (see <see cref="MechanismKernel.SharedReports"/>); returns their number.</summary>
+    public int PairsWith(LabelMatrix m, int agent, int peer) => LastShared = MechanismKernel.SharedReports(m, agent, peer, Li, Lj, Tasks);
+
+    /// <summary>
+    /// The reports of <paramref name="agent"/> paired with <paramref name="labels"/>[task] on its tasks not in
+    /// <paramref name="skip"/> (every answer counts, duplicates included); returns their number.
+    /// </summary>
+    public int PairsWithLabels(LabelMatrix m, int agent, ReadOnlySpan<int> labels, ReadOnlySpan<bool> skip)
+    {
+        var tasks = m.TasksOf(agent);
+        var mine = m.LabelsBy(agent);
+        int n = 0;
+        for (int p = 0; p < tasks.Length; p++)
+        {
+            int t = tasks[p];
+            if (skip[t]) continue;
+            Li[n] = mine[p];
+            Lj[n] = labels[t];
+            Tasks[n] = t;
+            n++;
+        }
+        return n;
+    }
+
+    /// <summary>
+    /// For every agent (see <see cref="MechanismKernel.ForEachAgent"/>): its peers sharing at least
+    /// <paramref name="minShared"/> tasks (<see cref="EligiblePeers"/>), then <paramref name="body"/>(agent, scratch,
+    /// number of eligible peers, tasks shared with them) — which gathers the pairs it needs with <see cref="PairsWith"/>.
+    /// </summary>
+    public static void ForEachAgentsPeers(LabelMatrix m, int minShared, bool countTasks, long work, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken ct, Action<int, PairScratch, int, int> body)
+    {
+        int maxDeg = MechanismKernel.MaxWorkerDegree(m), W = m.WorkerCount, K = m.ClassCount;
+        MechanismKernel.ForEachAgent(W, work, compute, progress, ct, () => new PairScratch(W, m.TaskCount, maxDeg, K), (i, s) =>
+        {
+            int nEligible = s.EligiblePeers(m, i, minShared, countTasks, out int tasksShared);
+            body(i, s, nEligible, tasksShared);
+        });
     }
 }

@@ -3,10 +3,20 @@ using Tally.Core;
 namespace Tally.Mechanisms;
 
 /// <summary>Options of <see cref="OutputAgreement"/>.</summary>
-public sealed record OutputAgreementOptions
+public sealed record OutputAgreementOptions : MechanismOptions
 {
     /// <summary>An agent is scored only if at least this many of its tasks had a peer; default 1.</summary>
     public int MinTasks { get; init; } = 1;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(MinTasks, 1, nameof(MinTasks));
+    }
+
+    /// <inheritdoc />
+    public override IPeerPredictionMechanism CreateMechanism() => new OutputAgreement(this);
 }
 
 /// <summary>
@@ -16,38 +26,64 @@ public sealed record OutputAgreementOptions
 /// but so is everyone reporting the same constant, which pays 1 — the uninformed equilibrium the multi-task mechanisms
 /// (<see cref="DasguptaGhosh"/>, <see cref="CorrelatedAgreement"/>, <see cref="Dmi"/>) are designed to remove.
 /// TasksScored = tasks that had a peer; Breakdown: none.
+/// Under <see cref="Reform"/>: a report "did not match" when it differs from its peer's (the peer factor is 0); a new
+/// peer is drawn among the task's other agents; M* = 1.
 /// </summary>
-public sealed class OutputAgreement(OutputAgreementOptions? options = null) : IPeerPredictionMechanism
+public sealed class OutputAgreement(OutputAgreementOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
 {
     /// <summary>The options in use.</summary>
     public OutputAgreementOptions Options { get; } = options ?? new OutputAgreementOptions();
 
+    MechanismOptions IPeerPredictionMechanism.Options => Options;
+
     /// <inheritdoc />
     public string Name => "oa";
 
+    bool IPairedMechanism.PaysPerReport => true;
+
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, Random rng)
+    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
+
+    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, rng);
-        ulong seed = AgentRng.BaseSeed(rng);
-        int W = reports.WorkerCount, minTasks = Math.Max(1, Options.MinTasks);
+        MechanismKernel.Check(reports, Options, compute);
+        ulong seed = Seeding.Base(Options.Seed);
+        int W = reports.WorkerCount, minTasks = Options.MinTasks;
         var pay = new double[W];
         var scored = new int[W];
-        MechanismKernel.ForEachAgent(W, 4L * reports.AnswerCount, () => 0, (i, _) =>
+        if (pairing is not null) pairing.HasOptimal = true;
+        MechanismKernel.ForEachAgent(W, 4L * reports.AnswerCount, compute, progress, cancellationToken,
+            () => new TriedPeers(pairing, W), (i, tried) =>
         {
-            var r = AgentRng.For(seed, (ulong)i);
+            var r = SplitMix64.For(seed, (ulong)i);
             var tasks = reports.TasksOf(i);
             var labels = reports.LabelsBy(i);
             var taskLabels = reports.TaskLabels;
-            int n = 0, agree = 0;
+            int n = 0;
+            double agree = 0, weights = 0;
             for (int p = 0; p < tasks.Length; p++)
             {
                 int a = MechanismKernel.PickOtherAnswer(reports, tasks[p], i, ref r);
                 if (a < 0) continue;
                 n++;
-                if (taskLabels[a] == labels[p]) agree++;
+                double w = 1;
+                if (pairing is not null)
+                {
+                    w = pairing.Weight(reports, i, p);
+                    a = pairing.OnTask(reports, i, tasks[p], labels[p], a, tried, ref r);
+                }
+                weights += w;
+                if (taskLabels[a] == labels[p]) agree += w;
             }
-            if (n >= minTasks) { pay[i] = (double)agree / n; scored[i] = n; }
+            if (n >= minTasks)
+            {
+                pay[i] = agree / n;
+                scored[i] = n;
+                if (pairing is not null) pairing.Optimal[i] = weights / n;
+            }
+            else pairing?.Discard(i);
         });
         return new PaymentResult
         {
@@ -58,4 +94,7 @@ public sealed class OutputAgreement(OutputAgreementOptions? options = null) : IP
             Range = new PaymentRange(0, 1),
         };
     }
+
+    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
 }

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
+using System.Text.Json.Serialization;
 using Tally.Core;
 
 namespace Tally.Mechanisms;
@@ -14,12 +15,62 @@ public interface IPeerPredictionMechanism
     /// <summary>Short name (e.g. <c>ca</c>), as it will appear on the command line.</summary>
     string Name { get; }
 
+    /// <summary>The options in use, <see cref="MechanismOptions.Seed"/> included.</summary>
+    MechanismOptions Options { get; }
+
     /// <summary>
     /// Pays every agent of <paramref name="reports"/> (workers = agents, tasks = tasks, classes = report values).
-    /// The random choices (peers, penalty tasks, splits) are drawn from <paramref name="rng"/>, which is read a fixed
-    /// number of times at the start, so the result is the same for the same seed whatever the number of threads.
+    /// Every random choice (peers, penalty tasks, samples, splits) comes from a stream of
+    /// <see cref="MechanismOptions.Seed"/> owned by one agent (or one pair of agents), so the result depends on the
+    /// seed and the reports only — not on <paramref name="compute"/>, the number of threads or their order.
     /// </summary>
-    PaymentResult Pay(LabelMatrix reports, Random rng);
+    /// <param name="reports">The reports.</param>
+    /// <param name="compute">Thread cap (null = all cores); never changes the result.</param>
+    /// <param name="progress">Agents paid so far (may be called from worker threads, one call at a time).</param>
+    /// <param name="cancellationToken">Stops the call between blocks of agents (<see cref="OperationCanceledException"/>).</param>
+    /// <exception cref="InvalidOptionException">An option is out of range (<see cref="MechanismOptions.Validate"/>).</exception>
+    PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default);
+}
+
+/// <summary>
+/// Options shared by every peer-prediction mechanism: the seed, a self-check and the mechanism the options configure
+/// (so a mechanism can be rebuilt from its saved options, e.g. by a REFORM campaign).
+/// </summary>
+[JsonPolymorphic(TypeDiscriminatorPropertyName = "$mechanism")]
+[JsonDerivedType(typeof(OutputAgreementOptions), "oa")]
+[JsonDerivedType(typeof(DasguptaGhoshOptions), "dg")]
+[JsonDerivedType(typeof(CorrelatedAgreementOptions), "ca")]
+[JsonDerivedType(typeof(RptscOptions), "rptsc")]
+[JsonDerivedType(typeof(DmiOptions), "dmi")]
+[JsonDerivedType(typeof(TvdMutualInformationOptions), "tvdmi")]
+[JsonDerivedType(typeof(RobustSymmetricOptions), "rmif-symmetric")]
+[JsonDerivedType(typeof(RobustDawidSkeneMechanismOptions), "rmif-ds")]
+public abstract record MechanismOptions
+{
+    /// <summary>
+    /// Seed of every random choice of a <see cref="IPeerPredictionMechanism.Pay"/> call; default 0. Each agent (and
+    /// each pair of agents) draws from its own stream <c>SplitMix64.For(Seeding.Base(Seed), …)</c>.
+    /// </summary>
+    public int Seed { get; init; }
+
+    /// <summary>Checks the options; derived records add their own checks and call this.</summary>
+    /// <exception cref="InvalidOptionException">An option is out of range (the exception names it).</exception>
+    public virtual void Validate() { }
+
+    /// <summary>The mechanism these options configure.</summary>
+    public abstract IPeerPredictionMechanism CreateMechanism();
+}
+
+/// <summary>Shortcuts over <see cref="IPeerPredictionMechanism"/>.</summary>
+public static class PeerPredictionExtensions
+{
+    /// <summary>The same mechanism with <see cref="MechanismOptions.Seed"/> = <paramref name="seed"/> (labs and campaigns pay many profiles, each from its own seed).</summary>
+    public static IPeerPredictionMechanism WithSeed(this IPeerPredictionMechanism mechanism, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(mechanism);
+        return (mechanism.Options with { Seed = seed }).CreateMechanism();
+    }
 }
 
 /// <summary>Bounds a mechanism guarantees for every scored agent's payment (a per-task average, see <see cref="PaymentResult"/>).</summary>

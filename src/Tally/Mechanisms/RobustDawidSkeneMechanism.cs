@@ -6,14 +6,24 @@ using Tally.Robust;
 namespace Tally.Mechanisms;
 
 /// <summary>Options of <see cref="RobustDawidSkeneMechanism"/>.</summary>
-public sealed record RobustDawidSkeneMechanismOptions
+public sealed record RobustDawidSkeneMechanismOptions : MechanismOptions
 {
     /// <summary>
-    /// Stage-1 model options (β, batching, tensor restarts, probability floor). The seed is replaced by one drawn from
-    /// the <c>Pay</c> call's random stream for each group. Default: <see cref="RobustDawidSkeneOptions"/> defaults
+    /// Stage-1 model options (β, batching, tensor restarts, probability floor). Its seed is replaced by one derived
+    /// from <see cref="MechanismOptions.Seed"/> for each group. Default: <see cref="RobustDawidSkeneOptions"/> defaults
     /// (β = 0.1, <see cref="MomentBatching.Worker"/> batches).
     /// </summary>
     public RobustDawidSkeneOptions Model { get; init; } = new();
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.NotNull(Model, nameof(Model)).Validate();
+    }
+
+    /// <inheritdoc />
+    public override IPeerPredictionMechanism CreateMechanism() => new RobustDawidSkeneMechanism(this);
 }
 
 /// <summary>
@@ -39,29 +49,31 @@ public sealed record RobustDawidSkeneMechanismOptions
 /// (1 if the tensor decomposition behind the agent's labels succeeded, 0 if the one-coin fallback was used).
 /// Cost: O(reports + K³·m + filter) — a few passes over the reports; measured 0.35–0.5 s (Release, 2 cores) to pay
 /// 1,000 dense agents × 10,000 tasks (10M reports, K = 2).
+/// Under <see cref="Reform"/>: agents are scored against labels recovered from two other groups, not against a drawn
+/// peer, so there is no pairing to repeat: REFORM pays exactly as this mechanism does, with β(t) scaling the payment.
 /// </summary>
-public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? options = null) : IPeerPredictionMechanism
+public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
 {
     /// <summary>The options in use.</summary>
     public RobustDawidSkeneMechanismOptions Options { get; } = options ?? new RobustDawidSkeneMechanismOptions();
 
+    MechanismOptions IPeerPredictionMechanism.Options => Options;
+
     /// <inheritdoc />
     public string Name => "rmif-ds";
 
-    private sealed class Scratch(int maxDegree, int k)
-    {
-        public readonly int[] Li = new int[maxDegree];
-        public readonly int[] Lj = new int[maxDegree];
-        public readonly long[] Joint = new long[k * k];
-        public readonly long[] Ri = new long[k];
-        public readonly long[] Rj = new long[k];
-    }
+    bool IPairedMechanism.PaysPerReport => false;
+
+    // No peer is ever drawn, so the pairing policy has nothing to decide.
+    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken) => Pay(reports, compute, progress, cancellationToken);
 
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, Random rng)
+    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default)
     {
-        MechanismKernel.Check(reports, rng);
-        ulong seed = AgentRng.BaseSeed(rng);
+        MechanismKernel.Check(reports, Options, compute);
+        ulong seed = Seeding.Base(Options.Seed);
         int W = reports.WorkerCount, T = reports.TaskCount, K = reports.ClassCount;
         var pay = new double[W];
         var scored = new int[W];
@@ -73,12 +85,12 @@ public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? 
         // Random partitions: agents into three groups, tasks into halves (T_L = first ⌊m/2⌋ of a random order).
         var group = new int[W];
         {
-            var perm = Permutation(W, AgentRng.For(seed, ulong.MaxValue));
+            var perm = Permutation(W, SplitMix64.For(seed, ulong.MaxValue));
             for (int p = 0; p < W; p++) group[perm[p]] = p % 3;
         }
         var left = new bool[T];
         {
-            var perm = Permutation(T, AgentRng.For(seed, ulong.MaxValue - 1));
+            var perm = Permutation(T, SplitMix64.For(seed, ulong.MaxValue - 1));
             for (int p = 0; p < T / 2; p++) left[perm[p]] = true;
         }
 
@@ -87,11 +99,11 @@ public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? 
         var logG = new double[3 * K * K]; // logG[(g·K + l)·K + y] = log Γ̃⁽ᵍ⁾[y, l], so one report reads a contiguous row
         var ok = new bool[3];
         var modelSeeds = new int[3];
-        for (int g = 0; g < 3; g++) modelSeeds[g] = (int)AgentRng.For(seed, ulong.MaxValue - 2 - (ulong)g).NextUInt64();
-        Parallel.For(0, 3, new ParallelOptions { MaxDegreeOfParallelism = Math.Min(3, Environment.ProcessorCount) }, g =>
+        for (int g = 0; g < 3; g++) modelSeeds[g] = (int)SplitMix64.For(seed, ulong.MaxValue - 2 - (ulong)g).NextUInt64();
+        Parallelism.ForEach(3, compute, g =>
         {
             var sub = Block(reports, group, g, left);
-            var model = new RobustDawidSkene(Options.Model with { Seed = modelSeeds[g] }).Fit(sub);
+            var model = new RobustDawidSkene(Options.Model with { Seed = modelSeeds[g] }).Fit(sub, cancellationToken);
             ok[g] = model.Success;
             for (int y = 0; y < K; y++)
             {
@@ -99,11 +111,11 @@ public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? 
                 for (int l = 0; l < K; l++)
                     logG[(g * K + l) * K + y] = Math.Log(Math.Max(model.Confusion[y, l], Numerics.MinProbability));
             }
-        });
+        }, cancellationToken);
 
         // Stage 2: labels[h·T + s] = Ỹ⁽ʰ⁾_s, from the reports of G_h with the parameters of G_{h−1}, for s ∈ T_R.
         var labels = new int[3 * T];
-        MechanismKernel.ForEachAgent(T, reports.AnswerCount * (long)K, () => new double[3 * K], (t, score) =>
+        MechanismKernel.ForEachAgent(T, reports.AnswerCount * (long)K, compute, null, cancellationToken, () => new double[3 * K], (t, score) =>
         {
             if (left[t]) return;
             var off = reports.TaskOffsets;
@@ -131,22 +143,12 @@ public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? 
 
         // Stage 3: agent i ∈ G_{g+2} = G_{h+1} against Ỹ⁽ʰ⁾, h = group(i) − 1.
         int maxDeg = MechanismKernel.MaxWorkerDegree(reports);
-        MechanismKernel.ForEachAgent(W, reports.AnswerCount, () => new Scratch(maxDeg, K), (i, s) =>
+        MechanismKernel.ForEachAgent(W, reports.AnswerCount, compute, progress, cancellationToken, () => new PairScratch(W, T, maxDeg, K), (i, s) =>
         {
             int gi = group[i], h = (gi + 2) % 3;
             groupOut[i] = gi;
             okOut[i] = ok[(h + 2) % 3] ? 1 : 0;
-            var tasks = reports.TasksOf(i);
-            var mine = reports.LabelsBy(i);
-            int n = 0;
-            for (int p = 0; p < tasks.Length; p++)
-            {
-                int t = tasks[p];
-                if (left[t]) continue;
-                s.Li[n] = mine[p];
-                s.Lj[n] = labels[h * T + t];
-                n++;
-            }
+            int n = s.PairsWithLabels(reports, i, labels.AsSpan(h * T, T), left);
             if (n == 0) return;
             pay[i] = TvdMutualInformation.Estimate(s.Li.AsSpan(0, n), s.Lj.AsSpan(0, n), K, s.Joint, s.Ri, s.Rj);
             scored[i] = n;
@@ -166,7 +168,7 @@ public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? 
             .Add("model-ok", PaymentResult.Wrap(ok)),
     };
 
-    private static int[] Permutation(int n, AgentRng r)
+    private static int[] Permutation(int n, SplitMix64 r)
     {
         var p = new int[n];
         for (int i = 0; i < n; i++) p[i] = i;

@@ -5,7 +5,7 @@ using Tally.Robust;
 namespace Tally.Mechanisms;
 
 /// <summary>Options of <see cref="RobustSymmetricMechanism"/>.</summary>
-public sealed record RobustSymmetricOptions
+public sealed record RobustSymmetricOptions : MechanismOptions
 {
     /// <summary>β, the bound on the fraction of adversarial batches given to the batch learner, in (0, 1/2). Default 0.1.</summary>
     public double AdversaryFraction { get; init; } = 0.1;
@@ -30,6 +30,18 @@ public sealed record RobustSymmetricOptions
     /// only from the subsample, so K_b = ⌊m/(n₀ − 1)⌋) and every other agent is unscored with payment 0. Default 0 = off.
     /// </summary>
     public int SubsampleAgents { get; init; }
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        new RobustBatchOptions { AdversaryFraction = AdversaryFraction, ThresholdConstant = ThresholdConstant }.Validate();
+        Check.AtLeast(MinBatchSize, 1, nameof(MinBatchSize));
+        Check.AtLeast(SubsampleAgents, 0, nameof(SubsampleAgents));
+    }
+
+    /// <inheritdoc />
+    public override IPeerPredictionMechanism CreateMechanism() => new RobustSymmetricMechanism(this);
 }
 
 /// <summary>
@@ -52,17 +64,29 @@ public sealed record RobustSymmetricOptions
 /// (share of the batches' weight the learner kept).
 /// Cost: O(reports · co-workers-per-task-pick + n · filter(n − 1 batches, K²)); measured 8–22 s (Release, 2 cores)
 /// for 1,000 dense agents × 10,000 tasks, K = 2.
+/// Under <see cref="Reform"/>: each visited task is a pairing, and it "did not match" when i's report differs from the
+/// drawn peer's; a new peer is drawn among the task's other participants whose batch is not full and who were not yet
+/// tried for this task, and the pair goes into the batch of the last peer. Eq. (8) is not a sum of per-report rewards,
+/// so β(t) scales the whole payment.
 /// </summary>
-public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = null) : IPeerPredictionMechanism
+public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
 {
     /// <summary>The options in use.</summary>
     public RobustSymmetricOptions Options { get; } = options ?? new RobustSymmetricOptions();
 
+    MechanismOptions IPeerPredictionMechanism.Options => Options;
+
     /// <inheritdoc />
     public string Name => "rmif-symmetric";
 
-    private sealed class Scratch(int workers, int k)
+    bool IPairedMechanism.PaysPerReport => false;
+
+    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
+
+    private sealed class Scratch(int workers, int k, Pairing? pairing)
     {
+        public readonly TriedPeers Tried = new(pairing, workers);
         public readonly int[] Shared = new int[workers];
         public readonly int[] Seen = new int[workers];
         public readonly int[] Touched = new int[workers];
@@ -83,14 +107,17 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
     }
 
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, Random rng)
+    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
+
+    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, rng);
+        MechanismKernel.Check(reports, Options, compute);
         var o = Options;
         var batchOptions = new RobustBatchOptions { AdversaryFraction = o.AdversaryFraction, ThresholdConstant = o.ThresholdConstant };
-        batchOptions.Validate();
-        ulong seed = AgentRng.BaseSeed(rng);
-        int W = reports.WorkerCount, K = reports.ClassCount, d = K * K, minBatch = Math.Max(1, o.MinBatchSize);
+        ulong seed = Seeding.Base(o.Seed);
+        int W = reports.WorkerCount, K = reports.ClassCount, d = K * K, minBatch = o.MinBatchSize;
         var pay = new double[W];
         var scored = new int[W];
         var batchesOut = new double[W];
@@ -106,7 +133,7 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
             var pool = new int[active];
             int p = 0;
             for (int w = 0; w < W; w++) if (participates[w]) pool[p++] = w;
-            var r = AgentRng.For(seed, ulong.MaxValue);
+            var r = SplitMix64.For(seed, ulong.MaxValue);
             for (int a = 0; a < o.SubsampleAgents; a++)
             {
                 int b = a + r.Next(active - a);
@@ -117,10 +144,10 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
         }
 
         long work = MechanismKernel.CoOccurrences(reports) * 4 + (long)W * W * d;
-        MechanismKernel.ForEachAgent(W, work, () => new Scratch(W, K), (i, s) =>
+        MechanismKernel.ForEachAgent(W, work, compute, progress, cancellationToken, () => new Scratch(W, K, pairing), (i, s) =>
         {
             if (!participates[i] || K < 1) return;
-            var r = AgentRng.For(seed, (ulong)i);
+            var r = SplitMix64.For(seed, (ulong)i);
             int nTouched = MechanismKernel.CountShared(reports, i, s.Shared, s.Seen, s.Touched);
             MechanismKernel.ResetShared(s.Shared, s.Seen, s.Touched.AsSpan(0, nTouched));
             int nPeers = 0;
@@ -153,13 +180,30 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
                 int pos = s.Order[v], task = tasks[pos];
                 int answer = PickPeerAnswer(reports, task, i, s.BatchOf, s.Fill, capacity, ref r);
                 if (answer < 0) continue;
+                if (pairing is not null)
+                {
+                    int peer = reports.TaskWorkers[answer], chances = 1;
+                    s.Tried.Clear();
+                    s.Tried.Add(peer);
+                    pairing.Paired(i, peer);
+                    while (reports.TaskLabels[answer] != labels[pos] && pairing.MayPairAgain(i, peer, chances))
+                    {
+                        int next = PickUntriedPeerAnswer(reports, task, i, s.BatchOf, s.Fill, capacity, s.Tried, ref r);
+                        if (next < 0) break;
+                        answer = next;
+                        peer = reports.TaskWorkers[answer];
+                        chances++;
+                        s.Tried.Add(peer);
+                        pairing.Paired(i, peer, again: true);
+                    }
+                }
                 int b = s.BatchOf[reports.TaskWorkers[answer]];
                 counts[b * d + labels[pos] * K + reports.TaskLabels[answer]]++;
                 if (++s.Fill[b] == capacity) nonFull--;
                 pairs++;
             }
             for (int a = 0; a < nPeers; a++) s.BatchOf[s.Touched[a]] = -1;
-            if (pairs == 0) return;
+            if (pairs == 0) { pairing?.Discard(i); return; }
             var est = new RobustBatchDistributionEstimator(batchOptions).Estimate(counts, nPeers, d);
             for (int c = 0; c < d; c++) s.Q[c] = est.Distribution[c];
             pay[i] = TvdFromProduct(s.Q, K, s.Row, s.Col);
@@ -197,7 +241,7 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
     /// <paramref name="agent"/> whose batch is not full, or −1 (a peer with duplicate answers to the task is proportionally
     /// likelier). Rejection first, exact scan as fallback.
     /// </summary>
-    private static int PickPeerAnswer(LabelMatrix m, int task, int agent, int[] batchOf, int[] fill, int capacity, ref AgentRng rng)
+    private static int PickPeerAnswer(LabelMatrix m, int task, int agent, int[] batchOf, int[] fill, int capacity, ref SplitMix64 rng)
     {
         var offsets = m.TaskOffsets;
         var workers = m.TaskWorkers;
@@ -221,6 +265,30 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
         {
             int w = workers[a];
             if (w != agent && batchOf[w] >= 0 && fill[batchOf[w]] < capacity && pick-- == 0) return a;
+        }
+        return -1;
+    }
+
+    /// <summary>
+    /// REFORM's new peer for a task: as <see cref="PickPeerAnswer"/> among peers not yet tried for it (exact scan), or −1.
+    /// </summary>
+    private static int PickUntriedPeerAnswer(LabelMatrix m, int task, int agent, int[] batchOf, int[] fill, int capacity,
+        TriedPeers tried, ref SplitMix64 rng)
+    {
+        var offsets = m.TaskOffsets;
+        var workers = m.TaskWorkers;
+        int start = offsets[task], end = offsets[task + 1], ok = 0;
+        for (int a = start; a < end; a++)
+        {
+            int w = workers[a];
+            if (w != agent && batchOf[w] >= 0 && fill[batchOf[w]] < capacity && !tried.Contains(w)) ok++;
+        }
+        if (ok == 0) return -1;
+        int pick = rng.Next(ok);
+        for (int a = start; a < end; a++)
+        {
+            int w = workers[a];
+            if (w != agent && batchOf[w] >= 0 && fill[batchOf[w]] < capacity && !tried.Contains(w) && pick-- == 0) return a;
         }
         return -1;
     }

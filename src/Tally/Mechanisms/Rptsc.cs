@@ -4,7 +4,7 @@ using Tally.Core;
 namespace Tally.Mechanisms;
 
 /// <summary>Options of <see cref="Rptsc"/>.</summary>
-public sealed record RptscOptions
+public sealed record RptscOptions : MechanismOptions
 {
     /// <summary>α, the payment scale; default 1.</summary>
     public double Alpha { get; init; } = 1;
@@ -18,6 +18,18 @@ public sealed record RptscOptions
 
     /// <summary>An agent is scored only if at least this many of its tasks could be scored; default 1.</summary>
     public int MinTasks { get; init; } = 1;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(Alpha, 0, nameof(Alpha));
+        Check.AtLeast(SampleSize, 1, nameof(SampleSize));
+        Check.AtLeast(MinTasks, 1, nameof(MinTasks));
+    }
+
+    /// <inheritdoc />
+    public override IPeerPredictionMechanism CreateMechanism() => new Rptsc(this);
 }
 
 /// <summary>
@@ -33,43 +45,52 @@ public sealed record RptscOptions
 /// count of y_i among the S sampled reports (REFORM's (b + 1)/n); f never vanishes where it is used, and the payment
 /// lies in [−α, α·S]. The sample excludes the paid agent's own reports, so it cannot steer its own f.
 /// TasksScored = tasks with a peer and a non-empty sample; Breakdown: <c>agreement</c> (share of tasks agreeing with the peer).
+/// Under <see cref="Reform"/> (the paper's own pairing): a report "did not match" when it differs from its peer's
+/// (peer-fac = 0, reward −α); f is drawn once per report, before any re-pairing, and a new peer is drawn among the
+/// task's other agents; M* = α(1/f(y_i) − 1).
 /// </summary>
-public sealed class Rptsc(RptscOptions? options = null) : IPeerPredictionMechanism
+public sealed class Rptsc(RptscOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
 {
     /// <summary>The options in use.</summary>
     public RptscOptions Options { get; } = options ?? new RptscOptions();
 
+    MechanismOptions IPeerPredictionMechanism.Options => Options;
+
     /// <inheritdoc />
     public string Name => "rptsc";
 
+    bool IPairedMechanism.PaysPerReport => true;
+
+    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
+
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, Random rng)
+    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
+
+    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, rng);
+        MechanismKernel.Check(reports, Options, compute);
         double alpha = Options.Alpha;
         int S = Options.SampleSize;
-        if (!double.IsFinite(alpha) || alpha < 0) throw new ArgumentOutOfRangeException(nameof(RptscOptions.Alpha), "Alpha must be finite and non-negative.");
-        if (S < 1) throw new ArgumentOutOfRangeException(nameof(RptscOptions.SampleSize), "SampleSize must be at least 1.");
-        ulong seed = AgentRng.BaseSeed(rng);
-        int W = reports.WorkerCount, T = reports.TaskCount, A = reports.AnswerCount, minTasks = Math.Max(1, Options.MinTasks);
-        // Task of each answer id, so a uniformly drawn answer can be checked against the current task in O(1).
-        var answerTask = new int[A];
-        var offsets = reports.TaskOffsets;
-        for (int t = 0; t < T; t++)
-            for (int a = offsets[t]; a < offsets[t + 1]; a++) answerTask[a] = t;
+        ulong seed = Seeding.Base(Options.Seed);
+        int W = reports.WorkerCount, A = reports.AnswerCount, minTasks = Options.MinTasks;
+        var answerTask = MechanismKernel.AnswerTasks(reports);
         var pay = new double[W];
         var agreeOut = new double[W];
         var scored = new int[W];
+        if (pairing is not null) pairing.HasOptimal = true;
         int maxTries = 8 * S + 64;
-        MechanismKernel.ForEachAgent(W, (long)A * (S + 4), () => 0, (i, _) =>
+        MechanismKernel.ForEachAgent(W, (long)A * (S + 4), compute, progress, cancellationToken, () => new TriedPeers(pairing, W), (i, tried) =>
         {
-            var r = AgentRng.For(seed, (ulong)i);
+            var r = SplitMix64.For(seed, (ulong)i);
             var tasksI = reports.TasksOf(i);
             var labelsI = reports.LabelsBy(i);
             var taskWorkers = reports.TaskWorkers;
             var taskLabels = reports.TaskLabels;
             int n = 0, agreements = 0;
-            double sum = 0;
+            double sum = 0, best = 0;
             for (int p = 0; p < tasksI.Length; p++)
             {
                 int t = tasksI[p], y = labelsI[p];
@@ -78,19 +99,29 @@ public sealed class Rptsc(RptscOptions? options = null) : IPeerPredictionMechani
                 var (drawn, same) = MechanismKernel.SampleOtherReports(ref r, answerTask, taskWorkers, taskLabels, t, i, y, S, maxTries);
                 if (drawn == 0) continue;
                 n++;
+                double w = 1;
+                if (pairing is not null)
+                {
+                    w = pairing.Weight(reports, i, p);
+                    a = pairing.OnTask(reports, i, t, y, a, tried, ref r);
+                }
+                double matched = alpha * ((drawn + 1.0) / (same + 1.0) - 1);
+                best += w * matched;
                 if (taskLabels[a] == y)
                 {
                     agreements++;
-                    sum += alpha * ((drawn + 1.0) / (same + 1.0) - 1);
+                    sum += w * matched;
                 }
-                else sum -= alpha;
+                else sum -= w * alpha;
             }
             if (n >= minTasks)
             {
                 pay[i] = sum / n;
                 agreeOut[i] = (double)agreements / n;
                 scored[i] = n;
+                if (pairing is not null) pairing.Optimal[i] = best / n;
             }
+            else pairing?.Discard(i);
         });
         return new PaymentResult
         {

@@ -4,7 +4,7 @@ using Tally.Core;
 namespace Tally.Mechanisms;
 
 /// <summary>Options of <see cref="TvdMutualInformation"/>.</summary>
-public sealed record TvdMutualInformationOptions
+public sealed record TvdMutualInformationOptions : MechanismOptions
 {
     /// <summary>
     /// Peers are drawn only among agents sharing at least this many tasks with the paid agent; default 2, the fewest on
@@ -12,6 +12,16 @@ public sealed record TvdMutualInformationOptions
     /// estimator's upward bias shrinks like 1/√m in the number m of shared tasks, so raise this on sparse data.
     /// </summary>
     public int MinSharedTasks { get; init; } = 2;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.AtLeast(MinSharedTasks, 1, nameof(MinSharedTasks));
+    }
+
+    /// <inheritdoc />
+    public override IPeerPredictionMechanism CreateMechanism() => new TvdMutualInformation(this);
 }
 
 /// <summary>
@@ -26,55 +36,68 @@ public sealed record TvdMutualInformationOptions
 /// unbiased: independent reports score about √(2/π)·½Σ_{x,y} √(P_i(x)(1−P_i(x))P_j(y)(1−P_j(y))/m) in expectation,
 /// ≤ K/(2√m) (0.4/√m for uniform binary reports); constant reports score exactly 0.
 /// TasksScored = m, the tasks shared with the chosen peer; Breakdown: <c>peer</c> (index of the chosen peer, −1 if none).
+/// Under <see cref="Reform"/>: the pair is what is paired, so a pair "did not match" when it scored no more than an
+/// uninformed pair would in expectation — <see cref="UninformedExpectation"/>, the mean of the estimate over every
+/// matching of j's reports to i's shared tasks (independent reports with the same frequencies: the estimator's bias,
+/// exactly 0 when either agent is constant). A new peer is drawn uniformly among the eligible agents not yet tried;
+/// the payment is the last pair's estimate. No per-report reward: β(t) scales the whole payment (see <see cref="Reform"/>).
 /// </summary>
-public sealed class TvdMutualInformation(TvdMutualInformationOptions? options = null) : IPeerPredictionMechanism
+public sealed class TvdMutualInformation(TvdMutualInformationOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
 {
     /// <summary>The options in use.</summary>
     public TvdMutualInformationOptions Options { get; } = options ?? new TvdMutualInformationOptions();
 
+    MechanismOptions IPeerPredictionMechanism.Options => Options;
+
     /// <inheritdoc />
     public string Name => "tvdmi";
 
-    private sealed class Scratch(int workers, int maxDegree, int k)
-    {
-        public readonly int[] Shared = new int[workers];
-        public readonly int[] Seen = new int[workers];
-        public readonly int[] Touched = new int[workers];
-        public readonly int[] Eligible = new int[workers];
-        public readonly int[] Li = new int[maxDegree];
-        public readonly int[] Lj = new int[maxDegree];
-        public readonly int[] Tasks = new int[maxDegree];
-        public readonly long[] Joint = new long[k * k];
-        public readonly long[] Ri = new long[k];
-        public readonly long[] Rj = new long[k];
-    }
+    bool IPairedMechanism.PaysPerReport => false;
+
+    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
 
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, Random rng)
+    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
+
+    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, rng);
-        ulong seed = AgentRng.BaseSeed(rng);
-        int W = reports.WorkerCount, K = reports.ClassCount, minShared = Math.Max(1, Options.MinSharedTasks);
+        MechanismKernel.Check(reports, Options, compute);
+        ulong seed = Seeding.Base(Options.Seed);
+        int W = reports.WorkerCount, K = reports.ClassCount, minShared = Options.MinSharedTasks;
         int maxDeg = MechanismKernel.MaxWorkerDegree(reports);
         var pay = new double[W];
         var peerOut = new double[W];
         var scored = new int[W];
         long work = MechanismKernel.CoOccurrences(reports) + 2L * W * maxDeg;
-        MechanismKernel.ForEachAgent(W, work, () => new Scratch(W, maxDeg, K), (i, s) =>
+        PairScratch.ForEachAgentsPeers(reports, minShared, false, work, compute, progress, cancellationToken, (i, s, nEligible, _) =>
         {
             peerOut[i] = -1;
-            var r = AgentRng.For(seed, (ulong)i);
-            int nTouched = MechanismKernel.CountShared(reports, i, s.Shared, s.Seen, s.Touched);
-            int nEligible = 0;
-            for (int k = 0; k < nTouched; k++)
-                if (s.Shared[s.Touched[k]] >= minShared) s.Eligible[nEligible++] = s.Touched[k];
-            MechanismKernel.ResetShared(s.Shared, s.Seen, s.Touched.AsSpan(0, nTouched));
             if (nEligible == 0) return;
-            // Sorted, so the draw depends only on who is eligible, not on the order the scan met them.
-            Array.Sort(s.Eligible, 0, nEligible);
-            int j = s.Eligible[r.Next(nEligible)];
-            int m = MechanismKernel.SharedReports(reports, i, j, s.Li, s.Lj, s.Tasks);
-            pay[i] = Estimate(s.Li.AsSpan(0, m), s.Lj.AsSpan(0, m), K, s.Joint, s.Ri, s.Rj);
+            var r = SplitMix64.For(seed, (ulong)i);
+            int pick = r.Next(nEligible);
+            int j = s.Eligible[pick];
+            int m = s.PairsWith(reports, i, j);
+            double v = Estimate(s.Li.AsSpan(0, m), s.Lj.AsSpan(0, m), K, s.Joint, s.Ri, s.Rj);
+            if (pairing is not null)
+            {
+                pairing.Paired(i, j);
+                // Tried peers are moved to the front of the eligible list, so untried ones are a suffix to draw from.
+                (s.Eligible[0], s.Eligible[pick]) = (s.Eligible[pick], s.Eligible[0]);
+                int chances = 1;
+                while (chances < nEligible && pairing.MayPairAgain(i, j, chances) && v <= UninformedExpectation(s.Ri, s.Rj, m, K))
+                {
+                    pick = chances + r.Next(nEligible - chances);
+                    (s.Eligible[chances], s.Eligible[pick]) = (s.Eligible[pick], s.Eligible[chances]);
+                    j = s.Eligible[chances++];
+                    m = s.PairsWith(reports, i, j);
+                    v = Estimate(s.Li.AsSpan(0, m), s.Lj.AsSpan(0, m), K, s.Joint, s.Ri, s.Rj);
+                    pairing.Paired(i, j, again: true);
+                }
+            }
+            pay[i] = v;
             peerOut[i] = j;
             scored[i] = m;
         });
@@ -91,15 +114,15 @@ public sealed class TvdMutualInformation(TvdMutualInformationOptions? options = 
 
     /// <summary>
     /// The empirical termwise TVD mutual information of paired reports (<paramref name="a"/>[s], <paramref name="b"/>[s]),
-    /// eq. (1) of the paper; 0 for no pairs.
+    /// eq. (1) of the paper; 0 for no pairs. Leaves the two report counts in <paramref name="ra"/> and <paramref name="rb"/>.
     /// </summary>
     internal static double Estimate(ReadOnlySpan<int> a, ReadOnlySpan<int> b, int k, long[] joint, long[] ra, long[] rb)
     {
         int m = a.Length;
-        if (m == 0) return 0;
         Array.Clear(joint);
         Array.Clear(ra);
         Array.Clear(rb);
+        if (m == 0) return 0;
         for (int s = 0; s < m; s++) { joint[a[s] * k + b[s]]++; ra[a[s]]++; rb[b[s]]++; }
         // |m·C − R_a R_b| ≤ m², and the sum of the K² terms ≤ 2m² < 2⁶³ for any m below 2³¹.
         long sum = 0;
@@ -108,4 +131,44 @@ public sealed class TvdMutualInformation(TvdMutualInformationOptions? options = 
                 sum += Math.Abs(m * joint[x * k + y] - ra[x] * rb[y]);
         return sum / (2.0 * m * m);
     }
+
+    /// <summary>
+    /// The expected <see cref="Estimate"/> of an uninformed pair with the report counts <paramref name="ra"/> and
+    /// <paramref name="rb"/> over <paramref name="m"/> tasks: the mean over all m! matchings of b's reports to a's tasks
+    /// (the permutation null, which keeps both agents' frequencies). Under it each cell count C(x, y) is
+    /// hypergeometric — R_b(y) successes among m, R_a(x) draws — so the value is Σ_{x,y} E|m·C − R_a(x) R_b(y)| / (2m²),
+    /// exact up to rounding (pmf by its term ratio from the lower end, O(K·m) in all).
+    /// </summary>
+    internal static double UninformedExpectation(ReadOnlySpan<long> ra, ReadOnlySpan<long> rb, int m, int k)
+    {
+        if (m == 0) return 0;
+        double sum = 0;
+        for (int x = 0; x < k; x++)
+        {
+            long n = ra[x];
+            if (n == 0) continue;
+            for (int y = 0; y < k; y++)
+            {
+                long s = rb[y];
+                if (s == 0) continue;
+                long lo = Math.Max(0, n + s - m), hi = Math.Min(n, s);
+                double expect = (double)n * s;
+                // P(C = lo) = C(s, lo) C(m − s, n − lo) / C(m, n), then P(c + 1)/P(c) = (n − c)(s − c) / ((c + 1)(m − n − s + c + 1)).
+                double logP = LogChoose(s, lo) + LogChoose(m - s, n - lo) - LogChoose(m, n);
+                double pmf = Math.Exp(logP), e = 0;
+                for (long c = lo; c <= hi; c++)
+                {
+                    e += pmf * Math.Abs(m * c - expect);
+                    pmf *= (double)(n - c) * (s - c) / ((c + 1.0) * (m - n - s + c + 1.0));
+                }
+                sum += e;
+            }
+        }
+        return sum / (2.0 * m * m);
+    }
+
+    /// <summary>ln C(n, r).</summary>
+    private static double LogChoose(long n, long r) =>
+        MathNet.Numerics.SpecialFunctions.FactorialLn((int)n) - MathNet.Numerics.SpecialFunctions.FactorialLn((int)r)
+        - MathNet.Numerics.SpecialFunctions.FactorialLn((int)(n - r));
 }

@@ -49,19 +49,30 @@ public sealed record EdxTableRow(EdxPrior Prior, double FitTvError, double Refer
 /// <param name="Elapsed">Wall-clock time of the run.</param>
 public sealed record EdxTableResult(EdxTableOptions Options, ImmutableArray<EdxTableRow> Rows,
     ImmutableDictionary<string, double> FractionTruthfulBest, ImmutableDictionary<string, double> FractionTruthfulBestSignalOnly,
-    ImmutableDictionary<string, double> MeanEpsilon, TimeSpan Elapsed);
+    ImmutableDictionary<string, double> MeanEpsilon, TimeSpan Elapsed)
+{
+    /// <summary>The mechanisms' names (the dictionaries' keys) in <see cref="EdxTableOptions.Mechanisms"/> order; a dictionary's own order is not fixed.</summary>
+    public ImmutableArray<string> Mechanisms { get; init; } = [];
+}
 
 /// <summary>
 /// For each edX joint and mechanism: is truthful reporting a best response of one agent among the default deviation
 /// set when everyone else is truthful (α = 0)? Each prior runs <see cref="PeerLab"/> with
 /// <see cref="EdxTableOptions.Seeds"/> seeds; a deviation refutes truthfulness only if its paired gain over truthful is
 /// significantly positive at 95% (Student-t over seeds), so the tie tolerance is the gain's standard error times the
-/// t quantile. Priors run in parallel; each prior's seeds run sequentially on one thread (less scheduling overhead).
+/// t quantile. Priors run in parallel; each prior's seeds and payments run sequentially on one thread (less scheduling
+/// overhead, no nested parallelism), so the table is the same for any thread count.
 /// </summary>
 public static class EdxTruthfulnessTable
 {
     /// <summary>Builds the table over <paramref name="priors"/> (after <see cref="EdxTableOptions.Stride"/> and <see cref="EdxTableOptions.MaxPriors"/>).</summary>
-    public static EdxTableResult Run(IReadOnlyList<EdxPrior> priors, EdxTableOptions? options = null, Action<double>? progress = null)
+    /// <param name="priors">The edX joints.</param>
+    /// <param name="options">Mechanisms, crowd size, seeds, subset.</param>
+    /// <param name="compute">Thread cap (priors run in parallel).</param>
+    /// <param name="progress">Priors done.</param>
+    /// <param name="cancellationToken">Stops between priors.</param>
+    public static EdxTableResult Run(IReadOnlyList<EdxPrior> priors, EdxTableOptions? options = null, ComputeOptions? compute = null,
+        IProgress<WorkProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(priors);
         options ??= new EdxTableOptions();
@@ -76,8 +87,9 @@ public static class EdxTruthfulnessTable
         }
         var watch = Stopwatch.StartNew();
         var rows = new EdxTableRow[chosen.Count];
-        int done = 0;
-        Parallel.For(0, chosen.Count, i =>
+        long done = 0;
+        var gate = new object();
+        Parallelism.ForEach(chosen.Count, compute, i =>
         {
             var p = chosen[i];
             var prior = LatentClassPrior.FromJoint(p.Joint.ToArray(), p.Classes, "edx:" + p.Name, options.FitIterations, out double refTv);
@@ -86,10 +98,10 @@ public static class EdxTruthfulnessTable
                 Prior = prior, Agents = options.Agents, Tasks = options.Tasks, Seeds = options.Seeds,
                 Seed = Seeding.Derive(options.Seed, (ulong)(uint)(p.Index), (ulong)(uint)(7)),
             };
-            var result = PeerLab.Run(mechanisms, scenario, parallel: false);
+            var result = PeerLab.Run(mechanisms, scenario, ComputeOptions.Sequential, null, cancellationToken);
             rows[i] = new EdxTableRow(p, prior.PairwiseTvError, refTv, result.Mechanisms);
-            progress?.Invoke((double)Interlocked.Increment(ref done) / chosen.Count);
-        });
+            if (progress is not null) lock (gate) progress.Report(new WorkProgress(++done, chosen.Count));
+        }, cancellationToken);
         watch.Stop();
         var frac = ImmutableDictionary.CreateBuilder<string, double>();
         var fracOwn = ImmutableDictionary.CreateBuilder<string, double>();
@@ -108,6 +120,9 @@ public static class EdxTruthfulnessTable
             fracOwn[mechanisms[m].Name] = rows.Length == 0 ? 0 : (double)okOwn / rows.Length;
             eps[mechanisms[m].Name] = rows.Length == 0 ? 0 : e / rows.Length;
         }
-        return new EdxTableResult(options, [.. rows], frac.ToImmutable(), fracOwn.ToImmutable(), eps.ToImmutable(), watch.Elapsed);
+        return new EdxTableResult(options, [.. rows], frac.ToImmutable(), fracOwn.ToImmutable(), eps.ToImmutable(), watch.Elapsed)
+        {
+            Mechanisms = [.. mechanisms.Select(m => m.Name)],
+        };
     }
 }

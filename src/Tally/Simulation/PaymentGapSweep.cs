@@ -1,4 +1,5 @@
 using MathNet.Numerics.Distributions;
+using Tally.Core;
 using Tally.Mechanisms;
 
 namespace Tally.Simulation;
@@ -28,10 +29,26 @@ public sealed record GapPoint(double X, string Mechanism, double WithAdversary, 
 /// </summary>
 public static class PaymentGapSweep
 {
-    /// <summary>Runs the sweep; the adversary-free baseline uses the same seeds and signals.</summary>
+    /// <summary>
+    /// Runs the sweep; the adversary-free baseline uses the same seeds and signals. Each value's two
+    /// <see cref="PeerLab.Run"/> calls are parallel over seeds (up to <paramref name="compute"/>), so the points are the
+    /// same for any thread count.
+    /// </summary>
+    /// <param name="mechanisms">The mechanisms.</param>
+    /// <param name="baseScenario">The scenario the varied parameter is set in.</param>
+    /// <param name="axis">Which parameter varies.</param>
+    /// <param name="values">Its values.</param>
+    /// <param name="confidence">Confidence level of the half-widths; default 0.95.</param>
+    /// <param name="compute">Thread cap.</param>
+    /// <param name="progress">Values done.</param>
+    /// <param name="cancellationToken">Stops between seeds.</param>
     public static IReadOnlyList<GapPoint> Run(IReadOnlyList<IPeerPredictionMechanism> mechanisms, PeerLabScenario baseScenario,
-        GapAxis axis, IReadOnlyList<double> values, double confidence = 0.95, Action<double>? progress = null)
+        GapAxis axis, IReadOnlyList<double> values, double confidence = 0.95, ComputeOptions? compute = null,
+        IProgress<WorkProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(mechanisms);
+        ArgumentNullException.ThrowIfNull(baseScenario);
+        ArgumentNullException.ThrowIfNull(values);
         var points = new List<GapPoint>();
         // No deviations: only the truthful payments matter here, and each deviation costs a full mechanism run.
         var scenario = baseScenario with { Deviations = [] };
@@ -39,8 +56,8 @@ public static class PaymentGapSweep
         {
             double x = values[v];
             var at = axis == GapAxis.AdversaryFraction ? scenario with { AdversaryFraction = x } : scenario with { Tasks = (int)x };
-            var with = PeerLab.Run(mechanisms, at);
-            var without = PeerLab.Run(mechanisms, at with { AdversaryFraction = 0 });
+            var with = PeerLab.Run(mechanisms, at, compute, null, cancellationToken);
+            var without = PeerLab.Run(mechanisms, at with { AdversaryFraction = 0 }, compute, null, cancellationToken);
             for (int i = 0; i < mechanisms.Count; i++)
             {
                 var a = with.Mechanisms[i].HonestMean;
@@ -49,7 +66,7 @@ public static class PaymentGapSweep
                 double half = t * Math.Sqrt(a.StdError * a.StdError + b.StdError * b.StdError);
                 points.Add(new GapPoint(x, with.Mechanisms[i].Mechanism, a.Mean, b.Mean, Math.Abs(a.Mean - b.Mean), half));
             }
-            progress?.Invoke((double)(v + 1) / values.Count);
+            progress?.Report(new WorkProgress(v + 1, values.Count));
         }
         return points;
     }

@@ -107,7 +107,7 @@ public sealed record PeerLabMechanismResult(string Mechanism, PaymentEstimate Tr
     }
 }
 
-/// <summary>The result of <see cref="PeerLab.Run(IReadOnlyList{IPeerPredictionMechanism}, PeerLabScenario)"/>.</summary>
+/// <summary>The result of <see cref="PeerLab.Run"/>.</summary>
 /// <param name="Scenario">The scenario.</param>
 /// <param name="Mechanisms">One result per mechanism, in input order.</param>
 public sealed record PeerLabResult(PeerLabScenario Scenario, ImmutableArray<PeerLabMechanismResult> Mechanisms);
@@ -121,12 +121,17 @@ public sealed record PeerLabResult(PeerLabScenario Scenario, ImmutableArray<Peer
 /// </summary>
 public static class PeerLab
 {
-    /// <summary>Runs every mechanism on the scenario; seeds run in parallel, deterministically per seed.</summary>
-    public static PeerLabResult Run(IReadOnlyList<IPeerPredictionMechanism> mechanisms, PeerLabScenario scenario) =>
-        Run(mechanisms, scenario, parallel: true);
-
-    /// <summary>As <see cref="Run(IReadOnlyList{IPeerPredictionMechanism}, PeerLabScenario)"/>, optionally on one thread (when the caller parallelises).</summary>
-    public static PeerLabResult Run(IReadOnlyList<IPeerPredictionMechanism> mechanisms, PeerLabScenario scenario, bool parallel)
+    /// <summary>
+    /// Runs every mechanism on the scenario. Seeds run in parallel up to <paramref name="compute"/>'s thread cap, each
+    /// paying on one thread (<see cref="ComputeOptions.Sequential"/>), so the result is the same for any thread count.
+    /// </summary>
+    /// <param name="mechanisms">The mechanisms (their own seeds are replaced by one per lab seed).</param>
+    /// <param name="scenario">The experiment.</param>
+    /// <param name="compute">Thread cap.</param>
+    /// <param name="progress">Seeds done.</param>
+    /// <param name="cancellationToken">Stops between seeds.</param>
+    public static PeerLabResult Run(IReadOnlyList<IPeerPredictionMechanism> mechanisms, PeerLabScenario scenario,
+        ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(mechanisms);
         ArgumentNullException.ThrowIfNull(scenario);
@@ -137,8 +142,13 @@ public static class PeerLab
         // raw[s][mech][slot]: slot 0 truthful, 1 honest mean, 2..2+dc−1 deviations, then const-uninformed, random-uninformed.
         int slots = dc + 4;
         var raw = new double[seeds][];
-        if (parallel) Parallel.For(0, seeds, s => raw[s] = RunSeed(mechanisms, scenario, deviations, s));
-        else for (int s = 0; s < seeds; s++) raw[s] = RunSeed(mechanisms, scenario, deviations, s);
+        long done = 0;
+        var gate = new object();
+        Parallelism.ForEach(seeds, compute, s =>
+        {
+            raw[s] = RunSeed(mechanisms, scenario, deviations, s, cancellationToken);
+            if (progress is not null) lock (gate) progress.Report(new WorkProgress(++done, seeds));
+        }, cancellationToken);
 
         var results = ImmutableArray.CreateBuilder<PeerLabMechanismResult>(mc);
         var buf = new double[seeds];
@@ -177,7 +187,7 @@ public static class PeerLab
     }
 
     private static double[] RunSeed(IReadOnlyList<IPeerPredictionMechanism> mechanisms, PeerLabScenario sc,
-        IReadOnlyList<ReportStrategy> deviations, int s)
+        IReadOnlyList<ReportStrategy> deviations, int s, CancellationToken ct)
     {
         int n = sc.Agents, m = sc.Tasks, k = sc.Prior.Classes, dc = deviations.Count, slots = dc + 4;
         var signalRng = new Random(Seeding.Derive(sc.Seed, (ulong)(uint)s, 1));
@@ -217,15 +227,16 @@ public static class PeerLab
             }
         }
         var outRow = new double[mechanisms.Count * slots];
-        var mechSeeds = new int[mechanisms.Count];
-        for (int j = 0; j < mechSeeds.Length; j++) mechSeeds[j] = Seeding.Derive(sc.Seed, (ulong)(uint)s, (ulong)(uint)(100 + j));
+        // Same mechanism seed for every profile of this seed: paired comparisons see the same peers and splits.
+        var seeded = new IPeerPredictionMechanism[mechanisms.Count];
+        for (int j = 0; j < seeded.Length; j++) seeded[j] = mechanisms[j].WithSeed(Seeding.Derive(sc.Seed, (ulong)(uint)s, (ulong)(uint)(100 + j)));
 
         PaymentResult[] PayAll(int[] labels)
         {
             var matrix = LabelMatrix.FromTriples(m, n, k, tasks, workers, labels);
-            var r = new PaymentResult[mechanisms.Count];
-            // Same mechanism seed for every profile of this seed: paired comparisons see the same peers and splits.
-            for (int j = 0; j < r.Length; j++) r[j] = mechanisms[j].Pay(matrix, new Random(mechSeeds[j]));
+            var r = new PaymentResult[seeded.Length];
+            // The seeds already run in parallel: each payment runs on this thread.
+            for (int j = 0; j < r.Length; j++) r[j] = seeded[j].Pay(matrix, ComputeOptions.Sequential, null, ct);
             return r;
         }
         static double Finite(double v) => double.IsFinite(v) ? v : 0;

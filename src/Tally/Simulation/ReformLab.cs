@@ -135,14 +135,18 @@ public sealed record ReformLabResult
 /// round is paid by RPTSC and by REFORM for each k, with TERM learning from the rounds in between.
 /// Design choices: the rounds are identical for every mechanism and every mechanism pays round j from the same seed
 /// (common random numbers: with one report per agent, k = 1 and k &gt; 1 differ only in the extra pairings), RPTSC is
-/// REFORM with k = 1 (equal payments for the same seed), and TERM's evidence (<see cref="RoundEvidence.Draw"/>) does
-/// not depend on the payments, so one TERM history serves every k; it uses its own random stream, which is equivalent in
-/// distribution to <see cref="Campaign.Play"/>'s single stream. Decay is off and reports carry no time, as in the paper.
+/// REFORM with k = 1 (equal payments for the same seed), and TERM's evidence (<see cref="RoundEvidence.Draw(Round, int)"/>)
+/// does not depend on the payments, so one TERM history serves every k; it uses its own seed per round, as
+/// <see cref="Campaign.Play"/> does. Decay is off and reports carry no time, as in the paper.
 /// </summary>
 public static class ReformLab
 {
-    /// <summary>Runs the experiment; the mechanisms of a round are paid in parallel.</summary>
-    public static ReformLabResult Run(ReformLabOptions? options = null, IProgress<ReformLabProgress>? progress = null, CancellationToken ct = default)
+    /// <summary>
+    /// Runs the experiment; the mechanisms of a round are paid in parallel (up to <paramref name="compute"/>'s thread
+    /// cap), each payment on one thread, so the result is the same for any thread count.
+    /// </summary>
+    public static ReformLabResult Run(ReformLabOptions? options = null, ComputeOptions? compute = null,
+        IProgress<ReformLabProgress>? progress = null, CancellationToken ct = default)
     {
         var o = options ?? new ReformLabOptions();
         o.Validate();
@@ -161,11 +165,8 @@ public static class ReformLab
         var specs = new List<(string Name, int K, double Alpha)> { ("rptsc", 1, o.RptscAlpha) };
         specs.AddRange(o.Chances.Select(k => ("reform", k, o.ReformAlpha)));
         var acc = specs.Select(_ => new Accumulator(R)).ToArray();
-        var reformers = specs.Select(s => new Reform(new ReformOptions
-        {
-            Chances = s.K,
-            Rptsc = new RptscOptions { Alpha = s.Alpha, SampleSize = o.SampleSize },
-        })).ToArray();
+        var reformers = specs.Select(s => new Reform(new Rptsc(new RptscOptions { Alpha = s.Alpha, SampleSize = o.SampleSize }),
+            new ReformOptions { Chances = s.K })).ToArray();
         var term = new TermReputation(new TermOptions { Lambda = o.Lambda });
         var psi = new double[N];
         for (int j = 1; j <= R; j++)
@@ -177,12 +178,12 @@ public static class ReformLab
             RoundEvidence? evidence = null;
             int paySeed = Seeding.Derive(o.Seed, 1, (ulong)(uint)j);
             // Work items: one per mechanism, plus TERM's evidence (read-only on the model; applied after the payments).
-            Parallel.For(0, specs.Count + 1, new ParallelOptions { CancellationToken = ct }, w =>
+            Parallelism.ForEach(specs.Count + 1, compute, w =>
             {
-                if (w == specs.Count) { evidence = RoundEvidence.Draw(round, new Random(Seeding.Derive(o.Seed, 2, (ulong)(uint)j))); return; }
-                var r = reformers[w].Pay(round, term, Seeding.Random(paySeed));
+                if (w == specs.Count) { evidence = RoundEvidence.Draw(round, Seeding.Derive(o.Seed, 2, (ulong)(uint)j)); return; }
+                var r = reformers[w].WithSeed(paySeed).Pay(round, term, ComputeOptions.Sequential, null, ct);
                 acc[w].Add(j - 1, r, trusted, correct, rank);
-            });
+            }, ct);
             term.Update(evidence!);
             progress?.Report(new ReformLabProgress(j, R));
         }
@@ -248,6 +249,7 @@ public static class ReformLab
 
         public void Add(int r, ReformResult result, int trusted, bool[] correct, double[] rank)
         {
+            var optimal = result.Optimal ?? throw new InvalidOperationException("RPTSC reports M*.");
             double ta = 0, ra = 0, opt = 0;
             int nt = 0, nr = 0;
             for (int a = 0; a < result.Agents.Length; a++)
@@ -256,8 +258,8 @@ public static class ReformLab
                 double pay = result.Payments[a];
                 _total += pay;
                 if (result.TasksScored[a] == 0) continue;
-                if (a < trusted) { ta += pay; opt += result.Optimal[a]; nt++; _taChances += result.ChancesUsed[a]; }
-                else { ra += pay; nr++; _raOptSum += result.Optimal[a]; _raChances += result.ChancesUsed[a]; }
+                if (a < trusted) { ta += pay; opt += optimal[a]; nt++; _taChances += result.ChancesUsed[a]; }
+                else { ra += pay; nr++; _raOptSum += optimal[a]; _raChances += result.ChancesUsed[a]; }
                 if (r > 0 && correct[a]) { _qualRank.Add(rank[a]); _qualReward.Add(pay); }
             }
             _ta[r] = nt > 0 ? ta / nt : 0;

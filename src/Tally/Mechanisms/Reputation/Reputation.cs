@@ -1,4 +1,5 @@
 using System.Collections.Immutable;
+using Tally.Core;
 
 namespace Tally.Mechanisms.Reputation;
 
@@ -22,33 +23,56 @@ public sealed record RoundEvidence(int Index, ImmutableArray<ReportEvidence> Rep
     /// uniformly among the other agents' on-time reports on the same task (reports without a peer are skipped), and
     /// f(y_i) = (1 + b)/n where b counts matches of y_i among one report drawn uniformly from each other task with
     /// on-time reports by other agents and n = 1 + the number of such tasks (the agent's own report counts once,
-    /// REFORM's (b + 1)/n; so f never vanishes).
+    /// REFORM's (b + 1)/n; so f never vanishes). The draws are sequential, in the round's report order, from
+    /// <see cref="Seeding.Random(int, ulong)"/>(<paramref name="seed"/>).
     /// </summary>
-    public static RoundEvidence Draw(Round round, Random rng)
+    public static RoundEvidence Draw(Round round, int seed)
     {
         ArgumentNullException.ThrowIfNull(round);
-        ArgumentNullException.ThrowIfNull(rng);
+        var rng = Seeding.Random(seed);
         var onTime = round.OnTimeReports();
         var byTask = new List<RoundReport>[round.TaskCount];
         for (int t = 0; t < byTask.Length; t++) byTask[t] = [];
-        foreach (var r in onTime) byTask[r.Task].Add(r);
-        var list = ImmutableArray.CreateBuilder<ReportEvidence>();
-        var others = new List<RoundReport>();
-        foreach (var r in onTime)
+        // Where each agent's own reports sit in their tasks' lists (a round holds at most one per agent and task), in
+        // task order, so "a uniform report by another agent" is one draw per task, not a scan of the task's reports.
+        var agentIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var own = new List<List<(int Task, int Position)>>();
+        var ownPosition = new int[onTime.Length];
+        for (int i = 0; i < onTime.Length; i++)
         {
-            others.Clear();
-            foreach (var o in byTask[r.Task]) if (o.Agent != r.Agent) others.Add(o);
-            if (others.Count == 0) continue;
-            var peer = others[rng.Next(others.Count)];
+            var r = onTime[i];
+            if (!agentIndex.TryGetValue(r.Agent, out int a)) { agentIndex[r.Agent] = a = own.Count; own.Add([]); }
+            ownPosition[i] = byTask[r.Task].Count;
+            own[a].Add((r.Task, ownPosition[i]));
+            byTask[r.Task].Add(r);
+        }
+        foreach (var l in own) l.Sort();
+        RoundReport? Other(int task, int ownPosition)
+        {
+            var reports = byTask[task];
+            int count = reports.Count - (ownPosition >= 0 ? 1 : 0);
+            if (count == 0) return null;
+            int k = rng.Next(count);
+            return reports[ownPosition >= 0 && k >= ownPosition ? k + 1 : k];
+        }
+        var list = ImmutableArray.CreateBuilder<ReportEvidence>();
+        for (int i = 0; i < onTime.Length; i++)
+        {
+            var r = onTime[i];
+            var mine = own[agentIndex[r.Agent]];
+            int next = 0;
+            int OwnAt(int t)
+            {
+                while (next < mine.Count && mine[next].Task < t) next++;
+                return next < mine.Count && mine[next].Task == t ? mine[next].Position : -1;
+            }
+            if (Other(r.Task, ownPosition[i]) is not { } peer) continue;
             int n = 1, b = 0;
             for (int t = 0; t < byTask.Length; t++)
             {
-                if (t == r.Task) continue;
-                others.Clear();
-                foreach (var o in byTask[t]) if (o.Agent != r.Agent) others.Add(o);
-                if (others.Count == 0) continue;
+                if (t == r.Task || Other(t, OwnAt(t)) is not { } sample) continue;
                 n++;
-                if (others[rng.Next(others.Count)].Report == r.Report) b++;
+                if (sample.Report == r.Report) b++;
             }
             list.Add(new ReportEvidence(r.Agent, peer.Report == r.Report, (1.0 + b) / n, r.Seconds));
         }
@@ -106,6 +130,17 @@ public sealed record TermOptions
     public double C { get; init; } = -0.5;
     /// <summary>Answer times below this many seconds are raised to it, so φ stays finite; default 1e-3.</summary>
     public double MinSeconds { get; init; } = 1e-3;
+
+    /// <summary>Checks the options.</summary>
+    /// <exception cref="InvalidOptionException">An option is out of range.</exception>
+    public void Validate()
+    {
+        if (!(Lambda > 0 && Lambda <= 1)) throw new InvalidOptionException(nameof(Lambda), $"must lie in (0, 1] (got {NumberFormat.Number(Lambda)})");
+        Check.Above(A, 0, nameof(A));
+        if (!(B < 0) || !double.IsFinite(B)) throw new InvalidOptionException(nameof(B), $"must be finite and negative (got {NumberFormat.Number(B)})");
+        if (!(C < 0) || !double.IsFinite(C)) throw new InvalidOptionException(nameof(C), $"must be finite and negative (got {NumberFormat.Number(C)})");
+        Check.Above(MinSeconds, 0, nameof(MinSeconds));
+    }
 }
 
 /// <summary>
@@ -128,12 +163,7 @@ public sealed class TermReputation : IReputationModel
     public TermReputation(TermOptions? options = null)
     {
         Options = options ?? new TermOptions();
-        var o = Options;
-        if (!(o.Lambda > 0 && o.Lambda <= 1)) throw new ArgumentOutOfRangeException(nameof(options), "Lambda must lie in (0, 1].");
-        if (!(o.A > 0) || !double.IsFinite(o.A)) throw new ArgumentOutOfRangeException(nameof(options), "A must be finite and positive.");
-        if (!(o.B < 0) || !double.IsFinite(o.B)) throw new ArgumentOutOfRangeException(nameof(options), "B must be finite and negative.");
-        if (!(o.C < 0) || !double.IsFinite(o.C)) throw new ArgumentOutOfRangeException(nameof(options), "C must be finite and negative.");
-        if (!(o.MinSeconds > 0) || !double.IsFinite(o.MinSeconds)) throw new ArgumentOutOfRangeException(nameof(options), "MinSeconds must be finite and positive.");
+        Options.Validate();
     }
 
     /// <summary>The options in use.</summary>

@@ -62,8 +62,17 @@ public sealed record Round
     /// <summary>The reports that count, in submission order.</summary>
     public ImmutableArray<RoundReport> OnTimeReports() => [.. Reports.Where(r => !IsLate(r))];
 
-    /// <summary>All agents of the round (late-only ones included), in ordinal name order; the worker order of <see cref="ToLabelMatrix"/>.</summary>
-    public ImmutableArray<string> Agents() => [.. Reports.Select(r => r.Agent).Distinct().Order(StringComparer.Ordinal)];
+    /// <summary>
+    /// All agents of the round (late-only ones included), in <see cref="Vocabulary.NaturalOrder"/> (as an answers file's
+    /// workers are numbered, so a round read from a file pays its agents in the order <c>tally pay</c> without REFORM
+    /// does); the worker order of <see cref="ToLabelMatrix"/>.
+    /// </summary>
+    public ImmutableArray<string> Agents()
+    {
+        var names = Reports.Select(r => r.Agent).Distinct().ToList();
+        names.Sort(Vocabulary.NaturalOrder(names));
+        return [.. names];
+    }
 
     /// <summary>The on-time reports as a label matrix (workers = <see cref="Agents"/>, numbered tasks and classes).</summary>
     public LabelMatrix ToLabelMatrix()

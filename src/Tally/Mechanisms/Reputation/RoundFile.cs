@@ -19,7 +19,10 @@ public sealed record RoundFileOptions(
     double? Deadline = null);
 
 /// <summary>A round read from a file, with the names behind its numbered tasks and report values.</summary>
-/// <param name="Round">The round (tasks and reports numbered in order of first appearance).</param>
+/// <param name="Round">
+/// The round: tasks and report values numbered in <see cref="Vocabulary.NaturalOrder"/> and reports sorted by task,
+/// then agent, so the same rows in any order give the same round (and the same payments and reputations).
+/// </param>
 /// <param name="Tasks">Task ids by index.</param>
 /// <param name="Classes">Report values by index.</param>
 /// <param name="HasTimes">Whether the file had an answer-time column.</param>
@@ -73,8 +76,16 @@ public static class RoundFile
             reports.Add(new RoundReport(agent, t, c, seconds));
         }
         if (reports.Count == 0) throw new TallyDataException(csv.SourceName, 0, "has a header but no reports");
-        var round = new Round(index, taskNames.Count, Math.Max(1, classNames.Count), reports, deadlines);
-        return new RoundRead(round, taskNames, classNames, sc >= 0);
+        // Numbered by name, not by first appearance, and reports in a fixed order: the round must not depend on the rows' order.
+        var taskVocabulary = new Vocabulary(taskNames).InNaturalOrder(out int[] taskMap);
+        var classVocabulary = new Vocabulary(classNames).InNaturalOrder(out int[] classMap);
+        var sortedDeadlines = new double?[taskNames.Count];
+        for (int t = 0; t < taskNames.Count; t++) sortedDeadlines[taskMap.Length == 0 ? t : taskMap[t]] = deadlines[t];
+        var canonical = reports
+            .Select(r => r with { Task = taskMap.Length == 0 ? r.Task : taskMap[r.Task], Report = classMap.Length == 0 ? r.Report : classMap[r.Report] })
+            .OrderBy(r => r.Task).ThenBy(r => r.Agent, StringComparer.Ordinal).ToList();
+        var round = new Round(index, taskNames.Count, Math.Max(1, classNames.Count), canonical, sortedDeadlines);
+        return new RoundRead(round, taskVocabulary.Names, classVocabulary.Names, sc >= 0);
     }
 
     private static int IndexOf(IReadOnlyList<string> header, string name)
