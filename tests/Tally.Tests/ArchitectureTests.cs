@@ -70,11 +70,6 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
     /// </summary>
     private static readonly HashSet<string> StillConverting = new(StringComparer.Ordinal)
     {
-        "PayCommand",          // src/Tally.Cli/PayCommand.cs
-        "ReformPay",           // src/Tally.Cli/ReformPay.cs
-        "ReformArguments",     // src/Tally.Cli/ReformPay.cs
-        "RoundsCommand",       // src/Tally.Cli/RoundsCommand.cs
-        "PeerLabCommands",     // src/Tally.Cli/PeerLabCommands.cs
         "LearnCommand",        // src/Tally.Cli/LearnCommand.cs
         "LabLearningCommand",  // src/Tally.Cli/LabLearningCommand.cs
     };
