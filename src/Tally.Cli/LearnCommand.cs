@@ -14,7 +14,7 @@ internal static class LearnCommand
     public static Command Create(CliContext ctx)
     {
         var answers = new Option<string?>("--answers", "-a") { Description = "Crowd answers (task,worker,label)." };
-        var features = new Option<string?>("--features", "-f") { Description = "Features of the training tasks (CSV: task,f0,f1,…; header required)." };
+        var features = new Option<string?>("--features", "-f") { Description = "Features of the training tasks: CSV task,f0,f1,… with a header (rows in any order; extra tasks allowed), or sparse (see --features-format)." };
         var testFeatures = new Option<string?>("--test-features") { Description = "Features of held-out tasks to predict (same columns)." };
         var testTruth = new Option<string?>("--test-truth") { Description = "True labels of the held-out tasks (task,truth) to report test accuracy." };
         var truth = new Option<string?>("--truth", "-t") { Description = "True labels of the training tasks (task,truth) to report the accuracy of the method's posteriors (never shown to the method)." };
