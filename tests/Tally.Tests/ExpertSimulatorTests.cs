@@ -203,9 +203,13 @@ public sealed class ExpertSimulatorTests
     [Fact]
     public void Validation_RejectsMismatchedSettings()
     {
-        Assert.ThrowsAny<TallyUserException>(() => Sim.Generate([0], 10, new ExpertScenario { Profile = ExpertProfile.DogsVsCats }));
-        Assert.ThrowsAny<TallyUserException>(() => Sim.Generate([0], 5, new ExpertScenario()));          // CIFAR pairs need 10 classes
-        Assert.ThrowsAny<TallyUserException>(() => Sim.Generate([0], 4, new ExpertScenario { HardPairs = [(0, 1), (1, 2)] }));
+        // Scenario options that do not fit the classes name the option.
+        string Option(Action a) => Assert.Throws<InvalidOptionException>(a).Option;
+        Assert.Equal("Profile", Option(() => Sim.Generate([0], 10, new ExpertScenario { Profile = ExpertProfile.DogsVsCats })));
+        Assert.Equal("HardPairs", Option(() => Sim.Generate([0], 5, new ExpertScenario())));          // CIFAR pairs need 10 classes
+        Assert.Equal("HardPairs", Option(() => Sim.Generate([0], 4, new ExpertScenario { HardPairs = [(0, 1), (1, 2)] })));
+        Assert.Equal("FirstGroupPairs", Option(() => Sim.Generate([0], 10, new ExpertScenario { FirstGroupPairs = 6 })));
+        Assert.ThrowsAny<TallyUserException>(() => Sim.Generate([0], 1, new ExpertScenario()));
         Assert.Throws<ArgumentException>(() => Sim.Generate([10], 10, new ExpertScenario()));
         Assert.Throws<ArgumentException>(() => Sim.Generate([0, 1], 10, new ExpertScenario(), ["only-one"]));
     }
@@ -295,7 +299,7 @@ public sealed class ExpertSimulatorTests
     [Fact]
     public void SparseOneCoin_ValidatesAndIsDeterministic()
     {
-        Assert.ThrowsAny<TallyUserException>(() => Sim.SparseOneCoin(UniformTruth(10, 2, 1), 2)); // 10·3 not divisible by 4
+        Assert.Equal("PerWorker", Assert.Throws<InvalidOptionException>(() => Sim.SparseOneCoin(UniformTruth(10, 2, 1), 2)).Option); // 10·3 not divisible by 4
         Assert.ThrowsAny<TallyUserException>(() => Sim.SparseOneCoin(UniformTruth(8, 2, 1), 2, new SparseCrowdScenario { AdversaryFraction = 0.1 }));
         var truth = UniformTruth(700, 10, 24); // music-genre size: 700·3/4 = 525 workers
         var a = Sim.SparseOneCoin(truth, 10, new SparseCrowdScenario { Seed = 25 }).Answers;

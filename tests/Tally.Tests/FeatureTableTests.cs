@@ -32,6 +32,41 @@ public sealed class FeatureTableTests : IDisposable
     }
 
     [Fact]
+    public void InNaturalOrder_sorts_the_tasks_as_a_label_matrix_does_and_keeps_each_row_with_its_task()
+    {
+        var t = FeatureFiles.ReadCsv(Write("f.csv", "task,x\n10,1\n2,2\n-1,3\n"));
+        var sorted = t.InNaturalOrder();
+        Assert.Equal(["-1", "2", "10"], sorted.Tasks);               // numeric ids by value
+        Assert.Equal([3.0, 2.0, 1.0], Enumerable.Range(0, 3).Select(i => sorted.Row(i)[0]));
+        Assert.Same(sorted, sorted.InNaturalOrder());
+        var named = FeatureFiles.ReadCsv(Write("g.csv", "task,x\nb,1\nB,2\na,3\n")).InNaturalOrder();
+        Assert.Equal(["B", "a", "b"], named.Tasks);                  // otherwise ordinal
+        Assert.Equal(2.0, named.Row(0)[0]);
+        // The same rows in any order give the same table.
+        var shuffled = FeatureFiles.ReadCsv(Write("h.csv", "task,x\na,3\nb,1\nB,2\n")).InNaturalOrder();
+        Assert.Equal(named.Tasks, shuffled.Tasks);
+        Assert.Equal(named.ToArray(), shuffled.ToArray());
+    }
+
+    [Fact]
+    public void Read_picks_the_layout_by_extension_unless_told()
+    {
+        Assert.Equal(FeatureFileFormat.Ldac, FeatureFiles.Resolve(FeatureFileFormat.Auto, "x/f.LDA"));
+        Assert.Equal(FeatureFileFormat.SvmLight, FeatureFiles.Resolve(FeatureFileFormat.Auto, "f.libsvm"));
+        Assert.Equal(FeatureFileFormat.Csv, FeatureFiles.Resolve(FeatureFileFormat.Auto, "f.txt"));
+        Assert.Equal(FeatureFileFormat.Ldac, FeatureFiles.Resolve(FeatureFileFormat.Ldac, "f.csv"));
+        var ldac = FeatureFiles.Read(Write("f.ldac", "2 0:1 1:0.5\n1 2:3\n"));
+        Assert.Equal(["0", "1"], ldac.Tasks);
+        Assert.Equal([0.0, 0.0, 3.0], ldac.Row(1).ToArray());
+        var svm = FeatureFiles.Read(Write("f.txt", "7 1:1 3:2\n"), FeatureFileFormat.SvmLight, dimension: 4);
+        Assert.Equal([1.0, 0.0, 2.0, 0.0], svm.Row(0).ToArray());
+        // A CSV names its own tasks, so a task ids file is a mistake.
+        var e = Assert.Throws<TallyUserException>(() => FeatureFiles.Read(Write("c.csv", "task,x\na,1\n"), idsPath: Write("ids.txt", "a\n")));
+        Assert.Contains("sparse features only", e.Message);
+        Assert.Equal("Dimension", Assert.Throws<InvalidOptionException>(() => FeatureFiles.ReadSparse(Write("d.ldac", "1 0:1\n"), new SparseFeatureOptions(Dimension: 0))).Option);
+    }
+
+    [Fact]
     public void Csv_ReadsTabDelimitedAndTaskColumnAnywhere()
     {
         var p = Write("f.txt", "x\ttask\ty\n1\ta\t2\n");

@@ -106,6 +106,49 @@ public sealed class LearnCliTests : IDisposable
     }
 
     [Fact]
+    public void An_unwritable_output_folder_fails_before_training()
+    {
+        string blocker = Path.Combine(_dir, "a-file");
+        File.WriteAllText(blocker, "");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        // 100,000 epochs would run for hours: failing at once shows the check comes first.
+        var (code, _, err) = CliTests.Run("learn", "--dataset", "music-genre", "--method", "maxmig", "--epochs", "100000", "--out", Path.Combine(blocker, "run"));
+        Assert.Equal(2, code);
+        Assert.Contains("--out", err);
+        Assert.Contains("is a file, not a folder", err);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"took {clock.Elapsed}");
+        (code, _, err) = CliTests.Run("learn", "--dataset", "music-genre", "--epochs", "0");
+        Assert.Equal(2, code);
+        Assert.Contains("--epochs must be at least 1", err);
+    }
+
+    [Fact]
+    public void Lab_learning_on_music_genre_writes_per_seed_results_and_a_chart()
+    {
+        string dir = Path.Combine(_dir, "lab");
+        var (code, stdout, err) = CliTests.Run("lab", "learning", "--setting", "music-genre", "--methods", "mv,ds", "--seeds", "2",
+            "--model", "linear", "--epochs", "5", "--out", dir);
+        Assert.True(code == 0, err);
+        Assert.Contains("mv", stdout);
+        var lines = File.ReadAllLines(Path.Combine(dir, "learning.csv"));
+        Assert.Equal("setting,method,seed,test_accuracy,train_accuracy", lines[0]);
+        Assert.Equal(5, lines.Length);
+        foreach (var line in lines.Skip(1))
+        {
+            var f = line.Split(',');
+            Assert.Equal("music-genre", f[0]);
+            Assert.InRange(double.Parse(f[3], CultureInfo.InvariantCulture), 0.3, 1);
+            // The posteriors of the two-stage methods are the first stage's: MV ≈ 71 % and DS ≈ 77 % right.
+            Assert.InRange(double.Parse(f[4], CultureInfo.InvariantCulture), 0.65, 0.8);
+        }
+        Assert.True(File.Exists(Path.Combine(dir, "learning.png")));
+
+        (code, _, err) = CliTests.Run("lab", "learning", "--setting", "experts:sometimes:H");
+        Assert.Equal(2, code);
+        Assert.Contains("--setting", err);
+    }
+
+    [Fact]
     public void Every_catalogued_learner_builds_from_settings_and_honours_the_seed()
     {
         foreach (var info in CrowdLearnerCatalog.All)
@@ -116,6 +159,9 @@ public sealed class LearnCliTests : IDisposable
         }
         Assert.Equal([128, 64], ModelSpec.HiddenLayers("mlp:128,64").ToArray());
         Assert.Empty(ModelSpec.HiddenLayers("linear"));
-        Assert.Throws<ArgumentException>(() => ModelSpec.HiddenLayers("cnn"));
+        Assert.Equal("Model", Assert.Throws<InvalidOptionException>(() => ModelSpec.HiddenLayers("cnn")).Option);
+        Assert.Throws<InvalidOptionException>(() => ModelSpec.HiddenLayers("mlp:0"));
+        foreach (var spec in new[] { "linear", "mlp:128", "mlp:256,64" })
+            Assert.Equal(spec, ModelSpec.Format(ModelSpec.HiddenLayers(spec)));
     }
 }

@@ -333,7 +333,8 @@ public sealed class LearnerTests(ITestOutputHelper output)
         public RecordingClassifier() => Interlocked.Increment(ref Created);
         public int FeatureCount => _inner.FeatureCount;
         public int ClassCount => _inner.ClassCount;
-        public void Fit(double[][] features, double[][] targets, double[]? weights = null) => _inner.Fit(features, targets, weights);
+        public void Fit(double[][] features, double[][] targets, double[]? weights = null, CancellationToken cancellationToken = default) =>
+            _inner.Fit(features, targets, weights, cancellationToken);
         public double[][] PredictProbabilities(double[][] features) => _inner.PredictProbabilities(features);
         public void Save(Stream stream) => _inner.Save(stream);
         public void Load(Stream stream) => _inner.Load(stream);
@@ -395,12 +396,23 @@ public sealed class LearnerTests(ITestOutputHelper output)
     {
         var toy = LearnerTestData.Blobs(tasks: 30);
         var shortFeatures = toy.Data with { Features = toy.Data.Features[..10] };
-        Assert.Throws<ArgumentException>(() => new EmLearner().Learn(shortFeatures));
-        Assert.Throws<ArgumentException>(() => new DeepMeanField(new DeepMeanFieldOptions { Rounds = 0 }).Learn(toy.Data));
-        Assert.Throws<ArgumentException>(() => new DeepBeliefPropagation(new DeepBeliefPropagationOptions { Clip = 1.5 }).Learn(toy.Data));
-        Assert.Throws<ArgumentException>(() => new EmLearner(new EmLearnerOptions { MinClassifierProbability = 0.5 }).Learn(toy.Data));
+        // Data the user gave that cannot be learnt from: a user error, naming the problem.
+        Assert.Contains("10 feature rows for 30 tasks", Assert.Throws<TallyUserException>(() => new EmLearner().Learn(shortFeatures)).Message);
+        // Bad options: InvalidOptionException naming the option (nested ones by their path).
+        string Option(Func<CrowdLearningResult> learn) => Assert.Throws<InvalidOptionException>(learn).Option;
+        Assert.Equal("Rounds", Option(() => new DeepMeanField(new DeepMeanFieldOptions { Rounds = 0 }).Learn(toy.Data)));
+        Assert.Equal("Clip", Option(() => new DeepBeliefPropagation(new DeepBeliefPropagationOptions { Clip = 1.5 }).Learn(toy.Data)));
+        Assert.Equal("MinClassifierProbability", Option(() => new EmLearner(new EmLearnerOptions { MinClassifierProbability = 0.5 }).Learn(toy.Data)));
+        Assert.Equal("Tolerance", Option(() => new EmLearner(new EmLearnerOptions { Tolerance = -1 }).Learn(toy.Data)));
+        Assert.Equal("Smoothing", Option(() => new EmLearner(new EmLearnerOptions { Smoothing = double.PositiveInfinity }).Learn(toy.Data)));
+        Assert.Equal("Initialisation", Option(() => new EmLearner(new EmLearnerOptions { Initialisation = (EmInitialisation)7 }).Learn(toy.Data)));
+        Assert.Equal("MeanField.MaxIterations", Option(() => new DeepMeanField(new DeepMeanFieldOptions { MeanField = new MeanFieldOptions { MaxIterations = -1 } }).Learn(toy.Data)));
+        Assert.Equal("Network.Epochs", Option(() => new TwoStageLearner(new TwoStageLearnerOptions { Network = CrowdLearnerDefaults.Network with { Epochs = -1 } }).Learn(toy.Data)));
+        Assert.Equal("Aggregation", Option(() => new TwoStageLearner(new TwoStageLearnerOptions { Aggregation = (TwoStageAggregation)5 }).Learn(toy.Data)));
+        Assert.Equal("Epochs", Option(() => new CrowdLayer(new CrowdLayerOptions { Epochs = -1 }).Learn(toy.Data)));
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        Assert.ThrowsAny<OperationCanceledException>(() => new DeepMeanField().Learn(toy.Data, null, null, cts.Token));
+        foreach (var make in AllLearners)
+            Assert.ThrowsAny<OperationCanceledException>(() => make().Learn(toy.Data, null, null, cts.Token));
     }
 }

@@ -334,10 +334,15 @@ public sealed class LearningNetworkTests(ITestOutputHelper output)
         Assert.Throws<ArgumentException>(() => net.Fit([[1.0]], [[0.0, 0.0]]));
         Assert.Throws<ArgumentException>(() => net.Fit([[1.0], [2.0]], [[1.0, 0.0]]));
         Assert.Throws<ArgumentException>(() => net.Fit([[1.0]], [[1.0, 0.0]], [-1.0]));
-        Assert.Throws<ArgumentException>(() => new DenseNetwork(new DenseNetworkOptions { Dropout = 1 }));
+        Assert.Equal("Dropout", Assert.Throws<InvalidOptionException>(() => new DenseNetwork(new DenseNetworkOptions { Dropout = 1 })).Option);
+        Assert.Equal("Hidden", Assert.Throws<InvalidOptionException>(() => new DenseNetwork(new DenseNetworkOptions { Hidden = [4, 0] })).Option);
+        Assert.Equal("LearningRate", Assert.Throws<InvalidOptionException>(() => new DenseNetworkOptions { LearningRate = double.NaN }.Validate()).Option);
         Assert.Throws<InvalidOperationException>(() => net.PredictProbabilities([[1.0]]));
         using var garbage = new MemoryStream([1, 2, 3, 4, 5, 6, 7, 8]);
         Assert.Throws<InvalidDataException>(() => DenseNetwork.LoadFrom(garbage));
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => net.Fit([[1.0], [2.0]], [[1.0, 0.0], [0.0, 1.0]], null, cts.Token));
     }
 
     [Fact]

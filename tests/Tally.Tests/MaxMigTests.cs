@@ -127,7 +127,7 @@ public sealed class MaxMigTests(ITestOutputHelper output)
     {
         var (data, truth, xt, yt) = CrowdToyData.Standard();
         var reports = new List<EpochReport>();
-        var result = new MaxMig(ToyOptions with { Divergence = divergence }).Train(data, new SyncProgress(reports));
+        var result = new MaxMig(ToyOptions with { Divergence = divergence }).Train(data, null, new SyncProgress(reports));
         double test = CrowdToyData.Accuracy(result.Learning.Classifier.PredictProbabilities(xt), yt);
         double zeta = CrowdToyData.Accuracy(CrowdToyData.Rows(result.Learning.Posteriors), truth);
         double hTrain = CrowdToyData.Accuracy(CrowdToyData.Rows(result.ClassifierPosteriors), truth);
@@ -237,10 +237,18 @@ public sealed class MaxMigTests(ITestOutputHelper output)
     [Fact]
     public void InvalidSettingsAreRejected()
     {
-        Assert.Throws<ArgumentException>(() => new MaxMig(new MaxMigOptions { BatchSize = 1 }));
-        Assert.Throws<ArgumentException>(() => new MaxMig(new MaxMigOptions { LearningRate = 0 }));
+        // Options are checked when training starts, before the data, and the error names the option.
+        var two = LabelMatrix.FromTriples(2, 1, 2, [0, 1], [0, 0], [1, 0]);
+        var data = new CrowdTrainingSet { Answers = two, Features = [[1.0], [2.0]] };
+        Assert.Equal("BatchSize", Assert.Throws<InvalidOptionException>(() => new MaxMig(new MaxMigOptions { BatchSize = 1 }).Learn(data)).Option);
+        Assert.Equal("LearningRate", Assert.Throws<InvalidOptionException>(() => new MaxMig(new MaxMigOptions { LearningRate = 0 }).Learn(data)).Option);
+        Assert.Equal("Network.Dropout", Assert.Throws<InvalidOptionException>(() =>
+            new MaxMig(new MaxMigOptions { Network = new DenseNetworkOptions { Dropout = 1 } }).Learn(data)).Option);
+        Assert.Equal("Divergence", Assert.Throws<InvalidOptionException>(() => new MaxMig(new MaxMigOptions { Divergence = (MaxMigDivergence)9 }).Learn(data)).Option);
+        // One answered task is a problem with the data, which the user can fix.
         var one = LabelMatrix.FromTriples(2, 1, 2, [0], [0], [1]);
-        Assert.Throws<ArgumentException>(() => new MaxMig().Learn(new CrowdTrainingSet { Answers = one, Features = [[1.0], [2.0]] }));
+        var e = Assert.Throws<TallyUserException>(() => new MaxMig().Learn(new CrowdTrainingSet { Answers = one, Features = [[1.0], [2.0]] }));
+        Assert.Contains("two tasks with answers", e.Message);
     }
 
     /// <summary>Progress that records synchronously (Progress&lt;T&gt; would post to the thread pool).</summary>

@@ -1,6 +1,6 @@
 using Tally.Aggregation;
 using Tally.Learning;
-using Tally.Mechanisms;
+using Tally.Core;
 using System.Collections.Immutable;
 
 namespace Tally.Catalogs;
@@ -19,15 +19,46 @@ public sealed record LearnerSettings
     public double? LearningRate { get; init; }
     /// <summary>Seed of every random choice.</summary>
     public int Seed { get; init; }
+
+    /// <summary>Checks the settings; throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        if (Hidden is { } hidden)
+        {
+            if (hidden.IsDefault) throw new InvalidOptionException(nameof(Hidden), "must be set (use [] for no hidden layer)");
+            foreach (int h in hidden)
+                if (h < 1) throw new InvalidOptionException(nameof(Hidden), $"widths must be at least 1 (got {h})");
+        }
+        if (Epochs is int e) Check.AtLeast(e, 1, nameof(Epochs));
+        if (LearningRate is double lr) Check.Above(lr, 0, nameof(LearningRate));
+    }
 }
 
 /// <summary>A learning-from-crowds method the command line offers.</summary>
 /// <param name="Name">Method name.</param>
 /// <param name="Description">One line on what it does.</param>
 /// <param name="Reference">Paper.</param>
-/// <param name="DefaultModel">The classifier it trains by default (<see cref="ModelSpec"/> syntax).</param>
-/// <param name="Create">Builds the learner for the user's settings.</param>
-public sealed record CrowdLearnerInfo(string Name, string Description, string Reference, string DefaultModel, Func<LearnerSettings, ICrowdLearner> Create);
+/// <param name="DefaultNetwork">The classifier it trains when the settings leave it open (hidden layers, Adam step).</param>
+/// <param name="DefaultEpochs">Its epochs when the settings leave them open (per round for the alternating methods).</param>
+/// <param name="Build">Builds the learner for validated settings.</param>
+public sealed record CrowdLearnerInfo(string Name, string Description, string Reference, DenseNetworkOptions DefaultNetwork,
+    int DefaultEpochs, Func<LearnerSettings, ICrowdLearner> Build)
+{
+    /// <summary>The default classifier in <see cref="ModelSpec"/> syntax (<c>linear</c>, <c>mlp:128</c>).</summary>
+    public string DefaultModel => ModelSpec.Format(DefaultNetwork.Hidden);
+
+    /// <summary>Builds the learner for the user's settings.</summary>
+    /// <exception cref="InvalidOptionException">A setting is invalid.</exception>
+    public ICrowdLearner Create(LearnerSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        return Build(settings);
+    }
+
+    /// <summary>The hidden layers the learner trains under <paramref name="settings"/>.</summary>
+    public ImmutableArray<int> HiddenFor(LearnerSettings settings) => settings.Hidden ?? DefaultNetwork.Hidden;
+}
 
 /// <summary>The learners by name, with the defaults the command line uses.</summary>
 public static class CrowdLearnerCatalog
@@ -43,27 +74,30 @@ public static class CrowdLearnerCatalog
     public static ImmutableArray<CrowdLearnerInfo> All { get; } =
     [
         new("maxmig", "Max-MIG: classifier and crowd aggregator trained jointly by maximising their f-mutual information",
-            "Cao, Xu, Kong & Wang, ICLR 2019", "mlp:128",
-            s => new MaxMig(new MaxMigOptions { Network = Joint(s), Epochs = s.Epochs ?? 50, Seed = s.Seed })),
+            "Cao, Xu, Kong & Wang, ICLR 2019", JointNetwork, new MaxMigOptions().Epochs,
+            s => new MaxMig(Joint(new MaxMigOptions(), s))),
         new("crowdlayer", "Crowd Layer (MW): per-worker confusion layers on top of the classifier, trained end to end",
-            "Rodrigues & Pereira, AAAI 2018", "mlp:128",
-            s => new CrowdLayer(new CrowdLayerOptions { Network = Joint(s), Epochs = s.Epochs ?? 50, Seed = s.Seed })),
+            "Rodrigues & Pereira, AAAI 2018", JointNetwork, new CrowdLayerOptions().Epochs,
+            s => new CrowdLayer(Joint(new CrowdLayerOptions(), s))),
         new("deepbp", "deepBP: belief propagation over the workers with the classifier as each task's prior, alternating",
-            "Kim et al., robust deep learning from crowds with belief propagation, AISTATS 2022", "linear",
-            s => new DeepBeliefPropagation(new DeepBeliefPropagationOptions { Network = Alternating(s), Seed = s.Seed })),
+            "Kim et al., robust deep learning from crowds with belief propagation, AISTATS 2022", CrowdLearnerDefaults.Network, CrowdLearnerDefaults.Network.Epochs,
+            s => new DeepBeliefPropagation(Alternating(new DeepBeliefPropagationOptions(), s))),
         new("deepmf", "deepMF: mean-field inference over the workers with the classifier as each task's prior, alternating",
-            "Kim et al., AISTATS 2022", "linear",
-            s => new DeepMeanField(new DeepMeanFieldOptions { Network = Alternating(s), Seed = s.Seed })),
+            "Kim et al., AISTATS 2022", CrowdLearnerDefaults.Network, CrowdLearnerDefaults.Network.Epochs,
+            s => new DeepMeanField(Alternating(new DeepMeanFieldOptions(), s))),
         new("em", "EM with a classifier prior (Raykar / AggNet): Dawid-Skene E-step times the classifier, classifier M-step",
-            "Raykar et al., JMLR 2010; Albarqouni et al., IEEE TMI 2016", "linear",
-            s => new EmLearner(new EmLearnerOptions { Network = Alternating(s), Seed = s.Seed })),
+            "Raykar et al., JMLR 2010; Albarqouni et al., IEEE TMI 2016", CrowdLearnerDefaults.Network, CrowdLearnerDefaults.Network.Epochs,
+            s => new EmLearner(Alternating(new EmLearnerOptions(), s))),
         new("ds", "two-stage: Dawid-Skene posteriors, then train the classifier on them",
-            "Dawid & Skene 1979", "linear",
-            s => new TwoStageLearner(new TwoStageLearnerOptions { Network = Alternating(s), Seed = s.Seed, Aggregation = TwoStageAggregation.DawidSkene })),
+            "Dawid & Skene 1979", CrowdLearnerDefaults.Network, CrowdLearnerDefaults.Network.Epochs,
+            s => new TwoStageLearner(Alternating(new TwoStageLearnerOptions { Aggregation = TwoStageAggregation.DawidSkene }, s))),
         new("mv", "two-stage: majority-vote distributions, then train the classifier on them",
-            "baseline", "linear",
-            s => new TwoStageLearner(new TwoStageLearnerOptions { Network = Alternating(s), Seed = s.Seed, Aggregation = TwoStageAggregation.MajorityVote })),
+            "baseline", CrowdLearnerDefaults.Network, CrowdLearnerDefaults.Network.Epochs,
+            s => new TwoStageLearner(Alternating(new TwoStageLearnerOptions { Aggregation = TwoStageAggregation.MajorityVote }, s))),
     ];
+
+    /// <summary>The method <c>tally learn</c> runs when none is named: Max-MIG.</summary>
+    public static CrowdLearnerInfo Default => All[0];
 
     /// <summary>The method called <paramref name="name"/> (case-insensitive), or null.</summary>
     public static CrowdLearnerInfo? Find(string name)
@@ -72,18 +106,34 @@ public static class CrowdLearnerCatalog
         return null;
     }
 
-    private static DenseNetworkOptions Joint(LearnerSettings s) => JointNetwork with
+    /// <summary>The method called <paramref name="name"/>, or a user error listing the known ones.</summary>
+    /// <exception cref="TallyUserException">No such method.</exception>
+    public static CrowdLearnerInfo Get(string name) =>
+        Find(name) ?? throw new TallyUserException($"unknown method '{name}' (known: {string.Join(", ", All.Select(m => m.Name))})");
+
+    /// <summary>A joint learner's options with the settings applied: the classifier from <see cref="JointNetwork"/>, its epochs unless given.</summary>
+    private static T Joint<T>(T defaults, LearnerSettings s) where T : JointLearnerOptions => defaults with
     {
-        Hidden = s.Hidden ?? JointNetwork.Hidden,
-        LearningRate = s.LearningRate ?? JointNetwork.LearningRate,
+        Network = JointNetwork with
+        {
+            Hidden = s.Hidden ?? JointNetwork.Hidden,
+            LearningRate = s.LearningRate ?? JointNetwork.LearningRate,
+            Seed = s.Seed,
+        },
+        Epochs = s.Epochs ?? defaults.Epochs,
         Seed = s.Seed,
     };
 
-    private static DenseNetworkOptions Alternating(LearnerSettings s) => CrowdLearnerDefaults.Network with
+    /// <summary>A classifier learner's options with the settings applied to <see cref="CrowdLearnerDefaults.Network"/>.</summary>
+    private static T Alternating<T>(T defaults, LearnerSettings s) where T : ClassifierLearnerOptions => defaults with
     {
-        Hidden = s.Hidden ?? CrowdLearnerDefaults.Network.Hidden,
-        Epochs = s.Epochs ?? CrowdLearnerDefaults.Network.Epochs,
-        LearningRate = s.LearningRate ?? CrowdLearnerDefaults.Network.LearningRate,
+        Network = defaults.Network with
+        {
+            Hidden = s.Hidden ?? defaults.Network.Hidden,
+            Epochs = s.Epochs ?? defaults.Network.Epochs,
+            LearningRate = s.LearningRate ?? defaults.Network.LearningRate,
+            Seed = s.Seed,
+        },
         Seed = s.Seed,
     };
 }

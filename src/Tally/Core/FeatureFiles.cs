@@ -32,6 +32,19 @@ public sealed record SparseFeatureOptions(
     int? Dimension = null,
     string? IdsPath = null);
 
+/// <summary>The layout of a features file.</summary>
+public enum FeatureFileFormat
+{
+    /// <summary>By extension: <c>.ldac</c>/<c>.lda</c> → LDA-C, <c>.svm</c>/<c>.svmlight</c>/<c>.libsvm</c> → SVMlight, anything else CSV.</summary>
+    Auto,
+    /// <summary>CSV with a header: <c>task,f0,f1,…</c>.</summary>
+    Csv,
+    /// <summary>LDA-C: <c>N idx:value …</c> per line, 0-based indexes.</summary>
+    Ldac,
+    /// <summary>SVMlight: <c>label idx:value …</c> per line, 1-based indexes (the label is ignored).</summary>
+    SvmLight,
+}
+
 /// <summary>
 /// Reads and writes task features: a CSV table <c>task,f0,f1,…</c> (any column names after the task column; comma
 /// or tab delimited) and sparse one-row-per-line files in the LDA-C (<c>N idx:value …</c>, Blei et al.) or SVMlight
@@ -40,6 +53,40 @@ public sealed record SparseFeatureOptions(
 /// </summary>
 public static class FeatureFiles
 {
+    /// <summary>The layout <see cref="FeatureFileFormat.Auto"/> picks for <paramref name="path"/> (by extension); other formats are returned as they are.</summary>
+    public static FeatureFileFormat Resolve(FeatureFileFormat format, string path)
+    {
+        if (format != FeatureFileFormat.Auto) return format;
+        return Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".ldac" or ".lda" => FeatureFileFormat.Ldac,
+            ".svm" or ".svmlight" or ".libsvm" => FeatureFileFormat.SvmLight,
+            _ => FeatureFileFormat.Csv,
+        };
+    }
+
+    /// <summary>
+    /// Reads a features file in <paramref name="format"/>. Sparse files name their rows by <paramref name="idsPath"/>
+    /// (one task id per line; null = "0", "1", …) and take their width from <paramref name="dimension"/> when given
+    /// (e.g. the training file's, for test features).
+    /// </summary>
+    /// <exception cref="TallyUserException">A task ids file given for a CSV (which names its tasks), or any problem
+    /// of <see cref="ReadCsv(string, FeatureCsvOptions?)"/> / <see cref="ReadSparse"/>.</exception>
+    public static FeatureTable Read(string path, FeatureFileFormat format = FeatureFileFormat.Auto, string? idsPath = null, int? dimension = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        var f = Resolve(format, path);
+        if (!Enum.IsDefined(f)) throw new ArgumentOutOfRangeException(nameof(format));
+        if (f == FeatureFileFormat.Csv)
+        {
+            if (idsPath is not null) throw new TallyUserException($"{path}: a task ids file applies to sparse features only (a CSV names its tasks)");
+            return ReadCsv(path);
+        }
+        return ReadSparse(path, new SparseFeatureOptions(
+            f == FeatureFileFormat.Ldac ? SparseLeadingToken.Count : SparseLeadingToken.Label,
+            OneBased: f == FeatureFileFormat.SvmLight, Dimension: dimension, IdsPath: idsPath));
+    }
+
     /// <summary>Reads a CSV features file with a header.</summary>
     /// <exception cref="TallyDataException">Missing or empty file, no task column, no feature column, a repeated column
     /// name, a row with another field count than the header, an empty task id, an empty or non-numeric or non-finite
@@ -106,7 +153,7 @@ public static class FeatureFiles
     public static FeatureTable ReadSparse(string path, SparseFeatureOptions? options = null)
     {
         options ??= new SparseFeatureOptions();
-        if (options.Dimension is < 1) throw new ArgumentOutOfRangeException(nameof(options), "Dimension must be at least 1.");
+        if (options.Dimension is int given) Check.AtLeast(given, 1, nameof(options.Dimension));
         if (!File.Exists(path))
             throw new TallyDataException(path, 0, Directory.Exists(path) ? "is a directory, not a file" : "file not found");
         int lowest = options.OneBased ? 1 : 0;

@@ -127,6 +127,26 @@ public sealed class FeatureTable
         return result;
     }
 
+    /// <summary>
+    /// The same rows with the tasks in Tally's canonical order (<see cref="Vocabulary.NaturalOrder"/>, as the tasks of a
+    /// <see cref="LabelMatrix"/>: numerically when every id is a number, else ordinal), so that outputs listing these
+    /// tasks do not depend on the order of the file's rows. Returns this table when it is already in that order.
+    /// </summary>
+    public FeatureTable InNaturalOrder()
+    {
+        new Vocabulary(_tasks).InNaturalOrder(out int[] map);
+        if (map.Length == 0) return this;
+        var tasks = new string[_tasks.Length];
+        var rows = new double[_rows.Length][];
+        for (int i = 0; i < map.Length; i++)
+        {
+            tasks[map[i]] = _tasks[i];
+            rows[map[i]] = _rows[i];
+        }
+        // Rows are never mutated, so the new table may share them.
+        return new FeatureTable(tasks, rows, _columns, Source, validate: false);
+    }
+
     /// <summary>The names <c>f0..f(d−1)</c>.</summary>
     public static string[] DefaultColumns(int d)
     {

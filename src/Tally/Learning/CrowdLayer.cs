@@ -4,31 +4,11 @@ using Tally.Core;
 
 namespace Tally.Learning;
 
-/// <summary>Options of <see cref="CrowdLayer"/>.</summary>
-public sealed record CrowdLayerOptions
-{
-    /// <summary>
-    /// The classifier when <see cref="Classifier"/> is null: a <see cref="DenseNetwork"/> with these options, of which
-    /// Hidden, LearningRate, WeightDecay and Dropout apply; epochs, batches and seed are this record's. Default:
-    /// softmax regression, step 1e-3, L2 1e-4.
-    /// </summary>
-    public DenseNetworkOptions Network { get; init; } = new();
-
-    /// <summary>Creates the classifier instead of <see cref="Network"/> (a fresh, untrained one per call). Default null.</summary>
-    public Func<IDifferentiableClassifier>? Classifier { get; init; }
-
-    /// <summary>Passes over the answered tasks. Default 50.</summary>
-    public int Epochs { get; init; } = 50;
-
-    /// <summary>Tasks per mini-batch (the last batch of an epoch may be smaller). Default 64.</summary>
-    public int BatchSize { get; init; } = 64;
-
-    /// <summary>Adam step size of the per-worker matrices. Default 1e-3 (Adam's default, as the paper's Keras code).</summary>
-    public double LearningRate { get; init; } = 1e-3;
-
-    /// <summary>Seed of the classifier's initialisation and dropout and of the batch shuffles. Default 0.</summary>
-    public int Seed { get; init; }
-}
+/// <summary>
+/// Options of <see cref="CrowdLayer"/>: the shared <see cref="JointLearnerOptions"/>, where <c>LearningRate</c> is the
+/// Adam step of the per-worker matrices (default 1e-3, Adam's default, as the paper's Keras code).
+/// </summary>
+public sealed record CrowdLayerOptions : JointLearnerOptions;
 
 /// <summary>
 /// Crowd Layer, MW variant: a classifier's output σ = softmax(z) is followed by one K×K matrix W_r per worker, and worker
@@ -45,12 +25,8 @@ public sealed record CrowdLayerOptions
 /// </remarks>
 public sealed class CrowdLayer : ICrowdLearner
 {
-    /// <summary>Creates the method with <paramref name="options"/> (defaults if null).</summary>
-    public CrowdLayer(CrowdLayerOptions? options = null)
-    {
-        Options = options ?? new CrowdLayerOptions();
-        JointTraining.ValidateOptions(Options.Network, Options.Epochs, Options.BatchSize, 1, Options.LearningRate, nameof(options));
-    }
+    /// <summary>Creates the method with <paramref name="options"/> (defaults if null; checked by <see cref="Learn"/>).</summary>
+    public CrowdLayer(CrowdLayerOptions? options = null) => Options = options ?? new CrowdLayerOptions();
 
     /// <summary>The options in use.</summary>
     public CrowdLayerOptions Options { get; }
@@ -61,12 +37,13 @@ public sealed class CrowdLayer : ICrowdLearner
     /// <inheritdoc />
     public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
     {
+        Options.Validate();
         ArgumentNullException.ThrowIfNull(data);
         data.Validate();
         var answers = data.Answers;
         int k = answers.ClassCount;
         var train = JointTraining.AnsweredTasks(answers);
-        if (train.Length == 0) throw new ArgumentException("Crowd Layer needs at least one task with answers.", nameof(data));
+        if (train.Length == 0) throw new TallyUserException("Crowd Layer needs at least one task with answers.");
 
         var net = JointTraining.CreateClassifier(Options.Classifier, Options.Network);
         net.Initialise(data.Features, k, Options.Seed);

@@ -16,24 +16,26 @@ public sealed record CrowdTrainingSet
     /// <summary>One row of D finite features per task of <see cref="Answers"/>, in its task order.</summary>
     public required double[][] Features { get; init; }
 
-    /// <summary>Checks shapes and values; throws <see cref="ArgumentException"/> naming the first problem.</summary>
+    /// <summary>Checks shapes and values; throws <see cref="TallyUserException"/> naming the first problem (and the task).</summary>
+    /// <exception cref="ArgumentNullException">Answers or features are null (a programming error).</exception>
+    /// <exception cref="TallyUserException">No tasks or classes, a feature row per task missing, ragged or non-finite rows.</exception>
     public void Validate()
     {
         ArgumentNullException.ThrowIfNull(Answers);
         ArgumentNullException.ThrowIfNull(Features);
+        if (Answers.TaskCount == 0) throw new TallyUserException("There are no tasks to learn from.");
+        if (Answers.ClassCount < 1) throw new TallyUserException("The answers have no classes.");
         if (Features.Length != Answers.TaskCount)
-            throw new ArgumentException($"There are {Features.Length} feature rows for {Answers.TaskCount} tasks.");
-        if (Answers.TaskCount == 0) throw new ArgumentException("There are no tasks to learn from.");
-        if (Answers.ClassCount < 1) throw new ArgumentException("The answers have no classes.");
-        int d = Features[0]?.Length ?? throw new ArgumentException("Feature row 0 is null.");
-        if (d == 0) throw new ArgumentException("Feature rows are empty.");
+            throw new TallyUserException($"There are {Features.Length} feature rows for {Answers.TaskCount} tasks.");
+        int d = Features[0]?.Length ?? 0;
+        if (d == 0) throw new TallyUserException($"The feature row of task '{Answers.Tasks[0]}' is empty.");
         for (int t = 0; t < Features.Length; t++)
         {
             var row = Features[t];
             if (row is null || row.Length != d)
-                throw new ArgumentException($"Feature row of task '{Answers.Tasks[t]}' does not have {d} values.");
+                throw new TallyUserException($"The feature row of task '{Answers.Tasks[t]}' has {row?.Length ?? 0} values, not {d}.");
             foreach (double v in row)
-                if (!double.IsFinite(v)) throw new ArgumentException($"Feature row of task '{Answers.Tasks[t]}' has a non-finite value.");
+                if (!double.IsFinite(v)) throw new TallyUserException($"The feature row of task '{Answers.Tasks[t]}' has a non-finite value.");
         }
     }
 }
@@ -66,13 +68,21 @@ public sealed record CrowdLearningResult
 
 /// <summary>
 /// A method that trains a classifier from task features and noisy crowd answers (possibly jointly with a model of the
-/// workers). Implementations are deterministic for a fixed seed in their options, and never return NaN.
+/// workers). Implementations are deterministic for a fixed seed in their options — whatever
+/// <see cref="ComputeOptions.MaxDegreeOfParallelism"/> is — and never return NaN.
 /// </summary>
 public interface ICrowdLearner
 {
     /// <summary>Short method name (<c>maxmig</c>, <c>deepbp</c>, …).</summary>
     string Name { get; }
 
-    /// <summary>Trains on <paramref name="data"/>; reports every epoch to <paramref name="progress"/> synchronously.</summary>
+    /// <summary>
+    /// Trains on <paramref name="data"/>; reports every epoch to <paramref name="progress"/> synchronously. The options
+    /// are validated first; <paramref name="compute"/> goes to every inner inference call; cancellation is checked at
+    /// least once per epoch (or round).
+    /// </summary>
+    /// <exception cref="InvalidOptionException">An option of the learner is invalid.</exception>
+    /// <exception cref="TallyUserException">The data cannot be learnt from (see <see cref="CrowdTrainingSet.Validate"/>).</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
     CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default);
 }

@@ -3,45 +3,24 @@ using Tally.Aggregation;
 
 namespace Tally.Learning;
 
-/// <summary>Options of <see cref="DeepBeliefPropagation"/>.</summary>
-public sealed record DeepBeliefPropagationOptions
+/// <summary>Options of <see cref="DeepBeliefPropagation"/>: the shared <see cref="DeepLearnerOptions"/> and the BP step.</summary>
+public sealed record DeepBeliefPropagationOptions : DeepLearnerOptions
 {
-    /// <summary>The default classifier's options (used when <see cref="Classifier"/> is null); default <see cref="CrowdLearnerDefaults.Network"/>.</summary>
-    public DenseNetworkOptions Network { get; init; } = CrowdLearnerDefaults.Network;
-
-    /// <summary>Creates a fresh, unfitted classifier for each round; null (the default) = <c>new DenseNetwork(Network)</c>.</summary>
-    public Func<IClassifier>? Classifier { get; init; }
-
     /// <summary>
-    /// Seed of the default network and of belief propagation's Monte-Carlo draws (it replaces <c>Network.Seed</c> and
-    /// <c>BeliefPropagation.Seed</c>, so one number fixes the run). Default 0.
-    /// </summary>
-    public int Seed { get; init; }
-
-    /// <summary>
-    /// The inference step: worker prior, message computation, damping, sweeps and tolerance of each BP run. Default
-    /// <c>new BeliefPropagationOptions()</c>: Dirichlet rows α_kk = 2, α_kl = 1 (paper 003's synthetic Dir(2, 1)) with
-    /// Monte-Carlo messages from 400 draws (the paper's sample size, Appendix F.2), damping 0.3 (see
-    /// <see cref="BeliefPropagationOptions.Damping"/>; it does not move the fixed points). Use
-    /// <c>Prior = WorkerPrior.OneCoin(a, b)</c> for symmetric workers: exact messages.
+    /// The inference step: worker prior, message computation, damping, sweeps and tolerance of each BP run (its seed is
+    /// replaced by <see cref="ClassifierLearnerOptions.Seed"/>). Default <c>new BeliefPropagationOptions()</c>:
+    /// Dirichlet rows α_kk = 2, α_kl = 1 (paper 003's synthetic Dir(2, 1)) with Monte-Carlo messages from 400 draws
+    /// (the paper's sample size, Appendix F.2), damping 0.3 (see <see cref="BeliefPropagationOptions.Damping"/>; it
+    /// does not move the fixed points). Use <c>Prior = WorkerPrior.OneCoin(a, b)</c> for symmetric workers: exact messages.
     /// </summary>
     public BeliefPropagationOptions BeliefPropagation { get; init; } = new();
 
-    /// <summary>
-    /// Clipping parameter c of paper 003 §3.3: no class of the classifier's output may exceed c before it enters the
-    /// inference (the excess goes evenly to the other classes). Default 0.9, the value of all the paper's experiments
-    /// but one (Appendix F.2); c = 1 disables clipping, c ≤ 1/K ignores the features.
-    /// </summary>
-    public double Clip { get; init; } = 0.9;
-
-    /// <summary>
-    /// Most inference–learning rounds ("while not converged" in Algorithm 2); round 1 is plain BP, since no classifier
-    /// is trained yet. Default 10: on the tests' blobs q(z) settles (tolerance 1e-3) in 7 rounds; on sparse crowds with overlapping features it still moves by a few 1e-3 after 10.
-    /// </summary>
-    public int Rounds { get; init; } = 10;
-
-    /// <summary>Stop when no posterior probability moves by more than this between rounds; 0 = always run <see cref="Rounds"/>. Default 1e-3.</summary>
-    public double Tolerance { get; init; } = 1e-3;
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        OptionPath.Nested(nameof(BeliefPropagation), Check.NotNull(BeliefPropagation, nameof(BeliefPropagation)).Validate);
+    }
 }
 
 /// <summary>
@@ -75,11 +54,9 @@ public sealed class DeepBeliefPropagation(DeepBeliefPropagationOptions? options 
     public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        var o = Options;
-        ArgumentNullException.ThrowIfNull(o.BeliefPropagation);
-        var bp = new BeliefPropagation(o.BeliefPropagation with { Seed = o.Seed });
-        return LearnerSupport.AlternateInferenceAndLearning(MethodName, data,
-            () => LearnerSupport.NewClassifier(o.Classifier, o.Network, o.Seed), o.Clip, o.Rounds, o.Tolerance,
+        Options.Validate();
+        var bp = new BeliefPropagation(Options.BeliefPropagation with { Seed = Options.Seed });
+        return LearnerSupport.AlternateInferenceAndLearning(MethodName, data, Options,
             (logPrior, ct) => bp.Aggregate(data.Answers, logPrior, compute, null, ct), progress, cancellationToken);
     }
 }

@@ -3,18 +3,9 @@ using Tally.Aggregation;
 
 namespace Tally.Learning;
 
-/// <summary>Options of <see cref="DeepMeanField"/>.</summary>
-public sealed record DeepMeanFieldOptions
+/// <summary>Options of <see cref="DeepMeanField"/>: the shared <see cref="DeepLearnerOptions"/> and the mean-field step.</summary>
+public sealed record DeepMeanFieldOptions : DeepLearnerOptions
 {
-    /// <summary>The default classifier's options (used when <see cref="Classifier"/> is null); default <see cref="CrowdLearnerDefaults.Network"/>.</summary>
-    public DenseNetworkOptions Network { get; init; } = CrowdLearnerDefaults.Network;
-
-    /// <summary>Creates a fresh, unfitted classifier for each round; null (the default) = <c>new DenseNetwork(Network)</c>.</summary>
-    public Func<IClassifier>? Classifier { get; init; }
-
-    /// <summary>Seed of the default network (it replaces <c>Network.Seed</c>, so one number fixes the run). Default 0.</summary>
-    public int Seed { get; init; }
-
     /// <summary>
     /// The inference step: worker prior, iteration limit and tolerance of each mean-field run. Default
     /// <c>new MeanFieldOptions()</c>: Dirichlet rows α_kk = 2, α_kl = 1 — the Dir(2, 1) prior of paper 003's synthetic
@@ -22,21 +13,12 @@ public sealed record DeepMeanFieldOptions
     /// </summary>
     public MeanFieldOptions MeanField { get; init; } = new();
 
-    /// <summary>
-    /// Clipping parameter c of paper 003 §3.3: no class of the classifier's output may exceed c before it enters the
-    /// inference (the excess goes evenly to the other classes). Default 0.9, the value of all the paper's experiments
-    /// but one (Appendix F.2); c = 1 disables clipping, c ≤ 1/K ignores the features.
-    /// </summary>
-    public double Clip { get; init; } = 0.9;
-
-    /// <summary>
-    /// Most inference–learning rounds ("while not converged" in Algorithm 1); round 1 is plain mean field, since no
-    /// classifier is trained yet. Default 10: on the tests' blobs q(z) settles (tolerance 1e-3) in 7 rounds; on sparse crowds with overlapping features it still moves by a few 1e-3 after 10.
-    /// </summary>
-    public int Rounds { get; init; } = 10;
-
-    /// <summary>Stop when no posterior probability moves by more than this between rounds; 0 = always run <see cref="Rounds"/>. Default 1e-3.</summary>
-    public double Tolerance { get; init; } = 1e-3;
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        OptionPath.Nested(nameof(MeanField), Check.NotNull(MeanField, nameof(MeanField)).Validate);
+    }
 }
 
 /// <summary>
@@ -73,11 +55,9 @@ public sealed class DeepMeanField(DeepMeanFieldOptions? options = null) : ICrowd
     public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null,
         CancellationToken cancellationToken = default)
     {
-        var o = Options;
-        ArgumentNullException.ThrowIfNull(o.MeanField);
-        var mf = new MeanField(o.MeanField);
-        return LearnerSupport.AlternateInferenceAndLearning(MethodName, data,
-            () => LearnerSupport.NewClassifier(o.Classifier, o.Network, o.Seed), o.Clip, o.Rounds, o.Tolerance,
+        Options.Validate();
+        var mf = new MeanField(Options.MeanField);
+        return LearnerSupport.AlternateInferenceAndLearning(MethodName, data, Options,
             (logPrior, ct) => mf.Aggregate(data.Answers, logPrior, compute, null, ct), progress, cancellationToken);
     }
 }

@@ -41,6 +41,23 @@ public sealed record DenseNetworkOptions
 
     /// <summary>Seed of initialisation, validation split, shuffling and dropout. Default 0.</summary>
     public int Seed { get; init; }
+
+    /// <summary>Checks every option; throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        if (Hidden.IsDefault) throw new InvalidOptionException(nameof(Hidden), "must be set (use [] for no hidden layer)");
+        foreach (int h in Hidden)
+            if (h < 1) throw new InvalidOptionException(nameof(Hidden), $"widths must be at least 1 (got {h})");
+        Check.AtLeast(Epochs, 0, nameof(Epochs));
+        Check.AtLeast(BatchSize, 1, nameof(BatchSize));
+        Check.Above(LearningRate, 0, nameof(LearningRate));
+        Check.AtLeast(WeightDecay, 0, nameof(WeightDecay));
+        if (!(Dropout >= 0 && Dropout < 1))
+            throw new InvalidOptionException(nameof(Dropout), $"must be at least 0 and below 1 (got {NumberFormat.Number(Dropout)})");
+        if (!(ValidationFraction >= 0 && ValidationFraction < 1))
+            throw new InvalidOptionException(nameof(ValidationFraction), $"must be at least 0 and below 1 (got {NumberFormat.Number(ValidationFraction)})");
+        Check.AtLeast(Patience, 1, nameof(Patience));
+    }
 }
 
 /// <summary>What happened during the last <see cref="DenseNetwork.Fit"/>.</summary>
@@ -105,7 +122,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
     public DenseNetwork(DenseNetworkOptions? options = null)
     {
         Options = options ?? new DenseNetworkOptions();
-        Validate(Options);
+        Options.Validate();
     }
 
     /// <summary>The options in use (replaced by the saved ones on <see cref="Load(Stream)"/>).</summary>
@@ -125,22 +142,10 @@ public sealed class DenseNetwork : IDifferentiableClassifier
 
     private int LayerCount => _sizes.Length - 1; // weight layers
 
-    private static void Validate(DenseNetworkOptions o)
-    {
-        if (o.Hidden.IsDefault) throw new ArgumentException("Hidden must not be default; use [] for none.");
-        foreach (int h in o.Hidden) if (h < 1) throw new ArgumentException("Hidden layer widths must be ≥ 1.");
-        if (o.Epochs < 0) throw new ArgumentException("Epochs must be ≥ 0.");
-        if (o.BatchSize < 1) throw new ArgumentException("BatchSize must be ≥ 1.");
-        if (!(o.LearningRate > 0) || double.IsInfinity(o.LearningRate)) throw new ArgumentException("LearningRate must be positive and finite.");
-        if (!(o.WeightDecay >= 0) || double.IsInfinity(o.WeightDecay)) throw new ArgumentException("WeightDecay must be ≥ 0 and finite.");
-        if (!(o.Dropout >= 0 && o.Dropout < 1)) throw new ArgumentException("Dropout must be in [0, 1).");
-        if (!(o.ValidationFraction >= 0 && o.ValidationFraction < 1)) throw new ArgumentException("ValidationFraction must be in [0, 1).");
-        if (o.Patience < 1) throw new ArgumentException("Patience must be ≥ 1.");
-    }
-
     /// <inheritdoc />
-    public void Fit(double[][] features, double[][] targets, double[]? weights = null)
+    public void Fit(double[][] features, double[][] targets, double[]? weights = null, CancellationToken cancellationToken = default)
     {
+        Options.Validate();
         ArgumentNullException.ThrowIfNull(features);
         ArgumentNullException.ThrowIfNull(targets);
         int n = features.Length;
@@ -177,7 +182,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
         // Seeded hold-out split, drawn before anything else so it does not depend on the architecture.
         var order = new int[n];
         for (int i = 0; i < n; i++) order[i] = i;
-        Shuffle(order, rng);
+        JointTraining.Shuffle(order, rng);
         int nVal = (int)Math.Floor(Options.ValidationFraction * n);
         if (nVal >= n) nVal = 0;
         int nTrain = n - nVal;
@@ -209,7 +214,8 @@ public sealed class DenseNetwork : IDifferentiableClassifier
 
         for (epoch = 1; epoch <= Options.Epochs; epoch++)
         {
-            Shuffle(train, rng);
+            cancellationToken.ThrowIfCancellationRequested();
+            JointTraining.Shuffle(train, rng);
             double epochLoss = 0;
             for (int start = 0; start < nTrain; start += batch)
             {
@@ -394,7 +400,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
             Epochs = br.ReadInt32(), BatchSize = br.ReadInt32(), LearningRate = br.ReadDouble(), WeightDecay = br.ReadDouble(),
             Dropout = br.ReadDouble(), ValidationFraction = br.ReadDouble(), Patience = br.ReadInt32(), Seed = br.ReadInt32(),
         };
-        try { Validate(options); } catch (ArgumentException e) { throw new InvalidDataException("Corrupt options: " + e.Message, e); }
+        try { options.Validate(); } catch (InvalidOptionException e) { throw new InvalidDataException("Corrupt options: " + e.Message, e); }
         int ns = br.ReadInt32();
         if (ns != nh + 2) throw new InvalidDataException("Layer widths do not match the hidden layers.");
         var sizes = new int[ns];
@@ -762,14 +768,6 @@ public sealed class DenseNetwork : IDifferentiableClassifier
         for (int i = 0; i < x.Length; i++) y[i] += alpha * x[i];
     }
 
-    private static void Shuffle(Span<int> items, Random rng)
-    {
-        for (int i = items.Length - 1; i > 0; i--)
-        {
-            int j = rng.Next(i + 1);
-            (items[i], items[j]) = (items[j], items[i]);
-        }
-    }
-
+    /// <summary>A standard normal draw by MathNet's sampler (one normal sampler for all of Tally).</summary>
     private static double Gaussian(Random rng) => MathNet.Numerics.Distributions.Normal.Sample(rng, 0.0, 1.0);
 }

@@ -14,31 +14,20 @@ public enum EmInitialisation
 }
 
 /// <summary>Options of <see cref="EmLearner"/>.</summary>
-public sealed record EmLearnerOptions
+public sealed record EmLearnerOptions : AlternatingLearnerOptions
 {
-    /// <summary>The default classifier's options (used when <see cref="Classifier"/> is null); default <see cref="CrowdLearnerDefaults.Network"/>.</summary>
-    public DenseNetworkOptions Network { get; init; } = CrowdLearnerDefaults.Network;
-
-    /// <summary>Creates a fresh, unfitted classifier for each round; null (the default) = <c>new DenseNetwork(Network)</c>.</summary>
-    public Func<IClassifier>? Classifier { get; init; }
-
-    /// <summary>Seed of the default network (it replaces <c>Network.Seed</c>). Default 0.</summary>
-    public int Seed { get; init; }
+    /// <summary>
+    /// Defaults: at most 20 EM rounds (each: fit classifier and confusions, then E-step), tolerance 1e-3. Why 20: EM
+    /// converges linearly — on the tests' blobs the largest posterior change halves every round and falls below 1e-3
+    /// after about 11 rounds.
+    /// </summary>
+    public EmLearnerOptions() { Rounds = 20; }
 
     /// <summary>Initial posteriors; default <see cref="EmInitialisation.MajorityVote"/>, the start of Raykar et al. and AggNet.</summary>
     public EmInitialisation Initialisation { get; init; } = EmInitialisation.MajorityVote;
 
     /// <summary>Dawid-Skene options for <see cref="EmInitialisation.DawidSkene"/>; default <c>new DawidSkeneOptions()</c>.</summary>
     public DawidSkeneOptions DawidSkene { get; init; } = new();
-
-    /// <summary>
-    /// Most EM rounds (each: fit classifier and confusions, then E-step). Default 20: EM converges linearly — on the
-    /// tests' blobs the largest posterior change halves every round and falls below 1e-3 after about 11 rounds.
-    /// </summary>
-    public int Rounds { get; init; } = 20;
-
-    /// <summary>Stop when no posterior probability moves by more than this in a round; 0 = always run <see cref="Rounds"/>. Default 1e-3.</summary>
-    public double Tolerance { get; init; } = 1e-3;
 
     /// <summary>
     /// Pseudo-count added to every expected confusion count in the M-step (the posterior mean under a symmetric
@@ -57,6 +46,17 @@ public sealed record EmLearnerOptions
     /// Default 0.01. Must be in [0, 1/K).
     /// </summary>
     public double MinClassifierProbability { get; init; } = 0.01;
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.Defined(Initialisation, nameof(Initialisation));
+        OptionPath.Nested(nameof(DawidSkene), Check.NotNull(DawidSkene, nameof(DawidSkene)).Validate);
+        Check.AtLeast(Smoothing, 0, nameof(Smoothing));
+        // The upper bound 1/K depends on the data and is checked by Learn.
+        Check.AtLeast(MinClassifierProbability, 0, nameof(MinClassifierProbability));
+    }
 }
 
 /// <summary>
@@ -92,22 +92,19 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
     public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        var o = Options;
+        o.Validate();
         ArgumentNullException.ThrowIfNull(data);
         data.Validate();
-        var o = Options;
-        LearnerSupport.CheckRounds(o.Rounds, o.Tolerance);
-        if (!(o.Smoothing >= 0) || double.IsInfinity(o.Smoothing)) throw new ArgumentException("Smoothing must be ≥ 0 and finite.");
         var answers = data.Answers;
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        if (!(o.MinClassifierProbability >= 0 && o.MinClassifierProbability < 1.0 / k))
-            throw new ArgumentException("MinClassifierProbability must be in [0, 1/K).");
+        if (!(o.MinClassifierProbability < 1.0 / k))
+            throw new InvalidOptionException(nameof(o.MinClassifierProbability),
+                $"must be below 1/K = {NumberFormat.Number(1.0 / k)} for these {k} classes (got {NumberFormat.Number(o.MinClassifierProbability)})");
 
-        var q = o.Initialisation switch
-        {
-            EmInitialisation.MajorityVote => MajorityVote.WeightedVote(answers, null),
-            EmInitialisation.DawidSkene => new DawidSkene(o.DawidSkene).Aggregate(answers, compute, null, cancellationToken).Posteriors.Values.ToArray(),
-            _ => throw new ArgumentException($"Unknown initialisation {o.Initialisation}."),
-        };
+        var q = o.Initialisation == EmInitialisation.DawidSkene
+            ? new DawidSkene(o.DawidSkene).Aggregate(answers, compute, null, cancellationToken).Posteriors.Values.ToArray()
+            : MajorityVote.WeightedVote(answers, null);
         Numerics.ClampGold(answers, q);
 
         var counts = new double[W * k * k];     // [w][l][k], as ConfusionEm
@@ -122,8 +119,8 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
         {
             cancellationToken.ThrowIfCancellationRequested();
             // M-step: classifier and confusion matrices from the current posteriors.
-            model = LearnerSupport.NewClassifier(o.Classifier, o.Network, o.Seed);
-            var probs = LearnerSupport.FitAndPredict(model, data.Features, q, k);
+            model = LearnerSupport.NewClassifier(o);
+            var probs = LearnerSupport.FitAndPredict(model, data.Features, q, k, cancellationToken);
             ConfusionEm.Counts(answers, q, null, o.Smoothing, counts, compute, cancellationToken);
             ConfusionEm.DawidSkeneMStep(W, k, counts, totals, logConf, unusedLogPrior);
 

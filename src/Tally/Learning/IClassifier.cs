@@ -17,8 +17,9 @@ public interface IClassifier
     /// Fits the model from scratch. <paramref name="features"/> is N rows of D finite values; <paramref name="targets"/>
     /// is N rows of K non-negative values, each row a probability distribution over the classes (rows are normalised
     /// to sum to 1, so counts are accepted too); <paramref name="weights"/>, if given, is N non-negative per-row weights.
+    /// A long fit should check <paramref name="cancellationToken"/> between epochs.
     /// </summary>
-    void Fit(double[][] features, double[][] targets, double[]? weights = null);
+    void Fit(double[][] features, double[][] targets, double[]? weights = null, CancellationToken cancellationToken = default);
 
     /// <summary>N×K class probabilities for N rows of D features; every row sums to 1 and contains no NaN.</summary>
     double[][] PredictProbabilities(double[][] features);

@@ -4,18 +4,6 @@ namespace Tally.Learning;
 /// <summary>Plumbing shared by the joint learning-from-crowds methods that train an <see cref="IDifferentiableClassifier"/>.</summary>
 internal static class JointTraining
 {
-    /// <summary>Indexes of the tasks with at least one answer, in task order: the only ones carrying a crowd signal.</summary>
-    /// <summary>Checks the options every end-to-end learner shares (network, epochs, batch size, aggregator step).</summary>
-    public static void ValidateOptions(DenseNetworkOptions? network, int epochs, int batchSize, int minimumBatch, double learningRate, string options)
-    {
-        if (network is null) throw new ArgumentException("Network options must not be null.", options);
-        if (epochs < 0) throw new ArgumentException("Epochs must be ≥ 0.", options);
-        if (batchSize < minimumBatch)
-            throw new ArgumentException(minimumBatch > 1 ? $"BatchSize must be ≥ {minimumBatch}: the bound compares pairs of tasks." : "BatchSize must be ≥ 1.", options);
-        if (!(learningRate > 0) || double.IsInfinity(learningRate))
-            throw new ArgumentException("LearningRate must be positive and finite.", options);
-    }
-
     /// <summary>A step of the crowd-side parameters after a classifier step with a finite loss; returns the batch's weight in the epoch's mean loss.</summary>
     public delegate double CrowdStep(ReadOnlySpan<int> rows);
 
@@ -54,6 +42,7 @@ internal static class JointTraining
         return losses.ToImmutable();
     }
 
+    /// <summary>Indexes of the tasks with at least one answer, in task order: the only ones carrying a crowd signal.</summary>
     public static int[] AnsweredTasks(Tally.Core.LabelMatrix answers)
     {
         int n = 0;

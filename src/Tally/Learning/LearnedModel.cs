@@ -74,32 +74,47 @@ public sealed record LearnedModel
     }
 
     /// <summary>Loads a model file.</summary>
+    /// <exception cref="Core.TallyDataException">The file is missing, not a Tally model, of another format version, or corrupt.</exception>
     public static LearnedModel Load(string path)
     {
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path))
+            throw new Core.TallyDataException(path, 0, Directory.Exists(path) ? "is a folder, not a model file" : "file not found");
         using var fs = File.OpenRead(path);
-        return Load(fs);
+        try { return Load(fs); }
+        catch (InvalidDataException e) { throw new Core.TallyDataException(path, 0, e.Message, e); }
     }
 }
 
 /// <summary>Parses model descriptions such as <c>linear</c>, <c>mlp:128</c> or <c>mlp:256,64</c>.</summary>
 public static class ModelSpec
 {
+    /// <summary>The description of a network with these hidden layers: <c>linear</c> for none, else <c>mlp:W1,W2…</c> (what <see cref="HiddenLayers"/> reads back).</summary>
+    public static string Format(ImmutableArray<int> hidden) =>
+        hidden.IsDefaultOrEmpty ? "linear" : "mlp:" + string.Join(",", hidden.Select(h => h.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+
+    /// <summary>A human description: "linear (softmax regression)" or "mlp 128-64".</summary>
+    public static string Describe(ImmutableArray<int> hidden) =>
+        hidden.IsDefaultOrEmpty ? "linear (softmax regression)" : "mlp " + string.Join("-", hidden);
+
     /// <summary>Hidden layer widths for <paramref name="spec"/>: none for <c>linear</c> (softmax regression).</summary>
-    /// <exception cref="ArgumentException">Unknown kind or a bad width.</exception>
-    public static ImmutableArray<int> HiddenLayers(string spec)
+    /// <param name="spec">The description.</param>
+    /// <param name="option">The option it came from, for the error.</param>
+    /// <exception cref="Core.InvalidOptionException">Unknown kind or a bad width.</exception>
+    public static ImmutableArray<int> HiddenLayers(string spec, string option = "Model")
     {
         ArgumentNullException.ThrowIfNull(spec);
         var s = spec.Trim().ToLowerInvariant();
         if (s is "linear" or "softmax" or "logistic") return [];
         if (s == "mlp") return [128];
         if (!s.StartsWith("mlp:", StringComparison.Ordinal))
-            throw new ArgumentException($"unknown model '{spec}': use linear, mlp, or mlp:WIDTH[,WIDTH…]");
+            throw new Core.InvalidOptionException(option, $"'{spec}' is not a model: use linear, mlp, or mlp:WIDTH[,WIDTH…]");
         var parts = s[4..].Split(',', StringSplitOptions.TrimEntries);
         var widths = ImmutableArray.CreateBuilder<int>(parts.Length);
         foreach (var p in parts)
         {
             if (!int.TryParse(p, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int w) || w < 1 || w > 1 << 16)
-                throw new ArgumentException($"model '{spec}': hidden width '{p}' must be a whole number from 1 to 65536");
+                throw new Core.InvalidOptionException(option, $"'{spec}': hidden width '{p}' must be a whole number from 1 to 65536");
             widths.Add(w);
         }
         return widths.ToImmutable();

@@ -33,18 +33,17 @@ public static class CrowdLearnerDefaults
 internal static class LearnerSupport
 {
     /// <summary>The user's classifier, or a <see cref="DenseNetwork"/> with the learner's seed.</summary>
-    public static IClassifier NewClassifier(Func<IClassifier>? factory, DenseNetworkOptions network, int seed)
+    public static IClassifier NewClassifier(ClassifierLearnerOptions options)
     {
-        if (factory is not null)
+        if (options.Classifier is { } factory)
             return factory() ?? throw new InvalidOperationException("The classifier factory returned null.");
-        ArgumentNullException.ThrowIfNull(network);
-        return new DenseNetwork(network with { Seed = seed });
+        return new DenseNetwork(options.Network with { Seed = options.Seed });
     }
 
     /// <summary>Fits <paramref name="model"/> on T×K row-major targets and returns its probabilities on the same features.</summary>
-    public static double[][] FitAndPredict(IClassifier model, double[][] features, double[] targets, int k)
+    public static double[][] FitAndPredict(IClassifier model, double[][] features, double[] targets, int k, CancellationToken ct)
     {
-        model.Fit(features, ToRows(targets, features.Length, k));
+        model.Fit(features, ToRows(targets, features.Length, k), null, ct);
         var probs = model.PredictProbabilities(features);
         if (probs.Length != features.Length)
             throw new InvalidOperationException($"The classifier returned {probs.Length} rows for {features.Length} feature rows.");
@@ -135,27 +134,24 @@ internal static class LearnerSupport
         return m;
     }
 
-    /// <summary>Checks the options common to the alternating learners.</summary>
-    public static void CheckRounds(int rounds, double tolerance)
-    {
-        if (rounds < 1) throw new ArgumentException("Rounds must be at least 1.");
-        if (!(tolerance >= 0) || double.IsInfinity(tolerance)) throw new ArgumentException("Tolerance must be ≥ 0 and finite.");
-    }
-
     /// <summary>
     /// The loop shared by deepMF and deepBP (paper 003, Algorithms 1–2): per round, clip the classifier's output at
     /// c (line 2), infer q(z) with it as the task factor (line 3), train a fresh classifier on q(z) (line 4), until
     /// q(z) moves by less than the tolerance. Round 1 has no trained classifier yet and uses a uniform task factor.
     /// </summary>
-    public static CrowdLearningResult AlternateInferenceAndLearning(string method, CrowdTrainingSet data,
-        Func<IClassifier> newClassifier, double clip, int rounds, double tolerance,
+    /// <param name="method">The learner's name, for the result.</param>
+    /// <param name="data">Training data (validated here).</param>
+    /// <param name="options">Classifier, seed, clip, rounds and tolerance (validated by the caller).</param>
+    /// <param name="infer">The inference step: posteriors from a T×K task log prior (null = uniform).</param>
+    /// <param name="progress">Receives every round.</param>
+    /// <param name="ct">Checked before every round and by the classifier's epochs.</param>
+    public static CrowdLearningResult AlternateInferenceAndLearning(string method, CrowdTrainingSet data, DeepLearnerOptions options,
         Func<double[]?, CancellationToken, AggregationResult> infer,
         IProgress<EpochReport>? progress, CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(data);
         data.Validate();
-        CheckRounds(rounds, tolerance);
-        if (!(clip > 0 && clip <= 1)) throw new ArgumentException("Clip must be in (0, 1].");
+        int rounds = options.Rounds;
         int k = data.Answers.ClassCount, T = data.Answers.TaskCount;
         double[]? logPrior = null, q = null;
         AggregationResult? inferred = null;
@@ -168,13 +164,13 @@ internal static class LearnerSupport
             var next = inferred.Posteriors.Values;
             double change = MaxChange(q, next);
             q = next.ToArray();
-            model = newClassifier();
-            var probs = FitAndPredict(model, data.Features, q, k);
+            model = NewClassifier(options);
+            var probs = FitAndPredict(model, data.Features, q, k, ct);
             double loss = CrossEntropy(q, probs, k);
             losses.Add(loss);
             progress?.Report(new EpochReport(round, rounds, loss, model));
-            if (change < tolerance) break;
-            logPrior = ClippedLogPrior(probs, k, clip);
+            if (change < options.Tolerance) break;
+            logPrior = ClippedLogPrior(probs, k, options.Clip);
         }
         return new CrowdLearningResult
         {

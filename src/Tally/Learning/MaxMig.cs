@@ -16,19 +16,16 @@ public enum MaxMigDivergence
     JensenShannon,
 }
 
-/// <summary>Options of <see cref="MaxMig"/>.</summary>
-public sealed record MaxMigOptions
+/// <summary>
+/// Options of <see cref="MaxMig"/>: the shared <see cref="JointLearnerOptions"/> (classifier h, epochs, batches of at
+/// least two tasks, seed; <c>LearningRate</c> is the Adam step of the aggregator's weights W_m and of p if learnt) and
+/// the divergence. Why the aggregator's step defaults to 1e-3 where the paper uses 1e-4: the paper's data sets have
+/// hundreds of batches per epoch; with Tally's typical hundreds of tasks (≈ 10 batches an epoch) 1e-4 leaves W at its
+/// initialisation (max |ΔW| ≈ 0.03 after 40 epochs on the 300-task test problem, against 0.26 at 1e-3, where g's
+/// accuracy rises from 84 % to 86 %).
+/// </summary>
+public sealed record MaxMigOptions : JointLearnerOptions
 {
-    /// <summary>
-    /// The data classifier h when <see cref="Classifier"/> is null: a <see cref="DenseNetwork"/> with these options,
-    /// of which Hidden, LearningRate (h's Adam step), WeightDecay and Dropout apply; epochs, batches and seed are
-    /// this record's. Default: softmax regression, step 1e-3, L2 1e-4.
-    /// </summary>
-    public DenseNetworkOptions Network { get; init; } = new();
-
-    /// <summary>Creates the data classifier h instead of <see cref="Network"/> (a fresh, untrained one per call). Default null.</summary>
-    public Func<IDifferentiableClassifier>? Classifier { get; init; }
-
     /// <summary>The f of the f-mutual information gain. Default Kullback-Leibler, the divergence of the paper's results.</summary>
     public MaxMigDivergence Divergence { get; init; } = MaxMigDivergence.KullbackLeibler;
 
@@ -38,22 +35,13 @@ public sealed record MaxMigOptions
     /// </summary>
     public bool LearnPrior { get; init; }
 
-    /// <summary>Passes over the answered tasks. Default 50.</summary>
-    public int Epochs { get; init; } = 50;
-
-    /// <summary>Tasks per mini-batch (a last batch of one task joins the previous batch: the bound needs pairs). Default 64.</summary>
-    public int BatchSize { get; init; } = 64;
-
-    /// <summary>
-    /// Adam step size of the crowds aggregator's weights W_m (and of p if learnt). Default 1e-3. The paper uses 1e-4 on
-    /// data sets with hundreds of batches per epoch; with Tally's typical hundreds of tasks (≈ 10 batches an epoch)
-    /// that leaves W at its initialisation (max |ΔW| ≈ 0.03 after 40 epochs on the 300-task test problem, against
-    /// 0.26 at 1e-3, where g's accuracy rises from 84 % to 86 %).
-    /// </summary>
-    public double LearningRate { get; init; } = 1e-3;
-
-    /// <summary>Seed of h's initialisation and dropout and of the batch shuffles. Default 0.</summary>
-    public int Seed { get; init; }
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        if (BatchSize < 2) throw new InvalidOptionException(nameof(BatchSize), $"must be at least 2: the bound compares pairs of tasks (got {BatchSize})");
+        Check.Defined(Divergence, nameof(Divergence));
+    }
 }
 
 /// <summary>What <see cref="MaxMig.Train"/> produced: the common result plus the model and both halves' posteriors.</summary>
@@ -174,7 +162,8 @@ public sealed class MaxMigModel
         for (int c = 0; c < classMap.Length; c++)
         {
             classMap[c] = Classes.IndexOf(answers.Classes[c]);
-            if (classMap[c] < 0) throw new ArgumentException($"Class '{answers.Classes[c]}' is not one the model was trained on.", nameof(answers));
+            if (classMap[c] < 0)
+                throw new TallyUserException($"Class '{answers.Classes[c]}' is not one the model was trained on ({string.Join(", ", Classes.Names)}).");
         }
         var s = new double[answers.TaskCount * k];
         var ws = answers.TaskWorkers;
@@ -215,7 +204,7 @@ public sealed class MaxMigModel
 /// the tasks m answered and smoothed by one pseudo-answer per row spread evenly over the K answers (so no weight is
 /// −∞). Missing answers contribute nothing (zero one-hot vectors). Only tasks with at least one answer are trained
 /// on: without answers g(y) = p carries no signal. h is trained with its own optimiser through
-/// <see cref="IDifferentiableClassifier.TrainStep"/>; W_m (and p) with Adam at <see cref="MaxMigOptions.LearningRate"/>.
+/// <see cref="IDifferentiableClassifier.TrainStep"/>; W_m (and p) with Adam at <see cref="JointLearnerOptions.LearningRate"/>.
 /// Single-threaded with a fixed summation order, so a seed fixes every bit of the result.
 /// Limitation: with many answers per task, eq. (2) can start g saturated (score gaps of tens of nats), where
 /// ∂g/∂W vanishes and W stays at its initialisation. For instance 10 juniors copying one senior (the paper's
@@ -224,13 +213,8 @@ public sealed class MaxMigModel
 /// </remarks>
 public sealed class MaxMig : ICrowdLearner
 {
-    /// <summary>Creates the method with <paramref name="options"/> (defaults if null).</summary>
-    public MaxMig(MaxMigOptions? options = null)
-    {
-        Options = options ?? new MaxMigOptions();
-        JointTraining.ValidateOptions(Options.Network, Options.Epochs, Options.BatchSize, 2, Options.LearningRate, nameof(options));
-        if (!Enum.IsDefined(Options.Divergence)) throw new ArgumentException("Unknown divergence.", nameof(options));
-    }
+    /// <summary>Creates the method with <paramref name="options"/> (defaults if null; checked by <see cref="Train"/>).</summary>
+    public MaxMig(MaxMigOptions? options = null) => Options = options ?? new MaxMigOptions();
 
     /// <summary>The options in use.</summary>
     public MaxMigOptions Options { get; }
@@ -240,17 +224,25 @@ public sealed class MaxMig : ICrowdLearner
 
     /// <inheritdoc />
     public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default) =>
-        Train(data, progress, cancellationToken).Learning;
+        Train(data, compute, progress, cancellationToken).Learning;
 
-    /// <summary>Trains on <paramref name="data"/> like <see cref="Learn"/>, returning the model and h-only and g-only posteriors too.</summary>
-    public MaxMigResult Train(CrowdTrainingSet data, IProgress<EpochReport>? progress = null, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Trains on <paramref name="data"/> like <see cref="Learn"/>, returning the model and h-only and g-only posteriors
+    /// too. Single-threaded (<paramref name="compute"/> is accepted for the common contract; nothing here is large
+    /// enough to split).
+    /// </summary>
+    /// <exception cref="InvalidOptionException">An option is invalid.</exception>
+    /// <exception cref="TallyUserException">The data do not fit (fewer than two answered tasks, bad feature rows).</exception>
+    public MaxMigResult Train(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null,
+        CancellationToken cancellationToken = default)
     {
+        Options.Validate();
         ArgumentNullException.ThrowIfNull(data);
         data.Validate();
         var answers = data.Answers;
         int k = answers.ClassCount, workers = answers.WorkerCount;
         var train = JointTraining.AnsweredTasks(answers);
-        if (train.Length < 2) throw new ArgumentException("Max-MIG needs at least two tasks with answers.", nameof(data));
+        if (train.Length < 2) throw new TallyUserException($"Max-MIG needs at least two tasks with answers (there are {train.Length}).");
 
         var h = JointTraining.CreateClassifier(Options.Classifier, Options.Network);
         h.Initialise(data.Features, k, Options.Seed);

@@ -5,7 +5,7 @@ namespace Tally.Learning;
 /// <summary>A learning-from-crowds dataset: features and crowd answers to train on, truth and a test split to score.</summary>
 /// <param name="Train">Crowd answers to the training tasks and their features (row t ↔ task t of the answers).</param>
 /// <param name="TrainTruth">True class of every training task, indexed like <c>Train.Answers</c>: for evaluation only.</param>
-/// <param name="TestTasks">Ids of the test tasks, in the order of <paramref name="TestFeatures"/>.</param>
+/// <param name="TestTasks">Ids of the test tasks, in the order of <paramref name="TestFeatures"/> (canonical order: see <see cref="FeatureTable.InNaturalOrder"/>).</param>
 /// <param name="TestFeatures">One feature row per test task.</param>
 /// <param name="TestLabels">True class index of each test task.</param>
 /// <param name="Classes">Class names by index (the same as <c>Train.Answers.Classes</c>).</param>
@@ -58,7 +58,8 @@ public static class MusicGenre
         if (truth.UnknownTasks > 0)
             throw new TallyDataException(F("train-truth.csv"), 0, $"{truth.UnknownTasks} rows name songs without answers");
 
-        var test = FeatureFiles.ReadCsv(F("test-features.csv"));
+        // Test songs in canonical order, as every task list Tally writes, whatever the file's row order.
+        var test = FeatureFiles.ReadCsv(F("test-features.csv")).InNaturalOrder();
         var testLabels = AnswerFiles.ReadTruth(F("test-truth.csv"), test.Tasks, Classes, requireAll: true);
         var train = new CrowdTrainingSet { Answers = answers, Features = trainFeatures };
         return new CrowdLearningDataset(train, truth.Labels, test.Tasks, test.ToArray(), testLabels, Classes);

@@ -8,7 +8,10 @@ namespace Tally.Learning;
 /// <summary>Class probabilities per task as CSV: <c>task,label,p_&lt;class&gt;…</c> (label = the most probable class).</summary>
 public static class PredictionFile
 {
-    /// <summary>Writes one row per task; non-finite probabilities (never produced by Tally's models) are written as 0.</summary>
+    /// <summary>
+    /// Writes one row per task, in the order given, probabilities in round-trip form; a non-finite probability (never
+    /// produced by Tally's models) is a bug and throws (<see cref="NumberFormat.Finite"/>).
+    /// </summary>
     public static void Write(TextWriter writer, IReadOnlyList<string> tasks, IReadOnlyList<string> classes, IReadOnlyList<double[]> probabilities)
     {
         ArgumentNullException.ThrowIfNull(writer);

@@ -13,17 +13,8 @@ public enum TwoStageAggregation
 }
 
 /// <summary>Options of <see cref="TwoStageLearner"/>.</summary>
-public sealed record TwoStageLearnerOptions
+public sealed record TwoStageLearnerOptions : ClassifierLearnerOptions
 {
-    /// <summary>The default classifier's options (used when <see cref="Classifier"/> is null); default <see cref="CrowdLearnerDefaults.Network"/>.</summary>
-    public DenseNetworkOptions Network { get; init; } = CrowdLearnerDefaults.Network;
-
-    /// <summary>Creates the unfitted classifier; null (the default) = <c>new DenseNetwork(Network)</c>.</summary>
-    public Func<IClassifier>? Classifier { get; init; }
-
-    /// <summary>Seed of the default network (it replaces <c>Network.Seed</c>) and of random majority-vote tie-breaking. Default 0.</summary>
-    public int Seed { get; init; }
-
     /// <summary>First stage; default <see cref="TwoStageAggregation.MajorityVote"/> (method name <c>mv</c>).</summary>
     public TwoStageAggregation Aggregation { get; init; } = TwoStageAggregation.MajorityVote;
 
@@ -40,6 +31,15 @@ public sealed record TwoStageLearnerOptions
 
     /// <summary>Dawid-Skene options; default <c>new DawidSkeneOptions()</c> (100 iterations, tolerance 1e-5, smoothing 0.01).</summary>
     public DawidSkeneOptions DawidSkene { get; init; } = new();
+
+    /// <inheritdoc />
+    public override void Validate()
+    {
+        base.Validate();
+        Check.Defined(Aggregation, nameof(Aggregation));
+        OptionPath.Nested(nameof(MajorityVote), Check.NotNull(MajorityVote, nameof(MajorityVote)).Validate);
+        OptionPath.Nested(nameof(DawidSkene), Check.NotNull(DawidSkene, nameof(DawidSkene)).Validate);
+    }
 }
 
 /// <summary>
@@ -70,17 +70,15 @@ public sealed class TwoStageLearner(TwoStageLearnerOptions? options = null) : IC
     public CrowdLearningResult Learn(CrowdTrainingSet data, ComputeOptions? compute = null, IProgress<EpochReport>? progress = null,
         CancellationToken cancellationToken = default)
     {
+        var o = Options;
+        o.Validate();
         ArgumentNullException.ThrowIfNull(data);
         data.Validate();
-        var o = Options;
         var answers = data.Answers;
         int k = answers.ClassCount, T = answers.TaskCount;
-        AggregationResult aggregated = o.Aggregation switch
-        {
-            TwoStageAggregation.DawidSkene => new DawidSkene(o.DawidSkene).Aggregate(answers, compute, null, cancellationToken),
-            TwoStageAggregation.MajorityVote => new MajorityVote(o.MajorityVote with { Seed = o.Seed }).Aggregate(answers, compute, null, cancellationToken),
-            _ => throw new ArgumentException($"Unknown first stage {o.Aggregation}."),
-        };
+        AggregationResult aggregated = o.Aggregation == TwoStageAggregation.DawidSkene
+            ? new DawidSkene(o.DawidSkene).Aggregate(answers, compute, null, cancellationToken)
+            : new MajorityVote(o.MajorityVote with { Seed = o.Seed }).Aggregate(answers, compute, null, cancellationToken);
         var targets = aggregated.Posteriors.Values.ToArray();
         if (o.Aggregation == TwoStageAggregation.MajorityVote && !o.SoftVotes)
         {
@@ -88,8 +86,8 @@ public sealed class TwoStageLearner(TwoStageLearnerOptions? options = null) : IC
             for (int t = 0; t < T; t++) targets[t * k + aggregated.Labels[t]] = 1;
         }
         cancellationToken.ThrowIfCancellationRequested();
-        var model = LearnerSupport.NewClassifier(o.Classifier, o.Network, o.Seed);
-        var probs = LearnerSupport.FitAndPredict(model, data.Features, targets, k);
+        var model = LearnerSupport.NewClassifier(o);
+        var probs = LearnerSupport.FitAndPredict(model, data.Features, targets, k, cancellationToken);
         double loss = LearnerSupport.CrossEntropy(targets, probs, k);
         progress?.Report(new EpochReport(1, 1, loss, model));
         return new CrowdLearningResult

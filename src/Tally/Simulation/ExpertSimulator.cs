@@ -92,23 +92,28 @@ public sealed record ExpertScenario
         ? []
         : Expertise == Expertise.High ? [0, 0, 2, 2, 2] : [0, 2];
 
-    /// <summary>Throws <see cref="ArgumentException"/> if the scenario does not fit <paramref name="classes"/> classes.</summary>
+    /// <summary>
+    /// Checks that the scenario fits <paramref name="classes"/> classes; throws <see cref="InvalidOptionException"/>
+    /// naming the option that does not (or <see cref="TallyUserException"/> for too few classes).
+    /// </summary>
     public void Validate(int classes)
     {
-        if (classes < 2) throw new TallyUserException("K must be at least 2.");
+        Check.Defined(Case, nameof(Case));
+        Check.Defined(Expertise, nameof(Expertise));
+        Check.Defined(Profile, nameof(Profile));
+        if (classes < 2) throw new TallyUserException($"Expert crowds need at least 2 classes (got {classes}).");
         if (Profile is ExpertProfile.DogsVsCats or ExpertProfile.Luna16 && classes != 2)
-            throw new TallyUserException($"The {Profile} experts are defined for 2 classes, not {classes}.");
+            throw new InvalidOptionException(nameof(Profile), $"{Profile} has experts for 2 classes, not {classes}");
         if (Profile != ExpertProfile.Cifar10 || Expertise == Expertise.Low) return;
         var pairs = HardPairs ?? Cifar10HardPairs;
         var used = new HashSet<int>();
         foreach (var (a, b) in pairs)
         {
             if (a < 0 || a >= classes || b < 0 || b >= classes || a == b)
-                throw new TallyUserException($"Hard pair ({a}, {b}) is not two distinct class indexes below {classes}.");
-            if (!used.Add(a) || !used.Add(b)) throw new TallyUserException($"Hard pairs overlap at ({a}, {b}).");
+                throw new InvalidOptionException(nameof(HardPairs), $"({a}, {b}) is not two distinct class indexes below {classes}" + (HardPairs is null ? " (the CIFAR-10 pairs need 10 classes)" : ""));
+            if (!used.Add(a) || !used.Add(b)) throw new InvalidOptionException(nameof(HardPairs), $"overlap at ({a}, {b})");
         }
-        if (FirstGroupPairs < 0 || FirstGroupPairs > pairs.Count)
-            throw new TallyUserException($"FirstGroupPairs must be between 0 and {pairs.Count}.");
+        Check.InRange(FirstGroupPairs, 0, pairs.Count, nameof(FirstGroupPairs));
     }
 }
 

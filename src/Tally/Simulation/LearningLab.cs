@@ -18,6 +18,17 @@ public sealed record LearningLabOptions
     /// method's own defaults. A fair comparison gives every method the same classifier.
     /// </summary>
     public LearnerSettings Settings { get; init; } = new();
+
+    /// <summary>Checks the options; throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
+    public void Validate()
+    {
+        if (Methods.IsDefaultOrEmpty) throw new InvalidOptionException(nameof(Methods), "must name at least one learner");
+        foreach (var m in Methods)
+            if (CrowdLearnerCatalog.Find(m) is null)
+                throw new InvalidOptionException(nameof(Methods), $"has an unknown learner '{m}' (known: {string.Join(", ", CrowdLearnerCatalog.All.Select(i => i.Name))})");
+        Check.AtLeast(Seeds, 1, nameof(Seeds));
+        Check.NotNull(Settings, nameof(Settings)).Validate();
+    }
 }
 
 /// <summary>One method's results over the seeds of a <see cref="LearningLab"/> run.</summary>
@@ -25,7 +36,7 @@ public sealed record LearningLabOptions
 /// <param name="TestAccuracy">Per seed: accuracy of the trained classifier on the test tasks.</param>
 /// <param name="TrainAccuracy">Per seed: accuracy of the method's posteriors on the training tasks (for Max-MIG the
 /// data-crowds forecaster ζ, which needs the crowd's answers and so exists only for training tasks).</param>
-/// <param name="Seconds">Mean training time per seed.</param>
+/// <param name="Seconds">Mean training time per seed (wall clock; seeds may train side by side).</param>
 public sealed record LearningLabCell(string Method, ImmutableArray<double> TestAccuracy, ImmutableArray<double> TrainAccuracy, double Seconds)
 {
     /// <summary>Mean test accuracy.</summary>
@@ -67,34 +78,43 @@ public static class LearningLab
     /// crowds the crowd is drawn anew per seed, so the spread covers both the crowd and the training randomness.
     /// Each dataset is built once and shared by all methods.
     /// </summary>
+    /// <remarks>
+    /// Seeds run in parallel (up to <paramref name="compute"/>'s thread limit), each learner then on one thread, so
+    /// nothing is nested; since every run depends on its seed only and learners are bit-identical for any thread
+    /// count, the accuracies do not depend on the number of threads. <paramref name="dataForSeed"/> must be safe to
+    /// call from several threads at once. Progress may be reported from any of them.
+    /// </remarks>
     public static ImmutableArray<LearningLabCell> Run(Func<int, CrowdLearningDataset> dataForSeed, LearningLabOptions? options = null,
         ComputeOptions? compute = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(dataForSeed);
         options ??= new LearningLabOptions();
-        if (options.Seeds < 1) throw new ArgumentOutOfRangeException(nameof(options), "Seeds must be at least 1.");
-        var infos = options.Methods.Select(m => CrowdLearnerCatalog.Find(m) ?? throw new TallyUserException($"Unknown learner '{m}'.")).ToArray();
+        options.Validate();
+        compute ??= ComputeOptions.Default;
+        compute.Validate();
+        int seeds = options.Seeds;
+        var inner = compute.Inner(Math.Min(compute.Threads, seeds));
+        var infos = options.Methods.Select(CrowdLearnerCatalog.Get).ToArray();
+        var datasets = new CrowdLearningDataset[seeds];
+        Parallelism.ForEach(seeds, compute, seed => datasets[seed] = dataForSeed(seed), cancellationToken);
         var cells = ImmutableArray.CreateBuilder<LearningLabCell>(infos.Length);
-        var datasets = new CrowdLearningDataset[options.Seeds];
-        for (int seed = 0; seed < options.Seeds; seed++) datasets[seed] = dataForSeed(seed);
-        int done = 0, total = infos.Length * options.Seeds;
+        int done = 0, total = infos.Length * seeds;
         foreach (var info in infos)
         {
-            var test = new double[options.Seeds];
-            var train = new double[options.Seeds];
-            double seconds = 0;
-            for (int seed = 0; seed < options.Seeds; seed++)
+            var test = new double[seeds];
+            var train = new double[seeds];
+            var seconds = new double[seeds];
+            Parallelism.ForEach(seeds, compute, seed =>
             {
-                cancellationToken.ThrowIfCancellationRequested();
                 var clock = Stopwatch.StartNew();
                 var data = datasets[seed];
-                var result = info.Create(options.Settings with { Seed = seed }).Learn(data.Train, compute, null, cancellationToken);
-                seconds += clock.Elapsed.TotalSeconds;
+                var result = info.Create(options.Settings with { Seed = seed }).Learn(data.Train, inner, null, cancellationToken);
+                seconds[seed] = clock.Elapsed.TotalSeconds;
                 test[seed] = LearningEvaluation.Accuracy(result.Classifier.PredictProbabilities(data.TestFeatures), data.TestLabels);
                 train[seed] = LearningEvaluation.Accuracy(result.Posteriors, data.TrainTruth);
-                progress?.Report((double)++done / total);
-            }
-            cells.Add(new LearningLabCell(info.Name, [.. test], [.. train], seconds / options.Seeds));
+                progress?.Report((double)Interlocked.Increment(ref done) / total);
+            }, cancellationToken);
+            cells.Add(new LearningLabCell(info.Name, [.. test], [.. train], seconds.Average()));
         }
         return cells.ToImmutable();
     }

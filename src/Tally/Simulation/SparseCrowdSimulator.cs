@@ -60,18 +60,25 @@ public sealed record SparseCrowdScenario
     /// <summary>Number of regular workers, tasks·l / r.</summary>
     public int RegularWorkers => Tasks * PerTask / PerWorker;
 
-    /// <summary>Throws <see cref="ArgumentException"/> with a user-facing message if the scenario is impossible.</summary>
+    /// <summary>Checks the scenario; throws <see cref="InvalidOptionException"/> naming the first option that makes it impossible.</summary>
     public void Validate()
     {
-        if (Tasks < 1 || PerTask < 1 || PerWorker < 1) throw new TallyUserException("tasks, l and r must be at least 1.");
-        if ((long)Tasks * PerTask % PerWorker != 0) throw new TallyUserException($"tasks × l ({(long)Tasks * PerTask}) must be divisible by r ({PerWorker}).");
-        if (PerTask > RegularWorkers) throw new TallyUserException("l exceeds the number of workers.");
-        if (PerWorker > Tasks) throw new TallyUserException("r exceeds the number of tasks.");
-        if (Classes < 2) throw new TallyUserException("K must be at least 2.");
-        if (!(Alpha1 > 0) || !(Alpha2 > 0)) throw new TallyUserException("α1 and α2 must be positive.");
-        if (Spammers < 0 || !(SpammerShare > 0 && SpammerShare <= 1)) throw new TallyUserException("spammers ≥ 0 and spammer share in (0, 1].");
-        if (!(AdversaryFraction >= 0 && AdversaryFraction <= 1)) throw new TallyUserException("adversary fraction must be in [0, 1].");
-        if (AdversaryClass < 0 || AdversaryClass >= Classes) throw new TallyUserException("adversary class must be a class index.");
+        Check.AtLeast(Tasks, 1, nameof(Tasks));
+        Check.AtLeast(PerTask, 1, nameof(PerTask));
+        Check.AtLeast(PerWorker, 1, nameof(PerWorker));
+        if ((long)Tasks * PerTask % PerWorker != 0)
+            throw new InvalidOptionException(nameof(PerWorker), $"(r = {PerWorker}) must divide tasks × l = {(long)Tasks * PerTask}");
+        if (PerTask > RegularWorkers) throw new InvalidOptionException(nameof(PerTask), $"(l = {PerTask}) exceeds the number of workers, {RegularWorkers}");
+        if (PerWorker > Tasks) throw new InvalidOptionException(nameof(PerWorker), $"(r = {PerWorker}) exceeds the number of tasks, {Tasks}");
+        Check.AtLeast(Classes, 2, nameof(Classes));
+        Check.Above(Alpha1, 0, nameof(Alpha1));
+        Check.Above(Alpha2, 0, nameof(Alpha2));
+        Check.AtLeast(Spammers, 0, nameof(Spammers));
+        if (!(SpammerShare > 0 && SpammerShare <= 1))
+            throw new InvalidOptionException(nameof(SpammerShare), $"must be above 0 and at most 1 (got {NumberFormat.Number(SpammerShare)})");
+        Check.InRange(AdversaryFraction, 0, 1, nameof(AdversaryFraction));
+        Check.Defined(Adversary, nameof(Adversary));
+        Check.InRange(AdversaryClass, 0, Classes - 1, nameof(AdversaryClass));
     }
 }
 
