@@ -63,17 +63,6 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
         Assert.True(offending.Count == 0, "the core references other Tally namespaces:\n  " + string.Join("\n  ", offending));
     }
 
-    /// <summary>
-    /// CLI types whose files other helpers are still converting to application jobs (issue 11): their algorithm
-    /// references are reported in the test output but do not fail the test. The lead empties this list after merging
-    /// those conversions, and from then on the rule holds for every CLI type.
-    /// </summary>
-    private static readonly HashSet<string> StillConverting = new(StringComparer.Ordinal)
-    {
-        "LearnCommand",        // src/Tally.Cli/LearnCommand.cs
-        "LabLearningCommand",  // src/Tally.Cli/LabLearningCommand.cs
-    };
-
     private static readonly System.Type[] AlgorithmInterfaces =
     [
         typeof(Tally.Aggregation.IAggregator), typeof(Tally.Mechanisms.IPeerPredictionMechanism), typeof(Tally.Learning.ICrowdLearner),
@@ -133,10 +122,8 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
     [Fact]
     public void Cli_reaches_algorithms_only_through_the_application_layer()
     {
-        var all = CliAlgorithmReferences();
-        foreach (var (cli, reference) in all)
-            output.WriteLine($"{(StillConverting.Contains(cli) ? "allowed while converting" : "OFFENDING")}: {cli}: {reference}");
-        var offending = all.Where(r => !StillConverting.Contains(r.CliType)).Select(r => $"{r.CliType}: {r.Reference}").ToList();
+        var offending = CliAlgorithmReferences().Select(r => $"{r.CliType}: {r.Reference}").ToList();
+        foreach (var o in offending) output.WriteLine("OFFENDING: " + o);
         Assert.True(offending.Count == 0,
             "the command line uses algorithms directly (go through a Tally.Application job):\n  " + string.Join("\n  ", offending));
     }

@@ -125,6 +125,6 @@ public class SimulationTests
         var experiment = AggregationLab.Find("prior")!;
         var e = Assert.ThrowsAny<TallyUserException>(() => AggregationLab.Run(experiment, [-1.0], 8, [AggregatorCatalog.Find("mv")!],
             new CommonMethodOptions(), compute: new ComputeOptions { MaxDegreeOfParallelism = 4 }));
-        Assert.Contains("α1", e.Message);
+        Assert.Contains("Alpha1", e.Message);   // the option of the sparse crowd the prior experiment varies
     }
 }
