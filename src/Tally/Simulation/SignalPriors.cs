@@ -220,26 +220,8 @@ public sealed class LatentClassPrior : ISignalPrior
     /// <summary>Throws <see cref="ArgumentException"/> unless J is a finite, non-negative, symmetric K×K matrix summing to 1 (within <paramref name="tolerance"/>).</summary>
     public static void ValidateJoint(ReadOnlySpan<double> joint, int classes, double tolerance)
     {
-        var problem = JointProblem(joint, classes, tolerance);
+        var problem = EdxPriors.JointProblem(joint, classes, tolerance);
         if (problem is not null) throw new ArgumentException(problem);
-    }
-
-    /// <summary>What is wrong with J, or null if it is a valid symmetric joint.</summary>
-    internal static string? JointProblem(ReadOnlySpan<double> joint, int k, double tolerance)
-    {
-        if (joint.Length != k * k) return $"expected {k}×{k} = {k * k} entries, got {joint.Length}";
-        double sum = 0;
-        for (int x = 0; x < k; x++)
-            for (int y = 0; y < k; y++)
-            {
-                double v = joint[x * k + y];
-                if (!double.IsFinite(v)) return $"J[{x}][{y}] is not a finite number";
-                if (v < 0) return $"J[{x}][{y}] = {v:R} is negative";
-                if (Math.Abs(v - joint[y * k + x]) > tolerance) return $"not symmetric: J[{x}][{y}] = {v:R} but J[{y}][{x}] = {joint[y * k + x]:R}";
-                sum += v;
-            }
-        if (Math.Abs(sum - 1) > tolerance) return $"entries sum to {sum:R}, not 1 (tolerance {tolerance:R})";
-        return null;
     }
 
     private static double[] Normalised(double[] v, string param)
@@ -272,4 +254,15 @@ public sealed class LatentClassPrior : ISignalPrior
     }
 
     private static ImmutableArray<double> Wrap(double[] a) => ImmutableCollectionsMarshal.AsImmutableArray(a);
+}
+
+/// <summary>Signal priors from the bundled edX joints.</summary>
+public static class EdxPriorExtensions
+{
+    /// <summary>A signal prior reproducing J between any two agents (see <see cref="LatentClassPrior.FromJoint"/>).</summary>
+    public static LatentClassPrior ToSignalPrior(this EdxPrior prior, int iterations = 2000)
+    {
+        ArgumentNullException.ThrowIfNull(prior);
+        return LatentClassPrior.FromJoint(prior.Joint.ToArray(), prior.Classes, "edx:" + prior.Name, iterations, out _);
+    }
 }

@@ -1,9 +1,8 @@
 using System.Collections.Immutable;
 using System.Runtime.InteropServices;
 using System.Text.Json;
-using Tally.Core;
 
-namespace Tally.Simulation;
+namespace Tally.Core;
 
 /// <summary>
 /// One edX peer-assessment joint (Shnayder &amp; Parkes): the distribution of the scores two random peers gave the
@@ -20,9 +19,6 @@ public sealed record EdxPrior(int Index, int CourseId, int ProblemId, int Criter
     /// <summary>"course/problem/criterion".</summary>
     public string Name => $"{CourseId}/{ProblemId}/{CriterionId}";
 
-    /// <summary>A signal prior reproducing J between any two agents (see <see cref="LatentClassPrior.FromJoint"/>).</summary>
-    public LatentClassPrior ToSignalPrior(int iterations = 2000) =>
-        LatentClassPrior.FromJoint(Joint.ToArray(), Classes, "edx:" + Name, iterations, out _);
 }
 
 /// <summary>Loads the bundled edX joints (data/edx-peer-assessment-joints/joint_distributions.json).</summary>
@@ -84,6 +80,25 @@ public static class EdxPriors
         }
     }
 
+    /// <summary>What is wrong with J (K×K row-major), or null if it is a valid symmetric joint distribution.</summary>
+    public static string? JointProblem(ReadOnlySpan<double> joint, int k, double tolerance)
+    {
+        if (joint.Length != k * k) return $"expected {k}×{k} = {k * k} entries, got {joint.Length}";
+        double sum = 0;
+        for (int x = 0; x < k; x++)
+            for (int y = 0; y < k; y++)
+            {
+                double v = joint[x * k + y];
+                if (!double.IsFinite(v)) return $"J[{x}][{y}] is not a finite number";
+                if (v < 0) return $"J[{x}][{y}] = {NumberFormat.Number(v)} is negative";
+                if (Math.Abs(v - joint[y * k + x]) > tolerance)
+                    return $"not symmetric: J[{x}][{y}] = {NumberFormat.Number(v)} but J[{y}][{x}] = {NumberFormat.Number(joint[y * k + x])}";
+                sum += v;
+            }
+        if (Math.Abs(sum - 1) > tolerance) return $"entries sum to {NumberFormat.Number(sum)}, not 1 (tolerance {NumberFormat.Number(tolerance)})";
+        return null;
+    }
+
     private static EdxPrior ParseEntry(JsonElement entry, int index, string source)
     {
         TallyDataException Bad(string problem) => new(source, 0, $"entry {index}: {problem}");
@@ -113,7 +128,7 @@ public static class EdxPriors
             }
             r++;
         }
-        var why = LatentClassPrior.JointProblem(j, n, Tolerance);
+        var why = JointProblem(j, n, Tolerance);
         if (why is not null) throw new TallyDataException(source, 0, $"{label}: {why}");
         return new EdxPrior(index, course, problem, criterion, n, ImmutableCollectionsMarshal.AsImmutableArray(j));
     }
