@@ -19,18 +19,18 @@ internal static class AggregateCommand
         var truth = new Option<string?>("--truth", "-t") { Description = "Truth file (task,truth) to report accuracy against." };
         var gold = new Option<string?>("--gold") { Description = "Gold file (task,truth) whose labels are clamped during inference (" + string.Join(", ", AggregatorCatalog.All.Where(m => m.SupportsGold).Select(m => m.Name)) + ")." };
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for labels, workers and confusions files (nothing is written without it)." };
-        var format = new Option<string>("--format", "-f") { Description = "Output format: csv or json.", DefaultValueFactory = _ => "csv" };
-        format.AcceptOnlyFromAmong("csv", "json");
+        var format = new Option<string>("--format", "-f") { Description = "Output format: csv or json.", DefaultValueFactory = _ => Specs.Name(default(OutputFormat)) };
+        format.AcceptOnlyFromAmong([.. Specs.Names<OutputFormat>()]);
         var input = new AnswerFormatOptions();
         var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit of iterative methods (default: the method's; see 'tally methods')." };
         var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance; 0 = run exactly --max-iterations (default: the method's)." };
-        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for any randomness (default 0; for mv: break ties at random)." };
-        var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default twocoin:2,1." };
+        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for any randomness (default 0; for mv, a seed breaks ties at random)." };
+        var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default: the method's." };
         var saveModel = new Option<string?>("--save-model") { Description = "Save the fitted model (worker confusions or weights, class priors, method, options) as JSON." };
         var model = new Option<string?>("--model") { Description = "Label ANSWERS with a saved model instead of fitting (its method and classes are used)." };
         var refine = new Option<bool>("--refine") { Description = "With --model: refit on ANSWERS starting from the model (EM warm start) instead of only predicting." };
-        var unseen = new Option<string>("--unseen-workers") { Description = "With --model: answers of workers the model has not seen: average (treat as the model's average worker), ignore, or error.", DefaultValueFactory = _ => "average" };
-        unseen.AcceptOnlyFromAmong("average", "ignore", "error");
+        var unseen = new Option<string>("--unseen-workers") { Description = "With --model: answers of workers the model has not seen: average (treat as the model's average worker), ignore, or error.", DefaultValueFactory = _ => Specs.Name(new PredictOptions().UnseenWorkers) };
+        unseen.AcceptOnlyFromAmong([.. Specs.Names<UnseenWorkerPolicy>()]);
 
         var cmd = new Command("aggregate", """
             Infer each task's true label and each worker's reliability from crowd answers.
@@ -62,9 +62,9 @@ internal static class AggregateCommand
                 GoldPath = p.GetValue(gold),
                 ModelPath = p.GetValue(model),
                 Refine = p.GetValue(refine),
-                UnseenWorkers = p.GetValue(unseen) switch { "ignore" => UnseenWorkerPolicy.Ignore, "error" => UnseenWorkerPolicy.Error, _ => UnseenWorkerPolicy.Average },
+                UnseenWorkers = Specs.Choice<UnseenWorkerPolicy>(p.GetValue(unseen)!, "UnseenWorkers"),
                 OutputDirectory = p.GetValue(outDir),
-                OutputFormat = p.GetValue(format) == "json" ? OutputFormat.Json : OutputFormat.Csv,
+                OutputFormat = Specs.Choice<OutputFormat>(p.GetValue(format)!, "Format"),
                 SaveModelPath = p.GetValue(saveModel),
             };
             var outcome = ctx.WithJobProgress(report => AggregateJob.Run(request, ctx.Compute, report));
