@@ -159,6 +159,18 @@ public sealed record AggregationModel
         start.CheckClasses(answers);
     }
 
+    /// <summary>
+    /// The warm start of an EM refit: checks that <paramref name="start"/> belongs to <paramref name="method"/> and
+    /// the answers' classes, and returns the posteriors it predicts for <paramref name="answers"/> (T×K, a fresh array).
+    /// </summary>
+    /// <exception cref="TallyUserException">Another method's model, or other classes.</exception>
+    public static double[] StartingPosteriors(AggregationModel start, string method, LabelMatrix answers, ComputeOptions? compute,
+        CancellationToken cancellationToken)
+    {
+        CheckStart(start, method, answers);
+        return start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray();
+    }
+
     private void CheckClasses(LabelMatrix answers)
     {
         var names = answers.Classes.Names;

@@ -61,8 +61,7 @@ public sealed class DawidSkene(DawidSkeneOptions? options = null) : IAggregator
         IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Options.Validate();
-        AggregationModel.CheckStart(start, Name, answers);
-        return Fit(answers, start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray(), compute, progress, cancellationToken);
+        return Fit(answers, AggregationModel.StartingPosteriors(start, Name, answers, compute, cancellationToken), compute, progress, cancellationToken);
     }
 
     private AggregationResult Fit(LabelMatrix answers, double[]? initialPosteriors, ComputeOptions? compute,
@@ -126,8 +125,7 @@ public sealed class OneCoinDawidSkene(OneCoinDawidSkeneOptions? options = null) 
         IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Options.Validate();
-        AggregationModel.CheckStart(start, Name, answers);
-        return Fit(answers, start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray(), compute, progress, cancellationToken);
+        return Fit(answers, AggregationModel.StartingPosteriors(start, Name, answers, compute, cancellationToken), compute, progress, cancellationToken);
     }
 
     private AggregationResult Fit(LabelMatrix answers, double[]? initialPosteriors, ComputeOptions? compute,

@@ -62,7 +62,7 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
         var map = start.MapWorkers(answers, out _);
         var alpha = new double[answers.WorkerCount];
         for (int w = 0; w < alpha.Length; w++) alpha[w] = map[w] >= 0 ? start.Skills[map[w]] : Options.AbilityPriorMean;
-        var post = start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray();
+        var post = AggregationModel.StartingPosteriors(start, Name, answers, compute, cancellationToken);
         return Fit(answers, alpha, post, progress, cancellationToken);
     }
 

@@ -186,9 +186,7 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
         IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Options.Validate();
-        AggregationModel.CheckStart(start, Name, answers);
-        var q = start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray();
-        return Fit(answers, null, q, compute, progress, cancellationToken);
+        return Fit(answers, null, AggregationModel.StartingPosteriors(start, Name, answers, compute, cancellationToken), compute, progress, cancellationToken);
     }
 
     /// <summary>

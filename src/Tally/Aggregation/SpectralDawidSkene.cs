@@ -131,8 +131,7 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
         IProgress<IterationProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         Options.Validate();
-        AggregationModel.CheckStart(start, Name, answers);
-        return Fit(answers, start.Predict(answers, null, compute, cancellationToken).Posteriors.Values.ToArray(), compute, progress, cancellationToken);
+        return Fit(answers, AggregationModel.StartingPosteriors(start, Name, answers, compute, cancellationToken), compute, progress, cancellationToken);
     }
 
     private AggregationResult Fit(LabelMatrix answers, double[]? warmStart, ComputeOptions? compute,

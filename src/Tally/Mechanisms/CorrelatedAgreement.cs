@@ -40,20 +40,12 @@ public sealed record CorrelatedAgreementOptions : MechanismOptions
 /// does not depend on the peer). A candidate with no admissible penalty task cannot be paired and is passed over
 /// without using a chance. M* = 1 − S(r_i(p), r_j(q)), the reward had the bonus scored.
 /// </summary>
-public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
+public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = null) : PeerPredictionMechanism<CorrelatedAgreementOptions>(options ?? new CorrelatedAgreementOptions())
 {
-    /// <summary>The options in use.</summary>
-    public CorrelatedAgreementOptions Options { get; } = options ?? new CorrelatedAgreementOptions();
-
-    MechanismOptions IPeerPredictionMechanism.Options => Options;
-
     /// <inheritdoc />
-    public string Name => "ca";
+    public override string Name => "ca";
 
-    bool IPairedMechanism.PaysPerReport => true;
-
-    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
+    private protected override bool PaysPerReport => true;
 
     /// <summary>
     /// The detail-free score matrix Sign(Δ) (K×K row-major, 1 where Δ(x, y) &gt; 0, else 0) from the joint of all ordered
@@ -96,11 +88,8 @@ public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = nu
     }
 
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
-
-    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken)
+    private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
         MechanismKernel.Check(reports, Options, compute);
         ulong seed = Seeding.Base(Options.Seed);

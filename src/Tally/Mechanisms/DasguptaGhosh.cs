@@ -44,20 +44,12 @@ public sealed record DasguptaGhoshOptions : MechanismOptions
 /// are built jointly, alternately); a candidate whose sets come out empty cannot be paired and is passed over without
 /// using a chance. M* = 1 − penalty, the reward had the reports agreed.
 /// </summary>
-public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
+public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : PeerPredictionMechanism<DasguptaGhoshOptions>(options ?? new DasguptaGhoshOptions())
 {
-    /// <summary>The options in use.</summary>
-    public DasguptaGhoshOptions Options { get; } = options ?? new DasguptaGhoshOptions();
-
-    MechanismOptions IPeerPredictionMechanism.Options => Options;
-
     /// <inheritdoc />
-    public string Name => "dg";
+    public override string Name => "dg";
 
-    bool IPairedMechanism.PaysPerReport => true;
-
-    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
+    private protected override bool PaysPerReport => true;
 
     private sealed class Scratch(int tasks, int maxDegree, int k, Pairing? pairing, int workers)
     {
@@ -71,11 +63,8 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : IPeerP
     }
 
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
-
-    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken)
+    private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
         MechanismKernel.Check(reports, Options, compute);
         ulong seed = Seeding.Base(Options.Seed);

@@ -47,27 +47,16 @@ public sealed record DmiOptions : MechanismOptions
 /// (<see cref="DmiOptions.MaxPeers"/> = 0, the default, or MaxPeers ≥ the eligible count) no untried peer is left, so
 /// REFORM never re-pairs and pays as DMI does. No per-report reward: β(t) scales the whole payment.
 /// </summary>
-public sealed class Dmi(DmiOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
+public sealed class Dmi(DmiOptions? options = null) : PeerPredictionMechanism<DmiOptions>(options ?? new DmiOptions())
 {
-    /// <summary>The options in use.</summary>
-    public DmiOptions Options { get; } = options ?? new DmiOptions();
+    /// <inheritdoc />
+    public override string Name => "dmi";
 
-    MechanismOptions IPeerPredictionMechanism.Options => Options;
+    private protected override bool PaysPerReport => false;
 
     /// <inheritdoc />
-    public string Name => "dmi";
-
-    bool IPairedMechanism.PaysPerReport => false;
-
-    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
-
-    /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
-
-    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken)
+    private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
         MechanismKernel.Check(reports, Options, compute);
         ulong seed = Seeding.Base(Options.Seed);

@@ -29,24 +29,16 @@ public sealed record OutputAgreementOptions : MechanismOptions
 /// Under <see cref="Reform"/>: a report "did not match" when it differs from its peer's (the peer factor is 0); a new
 /// peer is drawn among the task's other agents; M* = 1.
 /// </summary>
-public sealed class OutputAgreement(OutputAgreementOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
+public sealed class OutputAgreement(OutputAgreementOptions? options = null) : PeerPredictionMechanism<OutputAgreementOptions>(options ?? new OutputAgreementOptions())
 {
-    /// <summary>The options in use.</summary>
-    public OutputAgreementOptions Options { get; } = options ?? new OutputAgreementOptions();
+    /// <inheritdoc />
+    public override string Name => "oa";
 
-    MechanismOptions IPeerPredictionMechanism.Options => Options;
+    private protected override bool PaysPerReport => true;
 
     /// <inheritdoc />
-    public string Name => "oa";
-
-    bool IPairedMechanism.PaysPerReport => true;
-
-    /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
-
-    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken)
+    private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
         MechanismKernel.Check(reports, Options, compute);
         ulong seed = Seeding.Base(Options.Seed);
@@ -95,6 +87,4 @@ public sealed class OutputAgreement(OutputAgreementOptions? options = null) : IP
         };
     }
 
-    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
 }

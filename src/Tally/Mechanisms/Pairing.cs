@@ -132,3 +132,39 @@ internal sealed class TriedPeers
     /// <summary>Whether <paramref name="worker"/> was tried for the current report.</summary>
     public bool Contains(int worker) => _mark[worker] == _stamp;
 }
+
+/// <summary>
+/// What every registered peer-prediction mechanism shares: its validated options, its name, and the two ways it is
+/// paid — plainly (<see cref="Pay(LabelMatrix, ComputeOptions?, IProgress{WorkProgress}?, CancellationToken)"/>) or
+/// under REFORM's pairing policy — both through the mechanism's one loop, so REFORM with no re-pairing is the plain
+/// mechanism bit for bit.
+/// </summary>
+/// <typeparam name="TOptions">The mechanism's options record.</typeparam>
+public abstract class PeerPredictionMechanism<TOptions> : IPeerPredictionMechanism, IPairedMechanism where TOptions : MechanismOptions
+{
+    private protected PeerPredictionMechanism(TOptions options) => Options = options ?? throw new ArgumentNullException(nameof(options));
+
+    /// <summary>The options in use.</summary>
+    public TOptions Options { get; }
+
+    MechanismOptions IPeerPredictionMechanism.Options => Options;
+
+    /// <inheritdoc />
+    public abstract string Name { get; }
+
+    /// <summary>See <see cref="IPairedMechanism.PaysPerReport"/>.</summary>
+    private protected abstract bool PaysPerReport { get; }
+
+    bool IPairedMechanism.PaysPerReport => PaysPerReport;
+
+    /// <inheritdoc />
+    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
+        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
+
+    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
+        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
+
+    /// <summary>The mechanism's loop; <paramref name="pairing"/> (REFORM) is asked before every re-pairing, null for a plain payment.</summary>
+    private protected abstract PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken cancellationToken);
+}

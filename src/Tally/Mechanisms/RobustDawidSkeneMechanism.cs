@@ -52,25 +52,17 @@ public sealed record RobustDawidSkeneMechanismOptions : MechanismOptions
 /// Under <see cref="Reform"/>: agents are scored against labels recovered from two other groups, not against a drawn
 /// peer, so there is no pairing to repeat: REFORM pays exactly as this mechanism does, with β(t) scaling the payment.
 /// </summary>
-public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
+public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? options = null) : PeerPredictionMechanism<RobustDawidSkeneMechanismOptions>(options ?? new RobustDawidSkeneMechanismOptions())
 {
-    /// <summary>The options in use.</summary>
-    public RobustDawidSkeneMechanismOptions Options { get; } = options ?? new RobustDawidSkeneMechanismOptions();
+    /// <inheritdoc />
+    public override string Name => "rmif-ds";
 
-    MechanismOptions IPeerPredictionMechanism.Options => Options;
+    private protected override bool PaysPerReport => false;
 
     /// <inheritdoc />
-    public string Name => "rmif-ds";
-
-    bool IPairedMechanism.PaysPerReport => false;
-
-    // No peer is ever drawn, so the pairing policy has nothing to decide.
-    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken) => Pay(reports, compute, progress, cancellationToken);
-
-    /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
-        CancellationToken cancellationToken = default)
+    /// <remarks>No peer is ever drawn, so a pairing policy has nothing to decide.</remarks>
+    private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
         MechanismKernel.Check(reports, Options, compute);
         ulong seed = Seeding.Base(Options.Seed);

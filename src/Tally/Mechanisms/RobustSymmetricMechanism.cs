@@ -69,20 +69,12 @@ public sealed record RobustSymmetricOptions : MechanismOptions
 /// tried for this task, and the pair goes into the batch of the last peer. Eq. (8) is not a sum of per-report rewards,
 /// so β(t) scales the whole payment.
 /// </summary>
-public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
+public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = null) : PeerPredictionMechanism<RobustSymmetricOptions>(options ?? new RobustSymmetricOptions())
 {
-    /// <summary>The options in use.</summary>
-    public RobustSymmetricOptions Options { get; } = options ?? new RobustSymmetricOptions();
-
-    MechanismOptions IPeerPredictionMechanism.Options => Options;
-
     /// <inheritdoc />
-    public string Name => "rmif-symmetric";
+    public override string Name => "rmif-symmetric";
 
-    bool IPairedMechanism.PaysPerReport => false;
-
-    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
+    private protected override bool PaysPerReport => false;
 
     private sealed class Scratch(int workers, int k, Pairing? pairing)
     {
@@ -107,11 +99,8 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
     }
 
     /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
-
-    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken)
+    private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
         MechanismKernel.Check(reports, Options, compute);
         var o = Options;

@@ -49,27 +49,16 @@ public sealed record RptscOptions : MechanismOptions
 /// (peer-fac = 0, reward −α); f is drawn once per report, before any re-pairing, and a new peer is drawn among the
 /// task's other agents; M* = α(1/f(y_i) − 1).
 /// </summary>
-public sealed class Rptsc(RptscOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
+public sealed class Rptsc(RptscOptions? options = null) : PeerPredictionMechanism<RptscOptions>(options ?? new RptscOptions())
 {
-    /// <summary>The options in use.</summary>
-    public RptscOptions Options { get; } = options ?? new RptscOptions();
+    /// <inheritdoc />
+    public override string Name => "rptsc";
 
-    MechanismOptions IPeerPredictionMechanism.Options => Options;
+    private protected override bool PaysPerReport => true;
 
     /// <inheritdoc />
-    public string Name => "rptsc";
-
-    bool IPairedMechanism.PaysPerReport => true;
-
-    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
-
-    /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
-
-    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken)
+    private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
         MechanismKernel.Check(reports, Options, compute);
         double alpha = Options.Alpha;

@@ -42,27 +42,16 @@ public sealed record TvdMutualInformationOptions : MechanismOptions
 /// exactly 0 when either agent is constant). A new peer is drawn uniformly among the eligible agents not yet tried;
 /// the payment is the last pair's estimate. No per-report reward: β(t) scales the whole payment (see <see cref="Reform"/>).
 /// </summary>
-public sealed class TvdMutualInformation(TvdMutualInformationOptions? options = null) : IPeerPredictionMechanism, IPairedMechanism
+public sealed class TvdMutualInformation(TvdMutualInformationOptions? options = null) : PeerPredictionMechanism<TvdMutualInformationOptions>(options ?? new TvdMutualInformationOptions())
 {
-    /// <summary>The options in use.</summary>
-    public TvdMutualInformationOptions Options { get; } = options ?? new TvdMutualInformationOptions();
+    /// <inheritdoc />
+    public override string Name => "tvdmi";
 
-    MechanismOptions IPeerPredictionMechanism.Options => Options;
+    private protected override bool PaysPerReport => false;
 
     /// <inheritdoc />
-    public string Name => "tvdmi";
-
-    bool IPairedMechanism.PaysPerReport => false;
-
-    PaymentResult IPairedMechanism.Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken) => Pay(reports, pairing, compute, progress, cancellationToken);
-
-    /// <inheritdoc />
-    public PaymentResult Pay(LabelMatrix reports, ComputeOptions? compute = null, IProgress<WorkProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Pay(reports, null, compute, progress, cancellationToken);
-
-    private PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute, IProgress<WorkProgress>? progress,
-        CancellationToken cancellationToken)
+    private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
+        IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
         MechanismKernel.Check(reports, Options, compute);
         ulong seed = Seeding.Base(Options.Seed);
