@@ -1,14 +1,41 @@
+using System.Runtime.InteropServices;
 using ScottPlot;
+using Tally.Core;
 
 namespace Tally.Cli;
 
 /// <summary>Charts written as PNG files (presentation only: the numbers come from the library).</summary>
 internal static class Plots
 {
+    /// <summary>The platforms whose SkiaSharp native library the program carries (Tally.Cli.csproj, TallyNativeRuntimes).</summary>
+    private const string NativePlatforms = "linux-x64, linux-arm64, macOS (osx) and win-x64";
+
+    /// <summary>A new chart; a user error (not a crash) when SkiaSharp's native library is missing for this platform.</summary>
+    private static Plot NewPlot()
+    {
+        try
+        {
+            return new Plot();
+        }
+        catch (TypeInitializationException e) when (Innermost(e) is DllNotFoundException)
+        {
+            throw new TallyUserException(
+                $"--plot: cannot draw: SkiaSharp's native library does not load on this platform ({RuntimeInformation.RuntimeIdentifier}; " +
+                $"it ships for {NativePlatforms}); leave out --plot, or build for this platform " +
+                "(dotnet publish src/Tally.Cli -r RID)", e);
+        }
+    }
+
+    private static Exception Innermost(Exception e)
+    {
+        while (e.InnerException is not null) e = e.InnerException;
+        return e;
+    }
+
     /// <summary>A bar chart of one value per named item.</summary>
     public static void Bars(string path, string title, string yLabel, IReadOnlyList<string> names, IReadOnlyList<double> values)
     {
-        var plot = new Plot();
+        var plot = NewPlot();
         var bars = new List<Bar>();
         for (int i = 0; i < values.Count; i++)
             bars.Add(new Bar { Position = i, Value = values[i], FillColor = Colors.C0, Label = values[i].ToString(values[i] < 10 ? "0.###" : "0.0", System.Globalization.CultureInfo.InvariantCulture) });
@@ -35,7 +62,7 @@ internal static class Plots
     public static void Lines(string path, string title, string xLabel, string yLabel,
         IReadOnlyList<(string Name, double[] X, double[] Y, double[]? Low, double[]? High)> series, bool legendOutside = false)
     {
-        var plot = new Plot();
+        var plot = NewPlot();
         int i = 0;
         foreach (var (name, x, y, low, high) in series)
         {

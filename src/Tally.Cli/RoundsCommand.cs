@@ -18,7 +18,11 @@ internal static class RoundsCommand
 
     private static Command CreateRun(CliContext ctx)
     {
-        var scenario = new Argument<string>("SCENARIO") { Description = "Scenario JSON file (see docs/scenarios/reform-paper.json)." };
+        var scenario = new Argument<string>("SCENARIO")
+        {
+            Description = "Scenario JSON file (example: docs/scenarios/reform-paper.json in the repository; a copy ships with tally as " +
+                Path.Combine(AppContext.BaseDirectory, "scenarios", "reform-paper.json") + ").",
+        };
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for rewards.csv (per-round rewards), summary.csv and PNG plots." };
         var cmd = new Command("run", """
             Simulates a population of trustworthy agents (correct with an accuracy drawn in a range) and random agents
