@@ -138,33 +138,48 @@ public sealed class IdxFileTests : IDisposable
         Assert.Contains("apt-get install dataset-fashion-mnist", e.Problem);
     }
 
-    /// <summary>
-    /// The real data from the Debian package dataset-fashion-mnist. .ci/run installs it; a plain 'dotnet test' on a
-    /// fresh machine installs it here (once, when running as root with apt), as the README's two commands promise.
-    /// </summary>
-    private static FashionMnistFiles RealFiles() =>
-        FashionMnist.TryLocate() ?? (Installed.Value ? FashionMnist.TryLocate() : null) ?? throw new Xunit.Sdk.XunitException(
-            "Fashion-MNIST is not installed: " + FashionMnist.InstallHint + " (.ci/run does this).");
-
-    private static readonly Lazy<bool> Installed = new(() =>
+    [Theory]
+    [InlineData(true, null, false)]
+    [InlineData(true, "1", false)]
+    [InlineData(false, "1", false)]
+    [InlineData(false, "true", false)]
+    [InlineData(false, null, true)]
+    [InlineData(false, "", true)]
+    [InlineData(false, "0", true)]
+    public void FashionMnist_tests_skip_only_when_the_data_is_missing_and_not_required(bool found, string? require, bool skips)
     {
-        if (!OperatingSystem.IsLinux() || Environment.UserName != "root" || !File.Exists("/usr/bin/apt-get")) return false;
-        foreach (var args in new[] { "update -qq", "install -y -qq dataset-fashion-mnist" })
+        var reason = FashionMnistFactAttribute.SkipReason(found, require);
+        if (!skips) Assert.Null(reason);
+        else
         {
-            var psi = new System.Diagnostics.ProcessStartInfo("/usr/bin/apt-get", args) { RedirectStandardOutput = true, RedirectStandardError = true };
-            psi.Environment["DEBIAN_FRONTEND"] = "noninteractive";
-            using var p = System.Diagnostics.Process.Start(psi)!;
-            p.StandardOutput.ReadToEndAsync();
-            p.StandardError.ReadToEndAsync();
-            if (!p.WaitForExit(300_000) || p.ExitCode != 0) return false;
+            // The reason tells how to get the data (the hint names the Debian package and the FASHION_MNIST variable).
+            Assert.StartsWith("Fashion-MNIST is not installed: ", reason);
+            Assert.Contains("apt-get install dataset-fashion-mnist", reason);
+            Assert.Contains(FashionMnist.EnvironmentVariable, reason);
         }
-        return true;
-    });
+    }
 
+    /// <summary>CI must really run the Fashion-MNIST tests: .ci/run installs the data and makes a missing one a failure.</summary>
     [Fact]
+    public void Ci_installs_fashion_mnist_and_requires_it()
+    {
+        var ci = File.ReadAllText(Path.Combine(TestData.RepoRoot, ".ci", "run"));
+        Assert.Contains("apt-get install -y -qq dataset-fashion-mnist", ci);
+        Assert.Contains($"export {FashionMnistFactAttribute.RequireVariable}=1", ci);
+        // And no test starts a package manager itself (the needles are built here so that this file does not match).
+        string[] needles = ["/usr/bin/" + "apt-get", "ProcessStartInfo(\"" + "apt", "ProcessStartInfo(\"" + "dpkg"];
+        foreach (var file in Directory.GetFiles(Path.Combine(TestData.RepoRoot, "tests"), "*.cs", SearchOption.AllDirectories))
+        {
+            if (file.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal)) continue;
+            var text = File.ReadAllText(file);
+            foreach (var needle in needles) Assert.False(text.Contains(needle, StringComparison.Ordinal), $"{file} starts {needle}");
+        }
+    }
+
+    [FashionMnistFact]
     public void FashionMnist_Real_First1000TrainingImages()
     {
-        var files = RealFiles();
+        var files = FashionMnistFactAttribute.Files();
         var d = FashionMnist.Load(1000, FashionMnistSplit.Train, files.Directory);
         Assert.Equal(1000, d.Count);
         Assert.Equal((28, 28), (d.Rows, d.Columns));
@@ -181,10 +196,10 @@ public sealed class IdxFileTests : IDisposable
         Assert.Equal([60000, 28, 28], images.FileDimensions.ToArray());
     }
 
-    [Fact]
+    [FashionMnistFact]
     public void FashionMnist_Real_TestSplit()
     {
-        var files = RealFiles();
+        var files = FashionMnistFactAttribute.Files();
         var d = FashionMnist.Load(1000, FashionMnistSplit.Test, files.Directory);
         Assert.Equal(1000, d.Count);
         Assert.Equal([9, 2, 1, 1, 6, 1, 4, 6, 5, 7], d.Labels[..10]);
