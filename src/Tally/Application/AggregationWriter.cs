@@ -123,7 +123,13 @@ public static class AggregationWriter
         j.WriteEndArray();
     }
 
-    /// <summary>confusions.json: classes, class priors, and per worker a K×K matrix (row = true class, column = answer).</summary>
+    /// <summary>How <c>confusions.json</c> lays out each worker's matrix, written into the file as its <c>layout</c> field.</summary>
+    /// <remarks>Row = true class, column = the worker's answer, so each row sums to 1. Crowd-Kit's <c>errors_</c> is the
+    /// transpose (indexed by the observed label first); the field says which axis is which so nobody has to guess.</remarks>
+    public const string ConfusionsLayout = "workers[worker][true_class][answer] = P(answer | true class); rows: true class, columns: answer, each row sums to 1";
+
+    /// <summary>confusions.json: method, <see cref="ConfusionsLayout"/>, classes, class priors, and per worker a K×K matrix
+    /// (row = true class, column = answer).</summary>
     public static void WriteConfusionsJson(AggregationResult r, Stream tw)
     {
         var conf = r.Confusions ?? throw new InvalidOperationException("The result has no confusion matrices.");
@@ -132,6 +138,7 @@ public static class AggregationWriter
         int k = a.ClassCount;
         j.WriteStartObject();
         j.WriteString("method", r.Method);
+        j.WriteString("layout", ConfusionsLayout);
         j.WriteStartArray("classes");
         for (int c = 0; c < k; c++) j.WriteStringValue(a.Classes[c]);
         j.WriteEndArray();
