@@ -45,6 +45,16 @@ public sealed class FuzzTests
         var e = Refused(() => FeatureFiles.ReadSparse(new MemoryStream(bytes), "f", new SparseFeatureOptions(SparseLeadingToken.Label, OneBased: true)));
         Assert.Equal(2, e.Line);
         Assert.Contains("183,647,999 columns", e.Problem);
+        // svmlight fuzzing, 1M run: index 19,999,999 in a 2-row file made 40M zeros (7 s); few entries allow few values.
+        e = Refused(() => FeatureFiles.ReadSparse(new MemoryStream("+1 1:-3.74 # comment\r\n-1 19999999:0.14\r\n"u8.ToArray()), "f",
+            new SparseFeatureOptions(SparseLeadingToken.Label, OneBased: true)));
+        Assert.Equal(2, e.Line);
+        Assert.Contains("mistyped", e.Problem);
+        // A wide table with many entries is fine: 100 rows × 200,000 columns from 100 × 200 entries.
+        var wide = new StringBuilder();
+        for (int r = 0; r < 100; r++)
+            wide.Append("200 ").AppendJoin(' ', Enumerable.Range(0, 200).Select(j => $"{j * 1000 + r}:1")).Append('\n');
+        Assert.Equal(199_100, FeatureFiles.ReadSparse(new MemoryStream(Encoding.ASCII.GetBytes(wide.ToString())), "f").Dimension);
         // An index at int.MaxValue does not overflow the width either.
         e = Refused(() => FeatureFiles.ReadSparse(new MemoryStream(Encoding.ASCII.GetBytes("1 2147483647:1\n")), "f"));
         Assert.Equal(1, e.Line);

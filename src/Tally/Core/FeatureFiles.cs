@@ -58,10 +58,18 @@ public static class FeatureFiles
 {
     /// <summary>
     /// The most values (rows × columns) a sparse file may expand to: 2^26, i.e. 512 MiB of doubles. The learners work on
-    /// dense rows, so a file whose largest index implies more (one stray huge index on one line) is refused at that
-    /// line instead of allocating gigabytes.
+    /// dense rows, so a file whose largest index implies more is refused at that index's line instead of allocating
+    /// gigabytes. Beyond <see cref="FreeDenseValues"/>, a table may also hold at most
+    /// <see cref="MaxValuesPerEntry"/> values per entry in the file: one mistyped index (<c>19999999:0.5</c> for
+    /// <c>19:0.5</c>) must not turn a small file into hundreds of megabytes of zeros.
     /// </summary>
     public const long MaxDenseValues = 1L << 26;
+
+    /// <summary>Values any sparse file may expand to, however few its entries (2^24).</summary>
+    public const long FreeDenseValues = 1L << 24;
+
+    /// <summary>Values per entry a sparse file may expand to beyond <see cref="FreeDenseValues"/>.</summary>
+    public const long MaxValuesPerEntry = 1024;
 
     /// <summary>The layout <see cref="FeatureFileFormat.Auto"/> picks for <paramref name="path"/> (by extension); other formats are returned as they are.</summary>
     public static FeatureFileFormat Resolve(FeatureFileFormat format, string path)
@@ -193,7 +201,7 @@ public static class FeatureFiles
     {
         int lowest = options.OneBased ? 1 : 0;
         var rows = new List<(int[] Index, double[] Value)>();
-        long blankLine = 0, lineNo = 0, maxIndexLine = 0;
+        long blankLine = 0, lineNo = 0, maxIndexLine = 0, entries = 0;
         int maxIndex = -1;
         var idx = new List<int>();
         var val = new List<double>();
@@ -251,6 +259,7 @@ public static class FeatureFiles
                         throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(vt)} (index {raw}) is not a finite number");
                     idx.Add(col);
                     val.Add(v);
+                    entries++;
                     if (col > maxIndex) { maxIndex = col; maxIndexLine = lineNo; }
                 }
                 if (options.Leading == SparseLeadingToken.Count && declared != idx.Count)
@@ -261,9 +270,11 @@ public static class FeatureFiles
         if (rows.Count == 0) throw new TallyDataException(path, 0, "has no rows");
         long width = options.Dimension ?? maxIndex + 1L;
         if (width < 1) throw new TallyDataException(path, 0, "has no entries, so the dimension is unknown (give it)");
-        if (width * rows.Count > MaxDenseValues)
+        long cells = width * rows.Count, allowed = Math.Min(MaxDenseValues, Math.Max(FreeDenseValues, MaxValuesPerEntry * entries));
+        if (cells > allowed)
             throw new TallyDataException(path, options.Dimension is null ? maxIndexLine : 0,
-                $"{rows.Count:N0} rows × {width:N0} columns{(options.Dimension is null ? $" (index {maxIndex + lowest} here)" : "")} is more than the {MaxDenseValues:N0} values a dense features table may hold");
+                $"{rows.Count:N0} rows × {width:N0} columns{(options.Dimension is null ? $" (index {maxIndex + lowest} here)" : "")} = {cells:N0} values for {entries:N0} entries "
+                + $"is more than a dense features table may hold ({allowed:N0}: {MaxValuesPerEntry:N0} per entry, at least {FreeDenseValues:N0}, at most {MaxDenseValues:N0}); is the index mistyped?");
         int d = (int)width;
 
         string[] tasks = options.IdsPath is null
