@@ -18,6 +18,31 @@ namespace Tally.Bench;
 /// </summary>
 public static class Program
 {
+    /// <summary>
+    /// <c>fuzz READER|all INPUTS [SEED=1] [THREADS=cores]</c>: runs <see cref="ReaderFuzz"/> and prints one CSV line per
+    /// reader (reader,inputs,parsed,rejected,seconds,slowest_ms,findings), then each finding with its input in base64.
+    /// Exit code 1 when anything was found.
+    /// </summary>
+    private static int Fuzz(string[] args)
+    {
+        var readers = args[1] == "all" ? ReaderFuzz.Readers : [args[1]];
+        long n = long.Parse(args[2], CultureInfo.InvariantCulture);
+        int seed = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 1;
+        int threads = args.Length > 4 ? int.Parse(args[4], CultureInfo.InvariantCulture) : Environment.ProcessorCount;
+        Console.WriteLine("reader,inputs,parsed,rejected,seconds,slowest_ms,findings");
+        int found = 0;
+        foreach (var reader in readers)
+        {
+            var report = ReaderFuzz.Run(reader, n, seed, threads);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{reader},{report.Inputs},{report.Parsed},{report.Rejected},{report.Elapsed.TotalSeconds:0.0},{report.SlowestMilliseconds:0.0},{report.Findings.Count}"));
+            foreach (var f in report.Findings)
+                Console.WriteLine($"  {f.Kind}: {f.Detail}\n    input (base64): {Convert.ToBase64String(f.Input.Length > 4096 ? f.Input[..4096] : f.Input)}{(f.Input.Length > 4096 ? $" … ({f.Input.Length:N0} bytes)" : "")}");
+            found += report.Findings.Count;
+        }
+        return found == 0 ? 0 : 1;
+    }
+
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "bdn")
@@ -39,6 +64,7 @@ public static class Program
             return 0;
         }
         if (args.Length >= 2 && args[0] == "learn") return LearningBench.Run(args);
+        if (args.Length >= 3 && args[0] == "fuzz") return Fuzz(args);
         if (args.Length == 2 && args[0] == "read")
         {
             var c = Stopwatch.StartNew();

@@ -6,8 +6,9 @@ namespace Tally.Cli;
 
 /// <summary>
 /// The options that say how to read an answers file (<c>--task-col</c>, <c>--worker-col</c>, <c>--label-col</c>,
-/// <c>--classes</c>, <c>--class-order</c>, <c>--duplicates</c>), for every command that reads one; their defaults are
-/// those of <see cref="AnswerFileOptions"/>.
+/// <c>--classes</c>, <c>--class-order</c>, <c>--duplicates</c>, <c>--encoding</c>), for every command that reads one;
+/// their defaults are those of <see cref="AnswerFileOptions"/>. <see cref="EncodingOption"/> is the one
+/// <c>--encoding</c> of every command that reads a text file.
 /// </summary>
 internal sealed class AnswerFormatOptions
 {
@@ -28,16 +29,28 @@ internal sealed class AnswerFormatOptions
         DefaultValueFactory = _ => Specs.Name(Defaults.Duplicates),
     };
 
+    private readonly Option<string> _encoding = EncodingOption();
+
     public AnswerFormatOptions() => _order.AcceptOnlyFromAmong([.. Specs.Names<ClassOrder>()]);
+
+    /// <summary>The <c>--encoding</c> option: how to decode text files that have no byte order mark.</summary>
+    public static Option<string> EncodingOption(string files = "input files") => new("--encoding")
+    {
+        Description = $"Encoding of the {files} when they have no byte order mark: {string.Join(", ", FileEncodings.Names)}. UTF-8 is read strictly: a byte that is not UTF-8 is an error naming its line.",
+        DefaultValueFactory = _ => FileEncodings.Name(FileEncoding.Utf8),
+    };
+
+    /// <summary>The encoding the user asked for with <paramref name="option"/>.</summary>
+    public static FileEncoding Encoding(ParseResult p, Option<string> option) => FileEncodings.Parse(p.GetValue(option)!);
 
     /// <summary>Adds the options to <paramref name="command"/>.</summary>
     public void AddTo(Command command)
     {
-        foreach (var o in new Option[] { _task, _worker, _label, _classes, _order, _duplicates }) command.Add(o);
+        foreach (var o in new Option[] { _task, _worker, _label, _classes, _order, _duplicates, _encoding }) command.Add(o);
     }
 
     /// <summary>The file options the user asked for.</summary>
     public AnswerFileOptions Read(ParseResult p) => new(p.GetValue(_task)!, p.GetValue(_worker)!, p.GetValue(_label)!,
         AnswerFiles.ParseClassList(p.GetValue(_classes)), CliValues.ParseDuplicates(p.GetValue(_duplicates)!),
-        ClassOrder: Specs.Choice<ClassOrder>(p.GetValue(_order)!, "ClassOrder"));
+        ClassOrder: Specs.Choice<ClassOrder>(p.GetValue(_order)!, "ClassOrder"), Encoding: Encoding(p, _encoding));
 }

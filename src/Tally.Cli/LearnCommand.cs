@@ -28,6 +28,7 @@ internal static class LearnCommand
         var format = FeatureFormatOption();
         var ids = new Option<string?>("--feature-ids") { Description = "Sparse features: file with one task id per line for the training rows (default: rows are tasks 0, 1, …)." };
         var testIds = new Option<string?>("--test-ids") { Description = "Sparse features: file with one task id per line for the test rows." };
+        var answerFormat = new AnswerFormatOptions();
         var cmd = new Command("learn", """
             Train a classifier directly from noisy crowd answers and task features, jointly with a model of the workers
             where the method has one. The model can then label new tasks with 'tally predict'.
@@ -42,6 +43,7 @@ internal static class LearnCommand
               tally predict runs/bp/model.tlm new-features.csv --out new-labels.csv
             """)
         { answers, features, testFeatures, testTruth, truth, dataset, method, model, epochs, learningRate, seed, outDir, format, ids, testIds };
+        answerFormat.AddTo(cmd);
         cmd.SetAction(p =>
         {
             var request = new LearnRequest
@@ -55,6 +57,7 @@ internal static class LearnCommand
                 FeaturesFormat = ParseFormat(p.GetValue(format)!),
                 FeatureIdsPath = p.GetValue(ids),
                 TestIdsPath = p.GetValue(testIds),
+                Format = answerFormat.Read(p),
                 Method = p.GetValue(method),
                 Settings = new LearnerSettings
                 {
@@ -66,7 +69,7 @@ internal static class LearnCommand
                 OutputDirectory = p.GetValue(outDir),
             };
             var o = ctx.WithJobProgress(report => LearnJob.Run(request, ctx.Compute, report));
-            if (o.DroppedDuplicates > 0) ctx.Notice($"{o.DroppedDuplicates} repeated (task, worker) answers dropped (the last one is kept)");
+            if (o.DroppedDuplicates > 0) ctx.Notice($"{o.DroppedDuplicates} repeated (task, worker) answers dropped ({request.Format.Duplicates}; see --duplicates)");
             var written = o.Written.ToList();
             if (request.OutputDirectory is { } dir && o.Epochs.Length > 0)
                 written.Add(LearningCurve(Path.Combine(dir, "learning-curve.png"), o));
@@ -106,7 +109,8 @@ internal static class LearnCommand
         var outPath = new Option<string?>("--out", "-o") { Description = "Write predictions (task,label,p_<class>…) to this file instead of standard output." };
         var format = FeatureFormatOption();
         var ids = new Option<string?>("--feature-ids") { Description = "Sparse features: file with one task id per line (default: rows are tasks 0, 1, …)." };
-        var cmd = new Command("predict", "Label new tasks with a model trained by 'tally learn' (rows in task order, as 'tally learn' writes them).") { modelPath, featuresPath, outPath, format, ids };
+        var encoding = AnswerFormatOptions.EncodingOption("features and ids files");
+        var cmd = new Command("predict", "Label new tasks with a model trained by 'tally learn' (rows in task order, as 'tally learn' writes them).") { modelPath, featuresPath, outPath, format, ids, encoding };
         cmd.SetAction(p =>
         {
             var request = new PredictRequest
@@ -116,6 +120,7 @@ internal static class LearnCommand
                 Format = ParseFormat(p.GetValue(format)!),
                 IdsPath = p.GetValue(ids),
                 OutputPath = p.GetValue(outPath),
+                Encoding = AnswerFormatOptions.Encoding(p, encoding),
             };
             var o = ctx.WithJobProgress(report => PredictJob.Run(request, report));
             if (o.Written is { } path) ctx.Error.WriteLine($"tally: wrote {o.Tasks.Count} predictions to {path}");

@@ -27,6 +27,7 @@ internal static class PayCommand
         var labelCol = new Option<string>("--label-col") { Description = "Name of the report column.", DefaultValueFactory = _ => defaults.LabelColumn };
         var alpha = new Option<double?>("--alpha") { Description = "RPTSC reward scale α (rptsc, reform:rptsc; for REFORM only when starting a campaign)." };
         var sampleSize = new Option<int?>("--sample-size") { Description = "RPTSC sample size for f(y) (as --alpha)." };
+        var encoding = AnswerFormatOptions.EncodingOption("reports file");
         var reform = new ReformArguments();
         var cmd = new Command("pay", """
             Pay each agent for her reports by comparing them with her peers' (peer prediction), with no ground truth.
@@ -45,7 +46,7 @@ internal static class PayCommand
               tally pay --dataset dog --mechanism dmi --seed 3
               tally pay round-1.csv --mechanism reform:rptsc --k 2 --state campaign.json
             """)
-        { reports, dataset, mechanism, budget, seed, outDir, taskCol, workerCol, labelCol, alpha, sampleSize };
+        { reports, dataset, mechanism, budget, seed, outDir, taskCol, workerCol, labelCol, alpha, sampleSize, encoding };
         reform.AddTo(cmd);
         cmd.SetAction(p =>
         {
@@ -62,6 +63,7 @@ internal static class PayCommand
                 Alpha = p.GetValue(alpha),
                 SampleSize = p.GetValue(sampleSize),
                 Reform = reform.Settings(p),
+                Encoding = AnswerFormatOptions.Encoding(p, encoding),
             };
             var outcome = ctx.WithJobProgress(report => PayJob.Run(request, ctx.Compute, report));
             if (outcome.DroppedDuplicates > 0) ctx.Notice($"{outcome.DroppedDuplicates} repeated (task, agent) reports dropped (the last one is kept)");

@@ -24,6 +24,7 @@ internal static class RoundsCommand
                 Path.Combine(AppContext.BaseDirectory, "scenarios", "reform-paper.json") + ").",
         };
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for rewards.csv (per-round rewards), summary.csv and PNG plots." };
+        var encoding = AnswerFormatOptions.EncodingOption("scenario file");
         var cmd = new Command("run", """
             Simulates a population of trustworthy agents (correct with an accuracy drawn in a range) and random agents
             answering one task each per round, pays every round with RPTSC and with REFORM for each k, and reports the
@@ -39,10 +40,10 @@ internal static class RoundsCommand
             Examples:
               tally rounds run docs/scenarios/reform-paper.json --out docs/img/reform
             """)
-        { scenario, outDir };
+        { scenario, outDir, encoding };
         cmd.SetAction(p =>
         {
-            var request = new RoundsRequest { ScenarioPath = p.GetValue(scenario)!, OutputDirectory = p.GetValue(outDir) };
+            var request = new RoundsRequest { ScenarioPath = p.GetValue(scenario)!, OutputDirectory = p.GetValue(outDir), Encoding = AnswerFormatOptions.Encoding(p, encoding) };
             var outcome = ctx.WithJobProgress(report => RoundsJob.Run(request, ctx.Compute, report));
             Print(ctx, outcome.Result);
             if (request.OutputDirectory is { } dir) Plot(ctx, dir, outcome);

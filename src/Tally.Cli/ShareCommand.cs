@@ -24,6 +24,7 @@ internal static class ShareCommand
         var cost = new Option<double>("--cost") { Description = "Cost c per sample.", Required = true };
         var seed = new Option<int?>("--seed", "-s") { Description = "Seed for Z_i and the noise." };
         var outDir = new Option<string?>("--out", "-o") { Description = $"Directory for allocation-<agent>.json files (default: {ShareAllocateRequest.DefaultOutputDirectory})." };
+        var encoding = AnswerFormatOptions.EncodingOption("submissions");
         var cmd = new Command("allocate", """
             The mediator's step: from every agent's submitted samples, each agent's allocation (Z_i: n* of the others' points;
             Z'_i: the rest, each with Gaussian noise of variance η_i² = α²(mean(Y_i) − mean(Z_i))²). Agents are sorted and
@@ -32,10 +33,14 @@ internal static class ShareCommand
             Example:
               tally share allocate --submissions subs.csv --sigma 1 --cost 0.01 --seed 7 --out alloc/
             """)
-        { submissions, sigma, cost, seed, outDir };
+        { submissions, sigma, cost, seed, outDir, encoding };
         cmd.SetAction(p =>
         {
-            var request = new ShareAllocateRequest { SubmissionsPath = p.GetValue(submissions)!, Sigma = p.GetValue(sigma), Cost = p.GetValue(cost) };
+            var request = new ShareAllocateRequest
+            {
+                SubmissionsPath = p.GetValue(submissions)!, Sigma = p.GetValue(sigma), Cost = p.GetValue(cost),
+                Encoding = AnswerFormatOptions.Encoding(p, encoding),
+            };
             if (p.GetValue(seed) is int s) request = request with { Seed = s };
             if (p.GetValue(outDir) is { } dir) request = request with { OutputDirectory = dir };
             var o = ctx.WithJobProgress(report => ShareAllocateJob.Run(request, report));
@@ -49,6 +54,7 @@ internal static class ShareCommand
     {
         var own = new Option<string>("--own") { Description = "The agent's own samples (CSV with a value column).", Required = true };
         var allocation = new Option<string>("--allocation") { Description = "The agent's allocation JSON from 'tally share allocate'.", Required = true };
+        var encoding = AnswerFormatOptions.EncodingOption("--own file");
         var cmd = new Command("estimate", """
             The recommended estimate for one agent: precision-weighted mean of her own samples and Z (weight 1) and Z' (weight
             1/(1 + η²/σ²)).
@@ -56,10 +62,10 @@ internal static class ShareCommand
             Example:
               tally share estimate --own mine.csv --allocation alloc/allocation-alice.json
             """)
-        { own, allocation };
+        { own, allocation, encoding };
         cmd.SetAction(p =>
         {
-            var o = ShareEstimateJob.Run(new ShareEstimateRequest(p.GetValue(own)!, p.GetValue(allocation)!));
+            var o = ShareEstimateJob.Run(new ShareEstimateRequest(p.GetValue(own)!, p.GetValue(allocation)!, AnswerFormatOptions.Encoding(p, encoding)));
             ctx.Out.MarkupLine(Markup.Escape($"estimate {o.Estimate.ToString("G10", CultureInfo.InvariantCulture)} (own {o.Own}, Z {o.Z}, Z' {o.ZPrime} at weight {o.NoisyWeight:0.####})"));
             return 0;
         });

@@ -344,7 +344,11 @@ public sealed record AggregationModel
     {
         AggregationModel? m;
         try { m = JsonSerializer.Deserialize<AggregationModel>(json, FileOptions); }
-        catch (JsonException e) { throw new TallyUserException("is not a Tally aggregation model: " + e.Message.Split(". Path:")[0]); }
+        catch (JsonException e)
+        {
+            var (line, problem) = TextFiles.JsonProblem(e);
+            throw new TallyUserException("is not a Tally aggregation model: " + problem + (line > 0 ? $" (line {line})" : ""));
+        }
         if (m is null) throw new TallyUserException("is not a Tally aggregation model (empty)");
         m.Validate();
         return m;
@@ -361,9 +365,20 @@ public sealed record AggregationModel
     /// <exception cref="TallyDataException">The file is missing or not a valid model (names the file).</exception>
     public static AggregationModel Load(string path)
     {
-        if (!File.Exists(path)) throw new TallyDataException(path, 0, "no such model file");
-        try { return FromJson(File.ReadAllText(path)); }
-        catch (TallyUserException e) { throw new TallyDataException(path, 0, e.Message); }
+        ArgumentNullException.ThrowIfNull(path);
+        if (!File.Exists(path)) throw new TallyDataException(path, 0, Directory.Exists(path) ? "is a directory, not a model file" : "no such model file");
+        using var stream = TextFiles.OpenFile(path);
+        return Load(stream, path);
+    }
+
+    /// <summary>Reads a model from the bytes of <paramref name="stream"/> (UTF-8 JSON); errors name <paramref name="sourceName"/>.</summary>
+    /// <exception cref="TallyDataException">Bad bytes or not a valid model.</exception>
+    public static AggregationModel Load(Stream stream, string sourceName)
+    {
+        string json = TextFiles.ReadAllText(stream, sourceName);
+        try { return FromJson(json); }
+        catch (TallyDataException) { throw; }
+        catch (TallyUserException e) { throw new TallyDataException(sourceName, 0, e.Message); }
     }
 
     /// <summary>Checks sizes and values (a hand-edited or truncated file gets a clear message instead of a wrong answer).</summary>

@@ -10,7 +10,7 @@ public sealed record AggregateRequest
 {
     /// <summary>The answers.</summary>
     public required InputSource Answers { get; init; }
-    /// <summary>How to read them (columns, classes, class order, duplicates).</summary>
+    /// <summary>How to read them (columns, classes, class order, duplicates, encoding — the encoding also of the truth and gold files).</summary>
     public AnswerFileOptions Format { get; init; } = new();
     /// <summary>Method name or alias (see <see cref="AggregatorCatalog"/>); null = <c>ds</c>, or the model's method with <see cref="ModelPath"/>.</summary>
     public string? Method { get; init; }
@@ -98,8 +98,8 @@ public static class AggregateJob
         double readSeconds = clock.Elapsed.TotalSeconds;
         var matrix = build.Matrix;
         string? truthPath = request.TruthPath ?? datasetTruth;
-        TruthRead? truth = truthPath is null ? null : AnswerFiles.ReadTruth(truthPath, matrix);
-        if (request.GoldPath is { } goldPath) matrix = matrix.WithGold(AnswerFiles.ReadTruth(goldPath, matrix).Labels);
+        TruthRead? truth = truthPath is null ? null : AnswerFiles.ReadTruth(truthPath, matrix, encoding: format.Encoding);
+        if (request.GoldPath is { } goldPath) matrix = matrix.WithGold(AnswerFiles.ReadTruth(goldPath, matrix, encoding: format.Encoding).Labels);
 
         clock.Restart();
         string mode = start is null ? "fit" : request.Refine ? "refine" : "predict";

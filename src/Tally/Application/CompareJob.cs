@@ -11,7 +11,7 @@ public sealed record CompareRequest
 {
     /// <summary>The answers.</summary>
     public required InputSource Answers { get; init; }
-    /// <summary>How to read them (columns, classes, class order, duplicates).</summary>
+    /// <summary>How to read them (columns, classes, class order, duplicates, encoding — the encoding also of the truth file).</summary>
     public AnswerFileOptions Format { get; init; } = new();
     /// <summary>Truth file (<c>task,truth</c>); a bundled dataset brings its own. One of the two is needed.</summary>
     public string? TruthPath { get; init; }
@@ -65,7 +65,7 @@ public static class CompareJob
         var clock = Stopwatch.StartNew();
         progress?.Report(new JobProgress("Reading " + request.Answers.What, 0));
         var build = AnswerFiles.ReadAnswers(path, request.Format, f => progress?.Report(new JobProgress("Reading " + request.Answers.What, f)));
-        var truth = AnswerFiles.ReadTruth(truthPath, build.Matrix);
+        var truth = AnswerFiles.ReadTruth(truthPath, build.Matrix, encoding: request.Format.Encoding);
         double readSeconds = clock.Elapsed.TotalSeconds;
 
         var rows = MethodComparison.Run(build.Matrix, truth.Labels, methods, request.Overrides, compute, progress, cancellationToken);

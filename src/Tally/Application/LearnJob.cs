@@ -24,6 +24,9 @@ public sealed record LearnRequest
     public string? TruthPath { get; init; }
     /// <summary>A bundled dataset with features (<c>music-genre</c>) instead of the four files.</summary>
     public string? Dataset { get; init; }
+    /// <summary>How to read the answers (columns, classes, class order, duplicates) and the encoding of every file
+    /// the job reads (answers, truth, features, ids) when it has no byte order mark.</summary>
+    public AnswerFileOptions Format { get; init; } = new();
     /// <summary>Layout of both features files.</summary>
     public FeatureFileFormat FeaturesFormat { get; init; } = FeatureFileFormat.Auto;
     /// <summary>Sparse training features: a file with one task id per line for the rows (null = rows are tasks 0, 1, …).</summary>
@@ -51,7 +54,7 @@ public readonly record struct EpochRecord(int Epoch, double Loss, double? TestAc
 /// <param name="Method">The learner's catalog entry.</param>
 /// <param name="Source">The input, for display ("dataset music-genre" or the answers path).</param>
 /// <param name="Answers">The training answers (canonical order).</param>
-/// <param name="DroppedDuplicates">Repeated (task, worker) answers dropped (the last one is kept).</param>
+/// <param name="DroppedDuplicates">Repeated (task, worker) answers dropped (under <see cref="LearnRequest.Format"/>'s duplicate policy).</param>
 /// <param name="Features">The training features table (as read).</param>
 /// <param name="Hidden">Hidden layers of the classifier trained (empty = softmax regression).</param>
 /// <param name="Result">The learner's result (classifier, posteriors, confusions, losses).</param>
@@ -106,20 +109,21 @@ public static class LearnJob
 
         var clock = Stopwatch.StartNew();
         progress?.Report(new JobProgress("Reading answers", 0));
-        var build = AnswerFiles.ReadAnswers(inputs.Answers, null, f => progress?.Report(new JobProgress("Reading answers", f)));
+        var encoding = request.Format.Encoding;
+        var build = AnswerFiles.ReadAnswers(inputs.Answers, request.Format, f => progress?.Report(new JobProgress("Reading answers", f)));
         var matrix = build.Matrix;
-        GoldLabels? trainTruth = inputs.Truth is null ? null : AnswerFiles.ReadTruth(inputs.Truth, matrix).Labels;
+        GoldLabels? trainTruth = inputs.Truth is null ? null : AnswerFiles.ReadTruth(inputs.Truth, matrix, encoding: encoding).Labels;
         progress?.Report(new JobProgress("Reading features", 0));
-        var table = FeatureFiles.Read(inputs.Features, request.FeaturesFormat, request.FeatureIdsPath);
+        var table = FeatureFiles.Read(inputs.Features, request.FeaturesFormat, request.FeatureIdsPath, encoding: encoding);
         var data = new CrowdTrainingSet { Answers = matrix, Features = table.Align(matrix) };
         FeatureTable? test = null;
         int[]? testLabels = null;
         if (inputs.TestFeatures is { } testPath)
         {
-            test = FeatureFiles.Read(testPath, request.FeaturesFormat, request.TestIdsPath, table.Dimension).InNaturalOrder();
+            test = FeatureFiles.Read(testPath, request.FeaturesFormat, request.TestIdsPath, table.Dimension, encoding).InNaturalOrder();
             if (test.Dimension != table.Dimension)
                 throw new TallyDataException(testPath, 1, $"has {test.Dimension} feature columns but the training features have {table.Dimension}");
-            if (inputs.TestTruth is { } tt) testLabels = AnswerFiles.ReadTruth(tt, test.Tasks, matrix.Classes.Names);
+            if (inputs.TestTruth is { } tt) testLabels = AnswerFiles.ReadTruth(tt, test.Tasks, matrix.Classes.Names, encoding: encoding);
         }
         double readSeconds = clock.Elapsed.TotalSeconds;
 

@@ -38,6 +38,8 @@ public sealed record PayRequest
     public int? SampleSize { get; init; }
     /// <summary>The REFORM-only settings.</summary>
     public ReformSettings Reform { get; init; } = new();
+    /// <summary>The reports file's encoding when it has no byte order mark.</summary>
+    public FileEncoding Encoding { get; init; } = FileEncoding.Utf8;
 }
 
 /// <summary>The settings of <see cref="PayRequest"/> that only REFORM uses; null = not given.</summary>
@@ -172,7 +174,7 @@ public static class PayJob
             throw new TallyUserException($"{option} applies only to --mechanism reform:NAME");
         var mechanism = Options(request, choice.Mechanism, request.Seed).CreateMechanism();
         progress?.Report(new JobProgress("Reading reports", 0));
-        var build = AnswerFiles.ReadAnswers(path, new AnswerFileOptions(request.TaskColumn, request.WorkerColumn, request.LabelColumn),
+        var build = AnswerFiles.ReadAnswers(path, new AnswerFileOptions(request.TaskColumn, request.WorkerColumn, request.LabelColumn, Encoding: request.Encoding),
             f => progress?.Report(new JobProgress("Reading reports", f)));
         var matrix = build.Matrix;
         var clock = Stopwatch.StartNew();
@@ -244,7 +246,7 @@ public static class PayJob
 
         progress?.Report(new JobProgress("Reading reports", 0));
         var read = RoundFile.Read(path, index, new RoundFileOptions(request.TaskColumn, request.WorkerColumn, request.LabelColumn,
-            settings.SecondsColumn, settings.DeadlineColumn, settings.Deadline));
+            settings.SecondsColumn, settings.DeadlineColumn, settings.Deadline, request.Encoding));
         var clock = Stopwatch.StartNew();
         string phase = "Paying with " + choice.Name;
         var result = campaign.Play(read.Round, request.Seed, compute,

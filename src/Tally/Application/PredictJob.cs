@@ -14,6 +14,8 @@ public sealed record PredictRequest
     public FeatureFileFormat Format { get; init; } = FeatureFileFormat.Auto;
     /// <summary>Sparse features: a file with one task id per line (null = rows are tasks 0, 1, …).</summary>
     public string? IdsPath { get; init; }
+    /// <summary>The features (and ids) files' encoding when they have no byte order mark.</summary>
+    public FileEncoding Encoding { get; init; } = FileEncoding.Utf8;
     /// <summary>Where to write the predictions (<see cref="PredictionFile"/> layout); null = write nothing (the caller shows them).</summary>
     public string? OutputPath { get; init; }
 }
@@ -46,7 +48,7 @@ public static class PredictJob
         var model = LearnedModel.Load(request.ModelPath);
         progress?.Report(new JobProgress("Reading features", 0));
         int d = model.FeatureNames.Length;
-        var table = FeatureFiles.Read(request.FeaturesPath, request.Format, request.IdsPath, d).InNaturalOrder();
+        var table = FeatureFiles.Read(request.FeaturesPath, request.Format, request.IdsPath, d, request.Encoding).InNaturalOrder();
         if (table.Dimension != d)
             throw new TallyDataException(request.FeaturesPath, 1, $"has {table.Dimension} feature columns but the model was trained on {d}");
         // A CSV names its columns: the same count in another order would silently feed the wrong features.

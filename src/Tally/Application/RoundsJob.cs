@@ -9,10 +9,12 @@ namespace Tally.Application;
 /// <summary>What <see cref="RoundsJob"/> should do.</summary>
 public sealed record RoundsRequest
 {
-    /// <summary>The scenario JSON file (see <see cref="RoundsJob.ReadScenario"/>).</summary>
+    /// <summary>The scenario JSON file (see <see cref="RoundsJob.ReadScenario(string, FileEncoding)"/>).</summary>
     public required string ScenarioPath { get; init; }
     /// <summary>Folder for <c>rewards.csv</c> and <c>summary.csv</c>, or null.</summary>
     public string? OutputDirectory { get; init; }
+    /// <summary>The scenario file's encoding when it has no byte order mark (JSON is UTF-8 by its standard).</summary>
+    public FileEncoding Encoding { get; init; } = FileEncoding.Utf8;
 }
 
 /// <summary>What <see cref="RoundsJob"/> did.</summary>
@@ -37,7 +39,7 @@ public static class RoundsJob
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var options = ReadScenario(request.ScenarioPath);
+        var options = ReadScenario(request.ScenarioPath, request.Encoding);
         if (request.OutputDirectory is { } dir) OutputChecks.WritableDirectory(dir);
         var result = ReformLab.Run(options, compute,
             new SyncProgress<ReformLabProgress>(p => progress?.Report(new JobProgress("Simulating rounds", p.Fraction))), cancellationToken);
@@ -84,26 +86,40 @@ public static class RoundsJob
     /// { "rptsc": A, "reform": B }</c>.
     /// </summary>
     /// <exception cref="TallyDataException">Missing file, invalid JSON, an unknown or invalid field (named).</exception>
-    public static ReformLabOptions ReadScenario(string path)
+    public static ReformLabOptions ReadScenario(string path, FileEncoding encoding = FileEncoding.Utf8)
     {
         ArgumentNullException.ThrowIfNull(path);
-        if (!File.Exists(path)) throw new TallyDataException(path, 0, "file not found");
+        using var stream = TextFiles.OpenFile(path);
+        return ReadScenario(stream, path, encoding);
+    }
+
+    /// <summary>Reads a scenario from the bytes of <paramref name="stream"/>; errors name <paramref name="sourceName"/>.</summary>
+    /// <exception cref="TallyDataException">Bad bytes, invalid JSON, an unknown or invalid field (named).</exception>
+    public static ReformLabOptions ReadScenario(Stream stream, string sourceName, FileEncoding encoding = FileEncoding.Utf8)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        string path = sourceName;
         JsonElement root;
         try
         {
-            using var doc = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
+            using var doc = JsonDocument.Parse(TextFiles.ReadAllText(stream, sourceName, encoding),
+                new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             root = doc.RootElement.Clone();
         }
-        catch (JsonException e) { throw new TallyDataException(path, (e.LineNumber ?? -1) + 1, "not valid JSON: " + e.Message); }
+        catch (JsonException e)
+        {
+            var (line, problem) = TextFiles.JsonProblem(e);
+            throw new TallyDataException(path, line, "not valid JSON: " + problem);
+        }
         if (root.ValueKind != JsonValueKind.Object) throw new TallyDataException(path, 0, "the scenario must be a JSON object");
-        Exception Bad(string field, string problem) => new TallyDataException(path, 0, $"field '{field}': {problem}");
+        Exception Bad(string field, string problem) => new TallyDataException(path, 0, $"field {TextEcho.Quote(field)}: {problem}");
         foreach (var prop in root.EnumerateObject())
             if (!TopFields.Contains(prop.Name)) throw Bad(prop.Name, $"unknown field (known: {string.Join(", ", TopFields.Order())})");
 
         int Int(JsonElement e, string field) =>
-            e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? v : throw Bad(field, $"must be an integer (got {e.GetRawText()})");
+            e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? v : throw Bad(field, $"must be an integer (got {TextEcho.Clean(e.GetRawText())})");
         double Num(JsonElement e, string field) =>
-            e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out double v) && double.IsFinite(v) ? v : throw Bad(field, $"must be a number (got {e.GetRawText()})");
+            e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out double v) && double.IsFinite(v) ? v : throw Bad(field, $"must be a number (got {TextEcho.Clean(e.GetRawText())})");
 
         var o = new ReformLabOptions();
         if (root.TryGetProperty("rounds", out var x)) o = o with { Rounds = Int(x, "rounds") };
@@ -127,7 +143,7 @@ public static class RoundsJob
         }
         string mechanism = "reform";
         if (root.TryGetProperty("mechanism", out x))
-            mechanism = x.ValueKind == JsonValueKind.String && x.GetString() is "rptsc" or "reform" ? x.GetString()! : throw Bad("mechanism", $"must be \"rptsc\" or \"reform\" (got {x.GetRawText()})");
+            mechanism = x.ValueKind == JsonValueKind.String && x.GetString() is "rptsc" or "reform" ? x.GetString()! : throw Bad("mechanism", $"must be \"rptsc\" or \"reform\" (got {TextEcho.Clean(x.GetRawText())})");
         if (root.TryGetProperty("k", out x))
         {
             if (mechanism == "rptsc") throw Bad("k", "only applies to mechanism \"reform\"");

@@ -22,17 +22,17 @@ public static class SharingFiles
     /// </summary>
     /// <exception cref="TallyDataException">A missing column, a value that is not a finite number, fewer than 2
     /// agents, or an agent name that cannot name a file.</exception>
-    public static SharingSubmissions ReadSubmissions(string path)
+    public static SharingSubmissions ReadSubmissions(string path, FileEncoding encoding = FileEncoding.Utf8)
     {
         var byAgent = new Dictionary<string, List<double>>(StringComparer.Ordinal);
         if (Directory.Exists(path))
         {
             foreach (var file in Directory.GetFiles(path, "*.csv"))
-                byAgent[Path.GetFileNameWithoutExtension(file)] = ReadValues(file);
+                byAgent[Path.GetFileNameWithoutExtension(file)] = ReadValues(file, encoding);
         }
         else
         {
-            using var csv = CsvRecordReader.Open(path);
+            using var csv = CsvRecordReader.Open(path, encoding: encoding);
             int ac = csv.Column("agent"), vc = csv.Column("value");
             while (csv.ReadChecked())
             {
@@ -47,7 +47,7 @@ public static class SharingFiles
         Array.Sort(agents, Vocabulary.NaturalOrder(agents));
         foreach (var a in agents)
             if (a.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || a.Contains('/') || a.Contains('\\') || a is "." or "..")
-                throw new TallyDataException(path, 0, $"agent name '{a}' cannot name an allocation file");
+                throw new TallyDataException(path, 0, $"agent name {TextEcho.Quote(a)} cannot name an allocation file");
         var values = new IReadOnlyList<double>[agents.Length];
         for (int i = 0; i < agents.Length; i++)
         {
@@ -60,9 +60,9 @@ public static class SharingFiles
 
     /// <summary>Reads one agent's samples: a CSV with a <c>value</c> column.</summary>
     /// <exception cref="TallyDataException">A missing column or a value that is not a finite number.</exception>
-    public static List<double> ReadValues(string path)
+    public static List<double> ReadValues(string path, FileEncoding encoding = FileEncoding.Utf8)
     {
-        using var csv = CsvRecordReader.Open(path);
+        using var csv = CsvRecordReader.Open(path, encoding: encoding);
         int vc = csv.Column("value");
         var list = new List<double>();
         while (csv.ReadChecked()) list.Add(ParseValue(csv, vc));
@@ -73,7 +73,7 @@ public static class SharingFiles
     {
         var field = csv.Field(column);
         if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
-            throw new TallyDataException(csv.SourceName, csv.LineNumber, $"value '{field.ToString()}' is not a finite number");
+            throw new TallyDataException(csv.SourceName, csv.LineNumber, $"value {TextEcho.Quote(field)} is not a finite number");
         return v;
     }
 
@@ -105,10 +105,13 @@ public static class SharingFiles
     /// <exception cref="TallyDataException">Missing file, invalid JSON, or a missing or mistyped field.</exception>
     public static (double Sigma, Allocation Allocation) ReadAllocation(string path)
     {
-        if (!File.Exists(path)) throw new TallyDataException(path, 0, "file not found");
         JsonElement root;
-        try { root = JsonDocument.Parse(File.ReadAllText(path)).RootElement; }
-        catch (JsonException e) { throw new TallyDataException(path, (e.LineNumber ?? -1) + 1, "not valid JSON: " + e.Message); }
+        try { root = JsonDocument.Parse(TextFiles.ReadAllText(path)).RootElement; }
+        catch (JsonException e)
+        {
+            var (line, problem) = TextFiles.JsonProblem(e);
+            throw new TallyDataException(path, line, "not valid JSON: " + problem);
+        }
         try
         {
             if (root.ValueKind != JsonValueKind.Object) throw new TallyDataException(path, 0, "expected a JSON object");
@@ -146,6 +149,8 @@ public sealed record ShareAllocateRequest
     public const string DefaultOutputDirectory = "allocations";
     /// <summary>Folder for the <c>allocation-AGENT.json</c> files.</summary>
     public string OutputDirectory { get; init; } = DefaultOutputDirectory;
+    /// <summary>The submissions' encoding when a file has no byte order mark.</summary>
+    public FileEncoding Encoding { get; init; } = FileEncoding.Utf8;
 }
 
 /// <summary>What <see cref="ShareAllocateJob"/> did.</summary>
@@ -171,7 +176,7 @@ public static class ShareAllocateJob
         ArgumentNullException.ThrowIfNull(request);
         OutputChecks.WritableDirectory(request.OutputDirectory);
         progress?.Report(new JobProgress("Reading submissions", 0));
-        var subs = SharingFiles.ReadSubmissions(request.SubmissionsPath);
+        var subs = SharingFiles.ReadSubmissions(request.SubmissionsPath, request.Encoding);
         var problem = new SharingProblem(subs.Agents.Count, request.Sigma, request.Cost);
         progress?.Report(new JobProgress("Allocating", 0));
         var mechanism = new CollaborativeMeanMechanism(problem);
@@ -192,7 +197,8 @@ public static class ShareAllocateJob
 /// <summary>What <see cref="ShareEstimateJob"/> should do.</summary>
 /// <param name="OwnPath">The agent's own samples (CSV with a <c>value</c> column).</param>
 /// <param name="AllocationPath">Her allocation file from <see cref="ShareAllocateJob"/>.</param>
-public sealed record ShareEstimateRequest(string OwnPath, string AllocationPath);
+/// <param name="Encoding">The encoding of <paramref name="OwnPath"/> when it has no byte order mark (allocation files are Tally's own UTF-8).</param>
+public sealed record ShareEstimateRequest(string OwnPath, string AllocationPath, FileEncoding Encoding = FileEncoding.Utf8);
 
 /// <summary>What <see cref="ShareEstimateJob"/> computed.</summary>
 /// <param name="Estimate">The recommended estimate of the mean.</param>
@@ -210,7 +216,7 @@ public static class ShareEstimateJob
     public static ShareEstimateOutcome Run(ShareEstimateRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
-        var own = SharingFiles.ReadValues(request.OwnPath);
+        var own = SharingFiles.ReadValues(request.OwnPath, request.Encoding);
         var (sigma, allocation) = SharingFiles.ReadAllocation(request.AllocationPath);
         if (own.Count + allocation.Z.Count + allocation.ZPrime.Count == 0)
             throw new TallyUserException($"nothing to estimate from: {request.OwnPath} has no values and the allocation is empty");

@@ -11,6 +11,8 @@ namespace Tally.Core;
 /// <param name="Duplicates">What to do when a worker answered a task twice (default: keep the last answer).</param>
 /// <param name="Delimiter">Field delimiter; null = tab for .tsv, else sniffed from the header.</param>
 /// <param name="ClassOrder">Order of classes found in the file (without <paramref name="Classes"/>): sorted by default.</param>
+/// <param name="Encoding">The file's encoding when it has no byte order mark (default strict UTF-8); also used for the
+/// truth and gold files read with the answers.</param>
 public sealed record AnswerFileOptions(
     string TaskColumn = "task",
     string WorkerColumn = "worker",
@@ -18,7 +20,8 @@ public sealed record AnswerFileOptions(
     IReadOnlyList<string>? Classes = null,
     DuplicatePolicy Duplicates = DuplicatePolicy.KeepLast,
     char? Delimiter = null,
-    ClassOrder ClassOrder = ClassOrder.Sorted);
+    ClassOrder ClassOrder = ClassOrder.Sorted,
+    FileEncoding Encoding = FileEncoding.Utf8);
 
 /// <summary>Reads crowd answers (<c>task,worker,label</c>) and truth (<c>task,truth</c>) files.</summary>
 public static class AnswerFiles
@@ -28,8 +31,18 @@ public static class AnswerFiles
     /// an empty field, an unknown class (when classes are fixed), or a duplicate under <see cref="DuplicatePolicy.Error"/>.</exception>
     public static LabelMatrixBuild ReadAnswers(string path, AnswerFileOptions? options = null, Action<double>? progress = null)
     {
-        using var csv = CsvRecordReader.Open(path, options?.Delimiter);
-        return ReadAnswers(csv, options ?? new AnswerFileOptions(), progress);
+        options ??= new AnswerFileOptions();
+        using var csv = CsvRecordReader.Open(path, options.Delimiter, options.Encoding);
+        return ReadAnswers(csv, options, progress);
+    }
+
+    /// <summary>Reads answers from the bytes of <paramref name="stream"/>; errors name <paramref name="sourceName"/>.</summary>
+    /// <exception cref="TallyDataException">As <see cref="ReadAnswers(string, AnswerFileOptions?, Action{double}?)"/>.</exception>
+    public static LabelMatrixBuild ReadAnswers(Stream stream, string sourceName, AnswerFileOptions? options = null)
+    {
+        options ??= new AnswerFileOptions();
+        using var csv = CsvRecordReader.Open(stream, sourceName, options.Delimiter, options.Encoding);
+        return ReadAnswers(csv, options);
     }
 
     /// <summary>Reads answers from an open reader.</summary>
@@ -49,7 +62,7 @@ public static class AnswerFiles
             if (label.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty {options.LabelColumn}");
             if (!builder.TryAdd(task, worker, label, csv.LineNumber))
                 throw new TallyDataException(csv.SourceName, csv.LineNumber,
-                    $"class '{label.ToString()}' is not one of the given classes ({string.Join(", ", options.Classes!)})");
+                    $"class {TextEcho.Quote(label)} is not one of the given classes ({TextEcho.Clean(string.Join(", ", options.Classes!))})");
             if (progress is not null && (builder.Count & 0xFFFFF) == 0) progress(csv.Progress);
         }
         if (builder.Count == 0)
@@ -69,9 +82,10 @@ public static class AnswerFiles
     /// <returns>The labels and how many rows named tasks that have no answers (they are not used; callers should report them).</returns>
     /// <exception cref="TallyDataException">Missing/empty file or column, malformed row, a class the matrix does not know,
     /// or a task given two different truths.</exception>
-    public static TruthRead ReadTruth(string path, LabelMatrix matrix, string taskColumn = "task", string truthColumn = "truth")
+    public static TruthRead ReadTruth(string path, LabelMatrix matrix, string taskColumn = "task", string truthColumn = "truth",
+        FileEncoding encoding = FileEncoding.Utf8)
     {
-        using var csv = CsvRecordReader.Open(path);
+        using var csv = CsvRecordReader.Open(path, encoding: encoding);
         int tc = csv.Column(taskColumn);
         int yc = TruthColumn(csv, truthColumn);
         var labels = new int[matrix.TaskCount];
@@ -85,10 +99,10 @@ public static class AnswerFiles
             if (truth.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, "empty truth");
             if (!matrix.Classes.TryGetIndex(truth, out int c))
                 throw new TallyDataException(csv.SourceName, csv.LineNumber,
-                    $"truth '{truth.ToString()}' is not a class of the answers ({string.Join(", ", matrix.Classes.Names)}); declare all classes with --classes");
+                    $"truth {TextEcho.Quote(truth)} is not a class of the answers ({TextEcho.Clean(string.Join(", ", matrix.Classes.Names))}); declare all classes with --classes");
             if (!matrix.Tasks.TryGetIndex(task, out int t)) { unknownTasks++; continue; }
             if (labels[t] >= 0 && labels[t] != c)
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task '{task.ToString()}' is given two different truths");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {TextEcho.Quote(task)} is given two different truths");
             labels[t] = c;
         }
         if (rows == 0) throw new TallyDataException(csv.SourceName, 0, "has a header but no rows");
@@ -104,10 +118,12 @@ public static class AnswerFiles
     /// <param name="tasks">The tasks, in the order of the result.</param>
     /// <param name="classes">Class names in index order.</param>
     /// <param name="requireAll">When true, a task without a truth row is an error.</param>
+    /// <param name="encoding">The file's encoding when it has no byte order mark.</param>
     /// <exception cref="TallyDataException">Missing/empty file or column, an empty field, a task not in
     /// <paramref name="tasks"/>, a class not in <paramref name="classes"/>, a task given twice, or (with
     /// <paramref name="requireAll"/>) tasks without truth — each with the file and line.</exception>
-    public static int[] ReadTruth(string path, IReadOnlyList<string> tasks, IReadOnlyList<string> classes, bool requireAll = false)
+    public static int[] ReadTruth(string path, IReadOnlyList<string> tasks, IReadOnlyList<string> classes, bool requireAll = false,
+        FileEncoding encoding = FileEncoding.Utf8)
     {
         ArgumentNullException.ThrowIfNull(tasks);
         ArgumentNullException.ThrowIfNull(classes);
@@ -117,7 +133,7 @@ public static class AnswerFiles
         for (int c = 0; c < classes.Count; c++) classIndex[classes[c]] = c;
         var labels = new int[tasks.Count];
         Array.Fill(labels, -1);
-        using var csv = CsvRecordReader.Open(path);
+        using var csv = CsvRecordReader.Open(path, encoding: encoding);
         int tc = csv.Column("task"), yc = TruthColumn(csv, "truth");
         int rows = 0;
         while (csv.ReadChecked())
@@ -126,10 +142,10 @@ public static class AnswerFiles
             string task = csv.Field(tc).ToString(), truth = csv.Field(yc).ToString();
             if (truth.Length == 0) throw new TallyDataException(csv.SourceName, csv.LineNumber, "empty truth");
             if (!taskIndex.TryGetValue(task, out int i))
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task '{task}' is not one of the {tasks.Count} tasks it should label");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {TextEcho.Quote(task)} is not one of the {tasks.Count} tasks it should label");
             if (!classIndex.TryGetValue(truth, out int c))
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"truth '{truth}' is not a class ({string.Join(", ", classes)})");
-            if (labels[i] >= 0) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task '{task}' is given twice");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"truth {TextEcho.Quote(truth)} is not a class ({TextEcho.Clean(string.Join(", ", classes))})");
+            if (labels[i] >= 0) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {TextEcho.Quote(task)} is given twice");
             labels[i] = c;
         }
         if (rows == 0) throw new TallyDataException(csv.SourceName, 0, "has a header but no rows");
@@ -139,7 +155,7 @@ public static class AnswerFiles
             var first = new List<string>();
             for (int i = 0; i < labels.Length; i++)
                 if (labels[i] < 0 && ++missing <= 5) first.Add(tasks[i]);
-            if (missing > 0) throw new TallyDataException(csv.SourceName, 0, $"no truth for {missing} tasks (first: {string.Join(", ", first)})");
+            if (missing > 0) throw new TallyDataException(csv.SourceName, 0, $"no truth for {missing} tasks (first: {TextEcho.Clean(string.Join(", ", first))})");
         }
         return labels;
     }

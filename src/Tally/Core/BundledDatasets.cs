@@ -65,7 +65,8 @@ public static class BundledDatasets
     {
         var readme = Path.Combine(dir, "README.md");
         if (!File.Exists(readme)) return "";
-        foreach (var line in File.ReadLines(readme))
+        using var reader = TextFiles.Open(readme);
+        for (string? line; (line = reader.ReadLine()) is not null;)
         {
             var s = line.Trim().TrimStart('#').Trim();
             if (s.Length > 0) return s;

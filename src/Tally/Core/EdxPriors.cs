@@ -51,11 +51,7 @@ public static class EdxPriors
     public static IReadOnlyList<EdxPrior> Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        string text;
-        try { text = File.ReadAllText(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        { throw new TallyDataException(path, 0, e.Message, e); }
-        return Parse(text, path);
+        return Parse(TextFiles.ReadAllText(path), path);
     }
 
     /// <summary>Parses the JSON text: a list of <c>[[course_id, problem_id, criterion_id], J]</c>.</summary>
@@ -65,7 +61,11 @@ public static class EdxPriors
         ArgumentNullException.ThrowIfNull(json);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json); }
-        catch (JsonException e) { throw new TallyDataException(source, e.LineNumber is { } l ? l + 1 : 0, "invalid JSON: " + e.Message, e); }
+        catch (JsonException e)
+        {
+            var (line, problem) = TextFiles.JsonProblem(e);
+            throw new TallyDataException(source, line, "invalid JSON: " + problem, e);
+        }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new TallyDataException(source, 0, "expected a JSON list of entries");

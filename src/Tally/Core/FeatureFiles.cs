@@ -6,7 +6,8 @@ namespace Tally.Core;
 /// <summary>How to read a CSV features file.</summary>
 /// <param name="TaskColumn">Column holding the task id; every other column is a feature (default <c>task</c>).</param>
 /// <param name="Delimiter">Field delimiter; null = tab for .tsv/.tab files, else sniffed from the header (comma or tab).</param>
-public sealed record FeatureCsvOptions(string TaskColumn = "task", char? Delimiter = null);
+/// <param name="Encoding">The file's encoding when it has no byte order mark (default strict UTF-8).</param>
+public sealed record FeatureCsvOptions(string TaskColumn = "task", char? Delimiter = null, FileEncoding Encoding = FileEncoding.Utf8);
 
 /// <summary>What the first token of a sparse features line is.</summary>
 public enum SparseLeadingToken
@@ -26,11 +27,13 @@ public enum SparseLeadingToken
 /// <param name="Dimension">Number of columns D; null = largest index seen + 1. When given, a larger index is an error.</param>
 /// <param name="IdsPath">A text file with one task id per line, for the rows in order; null = rows are named by their
 /// 0-based row number (<c>"0"</c>, <c>"1"</c>, …, the same names as <see cref="Vocabulary.Numbered"/>).</param>
+/// <param name="Encoding">The encoding of the features and ids files when they have no byte order mark (default strict UTF-8).</param>
 public sealed record SparseFeatureOptions(
     SparseLeadingToken Leading = SparseLeadingToken.Count,
     bool OneBased = false,
     int? Dimension = null,
-    string? IdsPath = null);
+    string? IdsPath = null,
+    FileEncoding Encoding = FileEncoding.Utf8);
 
 /// <summary>The layout of a features file.</summary>
 public enum FeatureFileFormat
@@ -53,6 +56,21 @@ public enum FeatureFileFormat
 /// </summary>
 public static class FeatureFiles
 {
+    /// <summary>
+    /// The most values (rows × columns) a sparse file may expand to: 2^26, i.e. 512 MiB of doubles. The learners work on
+    /// dense rows, so a file whose largest index implies more is refused at that index's line instead of allocating
+    /// gigabytes. Beyond <see cref="FreeDenseValues"/>, a table may also hold at most
+    /// <see cref="MaxValuesPerEntry"/> values per entry in the file: one mistyped index (<c>19999999:0.5</c> for
+    /// <c>19:0.5</c>) must not turn a small file into hundreds of megabytes of zeros.
+    /// </summary>
+    public const long MaxDenseValues = 1L << 26;
+
+    /// <summary>Values any sparse file may expand to, however few its entries (2^24).</summary>
+    public const long FreeDenseValues = 1L << 24;
+
+    /// <summary>Values per entry a sparse file may expand to beyond <see cref="FreeDenseValues"/>.</summary>
+    public const long MaxValuesPerEntry = 1024;
+
     /// <summary>The layout <see cref="FeatureFileFormat.Auto"/> picks for <paramref name="path"/> (by extension); other formats are returned as they are.</summary>
     public static FeatureFileFormat Resolve(FeatureFileFormat format, string path)
     {
@@ -68,11 +86,13 @@ public static class FeatureFiles
     /// <summary>
     /// Reads a features file in <paramref name="format"/>. Sparse files name their rows by <paramref name="idsPath"/>
     /// (one task id per line; null = "0", "1", …) and take their width from <paramref name="dimension"/> when given
-    /// (e.g. the training file's, for test features).
+    /// (e.g. the training file's, for test features); text is decoded as <paramref name="encoding"/> unless the file
+    /// has a byte order mark.
     /// </summary>
     /// <exception cref="TallyUserException">A task ids file given for a CSV (which names its tasks), or any problem
-    /// of <see cref="ReadCsv(string, FeatureCsvOptions?)"/> / <see cref="ReadSparse"/>.</exception>
-    public static FeatureTable Read(string path, FeatureFileFormat format = FeatureFileFormat.Auto, string? idsPath = null, int? dimension = null)
+    /// of <see cref="ReadCsv(string, FeatureCsvOptions?)"/> / <see cref="ReadSparse(string, SparseFeatureOptions?)"/>.</exception>
+    public static FeatureTable Read(string path, FeatureFileFormat format = FeatureFileFormat.Auto, string? idsPath = null, int? dimension = null,
+        FileEncoding encoding = FileEncoding.Utf8)
     {
         ArgumentNullException.ThrowIfNull(path);
         var f = Resolve(format, path);
@@ -80,11 +100,11 @@ public static class FeatureFiles
         if (f == FeatureFileFormat.Csv)
         {
             if (idsPath is not null) throw new TallyUserException($"{path}: a task ids file applies to sparse features only (a CSV names its tasks)");
-            return ReadCsv(path);
+            return ReadCsv(path, new FeatureCsvOptions(Encoding: encoding));
         }
         return ReadSparse(path, new SparseFeatureOptions(
             f == FeatureFileFormat.Ldac ? SparseLeadingToken.Count : SparseLeadingToken.Label,
-            OneBased: f == FeatureFileFormat.SvmLight, Dimension: dimension, IdsPath: idsPath));
+            OneBased: f == FeatureFileFormat.SvmLight, Dimension: dimension, IdsPath: idsPath, Encoding: encoding));
     }
 
     /// <summary>Reads a CSV features file with a header.</summary>
@@ -94,7 +114,16 @@ public static class FeatureFiles
     public static FeatureTable ReadCsv(string path, FeatureCsvOptions? options = null)
     {
         options ??= new FeatureCsvOptions();
-        using var csv = CsvRecordReader.Open(path, options.Delimiter);
+        using var csv = CsvRecordReader.Open(path, options.Delimiter, options.Encoding);
+        return ReadCsv(csv, options);
+    }
+
+    /// <summary>Reads a CSV features table from the bytes of <paramref name="stream"/>; errors name <paramref name="sourceName"/>.</summary>
+    /// <exception cref="TallyDataException">As <see cref="ReadCsv(string, FeatureCsvOptions?)"/>.</exception>
+    public static FeatureTable ReadCsv(Stream stream, string sourceName, FeatureCsvOptions? options = null)
+    {
+        options ??= new FeatureCsvOptions();
+        using var csv = CsvRecordReader.Open(stream, sourceName, options.Delimiter, options.Encoding);
         return ReadCsv(csv, options);
     }
 
@@ -105,10 +134,10 @@ public static class FeatureFiles
         var header = csv.Header;
         var featureColumns = Enumerable.Range(0, header.Count).Where(i => i != tc).ToArray();
         if (featureColumns.Length == 0)
-            throw new TallyDataException(csv.SourceName, csv.HeaderLine, $"no feature columns besides '{header[tc]}'");
+            throw new TallyDataException(csv.SourceName, csv.HeaderLine, $"no feature columns besides {TextEcho.Quote(header[tc])}");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var name in header)
-            if (!seen.Add(name)) throw new TallyDataException(csv.SourceName, csv.HeaderLine, $"column '{name}' appears twice in the header");
+            if (!seen.Add(name)) throw new TallyDataException(csv.SourceName, csv.HeaderLine, $"column {TextEcho.Quote(name)} appears twice in the header");
 
         var names = featureColumns.Select(i => header[i]).ToArray();
         var tasks = new List<string>();
@@ -117,20 +146,20 @@ public static class FeatureFiles
         while (csv.ReadChecked())
         {
             var task = csv.Field(tc).Trim();
-            if (task.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty {header[tc]}");
+            if (task.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty {TextEcho.Clean(header[tc])}");
             string id = task.ToString();
             if (!lineOf.TryAdd(id, csv.LineNumber))
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task '{id}' already has a row (line {lineOf[id]})");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {TextEcho.Quote(id)} already has a row (line {lineOf[id]})");
             var row = new double[featureColumns.Length];
             for (int j = 0; j < row.Length; j++)
             {
                 var field = csv.Field(featureColumns[j]);
                 if (field.Trim().IsEmpty)
-                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty value in column '{names[j]}'");
+                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty value in column {TextEcho.Quote(names[j])}");
                 if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
-                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"column '{names[j]}': '{field.ToString()}' is not a number");
+                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"column {TextEcho.Quote(names[j])}: {TextEcho.Quote(field)} is not a number");
                 if (!double.IsFinite(v))
-                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"column '{names[j]}': '{field.ToString()}' is not a finite number");
+                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"column {TextEcho.Quote(names[j])}: {TextEcho.Quote(field)} is not a finite number");
                 row[j] = v;
             }
             tasks.Add(id);
@@ -154,16 +183,29 @@ public static class FeatureFiles
     {
         options ??= new SparseFeatureOptions();
         if (options.Dimension is int given) Check.AtLeast(given, 1, nameof(options.Dimension));
-        if (!File.Exists(path))
-            throw new TallyDataException(path, 0, Directory.Exists(path) ? "is a directory, not a file" : "file not found");
+        using var reader = TextFiles.Open(path, options.Encoding);
+        return ReadSparse(reader, path, options);
+    }
+
+    /// <summary>Reads a sparse features file from the bytes of <paramref name="stream"/>; errors name <paramref name="sourceName"/>.</summary>
+    /// <exception cref="TallyDataException">As <see cref="ReadSparse(string, SparseFeatureOptions?)"/>.</exception>
+    public static FeatureTable ReadSparse(Stream stream, string sourceName, SparseFeatureOptions? options = null)
+    {
+        options ??= new SparseFeatureOptions();
+        if (options.Dimension is int given) Check.AtLeast(given, 1, nameof(options.Dimension));
+        using var reader = new DecodingReader(stream, sourceName, options.Encoding);
+        return ReadSparse(reader, sourceName, options);
+    }
+
+    private static FeatureTable ReadSparse(TextReader reader, string path, SparseFeatureOptions options)
+    {
         int lowest = options.OneBased ? 1 : 0;
         var rows = new List<(int[] Index, double[] Value)>();
-        long blankLine = 0, lineNo = 0;
+        long blankLine = 0, lineNo = 0, maxIndexLine = 0, entries = 0;
         int maxIndex = -1;
         var idx = new List<int>();
         var val = new List<double>();
         var used = new HashSet<int>();
-        using (var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true))
         {
             for (string? line; (line = reader.ReadLine()) is not null;)
             {
@@ -191,20 +233,20 @@ public static class FeatureFiles
                         if (options.Leading == SparseLeadingToken.Count)
                         {
                             if (!long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out declared))
-                                throw new TallyDataException(path, lineNo, $"'{token.ToString()}' is not a count of pairs (LDA-C lines start with one)");
+                                throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(token)} is not a count of pairs (LDA-C lines start with one)");
                         }
                         else if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
-                            throw new TallyDataException(path, lineNo, $"'{token.ToString()}' is not a label (SVMlight lines start with one)");
+                            throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(token)} is not a label (SVMlight lines start with one)");
                         continue;
                     }
                     first = false;
                     int colon = token.IndexOf(':');
                     if (colon <= 0 || colon == token.Length - 1)
-                        throw new TallyDataException(path, lineNo, $"'{token.ToString()}' is not idx:value");
+                        throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(token)} is not idx:value");
                     var it = token[..colon];
                     var vt = token[(colon + 1)..];
                     if (!int.TryParse(it, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int raw))
-                        throw new TallyDataException(path, lineNo, $"'{it.ToString()}' is not an integer index");
+                        throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(it)} is not an integer index");
                     if (raw < lowest)
                         throw new TallyDataException(path, lineNo, $"index {raw} is below {lowest} (indexes are {(options.OneBased ? "1" : "0")}-based)");
                     int col = raw - lowest;
@@ -212,12 +254,13 @@ public static class FeatureFiles
                         throw new TallyDataException(path, lineNo, $"index {raw} is beyond the given dimension {dim}");
                     if (!used.Add(col)) throw new TallyDataException(path, lineNo, $"index {raw} appears twice");
                     if (!double.TryParse(vt, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
-                        throw new TallyDataException(path, lineNo, $"'{vt.ToString()}' (index {raw}) is not a number");
+                        throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(vt)} (index {raw}) is not a number");
                     if (!double.IsFinite(v))
-                        throw new TallyDataException(path, lineNo, $"'{vt.ToString()}' (index {raw}) is not a finite number");
+                        throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(vt)} (index {raw}) is not a finite number");
                     idx.Add(col);
                     val.Add(v);
-                    if (col > maxIndex) maxIndex = col;
+                    entries++;
+                    if (col > maxIndex) { maxIndex = col; maxIndexLine = lineNo; }
                 }
                 if (options.Leading == SparseLeadingToken.Count && declared != idx.Count)
                     throw new TallyDataException(path, lineNo, $"the line declares {declared} pairs but has {idx.Count}");
@@ -225,12 +268,18 @@ public static class FeatureFiles
             }
         }
         if (rows.Count == 0) throw new TallyDataException(path, 0, "has no rows");
-        int d = options.Dimension ?? maxIndex + 1;
-        if (d < 1) throw new TallyDataException(path, 0, "has no entries, so the dimension is unknown (give it)");
+        long width = options.Dimension ?? maxIndex + 1L;
+        if (width < 1) throw new TallyDataException(path, 0, "has no entries, so the dimension is unknown (give it)");
+        long cells = width * rows.Count, allowed = Math.Min(MaxDenseValues, Math.Max(FreeDenseValues, MaxValuesPerEntry * entries));
+        if (cells > allowed)
+            throw new TallyDataException(path, options.Dimension is null ? maxIndexLine : 0,
+                $"{rows.Count:N0} rows × {width:N0} columns{(options.Dimension is null ? $" (index {maxIndex + lowest} here)" : "")} = {cells:N0} values for {entries:N0} entries "
+                + $"is more than a dense features table may hold ({allowed:N0}: {MaxValuesPerEntry:N0} per entry, at least {FreeDenseValues:N0}, at most {MaxDenseValues:N0}); is the index mistyped?");
+        int d = (int)width;
 
         string[] tasks = options.IdsPath is null
             ? Enumerable.Range(0, rows.Count).Select(i => i.ToString(CultureInfo.InvariantCulture)).ToArray()
-            : ReadIds(options.IdsPath, rows.Count, path);
+            : ReadIds(options.IdsPath, rows.Count, path, options.Encoding);
         var dense = new double[rows.Count][];
         for (int r = 0; r < rows.Count; r++)
         {
@@ -242,21 +291,20 @@ public static class FeatureFiles
     }
 
     /// <summary>Task ids, one per line (surrounding white space trimmed), exactly <paramref name="rows"/> of them.</summary>
-    private static string[] ReadIds(string path, int rows, string featuresPath)
+    private static string[] ReadIds(string path, int rows, string featuresPath, FileEncoding encoding)
     {
-        if (!File.Exists(path))
-            throw new TallyDataException(path, 0, Directory.Exists(path) ? "is a directory, not a file" : "file not found");
         var ids = new List<string>();
         var lineOf = new Dictionary<string, long>(StringComparer.Ordinal);
         long lineNo = 0, blankLine = 0;
-        foreach (var line in File.ReadLines(path))
+        using var reader = TextFiles.Open(path, encoding);
+        for (string? line; (line = reader.ReadLine()) is not null;)
         {
             lineNo++;
             var id = line.Trim();
             if (id.Length == 0) { if (blankLine == 0) blankLine = lineNo; continue; }
             if (blankLine != 0) throw new TallyDataException(path, blankLine, "blank line between ids (one task id per line)");
             if (!lineOf.TryAdd(id, lineNo))
-                throw new TallyDataException(path, lineNo, $"task '{id}' is listed twice (first at line {lineOf[id]})");
+                throw new TallyDataException(path, lineNo, $"task {TextEcho.Quote(id)} is listed twice (first at line {lineOf[id]})");
             ids.Add(id);
         }
         if (ids.Count != rows)

@@ -409,6 +409,14 @@ public sealed class DenseNetwork : IDifferentiableClassifier
             sizes[i] = br.ReadInt32();
             if (sizes[i] < (i == 0 ? 0 : 1)) throw new InvalidDataException("Corrupt layer width.");
         }
+        // The widths come from the file: check what they imply before allocating (a corrupt width must not ask for
+        // gigabytes, nor overflow the parameter count).
+        long parameters = 0;
+        for (int l = 0; l + 1 < ns; l++) parameters += (long)sizes[l] * sizes[l + 1] + sizes[l + 1];
+        if (parameters > Array.MaxLength) throw new InvalidDataException($"Corrupt layer widths: {parameters:N0} parameters.");
+        long needed = 16L * sizes[0] + 4 + 8 * parameters;
+        if (stream.CanSeek && needed > stream.Length - stream.Position)
+            throw new InvalidDataException($"Truncated or corrupt: the layer widths need {needed:N0} more bytes, the file has {stream.Length - stream.Position:N0}.");
         var mean = new double[sizes[0]];
         var scale = new double[sizes[0]];
         for (int j = 0; j < mean.Length; j++) mean[j] = br.ReadDouble();

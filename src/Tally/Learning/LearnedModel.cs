@@ -55,15 +55,16 @@ public sealed record LearnedModel
                 if (br.ReadUInt32() != Magic) throw new InvalidDataException("not a Tally model file");
                 int version = br.ReadInt32();
                 if (version != FormatVersion) throw new InvalidDataException($"unsupported model format version {version}");
-                method = br.ReadString();
+                method = ReadString(br, stream);
                 int k = br.ReadInt32();
-                if (k < 1 || k > 1 << 20) throw new InvalidDataException("corrupt class count");
+                // Every name takes at least one byte: a count beyond what is left is corrupt (and must not allocate).
+                if (k < 1 || k > 1 << 20 || stream.CanSeek && k > stream.Length - stream.Position) throw new InvalidDataException("corrupt class count");
                 classes = new string[k];
-                for (int i = 0; i < k; i++) classes[i] = br.ReadString();
+                for (int i = 0; i < k; i++) classes[i] = ReadString(br, stream);
                 int d = br.ReadInt32();
-                if (d < 0 || d > 1 << 26) throw new InvalidDataException("corrupt feature count");
+                if (d < 0 || d > 1 << 26 || stream.CanSeek && d > stream.Length - stream.Position) throw new InvalidDataException("corrupt feature count");
                 features = new string[d];
-                for (int i = 0; i < d; i++) features[i] = br.ReadString();
+                for (int i = 0; i < d; i++) features[i] = ReadString(br, stream);
             }
             var network = DenseNetwork.LoadFrom(stream);
             if (network.ClassCount != classes.Length || network.FeatureCount != features.Length)
@@ -73,6 +74,23 @@ public sealed record LearnedModel
         catch (EndOfStreamException e) { throw new InvalidDataException("the model file is truncated", e); }
     }
 
+    private static readonly System.Text.Encoding StrictUtf8 = new UTF8Encoding(false, throwOnInvalidBytes: true);
+
+    /// <summary>A length-prefixed UTF-8 string as <see cref="BinaryWriter.Write(string)"/> writes it, checked: a corrupt
+    /// length or invalid UTF-8 is an <see cref="InvalidDataException"/>, never a huge allocation or a U+FFFD.</summary>
+    private static string ReadString(BinaryReader br, Stream stream)
+    {
+        int length;
+        try { length = br.Read7BitEncodedInt(); }
+        catch (FormatException e) { throw new InvalidDataException("corrupt string length", e); }
+        if (length < 0 || length > 1 << 24 || stream.CanSeek && length > stream.Length - stream.Position)
+            throw new InvalidDataException("corrupt string length");
+        var bytes = br.ReadBytes(length);
+        if (bytes.Length < length) throw new EndOfStreamException();
+        try { return StrictUtf8.GetString(bytes); }
+        catch (DecoderFallbackException e) { throw new InvalidDataException("a name is not valid UTF-8", e); }
+    }
+
     /// <summary>Loads a model file.</summary>
     /// <exception cref="Core.TallyDataException">The file is missing, not a Tally model, of another format version, or corrupt.</exception>
     public static LearnedModel Load(string path)
@@ -80,9 +98,17 @@ public sealed record LearnedModel
         ArgumentNullException.ThrowIfNull(path);
         if (!File.Exists(path))
             throw new Core.TallyDataException(path, 0, Directory.Exists(path) ? "is a folder, not a model file" : "file not found");
-        using var fs = File.OpenRead(path);
-        try { return Load(fs); }
-        catch (InvalidDataException e) { throw new Core.TallyDataException(path, 0, e.Message, e); }
+        using var fs = Core.TextFiles.OpenFile(path);
+        return Load(fs, path);
+    }
+
+    /// <summary>Reads a model from <paramref name="stream"/>; errors name <paramref name="sourceName"/>.</summary>
+    /// <exception cref="Core.TallyDataException">Not a Tally model, of another format version, or corrupt.</exception>
+    public static LearnedModel Load(Stream stream, string sourceName)
+    {
+        try { return Load(stream); }
+        catch (InvalidDataException e) { throw new Core.TallyDataException(sourceName, 0, e.Message, e); }
+        catch (IOException e) { throw new Core.TallyDataException(sourceName, 0, "cannot be read: " + e.Message, e); }
     }
 }
 

@@ -149,7 +149,7 @@ public sealed class Campaign
     }
 
     /// <summary>Loads a campaign saved with <see cref="Save"/>.</summary>
-    public static Campaign Load(string path) => FromJson(File.ReadAllText(path));
+    public static Campaign Load(string path) => FromJson(Core.TextFiles.ReadAllText(path));
 }
 
 /// <summary>The saved state of a <see cref="Campaign"/> (the wrapped mechanism, REFORM options, reputation model, payment totals).</summary>

@@ -10,13 +10,15 @@ namespace Tally.Mechanisms.Reputation;
 /// <param name="SecondsColumn">Answer-time column in seconds; used when the file has it, otherwise every time is unknown.</param>
 /// <param name="DeadlineColumn">Per-row task deadline column in seconds; used when present (rows of a task must agree).</param>
 /// <param name="Deadline">A deadline in seconds for every task without one in the file; null = none.</param>
+/// <param name="Encoding">The file's encoding when it has no byte order mark (default strict UTF-8).</param>
 public sealed record RoundFileOptions(
     string TaskColumn = "task",
     string AgentColumn = "worker",
     string ReportColumn = "label",
     string SecondsColumn = "seconds",
     string DeadlineColumn = "deadline",
-    double? Deadline = null);
+    double? Deadline = null,
+    FileEncoding Encoding = FileEncoding.Utf8);
 
 /// <summary>A round read from a file, with the names behind its numbered tasks and report values.</summary>
 /// <param name="Round">
@@ -37,7 +39,7 @@ public static class RoundFile
     public static RoundRead Read(string path, int index, RoundFileOptions? options = null)
     {
         options ??= new RoundFileOptions();
-        using var csv = CsvRecordReader.Open(path);
+        using var csv = CsvRecordReader.Open(path, encoding: options.Encoding);
         int tc = csv.Column(options.TaskColumn), ac = csv.Column(options.AgentColumn), rc = csv.Column(options.ReportColumn);
         int sc = IndexOf(csv.Header, options.SecondsColumn), dc = IndexOf(csv.Header, options.DeadlineColumn);
         if (options.Deadline is double dl && !(dl >= 0 && double.IsFinite(dl)))
@@ -66,12 +68,12 @@ public static class RoundFile
             {
                 if (deadlineLine[t] > 0 && deadlines[t] != d)
                     throw new TallyDataException(csv.SourceName, csv.LineNumber,
-                        $"task '{task}' has deadline {d.ToString(CultureInfo.InvariantCulture)} here but {deadlines[t]?.ToString(CultureInfo.InvariantCulture)} at line {deadlineLine[t]}");
+                        $"task {TextEcho.Quote(task)} has deadline {d.ToString(CultureInfo.InvariantCulture)} here but {deadlines[t]?.ToString(CultureInfo.InvariantCulture)} at line {deadlineLine[t]}");
                 deadlines[t] = d;
                 deadlineLine[t] = csv.LineNumber;
             }
             if (seen.TryGetValue((agent, t), out long first))
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"agent '{agent}' reports on task '{task}' twice (first at line {first})");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"agent {TextEcho.Quote(agent)} reports on task {TextEcho.Quote(task)} twice (first at line {first})");
             seen[(agent, t)] = csv.LineNumber;
             reports.Add(new RoundReport(agent, t, c, seconds));
         }
@@ -107,7 +109,7 @@ public static class RoundFile
         var field = csv.Field(column);
         if (field.IsEmpty) return null;
         if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) || !double.IsFinite(s) || s < 0)
-            throw new TallyDataException(csv.SourceName, csv.LineNumber, $"{name} '{field.ToString()}' is not a non-negative number of seconds");
+            throw new TallyDataException(csv.SourceName, csv.LineNumber, $"{name} {TextEcho.Quote(field)} is not a non-negative number of seconds");
         return s;
     }
 }
