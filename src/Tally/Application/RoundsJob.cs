@@ -94,9 +94,9 @@ public static class RoundsJob
             using var doc = JsonDocument.Parse(File.ReadAllText(path), new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             root = doc.RootElement.Clone();
         }
-        catch (JsonException e) { throw new TallyDataException(path, (e.LineNumber ?? -1) + 1, "not valid JSON: " + e.Message); }
+        catch (JsonException e) { throw new TallyDataException(path, JsonErrors.Line(e), "not valid JSON: " + JsonErrors.Problem(e)); }
         if (root.ValueKind != JsonValueKind.Object) throw new TallyDataException(path, 0, "the scenario must be a JSON object");
-        Exception Bad(string field, string problem) => new TallyDataException(path, 0, $"field '{field}': {problem}");
+        Exception Bad(string field, string problem) => new TallyDataException(path, 0, $"field {Quote.Value(field)}: {problem}");
         foreach (var prop in root.EnumerateObject())
             if (!TopFields.Contains(prop.Name)) throw Bad(prop.Name, $"unknown field (known: {string.Join(", ", TopFields.Order())})");
 
