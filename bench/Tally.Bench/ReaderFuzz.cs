@@ -145,15 +145,15 @@ public static class ReaderFuzz
         {
             bool located = e is TallyDataException d ? d.Source == Source : e.Message.Contains(Source, StringComparison.Ordinal);
             if (!located) return (Outcome.Failed, ("unlocated", $"{e.GetType().Name}: {e.Message}"));
-            if (e.Message.Length > 400) return (Outcome.Failed, ("unlocated", $"a {e.Message.Length}-character message: {TextEcho.Clean(e.Message)}"));
-            if (e.Message.Any(char.IsControl)) return (Outcome.Failed, ("unlocated", $"control characters in the message: {TextEcho.Clean(e.Message)}"));
+            if (e.Message.Length > 400) return (Outcome.Failed, ("unlocated", $"a {e.Message.Length}-character message: {Tally.Core.Quote.Bare(e.Message)}"));
+            if (e.Message.Any(char.IsControl)) return (Outcome.Failed, ("unlocated", $"control characters in the message: {Tally.Core.Quote.Bare(e.Message)}"));
             if (expect is { MustParse: true })
                 return (Outcome.Failed, ("rejected", $"a valid input was refused: {e.Message}"));
             return (Outcome.Rejected, null);
         }
         catch (Exception e)
         {
-            return (Outcome.Failed, ("crash", $"{e.GetType().Name}: {TextEcho.Clean(e.Message)} at {TextEcho.Clean(e.StackTrace?.Split('\n').FirstOrDefault()?.Trim() ?? "")}"));
+            return (Outcome.Failed, ("crash", $"{e.GetType().Name}: {Tally.Core.Quote.Bare(e.Message)} at {Tally.Core.Quote.Bare(e.StackTrace?.Split('\n').FirstOrDefault()?.Trim() ?? "")}"));
         }
         if (expect is { Invalid: true }) return (Outcome.Failed, ("accepted", "an input that must be refused was read"));
         if (expect?.Value is { } want && target.Compare(result, want) is { } wrong) return (Outcome.Failed, ("wrong", wrong));
@@ -260,7 +260,7 @@ public static class ReaderFuzz
             got.Sort(StringComparer.Ordinal);
             if (got.Count != want.Count) return $"{got.Count} answers read, {want.Count} rows in the input";
             for (int i = 0; i < got.Count; i++)
-                if (got[i] != want[i]) return $"read {TextEcho.Quote(got[i])} where the input has {TextEcho.Quote(want[i])}";
+                if (got[i] != want[i]) return $"read {Tally.Core.Quote.Value(got[i])} where the input has {Tally.Core.Quote.Value(want[i])}";
             return null;
         }
 
@@ -321,7 +321,7 @@ public static class ReaderFuzz
             if (t.Count != rows.Count) return $"{t.Count} rows read, {rows.Count} in the input";
             for (int i = 0; i < rows.Count; i++)
             {
-                if (t.Tasks[i] != rows[i].Task) return $"row {i}: task {TextEcho.Quote(t.Tasks[i])}, input {TextEcho.Quote(rows[i].Task)}";
+                if (t.Tasks[i] != rows[i].Task) return $"row {i}: task {Tally.Core.Quote.Value(t.Tasks[i])}, input {Tally.Core.Quote.Value(rows[i].Task)}";
                 if (!t.Row(i).SequenceEqual(rows[i].Values)) return $"row {i}: other values";
             }
             return null;

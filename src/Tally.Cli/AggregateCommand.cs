@@ -62,9 +62,10 @@ internal static class AggregateCommand
                 GoldPath = p.GetValue(gold),
                 ModelPath = p.GetValue(model),
                 Refine = p.GetValue(refine),
-                UnseenWorkers = Specs.Choice<UnseenWorkerPolicy>(p.GetValue(unseen)!, "UnseenWorkers"),
+                // Only what the user gave: an option given where it does nothing is refused by the job.
+                UnseenWorkers = p.GetResult(unseen) is { Implicit: false } ? Specs.Choice<UnseenWorkerPolicy>(p.GetValue(unseen)!, "UnseenWorkers") : null,
                 OutputDirectory = p.GetValue(outDir),
-                OutputFormat = Specs.Choice<OutputFormat>(p.GetValue(format)!, "Format"),
+                OutputFormat = p.GetResult(format) is { Implicit: false } ? Specs.Choice<OutputFormat>(p.GetValue(format)!, "Format") : null,
                 SaveModelPath = p.GetValue(saveModel),
             };
             var outcome = ctx.WithJobProgress(report => AggregateJob.Run(request, ctx.Compute, report));
@@ -91,7 +92,7 @@ internal static class AggregateCommand
         table.AddRow("tasks", a.TaskCount.ToString("N0"));
         table.AddRow("workers", a.WorkerCount.ToString("N0"));
         table.AddRow("answers", a.AnswerCount.ToString("N0"));
-        table.AddRow("classes", $"{a.ClassCount} ({Markup.Escape(string.Join(", ", a.Classes.Names.Take(10)))}{(a.ClassCount > 10 ? ", …" : "")})");
+        table.AddRow("classes", $"{a.ClassCount:N0} ({Markup.Escape(string.Join(", ", a.Classes.Names.Take(10)))}{(a.ClassCount > 10 ? ", …" : "")})");
         if (o.Method.Iterative && o.Mode != "predict") table.AddRow("iterations", $"{r.Iterations}{(r.Converged ? " (converged)" : " (iteration limit)")}");
         table.AddRow("seconds", $"{CliValues.Fixed(o.FitSeconds, "0.000")} (+ {CliValues.Fixed(o.ReadSeconds, "0.000")} reading)");
         if (o.Accuracy is { } acc)

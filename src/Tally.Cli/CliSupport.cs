@@ -1,3 +1,4 @@
+using System.Collections.Frozen;
 using Tally.Application;
 using Spectre.Console;
 using Tally.Core;
@@ -90,7 +91,7 @@ internal static class CliValues
         "keep-first" or "first" => DuplicatePolicy.KeepFirst,
         "keep-all" or "all" => DuplicatePolicy.KeepAll,
         "error" => DuplicatePolicy.Error,
-        _ => throw new UsageException($"--duplicates must be keep-last, keep-first, keep-all or error (got '{value}')"),
+        _ => throw new UsageException($"--duplicates must be keep-last, keep-first, keep-all or error (got {Quote.Value(value)})"),
     };
 
     /// <summary>Parses --prior (the language is the application layer's: <see cref="Specs.Prior"/>).</summary>
@@ -99,6 +100,145 @@ internal static class CliValues
     /// <summary>A number for a CSV file: shortest round-trip form; a non-finite value is a bug and throws (<see cref="NumberFormat.Finite"/>).</summary>
     public static string Number(double x) => NumberFormat.Finite(x);
 
+    /// <summary>A byte count written as <c>8G</c>, <c>8GB</c>, <c>512M</c>, <c>64k</c> or plain bytes (powers of 1024); null if it is not one.</summary>
+    public static long? ParseSize(string value)
+    {
+        var s = value.Trim();
+        // 8G, 8GB, 8GiB alike.
+        if (s.Length > 1 && (s[^1] is 'B' or 'b') && char.IsLetter(s[^2])) s = s[..^1];
+        if (s.Length > 1 && (s[^1] is 'i' or 'I') && char.IsLetter(s[^2])) s = s[..^1];
+        long unit = 1;
+        if (s.Length > 0 && char.IsLetter(s[^1]))
+        {
+            unit = char.ToUpperInvariant(s[^1]) switch { 'K' => 1L << 10, 'M' => 1L << 20, 'G' => 1L << 30, 'T' => 1L << 40, _ => 0 };
+            s = s[..^1];
+        }
+        if (unit == 0 || !double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double n)
+            || !double.IsFinite(n) || n <= 0 || n * unit > long.MaxValue) return null;
+        return (long)(n * unit);
+    }
+
     public static string Percent(double x) => (100 * x).ToString("0.00", System.Globalization.CultureInfo.InvariantCulture);
     public static string Fixed(double x, string format = "0.###") => x.ToString(format, System.Globalization.CultureInfo.InvariantCulture);
+}
+
+/// <summary>
+/// Error lines in the user's terms: System.CommandLine's parse errors without .NET type names or tab-indented lists,
+/// library option names (<c>TrainItems</c>) as the command spells them (<c>--train</c>), and always one line.
+/// </summary>
+internal static class CliErrors
+{
+    private static readonly System.Text.RegularExpressions.Regex CannotParse = new(
+        @"^Cannot parse argument '(?<value>.*)' for (?:option|command) '(?<symbol>[^']*)' as expected type '(?<type>[^']*)'\.?$",
+        System.Text.RegularExpressions.RegexOptions.Singleline | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+    private static readonly System.Text.RegularExpressions.Regex CannotParseArgument = new(
+        @"^Cannot parse argument '(?<value>.*)' as expected type '(?<type>[^']*)'\.?$",
+        System.Text.RegularExpressions.RegexOptions.Singleline | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+    private static readonly System.Text.RegularExpressions.Regex NotAmong = new(
+        @"^Argument '(?<value>.*)' not recognized\. Must be one of:(?<list>.*)$",
+        System.Text.RegularExpressions.RegexOptions.Singleline | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+    private static readonly System.Text.RegularExpressions.Regex Unrecognized = new(
+        @"^Unrecognized command or argument '(?<value>.*)'\.?$",
+        System.Text.RegularExpressions.RegexOptions.Singleline | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    /// <summary>
+    /// One parse error as one line: <c>--seed: 'abc' is not an integer</c>, <c>--format: 'xml' is not one of csv, json</c>,
+    /// <c>unknown option or argument '--frobnicate'</c>; other messages pass through on one line.
+    /// </summary>
+    public static string Describe(System.CommandLine.Parsing.ParseError error)
+    {
+        string message = error.Message;
+        string? symbol = SymbolName(error.SymbolResult);
+        var m = CannotParse.Match(message);
+        if (m.Success)
+            return $"{m.Groups["symbol"].Value}: {Quote.Value(m.Groups["value"].Value)} is not {Kind(m.Groups["type"].Value)}";
+        m = CannotParseArgument.Match(message);
+        if (m.Success)
+            return $"{(symbol is null ? "" : symbol + ": ")}{Quote.Value(m.Groups["value"].Value)} is not {Kind(m.Groups["type"].Value)}";
+        m = NotAmong.Match(message);
+        if (m.Success)
+        {
+            var choices = m.Groups["list"].Value.Split(['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+                .Select(c => c.Trim('\''));
+            return $"{(symbol is null ? "" : symbol + ": ")}{Quote.Value(m.Groups["value"].Value)} is not one of {string.Join(", ", choices)}";
+        }
+        m = Unrecognized.Match(message);
+        if (m.Success)
+        {
+            string value = m.Groups["value"].Value;
+            return value.StartsWith('-') ? $"unknown option {Quote.Value(value)}" : $"unexpected argument {Quote.Value(value)}";
+        }
+        return OneLine(message);
+    }
+
+    /// <summary>What a value of .NET type <paramref name="type"/> is, for "… is not …": "an integer", "a number".</summary>
+    private static string Kind(string type)
+    {
+        // System.Nullable`1[System.Int32] → Int32
+        int open = type.LastIndexOf('[');
+        string inner = open >= 0 ? type[(open + 1)..].TrimEnd(']') : type;
+        inner = inner[(inner.LastIndexOf('.') + 1)..];
+        return inner switch
+        {
+            "Int32" or "Int64" or "Int16" or "Byte" or "UInt32" or "UInt64" => "an integer",
+            "Double" or "Single" or "Decimal" => "a number",
+            "Boolean" => "true or false",
+            _ => "a valid value",
+        };
+    }
+
+    /// <summary>The option (or argument) a parse result belongs to, as the user typed its kind: <c>--seed</c>, <c>EXPERIMENT</c>.</summary>
+    private static string? SymbolName(System.CommandLine.Parsing.SymbolResult? result) => result switch
+    {
+        System.CommandLine.Parsing.OptionResult o => o.Option.Name,
+        System.CommandLine.Parsing.ArgumentResult { Parent: System.CommandLine.Parsing.OptionResult o } => o.Option.Name,
+        System.CommandLine.Parsing.ArgumentResult a => a.Argument.Name,
+        _ => null,
+    };
+
+    /// <summary>
+    /// The command-line spelling of a library option for the command the user ran: the option of the command whose
+    /// name or alias is the plain spelling (<c>MaxIterations</c> → <c>--max-iterations</c>), else the command's
+    /// option for the same setting under another name (<c>TrainItems</c> → <c>--train</c>), else the plain spelling.
+    /// </summary>
+    public static string OptionSpelling(string property, IReadOnlyList<System.CommandLine.Option> options)
+    {
+        string plain = CliValues.OptionName(property);
+        bool Has(string name) => options.Any(o => o.Name == name || o.Aliases.Contains(name));
+        if (Has(plain)) return plain;
+        if (Renames.TryGetValue(property, out var others))
+            foreach (var other in others)
+                if (Has(other)) return other;
+        return plain;
+    }
+
+    /// <summary>Library option names whose command-line options have other names, by the names they may have.</summary>
+    private static readonly System.Collections.Frozen.FrozenDictionary<string, string[]> Renames =
+        new Dictionary<string, string[]>
+        {
+            ["TrainItems"] = ["--train"],
+            ["TestItems"] = ["--test"],
+            ["AdversaryFraction"] = ["--adversaries", "--adversary-fraction"],
+            ["Adversary"] = ["--adversary-strategy"],
+            ["Strategy"] = ["--adversary-strategy"],
+            ["Chances"] = ["--k"],
+            ["Replications"] = ["--replications"],
+            ["Rule"] = ["--rule"],
+            ["Experiment"] = ["EXPERIMENT"],
+            ["StatePath"] = ["--state"],
+            ["Round"] = ["--round"],
+            ["Hidden"] = ["--model"],
+            ["Mechanisms"] = ["--mechanism"],
+            ["OutputDirectory"] = ["--out"],
+            ["Sigma"] = ["--sigma"],
+        }.ToFrozenDictionary();
+
+    /// <summary>A message on one line: line breaks and tabs (a library message quoting several lines) become spaces.</summary>
+    public static string OneLine(string message)
+    {
+        if (message.AsSpan().IndexOfAny('\n', '\r', '\t') < 0) return message;
+        var b = new System.Text.StringBuilder(message.Length);
+        foreach (char c in message) b.Append(c is '\n' or '\r' or '\t' ? ' ' : c);
+        return System.Text.RegularExpressions.Regex.Replace(b.ToString(), " {2,}", " ").Trim();
+    }
 }

@@ -35,6 +35,11 @@ internal static class LabLearningCommand
         { setting, methods, seeds, model, learningRate, epochs, trainCount, testCount, outDir };
         cmd.SetAction(p =>
         {
+            string chosen = p.GetValue(setting) ?? defaults.Setting;
+            if (string.Equals(chosen, "music-genre", StringComparison.OrdinalIgnoreCase))
+                foreach (var (given, name) in new (Option<int?>, string)[] { (trainCount, "--train"), (testCount, "--test") })
+                    if (p.GetValue(given) is not null)
+                        throw new UsageException($"{name} applies to the Fashion-MNIST settings (experts:…, sparse:…), not {chosen}, whose split is fixed");
             var request = new LearningLabRequest
             {
                 Setting = p.GetValue(setting) ?? defaults.Setting,

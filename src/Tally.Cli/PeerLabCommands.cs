@@ -34,6 +34,14 @@ internal static class PeerLabCommands
         { mechanisms, prior, vary, values, agents, tasks, alpha, strategy, seeds, csv, plot };
         cmd.SetAction(p =>
         {
+            // The varied parameter's fixed value does nothing: refuse it rather than ignore it.
+            string axis = p.GetValue(vary)!;
+            if (axis == "tasks" && p.GetResult(tasks) is { Implicit: false })
+                throw new UsageException("--tasks is the varied parameter with --vary tasks; give its values with --values");
+            if (axis == "alpha" && p.GetResult(alpha) is { Implicit: false })
+                throw new UsageException("--adversary-fraction is the varied parameter with --vary alpha; give its values with --values");
+            string? png = p.GetValue(plot);
+            if (png is not null) OutputChecks.WritableFile(png, "--plot");
             var request = d with
             {
                 Mechanisms = p.GetValue(mechanisms)!, Prior = p.GetValue(prior)!, Vary = p.GetValue(vary)!, Values = p.GetValue(values)!,
@@ -48,7 +56,7 @@ internal static class PeerLabCommands
             for (int v = 0; v < o.Values.Length; v++)
                 table.AddRow([o.Values[v].ToString(CultureInfo.InvariantCulture), .. o.Points[v].Select(q => Markup.Escape($"{q.Gap:0.0000} ± {q.HalfWidth:0.0000}"))]);
             ctx.Out.Write(table);
-            if (p.GetValue(plot) is { } png)
+            if (png is not null)
                 Plots.Lines(png, "Honest payment gap caused by the adversary", o.Axis == GapAxis.AdversaryFraction ? "adversary fraction α" : "tasks m", "|Δ payment|",
                     o.Mechanisms.Select((n, m) =>
                     {

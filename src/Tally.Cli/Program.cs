@@ -51,26 +51,35 @@ public static class Program
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
-            foreach (var e in parse.Errors) error.WriteLine("tally: error: " + e.Message);
-            error.WriteLine("Run 'tally --help' (or 'tally COMMAND --help') for usage.");
+            // One line: the first problem, in the user's terms. Later ones are often echoes of it (a misspelt option
+            // leaves its value "unrecognized" too), and the help names every option anyway.
+            error.WriteLine("tally: error: " + CliErrors.Describe(parse.Errors[0]));
+            string command = string.Join(' ', parse.CommandResult.Command is RootCommand ? [] : CommandPath(parse.CommandResult));
+            error.WriteLine(command.Length == 0 ? "Run 'tally --help' for usage." : $"Run 'tally {command} --help' for usage.");
             return BadInput;
         }
+        var commandOptions = AllOptions(parse.CommandResult);
         try
         {
             int t = parse.GetValue(threads);
-            if (t < 0) throw new UsageException("--threads must be at least 0 (0 = one per core)");
-            ctx.Compute = new ComputeOptions { MaxDegreeOfParallelism = t };
+            if (t < 0) throw new UsageException($"--threads must be at least 0 (0 = one per core; got {t})");
+            ctx.Compute = new ComputeOptions { MaxDegreeOfParallelism = t, MaxMemoryBytes = MemoryLimit() };
             var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false, Output = new AnsiTextWriter(output), Error = error };
             return parse.Invoke(config);
         }
         catch (Exception e) when (Unwrap(e) is InvalidOptionException o)
         {
-            error.WriteLine($"tally: error: {CliValues.OptionName(o.Option)} {o.Problem}");
+            error.WriteLine($"tally: error: {CliErrors.OptionSpelling(o.Option, commandOptions)} {CliErrors.OneLine(o.Problem)}");
+            return BadInput;
+        }
+        catch (Exception e) when (Unwrap(e) is MemoryLimitException m)
+        {
+            error.WriteLine($"tally: error: {CliErrors.OneLine(m.Message)} (or raise the limit: {MemoryVariable}=SIZE, e.g. 32G)");
             return BadInput;
         }
         catch (Exception e) when (Unwrap(e) is TallyUserException)
         {
-            error.WriteLine("tally: error: " + Unwrap(e).Message);
+            error.WriteLine("tally: error: " + CliErrors.OneLine(Unwrap(e).Message));
             return BadInput;
         }
         catch (Exception e) when (Unwrap(e) is OperationCanceledException)
@@ -81,19 +90,54 @@ public static class Program
         catch (Exception e) when (Unwrap(e) is IOException or UnauthorizedAccessException)
         {
             // The file system said no (missing folder, no permission, disk full): the user's environment, not a bug.
-            error.WriteLine("tally: error: " + Unwrap(e).Message);
+            error.WriteLine("tally: error: " + CliErrors.OneLine(Unwrap(e).Message));
             return BadInput;
         }
         catch (Exception e)
         {
-            error.WriteLine($"tally: internal error: {Unwrap(e).GetType().Name}: {Unwrap(e).Message} (a bug in Tally; TALLY_DEBUG=1 prints the stack trace)");
+            error.WriteLine($"tally: internal error: {Unwrap(e).GetType().Name}: {CliErrors.OneLine(Unwrap(e).Message)} (a bug in Tally; TALLY_DEBUG=1 prints the stack trace)");
             if (Environment.GetEnvironmentVariable("TALLY_DEBUG") == "1") error.WriteLine(e);
             return InternalError;
         }
     }
 
+    /// <summary>The environment variable that sets the memory limit of every computation (bytes; K, M, G, T suffixes).</summary>
+    public const string MemoryVariable = "TALLY_MAX_MEMORY";
+
+    /// <summary><see cref="MemoryVariable"/> in bytes, or 0 (the default limit) when unset.</summary>
+    /// <exception cref="UsageException">A value that is not a size.</exception>
+    private static long MemoryLimit()
+    {
+        string? value = Environment.GetEnvironmentVariable(MemoryVariable);
+        if (string.IsNullOrWhiteSpace(value)) return 0;
+        return CliValues.ParseSize(value)
+            ?? throw new UsageException($"{MemoryVariable}={Quote.Value(value)} is not a size in bytes (e.g. 8G, 512M, 1000000000)");
+    }
+
+    /// <summary>
+    /// The one exception a failure stands for: an <see cref="AggregateException"/> (from a task or a parallel loop) is
+    /// replaced by its first inner exception, so its message is shown rather than "One or more errors occurred".
+    /// </summary>
     private static Exception Unwrap(Exception e) =>
-        e is AggregateException { InnerExceptions.Count: 1 } a ? Unwrap(a.InnerExceptions[0]) : e;
+        e is AggregateException a && a.InnerExceptions.Count > 0 ? Unwrap(a.InnerExceptions[0]) : e;
+
+    /// <summary>"share allocate" for the command the user named.</summary>
+    private static IEnumerable<string> CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new Stack<string>();
+        for (var r = result; r is not null && r.Command is not RootCommand; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Push(r.Command.Name);
+        return names;
+    }
+
+    /// <summary>The options the user's command accepts, its own and the recursive ones of its parents.</summary>
+    private static IReadOnlyList<Option> AllOptions(System.CommandLine.Parsing.CommandResult result)
+    {
+        var options = new List<Option>(result.Command.Options);
+        for (var r = result.Parent as System.CommandLine.Parsing.CommandResult; r is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            options.AddRange(r.Command.Options.Where(o => o.Recursive));
+        return options;
+    }
 
     /// <summary>Routes System.CommandLine's own output (help) through the Spectre console.</summary>
     private sealed class AnsiTextWriter(IAnsiConsole console) : StringWriter

@@ -74,7 +74,13 @@ internal static class SimulateCommand
               tally simulate sparse --spammers 3 --adversaries 0.1 --adversary-strategy pattern --out hard.csv
             """)
         { tasks, l, r, classes, a1, a2, twoCoin, spammers, share, adv, strategy, seed, output, truthOut };
-        cmd.SetAction(p => Run(ctx, new SimulateRequest
+        cmd.SetAction(p =>
+        {
+            if (Given(p, share) && p.GetValue(spammers) == 0)
+                throw new UsageException("--spammer-share applies to the extreme spammers; give --spammers N (N ≥ 1)");
+            if (Given(p, strategy) && p.GetValue(adv) == 0)
+                throw new UsageException("--adversary-strategy applies to colluding workers; give --adversaries FRACTION (above 0)");
+            return Run(ctx, new SimulateRequest
         {
             Sparse = d with
             {
@@ -85,9 +91,13 @@ internal static class SimulateCommand
             },
             AnswersPath = p.GetValue(output)!,
             TruthPath = p.GetValue(truthOut),
-        }));
+        });
+        });
         return cmd;
     }
+
+    /// <summary>Whether the user gave <paramref name="option"/> (rather than it taking its default).</summary>
+    private static bool Given(ParseResult p, Option option) => p.GetResult(option) is { Implicit: false };
 
     private static Command CreateRowdy(CliContext ctx)
     {
@@ -111,7 +121,13 @@ internal static class SimulateCommand
               tally simulate rowdy --tasks 2000 --workers 400 --classes 3 --adversaries 0.2 --adversary-strategy constant --out rowdy.csv
             """)
         { tasks, workers, perTask, classes, accuracy, adv, strategy, constant, seed, output, truthOut };
-        cmd.SetAction(p => Run(ctx, new SimulateRequest
+        cmd.SetAction(p =>
+        {
+            if (Given(p, constant) && SimulateJob.ParseStrategy(p.GetValue(strategy)!) != AdversaryStrategy.Constant)
+                throw new UsageException($"--constant-label applies to --adversary-strategy constant, not {p.GetValue(strategy)}");
+            if (Given(p, strategy) && p.GetValue(adv) == 0)
+                throw new UsageException("--adversary-strategy applies to colluding workers; give --adversaries FRACTION (above 0)");
+            return Run(ctx, new SimulateRequest
         {
             Rowdy = d with
             {
@@ -121,7 +137,8 @@ internal static class SimulateCommand
             },
             AnswersPath = p.GetValue(output)!,
             TruthPath = p.GetValue(truthOut),
-        }));
+        });
+        });
         return cmd;
     }
 

@@ -155,7 +155,7 @@ public sealed class AggregationModelTests : IDisposable
         File.WriteAllText(path, "{\"Method\": \"ds\"}");
         var bad = Assert.Throws<TallyDataException>(() => AggregationModel.Load(path));
         Assert.Contains("bad.json", bad.Message);
-        File.WriteAllText(path, model.ToJson().Replace("\"FormatVersion\": 1", "\"FormatVersion\": 99"));
+        File.WriteAllText(path, model.ToJson().Replace($"\"FormatVersion\": {AggregationModel.CurrentFormatVersion}", "\"FormatVersion\": 99"));
         Assert.Contains("version 99", Assert.Throws<TallyDataException>(() => AggregationModel.Load(path)).Message);
         Assert.Contains("no such model file", Assert.Throws<TallyDataException>(() => AggregationModel.Load(Path.Combine(_dir, "none.json"))).Message);
     }

@@ -15,6 +15,13 @@ public enum WorkerModelKind
     Confusion,
     /// <summary>Each worker's answer is a vote of weight v_w: posterior[t, c] ∝ Σ over t's answers of class c of v_w.</summary>
     Vote,
+    /// <summary>
+    /// Each worker w is right with probability p_w and otherwise picks one of the other K − 1 classes uniformly — the
+    /// confusion matrix π_w[j, l] = p_w if l = j, (1 − p_w)/(K − 1) otherwise, stored as its one number p_w:
+    /// posterior[t, j] ∝ ρ_j · Π over t's answers of class j of p_w (K − 1)/(1 − p_w). W numbers instead of W·K², so
+    /// the methods that fit only an accuracy per worker (GLAD, KOS, M-MSR) stay small for any number of classes.
+    /// </summary>
+    OneCoin,
 }
 
 /// <summary>What <see cref="AggregationModel.Predict"/> does with answers by workers the model has not seen.</summary>
@@ -55,8 +62,11 @@ public sealed record PredictOptions
 /// </remarks>
 public sealed record AggregationModel
 {
-    /// <summary>The version of the file format <see cref="ToJson"/> writes.</summary>
-    public const int CurrentFormatVersion = 1;
+    /// <summary>
+    /// The version of the file format <see cref="ToJson"/> writes: 2 added <see cref="WorkerModelKind.OneCoin"/> (version 1
+    /// files, which have only the other kinds, are read as they are).
+    /// </summary>
+    public const int CurrentFormatVersion = 2;
 
     /// <summary>Format version (files of a newer version are refused).</summary>
     public int FormatVersion { get; init; } = CurrentFormatVersion;
@@ -76,6 +86,8 @@ public sealed record AggregationModel
     public ImmutableArray<double> Confusions { get; init; } = [];
     /// <summary><see cref="WorkerModelKind.Vote"/>: one non-negative weight per worker.</summary>
     public ImmutableArray<double> Weights { get; init; } = [];
+    /// <summary><see cref="WorkerModelKind.OneCoin"/>: each worker's probability of a correct answer, strictly inside (0, 1) (1 when K = 1).</summary>
+    public ImmutableArray<double> Accuracies { get; init; } = [];
     /// <summary>Each worker's skill as the method reports it.</summary>
     public required ImmutableArray<double> Skills { get; init; }
     /// <summary>How many answers each worker gave in the fit (weights of the average worker).</summary>
@@ -118,19 +130,26 @@ public sealed record AggregationModel
         };
     }
 
-    /// <summary>A confusion model from one-coin accuracies p_w (errors uniform over the other K − 1 classes).</summary>
+    /// <summary>A one-coin model from accuracies p_w (errors uniform over the other K − 1 classes), W numbers for any K.</summary>
     internal static AggregationModel ForOneCoin(string method, object options, LabelMatrix answers, ReadOnlySpan<double> accuracy,
         double[]? classPriors, double[] skills)
     {
         int k = answers.ClassCount, W = answers.WorkerCount;
-        var conf = new double[W * k * k];
+        var p = new double[W];
         for (int w = 0; w < W; w++)
+            p[w] = k == 1 ? 1 : Math.Clamp(accuracy[w], Numerics.MinProbability, 1 - Numerics.MinProbability);
+        return new()
         {
-            double p = k == 1 ? 1 : Math.Clamp(accuracy[w], Numerics.MinProbability, 1 - Numerics.MinProbability);
-            for (int j = 0; j < k; j++)
-                for (int l = 0; l < k; l++) conf[(w * k + j) * k + l] = l == j ? p : (1 - p) / (k - 1);
-        }
-        return ForConfusions(method, options, answers, conf, classPriors, skills);
+            Method = method,
+            Options = OptionsJson(options),
+            Classes = [.. answers.Classes.Names],
+            Workers = [.. answers.Workers.Names],
+            Kind = WorkerModelKind.OneCoin,
+            ClassPriors = classPriors is null ? [] : AggregationResult.Wrap(classPriors),
+            Accuracies = AggregationResult.Wrap(p),
+            Skills = AggregationResult.Wrap((double[])skills.Clone()),
+            AnswerCounts = Degrees(answers),
+        };
     }
 
     private static ImmutableArray<int> Degrees(LabelMatrix answers)
@@ -217,9 +236,15 @@ public sealed record AggregationModel
         }
         bool ignore = options.UnseenWorkers == UnseenWorkerPolicy.Ignore;
         int k = ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        var post = Kind == WorkerModelKind.Confusion
-            ? ConfusionPosteriors(answers, map, ignore, compute, cancellationToken)
-            : VotePosteriors(answers, map, ignore);
+        // Predicting holds the log-confusions of the answers' workers and, as a fit does, the posteriors and a copy of the
+        // confusions for the result.
+        Footprints.Require(Method, answers, compute, confusions: Kind == WorkerModelKind.Confusion ? 2 : 0);
+        var post = Kind switch
+        {
+            WorkerModelKind.Confusion => ConfusionPosteriors(answers, map, ignore, compute, cancellationToken),
+            WorkerModelKind.OneCoin => OneCoinPosteriors(answers, map, ignore),
+            _ => VotePosteriors(answers, map, ignore),
+        };
         Numerics.ClampGold(answers, post);
         var skills = new double[W];
         double averageSkill = Average(Skills.AsSpan(), AnswerCounts.AsSpan());
@@ -227,7 +252,7 @@ public sealed record AggregationModel
         ConfusionMatrices? confusions = null;
         if (Kind == WorkerModelKind.Confusion)
         {
-            var conf = new double[W * k * k];
+            var conf = new double[MemoryBudget.Length(W, k, k)];
             var avg = AverageConfusion();
             for (int w = 0; w < W; w++)
                 (map[w] >= 0 ? Confusions.AsSpan(map[w] * k * k, k * k) : avg).CopyTo(conf.AsSpan(w * k * k, k * k));
@@ -285,7 +310,7 @@ public sealed record AggregationModel
     {
         int k = ClassCount, kk = k * k, T = answers.TaskCount;
         // [w][l][j] log-confusions of the answers' workers (unseen: the average worker, or zeros when ignored).
-        var logConf = new double[answers.WorkerCount * kk];
+        var logConf = new double[MemoryBudget.Length(answers.WorkerCount, k, k)];
         var avg = AverageConfusion();
         for (int w = 0; w < answers.WorkerCount; w++)
         {
@@ -296,7 +321,7 @@ public sealed record AggregationModel
                     logConf[w * kk + l * k + j] = Math.Log(Math.Max(m[j * k + l], Numerics.MinProbability));
         }
         var logPrior = LogPrior();
-        var post = new double[T * k];
+        var post = new double[MemoryBudget.Length(T, k)];
         Parallelism.For(T, answers.AnswerCount * (long)k, compute, (start, end) =>
         {
             var off = answers.TaskOffsets;
@@ -314,6 +339,37 @@ public sealed record AggregationModel
                 Numerics.NormalizeLog(row);
             }
         }, ct);
+        return post;
+    }
+
+    /// <summary>
+    /// The one-coin E-step: log ρ_j plus, for each answer of class j, log(p_w (K − 1)/(1 − p_w)) — the factor
+    /// (1 − p_w)/(K − 1) that every class shares cancels in the normalisation, so one answer costs O(1), not O(K).
+    /// </summary>
+    private double[] OneCoinPosteriors(LabelMatrix answers, int[] map, bool ignore)
+    {
+        int k = ClassCount, T = answers.TaskCount;
+        var post = new double[MemoryBudget.Length(T, k)];
+        if (k == 1) { post.AsSpan().Fill(1.0); return post; }
+        var weight = new double[answers.WorkerCount];
+        double averageAccuracy = Average(Accuracies.AsSpan(), AnswerCounts.AsSpan());
+        for (int w = 0; w < weight.Length; w++)
+        {
+            if (map[w] < 0 && ignore) continue;
+            double p = Math.Clamp(map[w] >= 0 ? Accuracies[map[w]] : averageAccuracy, Numerics.MinProbability, 1 - Numerics.MinProbability);
+            weight[w] = Math.Log(p * (k - 1) / (1 - p));
+        }
+        var logPrior = LogPrior();
+        var off = answers.TaskOffsets;
+        var workers = answers.TaskWorkers;
+        var labels = answers.TaskLabels;
+        for (int t = 0; t < T; t++)
+        {
+            var row = post.AsSpan(t * k, k);
+            logPrior.AsSpan().CopyTo(row);
+            for (int i = off[t]; i < off[t + 1]; i++) row[labels[i]] += weight[workers[i]];
+            Numerics.NormalizeLog(row);
+        }
         return post;
     }
 
@@ -346,8 +402,8 @@ public sealed record AggregationModel
         try { m = JsonSerializer.Deserialize<AggregationModel>(json, FileOptions); }
         catch (JsonException e)
         {
-            var (line, problem) = TextFiles.JsonProblem(e);
-            throw new TallyUserException("is not a Tally aggregation model: " + problem + (line > 0 ? $" (line {line})" : ""));
+            long line = JsonErrors.Line(e);
+            throw new TallyUserException($"is not a Tally aggregation model: {(line > 0 ? $"line {line}, " : "")}{JsonErrors.Problem(e)}");
         }
         if (m is null) throw new TallyUserException("is not a Tally aggregation model (empty)");
         m.Validate();
@@ -399,11 +455,14 @@ public sealed record AggregationModel
         if (!ClassPriors.IsDefaultOrEmpty) Size(ClassPriors, k, "class priors");
         if (Kind == WorkerModelKind.Confusion) Size(Confusions, (long)W * k * k, "confusion entries");
         else if (Kind == WorkerModelKind.Vote) Size(Weights, W, "weights");
+        else if (Kind == WorkerModelKind.OneCoin) Size(Accuracies, W, "accuracies");
         else throw new TallyUserException($"has an unknown kind {Kind}");
+        if (Kind == WorkerModelKind.OneCoin && FormatVersion < 2) throw new TallyUserException("is a one-coin model with format version 1; one-coin models start at version 2");
         foreach (var x in Skills) if (!double.IsFinite(x)) throw new TallyUserException("has a non-finite skill");
         foreach (var x in ClassPriors.IsDefault ? [] : ClassPriors) if (!(x >= 0 && x <= 1)) throw new TallyUserException("has a class prior outside [0, 1]");
         foreach (var x in Confusions.IsDefault ? [] : Confusions) if (!(x >= 0 && x <= 1)) throw new TallyUserException("has a confusion entry outside [0, 1]");
         foreach (var x in Weights.IsDefault ? [] : Weights) if (!double.IsFinite(x) || x < 0) throw new TallyUserException("has a negative or non-finite weight");
+        foreach (var x in Accuracies.IsDefault ? [] : Accuracies) if (!(x >= 0 && x <= 1)) throw new TallyUserException("has an accuracy outside [0, 1]");
     }
 
     /// <summary>Records compare their arrays by reference; models compare by content (what a round trip must keep).</summary>
@@ -411,6 +470,7 @@ public sealed record AggregationModel
         other is not null && FormatVersion == other.FormatVersion && Method == other.Method && Options == other.Options
         && Kind == other.Kind && Classes.SequenceEqual(other.Classes) && Workers.SequenceEqual(other.Workers)
         && Same(ClassPriors, other.ClassPriors) && Same(Confusions, other.Confusions) && Same(Weights, other.Weights)
+        && Same(Accuracies, other.Accuracies)
         && Same(Skills, other.Skills) && AnswerCounts.SequenceEqual(other.AnswerCounts);
 
     private static bool Same(ImmutableArray<double> a, ImmutableArray<double> b)

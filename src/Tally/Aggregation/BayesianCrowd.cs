@@ -13,10 +13,10 @@ internal static class BayesianCrowd
     public static double[] TaskLogPrior(LabelMatrix answers, double[]? taskLogPrior)
     {
         int k = answers.ClassCount, T = answers.TaskCount;
-        var result = new double[T * k];
+        var result = new double[MemoryBudget.Length(T, k)];
         if (taskLogPrior is null) return result;
-        if (taskLogPrior.Length != T * k)
-            throw new ArgumentException($"The task log prior must have T×K = {T * k} entries, not {taskLogPrior.Length}.", nameof(taskLogPrior));
+        if (taskLogPrior.Length != result.Length)
+            throw new ArgumentException($"The task log prior must have T×K = {result.Length} entries, not {taskLogPrior.Length}.", nameof(taskLogPrior));
         for (int t = 0; t < T; t++)
         {
             var src = taskLogPrior.AsSpan(t * k, k);

@@ -156,6 +156,15 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         var o = Options;
         o.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, n = answers.AnswerCount;
+        // The two messages of every answer (n × K each), the prior draws of θ (per thread), the confusions (the
+        // mean-field proposal's fit while it runs, then the result's and the model's copy).
+        int threads = (compute ?? ComputeOptions.Default).Threads;
+        var messages = 2 * Footprint.Doubles((double)n * k);
+        var draws = o.Prior.Kind == WorkerPriorKind.OneCoin ? Footprint.None : (threads + 1) * Footprint.Doubles((double)o.Samples * k * k);
+        Footprints.Require(Name, answers, compute, confusions: 5, posteriors: 3, extra: messages + draws,
+            extraWhat: draws.Bytes > messages.Bytes
+                ? $"{o.Samples:N0} prior draws of {k:N0} × {k:N0} confusion matrices per thread"
+                : $"messages of {n:N0} answers × {k:N0} classes");
         o.Prior.Validate(k);
         bool oneCoin = o.Prior.Kind == WorkerPriorKind.OneCoin;
         var mode = o.Messages == BeliefPropagationMessages.Auto
@@ -170,8 +179,8 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         if (mode == BeliefPropagationMessages.MonteCarlo && !oneCoin && o.ImportanceSampling)
             proposal = ProposalCounts(answers, o, taskLogPrior, compute, cancellationToken);
         var engine = new FactorEngine(answers, o, mode, oneCoin, proposal, compute);
-        var fromFactor = new double[n * k];     // log m_{u→i}, normalised (log-sum-exp 0), by answer id
-        var toFactor = new double[n * k];       // m_{i→u} as probabilities, by answer id
+        var fromFactor = new double[MemoryBudget.Length(n, k)];   // log m_{u→i}, normalised (log-sum-exp 0), by answer id
+        var toFactor = new double[fromFactor.Length];             // m_{i→u} as probabilities, by answer id
         fromFactor.AsSpan().Fill(-Math.Log(k));
         long taskWork = n * (long)k;
         var chunkChange = new double[engine.Chunks];
@@ -194,13 +203,13 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         }
 
         // Beliefs (21) and, from the final task → factor messages, each worker's posterior over θ.
-        var post = new double[T * k];
+        var post = new double[MemoryBudget.Length(T, k)];
         Parallelism.For(T, taskWork, compute, (start, end) => Beliefs(answers, logPrior, fromFactor, post, start, end), cancellationToken);
         Parallelism.For(T, taskWork, compute, taskSweep, cancellationToken);
         var share = new double[k];
         for (int i = 0; i < post.Length; i++) share[i % k] += post[i];
         Numerics.Normalize(share);
-        var conf = new double[W * k * k];
+        var conf = new double[MemoryBudget.Length(W, k, k)];
         engine.WorkerPosteriors(toFactor, conf, cancellationToken);
         var skills = Numerics.ExpectedAccuracy(conf, share, W, k);
 
@@ -224,7 +233,7 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         var mf = new MeanField(new MeanFieldOptions { Prior = o.Prior }).Aggregate(answers, taskLogPrior, compute, null, ct);
         var q = mf.Posteriors;
         var alpha = o.Prior.Alpha(k);
-        var beta = new double[answers.WorkerCount * kk];
+        var beta = new double[MemoryBudget.Length(answers.WorkerCount, kk)];
         var off = answers.WorkerOffsets;
         var tasks = answers.WorkerTasks;
         var labels = answers.WorkerLabels;
@@ -386,7 +395,7 @@ internal sealed class FactorEngine
             _samples = o.Samples;
             var alpha = o.Prior.Alpha(_k);
             _alpha = alpha;
-            _thetas = new double[_samples * _k * _k];
+            _thetas = new double[MemoryBudget.Length(_samples, _k, _k)];
             Span<double> row = stackalloc double[_k];
             for (int s = 0; s < _samples; s++)
                 for (int z = 0; z < _k; z++)
@@ -420,7 +429,7 @@ internal sealed class FactorEngine
         for (int c = 0; c < chunks; c++)
         {
             _scratch[c] = new Scratch(maxExact, _samples);
-            if (_proposal is not null) _scratch[c].Thetas = new double[_samples * _k * _k];
+            if (_proposal is not null) _scratch[c].Thetas = new double[MemoryBudget.Length(_samples, _k, _k)];
             // Up to 2^20 doubles (8 MB) per chunk for the log-dot cache of Monte-Carlo messages.
             if (_thetas is not null) _scratch[c].LogDots = new double[(int)Math.Min((long)maxDegree * _samples, 1 << 20)];
         }

@@ -9,18 +9,22 @@ internal sealed class EmWorkspace
 {
     public EmWorkspace(LabelMatrix answers)
     {
-        long size = (long)answers.WorkerCount * answers.ClassCount * answers.ClassCount;
+        int size = MemoryBudget.Length(answers.WorkerCount, answers.ClassCount, answers.ClassCount);
         // The partition depends on the input only, so the counts are summed in the same order on every machine.
         Chunks = Parallelism.ReductionParts(answers.TaskCount, answers.AnswerCount * (long)answers.ClassCount, size);
+        Fused = ConfusionEm.CanFuse(answers, Chunks);
         ChunkCounts = new double[Chunks][];
         ChunkTotals = new double[Chunks][];
-        for (int c = 0; c < Chunks; c++) { ChunkCounts[c] = new double[size]; ChunkTotals[c] = new double[answers.ClassCount]; }
+        // The per-chunk count blocks serve the fused pass only; without it they would be Chunks more copies of W·K².
+        for (int c = 0; c < Chunks; c++) { ChunkCounts[c] = Fused ? new double[size] : []; ChunkTotals[c] = new double[answers.ClassCount]; }
         EStepParts = Parallelism.ReductionParts(answers.TaskCount, answers.AnswerCount * (long)answers.ClassCount);
         EStepLogLikelihoods = new double[EStepParts];
         ChunkLogLikelihoods = new double[Chunks];
     }
 
     public int Chunks { get; }
+    /// <summary>Whether <see cref="ConfusionEm.FusedStep"/> is used (the count blocks are small enough to sit in cache).</summary>
+    public bool Fused { get; }
     public double[][] ChunkCounts { get; }
     public double[][] ChunkTotals { get; }
     public double[] ChunkLogLikelihoods { get; }
@@ -87,16 +91,16 @@ internal static class ConfusionEm
         CancellationToken ct, double[]? initialPosteriors = null)
     {
         int k = answers.ClassCount, W = answers.WorkerCount;
-        if (initialPosteriors is not null && initialPosteriors.Length != answers.TaskCount * k)
+        if (initialPosteriors is not null && initialPosteriors.Length != (long)answers.TaskCount * k)
             throw new ArgumentException("initialPosteriors must be T×K.", nameof(initialPosteriors));
         var post = initialPosteriors ?? MajorityVote.WeightedVote(answers, null);
         Numerics.ClampGold(answers, post);
-        var counts = new double[W * k * k];
+        var counts = new double[MemoryBudget.Length(W, k, k)];
         var totals = new double[k];
-        var logConf = new double[W * k * k];
+        var logConf = new double[counts.Length];
         var logPrior = new double[k];
         var ws = new EmWorkspace(answers);
-        bool fused = CanFuse(answers, ws.Chunks);
+        bool fused = ws.Fused;
         var trace = new List<double>();
         double previous = double.NegativeInfinity;
         bool converged = false;
@@ -357,7 +361,8 @@ internal static class ConfusionEm
         for (int c = 0; c < k; c++) prior[c] = Math.Exp(run.LogPrior[c]);
         Numerics.Normalize(prior);
         skills ??= Accuracy(conf, run.LogPrior);
-        var model = AggregationModel.ForConfusions(method, options, answers, conf.Values.ToArray(), (double[])prior.Clone(), skills);
+        // The model and the result share the one immutable W·K² array: a second copy would double the largest allocation.
+        var model = AggregationModel.ForConfusions(method, options, answers, conf.Array, (double[])prior.Clone(), skills);
         return AggregationResult.Create(method, answers, run.Posteriors, skills, model) with
         {
             Confusions = conf,

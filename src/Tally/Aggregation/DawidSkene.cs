@@ -69,8 +69,10 @@ public sealed class DawidSkene(DawidSkeneOptions? options = null) : IAggregator
     {
         Options.Validate();
         int k = answers.ClassCount, W = answers.WorkerCount;
-        if (Options.PriorCounts is { } pc && pc.Length != k * k && pc.Length != W * k * k)
-            throw new InvalidOptionException(nameof(DawidSkeneOptions.PriorCounts), $"must have K×K = {k * k} or W×K×K = {(long)W * k * k} entries (got {pc.Length})");
+        // EM holds the expected counts and the log-confusions; the result, one public copy.
+        Footprints.Require(Name, answers, compute, confusions: 3);
+        if (Options.PriorCounts is { } pc && pc.Length != (long)k * k && pc.Length != (long)W * k * k)
+            throw new InvalidOptionException(nameof(DawidSkeneOptions.PriorCounts), $"must have K×K = {(long)k * k} or W×K×K = {(long)W * k * k} entries (got {pc.Length})");
         var run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing,
             (counts, totals, logConf, logPrior) => MStep(answers, counts, totals, logConf, logPrior), compute, progress, cancellationToken,
             initialPosteriors);
@@ -133,6 +135,8 @@ public sealed class OneCoinDawidSkene(OneCoinDawidSkeneOptions? options = null) 
     {
         Options.Validate();
         int k = answers.ClassCount, W = answers.WorkerCount;
+        // The one-coin EM runs on the full confusion machinery (its counts and log-confusions are W·K²).
+        Footprints.Require(Name, answers, compute, confusions: 3);
         var skill = new double[W];
         var run = ConfusionEm.Run(answers, Options, null, 0, (counts, totals, logConf, logPrior) =>
         {

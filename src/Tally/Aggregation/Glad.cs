@@ -48,7 +48,7 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
 
     /// <inheritdoc />
     public AggregationResult Aggregate(LabelMatrix answers, ComputeOptions? compute = null, IProgress<IterationProgress>? progress = null,
-        CancellationToken cancellationToken = default) => Fit(answers, null, null, progress, cancellationToken);
+        CancellationToken cancellationToken = default) => Fit(answers, null, null, compute, progress, cancellationToken);
 
     /// <inheritdoc />
     public bool SupportsWarmStart => true;
@@ -63,13 +63,15 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
         var alpha = new double[answers.WorkerCount];
         for (int w = 0; w < alpha.Length; w++) alpha[w] = map[w] >= 0 ? start.Skills[map[w]] : Options.AbilityPriorMean;
         var post = AggregationModel.StartingPosteriors(start, Name, answers, compute, cancellationToken);
-        return Fit(answers, alpha, post, progress, cancellationToken);
+        return Fit(answers, alpha, post, compute, progress, cancellationToken);
     }
 
-    private AggregationResult Fit(LabelMatrix answers, double[]? startAlpha, double[]? startPosteriors,
+    private AggregationResult Fit(LabelMatrix answers, double[]? startAlpha, double[]? startPosteriors, ComputeOptions? compute,
         IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
     {
         Options.Validate();
+        // O(answers + T·K): one number per answer, the posteriors (and the result's); the model is one-coin (W numbers).
+        Footprints.Require(Name, answers, compute, posteriors: 3, extra: Footprints.PerAnswer(answers));
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, n = answers.AnswerCount;
         double logWrongShare = k > 1 ? Math.Log(k - 1) : 0;
         var alpha = startAlpha ?? new double[W];
@@ -134,13 +136,17 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
         for (int t = 0; t < answers.TaskCount; t++)
         {
             var row = post.AsSpan(t * k, k);
-            row.Fill(logUniform);
             double beta = Math.Exp(logBeta[t]);
+            // Every class but the answer's gets the answer's "wrong" term: add it to all, and the difference to the
+            // answer's class, so an answer costs O(1) instead of O(K).
+            double allWrong = 0;
+            for (int i = off[t]; i < off[t + 1]; i++)
+                allWrong += LogSigmoid(-alpha[workers[i]] * beta) - logWrongShare;
+            row.Fill(logUniform + allWrong);
             for (int i = off[t]; i < off[t + 1]; i++)
             {
                 double x = alpha[workers[i]] * beta;
-                double right = LogSigmoid(x), wrong = LogSigmoid(-x) - logWrongShare;
-                for (int c = 0; c < k; c++) row[c] += c == labels[i] ? right : wrong;
+                row[labels[i]] += LogSigmoid(x) - (LogSigmoid(-x) - logWrongShare);
             }
             total += Numerics.NormalizeLog(row);
             if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }

@@ -201,7 +201,7 @@ public sealed class Kos(KosOptions? options = null) : IAggregator
         for (int t = 0; t < T; t++) meanAbs += Math.Abs(score[t]);
         meanAbs = T == 0 ? 0 : meanAbs / T;
         double factor = meanAbs > 0 && !double.IsInfinity(meanAbs) ? scale / meanAbs : 0;
-        var post = new double[T * 2];
+        var post = new double[MemoryBudget.Length(T, 2)];
         var labels = new int[T];
         for (int t = 0; t < T; t++)
         {

@@ -55,6 +55,11 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
     {
         Options.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
+        // Quadratic in the workers (the dense agreement counts, the sign eigenproblem on up to 2W × 2W), linear in T·K.
+        double pairs = (double)W * W;
+        Footprints.Require(Name, answers, compute, posteriors: 2, extra: 2 * Footprint.Ints(pairs) + 4 * Footprint.Doubles(4 * pairs),
+            extraWhat: $"{W:N0} × {W:N0} worker agreement matrices",
+            extraInstead: "M-MSR is quadratic in the number of workers; use ds, glad or zbs for crowds this large");
         if (k <= 1) return SingleClass(answers);
 
         var graph = AgreementGraph.Build(answers);
@@ -186,7 +191,7 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
     private static double[] WeightedPosteriors(LabelMatrix answers, ReadOnlySpan<double> weight)
     {
         int k = answers.ClassCount, T = answers.TaskCount;
-        var post = new double[T * k];
+        var post = new double[MemoryBudget.Length(T, k)];
         var off = answers.TaskOffsets;
         var workers = answers.TaskWorkers;
         var labels = answers.TaskLabels;
@@ -211,7 +216,7 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
     private AggregationResult SingleClass(LabelMatrix answers)
     {
         int T = answers.TaskCount, W = answers.WorkerCount;
-        var post = new double[T * answers.ClassCount];
+        var post = new double[MemoryBudget.Length(T, answers.ClassCount)];
         if (answers.ClassCount == 1) post.AsSpan().Fill(1.0);
         var skills = new double[W];
         skills.AsSpan().Fill(1.0);

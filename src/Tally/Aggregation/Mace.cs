@@ -50,6 +50,8 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
         CancellationToken cancellationToken = default)
     {
         Options.Validate();
+        // The fit itself is O(W·K + T·K); the model's confusion matrices are the one W·K² array.
+        Footprints.Require(Name, answers, compute, confusions: 1, posteriors: 3);
         int k = answers.ClassCount, W = answers.WorkerCount;
         var rng = Seeding.Random(Options.Seed);
         Fit? best = null;
@@ -61,7 +63,7 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
             // at random (as in MACE); strategies start uniform rather than random, so that renaming the classes renames
             // the result instead of changing which local optimum a restart falls into.
             var a = new double[W]; var b = new double[W];
-            var xi = new double[W * k];
+            var xi = new double[MemoryBudget.Length(W, k)];
             for (int w = 0; w < W; w++)
             {
                 double theta = 0.5 + 0.5 * rng.NextDouble();
@@ -85,10 +87,11 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
     {
         Options.Validate();
         AggregationModel.CheckStart(start, Name, answers);
+        Footprints.Require(Name, answers, compute, confusions: 1, posteriors: 3);
         int k = answers.ClassCount, W = answers.WorkerCount;
         var map = start.MapWorkers(answers, out _);
         var a = new double[W]; var b = new double[W];
-        var xi = new double[W * k];
+        var xi = new double[MemoryBudget.Length(W, k)];
         for (int w = 0; w < W; w++)
         {
             int m = map[w];
@@ -112,7 +115,7 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
         int k = answers.ClassCount, W = answers.WorkerCount;
         var skill = new double[W];
         var spamming = new double[W];
-        var conf = new double[W * k * k];
+        var conf = new double[MemoryBudget.Length(W, k, k)];
         for (int w = 0; w < W; w++)
         {
             skill[w] = best.A[w] / (best.A[w] + best.B[w]);
@@ -140,8 +143,8 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
     private Fit FitOnce(LabelMatrix answers, double[] a, double[] b, double[] xi, CancellationToken ct)
     {
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        var logTheta = new double[W]; var logSpam = new double[W]; var logXi = new double[W * k];
-        var post = new double[T * k];
+        var logTheta = new double[W]; var logSpam = new double[W]; var logXi = new double[MemoryBudget.Length(W, k)];
+        var post = new double[MemoryBudget.Length(T, k)];
         var trace = new List<double>();
         double previous = double.NegativeInfinity;
         bool converged = false;

@@ -40,6 +40,7 @@ public sealed class MajorityVote(MajorityVoteOptions? options = null) : IAggrega
         CancellationToken cancellationToken = default)
     {
         Options.Validate();
+        Footprints.Require(Name, answers, compute);
         var post = WeightedVote(answers, null);
         var labels = Options.Ties == TieBreak.Random
             ? RandomTieLabels(post, answers.TaskCount, answers.ClassCount, Options.Seed)
@@ -55,7 +56,7 @@ public sealed class MajorityVote(MajorityVoteOptions? options = null) : IAggrega
     internal static double[] WeightedVote(LabelMatrix answers, double[]? workerWeights)
     {
         int k = answers.ClassCount, T = answers.TaskCount;
-        var post = new double[T * k];
+        var post = new double[MemoryBudget.Length(T, k)];
         var off = answers.TaskOffsets;
         var workers = answers.TaskWorkers;
         var labels = answers.TaskLabels;
@@ -110,6 +111,7 @@ public sealed class Wawa(WawaOptions? options = null) : IAggregator
         CancellationToken cancellationToken = default)
     {
         Options.Validate();
+        Footprints.Require(Name, answers, compute, posteriors: 3);
         int k = answers.ClassCount;
         var mv = MajorityVote.WeightedVote(answers, null);
         var skills = Numerics.AgreementWith(answers, Numerics.ArgMaxRows(mv, answers.TaskCount, k));
@@ -161,6 +163,7 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
         CancellationToken cancellationToken = default)
     {
         Options.Validate();
+        Footprints.Require(Name, answers, compute, posteriors: 3);
         return Fit(answers, null, progress, cancellationToken);
     }
 
@@ -173,6 +176,7 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
     {
         Options.Validate();
         AggregationModel.CheckStart(start, Name, answers);
+        Footprints.Require(Name, answers, compute, posteriors: 3);
         var map = start.MapWorkers(answers, out _);
         var skills = new double[answers.WorkerCount];
         for (int w = 0; w < skills.Length; w++) skills[w] = map[w] >= 0 ? start.Weights[map[w]] : 1.0;

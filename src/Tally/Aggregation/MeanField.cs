@@ -74,7 +74,7 @@ public sealed record WorkerPrior
         ArgumentNullException.ThrowIfNull(alpha);
         int k = alpha.GetLength(0);
         if (k < 1 || alpha.GetLength(1) != k) throw new InvalidOptionException("Prior", "must be a non-empty square K×K matrix");
-        var m = new double[k * k];
+        var m = new double[MemoryBudget.Length(k, k)];
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++)
             {
@@ -102,7 +102,7 @@ public sealed record WorkerPrior
     {
         Validate(k);
         if (_matrix is not null) return (double[])_matrix.Clone();
-        var m = new double[k * k];
+        var m = new double[MemoryBudget.Length(k, k)];
         double off = Kind == WorkerPriorKind.OneCoin ? (k > 1 ? B / (k - 1) : 0) : B;
         for (int i = 0; i < k; i++)
             for (int j = 0; j < k; j++) m[i * k + j] = i == j ? A : off;
@@ -202,6 +202,8 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
         IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
     {
         Options.Validate();
+        // β and E[log θ] per worker, and the result's confusions with the model's copy; the posteriors, the task prior.
+        Footprints.Require(Name, answers, compute, confusions: 4, posteriors: 3);
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, kk = k * k;
         Options.Prior.Validate(k);
         var logPrior = BayesianCrowd.TaskLogPrior(answers, taskLogPrior);
@@ -217,8 +219,8 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
 
         var q = initialPosteriors ?? MajorityVote.WeightedVote(answers, null);
         Numerics.ClampGold(answers, q);
-        var beta = new double[W * kk];          // [w][k][l], true-class-major like α
-        var elog = new double[W * kk];          // E[log θ_w(k, l)] stored label-major [w][l][k] for the task pass
+        var beta = new double[MemoryBudget.Length(W, k, k)];   // [w][k][l], true-class-major like α
+        var elog = new double[beta.Length];     // E[log θ_w(k, l)] stored label-major [w][l][k] for the task pass
         var workerTerm = new double[W];         // log B(β_w) − log B(α)
         var taskTerm = new double[T];           // E_q log prior_t + H(q_t)
         var classLogPrior = new double[k];      // E[log κ] (0 when not learned)
@@ -320,7 +322,7 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
         }
 
         // β (and the confusions) are always those of the final q.
-        var conf = new double[W * kk];
+        var conf = new double[MemoryBudget.Length(W, kk)];
         var skills = new double[W];
         var share = new double[k];
         if (Options.LearnClassPrior)

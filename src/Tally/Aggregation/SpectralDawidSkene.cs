@@ -140,8 +140,14 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
         ArgumentNullException.ThrowIfNull(answers);
         Options.Validate();
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        if (Options.PriorCounts is { } pc && pc.Length != k * k && pc.Length != W * k * k)
-            throw new InvalidOptionException(nameof(SpectralDawidSkeneOptions.PriorCounts), $"must have K×K = {k * k} or W×K×K = {(long)W * k * k} entries (got {pc.Length})");
+        // EM as ds (3 W·K² copies); the spectral stage adds the workers' cross moments and starting confusions and a
+        // few K × K × K moment tensors.
+        if (warmStart is null)
+            Footprints.Require(Name, answers, compute, confusions: 6, extra: 8 * Footprint.Doubles((double)k * k * k), extraWhat: $"{k:N0}³ moment tensors");
+        else
+            Footprints.Require(Name, answers, compute, confusions: 3);
+        if (Options.PriorCounts is { } pc && pc.Length != (long)k * k && pc.Length != (long)W * k * k)
+            throw new InvalidOptionException(nameof(SpectralDawidSkeneOptions.PriorCounts), $"must have K×K = {(long)k * k} or W×K×K = {(long)W * k * k} entries (got {pc.Length})");
         var spectral = warmStart is null ? Estimate(answers, cancellationToken) : null;
         void MStep(double[] counts, double[] totals, double[] lc, double[] lp) =>
             ConfusionEm.DawidSkeneMStep(W, k, counts, totals, lc, lp);
@@ -149,7 +155,7 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
         if (spectral is { Success: true })
         {
             var (startConf, startPrior) = StartingParameters(spectral, W, k);
-            var post = new double[T * k];
+            var post = new double[MemoryBudget.Length(T, k)];
             ConfusionEm.EStep(answers, startConf, startPrior, post, new EmWorkspace(answers), compute, cancellationToken);
             run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute, progress, cancellationToken, post);
         }
@@ -236,7 +242,7 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
         }
         if (invertible < 2) return Fail("fewer than two groups with an invertible diag(w)·C_bᵀ.", common);
 
-        var workerConf = new double[W * kk];
+        var workerConf = new double[MemoryBudget.Length(W, kk)];
         var e = Matrix<double>.Build.Dense(k, k);
         var acc = new double[kk];
         var col = new double[k];
@@ -344,7 +350,7 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
 
         // T_abc[p, q, r] = E[Z_a(p) Z_b(q) Z_c(r)], read from E[Z_0⊗Z_1⊗Z_2] by placing each index at its group.
         Span<int> idx = stackalloc int[3];
-        var tabc = new double[kk * k];
+        var tabc = new double[MemoryBudget.Length(kk, k)];
         for (int p = 0; p < k; p++)
             for (int q = 0; q < k; q++)
                 for (int r = 0; r < k; r++)
@@ -353,7 +359,7 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
                     tabc[(p * k + q) * k + r] = triple[(idx[0] * k + idx[1]) * k + idx[2]];
                 }
         // M3 = T_abc(S_aᵀ, S_bᵀ, I): first mode a, then mode b.
-        var half = new double[kk * k]; // half[x, q, r] = Σ_p S_a[x, p] T[p, q, r]
+        var half = new double[MemoryBudget.Length(kk, k)]; // half[x, q, r] = Σ_p S_a[x, p] T[p, q, r]
         for (int x = 0; x < k; x++)
             for (int p = 0; p < k; p++)
             {
@@ -361,7 +367,7 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
                 if (s == 0) continue;
                 for (int qr = 0; qr < kk; qr++) half[x * kk + qr] += s * tabc[p * kk + qr];
             }
-        var m3 = new double[kk * k];
+        var m3 = new double[MemoryBudget.Length(kk, k)];
         for (int x = 0; x < k; x++)
             for (int y = 0; y < k; y++)
                 for (int q = 0; q < k; q++)
@@ -393,7 +399,7 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
     private (double[] LogConf, double[] LogPrior) StartingParameters(SpectralEstimate est, int W, int k)
     {
         double floor = Math.Clamp(Options.ProbabilityFloor, 0, 0.5 / k);
-        var logConf = new double[W * k * k];
+        var logConf = new double[MemoryBudget.Length(W, k, k)];
         Span<double> row = stackalloc double[k];
         var conf = est.WorkerConfusions!;
         for (int w = 0; w < W; w++)
@@ -445,12 +451,12 @@ internal sealed record GroupMoments(double[] Pairs, double[] Triple, double[] Cr
     public static GroupMoments Accumulate(LabelMatrix answers, int[] groups, CancellationToken ct)
     {
         int k = answers.ClassCount, W = answers.WorkerCount, T = answers.TaskCount, kk = k * k;
-        var pairs = new double[9 * kk];    // block (x, y), x < y, accumulates Σ Z_x Z_yᵀ
-        var triple = new double[kk * k];   // Σ Z_0 ⊗ Z_1 ⊗ Z_2
+        var pairs = new double[MemoryBudget.Length(9, kk)];    // block (x, y), x < y, accumulates Σ Z_x Z_yᵀ
+        var triple = new double[MemoryBudget.Length(kk, k)];   // Σ Z_0 ⊗ Z_1 ⊗ Z_2
         var pairTasks = new int[9];
-        var cross = new double[W * 2 * kk];
-        var crossCount = new int[W * 2];
-        var z = new double[3 * k];
+        var cross = new double[MemoryBudget.Length(W, 2, kk)];
+        var crossCount = new int[MemoryBudget.Length(W, 2)];
+        var z = new double[MemoryBudget.Length(3, k)];
         Span<int> n = stackalloc int[3];
         var off = answers.TaskOffsets;
         var tw = answers.TaskWorkers;

@@ -27,12 +27,15 @@ public sealed record AggregateRequest
     public string? ModelPath { get; init; }
     /// <summary>With <see cref="ModelPath"/>: refit starting from the model (<see cref="IAggregator.Refine"/>) instead of only predicting.</summary>
     public bool Refine { get; init; }
-    /// <summary>With <see cref="ModelPath"/>: answers of workers the model has not seen.</summary>
-    public UnseenWorkerPolicy UnseenWorkers { get; init; } = UnseenWorkerPolicy.Average;
+    /// <summary>
+    /// With <see cref="ModelPath"/> (predicting, not refining): answers of workers the model has not seen; null =
+    /// <see cref="UnseenWorkerPolicy.Average"/>. Given without a model to predict with, it is refused: it would do nothing.
+    /// </summary>
+    public UnseenWorkerPolicy? UnseenWorkers { get; init; }
     /// <summary>Folder for labels, workers and confusions (null = write nothing).</summary>
     public string? OutputDirectory { get; init; }
-    /// <summary>File format of the outputs.</summary>
-    public OutputFormat OutputFormat { get; init; } = OutputFormat.Csv;
+    /// <summary>File format of the outputs in <see cref="OutputDirectory"/>; null = CSV. Given without a folder, it is refused.</summary>
+    public OutputFormat? OutputFormat { get; init; }
     /// <summary>Where to save the fitted model (JSON), or null.</summary>
     public string? SaveModelPath { get; init; }
 }
@@ -70,17 +73,39 @@ public static class AggregateJob
         if (request.OutputDirectory is { } outDir) OutputChecks.WritableDirectory(outDir);
         if (request.SaveModelPath is { } savePath) OutputChecks.WritableFile(savePath, "--save-model");
         if (request.Refine && request.ModelPath is null) throw new TallyUserException("--refine needs --model");
+        if (request.OutputFormat is not null && request.OutputDirectory is null)
+            throw new TallyUserException("--format applies to the files written with --out; give --out DIR (or drop --format)");
+        if (request.UnseenWorkers is not null && (request.ModelPath is null || request.Refine))
+            throw new TallyUserException(request.ModelPath is null
+                ? "--unseen-workers applies only with --model (to answers of workers the saved model has not seen)"
+                : "--unseen-workers applies when predicting with --model; --refine fits every worker anew");
 
         AggregationModel? start = request.ModelPath is { } mp ? AggregationModel.Load(mp) : null;
         string name = request.Method ?? start?.Method ?? DefaultMethod;
         var info = AggregatorCatalog.Find(name)
-            ?? throw new TallyUserException($"unknown method '{name}' (known: {string.Join(", ", AggregatorCatalog.All.Select(m => m.Name))})");
+            ?? throw new TallyUserException($"unknown method {Quote.Value(name)} (known: {string.Join(", ", AggregatorCatalog.All.Select(m => m.Name))})");
         if (start is not null && info.Name != start.Method)
-            throw new TallyUserException($"--method {request.Method} differs from the model's method '{start.Method}'");
+            throw new TallyUserException($"--method {request.Method} differs from the model's method {Quote.Value(start.Method)}");
         if (request.Overrides.Prior is not null && !info.AcceptsPrior)
             throw new TallyUserException($"--prior applies to {string.Join(" and ", AggregatorCatalog.All.Where(m => m.AcceptsPrior).Select(m => m.Name))}, not {info.Name}");
         if (request.GoldPath is not null && !info.SupportsGold)
             throw new TallyUserException($"--gold applies to the methods that clamp gold labels ({string.Join(", ", AggregatorCatalog.All.Where(m => m.SupportsGold).Select(m => m.Name))}), not {info.Name}");
+        bool predictOnly = start is not null && !request.Refine;
+        foreach (var (given, option) in new[] { (request.Overrides.MaxIterations is not null, "--max-iterations"), (request.Overrides.Tolerance is not null, "--tolerance") })
+        {
+            if (!given) continue;
+            if (predictOnly) throw new TallyUserException($"{option} applies to fitting; with --model (and no --refine) the model only predicts");
+            if (!info.Iterative)
+                throw new TallyUserException($"{option} applies to the iterative methods ({string.Join(", ", AggregatorCatalog.All.Where(m => m.Iterative).Select(m => m.Name))}), not {info.Name}, which runs once");
+        }
+        if (request.Overrides.Seed is not null)
+        {
+            if (predictOnly) throw new TallyUserException("--seed applies to fitting; with --model (and no --refine) the model only predicts");
+            if (!info.UsesSeed)
+                throw new TallyUserException($"--seed applies to the methods that draw random numbers ({string.Join(", ", AggregatorCatalog.All.Where(m => m.UsesSeed).Select(m => m.Name))}), not {info.Name}, which is deterministic");
+        }
+        if (request.Overrides.Prior is not null && predictOnly)
+            throw new TallyUserException("--prior applies to fitting; with --model (and no --refine) the model only predicts");
         var aggregator = info.Create(request.Overrides);
 
         var format = request.Format;
@@ -88,7 +113,7 @@ public static class AggregateJob
         {
             // The model's class order is the one its numbers refer to; a --classes list must agree with it.
             if (format.Classes is { Count: > 0 } given && !given.SequenceEqual(start.Classes, StringComparer.Ordinal))
-                throw new TallyUserException($"--classes {string.Join(",", given)} differs from the model's classes ({string.Join(",", start.Classes)})");
+                throw new TallyUserException($"--classes {Quote.Value(string.Join(",", given))} differs from the model's classes ({Quote.Bare(string.Join(",", start.Classes))})");
             format = format with { Classes = start.Classes };
         }
 
@@ -108,14 +133,14 @@ public static class AggregateJob
             progress?.Report(new JobProgress(phase, (double)it.Iteration / Math.Max(1, it.MaxIterations))));
         var result = mode switch
         {
-            "predict" => start!.Predict(matrix, new PredictOptions { UnseenWorkers = request.UnseenWorkers }, compute, cancellationToken),
+            "predict" => start!.Predict(matrix, new PredictOptions { UnseenWorkers = request.UnseenWorkers ?? UnseenWorkerPolicy.Average }, compute, cancellationToken),
             "refine" => aggregator.Refine(start!, matrix, compute, iterations, cancellationToken),
             _ => aggregator.Aggregate(matrix, compute, iterations, cancellationToken),
         };
         double fitSeconds = clock.Elapsed.TotalSeconds;
 
         var written = new List<string>();
-        if (request.OutputDirectory is { } dir) written.AddRange(AggregationWriter.Write(result, dir, request.OutputFormat));
+        if (request.OutputDirectory is { } dir) written.AddRange(AggregationWriter.Write(result, dir, request.OutputFormat ?? OutputFormat.Csv));
         if (request.SaveModelPath is { } save) { result.Model.Save(save); written.Add(save); }
         var accuracy = truth is null ? null : Tally.Aggregation.Accuracy.Of(result.Labels.AsSpan(), truth.Labels);
         return new AggregateOutcome(result, info, source, build.DroppedDuplicates, truth, accuracy, mode, readSeconds, fitSeconds, written);

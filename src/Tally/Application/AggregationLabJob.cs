@@ -78,7 +78,7 @@ public static class AggregationLabJob
     {
         ArgumentNullException.ThrowIfNull(request);
         var experiment = AggregationLab.Find(request.Experiment)
-            ?? throw new InvalidOptionException("Experiment", $"'{request.Experiment}' is unknown (known: {string.Join(", ", Experiments.Select(e => e.Name))})");
+            ?? throw new InvalidOptionException("Experiment", $"{Quote.Value(request.Experiment)} is unknown (known: {string.Join(", ", Experiments.Select(e => e.Name))})");
         var methods = Specs.Methods(request.Methods);
         Check.AtLeast(request.Seeds, 2, nameof(request.Seeds));
         if (!(request.Confidence > 0 && request.Confidence < 1))
@@ -87,6 +87,18 @@ public static class AggregationLabJob
             throw new InvalidOptionException(nameof(request.Prior), $"applies to {string.Join(" and ", AggregatorCatalog.All.Where(m => m.AcceptsPrior).Select(m => m.Name))}, none of which is run");
         var values = request.Values ?? experiment.DefaultValues;
         if (values.Count == 0) throw new InvalidOptionException(nameof(request.Values), "needs at least one value");
+        // Each value is tried on one crowd before the sweep, so a value the scenario cannot have is reported as the
+        // value it is (not as the simulator's parameter the user never typed), before any work.
+        foreach (double x in values)
+        {
+            if (!double.IsFinite(x)) throw new InvalidOptionException(nameof(request.Values), $"must be finite numbers (got {NumberFormat.Number(x)})");
+            try { experiment.Scenario(x, 0); }
+            catch (TallyUserException e)
+            {
+                throw new InvalidOptionException(nameof(request.Values),
+                    $"{NumberFormat.Number(x)} does not suit the {experiment.Name} experiment, whose values are {experiment.Parameter}: {(e is InvalidOptionException o ? o.Problem : e.Message)}");
+            }
+        }
         if (request.CsvPath is { } csv) OutputChecks.WritableFile(csv, "--csv");
 
         string phase = $"Running {experiment.Name}";

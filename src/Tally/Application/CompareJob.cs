@@ -60,6 +60,7 @@ public static class CompareJob
         string truthPath = request.TruthPath ?? datasetTruth
             ?? throw new TallyUserException("compare needs the truth: give --truth FILE (task,truth) or a bundled --dataset");
         var methods = Specs.Methods(request.Methods);
+        CheckOverrides(request.Overrides, methods);
         if (request.CsvPath is { } csv) OutputChecks.WritableFile(csv, "--csv");
 
         var clock = Stopwatch.StartNew();
@@ -72,6 +73,26 @@ public static class CompareJob
         var written = new List<string>();
         if (request.CsvPath is { } csvPath) written.Add(WriteCsv(rows, csvPath));
         return new CompareOutcome(build.Matrix, source, build.DroppedDuplicates, truth, rows, readSeconds, written);
+    }
+
+    /// <summary>
+    /// Refuses an override that none of the compared methods uses (a prior without mf or bp, iteration settings without
+    /// an iterative method, a seed without a method that draws random numbers): it would silently change nothing.
+    /// </summary>
+    /// <exception cref="TallyUserException">Such an override.</exception>
+    public static void CheckOverrides(CommonMethodOptions overrides, IReadOnlyList<AggregatorInfo> methods)
+    {
+        ArgumentNullException.ThrowIfNull(overrides);
+        ArgumentNullException.ThrowIfNull(methods);
+        string Names(Func<AggregatorInfo, bool> which) => string.Join(", ", AggregatorCatalog.All.Where(which).Select(m => m.Name));
+        if (overrides.Prior is not null && !methods.Any(m => m.AcceptsPrior))
+            throw new TallyUserException($"--prior applies to {Names(m => m.AcceptsPrior)}, none of which is compared");
+        if (overrides.MaxIterations is not null && !methods.Any(m => m.Iterative))
+            throw new TallyUserException($"--max-iterations applies to the iterative methods ({Names(m => m.Iterative)}), none of which is compared");
+        if (overrides.Tolerance is not null && !methods.Any(m => m.Iterative))
+            throw new TallyUserException($"--tolerance applies to the iterative methods ({Names(m => m.Iterative)}), none of which is compared");
+        if (overrides.Seed is not null && !methods.Any(m => m.UsesSeed))
+            throw new TallyUserException($"--seed applies to the methods that draw random numbers ({Names(m => m.UsesSeed)}), none of which is compared");
     }
 
     /// <summary>Writes the rows as CSV (<see cref="CsvHeader"/>; accuracy as a fraction, empty when the method did not run), atomically.</summary>

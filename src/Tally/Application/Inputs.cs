@@ -39,18 +39,19 @@ public static class OutputChecks
         string? existing = full;
         while (existing is not null && !Directory.Exists(existing))
         {
-            if (File.Exists(existing)) throw new TallyUserException($"{option} {directory}: {existing} is a file, not a folder");
+            if (File.Exists(existing)) throw new TallyUserException($"{option} {Quote.Bare(directory)}: {Quote.Bare(existing)} is a file, not a folder");
             existing = System.IO.Path.GetDirectoryName(existing);
         }
-        if (existing is null) throw new TallyUserException($"{option} {directory}: no existing folder above it");
+        if (existing is null) throw new TallyUserException($"{option} {Quote.Bare(directory)}: no existing folder above it");
+        string probe = System.IO.Path.Combine(existing, $".tally-write-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
         try
         {
-            string probe = System.IO.Path.Combine(existing, $".tally-write-probe-{Environment.ProcessId}-{Guid.NewGuid():N}");
             using (File.Create(probe, 1, FileOptions.DeleteOnClose)) { }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new TallyUserException($"{option} {directory}: cannot write in {existing} ({e.Message})");
+            // The probe's name is ours, not the user's: the reason is told without it.
+            throw new TallyUserException($"{option} {Quote.Bare(directory)}: cannot write in {Quote.Bare(existing)} ({FileErrors.Reason(e, probe)})");
         }
     }
 
@@ -59,7 +60,8 @@ public static class OutputChecks
     public static void WritableFile(string path, string option)
     {
         string folder = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path))!;
-        if (!Directory.Exists(folder)) throw new TallyUserException($"{option} {path}: the folder {folder} does not exist");
+        if (Directory.Exists(path)) throw new TallyUserException($"{option} {Quote.Bare(path)} is a folder; give a file name");
+        if (!Directory.Exists(folder)) throw new TallyUserException($"{option} {Quote.Bare(path)}: the folder {Quote.Bare(folder)} does not exist");
         WritableDirectory(folder, option);
     }
 }

@@ -76,13 +76,13 @@ public sealed record LearningLabSetting(LearningLabData Data, ExpertCase Case = 
                     "independent" => ExpertCase.IndependentMistakes,
                     "naive-majority" => ExpertCase.NaiveMajority,
                     "correlated" => ExpertCase.CorrelatedMistakes,
-                    _ => throw new InvalidOptionException("Setting", $"expert case '{parts[1]}': use independent, naive-majority or correlated"),
+                    _ => throw new InvalidOptionException("Setting", $"expert case {Quote.Value(parts[1])}: use independent, naive-majority or correlated"),
                 };
                 var expertise = parts[2].ToUpperInvariant() switch
                 {
                     "H" => Expertise.High,
                     "L" => Expertise.Low,
-                    _ => throw new InvalidOptionException("Setting", $"expertise '{parts[2]}': use H or L"),
+                    _ => throw new InvalidOptionException("Setting", $"expertise {Quote.Value(parts[2])}: use H or L"),
                 };
                 return new(LearningLabData.Experts, @case, expertise);
             }
@@ -94,7 +94,7 @@ public sealed record LearningLabSetting(LearningLabData Data, ExpertCase Case = 
                 return new(LearningLabData.SparseOneCoin, Spammers: spammers);
             }
             default:
-                throw new InvalidOptionException("Setting", $"'{setting}' is not a setting: use music-genre, experts:CASE:H|L or sparse:SPAMMERS");
+                throw new InvalidOptionException("Setting", $"{Quote.Value(setting)} is not a setting: use music-genre, experts:CASE:H|L or sparse:SPAMMERS");
         }
     }
 }

@@ -20,7 +20,8 @@ public static class MethodComparison
     /// <summary>
     /// Runs each method in turn (sequentially, so timings are comparable; each may use <paramref name="compute"/>'s
     /// threads) and reports accuracy and time. A method that is not defined for the input (a binary-only method on
-    /// K &gt; 2) gets a row with a note instead of failing the run.
+    /// K &gt; 2) or would not fit in memory (<see cref="MemoryLimitException"/>) gets a row with a note instead of
+    /// failing the run.
     /// </summary>
     /// <param name="answers">The answers.</param>
     /// <param name="truth">The truth to score against.</param>
@@ -49,7 +50,16 @@ public static class MethodComparison
                 continue;
             }
             var clock = Stopwatch.StartNew();
-            var result = info.Create(options).Aggregate(answers, compute, null, cancellationToken);
+            AggregationResult result;
+            try { result = info.Create(options).Aggregate(answers, compute, null, cancellationToken); }
+            catch (MemoryLimitException e)
+            {
+                // Refused before allocating: the other methods still run, and the row says why this one did not.
+                rows.Add(new ComparisonRow(info.Name, null, 0, 0, false, e.LimitBytes > 0
+                    ? $"too large: needs about {MemoryBudget.Size(e.EstimatedBytes)} (limit {MemoryBudget.Size(e.LimitBytes)})"
+                    : "too large: an array would exceed .NET's maximum length"));
+                continue;
+            }
             double seconds = clock.Elapsed.TotalSeconds;
             rows.Add(new ComparisonRow(info.Name, Accuracy.Of(result.Labels.AsSpan(), truth).Value, seconds,
                 result.Iterations, result.Converged, ""));

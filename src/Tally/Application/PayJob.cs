@@ -150,7 +150,8 @@ public static class PayJob
         bool rptsc = choice.Mechanism.Name == "rptsc";
         if (!rptsc && request.Alpha is not null) throw new TallyUserException("--alpha applies only to rptsc and reform:rptsc");
         if (!rptsc && request.SampleSize is not null) throw new TallyUserException("--sample-size applies only to rptsc and reform:rptsc");
-        if (request.Budget is double b && !(b > 0 && double.IsFinite(b))) throw new TallyUserException("--budget must be a positive number");
+        if (request.Budget is double b && !(b > 0 && double.IsFinite(b)))
+            throw new TallyUserException($"--budget must be a positive finite number (got {NumberFormat.Number(b)})");
         var (path, _, source) = request.Reports.Resolve();
         if (request.OutputDirectory is { } outDir) OutputChecks.WritableDirectory(outDir);
         return choice.Reform
@@ -206,7 +207,9 @@ public static class PayJob
         if (request.Budget is not null)
             throw new TallyUserException("--budget is not supported with REFORM (the campaign's totals and reputations are kept in the wrapped mechanism's units)");
         if (settings.Deadline is double dl && !(dl >= 0 && double.IsFinite(dl)))
-            throw new TallyUserException("--deadline must be a non-negative number of seconds");
+            throw new TallyUserException($"--deadline must be a non-negative number of seconds (got {NumberFormat.Number(dl)})");
+        if (settings.Round is int roundGiven && roundGiven < 0)
+            throw new TallyUserException($"--round must be at least 0 (got {roundGiven})");
         string? statePath = settings.StatePath;
         // Checked before paying: a round paid but not saved would be paid again on the retry.
         if (statePath is not null) OutputChecks.WritableFile(statePath, "--state");
@@ -217,7 +220,8 @@ public static class PayJob
             try { campaign = Campaign.Load(statePath!); }
             catch (Exception e) when (e is System.Text.Json.JsonException or InvalidDataException or NotSupportedException or InvalidOptionException)
             {
-                throw new TallyDataException(statePath!, 0, "is not a valid campaign state: " + e.Message);
+                throw new TallyDataException(statePath!, e is System.Text.Json.JsonException j ? JsonErrors.Line(j) : 0,
+                    "is not a valid campaign state: " + (e is System.Text.Json.JsonException je ? JsonErrors.Problem(je) : e.Message));
             }
             string saved = MechanismCatalog.ReformPrefix + CatalogName(campaign.Reform.Mechanism);
             if (!string.Equals(saved, choice.Name, StringComparison.Ordinal))

@@ -25,7 +25,7 @@ public static class PeerLabSpecs
             if (MechanismCatalog.Find(n) is { } info) return info;
             if (MechanismCatalog.Resolve(n) is { Reform: true })
                 throw new TallyUserException($"--mechanism {n}: the labs measure one round's incentives; REFORM needs reputations across rounds (see 'tally rounds run')");
-            throw new TallyUserException($"unknown mechanism '{n}' (known: {string.Join(", ", MechanismCatalog.All.Select(m => m.Name))})");
+            throw new TallyUserException($"unknown mechanism {Quote.Value(n)} (known: {string.Join(", ", MechanismCatalog.All.Select(m => m.Name))})");
         })];
     }
 
@@ -43,7 +43,7 @@ public static class PeerLabSpecs
             var a = parts.Length == 2 ? parts[1].Split(',') : ["2", "0.8"];
             if (a.Length != 2 || !int.TryParse(a[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int k)
                 || !double.TryParse(a[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double acc) || k < 2 || !(acc > 0 && acc < 1))
-                throw new TallyUserException($"--prior ds:K,ACCURACY needs K ≥ 2 and accuracy in (0, 1) (got '{spec}')");
+                throw new TallyUserException($"--prior ds:K,ACCURACY needs K ≥ 2 and accuracy in (0, 1) (got {Quote.Value(spec)})");
             return LatentClassPrior.SymmetricDawidSkene(k, acc);
         }
         if (parts[0] == "edx" && parts.Length == 2 && int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int index))
@@ -52,7 +52,7 @@ public static class PeerLabSpecs
             if (index < 0 || index >= all.Count) throw new TallyUserException($"--prior edx:INDEX must be between 0 and {all.Count - 1}");
             return all[index].ToSignalPrior();
         }
-        throw new TallyUserException($"--prior must be ds:K,ACCURACY or edx:INDEX (got '{spec}')");
+        throw new TallyUserException($"--prior must be ds:K,ACCURACY or edx:INDEX (got {Quote.Value(spec)})");
     }
 
     /// <summary>An adversary strategy by name: constant, random, flip or pattern (case-insensitive).</summary>
@@ -61,7 +61,7 @@ public static class PeerLabSpecs
     {
         "constant" => AdversaryStrategy.Constant, "random" => AdversaryStrategy.Random,
         "flip" => AdversaryStrategy.Flip, "pattern" => AdversaryStrategy.Pattern,
-        _ => throw new TallyUserException($"--adversary-strategy must be constant, random, flip or pattern (got '{name}')"),
+        _ => throw new TallyUserException($"--adversary-strategy must be constant, random, flip or pattern (got {Quote.Value(name)})"),
     };
 
     /// <summary>Numbers from a comma-separated list.</summary>
@@ -71,7 +71,7 @@ public static class PeerLabSpecs
         ArgumentNullException.ThrowIfNull(list);
         var xs = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(x =>
             double.TryParse(x, NumberStyles.Float, CultureInfo.InvariantCulture, out double d) && double.IsFinite(d)
-                ? d : throw new TallyUserException($"{option}: '{x}' is not a number")).ToImmutableArray();
+                ? d : throw new TallyUserException($"{option}: {Quote.Value(x)} is not a number")).ToImmutableArray();
         if (xs.IsEmpty) throw new TallyUserException($"{option}: give at least one number");
         return xs;
     }
@@ -195,7 +195,7 @@ public static class PaymentGapJob
         {
             "alpha" => GapAxis.AdversaryFraction,
             "tasks" => GapAxis.Tasks,
-            var x => throw new TallyUserException($"--vary must be alpha or tasks (got '{x}')"),
+            var x => throw new TallyUserException($"--vary must be alpha or tasks (got {Quote.Value(x)})"),
         };
         var values = PeerLabSpecs.Numbers(request.Values, "--values");
         if (request.CsvPath is { } csv) OutputChecks.WritableFile(csv, "--csv");

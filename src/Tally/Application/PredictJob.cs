@@ -56,7 +56,7 @@ public static class PredictJob
             for (int j = 0; j < d; j++)
                 if (!string.Equals(table.Columns[j], model.FeatureNames[j], StringComparison.Ordinal))
                     throw new TallyDataException(request.FeaturesPath, 1,
-                        $"feature column {j + 1} is '{table.Columns[j]}' but the model was trained with '{model.FeatureNames[j]}' there");
+                        $"feature column {j + 1} is {Quote.Value(table.Columns[j])} but the model was trained with {Quote.Value(model.FeatureNames[j])} there");
         cancellationToken.ThrowIfCancellationRequested();
         progress?.Report(new JobProgress("Predicting", 0));
         var probs = model.Classifier.PredictProbabilities(table.ToArray());

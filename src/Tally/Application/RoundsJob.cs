@@ -106,20 +106,16 @@ public static class RoundsJob
                 new JsonDocumentOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
             root = doc.RootElement.Clone();
         }
-        catch (JsonException e)
-        {
-            var (line, problem) = TextFiles.JsonProblem(e);
-            throw new TallyDataException(path, line, "not valid JSON: " + problem);
-        }
+        catch (JsonException e) { throw new TallyDataException(path, JsonErrors.Line(e), "not valid JSON: " + JsonErrors.Problem(e)); }
         if (root.ValueKind != JsonValueKind.Object) throw new TallyDataException(path, 0, "the scenario must be a JSON object");
-        Exception Bad(string field, string problem) => new TallyDataException(path, 0, $"field {TextEcho.Quote(field)}: {problem}");
+        Exception Bad(string field, string problem) => new TallyDataException(path, 0, $"field {Quote.Value(field)}: {problem}");
         foreach (var prop in root.EnumerateObject())
             if (!TopFields.Contains(prop.Name)) throw Bad(prop.Name, $"unknown field (known: {string.Join(", ", TopFields.Order())})");
 
         int Int(JsonElement e, string field) =>
-            e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? v : throw Bad(field, $"must be an integer (got {TextEcho.Clean(e.GetRawText())})");
+            e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v) ? v : throw Bad(field, $"must be an integer (got {Quote.Bare(e.GetRawText())})");
         double Num(JsonElement e, string field) =>
-            e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out double v) && double.IsFinite(v) ? v : throw Bad(field, $"must be a number (got {TextEcho.Clean(e.GetRawText())})");
+            e.ValueKind == JsonValueKind.Number && e.TryGetDouble(out double v) && double.IsFinite(v) ? v : throw Bad(field, $"must be a number (got {Quote.Bare(e.GetRawText())})");
 
         var o = new ReformLabOptions();
         if (root.TryGetProperty("rounds", out var x)) o = o with { Rounds = Int(x, "rounds") };
@@ -143,7 +139,7 @@ public static class RoundsJob
         }
         string mechanism = "reform";
         if (root.TryGetProperty("mechanism", out x))
-            mechanism = x.ValueKind == JsonValueKind.String && x.GetString() is "rptsc" or "reform" ? x.GetString()! : throw Bad("mechanism", $"must be \"rptsc\" or \"reform\" (got {TextEcho.Clean(x.GetRawText())})");
+            mechanism = x.ValueKind == JsonValueKind.String && x.GetString() is "rptsc" or "reform" ? x.GetString()! : throw Bad("mechanism", $"must be \"rptsc\" or \"reform\" (got {Quote.Bare(x.GetRawText())})");
         if (root.TryGetProperty("k", out x))
         {
             if (mechanism == "rptsc") throw Bad("k", "only applies to mechanism \"reform\"");

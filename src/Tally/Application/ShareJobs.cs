@@ -20,8 +20,8 @@ public static class SharingFiles
     /// order of the rows or files: agents are sorted (numerically when every name is a number) and each agent's values
     /// ascending, so the same submissions in any order give the same allocations.
     /// </summary>
-    /// <exception cref="TallyDataException">A missing column, a value that is not a finite number, fewer than 2
-    /// agents, or an agent name that cannot name a file.</exception>
+    /// <exception cref="TallyDataException">A missing column, a value that is not a finite number, fewer than
+    /// <see cref="SharingProblem.MinimumAgents"/> agents, or an agent name that cannot name a file.</exception>
     public static SharingSubmissions ReadSubmissions(string path, FileEncoding encoding = FileEncoding.Utf8)
     {
         var byAgent = new Dictionary<string, List<double>>(StringComparer.Ordinal);
@@ -42,12 +42,13 @@ public static class SharingFiles
                 list.Add(ParseValue(csv, vc));
             }
         }
-        if (byAgent.Count < 2) throw new TallyDataException(path, 0, $"needs submissions from at least 2 agents (found {byAgent.Count})");
+        if (byAgent.Count < SharingProblem.MinimumAgents)
+            throw new TallyDataException(path, 0, $"needs submissions from at least {SharingProblem.MinimumAgents} agents: the collaborative mean mechanism needs m ≥ {SharingProblem.MinimumAgents} (found {byAgent.Count})");
         var agents = byAgent.Keys.ToArray();
         Array.Sort(agents, Vocabulary.NaturalOrder(agents));
         foreach (var a in agents)
             if (a.IndexOfAny(Path.GetInvalidFileNameChars()) >= 0 || a.Contains('/') || a.Contains('\\') || a is "." or "..")
-                throw new TallyDataException(path, 0, $"agent name {TextEcho.Quote(a)} cannot name an allocation file");
+                throw new TallyDataException(path, 0, $"agent name {Quote.Value(a)} cannot name an allocation file");
         var values = new IReadOnlyList<double>[agents.Length];
         for (int i = 0; i < agents.Length; i++)
         {
@@ -73,7 +74,7 @@ public static class SharingFiles
     {
         var field = csv.Field(column);
         if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
-            throw new TallyDataException(csv.SourceName, csv.LineNumber, $"value {TextEcho.Quote(field)} is not a finite number");
+            throw new TallyDataException(csv.SourceName, csv.LineNumber, $"value {Quote.Value(field.ToString())} is not a finite number");
         return v;
     }
 
@@ -107,11 +108,7 @@ public static class SharingFiles
     {
         JsonElement root;
         try { root = JsonDocument.Parse(TextFiles.ReadAllText(path)).RootElement; }
-        catch (JsonException e)
-        {
-            var (line, problem) = TextFiles.JsonProblem(e);
-            throw new TallyDataException(path, line, "not valid JSON: " + problem);
-        }
+        catch (JsonException e) { throw new TallyDataException(path, JsonErrors.Line(e), "not valid JSON: " + JsonErrors.Problem(e)); }
         try
         {
             if (root.ValueKind != JsonValueKind.Object) throw new TallyDataException(path, 0, "expected a JSON object");
@@ -131,7 +128,7 @@ public static class SharingFiles
     }
 
     private static JsonElement Field(JsonElement root, string name, string path) =>
-        root.TryGetProperty(name, out var v) ? v : throw new TallyDataException(path, 0, $"not an allocation file: no '{name}' field");
+        root.TryGetProperty(name, out var v) ? v : throw new TallyDataException(path, 0, $"not an allocation file: no {Quote.Value(name)} field");
 }
 
 /// <summary>What <see cref="ShareAllocateJob"/> should do.</summary>
@@ -174,6 +171,8 @@ public static class ShareAllocateJob
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
+        // σ and c first (the problem with the fewest agents it allows), so a bad option is not reported after a bad file.
+        _ = new SharingProblem(SharingProblem.MinimumAgents, request.Sigma, request.Cost);
         OutputChecks.WritableDirectory(request.OutputDirectory);
         progress?.Report(new JobProgress("Reading submissions", 0));
         var subs = SharingFiles.ReadSubmissions(request.SubmissionsPath, request.Encoding);
@@ -271,7 +270,7 @@ public static class ShareLabJob
     public static SharingRule ParseRule(string name) =>
         Rules.FirstOrDefault(r => string.Equals(r.Name, name, StringComparison.OrdinalIgnoreCase)) is { Name: not null } found
             ? found.Rule
-            : throw new InvalidOptionException("Rule", $"must be {Specs.OneOf(RuleNames)} (got '{name}')");
+            : throw new InvalidOptionException("Rule", $"must be {Specs.OneOf(RuleNames)} (got {Quote.Value(name)})");
 
     /// <summary>Runs the lab; replications run in parallel up to <paramref name="compute"/>'s threads, with the same report for any thread count.</summary>
     /// <exception cref="TallyUserException">Bad options (m &lt; 5, σ or c not positive, too few replications, unknown rule).</exception>

@@ -29,7 +29,7 @@ public static class Specs
         var values = new double[items.Count];
         for (int i = 0; i < items.Count; i++)
             if (!double.TryParse(items[i], NumberStyles.Float, CultureInfo.InvariantCulture, out values[i]) || !double.IsFinite(values[i]))
-                throw new InvalidOptionException(option, $"'{items[i]}' is not a finite number");
+                throw new InvalidOptionException(option, $"{Quote.Value(items[i])} is not a finite number");
         return values;
     }
 
@@ -47,12 +47,12 @@ public static class Specs
             || !double.TryParse(ab[0], NumberStyles.Float, CultureInfo.InvariantCulture, out double a)
             || !double.TryParse(ab[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double b)
             || !(a > 0) || !(b > 0) || double.IsInfinity(a) || double.IsInfinity(b))
-            throw new InvalidOptionException("Prior", $"must be onecoin:A,B or twocoin:A,B with positive numbers (got '{spec}')");
+            throw new InvalidOptionException("Prior", $"must be onecoin:A,B or twocoin:A,B with positive numbers (got {Quote.Value(spec)})");
         return parts[0].Trim().ToLowerInvariant() switch
         {
             "onecoin" or "one-coin" => WorkerPrior.OneCoin(a, b),
             "twocoin" or "two-coin" => WorkerPrior.TwoCoin(a, b),
-            _ => throw new InvalidOptionException("Prior", $"kind must be onecoin or twocoin (got '{parts[0]}')"),
+            _ => throw new InvalidOptionException("Prior", $"kind must be onecoin or twocoin (got {Quote.Value(parts[0])})"),
         };
     }
 
@@ -69,7 +69,7 @@ public static class Specs
         foreach (var n in names)
         {
             var info = AggregatorCatalog.Find(n)
-                ?? throw new InvalidOptionException(option, $"has an unknown method '{n}' (known: {string.Join(", ", AggregatorCatalog.All.Select(m => m.Name))})");
+                ?? throw new InvalidOptionException(option, $"has an unknown method {Quote.Value(n)} (known: {string.Join(", ", AggregatorCatalog.All.Select(m => m.Name))})");
             if (!chosen.Contains(info)) chosen.Add(info);
         }
         return chosen;
@@ -100,7 +100,7 @@ public static class Specs
     {
         foreach (var v in Enum.GetValues<T>())
             if (string.Equals(Name(v), value, StringComparison.OrdinalIgnoreCase)) return v;
-        throw new InvalidOptionException(option, $"must be {OneOf(Names<T>())} (got '{value}')");
+        throw new InvalidOptionException(option, $"must be {OneOf(Names<T>())} (got {Quote.Value(value)})");
     }
 
     /// <summary>"a, b or c".</summary>

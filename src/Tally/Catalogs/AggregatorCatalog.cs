@@ -26,6 +26,8 @@ public sealed record AggregatorInfo(string Name, IReadOnlyList<string> Aliases, 
     public bool AcceptsPrior { get; init; }
     /// <summary>True for the methods that clamp gold labels during inference.</summary>
     public bool SupportsGold { get; init; }
+    /// <summary>True for the methods that draw random numbers (so <see cref="CommonMethodOptions.Seed"/> changes something).</summary>
+    public bool UsesSeed { get; init; }
     /// <summary>
     /// The iterative method's default options (iteration limit, tolerance, seed) — the very record
     /// <see cref="Create"/> starts from, so front ends can show the defaults without restating them; null for the
@@ -42,7 +44,7 @@ public static class AggregatorCatalog
     [
         new("mv", ["majority-vote", "majorityvote"], "Majority vote; posterior = vote shares; ties to the lowest class index (random with --seed).",
             "—", false,
-            o => new MajorityVote(new MajorityVoteOptions { Ties = o.Seed is null ? TieBreak.LowestIndex : TieBreak.Random, Seed = o.Seed ?? 0 })),
+            o => new MajorityVote(new MajorityVoteOptions { Ties = o.Seed is null ? TieBreak.LowestIndex : TieBreak.Random, Seed = o.Seed ?? 0 })) { UsesSeed = true },
         new("wawa", ["worker-agreement-with-aggregate"], "Vote weighted by each worker's agreement with the majority.",
             "Crowd-Kit Wawa (Appen)", false, _ => new Wawa()),
         Iterative("zbs", ["zero-based-skill", "zerobasedskill"], "Skill-weighted vote; skills move towards agreement with the weighted vote.",
@@ -50,7 +52,7 @@ public static class AggregatorCatalog
         Iterative("ds", ["dawid-skene", "dawidskene"], "Dawid-Skene: per-worker confusion matrices fitted by EM from majority vote.",
             "Dawid & Skene, J. Royal Statistical Society C, 1979", new DawidSkeneOptions(), (opt, _) => new DawidSkene(opt)) with { SupportsGold = true },
         Iterative("spectral", ["spectral-ds", "opt-ds"], "Dawid-Skene EM started from spectral (three-view tensor) estimates of the confusions.",
-            "Zhang, Chen, Zhou & Jordan, NIPS 2014 (Opt-D&S)", new SpectralDawidSkeneOptions(), (opt, _) => new SpectralDawidSkene(opt)) with { SupportsGold = true },
+            "Zhang, Chen, Zhou & Jordan, NIPS 2014 (Opt-D&S)", new SpectralDawidSkeneOptions(), (opt, _) => new SpectralDawidSkene(opt)) with { SupportsGold = true, UsesSeed = true },
         Iterative("onecoin", ["one-coin", "onecoin-dawid-skene", "onecoindawidskene"], "One-coin Dawid-Skene: one accuracy per worker, errors uniform.",
             "Dawid & Skene 1979 (one-coin restriction)", new OneCoinDawidSkeneOptions(), (opt, _) => new OneCoinDawidSkene(opt)) with { SupportsGold = true },
         Iterative("mf", ["mean-field", "meanfield", "vi-mf", "bcc"], "Variational Bayes Dawid-Skene (mean field) with a Dirichlet worker prior.",
@@ -58,18 +60,18 @@ public static class AggregatorCatalog
             (opt, o) => new MeanField(o.Prior is { } p ? opt with { Prior = p } : opt)) with { SupportsGold = true, AcceptsPrior = true },
         Iterative("bp", ["belief-propagation", "beliefpropagation"], "Belief propagation on the task–worker graph with a Dirichlet worker prior (Monte-Carlo messages; exact for one-coin).",
             "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (20), (21), (42)", new BeliefPropagationOptions(),
-            (opt, o) => new BeliefPropagation(o.Prior is { } p ? opt with { Prior = p } : opt)) with { SupportsGold = true, AcceptsPrior = true },
+            (opt, o) => new BeliefPropagation(o.Prior is { } p ? opt with { Prior = p } : opt)) with { SupportsGold = true, AcceptsPrior = true, UsesSeed = true },
         new("robust-ds", ["robustds", "robust-dawid-skene"], "Symmetric Dawid-Skene fitted by robust moments + tensor decomposition, resistant to colluding workers.",
             "Schoenebeck, Yu et al., WWW 2021 (Mechanism 3, stages 1–2)", false,
-            o => new Tally.Robust.RobustDawidSkene(new Tally.Robust.RobustDawidSkeneOptions { Seed = o.Seed ?? 0 })) { SupportsGold = true },
+            o => new Tally.Robust.RobustDawidSkene(new Tally.Robust.RobustDawidSkeneOptions { Seed = o.Seed ?? 0 })) { SupportsGold = true, UsesSeed = true },
         Iterative("glad", ["generative-labels-abilities-difficulties"], "GLAD: correct with probability σ(ability × inverse difficulty); EM.",
             "Whitehill et al., NIPS 2009", new GladOptions(), (opt, _) => new Glad(opt)) with { SupportsGold = true },
         Iterative("mace", ["multi-annotator-competence-estimation"], "MACE: each worker knows the answer or spams from her own strategy; variational Bayes.",
-            "Hovy et al., NAACL-HLT 2013", new MaceOptions(), (opt, _) => new Mace(opt)) with { SupportsGold = true },
+            "Hovy et al., NAACL-HLT 2013", new MaceOptions(), (opt, _) => new Mace(opt)) with { SupportsGold = true, UsesSeed = true },
         Iterative("kos", ["karger-oh-shah"], "Binary only: message passing between tasks and workers on the assignment graph.",
-            "Karger, Oh & Shah, NIPS 2011", new KosOptions(), (opt, _) => new Kos(opt)) with { BinaryOnly = true },
+            "Karger, Oh & Shah, NIPS 2011", new KosOptions(), (opt, _) => new Kos(opt)) with { BinaryOnly = true, UsesSeed = true },
         Iterative("mmsr", ["m-msr", "matrix-mean-subsequence-reduced"], "Worker skills by robust rank-one completion of the agreement matrix, then weighted vote.",
-            "Ma & Olshevsky, NeurIPS 2020", new MMsrOptions(), (opt, _) => new MMsr(opt)),
+            "Ma & Olshevsky, NeurIPS 2020", new MMsrOptions(), (opt, _) => new MMsr(opt)) with { UsesSeed = true },
     ];
 
     /// <summary>Finds a method by name or alias (case-insensitive); null if unknown.</summary>

@@ -109,7 +109,7 @@ public static class CrowdLearnerCatalog
     /// <summary>The method called <paramref name="name"/>, or a user error listing the known ones.</summary>
     /// <exception cref="TallyUserException">No such method.</exception>
     public static CrowdLearnerInfo Get(string name) =>
-        Find(name) ?? throw new TallyUserException($"unknown method '{name}' (known: {string.Join(", ", All.Select(m => m.Name))})");
+        Find(name) ?? throw new TallyUserException($"unknown method {Quote.Value(name)} (known: {string.Join(", ", All.Select(m => m.Name))})");
 
     /// <summary>A joint learner's options with the settings applied: the classifier from <see cref="JointNetwork"/>, its epochs unless given.</summary>
     private static T Joint<T>(T defaults, LearnerSettings s) where T : JointLearnerOptions => defaults with

@@ -1,3 +1,4 @@
+using Tally.Core;
 using Tally.Mechanisms;
 namespace Tally.Catalogs;
 
@@ -87,5 +88,5 @@ public static class MechanismCatalog
     }
 
     /// <summary>The message for an unknown name, listing every accepted one.</summary>
-    public static string Unknown(string name) => $"unknown mechanism '{name}' (known: {string.Join(", ", Names)})";
+    public static string Unknown(string name) => $"unknown mechanism {Quote.Value(name)} (known: {string.Join(", ", Names)})";
 }

@@ -62,7 +62,7 @@ public static class AnswerFiles
             if (label.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty {options.LabelColumn}");
             if (!builder.TryAdd(task, worker, label, csv.LineNumber))
                 throw new TallyDataException(csv.SourceName, csv.LineNumber,
-                    $"class {TextEcho.Quote(label)} is not one of the given classes ({TextEcho.Clean(string.Join(", ", options.Classes!))})");
+                    $"class {Quote.Value(label)} is not one of the given classes ({Quote.Bare(string.Join(", ", options.Classes!))})");
             if (progress is not null && (builder.Count & 0xFFFFF) == 0) progress(csv.Progress);
         }
         if (builder.Count == 0)
@@ -99,10 +99,10 @@ public static class AnswerFiles
             if (truth.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, "empty truth");
             if (!matrix.Classes.TryGetIndex(truth, out int c))
                 throw new TallyDataException(csv.SourceName, csv.LineNumber,
-                    $"truth {TextEcho.Quote(truth)} is not a class of the answers ({TextEcho.Clean(string.Join(", ", matrix.Classes.Names))}); declare all classes with --classes");
+                    $"truth {Quote.Value(truth)} is not a class of the answers ({Quote.Bare(string.Join(", ", matrix.Classes.Names))}); declare all classes with --classes");
             if (!matrix.Tasks.TryGetIndex(task, out int t)) { unknownTasks++; continue; }
             if (labels[t] >= 0 && labels[t] != c)
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {TextEcho.Quote(task)} is given two different truths");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {Quote.Value(task)} is given two different truths");
             labels[t] = c;
         }
         if (rows == 0) throw new TallyDataException(csv.SourceName, 0, "has a header but no rows");
@@ -142,10 +142,10 @@ public static class AnswerFiles
             string task = csv.Field(tc).ToString(), truth = csv.Field(yc).ToString();
             if (truth.Length == 0) throw new TallyDataException(csv.SourceName, csv.LineNumber, "empty truth");
             if (!taskIndex.TryGetValue(task, out int i))
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {TextEcho.Quote(task)} is not one of the {tasks.Count} tasks it should label");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {Quote.Value(task)} is not one of the {tasks.Count} tasks it should label");
             if (!classIndex.TryGetValue(truth, out int c))
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"truth {TextEcho.Quote(truth)} is not a class ({TextEcho.Clean(string.Join(", ", classes))})");
-            if (labels[i] >= 0) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {TextEcho.Quote(task)} is given twice");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"truth {Quote.Value(truth)} is not a class ({Quote.Bare(string.Join(", ", classes))})");
+            if (labels[i] >= 0) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {Quote.Value(task)} is given twice");
             labels[i] = c;
         }
         if (rows == 0) throw new TallyDataException(csv.SourceName, 0, "has a header but no rows");
@@ -155,7 +155,7 @@ public static class AnswerFiles
             var first = new List<string>();
             for (int i = 0; i < labels.Length; i++)
                 if (labels[i] < 0 && ++missing <= 5) first.Add(tasks[i]);
-            if (missing > 0) throw new TallyDataException(csv.SourceName, 0, $"no truth for {missing} tasks (first: {TextEcho.Clean(string.Join(", ", first))})");
+            if (missing > 0) throw new TallyDataException(csv.SourceName, 0, $"no truth for {missing} tasks (first: {Quote.Bare(string.Join(", ", first))})");
         }
         return labels;
     }

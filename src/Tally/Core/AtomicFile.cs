@@ -18,6 +18,7 @@ public static class AtomicFile
     });
 
     /// <summary>Writes bytes produced by <paramref name="write"/> atomically; returns <paramref name="path"/>.</summary>
+    /// <exception cref="TallyUserException">The file system refused (no permission, disk full, no such folder), told in terms of <paramref name="path"/>.</exception>
     public static string Write(string path, Action<Stream> write)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -34,6 +35,12 @@ public static class AtomicFile
                 fs.Flush(flushToDisk: true);
             }
             File.Move(tmp, full, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { File.Delete(tmp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            // Told as the target the user named: the temporary file is an implementation detail.
+            throw new TallyUserException($"cannot write {Quote.Bare(path)}: {FileErrors.Reason(e, tmp)}", e);
         }
         catch
         {

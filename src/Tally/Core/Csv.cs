@@ -101,7 +101,7 @@ public sealed class CsvRecordReader : IDisposable
         for (int i = 0; i < Header.Count; i++) if (Header[i] == name) return i;
         for (int i = 0; i < Header.Count; i++) if (string.Equals(Header[i], name, StringComparison.OrdinalIgnoreCase)) return i;
         throw new TallyDataException(SourceName, HeaderLine,
-            $"no column {TextEcho.Quote(name)} in the header (columns: {TextEcho.Clean(string.Join(", ", Header))})");
+            $"no column {Quote.Value(name)} in the header (columns: {Quote.Bare(string.Join(", ", Header))})");
     }
 
     /// <summary>Moves to the next record that is not a blank line; false at end of input.</summary>

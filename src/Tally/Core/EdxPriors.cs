@@ -61,11 +61,7 @@ public static class EdxPriors
         ArgumentNullException.ThrowIfNull(json);
         JsonDocument doc;
         try { doc = JsonDocument.Parse(json); }
-        catch (JsonException e)
-        {
-            var (line, problem) = TextFiles.JsonProblem(e);
-            throw new TallyDataException(source, line, "invalid JSON: " + problem, e);
-        }
+        catch (JsonException e) { throw new TallyDataException(source, JsonErrors.Line(e), "not valid JSON: " + JsonErrors.Problem(e), e); }
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Array) throw new TallyDataException(source, 0, "expected a JSON list of entries");
@@ -113,7 +109,7 @@ public static class EdxPriors
         if (rows.ValueKind != JsonValueKind.Array || rows.GetArrayLength() < 1)
             throw new TallyDataException(source, 0, $"{label}: J must be a non-empty list of rows");
         int n = rows.GetArrayLength();
-        var j = new double[n * n];
+        var j = new double[MemoryBudget.Length(n, n)];
         int r = 0;
         foreach (var row in rows.EnumerateArray())
         {

@@ -134,10 +134,10 @@ public static class FeatureFiles
         var header = csv.Header;
         var featureColumns = Enumerable.Range(0, header.Count).Where(i => i != tc).ToArray();
         if (featureColumns.Length == 0)
-            throw new TallyDataException(csv.SourceName, csv.HeaderLine, $"no feature columns besides {TextEcho.Quote(header[tc])}");
+            throw new TallyDataException(csv.SourceName, csv.HeaderLine, $"no feature columns besides {Quote.Value(header[tc])}");
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var name in header)
-            if (!seen.Add(name)) throw new TallyDataException(csv.SourceName, csv.HeaderLine, $"column {TextEcho.Quote(name)} appears twice in the header");
+            if (!seen.Add(name)) throw new TallyDataException(csv.SourceName, csv.HeaderLine, $"column {Quote.Value(name)} appears twice in the header");
 
         var names = featureColumns.Select(i => header[i]).ToArray();
         var tasks = new List<string>();
@@ -146,20 +146,20 @@ public static class FeatureFiles
         while (csv.ReadChecked())
         {
             var task = csv.Field(tc).Trim();
-            if (task.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty {TextEcho.Clean(header[tc])}");
+            if (task.IsEmpty) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty {Quote.Bare(header[tc])}");
             string id = task.ToString();
             if (!lineOf.TryAdd(id, csv.LineNumber))
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {TextEcho.Quote(id)} already has a row (line {lineOf[id]})");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {Quote.Value(id)} already has a row (line {lineOf[id]})");
             var row = new double[featureColumns.Length];
             for (int j = 0; j < row.Length; j++)
             {
                 var field = csv.Field(featureColumns[j]);
                 if (field.Trim().IsEmpty)
-                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty value in column {TextEcho.Quote(names[j])}");
+                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"empty value in column {Quote.Value(names[j])}");
                 if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
-                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"column {TextEcho.Quote(names[j])}: {TextEcho.Quote(field)} is not a number");
+                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"column {Quote.Value(names[j])}: {Quote.Value(field)} is not a number");
                 if (!double.IsFinite(v))
-                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"column {TextEcho.Quote(names[j])}: {TextEcho.Quote(field)} is not a finite number");
+                    throw new TallyDataException(csv.SourceName, csv.LineNumber, $"column {Quote.Value(names[j])}: {Quote.Value(field)} is not a finite number");
                 row[j] = v;
             }
             tasks.Add(id);
@@ -233,20 +233,20 @@ public static class FeatureFiles
                         if (options.Leading == SparseLeadingToken.Count)
                         {
                             if (!long.TryParse(token, NumberStyles.None, CultureInfo.InvariantCulture, out declared))
-                                throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(token)} is not a count of pairs (LDA-C lines start with one)");
+                                throw new TallyDataException(path, lineNo, $"{Quote.Value(token)} is not a count of pairs (LDA-C lines start with one)");
                         }
                         else if (!double.TryParse(token, NumberStyles.Float, CultureInfo.InvariantCulture, out _))
-                            throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(token)} is not a label (SVMlight lines start with one)");
+                            throw new TallyDataException(path, lineNo, $"{Quote.Value(token)} is not a label (SVMlight lines start with one)");
                         continue;
                     }
                     first = false;
                     int colon = token.IndexOf(':');
                     if (colon <= 0 || colon == token.Length - 1)
-                        throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(token)} is not idx:value");
+                        throw new TallyDataException(path, lineNo, $"{Quote.Value(token)} is not idx:value");
                     var it = token[..colon];
                     var vt = token[(colon + 1)..];
                     if (!int.TryParse(it, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int raw))
-                        throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(it)} is not an integer index");
+                        throw new TallyDataException(path, lineNo, $"{Quote.Value(it)} is not an integer index");
                     if (raw < lowest)
                         throw new TallyDataException(path, lineNo, $"index {raw} is below {lowest} (indexes are {(options.OneBased ? "1" : "0")}-based)");
                     int col = raw - lowest;
@@ -254,9 +254,9 @@ public static class FeatureFiles
                         throw new TallyDataException(path, lineNo, $"index {raw} is beyond the given dimension {dim}");
                     if (!used.Add(col)) throw new TallyDataException(path, lineNo, $"index {raw} appears twice");
                     if (!double.TryParse(vt, NumberStyles.Float, CultureInfo.InvariantCulture, out double v))
-                        throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(vt)} (index {raw}) is not a number");
+                        throw new TallyDataException(path, lineNo, $"{Quote.Value(vt)} (index {raw}) is not a number");
                     if (!double.IsFinite(v))
-                        throw new TallyDataException(path, lineNo, $"{TextEcho.Quote(vt)} (index {raw}) is not a finite number");
+                        throw new TallyDataException(path, lineNo, $"{Quote.Value(vt)} (index {raw}) is not a finite number");
                     idx.Add(col);
                     val.Add(v);
                     entries++;
@@ -304,7 +304,7 @@ public static class FeatureFiles
             if (id.Length == 0) { if (blankLine == 0) blankLine = lineNo; continue; }
             if (blankLine != 0) throw new TallyDataException(path, blankLine, "blank line between ids (one task id per line)");
             if (!lineOf.TryAdd(id, lineNo))
-                throw new TallyDataException(path, lineNo, $"task {TextEcho.Quote(id)} is listed twice (first at line {lineOf[id]})");
+                throw new TallyDataException(path, lineNo, $"task {Quote.Value(id)} is listed twice (first at line {lineOf[id]})");
             ids.Add(id);
         }
         if (ids.Count != rows)

@@ -157,7 +157,7 @@ public sealed class LabelMatrixBuilder
                 {
                     long la = _lines?[a] ?? 0, lb = _lines?[b] ?? 0;
                     throw new DuplicateAnswerException(
-                        $"worker {TextEcho.Quote(workers[_w[b]])} answered task {TextEcho.Quote(tasks[_t[b]])} more than once", la, lb);
+                        $"worker {Quote.Value(workers[_w[b]])} answered task {Quote.Value(tasks[_t[b]])} more than once", la, lb);
                 }
                 drop ??= new bool[n];
                 // a precedes b in input order; keep-last drops the earlier one of each adjacent pair.

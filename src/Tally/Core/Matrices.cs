@@ -16,7 +16,7 @@ public sealed class RowMatrix
     public static RowMatrix From(double[][] rows)
     {
         int c = rows.Length == 0 ? 0 : rows[0].Length;
-        var v = new double[rows.Length * c];
+        var v = new double[MemoryBudget.Length(rows.Length, c)];
         for (int i = 0; i < rows.Length; i++) rows[i].AsSpan().CopyTo(v.AsSpan(i * c, c));
         return new RowMatrix(rows.Length, c, v);
     }
@@ -54,6 +54,8 @@ public sealed class ConfusionMatrices
     public double this[int worker, int trueClass, int label] => _values[(worker * ClassCount + trueClass) * ClassCount + label];
     /// <summary>All matrices, worker after worker, each K×K row-major.</summary>
     public ReadOnlySpan<double> Values => _values;
+    /// <summary>The array behind <see cref="Values"/>, for an immutable holder that may share it instead of copying (never to be written).</summary>
+    internal double[] Array => _values;
     /// <summary>Worker w's matrix, K×K row-major (row = true class).</summary>
     public ReadOnlySpan<double> Of(int worker) => _values.AsSpan(worker * ClassCount * ClassCount, ClassCount * ClassCount);
 }

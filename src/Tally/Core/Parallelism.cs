@@ -19,8 +19,20 @@ public sealed record ComputeOptions
     /// <summary>The thread count to use.</summary>
     public int Threads => MaxDegreeOfParallelism > 0 ? MaxDegreeOfParallelism : Environment.ProcessorCount;
 
+    /// <summary>
+    /// Most bytes one call may plan to allocate; 0 (default) = <see cref="MemoryBudget.DefaultFraction"/> of the memory
+    /// the runtime may use (<see cref="GC.GetGCMemoryInfo()"/>, which honours container limits). A method whose memory
+    /// grows faster than its input (K² per worker for the confusion-matrix methods) estimates its need before it
+    /// allocates and refuses with a <see cref="MemoryLimitException"/> above this, instead of paging the machine to a halt.
+    /// </summary>
+    public long MaxMemoryBytes { get; init; }
+
     /// <summary>Checks the options.</summary>
-    public void Validate() => Check.AtLeast(MaxDegreeOfParallelism, 0, nameof(MaxDegreeOfParallelism));
+    public void Validate()
+    {
+        Check.AtLeast(MaxDegreeOfParallelism, 0, nameof(MaxDegreeOfParallelism));
+        if (MaxMemoryBytes < 0) throw new InvalidOptionException(nameof(MaxMemoryBytes), $"must be at least 0 (got {MaxMemoryBytes})");
+    }
 
     /// <summary>Options for calls nested inside a loop that already runs <paramref name="outerThreads"/> ways in parallel.</summary>
     public ComputeOptions Inner(int outerThreads) => outerThreads <= 1 ? this : Sequential;
@@ -48,11 +60,11 @@ public static class Parallelism
         int threads = (compute ?? ComputeOptions.Default).Threads;
         int chunks = work < MinParallelWork || threads <= 1 ? 1 : Math.Min(threads * 4, Math.Max(1, n / 64));
         if (chunks <= 1) { ct.ThrowIfCancellationRequested(); body(0, n); return; }
-        Parallel.For(0, chunks, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = threads }, c =>
+        ParallelFor(chunks, threads, c =>
         {
             int start = (int)((long)n * c / chunks), end = (int)((long)n * (c + 1) / chunks);
             if (end > start) body(start, end);
-        });
+        }, ct);
     }
 
     /// <summary>
@@ -84,11 +96,15 @@ public static class Parallelism
             }
             return;
         }
-        Parallel.For(0, parts, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = threads }, c =>
-            body(c, (int)((long)n * c / parts), (int)((long)n * (c + 1) / parts)));
+        ParallelFor(parts, threads, c => body(c, (int)((long)n * c / parts), (int)((long)n * (c + 1) / parts)), ct);
     }
 
-    /// <summary>Runs <paramref name="body"/>(i) for i in [0, n) on up to the thread limit (independent items, e.g. lab seeds).</summary>
+    /// <summary>
+    /// Runs <paramref name="body"/>(i) for i in [0, n) on up to the thread limit (independent items, e.g. lab seeds).
+    /// An exception stops the loop and is rethrown as it was thrown (with its stack), not wrapped in an
+    /// <see cref="AggregateException"/>: when several items fail, that of the lowest index, so a bad option gives the
+    /// same one error, worded as its thrower meant, with one thread or many.
+    /// </summary>
     public static void ForEach(int n, ComputeOptions? compute, Action<int> body, CancellationToken ct = default)
     {
         int threads = (compute ?? ComputeOptions.Default).Threads;
@@ -97,7 +113,32 @@ public static class Parallelism
             for (int i = 0; i < n; i++) { ct.ThrowIfCancellationRequested(); body(i); }
             return;
         }
-        Parallel.For(0, n, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = threads }, body);
+        ParallelFor(n, threads, body, ct);
+    }
+
+    /// <summary>
+    /// <see cref="Parallel.For(int, int, ParallelOptions, Action{int})"/> that stops at the first exception and rethrows
+    /// the one of the lowest index unwrapped (an <see cref="AggregateException"/> would hide the message of a
+    /// <see cref="TallyUserException"/> behind "One or more errors occurred").
+    /// </summary>
+    private static void ParallelFor(int n, int threads, Action<int> body, CancellationToken ct)
+    {
+        var gate = new object();
+        int failedAt = int.MaxValue;
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? failure = null;
+        Parallel.For(0, n, new ParallelOptions { CancellationToken = ct, MaxDegreeOfParallelism = threads }, (i, state) =>
+        {
+            try { body(i); }
+            catch (Exception e)
+            {
+                lock (gate)
+                {
+                    if (i < failedAt) { failedAt = i; failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e); }
+                }
+                state.Stop();
+            }
+        });
+        failure?.Throw();
     }
 }
 

@@ -72,9 +72,9 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
         Array.Sort(order, (a, b) => values[b].CompareTo(values[a]));
         double top = values[order[0]];
         if (!(top > 0) || !(values[order[k - 1]] > Options.RankTolerance * top)) return Fallback(d, k);
-        var u = new double[d * k];      // U_K, D × K
+        var u = new double[MemoryBudget.Length(d, k)];      // U_K, D × K
         var sqrtL = new double[k];      // Λ_K^(1/2)
-        var q = new double[d * k];      // Q = U_K Λ_K^(−1/2)
+        var q = new double[MemoryBudget.Length(d, k)];      // Q = U_K Λ_K^(−1/2)
         for (int j = 0; j < k; j++)
         {
             double l = values[order[j]];
@@ -89,7 +89,7 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
 
         var rng = Seeding.Random(Options.Seed);
         var lambdas = new double[k];
-        var vectors = new double[k * k];
+        var vectors = new double[MemoryBudget.Length(k, k)];
         var theta = new double[k];
         var next = new double[k];
         var best = new double[k];
@@ -123,7 +123,7 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
         }
 
         var w = new double[k];
-        var means = new double[k * d];
+        var means = new double[MemoryBudget.Length(k, d)];
         for (int y = 0; y < k; y++)
         {
             double lambda = lambdas[y];
@@ -199,7 +199,7 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
     /// <summary>T = M3(Q, Q, Q): three mode products, O(D³K + D²K² + DK³).</summary>
     private static double[] Whiten(ReadOnlySpan<double> m3, double[] q, int d, int k)
     {
-        var a = new double[d * d * k]; // a[x1,x2,j] = Σ_x3 M3[x1,x2,x3] Q[x3,j]
+        var a = new double[MemoryBudget.Length(d, d, k)]; // a[x1,x2,j] = Σ_x3 M3[x1,x2,x3] Q[x3,j]
         for (int x = 0; x < d * d; x++)
         {
             var src = m3.Slice(x * d, d);
@@ -210,7 +210,7 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
                 a[x * k + j] = s;
             }
         }
-        var b = new double[d * k * k]; // b[x1,i,j] = Σ_x2 Q[x2,i] a[x1,x2,j]
+        var b = new double[MemoryBudget.Length(d, k, k)]; // b[x1,i,j] = Σ_x2 Q[x2,i] a[x1,x2,j]
         for (int x1 = 0; x1 < d; x1++)
             for (int x2 = 0; x2 < d; x2++)
                 for (int i = 0; i < k; i++)
@@ -219,7 +219,7 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
                     if (qi == 0) continue;
                     for (int j = 0; j < k; j++) b[(x1 * k + i) * k + j] += qi * a[(x1 * d + x2) * k + j];
                 }
-        var t = new double[k * k * k]; // t[h,i,j] = Σ_x1 Q[x1,h] b[x1,i,j]
+        var t = new double[MemoryBudget.Length(k, k, k)]; // t[h,i,j] = Σ_x1 Q[x1,h] b[x1,i,j]
         for (int x1 = 0; x1 < d; x1++)
             for (int h = 0; h < k; h++)
             {
@@ -228,7 +228,7 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
                 for (int ij = 0; ij < k * k; ij++) t[h * k * k + ij] += qh * b[x1 * k * k + ij];
             }
         // Symmetrise: the population tensor is symmetric, and the power method's fixed points assume it.
-        var s3 = new double[k * k * k];
+        var s3 = new double[MemoryBudget.Length(k, k, k)];
         for (int h = 0; h < k; h++)
             for (int i = 0; i < k; i++)
                 for (int j = 0; j < k; j++)
@@ -294,7 +294,7 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
     {
         var w = new double[k];
         Array.Fill(w, 1.0 / k);
-        var means = new double[k * d];
+        var means = new double[MemoryBudget.Length(k, d)];
         Array.Fill(means, 1.0 / d);
         return new SymmetricTensorModel(Wrap(w), new RowMatrix(k, d, means), Wrap(new double[k]), false);
     }

@@ -45,7 +45,7 @@ public static class FileEncodings
             "windows-1252" or "windows1252" or "cp1252" or "cp-1252" or "ansi" => FileEncoding.Windows1252,
             "utf-16" or "utf16" or "utf-16le" or "utf16le" or "unicode" => FileEncoding.Utf16,
             "utf-16be" or "utf16be" => FileEncoding.Utf16BE,
-            _ => throw new InvalidOptionException("Encoding", $"must be {string.Join(", ", Names)} (got {TextEcho.Quote(name)})"),
+            _ => throw new InvalidOptionException("Encoding", $"must be {string.Join(", ", Names)} (got {Quote.Value(name)})"),
         };
     }
 }
@@ -416,23 +416,5 @@ public static class TextFiles
     {
         using var reader = new DecodingReader(stream, sourceName, encoding);
         return reader.ReadToEnd();
-    }
-
-    /// <summary>
-    /// What a <see cref="System.Text.Json.JsonException"/> says, in the user's terms: its 1-based line (0 when unknown)
-    /// and the message without .NET's "Path: … | LineNumber: … | BytePositionInLine: …" suffix (the column is kept).
-    /// </summary>
-    public static (long Line, string Problem) JsonProblem(System.Text.Json.JsonException e)
-    {
-        ArgumentNullException.ThrowIfNull(e);
-        string message = e.Message;
-        foreach (var cut in new[] { " Path: ", " LineNumber: ", " | LineNumber:", ". Path:" })
-        {
-            int at = message.IndexOf(cut, StringComparison.Ordinal);
-            if (at >= 0) message = message[..at];
-        }
-        message = message.TrimEnd('.', ' ');
-        if (e.BytePositionInLine is long col) message += $" (at column {col + 1})";
-        return (e.LineNumber is long line ? line + 1 : 0, TextEcho.Clean(message));
     }
 }

@@ -42,6 +42,8 @@ public sealed class CrowdLayer : ICrowdLearner
         data.Validate();
         var answers = data.Answers;
         int k = answers.ClassCount;
+        // The layer's W·K² weights, their gradient, Adam's two moments, and the confusions of the result.
+        Footprints.Require(Name, answers, compute, confusions: 6);
         var train = JointTraining.AnsweredTasks(answers);
         if (train.Length == 0) throw new TallyUserException("Crowd Layer needs at least one task with answers.");
 
@@ -91,7 +93,7 @@ internal sealed class CrowdLayerMatrices
     public CrowdLayerMatrices(int workers, int k)
     {
         _k = k;
-        Weights = new double[workers * k * k];
+        Weights = new double[MemoryBudget.Length(workers, k, k)];
         for (int r = 0; r < workers; r++)
             for (int c = 0; c < k; c++) Weights[r * k * k + c * k + c] = 1.0; // identity: start by trusting the classifier
     }

@@ -111,11 +111,11 @@ public sealed class DenseNetwork : IDifferentiableClassifier
     {
         public readonly int Rows = rows;
         // Per layer: rows × width activations (after ReLU and dropout; softmax probabilities at the top).
-        public readonly double[][] Act = [.. sizes.Select(w => new double[rows * w])];
+        public readonly double[][] Act = [.. sizes.Select(w => new double[MemoryBudget.Length(rows, w)])];
         // Per layer: rows × width ∂loss/∂pre-activation (layer 0 unused).
-        public readonly double[][] Delta = [.. sizes.Select((w, l) => l == 0 ? [] : new double[rows * w])];
+        public readonly double[][] Delta = [.. sizes.Select((w, l) => l == 0 ? [] : new double[MemoryBudget.Length(rows, w)])];
         // Per hidden layer: rows × width dropout multipliers (1 without dropout).
-        public readonly double[][] Mask = [.. sizes.Select((w, l) => l == 0 || l == sizes.Length - 1 ? [] : new double[rows * w])];
+        public readonly double[][] Mask = [.. sizes.Select((w, l) => l == 0 || l == sizes.Length - 1 ? [] : new double[MemoryBudget.Length(rows, w)])];
     }
 
     /// <summary>Creates an unfitted network.</summary>
@@ -158,7 +158,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
 
         // Flatten, validate, and normalise targets once, outside the training loop.
         var x = Flatten(features, d);
-        var t = new double[n * k];
+        var t = new double[MemoryBudget.Length(n, k)];
         var w = new double[n];
         for (int i = 0; i < n; i++)
         {
@@ -279,7 +279,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
         ArgumentNullException.ThrowIfNull(features);
         if (_sizes.Length == 0) throw new InvalidOperationException("The network has not been fitted.");
         int n = features.Length, d = FeatureCount, k = ClassCount;
-        var x = new double[n * d];
+        var x = new double[MemoryBudget.Length(n, d)];
         for (int i = 0; i < n; i++)
         {
             var f = features[i];
@@ -733,7 +733,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
     /// <summary>Rows of <paramref name="d"/> finite values copied into one row-major array; names the first bad row.</summary>
     private static double[] Flatten(double[][] features, int d)
     {
-        var x = new double[features.Length * d];
+        var x = new double[MemoryBudget.Length(features.Length, d)];
         for (int i = 0; i < features.Length; i++)
         {
             var f = features[i];

@@ -98,6 +98,8 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
         data.Validate();
         var answers = data.Answers;
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
+        // Dawid-Skene's counts and log-confusions (and its start, when that is Dawid-Skene), the result's confusions.
+        Footprints.Require(Name, answers, compute, confusions: 4, posteriors: 3);
         if (!(o.MinClassifierProbability < 1.0 / k))
             throw new InvalidOptionException(nameof(o.MinClassifierProbability),
                 $"must be below 1/K = {NumberFormat.Number(1.0 / k)} for these {k} classes (got {NumberFormat.Number(o.MinClassifierProbability)})");
@@ -107,11 +109,11 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
             : MajorityVote.WeightedVote(answers, null);
         Numerics.ClampGold(answers, q);
 
-        var counts = new double[W * k * k];     // [w][l][k], as ConfusionEm
+        var counts = new double[MemoryBudget.Length(W, k, k)];     // [w][l][k], as ConfusionEm
         var totals = new double[k];
-        var logConf = new double[W * k * k];
+        var logConf = new double[counts.Length];
         var unusedLogPrior = new double[k];     // the classifier replaces Dawid-Skene's shared class prior
-        var next = new double[T * k];
+        var next = new double[MemoryBudget.Length(T, k)];
         double floor = Math.Max(o.MinClassifierProbability, Numerics.MinProbability);
         var losses = ImmutableArray.CreateBuilder<double>(o.Rounds);
         IClassifier? model = null;

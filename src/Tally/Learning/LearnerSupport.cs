@@ -71,7 +71,7 @@ internal static class LearnerSupport
     public static double[] ClippedLogPrior(double[][] probs, int k, double clip)
     {
         double c = Math.Max(clip, 1.0 / k);
-        var result = new double[probs.Length * k];
+        var result = new double[MemoryBudget.Length(probs.Length, k)];
         Span<double> row = stackalloc double[k];
         Span<bool> capped = stackalloc bool[k];
         for (int t = 0; t < probs.Length; t++)

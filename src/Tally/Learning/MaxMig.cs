@@ -165,7 +165,7 @@ public sealed class MaxMigModel
             if (classMap[c] < 0)
                 throw new TallyUserException($"Class '{answers.Classes[c]}' is not one the model was trained on ({string.Join(", ", Classes.Names)}).");
         }
-        var s = new double[answers.TaskCount * k];
+        var s = new double[MemoryBudget.Length(answers.TaskCount, k)];
         var ws = answers.TaskWorkers;
         var ls = answers.TaskLabels;
         var offsets = answers.TaskOffsets;
@@ -241,6 +241,8 @@ public sealed class MaxMig : ICrowdLearner
         data.Validate();
         var answers = data.Answers;
         int k = answers.ClassCount, workers = answers.WorkerCount;
+        // The aggregator's W·K² weights, their gradient, Adam's two moments, the initial weights and the result's confusions.
+        Footprints.Require(Name, answers, compute, confusions: 6, posteriors: 4);
         var train = JointTraining.AnsweredTasks(answers);
         if (train.Length < 2) throw new TallyUserException($"Max-MIG needs at least two tasks with answers (there are {train.Length}).");
 
@@ -255,7 +257,7 @@ public sealed class MaxMig : ICrowdLearner
         var gradW = new double[g.Weights.Length];
         var gradPhi = new double[k];
         var logPrior = new double[k];
-        var scores = new double[Options.BatchSize * 2 * k];
+        var scores = new double[MemoryBudget.Length(Options.BatchSize, 2, k)];
         var dScores = new double[scores.Length];
         var dLogPrior = new double[k];
         bool finite = true;
@@ -343,13 +345,13 @@ internal sealed class MaxMigAggregator
     internal static double[] InitialWeights(LabelMatrix answers)
     {
         int k = answers.ClassCount, m = answers.WorkerCount;
-        var q = new double[answers.TaskCount * k];
+        var q = new double[MemoryBudget.Length(answers.TaskCount, k)];
         for (int t = 0; t < answers.TaskCount; t++)
         {
             var labels = answers.LabelsOf(t);
             foreach (int y in labels) q[t * k + y] += 1.0 / labels.Length;
         }
-        var w = new double[m * k * k];
+        var w = new double[MemoryBudget.Length(m, k, k)];
         var den = new double[k];
         for (int worker = 0; worker < m; worker++)
         {
@@ -439,8 +441,8 @@ internal sealed class MaxMigObjective(MaxMigDivergence divergence, int k)
     public double Evaluate(ReadOnlySpan<double> h, ReadOnlySpan<double> s, ReadOnlySpan<double> logPrior, int b,
         Span<double> dH, Span<double> dS, Span<double> dLogPrior)
     {
-        if (_u.Length < b * k) { _u = new double[b * k]; _g = new double[b * k]; _gu = new double[b * k]; }
-        if (_r.Length < b * b) { _r = new double[b * b]; _a = new double[b * b]; }
+        if (_u.Length < b * k) { _u = new double[MemoryBudget.Length(b, k)]; _g = new double[MemoryBudget.Length(b, k)]; _gu = new double[MemoryBudget.Length(b, k)]; }
+        if (_r.Length < b * b) { _r = new double[MemoryBudget.Length(b, b)]; _a = new double[MemoryBudget.Length(b, b)]; }
         var u = _u.AsSpan(0, b * k);
         var gp = _g.AsSpan(0, b * k);
         var r = _r.AsSpan(0, b * b);

@@ -56,7 +56,7 @@ public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = nu
     {
         ArgumentNullException.ThrowIfNull(reports);
         int K = reports.ClassCount, T = reports.TaskCount;
-        var pairs = new long[K * K];
+        var pairs = new long[MemoryBudget.Length(K, K)];
         var count = new int[K];
         var present = new int[K];
         for (int t = 0; t < T; t++)
@@ -79,7 +79,7 @@ public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = nu
         var row = new long[K];
         for (int x = 0; x < K; x++)
             for (int y = 0; y < K; y++) { row[x] += pairs[x * K + y]; total += pairs[x * K + y]; }
-        var s = new int[K * K];
+        var s = new int[MemoryBudget.Length(K, K)];
         // Δ(x, y) > 0  ⇔  N·C(x, y) − R(x)R(y) > 0 with N = Σ C and R the row sums (the joint is symmetric, so R is both marginals).
         for (int x = 0; x < K; x++)
             for (int y = 0; y < K; y++)
@@ -91,7 +91,7 @@ public sealed class CorrelatedAgreement(CorrelatedAgreementOptions? options = nu
     private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
         IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, Options, compute);
+        MechanismKernel.Check(reports, Options, compute, Name);
         ulong seed = Seeding.Base(Options.Seed);
         int W = reports.WorkerCount, K = reports.ClassCount, minTasks = Options.MinTasks;
         var score = ScoreMatrix(reports);

@@ -66,7 +66,7 @@ public sealed class DasguptaGhosh(DasguptaGhoshOptions? options = null) : PeerPr
     private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
         IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, Options, compute);
+        MechanismKernel.Check(reports, Options, compute, Name);
         ulong seed = Seeding.Base(Options.Seed);
         int W = reports.WorkerCount, T = reports.TaskCount, K = reports.ClassCount;
         int d = Options.PenaltyTasks, minTasks = Options.MinTasks;

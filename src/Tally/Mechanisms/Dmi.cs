@@ -58,7 +58,7 @@ public sealed class Dmi(DmiOptions? options = null) : PeerPredictionMechanism<Dm
     private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
         IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, Options, compute);
+        MechanismKernel.Check(reports, Options, compute, Name);
         ulong seed = Seeding.Base(Options.Seed);
         int W = reports.WorkerCount, K = reports.ClassCount;
         var pay = new double[W];

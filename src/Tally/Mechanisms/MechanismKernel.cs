@@ -207,13 +207,23 @@ internal static class MechanismKernel
         return sum;
     }
 
-    /// <summary>Fails fast on a null argument and validates the options (<see cref="MechanismOptions.Validate"/>).</summary>
-    public static void Check(LabelMatrix reports, MechanismOptions options, ComputeOptions? compute)
+    /// <summary>
+    /// Fails fast on a null argument, validates the options (<see cref="MechanismOptions.Validate"/>) and checks the
+    /// memory of the K × K tables every mechanism keeps per thread (joint counts, scores): 10,000 classes make each
+    /// one 800 MB, and K² overflows a 32-bit size beyond 46,340 classes.
+    /// </summary>
+    /// <exception cref="MemoryLimitException">The K × K tables would not fit.</exception>
+    public static void Check(LabelMatrix reports, MechanismOptions options, ComputeOptions? compute, string mechanism)
     {
         ArgumentNullException.ThrowIfNull(reports);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         compute?.Validate();
+        double k = reports.ClassCount;
+        int threads = (compute ?? ComputeOptions.Default).Threads;
+        MemoryBudget.Require(mechanism, (4.0 * threads + 2) * Footprint.Doubles(k * k),
+            $"K × K tables of {k:N0} classes for each of {threads} threads",
+            "peer prediction compares reports class by class; merge rare classes, or use fewer threads", compute);
     }
 }
 
@@ -236,11 +246,11 @@ internal sealed class PairScratch
         Li = new int[maxDegree];
         Lj = new int[maxDegree];
         Tasks = new int[maxDegree];
-        Joint = new long[k * k];
-        Joint2 = new long[k * k];
+        Joint = new long[MemoryBudget.Length(k, k)];
+        Joint2 = new long[MemoryBudget.Length(k, k)];
         Ri = new long[k];
         Rj = new long[k];
-        Lu = new double[k * k];
+        Lu = new double[MemoryBudget.Length(k, k)];
     }
 
     /// <summary>The eligible peers found by <see cref="EligiblePeers"/>, in worker order.</summary>

@@ -40,7 +40,7 @@ public sealed class OutputAgreement(OutputAgreementOptions? options = null) : Pe
     private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
         IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, Options, compute);
+        MechanismKernel.Check(reports, Options, compute, Name);
         ulong seed = Seeding.Base(Options.Seed);
         int W = reports.WorkerCount, minTasks = Options.MinTasks;
         var pay = new double[W];

@@ -119,7 +119,7 @@ public sealed class Campaign
             try { options = element.Deserialize<MechanismOptions>(Json); }
             catch (Exception e) when (e is JsonException or NotSupportedException)
             {
-                throw new InvalidDataException($"The mechanism options are not valid: {e.Message}", e);
+                throw new InvalidDataException("The mechanism options are not valid: " + (e is JsonException j ? JsonErrors.Problem(j) : e.Message), e);
             }
             mechanism = (options ?? throw new InvalidDataException("The campaign state has no mechanism options.")).CreateMechanism();
             if (mechanism.Name != state.Mechanism)

@@ -29,7 +29,7 @@ public sealed record RobustDawidSkeneMechanismOptions : MechanismOptions
 /// <summary>
 /// Robust mechanism for the symmetric Dawid-Skene model (paper's Mechanism 3). Agents are split uniformly at random
 /// into three groups G₀, G₁, G₂ (sizes ⌊n/3⌋ or ⌈n/3⌉) and tasks into two halves T_L, T_R (⌊m/2⌋ and ⌈m/2⌉).
-/// Stage 1, for each g: (w̃⁽ᵍ⁾, Γ̃⁽ᵍ⁾) from the reports of G_g on T_L by <see cref="RobustDawidSkene.Fit"/> (robust M̃₂,
+/// Stage 1, for each g: (w̃⁽ᵍ⁾, Γ̃⁽ᵍ⁾) from the reports of G_g on T_L by <see cref="RobustDawidSkene.Fit(LabelMatrix, CancellationToken)"/> (robust M̃₂,
 /// M̃₃ from the batch learner, whitening, tensor power method, components matched to classes by
 /// <see cref="TensorDecomposition.AlignToDiagonal"/>; one-coin fallback if the decomposition fails).
 /// Stage 2, eq. (11): for s ∈ T_R, Ỹ⁽ᵍ⁺¹⁾_s = argmax_y log w̃⁽ᵍ⁾_y + Σ_{j ∈ G_{g+1}} log Γ̃⁽ᵍ⁾_{y, x̂_j,s} (plain MLE, every
@@ -64,7 +64,7 @@ public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? 
     private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
         IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, Options, compute);
+        MechanismKernel.Check(reports, Options, compute, Name);
         ulong seed = Seeding.Base(Options.Seed);
         int W = reports.WorkerCount, T = reports.TaskCount, K = reports.ClassCount;
         var pay = new double[W];
@@ -87,11 +87,14 @@ public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? 
         }
 
         // Stage 1: (w̃, Γ̃) of each group from its reports on T_L, as log tables for eq. (11).
-        var logW = new double[3 * K];
-        var logG = new double[3 * K * K]; // logG[(g·K + l)·K + y] = log Γ̃⁽ᵍ⁾[y, l], so one report reads a contiguous row
+        var logW = new double[MemoryBudget.Length(3, K)];
+        var logG = new double[MemoryBudget.Length(3, K, K)]; // logG[(g·K + l)·K + y] = log Γ̃⁽ᵍ⁾[y, l], so one report reads a contiguous row
         var ok = new bool[3];
         var modelSeeds = new int[3];
         for (int g = 0; g < 3; g++) modelSeeds[g] = (int)SplitMix64.For(seed, ulong.MaxValue - 2 - (ulong)g).NextUInt64();
+        // The three fits run at once, each on K⁴ (or K⁶) robust moments: refuse before any of them allocates.
+        new RobustDawidSkene(Options.Model).RequireMemory(reports, compute, Name, labels: false,
+            fits: Math.Min(3, (compute ?? ComputeOptions.Default).Threads));
         Parallelism.ForEach(3, compute, g =>
         {
             var sub = Block(reports, group, g, left);
@@ -106,8 +109,8 @@ public sealed class RobustDawidSkeneMechanism(RobustDawidSkeneMechanismOptions? 
         }, cancellationToken);
 
         // Stage 2: labels[h·T + s] = Ỹ⁽ʰ⁾_s, from the reports of G_h with the parameters of G_{h−1}, for s ∈ T_R.
-        var labels = new int[3 * T];
-        MechanismKernel.ForEachAgent(T, reports.AnswerCount * (long)K, compute, null, cancellationToken, () => new double[3 * K], (t, score) =>
+        var labels = new int[MemoryBudget.Length(3, T)];
+        MechanismKernel.ForEachAgent(T, reports.AnswerCount * (long)K, compute, null, cancellationToken, () => new double[MemoryBudget.Length(3, K)], (t, score) =>
         {
             if (left[t]) return;
             var off = reports.TaskOffsets;

@@ -84,7 +84,7 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
         public readonly int[] Touched = new int[workers];
         public readonly int[] BatchOf = CreateFilled(workers);
         public readonly int[] Fill = new int[workers];
-        public readonly double[] Q = new double[k * k];
+        public readonly double[] Q = new double[MemoryBudget.Length(k, k)];
         public readonly double[] Row = new double[k];
         public readonly double[] Col = new double[k];
         public int[] Order = new int[16];
@@ -102,11 +102,21 @@ public sealed class RobustSymmetricMechanism(RobustSymmetricOptions? options = n
     private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
         IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, Options, compute);
+        MechanismKernel.Check(reports, Options, compute, Name);
         var o = Options;
         var batchOptions = new RobustBatchOptions { AdversaryFraction = o.AdversaryFraction, ThresholdConstant = o.ThresholdConstant };
         ulong seed = Seeding.Base(o.Seed);
-        int W = reports.WorkerCount, K = reports.ClassCount, d = K * K, minBatch = o.MinBatchSize;
+        int W = reports.WorkerCount, K = reports.ClassCount, minBatch = o.MinBatchSize;
+        // Per agent (one per thread at a time) the batch learner works on a K² frequency vector per peer and on the
+        // K² × K² second moment of those vectors with its eigendecomposition.
+        {
+            double k2 = (double)K * K;
+            int threads = (compute ?? ComputeOptions.Default).Threads;
+            MemoryBudget.Require(Name, threads * (2 * Footprint.Doubles(W * k2) + 5 * Footprint.Doubles(k2 * k2)),
+                $"K² × K² robust moment matrices for K = {K:N0}, per thread",
+                $"with {K:N0} classes use a mechanism whose tables grow with K² only: ca, dmi, tvd-mi, oa, dg or rptsc", compute);
+        }
+        int d = K * K;
         var pay = new double[W];
         var scored = new int[W];
         var batchesOut = new double[W];

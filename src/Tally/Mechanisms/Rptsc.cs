@@ -60,7 +60,7 @@ public sealed class Rptsc(RptscOptions? options = null) : PeerPredictionMechanis
     private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
         IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, Options, compute);
+        MechanismKernel.Check(reports, Options, compute, Name);
         double alpha = Options.Alpha;
         int S = Options.SampleSize;
         ulong seed = Seeding.Base(Options.Seed);

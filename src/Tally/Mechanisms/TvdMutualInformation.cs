@@ -53,7 +53,7 @@ public sealed class TvdMutualInformation(TvdMutualInformationOptions? options = 
     private protected override PaymentResult Pay(LabelMatrix reports, Pairing? pairing, ComputeOptions? compute,
         IProgress<WorkProgress>? progress, CancellationToken cancellationToken)
     {
-        MechanismKernel.Check(reports, Options, compute);
+        MechanismKernel.Check(reports, Options, compute, Name);
         ulong seed = Seeding.Base(Options.Seed);
         int W = reports.WorkerCount, K = reports.ClassCount, minShared = Options.MinSharedTasks;
         int maxDeg = MechanismKernel.MaxWorkerDegree(reports);

@@ -106,7 +106,7 @@ public sealed class RobustBatchDistributionEstimator(RobustBatchOptions? options
         if (domainSize < 1) throw new ArgumentOutOfRangeException(nameof(domainSize));
         if (counts.Length != (long)batchCount * domainSize) throw new ArgumentException("counts must hold batchCount × domainSize values.", nameof(counts));
         int n = batchCount, d = domainSize;
-        var freq = new double[n * d];
+        var freq = new double[MemoryBudget.Length(n, d)];
         var invSize = new double[n];
         var weight = new double[n];
         for (int i = 0; i < n; i++)
@@ -147,7 +147,7 @@ public sealed class RobustBatchDistributionEstimator(RobustBatchOptions? options
     /// <summary>Counts matrix (N × D, row-major) of batches of samples.</summary>
     public static double[] CountsOf(int[][] batches, int domainSize)
     {
-        var counts = new double[batches.Length * domainSize];
+        var counts = new double[MemoryBudget.Length(batches.Length, domainSize)];
         for (int i = 0; i < batches.Length; i++)
             foreach (int x in batches[i])
             {
@@ -178,7 +178,7 @@ public sealed class RobustBatchDistributionEstimator(RobustBatchOptions? options
             Array.Fill(p, 1.0 / d);
             return new RobustBatchEstimate(Wrap(p), Wrap(weight), 0, 0, 0, true);
         }
-        var excess = new double[d * d];
+        var excess = new double[MemoryBudget.Length(d, d)];
         var direction = new double[d];
         var score = new double[n];
         var rowSum = new double[d];

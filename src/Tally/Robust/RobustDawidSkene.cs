@@ -97,8 +97,17 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
     public string Name => "robust-ds";
 
     /// <summary>Fits the robust symmetric model without labelling the tasks (stage 1 of Mechanism 3).</summary>
-    public RobustSymmetricModel Fit(LabelMatrix answers, CancellationToken cancellationToken = default)
+    /// <exception cref="MemoryLimitException">The moment matrices of the answers' K would not fit in memory.</exception>
+    public RobustSymmetricModel Fit(LabelMatrix answers, CancellationToken cancellationToken = default) =>
+        Fit(answers, null, cancellationToken);
+
+    /// <summary>As <see cref="Fit(LabelMatrix, CancellationToken)"/>, held to <paramref name="compute"/>'s memory limit.</summary>
+    /// <exception cref="MemoryLimitException">The moment matrices of the answers' K would not fit in memory.</exception>
+    public RobustSymmetricModel Fit(LabelMatrix answers, ComputeOptions? compute, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(answers);
+        Options.Validate();
+        RequireMemory(answers, compute, Name, labels: false);
         var (w, g, trust, success, it) = FitArrays(answers, cancellationToken);
         int k = w.Length;
         return new RobustSymmetricModel(AggregationResult.Wrap(w), new RowMatrix(k, k, g), AggregationResult.Wrap(trust), success, it);
@@ -141,7 +150,7 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
             }).Decompose(moments.M2.AsSpan(), moments.M3.AsSpan(), k, k);
             success = model.Success;
             w = new double[k];
-            gamma = new double[k * k];
+            gamma = new double[MemoryBudget.Length(k, k)];
             if (success)
             {
                 var perm = TensorDecomposition.AlignToDiagonal(model.Means.Values, k);
@@ -165,18 +174,19 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
     {
         ArgumentNullException.ThrowIfNull(answers);
         Options.Validate();
+        RequireMemory(answers, compute, Name, labels: true);
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
         var (w, gamma, trust, success, iterations) = FitArrays(answers, cancellationToken);
         bool weighted = Options.TrustWeighting && Options.Batching == MomentBatching.Worker;
 
         var logW = new double[k];
-        var logG = new double[k * k]; // transposed: logG[l * k + j] = log Γ[j, l], so one answer reads a contiguous row
+        var logG = new double[MemoryBudget.Length(k, k)]; // transposed: logG[l * k + j] = log Γ[j, l], so one answer reads a contiguous row
         for (int j = 0; j < k; j++) logW[j] = Math.Log(Math.Max(w[j], Numerics.MinProbability));
         for (int j = 0; j < k; j++)
             for (int l = 0; l < k; l++)
                 logG[l * k + j] = Math.Log(Math.Max(gamma[j * k + l], Numerics.MinProbability));
 
-        var post = new double[T * k];
+        var post = new double[MemoryBudget.Length(T, k)];
         var off = answers.TaskOffsets;
         var workers = answers.TaskWorkers;
         var labels = answers.TaskLabels;
@@ -200,7 +210,7 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
         Numerics.ClampGold(answers, post);
         progress?.Report(new IterationProgress(1, 1, objective));
 
-        var conf = new double[W * k * k];
+        var conf = new double[MemoryBudget.Length(W, k, k)];
         for (int a = 0; a < W; a++) gamma.AsSpan().CopyTo(conf.AsSpan(a * k * k, k * k));
         // The model: Γ for every worker, or with trust weighting Γ^ω row-normalised (the fit's Γ^ω is not a
         // distribution, so predictions on the fitted answers can differ slightly from the fit's posteriors).
@@ -228,6 +238,41 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
         };
     }
 
+    /// <summary>
+    /// The memory check of the fit: the robust batch learner works on one K² (worker batches) or K³ (agent tuples)
+    /// frequency vector per batch and on the D × D second moment of those vectors and its eigendecomposition — K⁴ or
+    /// K⁶ numbers — and the tensor decomposition on K³ moments; labelling adds the posteriors and the W·K² confusions
+    /// of the result and the model.
+    /// </summary>
+    /// <param name="answers">The answers to fit.</param>
+    /// <param name="compute">Carries the limit.</param>
+    /// <param name="method">The name to refuse in (a mechanism built on the fit gives its own).</param>
+    /// <param name="labels">Whether the tasks are labelled too (<see cref="Aggregate"/>).</param>
+    /// <param name="fits">How many such fits run at once.</param>
+    internal void RequireMemory(LabelMatrix answers, ComputeOptions? compute, string method, bool labels, int fits = 1)
+    {
+        double k = answers.ClassCount, W = answers.WorkerCount;
+        if (k <= 1) return;
+        bool byWorker = Options.Batching == MomentBatching.Worker;
+        double d = byWorker ? k * k : k * k * k;
+        double batches = W;
+        if (!byWorker)
+        {
+            // At most one batch per pair and per triple of co-workers on a task.
+            double tuples = 0;
+            var off = answers.TaskOffsets;
+            for (int t = 0; t < answers.TaskCount; t++)
+            {
+                double deg = off[t + 1] - off[t];
+                tuples += deg * (deg - 1) / 2 + deg * (deg - 1) * (deg - 2) / 6;
+            }
+            batches = Math.Min(tuples, W * W + W * W * W);
+        }
+        var learner = fits * (2 * Footprint.Doubles(batches * d) + 5 * Footprint.Doubles(d * d) + 6 * Footprint.Doubles(k * k * k));
+        string what = $"{(byWorker ? "K²" : "K³")} × {(byWorker ? "K²" : "K³")} robust moment matrices for K = {k:N0}";
+        Footprints.Require(method, answers, compute, confusions: labels ? 2 : 0, posteriors: labels ? 2 : 0, extra: learner, extraWhat: what);
+    }
+
     /// <summary>One-coin Γ from the agreement rate A = Σ_x M2[x, x]: the root p ≥ 1/K of p² + (1 − p)²/(K − 1) = A.</summary>
     private static (double[] W, double[] Gamma) OneCoinFallback(MomentEstimate m, int k)
     {
@@ -244,7 +289,7 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
             p = disc >= 0 ? (-b + Math.Sqrt(disc)) / (2 * a) : 1.0 / k;
             p = Math.Clamp(double.IsFinite(p) ? p : 1.0 / k, 1.0 / k, 0.99);
         }
-        var g = new double[k * k];
+        var g = new double[MemoryBudget.Length(k, k)];
         for (int j = 0; j < k; j++)
             for (int l = 0; l < k; l++)
                 g[j * k + l] = l == j ? p : (1 - p) / (k - 1);

@@ -59,8 +59,8 @@ public static class SymmetricMoments
         bool weighted = !workerWeights.IsEmpty;
         if (weighted && workerWeights.Length != answers.WorkerCount) throw new ArgumentException("One weight per worker.", nameof(workerWeights));
         var m1 = new double[k];
-        var m2 = new double[k * k];
-        var m3 = new double[k * k * k];
+        var m2 = new double[MemoryBudget.Length(k, k)];
+        var m3 = new double[MemoryBudget.Length(k, k, k)];
         var n = new double[k];
         var q = new double[k];
         var r = new double[k];
@@ -144,7 +144,7 @@ public static class SymmetricMoments
     {
         ArgumentNullException.ThrowIfNull(answers);
         int k = answers.ClassCount, W = answers.WorkerCount, d = k * k;
-        var counts = new double[W * d];
+        var counts = new double[MemoryBudget.Length(W, d)];
         var rng = Seeding.Random(seed);
         var off = answers.TaskOffsets;
         var workers = answers.TaskWorkers;
@@ -215,7 +215,7 @@ public static class SymmetricMoments
             if (size >= minBatchSize) kept.Add(row);
         }
         if (kept.Count == 0) return null;
-        var counts = new double[kept.Count * d];
+        var counts = new double[MemoryBudget.Length(kept.Count, d)];
         for (int i = 0; i < kept.Count; i++) kept[i].AsSpan().CopyTo(counts.AsSpan(i * d, d));
         var p = learner.Estimate(counts, kept.Count, d).Distribution;
         return order == 2 ? Symmetrise2(p.AsSpan(), k) : Symmetrise3(p.AsSpan(), k);
@@ -234,14 +234,14 @@ public static class SymmetricMoments
 
     private static double[] Symmetrise2(ReadOnlySpan<double> p, int k)
     {
-        var s = new double[k * k];
+        var s = new double[MemoryBudget.Length(k, k)];
         for (int a = 0; a < k; a++) for (int b = 0; b < k; b++) s[a * k + b] = (p[a * k + b] + p[b * k + a]) / 2;
         return s;
     }
 
     private static double[] Symmetrise3(ReadOnlySpan<double> p, int k)
     {
-        var s = new double[k * k * k];
+        var s = new double[MemoryBudget.Length(k, k, k)];
         for (int a = 0; a < k; a++)
             for (int b = 0; b < k; b++)
                 for (int c = 0; c < k; c++)

@@ -9,15 +9,18 @@ namespace Tally.Sharing;
 /// </summary>
 public sealed record SharingProblem
 {
+    /// <summary>The fewest agents the mechanism works for: for m ≤ 4 its first-order condition has no root.</summary>
+    public const int MinimumAgents = 5;
+
     /// <summary>Creates a validated problem.</summary>
     /// <param name="agents">Number of agents m; the mechanism needs m ≥ 5 (for m ≤ 4 its first-order condition has no root).</param>
     /// <param name="sigma">Known noise standard deviation σ &gt; 0.</param>
     /// <param name="cost">Cost per sample c &gt; 0.</param>
     public SharingProblem(int agents, double sigma, double cost)
     {
-        if (agents < 5)
+        if (agents < MinimumAgents)
             throw new TallyUserException(
-                $"the collaborative mean mechanism needs m ≥ 5 agents (got m = {agents}): for m ≤ 4 the first-order " +
+                $"the collaborative mean mechanism needs m ≥ {MinimumAgents} agents (got m = {agents}): for m ≤ 4 the first-order " +
                 "condition G(α) = 0 that makes collecting n* samples a best response has no root");
         if (!(sigma > 0) || double.IsInfinity(sigma))
             throw new InvalidOptionException("Sigma", $"must be a positive finite number (got {NumberFormat.Number(sigma)})");

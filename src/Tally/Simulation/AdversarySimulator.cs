@@ -94,7 +94,7 @@ public sealed record AdversarialCrowd(LabelMatrix Answers, GoldLabels Truth, Imm
     public SimulatedCrowd ToSimulatedCrowd(AdversaryStrategy strategy, int constantLabel)
     {
         int k = Answers.ClassCount, W = Answers.WorkerCount;
-        var conf = new double[W * k * k];
+        var conf = new double[MemoryBudget.Length(W, k, k)];
         for (int w = 0; w < W; w++)
             for (int j = 0; j < k; j++)
                 for (int l = 0; l < k; l++)
@@ -134,7 +134,7 @@ public sealed class AdversarySimulator
         for (int i = 0; i < nAdv; i++) adversary[perm[i]] = true;
 
         var cumW = Cumulative(w);
-        var cumG = new double[k * k];
+        var cumG = new double[MemoryBudget.Length(k, k)];
         for (int j = 0; j < k; j++) Cumulative(gamma.AsSpan(j * k, k)).CopyTo(cumG.AsSpan(j * k, k));
 
         var builder = new LabelMatrixBuilder(Vocabulary.Numbered(scenario.Tasks), Vocabulary.Numbered(W), Vocabulary.Numbered(k));
@@ -177,7 +177,7 @@ public sealed class AdversarySimulator
 
     private static double[] OneCoin(int k, double accuracy)
     {
-        var g = new double[k * k];
+        var g = new double[MemoryBudget.Length(k, k)];
         for (int j = 0; j < k; j++)
             for (int l = 0; l < k; l++)
                 g[j * k + l] = k == 1 ? 1 : l == j ? accuracy : (1 - accuracy) / (k - 1);

@@ -93,8 +93,10 @@ public sealed class DawidSkeneSimulator
     {
         var rng = Seeding.Random(s.Seed);
         int k = s.Classes, W = s.Workers;
-        var conf = new double[W * k * k];
-        var cumulative = new double[W * k * k];
+        MemoryBudget.Require("simulate ds", 2 * Footprint.Doubles((double)W * k * k), $"{W:N0} workers × {k:N0}² confusion entries",
+            "simulate fewer workers or classes", null);
+        var conf = new double[MemoryBudget.Length(W, k, k)];
+        var cumulative = new double[MemoryBudget.Length(W, k, k)];
         double m = s.Accuracy, sd = s.AccuracySpread;
         double nu = sd > 0 ? m * (1 - m) / (sd * sd) - 1 : 0;
         var other = new double[k - 1];

@@ -76,7 +76,10 @@ public static class EdxTruthfulnessTable
     {
         ArgumentNullException.ThrowIfNull(priors);
         options ??= new EdxTableOptions();
-        if (options.Stride < 1) throw new TallyUserException("Stride must be at least 1.");
+        if (options.Stride < 1) throw new InvalidOptionException(nameof(options.Stride), $"must be at least 1 (got {options.Stride})");
+        // The scenario every prior runs, checked once here rather than failing on each prior in parallel.
+        if (priors.Count > 0)
+            new PeerLabScenario { Prior = LatentClassPrior.SymmetricDawidSkene(2, 0.8), Agents = options.Agents, Tasks = options.Tasks, Seeds = options.Seeds }.Validate();
         var mechanisms = options.Mechanisms.Select(name =>
             (MechanismCatalog.Find(name) ?? throw new TallyUserException($"Unknown mechanism '{name}'.")).Create()).ToArray();
         var chosen = new List<EdxPrior>();

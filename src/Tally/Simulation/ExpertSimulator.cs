@@ -150,7 +150,7 @@ public sealed class ExpertSimulator
         var tasks = TaskVocabulary(truth, k, taskIds);
 
         int seniors = scenario.Seniors, juniors = scenario.Juniors, workers = seniors + juniors;
-        var conf = new double[workers * k * k];
+        var conf = new double[MemoryBudget.Length(workers, k, k)];
         for (int s = 0; s < seniors; s++) SeniorConfusion(scenario, s, k, conf.AsSpan(s * k * k, k * k));
         var copied = new int[workers];
         Array.Fill(copied, -1);
@@ -223,7 +223,7 @@ public sealed class ExpertSimulator
         var tasks = TaskVocabulary(truth, classes, taskIds);
         int k = classes, T = s.Tasks, R = s.RegularWorkers, W = R + s.Spammers;
         var rng = Seeding.Random(s.Seed);
-        var conf = new double[W * k * k];
+        var conf = new double[MemoryBudget.Length(W, k, k)];
         var alpha = new double[k];
         for (int w = 0; w < R; w++)
         {

@@ -35,18 +35,21 @@ public sealed record PeerLabScenario
     /// <summary>The deviations in use.</summary>
     public IReadOnlyList<ReportStrategy> DeviationSet => Deviations ?? ReportStrategy.DefaultDeviations(Prior.Classes);
 
-    /// <summary>Throws <see cref="ArgumentException"/> if the scenario is impossible.</summary>
+    /// <summary>Throws <see cref="InvalidOptionException"/> (naming the property) if the scenario is impossible.</summary>
     public void Validate()
     {
         ArgumentNullException.ThrowIfNull(Prior);
-        if (Agents < 2) throw new TallyUserException("Peer prediction needs at least 2 agents.");
-        if (Tasks < 1) throw new TallyUserException("Tasks must be at least 1.");
-        if ((long)Agents * Tasks > int.MaxValue) throw new TallyUserException("Agents × tasks exceeds 2^31 reports.");
-        if (!(AdversaryFraction >= 0 && AdversaryFraction < 1)) throw new TallyUserException("AdversaryFraction must be in [0, 1).");
-        if (!Enum.IsDefined(Adversary)) throw new TallyUserException("Unknown adversary strategy.");
-        if (AdversaryClass < 0 || AdversaryClass >= Prior.Classes) throw new TallyUserException($"AdversaryClass must be below K = {Prior.Classes}.");
-        if (Seeds < 2) throw new TallyUserException("At least 2 seeds are needed for an interval.");
-        if (!(Confidence > 0 && Confidence < 1)) throw new TallyUserException("Confidence must be in (0, 1).");
+        if (Agents < 2) throw new InvalidOptionException(nameof(Agents), $"must be at least 2: peer prediction needs a peer (got {Agents})");
+        if (Tasks < 1) throw new InvalidOptionException(nameof(Tasks), $"must be at least 1 (got {Tasks})");
+        if ((long)Agents * Tasks > int.MaxValue) throw new InvalidOptionException(nameof(Tasks), $"× agents must be at most 2^31 reports (got {(long)Agents * Tasks:N0})");
+        if (!(AdversaryFraction >= 0 && AdversaryFraction < 1))
+            throw new InvalidOptionException(nameof(AdversaryFraction), $"must be at least 0 and below 1 (got {NumberFormat.Number(AdversaryFraction)})");
+        Check.Defined(Adversary, nameof(Adversary));
+        if (AdversaryClass < 0 || AdversaryClass >= Prior.Classes)
+            throw new InvalidOptionException(nameof(AdversaryClass), $"must be a class index below K = {Prior.Classes} (got {AdversaryClass})");
+        if (Seeds < 2) throw new InvalidOptionException(nameof(Seeds), $"must be at least 2, for an interval (got {Seeds})");
+        if (!(Confidence > 0 && Confidence < 1))
+            throw new InvalidOptionException(nameof(Confidence), $"must be strictly between 0 and 1 (got {NumberFormat.Number(Confidence)})");
         foreach (var d in DeviationSet) { ArgumentNullException.ThrowIfNull(d); d.Validate(Prior.Classes); }
     }
 }
@@ -192,9 +195,9 @@ public static class PeerLab
         int n = sc.Agents, m = sc.Tasks, k = sc.Prior.Classes, dc = deviations.Count, slots = dc + 4;
         var signalRng = new Random(Seeding.Derive(sc.Seed, (ulong)(uint)s, 1));
         var strategyRng = new Random(Seeding.Derive(sc.Seed, (ulong)(uint)s, 2));
-        var signals = new int[m * n];
-        var u1 = new double[m * n];
-        var u2 = new double[m * n];
+        var signals = new int[MemoryBudget.Length(m, n)];
+        var u1 = new double[MemoryBudget.Length(m, n)];
+        var u2 = new double[MemoryBudget.Length(m, n)];
         var pattern = new double[m];
         for (int t = 0; t < m; t++)
         {
@@ -204,12 +207,12 @@ public static class PeerLab
         }
         var marginal = sc.Prior.Marginal.ToArray();
         int adversaries = sc.AdversaryCount, firstAdversary = n - adversaries;
-        var tasks = new int[m * n];
-        var workers = new int[m * n];
+        var tasks = new int[MemoryBudget.Length(m, n)];
+        var workers = new int[MemoryBudget.Length(m, n)];
         for (int t = 0; t < m; t++) for (int i = 0; i < n; i++) { tasks[t * n + i] = t; workers[t * n + i] = i; }
 
         // Baseline: everyone truthful except the adversaries.
-        var baseline = new int[m * n];
+        var baseline = new int[MemoryBudget.Length(m, n)];
         for (int t = 0; t < m; t++)
         {
             var sig = signals.AsSpan(t * n, n);
@@ -226,7 +229,7 @@ public static class PeerLab
                 };
             }
         }
-        var outRow = new double[mechanisms.Count * slots];
+        var outRow = new double[MemoryBudget.Length(mechanisms.Count, slots)];
         // Same mechanism seed for every profile of this seed: paired comparisons see the same peers and splits.
         var seeded = new IPeerPredictionMechanism[mechanisms.Count];
         for (int j = 0; j < seeded.Length; j++) seeded[j] = mechanisms[j].WithSeed(Seeding.Derive(sc.Seed, (ulong)(uint)s, (ulong)(uint)(100 + j)));
@@ -249,7 +252,7 @@ public static class PeerLab
             for (int i = 0; i < firstAdversary; i++) if (basePay[j].IsScored(i)) { sum += basePay[j].Payments[i]; cnt++; }
             outRow[j * slots + 1] = cnt == 0 ? 0 : Finite(sum / cnt);
         }
-        var labels = new int[m * n];
+        var labels = new int[MemoryBudget.Length(m, n)];
         for (int d = 0; d < dc; d++)
         {
             Array.Copy(baseline, labels, labels.Length);

@@ -161,7 +161,7 @@ public sealed class PeerReportSimulator
     /// <summary>The symmetric confusion matrix: a on the diagonal, (1 − a)/(K − 1) elsewhere (the identity for K = 1).</summary>
     public static double[] Symmetric(int classes, double accuracy)
     {
-        var g = new double[classes * classes];
+        var g = new double[MemoryBudget.Length(classes, classes)];
         for (int c = 0; c < classes; c++)
             for (int l = 0; l < classes; l++)
                 g[c * classes + l] = classes == 1 ? 1 : c == l ? accuracy : (1 - accuracy) / (classes - 1);

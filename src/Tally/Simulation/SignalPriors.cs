@@ -42,7 +42,7 @@ public sealed class LatentClassPrior : ISignalPrior
         _weights = weights;
         _components = components;
         var marginal = new double[classes];
-        var joint = new double[classes * classes];
+        var joint = new double[MemoryBudget.Length(classes, classes)];
         for (int l = 0; l < weights.Length; l++)
             for (int x = 0; x < classes; x++)
             {
@@ -95,7 +95,7 @@ public sealed class LatentClassPrior : ISignalPrior
         if (k < 1) throw new ArgumentException("The prior needs at least one class.", nameof(prior));
         if (confusion.Length != k * k) throw new ArgumentException($"The confusion matrix needs K×K = {k * k} entries.", nameof(confusion));
         var w = Normalised(prior, nameof(prior));
-        var g = new double[k * k];
+        var g = new double[MemoryBudget.Length(k, k)];
         for (int c = 0; c < k; c++) Normalised(confusion.AsSpan(c * k, k).ToArray(), nameof(confusion)).CopyTo(g, c * k);
         return new LatentClassPrior(name ?? $"ds(K={k})", w, g, k, null);
     }
@@ -155,7 +155,7 @@ public sealed class LatentClassPrior : ISignalPrior
         var alive = Enumerable.Range(0, k).Where(z => p[z] > 0).ToArray();
         int lCount = alive.Length;
         var pi = new double[lCount];
-        var q = new double[lCount * k];
+        var q = new double[MemoryBudget.Length(lCount, k)];
         for (int l = 0; l < lCount; l++)
         {
             int z = alive[l];
@@ -164,9 +164,9 @@ public sealed class LatentClassPrior : ISignalPrior
         }
         initialTvError = new LatentClassPrior("", pi, q, k, j).PairwiseTvError;
 
-        var model = new double[k * k];
+        var model = new double[MemoryBudget.Length(k, k)];
         var newPi = new double[lCount];
-        var newQ = new double[lCount * k];
+        var newQ = new double[MemoryBudget.Length(lCount, k)];
         for (int it = 0; it < iterations; it++)
         {
             Array.Clear(model);

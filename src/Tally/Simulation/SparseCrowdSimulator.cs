@@ -91,11 +91,13 @@ public sealed class SparseCrowdSimulator
         s.Validate();
         var rng = Seeding.Random(s.Seed);
         int k = s.Classes, T = s.Tasks, R = s.RegularWorkers, W = R + s.Spammers;
+        MemoryBudget.Require("simulate sparse", Footprint.Doubles((double)W * k * k), $"{W:N0} workers × {k:N0}² confusion entries",
+            "simulate fewer workers or classes", null);
         var truth = new int[T];
         for (int t = 0; t < T; t++) truth[t] = rng.Next(k);
 
         // Worker models as cumulative confusion rows; adversaries and spammers get theirs below.
-        var conf = new double[W * k * k];
+        var conf = new double[MemoryBudget.Length(W, k, k)];
         var alpha = new double[k];
         for (int w = 0; w < R; w++)
         {

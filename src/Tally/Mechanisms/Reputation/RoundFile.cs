@@ -68,12 +68,12 @@ public static class RoundFile
             {
                 if (deadlineLine[t] > 0 && deadlines[t] != d)
                     throw new TallyDataException(csv.SourceName, csv.LineNumber,
-                        $"task {TextEcho.Quote(task)} has deadline {d.ToString(CultureInfo.InvariantCulture)} here but {deadlines[t]?.ToString(CultureInfo.InvariantCulture)} at line {deadlineLine[t]}");
+                        $"task {Quote.Value(task)} has deadline {d.ToString(CultureInfo.InvariantCulture)} here but {deadlines[t]?.ToString(CultureInfo.InvariantCulture)} at line {deadlineLine[t]}");
                 deadlines[t] = d;
                 deadlineLine[t] = csv.LineNumber;
             }
             if (seen.TryGetValue((agent, t), out long first))
-                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"agent {TextEcho.Quote(agent)} reports on task {TextEcho.Quote(task)} twice (first at line {first})");
+                throw new TallyDataException(csv.SourceName, csv.LineNumber, $"agent {Quote.Value(agent)} reports on task {Quote.Value(task)} twice (first at line {first})");
             seen[(agent, t)] = csv.LineNumber;
             reports.Add(new RoundReport(agent, t, c, seconds));
         }
@@ -109,7 +109,7 @@ public static class RoundFile
         var field = csv.Field(column);
         if (field.IsEmpty) return null;
         if (!double.TryParse(field, NumberStyles.Float, CultureInfo.InvariantCulture, out double s) || !double.IsFinite(s) || s < 0)
-            throw new TallyDataException(csv.SourceName, csv.LineNumber, $"{name} {TextEcho.Quote(field)} is not a non-negative number of seconds");
+            throw new TallyDataException(csv.SourceName, csv.LineNumber, $"{name} {Quote.Value(field)} is not a non-negative number of seconds");
         return s;
     }
 }
