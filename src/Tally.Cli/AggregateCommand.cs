@@ -19,12 +19,11 @@ internal static class AggregateCommand
         var truth = new Option<string?>("--truth", "-t") { Description = "Truth file (task,truth) to report accuracy against." };
         var gold = new Option<string?>("--gold") { Description = "Gold file (task,truth) whose labels are clamped during inference (" + string.Join(", ", AggregatorCatalog.All.Where(m => m.SupportsGold).Select(m => m.Name)) + ")." };
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for labels, workers and confusions files (nothing is written without it)." };
-        var format = new Option<string>("--format", "-f") { Description = "Output format: csv or json.", DefaultValueFactory = _ => Specs.Name(default(OutputFormat)) };
-        format.AcceptOnlyFromAmong([.. Specs.Names<OutputFormat>()]);
+        var format = CommonOptions.Format();
         var input = new AnswerFormatOptions();
         var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit of iterative methods (default: the method's; see 'tally methods')." };
         var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance; 0 = run exactly --max-iterations (default: the method's)." };
-        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for any randomness (default 0; for mv, a seed breaks ties at random)." };
+        var seed = CommonOptions.Seed("Seed of the methods that draw random numbers; mv breaks ties at random only when a seed is given.");
         var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default: the method's." };
         var saveModel = new Option<string?>("--save-model") { Description = "Save the fitted model (worker confusions or weights, class priors, method, options) as JSON." };
         var model = new Option<string?>("--model") { Description = "Label ANSWERS with a saved model instead of fitting (its method and classes are used)." };
@@ -57,7 +56,7 @@ internal static class AggregateCommand
                 Answers = new InputSource(p.GetValue(answers), p.GetValue(dataset)),
                 Format = input.Read(p),
                 Method = p.GetValue(method),
-                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), CliValues.ParsePrior(p.GetValue(prior))),
+                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), CommonOptions.Given(p, seed) ? p.GetValue(seed) : null, CliValues.ParsePrior(p.GetValue(prior))),
                 TruthPath = p.GetValue(truth),
                 GoldPath = p.GetValue(gold),
                 ModelPath = p.GetValue(model),

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Collections.Frozen;
 using Tally.Application;
 using Spectre.Console;
@@ -227,8 +228,11 @@ internal static class CliErrors
             ["Experiment"] = ["EXPERIMENT"],
             ["StatePath"] = ["--state"],
             ["Round"] = ["--round"],
-            ["Hidden"] = ["--model"],
+            ["Hidden"] = ["--classifier"],
+            ["Model"] = ["--classifier"],
             ["Mechanisms"] = ["--mechanism"],
+            ["Prior"] = ["--signal-prior"],
+            ["Classes"] = ["--class-count"],
             ["OutputDirectory"] = ["--out"],
             ["Sigma"] = ["--sigma"],
         }.ToFrozenDictionary();
@@ -241,4 +245,42 @@ internal static class CliErrors
         foreach (char c in message) b.Append(c is '\n' or '\r' or '\t' ? ' ' : c);
         return System.Text.RegularExpressions.Regex.Replace(b.ToString(), " {2,}", " ").Trim();
     }
+}
+
+/// <summary>Options that mean the same on every command, built in one place.</summary>
+internal static class CommonOptions
+{
+    /// <summary><c>--seed</c>/<c>-s</c>, default <see cref="Seeding.DefaultSeed"/>.</summary>
+    public static Option<int> Seed(string description) =>
+        new("--seed", "-s") { Description = description, DefaultValueFactory = _ => Seeding.DefaultSeed };
+
+    /// <summary><c>--format</c>/<c>-f</c>: csv or json, default csv, for the tables a command writes.</summary>
+    public static Option<string> Format(string what = "the result files written with --out")
+    {
+        var option = new Option<string>("--format", "-f")
+        {
+            Description = $"Format of {what}: csv or json.",
+            DefaultValueFactory = _ => Specs.Name(default(OutputFormat)),
+        };
+        option.AcceptOnlyFromAmong([.. Specs.Names<OutputFormat>()]);
+        return option;
+    }
+
+    /// <summary>
+    /// The chosen format; a <c>--format</c> given without <c>--out</c> is refused, since it would change nothing.
+    /// </summary>
+    /// <exception cref="UsageException">--format without an output folder.</exception>
+    public static OutputFormat ReadFormat(ParseResult p, Option<string> format, string? outputDirectory)
+    {
+        if (Given(p, format) && outputDirectory is null)
+            throw new UsageException("--format applies to the files written with --out; give --out DIR");
+        return Specs.Choice<OutputFormat>(p.GetValue(format)!, "Format");
+    }
+
+    /// <summary><c>--out</c>/<c>-o</c>: the folder a command writes its result files into.</summary>
+    public static Option<string?> Out(string contents) =>
+        new("--out", "-o") { Description = $"Folder for {contents} (created if needed; nothing is written without it)." };
+
+    /// <summary>Whether the user gave <paramref name="option"/> rather than it taking its default.</summary>
+    public static bool Given(ParseResult p, Option option) => p.GetResult(option) is { Implicit: false };
 }

@@ -15,11 +15,12 @@ internal static class CompareCommand
         var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset (and its truth) instead of ANSWERS (see 'tally datasets')." };
         var truth = new Option<string?>("--truth", "-t") { Description = "Truth file (task,truth); required with ANSWERS." };
         var methods = new Option<string>("--methods", "-m") { Description = "Comma-separated methods (see 'tally methods'), or 'all'.", DefaultValueFactory = _ => "all" };
-        var csv = new Option<string?>("--csv") { Description = $"Also write the table as CSV ({CompareJob.CsvHeader})." };
+        var outDir = CommonOptions.Out($"{CompareJob.Table}.csv or .json ({string.Join(",", CompareJob.Columns)})");
+        var outFormat = CommonOptions.Format();
         var plot = new Option<string?>("--plot") { Description = "Also write a bar chart of accuracy (PNG)." };
         var maxIter = new Option<int?>("--max-iterations", "-n") { Description = "Iteration limit for every iterative method (default: each method's; see 'tally methods')." };
         var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance for every iterative method (default: each method's; see 'tally methods')." };
-        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for every method (for mv: break ties at random)." };
+        var seed = CommonOptions.Seed("Seed of every method that draws random numbers; mv breaks ties at random only when a seed is given.");
         var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default: the method's." };
         var format = new AnswerFormatOptions();
         var cmd = new Command("compare", """
@@ -27,10 +28,10 @@ internal static class CompareCommand
 
             Examples:
               tally compare --dataset duck
-              tally compare answers.csv --truth truth.csv --methods mv,ds,glad --csv cmp.csv --plot cmp.png
+              tally compare answers.csv --truth truth.csv --methods mv,ds,glad --out cmp/ --plot cmp.png
               tally compare votes.tsv --truth gold.csv --task-col question --label-col answer --classes yes,no
             """)
-        { answers, dataset, truth, methods, csv, plot, maxIter, tol, seed, prior };
+        { answers, dataset, truth, methods, outDir, outFormat, plot, maxIter, tol, seed, prior };
         format.AddTo(cmd);
         cmd.SetAction(p =>
         {
@@ -40,8 +41,9 @@ internal static class CompareCommand
                 Format = format.Read(p),
                 TruthPath = p.GetValue(truth),
                 Methods = Specs.List(p.GetValue(methods)),
-                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), p.GetValue(seed), Specs.Prior(p.GetValue(prior))),
-                CsvPath = p.GetValue(csv),
+                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), CommonOptions.Given(p, seed) ? p.GetValue(seed) : null, Specs.Prior(p.GetValue(prior))),
+                OutputDirectory = p.GetValue(outDir),
+                OutputFormat = CommonOptions.ReadFormat(p, outFormat, p.GetValue(outDir)),
             };
             string? png = p.GetValue(plot);
             if (png is not null) OutputChecks.WritableDirectory(Path.GetDirectoryName(Path.GetFullPath(png))!, "--plot");

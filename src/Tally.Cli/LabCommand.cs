@@ -10,7 +10,13 @@ internal static class LabCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var cmd = new Command("lab", "Experiments on synthetic crowds: how methods fare as a scenario parameter varies.");
+        var cmd = new Command("lab", """
+            Experiments on synthetic crowds: how methods fare as a scenario parameter varies.
+
+            Examples:
+              tally lab aggregation prior --methods mv,ds --seeds 20 --plot prior.png
+              tally lab gap --vary alpha --values 0,0.1,0.2 --out gap/
+            """);
         cmd.Add(CreateAggregation(ctx));
         cmd.Add(PeerLabCommands.CreatePeer(ctx));
         cmd.Add(PeerLabCommands.CreateEdx(ctx));
@@ -29,7 +35,8 @@ internal static class LabCommand
         var seeds = new Option<int>("--seeds") { Description = "Random crowds per value.", DefaultValueFactory = _ => d.Seeds };
         var confidence = new Option<double>("--confidence") { Description = "Confidence level of the intervals.", DefaultValueFactory = _ => d.Confidence };
         var prior = new Option<string?>("--prior") { Description = "Worker prior given to mf and bp instead of the experiment's: onecoin:A,B or twocoin:A,B." };
-        var csv = new Option<string?>("--csv") { Description = $"Write the points as CSV ({AggregationLabJob.CsvHeader}; accuracies as fractions)." };
+        var outDir = CommonOptions.Out($"{AggregationLabJob.Table}.csv or .json ({string.Join(",", AggregationLabJob.Columns)}; accuracies as fractions)");
+        var outFormat = CommonOptions.Format();
         var plot = new Option<string?>("--plot") { Description = "Write accuracy curves with intervals (PNG)." };
         var list = string.Join("\n", experiments.Select(e => $"  {e.Name,-15}{e.Summary}"));
         var cmd = new Command("aggregation", $"""
@@ -39,9 +46,9 @@ internal static class LabCommand
 
             Examples:
               tally lab aggregation prior --methods mv,ds --seeds 20 --plot prior.png
-              tally lab aggregation adversaries --methods mv,ds --values 0,0.1,0.2,0.3 --csv adv.csv
+              tally lab aggregation adversaries --methods mv,ds --values 0,0.1,0.2,0.3 --out adv/
             """)
-        { experiment, methods, values, seeds, confidence, prior, csv, plot };
+        { experiment, methods, values, seeds, confidence, prior, outDir, outFormat, plot };
         cmd.SetAction(p =>
         {
             var request = d with
@@ -52,7 +59,8 @@ internal static class LabCommand
                 Seeds = p.GetValue(seeds),
                 Confidence = p.GetValue(confidence),
                 Prior = Specs.Prior(p.GetValue(prior)),
-                CsvPath = p.GetValue(csv),
+                OutputDirectory = p.GetValue(outDir),
+                OutputFormat = CommonOptions.ReadFormat(p, outFormat, p.GetValue(outDir)),
             };
             string? png = p.GetValue(plot);
             if (png is not null) OutputChecks.WritableDirectory(Path.GetDirectoryName(Path.GetFullPath(png))!, "--plot");

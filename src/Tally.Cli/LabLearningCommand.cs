@@ -14,25 +14,26 @@ internal static class LabLearningCommand
     {
         var defaults = new LearningLabRequest();
         var setting = new Option<string?>("--setting") { Description = $"music-genre (real crowd), experts:CASE:H|L (Max-MIG's synthetic experts on Fashion-MNIST; CASE = independent, naive-majority, correlated) or sparse:SPAMMERS (deepBP's one-coin Beta(2,1) workers on a (3,4)-regular graph, Fashion-MNIST pullover vs coat). Default {defaults.Setting}." };
-        var methods = new Option<string?>("--methods") { Description = "Comma-separated learners (default all: " + string.Join(", ", CrowdLearnerCatalog.All.Select(m => m.Name)) + ")." };
+        var methods = new Option<string?>("--methods", "-m") { Description = "Comma-separated learners (default all: " + string.Join(", ", CrowdLearnerCatalog.All.Select(m => m.Name)) + ")." };
         var seeds = new Option<int?>("--seeds") { Description = $"Seeds per method (default {defaults.Seeds})." };
-        var model = new Option<string?>("--model") { Description = "Classifier for every method: linear or mlp:WIDTH[,…] (default: each method's own)." };
+        var model = new Option<string?>("--classifier") { Description = "Classifier for every method: linear or mlp:WIDTH[,…] (default: each method's own)." };
         var learningRate = new Option<double?>("--learning-rate") { Description = "Adam step of every classifier (default: each method's own)." };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (per round for alternating methods; default: each method's own)." };
+        var epochs = new Option<int?>("--epochs", "-e") { Description = "Epochs (per round for alternating methods; default: each method's own)." };
         var trainCount = new Option<int?>("--train") { Description = $"Fashion-MNIST settings: training items (default {defaults.TrainItems})." };
         var testCount = new Option<int?>("--test") { Description = $"Fashion-MNIST settings: test items (default {defaults.TestItems})." };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Directory for learning.csv and learning.png." };
+        var outDir = CommonOptions.Out($"{LearningLabJob.ResultsTable}.csv or .json (setting,method,seed,test_accuracy,train_accuracy) and learning.png");
+        var outFormat = CommonOptions.Format();
         var cmd = new Command("learning", """
             Train every learning-from-crowds method on one setting over several seeds; report mean ± sd test accuracy of the
             classifier and accuracy of the method's posteriors on the training tasks (Max-MIG: the data-crowds forecaster). Synthetic crowds are drawn anew for every seed.
             Fashion-MNIST comes from Debian's dataset-fashion-mnist package (or $FASHION_MNIST).
 
             Examples:
-              tally lab learning --setting music-genre --model linear --learning-rate 0.001 --out runs/music
-              tally lab learning --setting experts:naive-majority:H --model linear --seeds 3
+              tally lab learning --setting music-genre --classifier linear --learning-rate 0.001 --out runs/music
+              tally lab learning --setting experts:naive-majority:H --classifier linear --seeds 3
               tally lab learning --setting sparse:5 --methods deepmf,deepbp --seeds 10
             """)
-        { setting, methods, seeds, model, learningRate, epochs, trainCount, testCount, outDir };
+        { setting, methods, seeds, model, learningRate, epochs, trainCount, testCount, outDir, outFormat };
         cmd.SetAction(p =>
         {
             string chosen = p.GetValue(setting) ?? defaults.Setting;
@@ -56,6 +57,7 @@ internal static class LabLearningCommand
                 TrainItems = p.GetValue(trainCount) ?? defaults.TrainItems,
                 TestItems = p.GetValue(testCount) ?? defaults.TestItems,
                 OutputDirectory = p.GetValue(outDir),
+                OutputFormat = CommonOptions.ReadFormat(p, outFormat, p.GetValue(outDir)),
             };
             var o = ctx.WithJobProgress(report => LearningLabJob.Run(request, ctx.Compute, report));
 

@@ -14,17 +14,18 @@ internal static class LearnCommand
     public static Command Create(CliContext ctx)
     {
         var answers = new Option<string?>("--answers", "-a") { Description = "Crowd answers (task,worker,label)." };
-        var features = new Option<string?>("--features", "-f") { Description = "Features of the training tasks: CSV task,f0,f1,… with a header (rows in any order; extra tasks allowed), or sparse (see --features-format)." };
+        var features = new Option<string?>("--features") { Description = "Features of the training tasks: CSV task,f0,f1,… with a header (rows in any order; extra tasks allowed), or sparse (see --features-format)." };
         var testFeatures = new Option<string?>("--test-features") { Description = "Features of held-out tasks to predict (same columns)." };
         var testTruth = new Option<string?>("--test-truth") { Description = "True labels of the held-out tasks (task,truth) to report test accuracy." };
         var truth = new Option<string?>("--truth", "-t") { Description = "True labels of the training tasks (task,truth) to report the accuracy of the method's posteriors (never shown to the method)." };
         var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset with features (music-genre) for all four files." };
         var method = new Option<string>("--method", "-m") { Description = "Method: " + string.Join(", ", CrowdLearnerCatalog.All.Select(m => m.Name)), DefaultValueFactory = _ => CrowdLearnerCatalog.Default.Name };
-        var model = new Option<string?>("--model") { Description = "Classifier: linear (softmax regression) or mlp:WIDTH[,WIDTH…] (ReLU MLP); default: the method's (see above)." };
+        var model = new Option<string?>("--classifier") { Description = "Classifier: linear (softmax regression) or mlp:WIDTH[,WIDTH…] (ReLU MLP); default: the method's (see above)." };
         var learningRate = new Option<double?>("--learning-rate") { Description = "Adam step of the classifier; default: the method's." };
         var epochs = new Option<int?>("--epochs", "-e") { Description = "Training epochs (per round for the alternating methods); default: the method's." };
-        var seed = new Option<int>("--seed", "-s") { Description = "Seed for initialisation, shuffling and dropout (default 0)." };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Directory for model.tlm, predictions.csv, train-posteriors.csv, epochs.csv and learning-curve.png." };
+        var seed = CommonOptions.Seed("Seed for initialisation, shuffling and dropout.");
+        var outDir = CommonOptions.Out($"{LearnJob.ModelFile}, the tables {LearnJob.PredictionsTable}, {LearnJob.PosteriorsTable} and {LearnJob.EpochsTable} (.csv or .json) and learning-curve.png");
+        var outFormat = CommonOptions.Format();
         var format = FeatureFormatOption();
         var ids = new Option<string?>("--feature-ids") { Description = "Sparse features: file with one task id per line for the training rows (default: rows are tasks 0, 1, …)." };
         var testIds = new Option<string?>("--test-ids") { Description = "Sparse features: file with one task id per line for the test rows." };
@@ -39,10 +40,10 @@ internal static class LearnCommand
 
             Examples:
               tally learn --dataset music-genre --method maxmig --out runs/maxmig
-              tally learn --answers answers.csv --features features.csv --test-features test.csv --method deepbp --model linear --out runs/bp
-              tally predict runs/bp/model.tlm new-features.csv --out new-labels.csv
+              tally learn --answers answers.csv --features features.csv --test-features test.csv --method deepbp --classifier linear --out runs/bp
+              tally predict runs/bp/model.tlm new-features.csv --out new-labels/
             """)
-        { answers, features, testFeatures, testTruth, truth, dataset, method, model, epochs, learningRate, seed, outDir, format, ids, testIds };
+        { answers, features, testFeatures, testTruth, truth, dataset, method, model, epochs, learningRate, seed, outDir, outFormat, format, ids, testIds };
         answerFormat.AddTo(cmd);
         cmd.SetAction(p =>
         {
@@ -67,6 +68,7 @@ internal static class LearnCommand
                     Seed = p.GetValue(seed),
                 },
                 OutputDirectory = p.GetValue(outDir),
+                OutputFormat = CommonOptions.ReadFormat(p, outFormat, p.GetValue(outDir)),
             };
             var o = ctx.WithJobProgress(report => LearnJob.Run(request, ctx.Compute, report));
             if (o.DroppedDuplicates > 0) ctx.Notice($"{o.DroppedDuplicates} repeated (task, worker) answers dropped ({request.Format.Duplicates}; see --duplicates)");
@@ -106,11 +108,19 @@ internal static class LearnCommand
     {
         var modelPath = new Argument<string>("MODEL") { Description = "A model.tlm written by 'tally learn'." };
         var featuresPath = new Argument<string>("FEATURES") { Description = "Features (CSV task,f0,f1,… with the model's feature columns, or sparse)." };
-        var outPath = new Option<string?>("--out", "-o") { Description = "Write predictions (task,label,p_<class>…) to this file instead of standard output." };
+        var outDir = CommonOptions.Out($"{PredictJob.PredictionsTable}.csv or .json (task,label,p_<class>…); without it the predictions go to standard output");
+        var outFormat = CommonOptions.Format("the predictions (in the --out folder or on standard output)");
         var format = FeatureFormatOption();
         var ids = new Option<string?>("--feature-ids") { Description = "Sparse features: file with one task id per line (default: rows are tasks 0, 1, …)." };
         var encoding = AnswerFormatOptions.EncodingOption("features and ids files");
-        var cmd = new Command("predict", "Label new tasks with a model trained by 'tally learn' (rows in task order, as 'tally learn' writes them).") { modelPath, featuresPath, outPath, format, ids, encoding };
+        var cmd = new Command("predict", """
+            Label new tasks with a model trained by 'tally learn' (rows in task order, as 'tally learn' writes them).
+
+            Examples:
+              tally learn --dataset music-genre --out runs/music
+              tally predict runs/music/model.tlm data/music-genre/test-features.csv --out labels/
+              tally predict model.tlm new.svm --features-format svmlight --feature-ids new-ids.txt --format json
+            """) { modelPath, featuresPath, outDir, outFormat, format, ids, encoding };
         cmd.SetAction(p =>
         {
             var request = new PredictRequest
@@ -119,16 +129,17 @@ internal static class LearnCommand
                 FeaturesPath = p.GetValue(featuresPath)!,
                 Format = ParseFormat(p.GetValue(format)!),
                 IdsPath = p.GetValue(ids),
-                OutputPath = p.GetValue(outPath),
+                OutputDirectory = p.GetValue(outDir),
+                OutputFormat = Specs.Choice<OutputFormat>(p.GetValue(outFormat)!, "Format"),
                 Encoding = AnswerFormatOptions.Encoding(p, encoding),
             };
             var o = ctx.WithJobProgress(report => PredictJob.Run(request, report));
             if (o.Written is { } path) ctx.Error.WriteLine($"tally: wrote {o.Tasks.Count} predictions to {path}");
             else
             {
-                var sw = new StringWriter { NewLine = "\n" };
-                o.WriteTo(sw);
-                ctx.Out.Profile.Out.Writer.Write(sw.ToString());
+                using var buffer = new MemoryStream();
+                o.WriteTo(buffer, request.OutputFormat);
+                ctx.Out.Profile.Out.Writer.Write(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
             }
             return 0;
         });

@@ -19,14 +19,15 @@ internal static class PayCommand
             Description = "Mechanism: " + string.Join(", ", MechanismCatalog.All.Select(m => m.Name)) + ", or reform:NAME (one round of a REFORM campaign over NAME; see --state)",
             DefaultValueFactory = _ => defaults.Mechanism,
         };
-        var budget = new Option<double?>("--budget") { Description = "Budget per agent: payments are mapped affinely so the worst possible payment is 0 and the best is the budget." };
-        var seed = new Option<int>("--seed", "-s") { Description = "Seed for peer and task sampling (under REFORM: the campaign's seed; each round draws its own streams of it)." };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Directory for payments.csv (agent,payment,tasks; REFORM adds chances,reputation,total)." };
+        var budget = new Option<double?>("--budget") { Description = "Budget per agent: payments are mapped affinely so the worst possible payment is 0 and the best is the budget (default: the mechanism's own scale)." };
+        var seed = CommonOptions.Seed("Seed for peer and task sampling (under REFORM: the campaign's seed; each round draws its own streams of it).");
+        var outDir = CommonOptions.Out($"{PayJob.PaymentsTable}.csv or .json (agent,payment,tasks; REFORM adds chances,reputation,total)");
+        var outFormat = CommonOptions.Format();
         var taskCol = new Option<string>("--task-col") { Description = "Name of the task column.", DefaultValueFactory = _ => defaults.TaskColumn };
         var workerCol = new Option<string>("--worker-col") { Description = "Name of the agent column.", DefaultValueFactory = _ => defaults.WorkerColumn };
         var labelCol = new Option<string>("--label-col") { Description = "Name of the report column.", DefaultValueFactory = _ => defaults.LabelColumn };
-        var alpha = new Option<double?>("--alpha") { Description = "RPTSC reward scale α (rptsc, reform:rptsc; for REFORM only when starting a campaign)." };
-        var sampleSize = new Option<int?>("--sample-size") { Description = "RPTSC sample size for f(y) (as --alpha)." };
+        var alpha = new Option<double?>("--alpha") { Description = $"RPTSC reward scale α (rptsc, reform:rptsc; for REFORM only when starting a campaign; default {new Tally.Mechanisms.RptscOptions().Alpha.ToString(CultureInfo.InvariantCulture)})." };
+        var sampleSize = new Option<int?>("--sample-size") { Description = $"RPTSC sample size for f(y) (as --alpha; default {new Tally.Mechanisms.RptscOptions().SampleSize})." };
         var encoding = AnswerFormatOptions.EncodingOption("reports file");
         var reform = new ReformArguments();
         var cmd = new Command("pay", """
@@ -46,7 +47,7 @@ internal static class PayCommand
               tally pay --dataset dog --mechanism dmi --seed 3
               tally pay round-1.csv --mechanism reform:rptsc --k 2 --state campaign.json
             """)
-        { reports, dataset, mechanism, budget, seed, outDir, taskCol, workerCol, labelCol, alpha, sampleSize, encoding };
+        { reports, dataset, mechanism, budget, seed, outDir, outFormat, taskCol, workerCol, labelCol, alpha, sampleSize, encoding };
         reform.AddTo(cmd);
         cmd.SetAction(p =>
         {
@@ -57,6 +58,7 @@ internal static class PayCommand
                 Seed = p.GetValue(seed),
                 Budget = p.GetValue(budget),
                 OutputDirectory = p.GetValue(outDir),
+                OutputFormat = CommonOptions.ReadFormat(p, outFormat, p.GetValue(outDir)),
                 TaskColumn = p.GetValue(taskCol)!,
                 WorkerColumn = p.GetValue(workerCol)!,
                 LabelColumn = p.GetValue(labelCol)!,

@@ -12,8 +12,8 @@ internal static class PeerLabCommands
     public static Command CreateGap(CliContext ctx)
     {
         var d = new PaymentGapRequest();
-        var mechanisms = new Option<string>("--mechanism", "-m") { Description = "Comma-separated mechanisms.", DefaultValueFactory = _ => d.Mechanisms };
-        var prior = new Option<string>("--prior") { Description = "ds:K,ACCURACY or edx:INDEX.", DefaultValueFactory = _ => d.Prior };
+        var mechanisms = new Option<string>("--mechanisms", "-m") { Description = "Comma-separated mechanisms.", DefaultValueFactory = _ => d.Mechanisms };
+        var prior = new Option<string>("--signal-prior") { Description = "ds:K,ACCURACY or edx:INDEX.", DefaultValueFactory = _ => d.Prior };
         var vary = new Option<string>("--vary") { Description = "alpha or tasks.", DefaultValueFactory = _ => d.Vary };
         var values = new Option<string>("--values") { Description = "Comma-separated values of the varied parameter.", Required = true };
         var agents = new Option<int>("--agents") { Description = "Agents n.", DefaultValueFactory = _ => d.Agents };
@@ -21,7 +21,8 @@ internal static class PeerLabCommands
         var alpha = new Option<double>("--adversary-fraction") { Description = "α (when varying tasks).", DefaultValueFactory = _ => d.AdversaryFraction };
         var strategy = new Option<string>("--adversary-strategy") { Description = "constant, random, flip or pattern.", DefaultValueFactory = _ => d.AdversaryStrategy };
         var seeds = new Option<int>("--seeds") { Description = "Seeds.", DefaultValueFactory = _ => d.Seeds };
-        var csv = new Option<string?>("--csv") { Description = "Write x,mechanism,with,without,gap,half_width." };
+        var outDir = CommonOptions.Out($"{PaymentGapJob.Table}.csv or .json ({string.Join(",", PaymentGapJob.Columns)})");
+        var outFormat = CommonOptions.Format();
         var plot = new Option<string?>("--plot") { Description = "Write the gap curves (PNG)." };
         var cmd = new Command("gap", """
             How far an adversary moves honest agents' payments: |payment(truthful, adversary) − payment(truthful, none)|
@@ -31,7 +32,7 @@ internal static class PeerLabCommands
               tally lab gap --vary alpha --values 0,0.05,0.1,0.2,0.3 --plot gap-alpha.png
               tally lab gap --vary tasks --values 300,1000,3000,10000 --adversary-fraction 0.1 --plot gap-m.png
             """)
-        { mechanisms, prior, vary, values, agents, tasks, alpha, strategy, seeds, csv, plot };
+        { mechanisms, prior, vary, values, agents, tasks, alpha, strategy, seeds, outDir, outFormat, plot };
         cmd.SetAction(p =>
         {
             // The varied parameter's fixed value does nothing: refuse it rather than ignore it.
@@ -46,7 +47,8 @@ internal static class PeerLabCommands
             {
                 Mechanisms = p.GetValue(mechanisms)!, Prior = p.GetValue(prior)!, Vary = p.GetValue(vary)!, Values = p.GetValue(values)!,
                 Agents = p.GetValue(agents), Tasks = p.GetValue(tasks), AdversaryFraction = p.GetValue(alpha),
-                AdversaryStrategy = p.GetValue(strategy)!, Seeds = p.GetValue(seeds), CsvPath = p.GetValue(csv),
+                AdversaryStrategy = p.GetValue(strategy)!, Seeds = p.GetValue(seeds),
+                OutputDirectory = p.GetValue(outDir), OutputFormat = CommonOptions.ReadFormat(p, outFormat, p.GetValue(outDir)),
             };
             var o = ctx.WithJobProgress(report => PaymentGapJob.Run(request, ctx.Compute, report));
             var table = new Table().Border(TableBorder.Rounded).Title(Markup.Escape(
@@ -72,8 +74,8 @@ internal static class PeerLabCommands
     public static Command CreatePeer(CliContext ctx)
     {
         var d = new PeerLabRequest();
-        var mechanisms = new Option<string>("--mechanism", "-m") { Description = "Comma-separated mechanisms (see 'tally pay --help').", DefaultValueFactory = _ => d.Mechanisms };
-        var prior = new Option<string>("--prior") { Description = "Signal prior: ds:K,ACCURACY (symmetric Dawid-Skene) or edx:INDEX (a bundled edX joint).", DefaultValueFactory = _ => d.Prior };
+        var mechanisms = new Option<string>("--mechanisms", "-m") { Description = "Comma-separated mechanisms (see 'tally pay --help').", DefaultValueFactory = _ => d.Mechanisms };
+        var prior = new Option<string>("--signal-prior") { Description = "Signal prior: ds:K,ACCURACY (symmetric Dawid-Skene) or edx:INDEX (a bundled edX joint).", DefaultValueFactory = _ => d.Prior };
         var agents = new Option<int>("--agents") { Description = "Agents n.", DefaultValueFactory = _ => d.Agents };
         var tasks = new Option<int>("--tasks") { Description = "Tasks m.", DefaultValueFactory = _ => d.Tasks };
         var alpha = new Option<double>("--adversary-fraction") { Description = "Fraction α of agents controlled by one adversary.", DefaultValueFactory = _ => d.AdversaryFraction };
@@ -85,8 +87,8 @@ internal static class PeerLabCommands
             deviation's (and the best one: the empirical ε), uninformed profiles, with 95% intervals over seeds.
 
             Examples:
-              tally lab peer --prior ds:3,0.7 --agents 30 --tasks 1000 --adversary-fraction 0.1 --adversary-strategy pattern
-              tally lab peer --prior edx:17 --mechanism ca,dmi --seeds 100
+              tally lab peer --signal-prior ds:3,0.7 --agents 30 --tasks 1000 --adversary-fraction 0.1 --adversary-strategy pattern
+              tally lab peer --signal-prior edx:17 --mechanisms ca,dmi --seeds 100
             """)
         { mechanisms, prior, agents, tasks, alpha, strategy, seeds, seed };
         cmd.SetAction(p =>
@@ -120,7 +122,7 @@ internal static class PeerLabCommands
     public static Command CreateEdx(CliContext ctx)
     {
         var d = new EdxTableRequest();
-        var mechanisms = new Option<string>("--mechanism", "-m") { Description = "Comma-separated mechanisms.", DefaultValueFactory = _ => d.Mechanisms };
+        var mechanisms = new Option<string>("--mechanisms", "-m") { Description = "Comma-separated mechanisms.", DefaultValueFactory = _ => d.Mechanisms };
         var seeds = new Option<int>("--seeds") { Description = "Seeds per prior.", DefaultValueFactory = _ => d.Seeds };
         var stride = new Option<int>("--stride") { Description = "Use every k-th prior (1 = all 1,944).", DefaultValueFactory = _ => d.Stride };
         var agents = new Option<int>("--agents") { Description = "Agents n.", DefaultValueFactory = _ => d.Agents };
@@ -131,7 +133,7 @@ internal static class PeerLabCommands
             those that use the agent's own signal. The full table takes about a minute per 10 seeds on 2 cores.
 
             Example:
-              tally lab edx --mechanism ca,dmi,tvd-mi,rptsc --seeds 10 --stride 10
+              tally lab edx --mechanisms ca,dmi,tvd-mi,rptsc --seeds 10 --stride 10
             """)
         { mechanisms, seeds, stride, agents, tasks };
         cmd.SetAction(p =>

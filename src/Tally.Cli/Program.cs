@@ -29,25 +29,7 @@ public static class Program
     public static int Run(string[] args, IAnsiConsole output, TextWriter error, bool interactive = false)
     {
         var ctx = new CliContext(output, error, interactive);
-        var root = new RootCommand("Tally: the truth from crowds — aggregate crowd labels, learn from them, pay for them, simulate crowds.");
-        var threads = new Option<int>("--threads")
-        {
-            Description = "Most threads any computation uses (default 0 = one per core); results are the same for any value.",
-            Recursive = true,
-        };
-        root.Options.Add(threads);
-        root.Add(AggregateCommand.Create(ctx));
-        root.Add(MethodsCommand.Create(ctx));
-        root.Add(DatasetsCommand.Create(ctx));
-        root.Add(SimulateCommand.Create(ctx));
-        root.Add(CompareCommand.Create(ctx));
-        root.Add(LabCommand.Create(ctx));
-        root.Add(PayCommand.Create(ctx));
-        root.Add(ShareCommand.Create(ctx));
-        root.Add(LearnCommand.Create(ctx));
-        root.Add(LearnCommand.CreatePredict(ctx));
-        root.Add(RoundsCommand.Create(ctx));
-
+        var (root, threads) = BuildRoot(ctx);
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {
@@ -99,6 +81,44 @@ public static class Program
             if (Environment.GetEnvironmentVariable("TALLY_DEBUG") == "1") error.WriteLine(e);
             return InternalError;
         }
+    }
+
+    /// <summary>
+    /// The whole command tree: every command and option, as <see cref="Run"/> parses them (the option-consistency test
+    /// walks the same tree).
+    /// </summary>
+    /// <returns>The root command and its recursive <c>--threads</c> option.</returns>
+    internal static (RootCommand Root, Option<int> Threads) BuildRoot(CliContext ctx)
+    {
+        var root = new RootCommand("""
+            Tally: the truth from crowds — aggregate crowd labels, learn from them, pay for them, simulate crowds.
+
+            'tally COMMAND --help' shows a command's options, defaults and examples.
+
+            Examples:
+              tally aggregate --dataset dog --method ds
+              tally aggregate answers.csv --method ds --truth truth.csv --out results/
+              tally pay answers.csv --mechanism ca --budget 10 --out payments/
+            """);
+        var threads = new Option<int>("--threads")
+        {
+            Description = "Most threads any computation uses (default 0 = one per core); results are the same for any value.",
+            Recursive = true,
+        };
+        root.Options.Add(threads);
+        root.Add(AggregateCommand.Create(ctx));
+        root.Add(MethodsCommand.Create(ctx));
+        root.Add(DatasetsCommand.Create(ctx));
+        root.Add(SimulateCommand.Create(ctx));
+        root.Add(CompareCommand.Create(ctx));
+        root.Add(LabCommand.Create(ctx));
+        root.Add(PayCommand.Create(ctx));
+        root.Add(ShareCommand.Create(ctx));
+        root.Add(LearnCommand.Create(ctx));
+        root.Add(LearnCommand.CreatePredict(ctx));
+        root.Add(RoundsCommand.Create(ctx));
+        CliHelp.Summarise(root);
+        return (root, threads);
     }
 
     /// <summary>The environment variable that sets the memory limit of every computation (bytes; K, M, G, T suffixes).</summary>

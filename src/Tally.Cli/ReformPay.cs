@@ -9,12 +9,12 @@ internal sealed class ReformArguments
 {
     private static readonly ReformSettings Defaults = new();
 
-    public readonly Option<int?> Chances = new("--k", "--chances") { Description = "REFORM: maximum pairing chances per report (a saved campaign keeps its own)." };
+    public readonly Option<int?> Chances = new("--k", "--chances") { Description = $"REFORM: maximum pairing chances per report (a saved campaign keeps its own; default {new Tally.Mechanisms.ReformOptions().Chances})." };
     public readonly Option<string?> State = new("--state") { Description = "REFORM: campaign state file (JSON); created if absent, updated crash-safely after the round." };
     public readonly Option<int?> RoundIndex = new("--round") { Description = "REFORM: round number (default: the state's last round + 1, or 0)." };
-    public readonly Option<double?> Lambda = new("--lambda") { Description = "REFORM: TERM discount λ of older rounds for a new campaign." };
+    public readonly Option<double?> Lambda = new("--lambda") { Description = $"REFORM: TERM discount λ of older rounds for a new campaign (default {new Tally.Mechanisms.Reputation.TermOptions().Lambda.ToString(System.Globalization.CultureInfo.InvariantCulture)})." };
     public readonly Option<string?> Decay = new("--decay") { Description = "REFORM: decay β(t) for a new campaign: none (default), exponential[:SECONDS], linear[:SECONDS]." };
-    public readonly Option<double?> Deadline = new("--deadline") { Description = "REFORM: deadline in seconds for tasks without a deadline column; later reports are ignored and counted." };
+    public readonly Option<double?> Deadline = new("--deadline") { Description = "REFORM: deadline in seconds for tasks without a deadline column; later reports are ignored and counted (default: no deadline)." };
     public readonly Option<string> SecondsCol = new("--seconds-col") { Description = "REFORM: answer-time column (seconds), used when present.", DefaultValueFactory = _ => Defaults.SecondsColumn };
 
     public void AddTo(Command cmd)

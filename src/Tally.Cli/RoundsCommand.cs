@@ -11,7 +11,12 @@ internal static class RoundsCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var cmd = new Command("rounds", "Multi-round crowdsourcing campaigns with reputation: REFORM (TERM + extra pairing chances) over RPTSC.");
+        var cmd = new Command("rounds", """
+            Multi-round crowdsourcing campaigns with reputation: REFORM (TERM + extra pairing chances) over RPTSC.
+
+            Example:
+              tally rounds run docs/scenarios/reform-paper.json --out reform/
+            """);
         cmd.Add(CreateRun(ctx));
         return cmd;
     }
@@ -23,7 +28,8 @@ internal static class RoundsCommand
             Description = "Scenario JSON file (example: docs/scenarios/reform-paper.json in the repository; a copy ships with tally as " +
                 Path.Combine(AppContext.BaseDirectory, "scenarios", "reform-paper.json") + ").",
         };
-        var outDir = new Option<string?>("--out", "-o") { Description = "Directory for rewards.csv (per-round rewards), summary.csv and PNG plots." };
+        var outDir = CommonOptions.Out($"{RoundsJob.RewardsTable}.csv (per-round rewards), {RoundsJob.SummaryTable}.csv (or .json) and PNG plots");
+        var outFormat = CommonOptions.Format();
         var encoding = AnswerFormatOptions.EncodingOption("scenario file");
         var cmd = new Command("run", """
             Simulates a population of trustworthy agents (correct with an accuracy drawn in a range) and random agents
@@ -40,10 +46,11 @@ internal static class RoundsCommand
             Examples:
               tally rounds run docs/scenarios/reform-paper.json --out docs/img/reform
             """)
-        { scenario, outDir, encoding };
+        { scenario, outDir, outFormat, encoding };
         cmd.SetAction(p =>
         {
-            var request = new RoundsRequest { ScenarioPath = p.GetValue(scenario)!, OutputDirectory = p.GetValue(outDir), Encoding = AnswerFormatOptions.Encoding(p, encoding) };
+            var request = new RoundsRequest { ScenarioPath = p.GetValue(scenario)!, OutputDirectory = p.GetValue(outDir),
+                OutputFormat = CommonOptions.ReadFormat(p, outFormat, p.GetValue(outDir)), Encoding = AnswerFormatOptions.Encoding(p, encoding) };
             var outcome = ctx.WithJobProgress(report => RoundsJob.Run(request, ctx.Compute, report));
             Print(ctx, outcome.Result);
             if (request.OutputDirectory is { } dir) Plot(ctx, dir, outcome);

@@ -10,7 +10,13 @@ internal static class ShareCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var cmd = new Command("share", "Data sharing without free-riding: the collaborative normal mean-estimation mechanism (Chen, Zhu & Kandasamy, NeurIPS 2023).");
+        var cmd = new Command("share", """
+            Data sharing without free-riding: the collaborative normal mean-estimation mechanism (Chen, Zhu & Kandasamy, NeurIPS 2023).
+
+            Examples:
+              tally share allocate --submissions subs.csv --sigma 1 --cost 0.01 --out alloc/
+              tally share lab --agents 10 --plot penalties.png
+            """);
         cmd.Add(CreateAllocate(ctx));
         cmd.Add(CreateEstimate(ctx));
         cmd.Add(CreateLab(ctx));
@@ -22,8 +28,8 @@ internal static class ShareCommand
         var submissions = new Option<string>("--submissions") { Description = "agent,value CSV, or a directory with one value CSV per agent (named after the agent).", Required = true };
         var sigma = new Option<double>("--sigma") { Description = "Known σ.", Required = true };
         var cost = new Option<double>("--cost") { Description = "Cost c per sample.", Required = true };
-        var seed = new Option<int?>("--seed", "-s") { Description = "Seed for Z_i and the noise." };
-        var outDir = new Option<string?>("--out", "-o") { Description = $"Directory for allocation-<agent>.json files (default: {ShareAllocateRequest.DefaultOutputDirectory})." };
+        var seed = CommonOptions.Seed("Seed for Z_i and the noise.");
+        var outDir = new Option<string>("--out", "-o") { Description = "Folder for the allocation-<agent>.json files (created if needed).", Required = true };
         var encoding = AnswerFormatOptions.EncodingOption("submissions");
         var cmd = new Command("allocate", """
             The mediator's step: from every agent's submitted samples, each agent's allocation (Z_i: n* of the others' points;
@@ -39,10 +45,8 @@ internal static class ShareCommand
             var request = new ShareAllocateRequest
             {
                 SubmissionsPath = p.GetValue(submissions)!, Sigma = p.GetValue(sigma), Cost = p.GetValue(cost),
-                Encoding = AnswerFormatOptions.Encoding(p, encoding),
+                Encoding = AnswerFormatOptions.Encoding(p, encoding), Seed = p.GetValue(seed), OutputDirectory = p.GetValue(outDir)!,
             };
-            if (p.GetValue(seed) is int s) request = request with { Seed = s };
-            if (p.GetValue(outDir) is { } dir) request = request with { OutputDirectory = dir };
             var o = ctx.WithJobProgress(report => ShareAllocateJob.Run(request, report));
             ctx.Out.MarkupLine(Markup.Escape($"m = {o.Agents.Count}, n* = {o.RecommendedSampleSize} samples per agent, α = {o.Alpha:0.######}; wrote {o.Written.Count} allocations to {request.OutputDirectory}"));
             return 0;
@@ -75,7 +79,7 @@ internal static class ShareCommand
     private static Command CreateLab(CliContext ctx)
     {
         var d = new ShareLabRequest();
-        var agents = new Option<int>("--agents", "-m") { Description = "Number of agents m (at least 5).", DefaultValueFactory = _ => d.Agents };
+        var agents = new Option<int>("--agents") { Description = "Number of agents m (at least 5).", DefaultValueFactory = _ => d.Agents };
         var sigma = new Option<double>("--sigma") { Description = "Known standard deviation σ of the samples.", DefaultValueFactory = _ => d.Sigma };
         var cost = new Option<double>("--cost") { Description = "Cost c of one sample.", DefaultValueFactory = _ => d.Cost };
         var rule = new Option<string>("--rule") { Description = "collaborative (the mechanism), pool (pool-and-share) or threshold (pool-if-you-contribute-enough).", DefaultValueFactory = _ => d.Rule };

@@ -177,13 +177,15 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Simulate_then_aggregate_round_trip_is_deterministic()
     {
-        var a = Path.Combine(_dir, "sim.csv");
-        var b = Path.Combine(_dir, "sim2.csv");
-        Assert.Equal(0, Run("simulate", "ds", "--tasks", "500", "--workers", "20", "--per-task", "5", "--classes", "3", "--seed", "9", "--out", a).Code);
-        Assert.Equal(0, Run("simulate", "ds", "--tasks", "500", "--workers", "20", "--per-task", "5", "--classes", "3", "--seed", "9", "--out", b).Code);
-        Assert.Equal(File.ReadAllText(a), File.ReadAllText(b));
-        Assert.Equal(2501, File.ReadAllLines(a).Length);
-        var (code, stdout, err) = Run("aggregate", a, "--truth", Path.Combine(_dir, "sim.truth.csv"), "--method", "ds");
+        var a = Path.Combine(_dir, "sim");
+        var b = Path.Combine(_dir, "sim2");
+        Assert.Equal(0, Run("simulate", "ds", "--tasks", "500", "--workers", "20", "--per-task", "5", "--class-count", "3", "--seed", "9", "--out", a).Code);
+        Assert.Equal(0, Run("simulate", "ds", "--tasks", "500", "--workers", "20", "--per-task", "5", "--class-count", "3", "--seed", "9", "--out", b).Code);
+        // The folder holds what a bundled dataset holds: answers.csv and truth.csv.
+        Assert.Equal(["answers.csv", "truth.csv"], Directory.GetFiles(a).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        Assert.Equal(File.ReadAllText(Path.Combine(a, "answers.csv")), File.ReadAllText(Path.Combine(b, "answers.csv")));
+        Assert.Equal(2501, File.ReadAllLines(Path.Combine(a, "answers.csv")).Length);
+        var (code, stdout, err) = Run("aggregate", Path.Combine(a, "answers.csv"), "--truth", Path.Combine(a, "truth.csv"), "--method", "ds");
         Assert.True(code == 0, err);
         Assert.Contains("accuracy", stdout);
     }
@@ -191,15 +193,15 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Simulate_sparse_and_rowdy_write_answers_with_truth()
     {
-        var a = Path.Combine(_dir, "sparse.csv");
+        var a = Path.Combine(_dir, "sparse");
         Assert.Equal(0, Run("simulate", "sparse", "--tasks", "200", "--spammers", "1", "--spammer-share", "0.5", "--seed", "2", "--out", a).Code);
-        var m = Tally.Core.AnswerFiles.ReadAnswers(a).Matrix;
+        var m = Tally.Core.AnswerFiles.ReadAnswers(Path.Combine(a, "answers.csv")).Matrix;
         Assert.Equal(200 * 3 + 100, m.AnswerCount);
-        Assert.Equal(200, Tally.Core.AnswerFiles.ReadTruth(Path.Combine(_dir, "sparse.truth.csv"), m).Labels.KnownCount);
-        var b = Path.Combine(_dir, "rowdy.csv");
-        Assert.Equal(0, Run("simulate", "rowdy", "--tasks", "300", "--workers", "30", "--classes", "3", "--adversaries", "0.2",
-            "--adversary-strategy", "pattern", "--out", b, "--truth-out", Path.Combine(_dir, "rt.csv")).Code);
-        var (code, stdout, err) = Run("compare", b, "--truth", Path.Combine(_dir, "rt.csv"), "--methods", "mv,robust-ds");
+        Assert.Equal(200, Tally.Core.AnswerFiles.ReadTruth(Path.Combine(a, "truth.csv"), m).Labels.KnownCount);
+        var b = Path.Combine(_dir, "rowdy");
+        Assert.Equal(0, Run("simulate", "rowdy", "--tasks", "300", "--workers", "30", "--class-count", "3", "--adversaries", "0.2",
+            "--adversary-strategy", "pattern", "--out", b).Code);
+        var (code, stdout, err) = Run("compare", Path.Combine(b, "answers.csv"), "--truth", Path.Combine(b, "truth.csv"), "--methods", "mv,robust-ds");
         Assert.True(code == 0, err);
         Assert.Contains("robust-ds", stdout);
         // 10 tasks × l = 3 answers cannot be split into workers of r = 4: a clear error, exit code 2.
@@ -227,13 +229,13 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Lab_peer_and_edx_report_per_mechanism()
     {
-        var (code, stdout, err) = Run("lab", "peer", "--prior", "ds:2,0.8", "--agents", "8", "--tasks", "60", "--seeds", "5", "--mechanism", "ca,rmif-ds");
+        var (code, stdout, err) = Run("lab", "peer", "--signal-prior", "ds:2,0.8", "--agents", "8", "--tasks", "60", "--seeds", "5", "--mechanisms", "ca,rmif-ds");
         Assert.True(code == 0, err);
         Assert.Contains("rmif-ds", stdout);
-        (code, stdout, err) = Run("lab", "edx", "--mechanism", "ca", "--seeds", "3", "--stride", "400");
+        (code, stdout, err) = Run("lab", "edx", "--mechanisms", "ca", "--seeds", "3", "--stride", "400");
         Assert.True(code == 0, err);
         Assert.Contains("5 edX priors", stdout);
-        Assert.Equal(2, Run("lab", "peer", "--prior", "edx:99999").Code);
+        Assert.Equal(2, Run("lab", "peer", "--signal-prior", "edx:99999").Code);
     }
 
     [Fact]
@@ -269,11 +271,15 @@ public sealed class CliTests : IDisposable
         double estimate = double.Parse(stdout.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture);
         Assert.InRange(estimate, 4.5, 6.5);
         File.WriteAllText(subs, "agent,value\na,1\nb,oops\n");
-        (code, _, err) = Run("share", "allocate", "--submissions", subs, "--sigma", "1", "--cost", "0.01");
+        (code, _, err) = Run("share", "allocate", "--submissions", subs, "--sigma", "1", "--cost", "0.01", "--out", alloc);
         Assert.Equal(2, code);
         Assert.Contains(":3:", err);
         File.WriteAllText(subs, "agent,value\na,1\na,2\n");
-        Assert.Equal(2, Run("share", "allocate", "--submissions", subs, "--sigma", "1", "--cost", "0.01").Code);
+        Assert.Equal(2, Run("share", "allocate", "--submissions", subs, "--sigma", "1", "--cost", "0.01", "--out", alloc).Code);
+        // The allocations go where --out says; there is no default folder to surprise anyone.
+        (code, _, err) = Run("share", "allocate", "--submissions", subs, "--sigma", "1", "--cost", "0.01");
+        Assert.Equal(2, code);
+        Assert.Contains("--out", err);
     }
 
     [Fact]
@@ -293,7 +299,7 @@ public sealed class CliTests : IDisposable
         }
         File.WriteAllLines(answers, rows);
         File.WriteAllLines(truth, gold);
-        var csv = Path.Combine(_dir, "cmp.csv");
+        var csv = Path.Combine(_dir, "cmp", "comparison.csv");
         string[] columns = ["--task-col", "question", "--worker-col", "annotator", "--label-col", "answer"];
 
         // Without --classes the truth's third class is unknown, and the message says what to do.
@@ -301,11 +307,11 @@ public sealed class CliTests : IDisposable
         Assert.Equal(2, code);
         Assert.Contains("--classes", err);
 
-        (code, var stdout, err) = Run(["compare", answers, "--truth", truth, "--methods", "mv,ds,kos", "--csv", csv, "--classes", "yes,no,maybe", .. columns]);
+        (code, var stdout, err) = Run(["compare", answers, "--truth", truth, "--methods", "mv,ds,kos", "--out", Path.GetDirectoryName(csv)!, "--classes", "yes,no,maybe", .. columns]);
         Assert.True(code == 0, err);
         Assert.Contains("K = 3", stdout);
         var lines = File.ReadAllLines(csv);
-        Assert.Equal(Tally.Application.CompareJob.CsvHeader, lines[0]);
+        Assert.Equal(string.Join(",", Tally.Application.CompareJob.Columns), lines[0]);
         Assert.Equal(["mv", "ds", "kos"], lines.Skip(1).Select(l => l.Split(',')[0]));
         // KOS is binary only: on K = 3 it gets a note, no accuracy, and the run goes on.
         var kos = lines[3].Split(',');
@@ -324,9 +330,10 @@ public sealed class CliTests : IDisposable
         (code, _, err) = Run("compare", "x.csv", "--dataset", "dog");
         Assert.Equal(2, code);
         Assert.Contains("not both", err);
-        (code, _, err) = Run("compare", "--dataset", "dog", "--csv", Path.Combine(_dir, "missing", "c.csv"));
+        File.WriteAllText(Path.Combine(_dir, "a-file"), "");
+        (code, _, err) = Run("compare", "--dataset", "dog", "--out", Path.Combine(_dir, "a-file", "c"));
         Assert.Equal(2, code);
-        Assert.Contains("--csv", err);
+        Assert.Contains("--out", err);
         (code, _, err) = Run("compare", "--dataset", "dog", "--methods", "mv,nope");
         Assert.Equal(2, code);
         Assert.Contains("--methods", err);
@@ -339,16 +346,16 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Lab_aggregation_writes_points_identical_for_any_thread_count()
     {
-        var a = Path.Combine(_dir, "a.csv");
-        var b = Path.Combine(_dir, "b.csv");
-        var (code, stdout, err) = Run("lab", "aggregation", "spammers", "--methods", "mv,ds", "--values", "0,2", "--seeds", "3", "--csv", a, "--threads", "1");
+        var a = Path.Combine(_dir, "a", "sweep.csv");
+        var b = Path.Combine(_dir, "b", "sweep.csv");
+        var (code, stdout, err) = Run("lab", "aggregation", "spammers", "--methods", "mv,ds", "--values", "0,2", "--seeds", "3", "--out", Path.GetDirectoryName(a)!, "--threads", "1");
         Assert.True(code == 0, err);
         Assert.Contains("extreme spammers", stdout);
-        (code, _, err) = Run("lab", "aggregation", "spammers", "--methods", "mv,ds", "--values", "0,2", "--seeds", "3", "--csv", b, "--threads", "4");
+        (code, _, err) = Run("lab", "aggregation", "spammers", "--methods", "mv,ds", "--values", "0,2", "--seeds", "3", "--out", Path.GetDirectoryName(b)!, "--threads", "4");
         Assert.True(code == 0, err);
         Assert.Equal(File.ReadAllText(a), File.ReadAllText(b));
         var lines = File.ReadAllLines(a);
-        Assert.Equal(Tally.Application.AggregationLabJob.CsvHeader, lines[0]);
+        Assert.Equal(string.Join(",", Tally.Application.AggregationLabJob.Columns), lines[0]);
         Assert.Equal(5, lines.Length); // 2 values × 2 methods
         Assert.All(lines.Skip(1), l => Assert.Equal("3", l.Split(',')[6]));
 
@@ -449,14 +456,15 @@ public sealed class CliTests : IDisposable
     [Fact]
     public void Simulate_checks_the_output_location_before_work()
     {
-        var (code, _, err) = Run("simulate", "ds", "--tasks", "100", "--out", Path.Combine(_dir, "missing", "sim.csv"));
+        // A folder that cannot be made (a file stands in its path) is refused before anything is simulated.
+        File.WriteAllText(Path.Combine(_dir, "a-file"), "");
+        var (code, _, err) = Run("simulate", "ds", "--tasks", "100", "--out", Path.Combine(_dir, "a-file", "sim"));
         Assert.Equal(2, code);
         Assert.Contains("--out", err);
-        (code, _, err) = Run("simulate", "rowdy", "--tasks", "100", "--out", Path.Combine(_dir, "r.csv"), "--truth-out", Path.Combine(_dir, "missing", "t.csv"));
+        (code, _, err) = Run("simulate", "rowdy", "--tasks", "100", "--out", Path.Combine(_dir, "a-file"));
         Assert.Equal(2, code);
-        Assert.Contains("--truth-out", err);
-        Assert.False(File.Exists(Path.Combine(_dir, "r.csv")));
-        (code, _, err) = Run("simulate", "ds", "--tasks", "100", "--per-task", "500", "--out", Path.Combine(_dir, "x.csv"));
+        Assert.Contains("--out", err);
+        (code, _, err) = Run("simulate", "ds", "--tasks", "100", "--per-task", "500", "--out", Path.Combine(_dir, "x"));
         Assert.Equal(2, code);
         Assert.Contains("--per-task", err);
     }

@@ -136,4 +136,17 @@ public sealed class FuzzTests
         Assert.DoesNotContain("Path:", e.Message);
         Assert.DoesNotContain("LineNumber", e.Message);
     }
+
+    [Fact]
+    public void Finding_a_huge_or_binary_json_field_name_is_echoed_cut_and_escaped()
+    {
+        // aggregation-model fuzzing, 1M run: a field name of 886,866 characters was echoed in full, "\u0000" in a name raw.
+        var huge = Encoding.UTF8.GetBytes("{\n  \"FormatVersion\": 2,\n  \"Opti" + new string('x', 900_000) + "\": nope\n}");
+        var e = Refused(() => AggregationModel.Load(new MemoryStream(huge), "f"));
+        Assert.True(e.Message.Length < 400, $"{e.Message.Length:N0} characters");
+        Assert.Contains("characters)", e.Message);
+        e = Refused(() => AggregationModel.Load(new MemoryStream("{\n  \"FormatVersion\": 2,\n  \"S\\u0000kills\": [ 1, ]x\n}"u8.ToArray()), "f"));
+        Assert.DoesNotContain(e.Message, char.IsControl);
+        Assert.Contains("S\\0kills", e.Message);
+    }
 }

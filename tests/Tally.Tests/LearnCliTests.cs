@@ -15,7 +15,7 @@ public sealed class LearnCliTests : IDisposable
     [Fact]
     public void Learn_on_music_genre_with_maxmig_writes_model_predictions_log_and_plot_and_predict_reproduces_the_predictions()
     {
-        var (code, stdout, err) = CliTests.Run("learn", "--dataset", "music-genre", "--method", "maxmig", "--model", "linear", "--epochs", "20", "--out", _dir);
+        var (code, stdout, err) = CliTests.Run("learn", "--dataset", "music-genre", "--method", "maxmig", "--classifier", "linear", "--epochs", "20", "--out", _dir);
         Assert.True(code == 0, err);
         foreach (var f in new[] { "model.tlm", "predictions.csv", "train-posteriors.csv", "epochs.csv", "learning-curve.png" })
             Assert.True(File.Exists(Path.Combine(_dir, f)), f);
@@ -33,19 +33,28 @@ public sealed class LearnCliTests : IDisposable
         }
         Assert.Equal(21, File.ReadAllLines(Path.Combine(_dir, "epochs.csv")).Length);
 
-        string again = Path.Combine(_dir, "again.csv");
+        string again = Path.Combine(_dir, "again");
         var test = Path.Combine(TestData.RepoRoot, "data", "music-genre", "test-features.csv");
         (code, _, err) = CliTests.Run("predict", Path.Combine(_dir, "model.tlm"), test, "--out", again);
         Assert.True(code == 0, err);
-        Assert.Equal(predictions, File.ReadAllLines(again));
+        Assert.Equal(predictions, File.ReadAllLines(Path.Combine(again, "predictions.csv")));
+        // The same predictions as JSON, one object per task with the same numbers.
+        (code, var json, err) = CliTests.Run("predict", Path.Combine(_dir, "model.tlm"), test, "--format", "json");
+        Assert.True(code == 0, err);
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        Assert.Equal(300, doc.RootElement.GetArrayLength());
+        var first = predictions[1].Split(',');
+        Assert.Equal(first[0], doc.RootElement[0].GetProperty("task").GetString());
+        Assert.Equal(first[1], doc.RootElement[0].GetProperty("label").GetString());
+        Assert.Equal(double.Parse(first[2], CultureInfo.InvariantCulture), doc.RootElement[0].GetProperty(header[2]).GetDouble());
     }
 
     [Fact]
     public void Learn_is_deterministic_under_a_seed()
     {
         string a = Path.Combine(_dir, "a"), b = Path.Combine(_dir, "b");
-        Assert.Equal(0, CliTests.Run("learn", "--dataset", "music-genre", "--method", "maxmig", "--model", "linear", "--epochs", "3", "--seed", "4", "--out", a).Code);
-        Assert.Equal(0, CliTests.Run("learn", "--dataset", "music-genre", "--method", "maxmig", "--model", "linear", "--epochs", "3", "--seed", "4", "--out", b).Code);
+        Assert.Equal(0, CliTests.Run("learn", "--dataset", "music-genre", "--method", "maxmig", "--classifier", "linear", "--epochs", "3", "--seed", "4", "--out", a).Code);
+        Assert.Equal(0, CliTests.Run("learn", "--dataset", "music-genre", "--method", "maxmig", "--classifier", "linear", "--epochs", "3", "--seed", "4", "--out", b).Code);
         Assert.Equal(File.ReadAllText(Path.Combine(a, "predictions.csv")), File.ReadAllText(Path.Combine(b, "predictions.csv")));
     }
 
@@ -68,9 +77,9 @@ public sealed class LearnCliTests : IDisposable
         (code, _, err) = CliTests.Run("learn", "--answers", answers, "--features", features, "--method", "nope");
         Assert.Equal(2, code);
         Assert.Contains("unknown method", err);
-        (code, _, err) = CliTests.Run("learn", "--answers", answers, "--features", features, "--model", "mlp:x");
+        (code, _, err) = CliTests.Run("learn", "--answers", answers, "--features", features, "--classifier", "mlp:x");
         Assert.Equal(2, code);
-        Assert.Contains("--model", err);
+        Assert.Contains("--classifier", err);
 
         (code, _, err) = CliTests.Run("predict", Path.Combine(_dir, "missing.tlm"), features);
         Assert.Equal(2, code);
@@ -99,10 +108,10 @@ public sealed class LearnCliTests : IDisposable
         Assert.Contains("bad.ldac:2", err);
         string ok = Path.Combine(_dir, "ok.ldac");
         File.WriteAllText(ok, "2 0:1 1:0.5\n1 2:2\n");
-        string outPath = Path.Combine(_dir, "p.csv");
-        (code, _, err) = CliTests.Run("predict", Path.Combine(_dir, "model.tlm"), ok, "--out", outPath);
+        string outDir = Path.Combine(_dir, "p");
+        (code, _, err) = CliTests.Run("predict", Path.Combine(_dir, "model.tlm"), ok, "--out", outDir);
         Assert.True(code == 0, err);
-        Assert.Equal(3, File.ReadAllLines(outPath).Length);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(outDir, "predictions.csv")).Length);
     }
 
     [Fact]
@@ -127,7 +136,7 @@ public sealed class LearnCliTests : IDisposable
     {
         string dir = Path.Combine(_dir, "lab");
         var (code, stdout, err) = CliTests.Run("lab", "learning", "--setting", "music-genre", "--methods", "mv,ds", "--seeds", "2",
-            "--model", "linear", "--epochs", "5", "--out", dir);
+            "--classifier", "linear", "--epochs", "5", "--out", dir);
         Assert.True(code == 0, err);
         Assert.Contains("mv", stdout);
         var lines = File.ReadAllLines(Path.Combine(dir, "learning.csv"));

@@ -1,3 +1,4 @@
+using Tally.Core;
 using System.Globalization;
 using System.Text;
 using Tally.Application;
@@ -99,7 +100,7 @@ public sealed class LearnerDeterminismTests : IDisposable
 
     private static void AssertSameFiles(SortedDictionary<string, byte[]> a, SortedDictionary<string, byte[]> b, string what)
     {
-        Assert.Equal([LearnJob.EpochsFile, LearnJob.ModelFile, LearnJob.PredictionsFile, LearnJob.PosteriorsFile], a.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal([TableFile.FileName(LearnJob.EpochsTable, OutputFormat.Csv), LearnJob.ModelFile, TableFile.FileName(LearnJob.PredictionsTable, OutputFormat.Csv), TableFile.FileName(LearnJob.PosteriorsTable, OutputFormat.Csv)], a.Keys.Order(StringComparer.Ordinal));
         Assert.Equal(a.Keys, b.Keys);
         foreach (var (name, bytes) in a)
             Assert.True(bytes.AsSpan().SequenceEqual(b[name]), $"{what}: {name} differs");
@@ -127,7 +128,7 @@ public sealed class LearnerDeterminismTests : IDisposable
         // Canonical orders: classes sorted, tasks sorted (the matrix's and the predictions').
         Assert.Equal(["ant", "moth", "zebra"], a.Answers.Classes.Names);
         Assert.Equal(a.Answers.Tasks.Names.Order(StringComparer.Ordinal), a.Answers.Tasks.Names);
-        var predicted = File.ReadLines(Path.Combine(_dir, "a-out", LearnJob.PredictionsFile)).Skip(1).Select(l => l.Split(',')[0]).ToArray();
+        var predicted = File.ReadLines(Path.Combine(_dir, "a-out", TableFile.FileName(LearnJob.PredictionsTable, OutputFormat.Csv))).Skip(1).Select(l => l.Split(',')[0]).ToArray();
         Assert.Equal(predicted.Order(StringComparer.Ordinal), predicted);
         // The runs learnt something, so the comparison is not between two trivial outputs.
         Assert.True(a.TestAccuracy > 0.8, $"{method}: test accuracy {a.TestAccuracy}");
@@ -201,10 +202,10 @@ public sealed class LearnerDeterminismTests : IDisposable
         var shuffled = Write("shuffled", 90, shuffle: true);
         Learn("mv", inOrder, "model", 10);
         string model = Path.Combine(_dir, "model-out", LearnJob.ModelFile);
-        var a = PredictJob.Run(new PredictRequest { ModelPath = model, FeaturesPath = inOrder.TestFeatures, OutputPath = Path.Combine(_dir, "p-a.csv") });
-        var b = PredictJob.Run(new PredictRequest { ModelPath = model, FeaturesPath = shuffled.TestFeatures, OutputPath = Path.Combine(_dir, "p-b.csv") });
+        var a = PredictJob.Run(new PredictRequest { ModelPath = model, FeaturesPath = inOrder.TestFeatures, OutputDirectory = Path.Combine(_dir, "p-a") });
+        var b = PredictJob.Run(new PredictRequest { ModelPath = model, FeaturesPath = shuffled.TestFeatures, OutputDirectory = Path.Combine(_dir, "p-b") });
         Assert.Equal(File.ReadAllBytes(a.Written!), File.ReadAllBytes(b.Written!));
-        Assert.Equal(File.ReadAllBytes(Path.Combine(_dir, "model-out", LearnJob.PredictionsFile)), File.ReadAllBytes(a.Written!));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(_dir, "model-out", TableFile.FileName(LearnJob.PredictionsTable, OutputFormat.Csv))), File.ReadAllBytes(a.Written!));
 
         // Columns in another order are refused rather than silently mixed up.
         var lines = File.ReadAllLines(inOrder.TestFeatures);

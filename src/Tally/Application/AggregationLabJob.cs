@@ -32,8 +32,10 @@ public sealed record AggregationLabRequest
     public double Confidence { get; init; } = AccuracySweep.DefaultConfidence;
     /// <summary>Worker prior for the Bayesian methods instead of the experiment's (null: the experiment's, else the method's default).</summary>
     public WorkerPrior? Prior { get; init; }
-    /// <summary>Where to write the points as CSV (<see cref="AggregationLabJob.CsvHeader"/>), or null.</summary>
-    public string? CsvPath { get; init; }
+    /// <summary>Folder for the <see cref="AggregationLabJob.Table"/> table (<see cref="AggregationLabJob.Columns"/>), or null.</summary>
+    public string? OutputDirectory { get; init; }
+    /// <summary>Format of the table.</summary>
+    public OutputFormat OutputFormat { get; init; } = OutputFormat.Csv;
 }
 
 /// <summary>What <see cref="AggregationLabJob"/> measured.</summary>
@@ -62,7 +64,10 @@ public sealed record AggregationLabOutcome(ExperimentInfo Experiment, IReadOnlyL
 public static class AggregationLabJob
 {
     /// <summary>The header of the CSV file.</summary>
-    public const string CsvHeader = "x,method,mean,low,high,worst,seeds";
+    public static IReadOnlyList<string> Columns { get; } = ["x", "method", "mean", "low", "high", "worst", "seeds"];
+
+    /// <summary>The table's name in the output folder: <c>sweep.csv</c> or <c>sweep.json</c>.</summary>
+    public const string Table = "sweep";
 
     /// <summary>The experiments, in the order they are listed.</summary>
     public static IReadOnlyList<ExperimentInfo> Experiments { get; } = AggregationLab.Experiments.Select(Info).ToArray();
@@ -99,25 +104,25 @@ public static class AggregationLabJob
                     $"{NumberFormat.Number(x)} does not suit the {experiment.Name} experiment, whose values are {experiment.Parameter}: {(e is InvalidOptionException o ? o.Problem : e.Message)}");
             }
         }
-        if (request.CsvPath is { } csv) OutputChecks.WritableFile(csv, "--csv");
+        if (request.OutputDirectory is { } dir) OutputChecks.WritableDirectory(dir);
 
         string phase = $"Running {experiment.Name}";
         progress?.Report(new JobProgress(phase, 0));
         var points = AggregationLab.Run(experiment, values, request.Seeds, methods, new CommonMethodOptions(Prior: request.Prior),
             request.Confidence, compute, new SyncProgress<WorkProgress>(p => progress?.Report(new JobProgress(phase, p.Fraction))), cancellationToken);
         var written = new List<string>();
-        if (request.CsvPath is { } path) written.Add(WriteCsv(points, path));
+        if (request.OutputDirectory is { } outDir) written.Add(Write(points, outDir, request.OutputFormat));
         return new AggregationLabOutcome(Info(experiment), methods.Select(m => m.Name).ToArray(), values, request.Seeds,
             request.Confidence, points, written);
     }
 
-    /// <summary>Writes the points as CSV (<see cref="CsvHeader"/>; accuracies as fractions), atomically.</summary>
-    public static string WriteCsv(IReadOnlyList<SweepPoint> points, string path) => AtomicFile.WriteText(path, w =>
+    /// <summary>Writes the points (<see cref="Columns"/>; accuracies as fractions) into <paramref name="directory"/>, atomically.</summary>
+    public static string Write(IReadOnlyList<SweepPoint> points, string directory, OutputFormat format) => TableFile.Write(directory, Table, format, Columns, t =>
     {
-        w.WriteLine(CsvHeader);
         foreach (var q in points)
-            w.WriteLine(string.Join(",", NumberFormat.Finite(q.X), CsvText.Escape(q.Method), NumberFormat.Finite(q.Mean),
-                NumberFormat.Finite(q.Low), NumberFormat.Finite(q.High), NumberFormat.Finite(q.Worst),
-                q.Seeds.ToString(CultureInfo.InvariantCulture)));
+        {
+            t.Number(q.X).Text(q.Method).Number(q.Mean).Number(q.Low).Number(q.High).Number(q.Worst).Integer(q.Seeds);
+            t.EndRow();
+        }
     });
 }

@@ -7,15 +7,6 @@ using Tally.Aggregation;
 
 namespace Tally.Application;
 
-/// <summary>Output format of <see cref="AggregationWriter"/>.</summary>
-public enum OutputFormat
-{
-    /// <summary>labels.csv, workers.csv (+ confusions.json).</summary>
-    Csv,
-    /// <summary>labels.json, workers.json (+ confusions.json).</summary>
-    Json,
-}
-
 /// <summary>
 /// Writes an aggregation result: <c>labels</c> (task, label, confidence, p_&lt;class&gt; per class), <c>workers</c>
 /// (worker, answers, skill, agreement with the aggregate) and, for confusion models, <c>confusions.json</c>.

@@ -19,8 +19,10 @@ public sealed record CompareRequest
     public IReadOnlyList<string>? Methods { get; init; }
     /// <summary>Overrides of every method's defaults (iterations, tolerance, seed, prior); null fields keep the defaults.</summary>
     public CommonMethodOptions Overrides { get; init; } = new();
-    /// <summary>Where to write the table as CSV (<see cref="CompareJob.CsvHeader"/>), or null.</summary>
-    public string? CsvPath { get; init; }
+    /// <summary>Folder for the <see cref="CompareJob.Table"/> table (<see cref="CompareJob.Columns"/>), or null.</summary>
+    public string? OutputDirectory { get; init; }
+    /// <summary>Format of the table.</summary>
+    public OutputFormat OutputFormat { get; init; } = OutputFormat.Csv;
 }
 
 /// <summary>What <see cref="CompareJob"/> did.</summary>
@@ -48,7 +50,10 @@ public sealed record CompareOutcome(LabelMatrix Answers, string Source, int Drop
 public static class CompareJob
 {
     /// <summary>The header of the CSV table.</summary>
-    public const string CsvHeader = "method,accuracy,seconds,iterations,converged,note";
+    public static IReadOnlyList<string> Columns { get; } = ["method", "accuracy", "seconds", "iterations", "converged", "note"];
+
+    /// <summary>The table's name in the output folder: <c>comparison.csv</c> or <c>comparison.json</c>.</summary>
+    public const string Table = "comparison";
 
     /// <summary>Runs the job. Inputs, methods and output locations are checked before any work.</summary>
     /// <exception cref="TallyUserException">Bad input or options (with the file and line where there is one).</exception>
@@ -61,7 +66,7 @@ public static class CompareJob
             ?? throw new TallyUserException("compare needs the truth: give --truth FILE (task,truth) or a bundled --dataset");
         var methods = Specs.Methods(request.Methods);
         CheckOverrides(request.Overrides, methods);
-        if (request.CsvPath is { } csv) OutputChecks.WritableFile(csv, "--csv");
+        if (request.OutputDirectory is { } dir) OutputChecks.WritableDirectory(dir);
 
         var clock = Stopwatch.StartNew();
         progress?.Report(new JobProgress("Reading " + request.Answers.What, 0));
@@ -71,7 +76,7 @@ public static class CompareJob
 
         var rows = MethodComparison.Run(build.Matrix, truth.Labels, methods, request.Overrides, compute, progress, cancellationToken);
         var written = new List<string>();
-        if (request.CsvPath is { } csvPath) written.Add(WriteCsv(rows, csvPath));
+        if (request.OutputDirectory is { } outDir) written.Add(Write(rows, outDir, request.OutputFormat));
         return new CompareOutcome(build.Matrix, source, build.DroppedDuplicates, truth, rows, readSeconds, written);
     }
 
@@ -95,13 +100,13 @@ public static class CompareJob
             throw new TallyUserException($"--seed applies to the methods that draw random numbers ({Names(m => m.UsesSeed)}), none of which is compared");
     }
 
-    /// <summary>Writes the rows as CSV (<see cref="CsvHeader"/>; accuracy as a fraction, empty when the method did not run), atomically.</summary>
-    public static string WriteCsv(IReadOnlyList<ComparisonRow> rows, string path) => AtomicFile.WriteText(path, w =>
+    /// <summary>Writes the rows (<see cref="Columns"/>; accuracy as a fraction, missing when the method did not run) into <paramref name="directory"/>, atomically.</summary>
+    public static string Write(IReadOnlyList<ComparisonRow> rows, string directory, OutputFormat format) => TableFile.Write(directory, Table, format, Columns, t =>
     {
-        w.WriteLine(CsvHeader);
         foreach (var r in rows)
-            w.WriteLine(string.Join(",", CsvText.Escape(r.Method), r.Accuracy is double a ? NumberFormat.Finite(a) : "",
-                NumberFormat.Finite(r.Seconds), r.Iterations.ToString(CultureInfo.InvariantCulture),
-                r.Converged ? "true" : "false", CsvText.Escape(r.Note)));
+        {
+            t.Text(r.Method).Number(r.Accuracy).Number(r.Seconds).Integer(r.Iterations).Boolean(r.Converged).Text(r.Note);
+            t.EndRow();
+        }
     });
 }

@@ -38,10 +38,12 @@ public sealed record LearnRequest
     /// <summary>Classifier, epochs, Adam step and seed; null fields keep the method's defaults.</summary>
     public LearnerSettings Settings { get; init; } = new();
     /// <summary>
-    /// Folder for <see cref="LearnJob.ModelFile"/>, <see cref="LearnJob.PredictionsFile"/> (with test features),
-    /// <see cref="LearnJob.PosteriorsFile"/> and <see cref="LearnJob.EpochsFile"/>; null = write nothing.
+    /// Folder for <see cref="LearnJob.ModelFile"/> and the tables <see cref="LearnJob.PredictionsTable"/> (with test
+    /// features), <see cref="LearnJob.PosteriorsTable"/> and <see cref="LearnJob.EpochsTable"/>; null = write nothing.
     /// </summary>
     public string? OutputDirectory { get; init; }
+    /// <summary>Format of the tables.</summary>
+    public OutputFormat OutputFormat { get; init; } = OutputFormat.Csv;
 }
 
 /// <summary>One epoch (or round) of training as the learn job logs it.</summary>
@@ -88,12 +90,12 @@ public static class LearnJob
 {
     /// <summary>The saved model (<see cref="LearnedModel"/>; read by <see cref="PredictJob"/>).</summary>
     public const string ModelFile = "model.tlm";
-    /// <summary>Class probabilities of the held-out tasks (<see cref="PredictionFile"/> layout).</summary>
-    public const string PredictionsFile = "predictions.csv";
+    /// <summary>Class probabilities of the held-out tasks (<see cref="PredictionFile"/> layout): <c>predictions.csv</c> or <c>.json</c>.</summary>
+    public const string PredictionsTable = "predictions";
     /// <summary>The method's posteriors of the training tasks (<see cref="PredictionFile"/> layout).</summary>
-    public const string PosteriorsFile = "train-posteriors.csv";
+    public const string PosteriorsTable = "train-posteriors";
     /// <summary>The training log: <c>epoch,loss[,test_accuracy]</c>.</summary>
-    public const string EpochsFile = "epochs.csv";
+    public const string EpochsTable = "epochs";
 
     /// <summary>Runs the job. The method, the settings and the output folder are checked before anything is read or trained.</summary>
     /// <exception cref="TallyUserException">Bad input, options or output location (with the file and line where there is one).</exception>
@@ -156,26 +158,25 @@ public static class LearnJob
             progress?.Report(new JobProgress("Writing", 0));
             Directory.CreateDirectory(dir);
             written.Add(AtomicFile.Write(Path.Combine(dir, ModelFile), model.Save));
-            written.Add(AtomicFile.WriteText(Path.Combine(dir, PosteriorsFile), w => PredictionFile.Write(w, matrix.Tasks.Names, matrix.Classes.Names, result.Posteriors)));
+            var format = request.OutputFormat;
+            written.Add(PredictionFile.Write(dir, PosteriorsTable, format, matrix.Tasks.Names, matrix.Classes.Names, PredictionFile.RowsOf(result.Posteriors)));
             if (test is not null && testProbs is not null)
-                written.Add(AtomicFile.WriteText(Path.Combine(dir, PredictionsFile), w => PredictionFile.Write(w, test.Tasks, matrix.Classes.Names, testProbs)));
-            written.Add(AtomicFile.WriteText(Path.Combine(dir, EpochsFile), w => WriteEpochs(w, records, testLabels is not null)));
+                written.Add(PredictionFile.Write(dir, PredictionsTable, format, test.Tasks, matrix.Classes.Names, testProbs));
+            bool withTest = testLabels is not null;
+            written.Add(TableFile.Write(dir, EpochsTable, format, withTest ? ["epoch", "loss", "test_accuracy"] : ["epoch", "loss"], t => WriteEpochs(t, records, withTest)));
         }
         return new LearnOutcome(info, inputs.Display, matrix, build.DroppedDuplicates, table, info.HiddenFor(request.Settings), result, model,
             records, test?.Tasks ?? [], testProbs, labelled, trainAcc, testAcc, readSeconds, trainSeconds, written);
     }
 
-    /// <summary>The epoch log as CSV: <c>epoch,loss</c>, plus <c>test_accuracy</c> when the test tasks have truth.</summary>
-    public static void WriteEpochs(TextWriter writer, IReadOnlyList<EpochRecord> epochs, bool withTestAccuracy)
+    /// <summary>The epoch log: <c>epoch,loss</c>, plus <c>test_accuracy</c> when the test tasks have truth.</summary>
+    private static void WriteEpochs(TableFile table, IReadOnlyList<EpochRecord> epochs, bool withTestAccuracy)
     {
-        ArgumentNullException.ThrowIfNull(writer);
-        ArgumentNullException.ThrowIfNull(epochs);
-        writer.WriteLine(withTestAccuracy ? "epoch,loss,test_accuracy" : "epoch,loss");
         foreach (var e in epochs)
         {
-            string line = e.Epoch.ToString(System.Globalization.CultureInfo.InvariantCulture) + "," + NumberFormat.Finite(e.Loss);
-            if (withTestAccuracy) line += "," + NumberFormat.Finite(e.TestAccuracy ?? throw new ArgumentException("An epoch has no test accuracy.", nameof(epochs)));
-            writer.WriteLine(line);
+            table.Integer(e.Epoch).Number(e.Loss);
+            if (withTestAccuracy) table.Number(e.TestAccuracy ?? throw new ArgumentException("An epoch has no test accuracy.", nameof(epochs)));
+            table.EndRow();
         }
     }
 

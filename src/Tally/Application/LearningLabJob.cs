@@ -25,8 +25,10 @@ public sealed record LearningLabRequest
     public int TrainItems { get; init; } = 2000;
     /// <summary>Fashion-MNIST settings: test items. Default 1,000.</summary>
     public int TestItems { get; init; } = 1000;
-    /// <summary>Folder for <see cref="LearningLabJob.ResultsFile"/> (null = write nothing).</summary>
+    /// <summary>Folder for the <see cref="LearningLabJob.ResultsTable"/> table (null = write nothing).</summary>
     public string? OutputDirectory { get; init; }
+    /// <summary>Format of the results table.</summary>
+    public OutputFormat OutputFormat { get; init; } = OutputFormat.Csv;
 }
 
 /// <summary>What <see cref="LearningLabJob"/> did.</summary>
@@ -106,7 +108,7 @@ public sealed record LearningLabSetting(LearningLabData Data, ExpertCase Case = 
 public static class LearningLabJob
 {
     /// <summary>Per method and seed: <c>setting,method,seed,test_accuracy,train_accuracy</c>.</summary>
-    public const string ResultsFile = "learning.csv";
+    public const string ResultsTable = "learning";
 
     /// <summary>Pullover (2) vs coat (4): a binary pair a linear model separates only partly, so the crowd matters.</summary>
     private static readonly int[] SparseClasses = [2, 4];
@@ -140,22 +142,21 @@ public static class LearningLabJob
         var written = new List<string>();
         if (request.OutputDirectory is { } dir)
         {
-            Directory.CreateDirectory(dir);
-            written.Add(AtomicFile.WriteText(Path.Combine(dir, ResultsFile), w => WriteResults(w, request.Setting, cells)));
+            written.Add(TableFile.Write(dir, ResultsTable, request.OutputFormat, ["setting", "method", "seed", "test_accuracy", "train_accuracy"],
+                t => WriteResults(t, request.Setting, cells)));
         }
         return new LearningLabOutcome(request.Setting, options, cells, written);
     }
 
-    /// <summary>The per-seed results as CSV.</summary>
-    public static void WriteResults(TextWriter writer, string setting, IReadOnlyList<LearningLabCell> cells)
+    /// <summary>The per-seed results, one row per method and seed.</summary>
+    private static void WriteResults(TableFile table, string setting, IReadOnlyList<LearningLabCell> cells)
     {
-        ArgumentNullException.ThrowIfNull(writer);
-        ArgumentNullException.ThrowIfNull(cells);
-        writer.WriteLine("setting,method,seed,test_accuracy,train_accuracy");
         foreach (var c in cells)
             for (int s = 0; s < c.TestAccuracy.Length; s++)
-                writer.WriteLine(string.Join(',', CsvText.Escape(setting), CsvText.Escape(c.Method), s.ToString(CultureInfo.InvariantCulture),
-                    NumberFormat.Finite(c.TestAccuracy[s]), NumberFormat.Finite(c.TrainAccuracy[s])));
+            {
+                table.Text(setting).Text(c.Method).Integer(s).Number(c.TestAccuracy[s]).Number(c.TrainAccuracy[s]);
+                table.EndRow();
+            }
     }
 
     /// <summary>The dataset of each seed: the real crowd for music genre, a fresh synthetic crowd per seed otherwise.</summary>

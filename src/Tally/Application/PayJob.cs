@@ -24,8 +24,10 @@ public sealed record PayRequest
     public int Seed { get; init; }
     /// <summary>Budget per agent: payments are mapped affinely so the worst possible is 0 and the best is the budget (plain mechanisms only); null = raw payments.</summary>
     public double? Budget { get; init; }
-    /// <summary>Folder for <c>payments.csv</c>, or null.</summary>
+    /// <summary>Folder for the <see cref="PayJob.PaymentsTable"/> table, or null.</summary>
     public string? OutputDirectory { get; init; }
+    /// <summary>Format of the payments table.</summary>
+    public OutputFormat OutputFormat { get; init; } = OutputFormat.Csv;
     /// <summary>Name of the task column.</summary>
     public string TaskColumn { get; init; } = ReformSettings.Columns.TaskColumn;
     /// <summary>Name of the agent column.</summary>
@@ -140,6 +142,9 @@ public sealed record PayOutcome(string Mechanism, string Source, PaymentResult R
 /// </remarks>
 public static class PayJob
 {
+    /// <summary>The payments table's name in the output folder (<c>payments.csv</c> or <c>payments.json</c>).</summary>
+    public const string PaymentsTable = "payments";
+
     /// <summary>Runs the job. Output locations and options are checked before any work.</summary>
     /// <exception cref="TallyUserException">Bad input or options, an unknown mechanism, a state that does not fit the request.</exception>
     public static PayOutcome Run(PayRequest request, ComputeOptions? compute = null, IProgress<JobProgress>? progress = null,
@@ -186,15 +191,14 @@ public static class PayJob
         var written = new List<string>();
         if (request.OutputDirectory is { } dir)
         {
-            Directory.CreateDirectory(dir);
-            string file = Path.Combine(dir, "payments.csv");
-            AtomicFile.WriteText(file, w =>
+            written.Add(TableFile.Write(dir, PaymentsTable, request.OutputFormat, ["agent", "payment", "tasks"], t =>
             {
-                w.WriteLine("agent,payment,tasks");
                 for (int a = 0; a < matrix.WorkerCount; a++)
-                    w.WriteLine($"{CsvText.Escape(matrix.Workers[a])},{NumberFormat.Finite(result.Payments[a])},{result.TasksScored[a].ToString(CultureInfo.InvariantCulture)}");
-            });
-            written.Add(file);
+                {
+                    t.Text(matrix.Workers[a]).Number(result.Payments[a]).Integer(result.TasksScored[a]);
+                    t.EndRow();
+                }
+            }));
         }
         return new PayOutcome(choice.Name, source, result, PaymentSummary.Of(result), matrix.TaskCount, matrix.AnswerCount,
             build.DroppedDuplicates, seconds, written, null);
@@ -260,20 +264,16 @@ public static class PayJob
         if (statePath is not null) { campaign.Save(statePath); written.Add(statePath); }
         if (request.OutputDirectory is { } dir)
         {
-            Directory.CreateDirectory(dir);
-            string file = Path.Combine(dir, "payments.csv");
-            AtomicFile.WriteText(file, w =>
+            written.Add(TableFile.Write(dir, PaymentsTable, request.OutputFormat, ["agent", "payment", "tasks", "chances", "reputation", "total"], t =>
             {
-                w.WriteLine("agent,payment,tasks,chances,reputation,total");
                 for (int i = 0; i < result.Agents.Length; i++)
                 {
                     string agent = result.Agents[i];
-                    w.WriteLine(string.Join(',', CsvText.Escape(agent), NumberFormat.Finite(result.Payments[i]),
-                        result.TasksScored[i].ToString(CultureInfo.InvariantCulture), result.ChancesUsed[i].ToString(CultureInfo.InvariantCulture),
-                        NumberFormat.Finite(campaign.Reputation.Score(agent)), NumberFormat.Finite(campaign.TotalPayments.GetValueOrDefault(agent))));
+                    t.Text(agent).Number(result.Payments[i]).Integer(result.TasksScored[i]).Integer(result.ChancesUsed[i])
+                        .Number(campaign.Reputation.Score(agent)).Number(campaign.TotalPayments.GetValueOrDefault(agent));
+                    t.EndRow();
                 }
-            });
-            written.Add(file);
+            }));
         }
         var round = new ReformRound(result, campaign, index, resumed, statePath, result.ExtraChances.Sum());
         return new PayOutcome(choice.Name, source, result.Result, PaymentSummary.Of(result.Result), read.Round.TaskCount,

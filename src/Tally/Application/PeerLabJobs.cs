@@ -168,8 +168,10 @@ public sealed record PaymentGapRequest
     public int Seeds { get; init; } = 20;
     /// <summary>Confidence level of the half-widths.</summary>
     public double Confidence { get; init; } = 0.95;
-    /// <summary>Where to write <c>x,mechanism,with,without,gap,half_width</c>, or null.</summary>
-    public string? CsvPath { get; init; }
+    /// <summary>Folder for the <see cref="PaymentGapJob.Table"/> table (<see cref="PaymentGapJob.Columns"/>), or null.</summary>
+    public string? OutputDirectory { get; init; }
+    /// <summary>Format of the table.</summary>
+    public OutputFormat OutputFormat { get; init; } = OutputFormat.Csv;
 }
 
 /// <summary>What <see cref="PaymentGapJob"/> found.</summary>
@@ -185,7 +187,13 @@ public sealed record PaymentGapOutcome(PeerLabScenario Scenario, GapAxis Axis, I
 /// <summary>The honest-payment-gap sweep behind <c>tally lab gap</c> (<see cref="PaymentGapSweep"/>).</summary>
 public static class PaymentGapJob
 {
-    /// <summary>Runs the sweep; the CSV location is checked first.</summary>
+    /// <summary>The table's columns: the varied value, the mechanism, mean payments with and without the adversary, their gap and its half-width.</summary>
+    public static IReadOnlyList<string> Columns { get; } = ["x", "mechanism", "with", "without", "gap", "half_width"];
+
+    /// <summary>The table's name in the output folder: <c>gap.csv</c> or <c>gap.json</c>.</summary>
+    public const string Table = "gap";
+
+    /// <summary>Runs the sweep; the output folder is checked first.</summary>
     public static PaymentGapOutcome Run(PaymentGapRequest request, ComputeOptions? compute = null, IProgress<JobProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
@@ -198,7 +206,7 @@ public static class PaymentGapJob
             var x => throw new TallyUserException($"--vary must be alpha or tasks (got {Quote.Value(x)})"),
         };
         var values = PeerLabSpecs.Numbers(request.Values, "--values");
-        if (request.CsvPath is { } csv) OutputChecks.WritableFile(csv, "--csv");
+        if (request.OutputDirectory is { } dir) OutputChecks.WritableDirectory(dir);
         var scenario = new PeerLabScenario
         {
             Prior = PeerLabSpecs.Prior(request.Prior), Agents = request.Agents, Tasks = request.Tasks,
@@ -211,17 +219,15 @@ public static class PaymentGapJob
         int mc = mechanisms.Count;
         var grid = Enumerable.Range(0, values.Length).Select(v => points.Skip(v * mc).Take(mc).ToImmutableArray()).ToImmutableArray();
         var written = new List<string>();
-        if (request.CsvPath is { } path)
-        {
-            AtomicFile.WriteText(path, w =>
+        if (request.OutputDirectory is { } outDir)
+            written.Add(TableFile.Write(outDir, Table, request.OutputFormat, Columns, t =>
             {
-                w.WriteLine("x,mechanism,with,without,gap,half_width");
                 foreach (var q in points)
-                    w.WriteLine(string.Join(",", NumberFormat.Finite(q.X), q.Mechanism, NumberFormat.Finite(q.WithAdversary),
-                        NumberFormat.Finite(q.WithoutAdversary), NumberFormat.Finite(q.Gap), NumberFormat.Finite(q.HalfWidth)));
-            });
-            written.Add(path);
-        }
+                {
+                    t.Number(q.X).Text(q.Mechanism).Number(q.WithAdversary).Number(q.WithoutAdversary).Number(q.Gap).Number(q.HalfWidth);
+                    t.EndRow();
+                }
+            }));
         return new PaymentGapOutcome(scenario, axis, values, [.. mechanisms.Select(m => m.Name)], grid, written);
     }
 }

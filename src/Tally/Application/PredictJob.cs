@@ -16,8 +16,10 @@ public sealed record PredictRequest
     public string? IdsPath { get; init; }
     /// <summary>The features (and ids) files' encoding when they have no byte order mark.</summary>
     public FileEncoding Encoding { get; init; } = FileEncoding.Utf8;
-    /// <summary>Where to write the predictions (<see cref="PredictionFile"/> layout); null = write nothing (the caller shows them).</summary>
-    public string? OutputPath { get; init; }
+    /// <summary>Folder for the <see cref="PredictJob.PredictionsTable"/> table (<see cref="PredictionFile"/> layout); null = write nothing (the caller shows them).</summary>
+    public string? OutputDirectory { get; init; }
+    /// <summary>Format of the predictions table.</summary>
+    public OutputFormat OutputFormat { get; init; } = OutputFormat.Csv;
 }
 
 /// <summary>What <see cref="PredictJob"/> did.</summary>
@@ -27,8 +29,9 @@ public sealed record PredictRequest
 /// <param name="Written">The file written, or null.</param>
 public sealed record PredictOutcome(LearnedModel Model, IReadOnlyList<string> Tasks, double[][] Probabilities, string? Written)
 {
-    /// <summary>Writes the predictions (<c>task,label,p_&lt;class&gt;…</c>) to <paramref name="writer"/>.</summary>
-    public void WriteTo(TextWriter writer) => PredictionFile.Write(writer, Tasks, Model.Classes, Probabilities);
+    /// <summary>Writes the predictions (<c>task,label,p_&lt;class&gt;…</c>) to <paramref name="stream"/>.</summary>
+    public void WriteTo(Stream stream, OutputFormat format) =>
+        TableFile.WriteTo(stream, format, PredictionFile.Columns(Model.Classes), PredictionFile.Rows(Tasks, Model.Classes, Probabilities));
 }
 
 /// <summary>
@@ -37,13 +40,16 @@ public sealed record PredictOutcome(LearnedModel Model, IReadOnlyList<string> Ta
 /// </summary>
 public static class PredictJob
 {
+    /// <summary>The predictions table's name in the output folder, as <see cref="LearnJob.PredictionsTable"/>.</summary>
+    public const string PredictionsTable = LearnJob.PredictionsTable;
+
     /// <summary>Runs the job; the output location is checked before the model is read.</summary>
     /// <exception cref="TallyUserException">A missing or corrupt model, features that do not fit it (column count; for a
     /// CSV, column names), a bad features file, or an output location that cannot be written.</exception>
     public static PredictOutcome Run(PredictRequest request, IProgress<JobProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(request);
-        if (request.OutputPath is { } outPath) OutputChecks.WritableFile(outPath, "--out");
+        if (request.OutputDirectory is { } outDir) OutputChecks.WritableDirectory(outDir);
         progress?.Report(new JobProgress("Reading the model", 0));
         var model = LearnedModel.Load(request.ModelPath);
         progress?.Report(new JobProgress("Reading features", 0));
@@ -61,11 +67,8 @@ public static class PredictJob
         progress?.Report(new JobProgress("Predicting", 0));
         var probs = model.Classifier.PredictProbabilities(table.ToArray());
         var outcome = new PredictOutcome(model, table.Tasks, probs, null);
-        if (request.OutputPath is { } path)
-        {
-            AtomicFile.WriteText(path, outcome.WriteTo);
-            outcome = outcome with { Written = path };
-        }
+        if (request.OutputDirectory is { } dir)
+            outcome = outcome with { Written = PredictionFile.Write(dir, PredictionsTable, request.OutputFormat, table.Tasks, model.Classes, probs) };
         return outcome;
     }
 }

@@ -13,6 +13,8 @@ public sealed record RoundsRequest
     public required string ScenarioPath { get; init; }
     /// <summary>Folder for <c>rewards.csv</c> and <c>summary.csv</c>, or null.</summary>
     public string? OutputDirectory { get; init; }
+    /// <summary>Format of the rewards and summary tables.</summary>
+    public OutputFormat OutputFormat { get; init; } = OutputFormat.Csv;
     /// <summary>The scenario file's encoding when it has no byte order mark (JSON is UTF-8 by its standard).</summary>
     public FileEncoding Encoding { get; init; } = FileEncoding.Utf8;
 }
@@ -33,6 +35,12 @@ public sealed record RoundsOutcome(ReformLabResult Result, IReadOnlyList<string>
 /// </remarks>
 public static class RoundsJob
 {
+    /// <summary>Per-round rewards of every mechanism: <c>rewards.csv</c> or <c>rewards.json</c>.</summary>
+    public const string RewardsTable = "rewards";
+
+    /// <summary>One line per mechanism (fairness, budget): <c>summary.csv</c> or <c>summary.json</c>.</summary>
+    public const string SummaryTable = "summary";
+
     /// <summary>Runs the job; the output folder is checked before the simulation.</summary>
     /// <exception cref="TallyUserException">A bad scenario (file, field and problem) or an unwritable folder.</exception>
     public static RoundsOutcome Run(RoundsRequest request, ComputeOptions? compute = null, IProgress<JobProgress>? progress = null,
@@ -43,34 +51,35 @@ public static class RoundsJob
         if (request.OutputDirectory is { } dir) OutputChecks.WritableDirectory(dir);
         var result = ReformLab.Run(options, compute,
             new SyncProgress<ReformLabProgress>(p => progress?.Report(new JobProgress("Simulating rounds", p.Fraction))), cancellationToken);
-        var written = request.OutputDirectory is { } outDir ? Write(outDir, result) : [];
+        var written = request.OutputDirectory is { } outDir ? Write(outDir, result, request.OutputFormat) : [];
         return new RoundsOutcome(result, written);
     }
 
-    private static string R(double x) => NumberFormat.Finite(x);
-
-    private static List<string> Write(string dir, ReformLabResult result)
+    private static List<string> Write(string dir, ReformLabResult result, OutputFormat format)
     {
-        Directory.CreateDirectory(dir);
         var runs = new[] { result.Rptsc }.Concat(result.Reform).ToList();
-        string rewards = Path.Combine(dir, "rewards.csv"), summary = Path.Combine(dir, "summary.csv");
-        AtomicFile.WriteText(rewards, w =>
+        string rewards = TableFile.Write(dir, RewardsTable, format, ["round", "mechanism", "k", "alpha", "ta_reward", "ra_reward", "ta_optimal"], t =>
         {
-            w.WriteLine("round,mechanism,k,alpha,ta_reward,ra_reward,ta_optimal");
             foreach (var r in runs)
                 for (int j = 0; j < r.TrustworthyReward.Length; j++)
-                    w.WriteLine(string.Join(",", (j + 1).ToString(CultureInfo.InvariantCulture), r.Mechanism, r.Chances.ToString(CultureInfo.InvariantCulture),
-                        R(r.Alpha), R(r.TrustworthyReward[j]), R(r.RandomReward[j]), R(r.TrustworthyOptimal[j])));
+                {
+                    t.Integer(j + 1).Text(r.Mechanism).Integer(r.Chances).Number(r.Alpha).Number(r.TrustworthyReward[j])
+                        .Number(r.RandomReward[j]).Number(r.TrustworthyOptimal[j]);
+                    t.EndRow();
+                }
         });
-        AtomicFile.WriteText(summary, w =>
+        string summary = TableFile.Write(dir, SummaryTable, format,
+            ["mechanism", "k", "alpha", "ta_reward", "ra_reward", "ta_optimal", "normalised", "gamma", "gamma_all_agents", "budget_per_agent",
+             "budget_increase", "ta_chances", "ra_chances", "qualitative_fair"], t =>
         {
-            w.WriteLine("mechanism,k,alpha,ta_reward,ra_reward,ta_optimal,normalised,gamma,gamma_all_agents,budget_per_agent,budget_increase,ta_chances,ra_chances,qualitative_fair");
             foreach (var r in runs)
-                w.WriteLine(string.Join(",", r.Mechanism, r.Chances.ToString(CultureInfo.InvariantCulture), R(r.Alpha), R(r.MeanTrustworthyReward),
-                    R(r.MeanRandomReward), R(r.Fairness.OptimalReward), r.Fairness.Normalised is double n ? R(n) : "",
-                    r.Fairness.Gamma is double g ? R(g) : "", r.FairnessAllAgents.Gamma is double ga ? R(ga) : "", R(r.BudgetPerAgent),
-                    r.Mechanism != "rptsc" && result.BudgetIncrease(r.Chances) is double i ? R(i) : "",
-                    R(r.ChancesPerReport.Trustworthy), R(r.ChancesPerReport.Random), r.Qualitative.Holds ? "true" : "false"));
+            {
+                t.Text(r.Mechanism).Integer(r.Chances).Number(r.Alpha).Number(r.MeanTrustworthyReward).Number(r.MeanRandomReward)
+                    .Number(r.Fairness.OptimalReward).Number(r.Fairness.Normalised).Number(r.Fairness.Gamma).Number(r.FairnessAllAgents.Gamma)
+                    .Number(r.BudgetPerAgent).Number(r.Mechanism != "rptsc" ? result.BudgetIncrease(r.Chances) : null)
+                    .Number(r.ChancesPerReport.Trustworthy).Number(r.ChancesPerReport.Random).Boolean(r.Qualitative.Holds);
+                t.EndRow();
+            }
         });
         return [rewards, summary];
     }

@@ -143,9 +143,8 @@ public sealed record ShareAllocateRequest
     /// <summary>Seed of the choice of Z_i and of the noise (<see cref="CollaborativeMeanMechanism.Allocate"/>).</summary>
     public int Seed { get; init; }
     /// <summary>The folder of the allocation files unless another is given.</summary>
-    public const string DefaultOutputDirectory = "allocations";
     /// <summary>Folder for the <c>allocation-AGENT.json</c> files.</summary>
-    public string OutputDirectory { get; init; } = DefaultOutputDirectory;
+    public required string OutputDirectory { get; init; }
     /// <summary>The submissions' encoding when a file has no byte order mark.</summary>
     public FileEncoding Encoding { get; init; } = FileEncoding.Utf8;
 }

@@ -13,10 +13,11 @@ public sealed record SimulateRequest
     public SparseCrowdScenario? Sparse { get; init; }
     /// <summary>A rowdy crowd: symmetric Dawid-Skene honest workers plus colluders.</summary>
     public AdversaryScenario? Rowdy { get; init; }
-    /// <summary>The answers CSV to write (<c>task,worker,label</c>).</summary>
-    public required string AnswersPath { get; init; }
-    /// <summary>The truth CSV to write (<c>task,truth</c>); null = <see cref="SimulateJob.DefaultTruthPath"/>.</summary>
-    public string? TruthPath { get; init; }
+    /// <summary>
+    /// The folder to write into (created if needed): <see cref="SimulateJob.AnswersFile"/> (<c>task,worker,label</c>)
+    /// and <see cref="SimulateJob.TruthFile"/> (<c>task,truth</c>), the layout of the bundled datasets.
+    /// </summary>
+    public required string OutputDirectory { get; init; }
 }
 
 /// <summary>What <see cref="SimulateJob"/> wrote.</summary>
@@ -31,9 +32,11 @@ public sealed record SimulateOutcome(string AnswersPath, string TruthPath, long 
 /// <summary>The simulate job: draw a synthetic crowd from a scenario and write its answers and truth.</summary>
 public static class SimulateJob
 {
-    /// <summary>The truth file beside <paramref name="answersPath"/>: <c>NAME.truth.csv</c> in the same folder.</summary>
-    public static string DefaultTruthPath(string answersPath) =>
-        Path.Combine(Path.GetDirectoryName(Path.GetFullPath(answersPath))!, Path.GetFileNameWithoutExtension(answersPath) + ".truth.csv");
+    /// <summary>The answers file's name in the output folder.</summary>
+    public const string AnswersFile = "answers.csv";
+
+    /// <summary>The truth file's name in the output folder.</summary>
+    public const string TruthFile = "truth.csv";
 
     /// <summary>The adversary strategy called <paramref name="name"/> (flip, constant, random, pattern).</summary>
     /// <exception cref="InvalidOptionException">No strategy has that name (option <paramref name="option"/>).</exception>
@@ -46,27 +49,28 @@ public static class SimulateJob
         ArgumentNullException.ThrowIfNull(request);
         int given = (request.DawidSkene is null ? 0 : 1) + (request.Sparse is null ? 0 : 1) + (request.Rowdy is null ? 0 : 1);
         if (given != 1) throw new TallyUserException($"give exactly one scenario to simulate (got {given})");
-        string truthPath = request.TruthPath ?? DefaultTruthPath(request.AnswersPath);
         request.DawidSkene?.Validate();
         request.Sparse?.Validate();
         request.Rowdy?.Validate();
-        OutputChecks.WritableFile(request.AnswersPath, "--out");
-        OutputChecks.WritableFile(truthPath, "--truth-out");
+        OutputChecks.WritableDirectory(request.OutputDirectory);
+        string answersPath = Path.Combine(request.OutputDirectory, AnswersFile), truthPath = Path.Combine(request.OutputDirectory, TruthFile);
         cancellationToken.ThrowIfCancellationRequested();
 
         var clock = Stopwatch.StartNew();
         progress?.Report(new JobProgress("Simulating", 0));
         if (request.DawidSkene is { } ds)
         {
-            new DawidSkeneSimulator().WriteCsv(ds, request.AnswersPath, truthPath, f => progress?.Report(new JobProgress("Simulating", f)));
-            return new SimulateOutcome(request.AnswersPath, truthPath, (long)ds.Tasks * ds.PerTask, ds.Tasks, null, clock.Elapsed.TotalSeconds);
+            Directory.CreateDirectory(request.OutputDirectory);
+            new DawidSkeneSimulator().WriteCsv(ds, answersPath, truthPath, f => progress?.Report(new JobProgress("Simulating", f)));
+            return new SimulateOutcome(answersPath, truthPath, (long)ds.Tasks * ds.PerTask, ds.Tasks, null, clock.Elapsed.TotalSeconds);
         }
         var crowd = request.Sparse is { } sparse
             ? new SparseCrowdSimulator().Generate(sparse)
             : new AdversarySimulator().Generate(request.Rowdy!).ToSimulatedCrowd();
-        AnswerFiles.WriteAnswers(crowd.Answers, request.AnswersPath);
+        Directory.CreateDirectory(request.OutputDirectory);
+        AnswerFiles.WriteAnswers(crowd.Answers, answersPath);
         AnswerFiles.WriteTruth(crowd.Answers, crowd.Truth, truthPath);
-        return new SimulateOutcome(request.AnswersPath, truthPath, crowd.Answers.AnswerCount, crowd.Answers.TaskCount,
+        return new SimulateOutcome(answersPath, truthPath, crowd.Answers.AnswerCount, crowd.Answers.TaskCount,
             crowd.Answers.WorkerCount, clock.Elapsed.TotalSeconds);
     }
 }

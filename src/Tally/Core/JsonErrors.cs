@@ -37,7 +37,8 @@ public static class JsonErrors
             message = "this value does not have the expected type";
         var where = new List<string>();
         if (e.BytePositionInLine is { } column && e.LineNumber is not null) where.Add($"column {column + 1}");
-        if (!string.IsNullOrEmpty(field)) where.Add($"field {field}");
+        // The field name comes from the file: it may be a megabyte long or hold control characters.
+        if (!string.IsNullOrEmpty(field)) where.Add($"field {Quote.Bare(field)}");
         message = Quote.Bare(message);   // the reader quotes the offending text, which may be any bytes
         return where.Count == 0 ? message : $"{string.Join(", ", where)}: {message}";
     }

@@ -23,7 +23,7 @@ public static class Quote
         if (value is null) return "(none)";
         var b = new StringBuilder(Math.Min(value.Length, MaxLength) + 8);
         b.Append('\'');
-        int shown = Append(b, value);
+        int shown = Append(b, value, quoted: true);
         b.Append('\'');
         if (shown < value.Length)
             b.Append(" (").Append(value.Length.ToString("N0", CultureInfo.InvariantCulture)).Append(" characters)");
@@ -41,14 +41,14 @@ public static class Quote
     {
         if (value is null) return "(none)";
         var b = new StringBuilder(Math.Min(value.Length, MaxLength) + 4);
-        int shown = Append(b, value);
+        int shown = Append(b, value, quoted: false);
         if (shown < value.Length)
             b.Append(" (").Append(value.Length.ToString("N0", CultureInfo.InvariantCulture)).Append(" characters)");
         return b.ToString();
     }
 
     /// <summary>Appends at most <see cref="MaxLength"/> characters of <paramref name="value"/>, escaped; returns how many were consumed.</summary>
-    private static int Append(StringBuilder b, string value)
+    private static int Append(StringBuilder b, string value, bool quoted)
     {
         int i = 0, count = 0;
         while (i < value.Length)
@@ -62,14 +62,14 @@ public static class Quote
                 count++;
                 continue;
             }
-            AppendRune(b, rune);
+            AppendRune(b, rune, quoted);
             i += used;
             count++;
         }
         return i;
     }
 
-    private static void AppendRune(StringBuilder b, Rune r)
+    private static void AppendRune(StringBuilder b, Rune r, bool quoted)
     {
         switch (r.Value)
         {
@@ -78,7 +78,7 @@ public static class Quote
             case '\r': b.Append("\\r"); return;
             case '\0': b.Append("\\0"); return;
             case '\\': b.Append("\\\\"); return;
-            case '\'': b.Append("\\'"); return;
+            case '\'' when quoted: b.Append("\\'"); return;   // only a quoted value's own quotes need it
         }
         if (Printable(r)) { b.Append(r.ToString()); return; }
         b.Append(r.Value < 0x100 ? "\\x" + r.Value.ToString("X2", CultureInfo.InvariantCulture)

@@ -12,6 +12,9 @@ namespace Tally.Core;
 /// </remarks>
 public static class Seeding
 {
+    /// <summary>The seed used when none is given, by every options record and every command: 0.</summary>
+    public const int DefaultSeed = 0;
+
     /// <summary>The SplitMix64 finaliser: a bijection on 64-bit words that scatters nearby inputs.</summary>
     public static ulong Mix(ulong z)
     {

@@ -84,7 +84,7 @@ public sealed record SharingLabOptions
     public IReadOnlyList<double> MeansInSigmas { get; init; } = [0, 1, 3];
 
     /// <summary>Seed; every strategy sees the same data and mechanism randomness per replication (common random numbers).</summary>
-    public int Seed { get; init; } = 1;
+    public int Seed { get; init; } = Seeding.DefaultSeed;
 
     /// <summary>Checks the options.</summary>
     /// <exception cref="InvalidOptionException">Fewer than 10 replications (a 95% interval from fewer means little), or no finite mean to try.</exception>
