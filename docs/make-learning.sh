@@ -10,7 +10,7 @@ tally() { dotnet src/Tally.Cli/bin/Release/net10.0/Tally.Cli.dll "$@"; }
 
 # Music genre, real MTurk crowd, 5 seeds: (a) every method with the same classifier (softmax regression, Adam 1e-3),
 # (b) every method with its own defaults (tally learn's behaviour).
-tally lab learning --setting music-genre --model linear --learning-rate 0.001 --seeds 5 --out "$out/music-linear" | tee "$out/music-linear/table.txt"
+tally lab learning --setting music-genre --classifier linear --learning-rate 0.001 --seeds 5 --out "$out/music-linear" | tee "$out/music-linear/table.txt"
 tally lab learning --setting music-genre --seeds 5 --out "$out/music-default" | tee "$out/music-default/table.txt"
 
 # One tally learn run, for its learning curve (the other files stay out of the repository).
@@ -22,7 +22,7 @@ for c in independent naive-majority correlated; do
   for e in H L; do
     d="$out/experts-$c-$e"
     mkdir -p "$d"
-    tally lab learning --setting "experts:$c:$e" --model linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 3 \
+    tally lab learning --setting "experts:$c:$e" --classifier linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 3 \
       --methods mv,ds,em,crowdlayer,maxmig,deepmf,deepbp --out "$d" | tee "$d/table.txt"
   done
 done
@@ -30,9 +30,9 @@ done
 # deepBP vs deepMF (paper 003 §4.1): one-coin Beta(2,1) workers on a (3,4)-regular graph plus 2 extreme spammers,
 # Fashion-MNIST pullover vs coat, 1,000 training items, 10 seeds (a fresh crowd each).
 mkdir -p "$out/sparse"
-tally lab learning --setting sparse:2 --model linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 10 \
+tally lab learning --setting sparse:2 --classifier linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 10 \
   --methods mv,ds,deepmf,deepbp --out "$out/sparse" | tee "$out/sparse/table.txt"
 # The same with 20 extreme spammers (each answering all 1,000 items at random).
 mkdir -p "$out/sparse-20"
-tally lab learning --setting sparse:20 --model linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 10 \
+tally lab learning --setting sparse:20 --classifier linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 10 \
   --methods mv,deepmf,deepbp --out "$out/sparse-20" | tee "$out/sparse-20/table.txt"

@@ -222,6 +222,8 @@ public sealed class CliTests : IDisposable
             Assert.Equal(28, rows.Length); // 27 workers in face
             foreach (var r in rows.Skip(1))
                 Assert.InRange(double.Parse(r.Split(',')[1], CultureInfo.InvariantCulture), -1e-9, 5 + 1e-9);
+            // The range shown is the budget's, scaled once (it used to print [2.5, 27.5]-like ranges, scaled twice).
+            Assert.Contains("[0, 5]", stdout.Split('\n').Single(l => l.Contains("payment range")));
         }
         Assert.Equal(2, Run("pay", "--dataset", "face", "--mechanism", "nope").Code);
     }
