@@ -117,6 +117,7 @@ public static class Program
         root.Add(LearnCommand.Create(ctx));
         root.Add(LearnCommand.CreatePredict(ctx));
         root.Add(RoundsCommand.Create(ctx));
+        root.Add(ServeCommand.Create(ctx));
         CliHelp.Summarise(root);
         return (root, threads);
     }

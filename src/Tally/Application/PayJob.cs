@@ -164,14 +164,8 @@ public static class PayJob
             : PayPlain(request, choice, path, source, compute, progress, cancellationToken);
     }
 
-    private static MechanismOptions Options(PayRequest request, MechanismInfo info, int seed)
-    {
-        var options = info.DefaultOptions() with { Seed = seed };
-        if (options is RptscOptions r)
-            options = r with { Alpha = request.Alpha ?? r.Alpha, SampleSize = request.SampleSize ?? r.SampleSize };
-        options.Validate();
-        return options;
-    }
+    private static MechanismOptions Options(PayRequest request, MechanismInfo info, int seed) =>
+        MechanismOptionsFor(info, seed, request.Alpha, request.SampleSize);
 
     private static PayOutcome PayPlain(PayRequest request, MechanismChoice choice, string path, string source, ComputeOptions? compute,
         IProgress<JobProgress>? progress, CancellationToken ct)
@@ -236,18 +230,7 @@ public static class PayJob
             if (settings.Chances is int k && k != campaign.Reform.Options.Chances)
                 throw new TallyUserException($"--k {k} differs from the saved campaign's k = {campaign.Reform.Options.Chances}");
         }
-        else
-        {
-            var options = new ReformOptions();
-            options = options with { Chances = settings.Chances ?? options.Chances, Decay = ParseDecay(settings.Decay) };
-            options.Validate();
-            var term = new TermOptions();
-            term = term with { Lambda = settings.Lambda ?? term.Lambda };
-            term.Validate();
-            // The wrapped mechanism's own seed is replaced by each round's (Campaign.RoundSeeds).
-            var mechanism = Options(request, choice.Mechanism, 0).CreateMechanism();
-            campaign = new Campaign(new Reform(mechanism, options), new TermReputation(term));
-        }
+        else campaign = NewCampaign(choice, settings.Chances, settings.Lambda, settings.Decay, request.Alpha, request.SampleSize);
         int index = settings.Round ?? (campaign.Reputation.LastRound is int last ? last + 1 : 0);
         if (campaign.Reputation.LastRound is int prev && index <= prev)
             throw new TallyUserException($"round {index} does not follow the saved campaign's last round {prev}");
@@ -278,6 +261,53 @@ public static class PayJob
         var round = new ReformRound(result, campaign, index, resumed, statePath, result.ExtraChances.Sum());
         return new PayOutcome(choice.Name, source, result.Result, PaymentSummary.Of(result.Result), read.Round.TaskCount,
             read.Round.Reports.Length, 0, seconds, written, round);
+    }
+
+    /// <summary>
+    /// A new REFORM campaign over <paramref name="choice"/>'s mechanism, as <c>tally pay --mechanism reform:NAME</c> starts
+    /// one (k, λ, decay and RPTSC's α and sample size; null = the defaults).
+    /// </summary>
+    /// <exception cref="InvalidOptionException">An option out of range.</exception>
+    public static Campaign NewCampaign(MechanismChoice choice, int? chances, double? lambda, string? decay, double? alpha = null, int? sampleSize = null)
+    {
+        ArgumentNullException.ThrowIfNull(choice);
+        var options = new ReformOptions();
+        options = options with { Chances = chances ?? options.Chances, Decay = ParseDecay(decay) };
+        options.Validate();
+        var term = new TermOptions();
+        term = term with { Lambda = lambda ?? term.Lambda };
+        term.Validate();
+        // The wrapped mechanism's own seed is replaced by each round's (Campaign.RoundSeeds).
+        var mechanism = MechanismOptionsFor(choice.Mechanism, 0, alpha, sampleSize).CreateMechanism();
+        return new Campaign(new Reform(mechanism, options), new TermReputation(term));
+    }
+
+    /// <summary>
+    /// Pays reports held in memory with a plain mechanism exactly as <see cref="Run"/> pays a file with the same rows
+    /// (classes as found, sorted; a repeated (task, agent) keeps the last), then scales to <paramref name="budget"/>.
+    /// Used by the server's round close.
+    /// </summary>
+    /// <exception cref="TallyUserException">An unknown mechanism or a bad option.</exception>
+    public static PaymentResult PayReports(IEnumerable<(string Task, string Agent, string Report)> reports, string mechanism, int seed,
+        double? budget = null, double? alpha = null, int? sampleSize = null, ComputeOptions? compute = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(reports);
+        var choice = MechanismCatalog.Resolve(mechanism) ?? throw new TallyUserException(MechanismCatalog.Unknown(mechanism));
+        if (choice.Reform) throw new ArgumentException("REFORM pays through a campaign (Campaign.Play).", nameof(mechanism));
+        var builder = new LabelMatrixBuilder();
+        foreach (var (task, agent, report) in reports) builder.Add(task, agent, report);
+        var matrix = builder.Build().Matrix;
+        var result = MechanismOptionsFor(choice.Mechanism, seed, alpha, sampleSize).CreateMechanism().Pay(matrix, compute, null, cancellationToken);
+        return budget is double b ? PaymentScaling.ForBudget(b, result.Range).Apply(result) : result;
+    }
+
+    private static MechanismOptions MechanismOptionsFor(MechanismInfo info, int seed, double? alpha, int? sampleSize)
+    {
+        var options = info.DefaultOptions() with { Seed = seed };
+        if (options is RptscOptions r)
+            options = r with { Alpha = alpha ?? r.Alpha, SampleSize = sampleSize ?? r.SampleSize };
+        options.Validate();
+        return options;
     }
 
     /// <summary>The catalog name of a built-in mechanism (its <see cref="IPeerPredictionMechanism.Name"/> may be an alias, e.g. <c>tvdmi</c>).</summary>

@@ -78,6 +78,42 @@ public static class RoundFile
             reports.Add(new RoundReport(agent, t, c, seconds));
         }
         if (reports.Count == 0) throw new TallyDataException(csv.SourceName, 0, "has a header but no reports");
+        return Canonical(index, taskNames, classNames, reports, deadlines, sc >= 0);
+    }
+
+    /// <summary>
+    /// Round <paramref name="index"/> from reports held in memory (the server's answers), numbered exactly as
+    /// <see cref="Read"/> numbers a file with the same rows: tasks and classes by name, reports by task then agent.
+    /// </summary>
+    /// <param name="index">The round's index.</param>
+    /// <param name="reports">(task, agent, report, seconds taken or null, the task's deadline in seconds or null).</param>
+    /// <exception cref="ArgumentException">No reports, an agent reporting twice on a task, or conflicting deadlines.</exception>
+    public static RoundRead FromReports(int index, IEnumerable<(string Task, string Agent, string Report, double? Seconds, double? Deadline)> reports)
+    {
+        ArgumentNullException.ThrowIfNull(reports);
+        var tasks = new Dictionary<string, int>(StringComparer.Ordinal);
+        var classes = new Dictionary<string, int>(StringComparer.Ordinal);
+        var taskNames = new List<string>();
+        var classNames = new List<string>();
+        var deadlines = new List<double?>();
+        var rows = new List<RoundReport>();
+        var seen = new HashSet<(string, int)>();
+        bool times = false;
+        foreach (var (task, agent, report, seconds, deadline) in reports)
+        {
+            if (!tasks.TryGetValue(task, out int t)) { tasks[task] = t = taskNames.Count; taskNames.Add(task); deadlines.Add(deadline); }
+            else if (deadlines[t] != deadline) throw new ArgumentException($"Task '{task}' has two deadlines.", nameof(reports));
+            if (!classes.TryGetValue(report, out int c)) { classes[report] = c = classNames.Count; classNames.Add(report); }
+            if (!seen.Add((agent, t))) throw new ArgumentException($"Agent '{agent}' reports on task '{task}' twice.", nameof(reports));
+            times |= seconds is not null;
+            rows.Add(new RoundReport(agent, t, c, seconds));
+        }
+        if (rows.Count == 0) throw new ArgumentException("A round needs at least one report.", nameof(reports));
+        return Canonical(index, taskNames, classNames, rows, deadlines, times);
+    }
+
+    private static RoundRead Canonical(int index, List<string> taskNames, List<string> classNames, List<RoundReport> reports, List<double?> deadlines, bool hasTimes)
+    {
         // Numbered by name, not by first appearance, and reports in a fixed order: the round must not depend on the rows' order.
         var taskVocabulary = new Vocabulary(taskNames).InNaturalOrder(out int[] taskMap);
         var classVocabulary = new Vocabulary(classNames).InNaturalOrder(out int[] classMap);
@@ -87,7 +123,7 @@ public static class RoundFile
             .Select(r => r with { Task = taskMap.Length == 0 ? r.Task : taskMap[r.Task], Report = classMap.Length == 0 ? r.Report : classMap[r.Report] })
             .OrderBy(r => r.Task).ThenBy(r => r.Agent, StringComparer.Ordinal).ToList();
         var round = new Round(index, taskNames.Count, Math.Max(1, classNames.Count), canonical, sortedDeadlines);
-        return new RoundRead(round, taskVocabulary.Names, classVocabulary.Names, sc >= 0);
+        return new RoundRead(round, taskVocabulary.Names, classVocabulary.Names, hasTimes);
     }
 
     private static int IndexOf(IReadOnlyList<string> header, string name)

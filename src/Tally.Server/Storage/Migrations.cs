@@ -1,0 +1,119 @@
+namespace Tally.Server.Storage;
+
+/// <summary>
+/// The schema, as numbered migrations applied in order at start-up inside one transaction each, recorded in
+/// <c>schema_migrations</c>; a database newer than the program is refused. Every table carries <c>project_id</c>
+/// (empty for rows that belong to no project: admins and requesters), and every query of the service filters on it,
+/// so the data can later be distributed by project.
+/// </summary>
+public static class Migrations
+{
+    /// <summary>The migrations, oldest first: version and statements (<c>{double}</c> is the engine's double type).</summary>
+    public static IReadOnlyList<(int Version, string[] Statements)> All { get; } =
+    [
+        (1,
+        [
+            """
+            CREATE TABLE principals (
+              project_id TEXT NOT NULL, id TEXT NOT NULL PRIMARY KEY, role TEXT NOT NULL, name TEXT NOT NULL,
+              created_by TEXT NOT NULL, created_at BIGINT NOT NULL, revoked_at BIGINT NULL)
+            """,
+            "CREATE UNIQUE INDEX principals_name ON principals (project_id, role, name)",
+            """
+            CREATE TABLE api_keys (
+              project_id TEXT NOT NULL, key_hash TEXT NOT NULL PRIMARY KEY, principal_id TEXT NOT NULL,
+              created_at BIGINT NOT NULL, revoked_at BIGINT NULL)
+            """,
+            "CREATE INDEX api_keys_principal ON api_keys (project_id, principal_id)",
+            """
+            CREATE TABLE projects (
+              project_id TEXT NOT NULL PRIMARY KEY, owner_id TEXT NOT NULL, spec TEXT NOT NULL, current_round INTEGER NOT NULL,
+              created_at BIGINT NOT NULL, model TEXT NULL, campaign TEXT NULL, task_count BIGINT NOT NULL, answer_count BIGINT NOT NULL)
+            """,
+            "CREATE INDEX projects_owner ON projects (owner_id)",
+            """
+            CREATE TABLE tasks (
+              project_id TEXT NOT NULL, task_id TEXT NOT NULL, seq BIGINT NOT NULL, payload TEXT NULL, gold TEXT NULL,
+              answers INTEGER NOT NULL, confidence {double} NULL, PRIMARY KEY (project_id, task_id))
+            """,
+            "CREATE INDEX tasks_seq ON tasks (project_id, seq)",
+            """
+            CREATE TABLE assignments (
+              project_id TEXT NOT NULL, assignment_id TEXT NOT NULL, task_id TEXT NOT NULL, worker_id TEXT NOT NULL,
+              round INTEGER NOT NULL, started_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, state TEXT NOT NULL,
+              PRIMARY KEY (project_id, assignment_id))
+            """,
+            "CREATE INDEX assignments_task ON assignments (project_id, task_id, state)",
+            "CREATE INDEX assignments_worker ON assignments (project_id, worker_id, state)",
+            """
+            CREATE TABLE answers (
+              project_id TEXT NOT NULL, worker_id TEXT NOT NULL, answer_id TEXT NOT NULL, task_id TEXT NOT NULL,
+              label TEXT NOT NULL, round INTEGER NOT NULL, assignment_id TEXT NULL, answered_at BIGINT NOT NULL,
+              seconds {double} NULL, late INTEGER NOT NULL, seq BIGINT NOT NULL, PRIMARY KEY (project_id, worker_id, answer_id))
+            """,
+            "CREATE UNIQUE INDEX answers_task_worker ON answers (project_id, task_id, worker_id)",
+            "CREATE INDEX answers_round ON answers (project_id, round, seq)",
+            """
+            CREATE TABLE rounds (
+              project_id TEXT NOT NULL, round INTEGER NOT NULL, status TEXT NOT NULL, closed_at BIGINT NULL, summary TEXT NULL,
+              PRIMARY KEY (project_id, round))
+            """,
+            """
+            CREATE TABLE labels (
+              project_id TEXT NOT NULL, task_id TEXT NOT NULL, seq BIGINT NOT NULL, label TEXT NOT NULL,
+              confidence {double} NOT NULL, probabilities TEXT NOT NULL, PRIMARY KEY (project_id, task_id))
+            """,
+            "CREATE INDEX labels_seq ON labels (project_id, seq)",
+            """
+            CREATE TABLE worker_stats (
+              project_id TEXT NOT NULL, worker_id TEXT NOT NULL, skill {double} NULL, agreement {double} NULL,
+              reputation {double} NULL, total_paid {double} NOT NULL, PRIMARY KEY (project_id, worker_id))
+            """,
+            """
+            CREATE TABLE payments (
+              project_id TEXT NOT NULL, round INTEGER NOT NULL, worker_id TEXT NOT NULL, payment {double} NOT NULL,
+              tasks INTEGER NOT NULL, chances INTEGER NULL, reputation {double} NULL, PRIMARY KEY (project_id, round, worker_id))
+            """,
+            """
+            CREATE TABLE sharing_sessions (
+              project_id TEXT NOT NULL, session_id TEXT NOT NULL, spec TEXT NOT NULL, status TEXT NOT NULL,
+              created_at BIGINT NOT NULL, PRIMARY KEY (project_id, session_id))
+            """,
+            """
+            CREATE TABLE sharing_samples (
+              project_id TEXT NOT NULL, session_id TEXT NOT NULL, agent_id TEXT NOT NULL, samples TEXT NOT NULL,
+              allocation TEXT NULL, PRIMARY KEY (project_id, session_id, agent_id))
+            """,
+        ]),
+    ];
+
+    /// <summary>The newest schema version this program knows.</summary>
+    public static int Latest => All[^1].Version;
+
+    /// <summary>Applies the migrations the database lacks; returns the versions applied.</summary>
+    /// <exception cref="InvalidOperationException">The database's schema is newer than this program's.</exception>
+    public static IReadOnlyList<int> Apply(Database db)
+    {
+        ArgumentNullException.ThrowIfNull(db);
+        using var c = db.Open();
+        using (var tx = db.BeginWrite(c))
+        {
+            c.Execute(tx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)");
+            tx.Commit();
+        }
+        var applied = new List<int>();
+        foreach (var (version, statements) in All)
+        {
+            using var tx = db.BeginWrite(c);
+            if (c.Scalar(tx, "SELECT version FROM schema_migrations WHERE version = @v", ("v", version)) is not null) { tx.Rollback(); continue; }
+            foreach (var statement in statements) c.Execute(tx, statement.Replace("{double}", db.DoubleType, StringComparison.Ordinal));
+            c.Execute(tx, "INSERT INTO schema_migrations (version, applied_at) VALUES (@v, @t)", ("v", version), ("t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            tx.Commit();
+            applied.Add(version);
+        }
+        long newest = Convert.ToInt64(c.Scalar(null, "SELECT MAX(version) FROM schema_migrations") ?? 0L, System.Globalization.CultureInfo.InvariantCulture);
+        if (newest > Latest)
+            throw new InvalidOperationException($"The database has schema version {newest}, newer than this program's {Latest}; run a newer tally.");
+        return applied;
+    }
+}
