@@ -243,6 +243,12 @@ public sealed class TallyService : IAsyncDisposable
                     throw ApiException.Conflict($"you have answered task {Quote.Value(named)} already");
                 task = named;
             }
+            else if (c.Query(tx, "SELECT task_id FROM assignments WHERE project_id = @p AND worker_id = @w AND state = 'open' ORDER BY started_at, assignment_id LIMIT 1",
+                         r => r.GetString(0), ("p", p.Id), ("w", caller.Name)) is [var held])
+            {
+                // A worker who asks again (a lost response, a reloaded page) gets the task they hold, not a second one.
+                task = held;
+            }
             else
             {
                 const string load = "(t.answers + (SELECT COUNT(*) FROM assignments a WHERE a.project_id = t.project_id AND a.task_id = t.task_id AND a.state = 'open'))";
