@@ -71,14 +71,15 @@ public sealed class KeyRing
     private readonly ConcurrentDictionary<string, (int Count, long WindowStart)> _failures = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
 
-    /// <summary>Failed attempts allowed per client address and minute before 429.</summary>
-    public const int FailuresPerMinute = 30;
+    /// <summary>Failed attempts allowed per client address and minute before further failures get 429 (default 30).</summary>
+    public int FailuresPerMinute { get; }
 
     /// <summary>A key ring over <paramref name="db"/>.</summary>
-    public KeyRing(Database db, TimeProvider time)
+    public KeyRing(Database db, TimeProvider time, int failuresPerMinute = 30)
     {
         _db = db;
         _time = time;
+        FailuresPerMinute = failuresPerMinute;
     }
 
     /// <summary>A new random key (<c>tally_</c> + 43 base64url characters).</summary>
@@ -101,23 +102,26 @@ public sealed class KeyRing
     public Principal Authenticate(string? key, string client)
     {
         long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
-        if (_failures.TryGetValue(client, out var f) && now - f.WindowStart < 60_000 && f.Count >= FailuresPerMinute)
+        // An address over its failure budget gets 429 for every further failure (valid keys behind the same address
+        // keep working): guessing is cut to a trickle, nobody is locked out. A 256-bit key cannot be guessed anyway;
+        // the limit keeps floods of bad keys from costing more than an index lookup each.
+        bool limited = _failures.TryGetValue(client, out var f) && now - f.WindowStart < 60_000 && f.Count >= FailuresPerMinute;
+        Principal? who = null;
+        if (!string.IsNullOrEmpty(key))
+        {
+            string hash = Hash(key);
+            if (_cache.TryGetValue(hash, out var cached) && cached.Until > now) who = cached.Who;
+            else
+            {
+                who = Lookup(hash);
+                _cache[hash] = (who, now + 2_000);
+            }
+        }
+        if (who is not null) return who;
+        Fail(client, now);
+        if (limited)
             throw new ApiException(429, "Too many requests", $"too many failed authentications from this address; wait {Math.Max(1, (60_000 - (now - f.WindowStart)) / 1000)} s");
-        if (string.IsNullOrEmpty(key)) { Fail(client, now); throw ApiException.Unauthorized(); }
-        string hash = Hash(key);
-        Principal? who;
-        if (_cache.TryGetValue(hash, out var cached) && cached.Until > now) who = cached.Who;
-        else
-        {
-            who = Lookup(hash);
-            _cache[hash] = (who, now + 2_000);
-        }
-        if (who is null)
-        {
-            Fail(client, now);
-            throw ApiException.Unauthorized("the key is not known or has been revoked");
-        }
-        return who;
+        throw string.IsNullOrEmpty(key) ? ApiException.Unauthorized() : ApiException.Unauthorized("the key is not known or has been revoked");
     }
 
     private void Fail(string client, long now) =>

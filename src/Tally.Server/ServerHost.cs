@@ -27,6 +27,8 @@ public sealed record ServerOptions
     public string Host { get; init; } = "127.0.0.1";
     /// <summary>The port (0 = any free port; the one chosen is printed).</summary>
     public int Port { get; init; } = 8080;
+    /// <summary>Failed authentications per client address and minute before further failures get 429 (default 30).</summary>
+    public int AuthFailuresPerMinute { get; init; } = 30;
     /// <summary>Largest request body in bytes (default 32 MiB: a 10,000-answer batch or a large task upload).</summary>
     public long MaxRequestBytes { get; init; } = 32L << 20;
 }
@@ -67,7 +69,7 @@ public static class ServerHost
         Directory.CreateDirectory(options.DataDirectory);
         var db = options.Postgres is { } pg ? Database.Postgres(pg) : Database.Sqlite(Path.Combine(options.DataDirectory, "tally.db"));
         Migrations.Apply(db);
-        var service = new TallyService(db, TimeProvider.System);
+        var service = new TallyService(db, TimeProvider.System, options.AuthFailuresPerMinute);
         var admin = service.EnsureAdminAsync().GetAwaiter().GetResult();
         string keyFile = Path.Combine(options.DataDirectory, "admin.key");
         if (admin is not null)

@@ -23,12 +23,12 @@ public sealed class TallyService : IAsyncDisposable
     public const int MaxBatch = 10_000;
 
     /// <summary>The service over <paramref name="db"/> (migrated).</summary>
-    public TallyService(Database db, TimeProvider time)
+    public TallyService(Database db, TimeProvider time, int authFailuresPerMinute = 30)
     {
         _db = db;
         _time = time;
         _writes = new WriteQueue(db);
-        Keys = new KeyRing(db, time);
+        Keys = new KeyRing(db, time, authFailuresPerMinute);
     }
 
     /// <summary>Key lookups.</summary>
@@ -228,10 +228,10 @@ public sealed class TallyService : IAsyncDisposable
     /// </summary>
     public Task<AssignmentView?> AssignAsync(Principal caller, string project, AssignmentRequest? request)
     {
-        if (!caller.IsWorker) throw ApiException.Forbidden("only a worker takes assignments");
         return _writes.Run((c, tx) =>
         {
             var p = Visible(c, tx, caller, project, workerAllowed: true, "");
+            if (!caller.IsWorker) throw ApiException.Forbidden("only a worker takes assignments");
             long now = Now;
             c.Execute(tx, "UPDATE assignments SET state = 'expired' WHERE project_id = @p AND state = 'open' AND expires_at <= @now", ("p", p.Id), ("now", now));
             string? task;
@@ -290,7 +290,6 @@ public sealed class TallyService : IAsyncDisposable
     /// </summary>
     public Task<IReadOnlyList<AnswerAck>> AnswerAsync(Principal caller, string project, IReadOnlyList<AnswerPost> answers)
     {
-        if (!caller.IsWorker) throw ApiException.Forbidden("only a worker posts answers");
         if (answers is null || answers.Count == 0) throw ApiException.Invalid("no answers in the request");
         if (answers.Count > MaxBatch) throw new ApiException(413, "Content too large", $"{answers.Count:N0} answers in one request; send at most {MaxBatch:N0} per batch");
         var ids = new HashSet<string>(StringComparer.Ordinal);
@@ -309,6 +308,7 @@ public sealed class TallyService : IAsyncDisposable
         return _writes.Run<IReadOnlyList<AnswerAck>>((c, tx) =>
         {
             var p = Visible(c, tx, caller, project, workerAllowed: true, "");
+            if (!caller.IsWorker) throw ApiException.Forbidden("only a worker posts answers");
             var classes = new HashSet<string>(p.Spec.Classes, StringComparer.Ordinal);
             long now = Now;
             var acks = new AnswerAck[answers.Count];
@@ -545,9 +545,9 @@ public sealed class TallyService : IAsyncDisposable
     /// <summary>What a worker may see of themself.</summary>
     public WorkerSelf Me(Principal caller, string project)
     {
-        if (!caller.IsWorker) throw ApiException.Forbidden("only a worker has a /me");
         using var c = _db.Open();
         var p = Visible(c, null, caller, project, workerAllowed: true, "");
+        if (!caller.IsWorker) throw ApiException.Forbidden("only a worker has a /me");
         long answers = Convert.ToInt64(c.Scalar(null, "SELECT COUNT(*) FROM answers WHERE project_id = @p AND worker_id = @w", ("p", p.Id), ("w", caller.Name)), CultureInfo.InvariantCulture);
         var stats = c.Query(null, "SELECT reputation, total_paid FROM worker_stats WHERE project_id = @p AND worker_id = @w", r => (r.NullableDouble(0), r.GetDouble(1)), ("p", p.Id), ("w", caller.Name));
         return new WorkerSelf(caller.Name, p.Id, answers, stats.Count > 0 ? stats[0].Item2 : 0, stats.Count > 0 ? stats[0].Item1 : null, Payments(caller, project, null));

@@ -13,12 +13,14 @@ public sealed partial class ServerProcess : IDisposable
     private Process? _process;
     private readonly List<string> _log = [];
     private readonly string? _postgres;
+    private readonly string[] _extra;
 
     /// <summary>A server over <paramref name="dataDirectory"/> (SQLite), or over PostgreSQL when a connection string is given.</summary>
-    public ServerProcess(string dataDirectory, string? postgres = null)
+    public ServerProcess(string dataDirectory, string? postgres = null, params string[] extraArguments)
     {
         DataDirectory = dataDirectory;
         _postgres = postgres;
+        _extra = extraArguments;
     }
 
     /// <summary>The data folder.</summary>
@@ -42,6 +44,7 @@ public sealed partial class ServerProcess : IDisposable
         foreach (var a in new[] { cli, "serve", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", DataDirectory })
             psi.ArgumentList.Add(a);
         if (_postgres is not null) { psi.ArgumentList.Add("--db"); psi.ArgumentList.Add(_postgres); }
+        foreach (var a in _extra) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_gcServer"] = "0";
         var started = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
