@@ -14,8 +14,11 @@ public sealed class PackagingTests : IDisposable
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
-    /// <summary>The platforms whose SkiaSharp/HarfBuzz natives the package carries (TallyNativeRuntimes in Tally.Cli.csproj).</summary>
+    /// <summary>The platforms whose SkiaSharp natives the package carries (TallyNativeRuntimes in Tally.Cli.csproj).</summary>
     private static readonly string[] NativeRuntimes = ["linux-arm64", "linux-x64", "osx", "win-x64"];
+
+    /// <summary>The platforms whose SQLite native (tally serve) the package carries: the same, macOS by architecture.</summary>
+    private static readonly string[] SqliteRuntimes = ["linux-arm64", "linux-x64", "osx-arm64", "osx-x64", "win-x64"];
 
     private const long MaxPackageBytes = 30_000_000;
 
@@ -44,7 +47,7 @@ public sealed class PackagingTests : IDisposable
 
     [Fact]
     [Trait("Category", "Slow")]
-    public void The_tool_package_is_small_complete_and_installs_a_working_tally()
+    public async Task The_tool_package_is_small_complete_and_installs_a_working_tally()
     {
         var repo = TestData.RepoRoot;
         var pkg = Path.Combine(_dir, "pkg");
@@ -67,14 +70,16 @@ public sealed class PackagingTests : IDisposable
             var dataRoot = Path.Combine(repo, "data");
             foreach (var file in Directory.GetFiles(dataRoot, "*", SearchOption.AllDirectories))
                 Assert.Contains(tool + "data/" + Path.GetRelativePath(dataRoot, file).Replace('\\', '/'), names);
-            // Natives for the supported platforms only, SkiaSharp and HarfBuzz for each.
+            // Natives for the supported platforms only: SkiaSharp (plots) and SQLite (tally serve); no HarfBuzz, which
+            // ScottPlot's PNGs do not need.
             var natives = names.Where(n => n.StartsWith(tool + "runtimes/", StringComparison.Ordinal)).ToList();
-            Assert.Equal(NativeRuntimes, natives.Select(n => n.Split('/')[4]).Distinct().Order(StringComparer.Ordinal));
+            Assert.Equal(NativeRuntimes.Concat(SqliteRuntimes).Distinct().Order(StringComparer.Ordinal),
+                natives.Select(n => n.Split('/')[4]).Distinct().Order(StringComparer.Ordinal));
             foreach (var rid in NativeRuntimes)
-            {
                 Assert.Contains(natives, n => n.Contains($"/{rid}/native/libSkiaSharp", StringComparison.Ordinal));
-                Assert.Contains(natives, n => n.Contains($"/{rid}/native/libHarfBuzzSharp", StringComparison.Ordinal));
-            }
+            foreach (var rid in SqliteRuntimes)
+                Assert.Contains(natives, n => n.Contains($"/{rid}/native/", StringComparison.Ordinal) && n.Contains("e_sqlite3", StringComparison.Ordinal));
+            Assert.DoesNotContain(natives, n => n.Contains("HarfBuzz", StringComparison.Ordinal));
             // No app host in a platform-agnostic package (the install makes the tally shim).
             Assert.DoesNotContain(tool + "tally", names);
             Assert.DoesNotContain(tool + "Tally.Cli", names);
@@ -118,6 +123,14 @@ public sealed class PackagingTests : IDisposable
         var png = File.ReadAllBytes(Path.Combine(elsewhere, "dog.png"));
         Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
         Assert.True(png.Length > 5000, $"the chart is only {png.Length} bytes");
+
+        // tally serve from the package: its SQLite native loads and the service answers.
+        using (var server = new ServerProcess(Path.Combine(elsewhere, "tally-data")) { Executable = tally })
+        {
+            server.Start();
+            using var admin = server.Client(server.AdminKey);
+            Assert.Empty(await admin.ListProjectsAsync());
+        }
 
         (code, stdout, _) = Run(tally, elsewhere, "rounds", "run", "--help");
         Assert.Equal(0, code);

@@ -15,6 +15,9 @@ public sealed partial class ServerProcess : IDisposable
     private readonly string? _postgres;
     private readonly string[] _extra;
 
+    /// <summary>The program to start instead of the built CLI (an installed <c>tally</c>), or null.</summary>
+    public string? Executable { get; init; }
+
     /// <summary>A server over <paramref name="dataDirectory"/> (SQLite), or over PostgreSQL when a connection string is given.</summary>
     public ServerProcess(string dataDirectory, string? postgres = null, params string[] extraArguments)
     {
@@ -40,8 +43,9 @@ public sealed partial class ServerProcess : IDisposable
     {
         int port = _process is null ? 0 : BaseAddress.Port;
         string cli = Path.Combine(AppContext.BaseDirectory, "Tally.Cli.dll");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
-        foreach (var a in new[] { cli, "serve", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", DataDirectory })
+        var psi = new ProcessStartInfo(Executable ?? "dotnet") { RedirectStandardError = true, RedirectStandardOutput = true, UseShellExecute = false };
+        if (Executable is null) psi.ArgumentList.Add(cli);
+        foreach (var a in new[] { "serve", "--port", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--data", DataDirectory })
             psi.ArgumentList.Add(a);
         if (_postgres is not null) { psi.ArgumentList.Add("--db"); psi.ArgumentList.Add(_postgres); }
         foreach (var a in _extra) psi.ArgumentList.Add(a);
