@@ -50,6 +50,8 @@ public static class ServerHost
         builder.Logging.AddJsonConsole(o => { o.IncludeScopes = true; o.UseUtcTimestamp = true; });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Tally.Server.Requests", LogLevel.Information);
+        // Refusals are problems the service raises on purpose (logged as requests); real failures are logged by WriteException.
+        builder.Logging.AddFilter("Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware", LogLevel.None);
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.Limits.MaxRequestBodySize = options.MaxRequestBytes;
@@ -81,6 +83,19 @@ public static class ServerHost
         builder.Services.AddSingleton(db);
 
         var app = builder.Build();
+        var requests = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Tally.Server.Requests");
+        // Outermost: it logs the final status, whether the endpoint answered or a handler turned an error into a problem.
+        app.Use(async (ctx, next) =>
+        {
+            var clock = Stopwatch.StartNew();
+            string id = ctx.TraceIdentifier;
+            ctx.Response.Headers["X-Request-Id"] = id;
+            using (requests.BeginScope(new Dictionary<string, object> { ["requestId"] = id }))
+            {
+                await next(ctx).ConfigureAwait(false);
+                requests.LogInformation("{Method} {Path} {Status} {Milliseconds:0.0} ms", ctx.Request.Method, ctx.Request.Path.Value, ctx.Response.StatusCode, clock.Elapsed.TotalMilliseconds);
+            }
+        });
         app.UseExceptionHandler(new ExceptionHandlerOptions { ExceptionHandler = WriteException });
         app.UseStatusCodePages(async ctx =>
         {
@@ -95,18 +110,6 @@ public static class ServerHost
                 415 => "Unsupported media type",
                 _ => "Error",
             }, http.Response.StatusCode == 404 ? $"no endpoint {http.Request.Method} {http.Request.Path}" : null).ConfigureAwait(false);
-        });
-        var requests = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Tally.Server.Requests");
-        app.Use(async (ctx, next) =>
-        {
-            var clock = Stopwatch.StartNew();
-            string id = ctx.TraceIdentifier;
-            ctx.Response.Headers["X-Request-Id"] = id;
-            using (requests.BeginScope(new Dictionary<string, object> { ["requestId"] = id }))
-            {
-                await next(ctx).ConfigureAwait(false);
-                requests.LogInformation("{Method} {Path} {Status} {Milliseconds:0.0} ms", ctx.Request.Method, ctx.Request.Path.Value, ctx.Response.StatusCode, clock.Elapsed.TotalMilliseconds);
-            }
         });
         app.MapOpenApi("/openapi.json");
         Endpoints.Map(app);
@@ -174,6 +177,7 @@ public static class ServerHost
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "application/problem+json";
+        ctx.Response.Headers["X-Request-Id"] = ctx.TraceIdentifier;   // the exception handler cleared the headers
         var doc = new Dictionary<string, object?>
         {
             ["type"] = "about:blank",

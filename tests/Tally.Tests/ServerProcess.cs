@@ -35,7 +35,7 @@ public sealed partial class ServerProcess : IDisposable
     /// <summary>The admin key written on first start.</summary>
     public string AdminKey => File.ReadAllText(Path.Combine(DataDirectory, "admin.key")).Trim();
 
-    /// <summary>What the server printed on stderr.</summary>
+    /// <summary>What the server printed (stderr: start-up; stdout: the request log).</summary>
     public string Log { get { lock (_log) return string.Join("\n", _log); } }
 
     /// <summary>Starts the server (on a free port the first time, the same port after a restart) and waits until it listens.</summary>
@@ -59,7 +59,7 @@ public sealed partial class ServerProcess : IDisposable
             var m = Listening().Match(e.Data);
             if (m.Success) started.TrySetResult(new Uri(m.Groups[1].Value + "/"));
         };
-        p.OutputDataReceived += (_, _) => { };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.Add(e.Data); };   // the request log (JSON lines)
         p.Start();
         p.BeginErrorReadLine();
         p.BeginOutputReadLine();
