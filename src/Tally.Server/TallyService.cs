@@ -394,6 +394,8 @@ public sealed class TallyService : IAsyncDisposable
                     : $"round {round} is not open");
             var answers = c.Query(tx, "SELECT task_id, worker_id, label, round, seconds, late FROM answers WHERE project_id = @p AND round <= @r ORDER BY seq",
                 r => new ServiceAnswer(r.GetString(0), r.GetString(1), r.GetString(2), (int)r.Long(3), r.NullableDouble(4), r.Long(5) != 0), ("p", p.Id), ("r", round));
+            var gold = c.Query(tx, "SELECT task_id, gold FROM tasks WHERE project_id = @p AND gold IS NOT NULL", r => (r.GetString(0), r.GetString(1)), ("p", p.Id))
+                .ToDictionary(x => x.Item1, x => x.Item2, StringComparer.Ordinal);
             var spec = p.Spec;
             ServiceRoundOutcome outcome;
             try
@@ -402,7 +404,7 @@ public sealed class TallyService : IAsyncDisposable
                 {
                     Round = round, Classes = spec.Classes, Method = spec.Method, Mechanism = spec.Mechanism, Seed = spec.Seed, Budget = spec.Budget,
                     ReformChances = spec.ReformChances, ReformLambda = spec.ReformLambda, Decay = spec.Decay, DeadlineSeconds = spec.DeadlineSeconds,
-                    ModelJson = p.Model, CampaignJson = p.Campaign, Answers = answers,
+                    ModelJson = p.Model, CampaignJson = p.Campaign, Answers = answers, Gold = gold,
                 });
             }
             catch (TallyUserException e)

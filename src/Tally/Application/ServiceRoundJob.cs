@@ -44,6 +44,8 @@ public sealed record ServiceRoundRequest
     public string? CampaignJson { get; init; }
     /// <summary>Every answer of the project up to and including this round.</summary>
     public required IReadOnlyList<ServiceAnswer> Answers { get; init; }
+    /// <summary>Gold labels by task (calibration tasks), clamped by the methods that support gold; empty = none.</summary>
+    public IReadOnlyDictionary<string, string> Gold { get; init; } = new Dictionary<string, string>(StringComparer.Ordinal);
 }
 
 /// <summary>One worker's payment in the round.</summary>
@@ -83,6 +85,13 @@ public static class ServiceRoundJob
             var builder = new LabelMatrixBuilder(request.Classes);
             foreach (var a in request.Answers) builder.Add(a.Task, a.Worker, a.Label);
             var matrix = builder.Build().Matrix;
+            if (info.SupportsGold && request.Gold.Count > 0)
+            {
+                var gold = new int[matrix.TaskCount];
+                for (int t = 0; t < gold.Length; t++)
+                    gold[t] = request.Gold.TryGetValue(matrix.Tasks[t], out var g) ? matrix.Classes.IndexOf(g) : -1;
+                if (gold.Any(g => g >= 0)) matrix = matrix.WithGold(new GoldLabels(gold, matrix.ClassCount));
+            }
             var aggregator = info.Create(new CommonMethodOptions(Seed: info.UsesSeed ? request.Seed : null));
             var start = request.ModelJson is { } json ? AggregationModel.FromJson(json) : null;
             var result = start is not null && start.Method == info.Name && start.Classes.SequenceEqual(matrix.Classes.Names, StringComparer.Ordinal)
