@@ -561,7 +561,7 @@ public sealed class TallyService : IAsyncDisposable
     public Task<SharingView> CreateSharingAsync(Principal caller, string project, SharingSpec spec)
     {
         if (spec is null) throw ApiException.BadRequest("the body must be a sharing spec");
-        try { _ = new Sharing.SharingProblem(spec.Agents, spec.Sigma, spec.Cost); }
+        try { ShareSessionJob.Check(spec.Agents, spec.Sigma, spec.Cost); }
         catch (InvalidOptionException e) { throw ApiException.Invalid($"{char.ToLowerInvariant(e.Option[0])}{e.Option[1..]}: {e.Problem}"); }
         catch (TallyUserException e) { throw ApiException.Invalid(e.Message); }
         return _writes.Run((c, tx) =>
@@ -598,17 +598,14 @@ public sealed class TallyService : IAsyncDisposable
             var posted = c.Query(tx, "SELECT agent_id, samples FROM sharing_samples WHERE project_id = @p AND session_id = @s",
                 r => (Agent: r.GetString(0), Values: JsonSerializer.Deserialize<double[]>(r.GetString(1))!), ("p", p.Id), ("s", session));
             if (posted.Count < spec.Agents) return new SharingView(session, spec, "collecting", posted.Count);
-            // Agents in natural order, as `tally share allocate` numbers them, so the same samples give the same allocation.
-            var agents = posted.Select(x => x.Agent).ToArray();
-            Array.Sort(agents, Vocabulary.NaturalOrder(agents));
-            var byAgent = posted.ToDictionary(x => x.Agent, x => (IReadOnlyList<double>)x.Values.Order().ToArray(), StringComparer.Ordinal);
-            var mechanism = new Sharing.CollaborativeMeanMechanism(new Sharing.SharingProblem(spec.Agents, spec.Sigma, spec.Cost));
-            var allocations = mechanism.Allocate(agents.Select(a => byAgent[a]).ToArray(), spec.Seed);
-            for (int i = 0; i < agents.Length; i++)
+            // Allocated as `tally share allocate` allocates the same samples (agents in natural order).
+            var (n, allocations) = ShareSessionJob.Allocate(
+                posted.ToDictionary(x => x.Agent, x => (IReadOnlyList<double>)x.Values, StringComparer.Ordinal), spec.Sigma, spec.Cost, spec.Seed);
+            foreach (var a in allocations)
             {
-                var view = new SharingAllocationView(session, agents[i], mechanism.RecommendedSampleSize, allocations[i].Z, allocations[i].ZPrime, allocations[i].NoisyWeight(spec.Sigma));
+                var view = new SharingAllocationView(session, a.Agent, n, a.Allocation.Z, a.Allocation.ZPrime, a.NoisyWeight);
                 c.Execute(tx, "UPDATE sharing_samples SET allocation = @al WHERE project_id = @p AND session_id = @s AND agent_id = @a",
-                    ("al", JsonSerializer.Serialize(view, ServiceJson.Options)), ("p", p.Id), ("s", session), ("a", agents[i]));
+                    ("al", JsonSerializer.Serialize(view, ServiceJson.Options)), ("p", p.Id), ("s", session), ("a", a.Agent));
             }
             c.Execute(tx, "UPDATE sharing_sessions SET status = 'allocated' WHERE project_id = @p AND session_id = @s", ("p", p.Id), ("s", session));
             return new SharingView(session, spec, "allocated", posted.Count);

@@ -12,7 +12,7 @@ namespace Tally.Tests;
 public sealed class ArchitectureTests(ITestOutputHelper output)
 {
     private static readonly Lazy<Architecture> Arch = new(() => new ArchLoader()
-        .LoadAssemblies(typeof(Tally.Core.LabelMatrix).Assembly, typeof(Tally.Cli.Program).Assembly).Build());
+        .LoadAssemblies(typeof(Tally.Core.LabelMatrix).Assembly, typeof(Tally.Cli.Program).Assembly, typeof(Tally.Server.ServerHost).Assembly).Build());
 
     /// <summary>Namespace → namespaces it references (Tally namespaces only; nested namespaces are their own nodes).</summary>
     internal static SortedDictionary<string, SortedSet<string>> NamespaceGraph() => NamespaceGraph(out _);
@@ -104,7 +104,9 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
         foreach (var type in Arch.Value.Types)
         {
             string ns = type.Namespace?.FullName ?? "";
-            if (ns != "Tally.Cli" && !ns.StartsWith("Tally.Cli.", StringComparison.Ordinal)) continue;
+            // Both front ends: the command line and the service.
+            bool frontEnd = ns is "Tally.Cli" or "Tally.Server" || ns.StartsWith("Tally.Cli.", StringComparison.Ordinal) || ns.StartsWith("Tally.Server.", StringComparison.Ordinal);
+            if (!frontEnd) continue;
             string outer = type.FullName[(ns.Length + 1)..].Split('+', '/')[0];
             foreach (var d in type.Dependencies)
             {

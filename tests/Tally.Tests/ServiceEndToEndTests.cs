@@ -172,4 +172,44 @@ public sealed class ServiceEndToEndTests : IDisposable
             }
         }
     }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public async Task A_sharing_session_allocates_like_tally_share_allocate_and_each_agent_reads_only_its_own()
+    {
+        using var server = new ServerProcess(Path.Combine(_dir, "data"));
+        server.Start();
+        using var admin = server.Client(server.AdminKey);
+        using var owner = server.Client((await admin.CreateRequesterAsync("pool")).Key);
+        var p = (await owner.CreateProjectAsync(new ProjectSpec { Name = "pool", Classes = ["x", "y"] })).Id;
+        var session = await owner.CreateSharingAsync(p, new SharingSpec(5, 1, 0.01, Seed: 3));
+        Assert.Equal("collecting", session.Status);
+        var rng = new Random(5);
+        var samples = Enumerable.Range(0, 5).ToDictionary(i => $"org{i}", _ => Enumerable.Range(0, 6).Select(_ => 10 + rng.NextDouble()).ToArray());
+        var clients = new Dictionary<string, TallyClient>();
+        foreach (var (agent, values) in samples)
+        {
+            clients[agent] = server.Client((await owner.CreateWorkerAsync(p, agent)).Key);
+            var before = await Assert.ThrowsAsync<TallyServiceException>(() => clients[agent].AllocationAsync(p, session.Id));
+            Assert.Equal(System.Net.HttpStatusCode.Conflict, before.Status);
+            await clients[agent].PostSamplesAsync(p, session.Id, values);
+        }
+        // The same submissions through `tally share allocate`.
+        string subs = Path.Combine(_dir, "subs.csv");
+        File.WriteAllLines(subs, ["agent,value", .. samples.SelectMany(kv => kv.Value.Select(v => $"{kv.Key},{NumberFormat.Finite(v)}"))]);
+        var cli = ShareAllocateJob.Run(new ShareAllocateRequest { SubmissionsPath = subs, Sigma = 1, Cost = 0.01, Seed = 3, OutputDirectory = Path.Combine(_dir, "alloc") });
+        foreach (var (agent, client) in clients)
+        {
+            var mine = await client.AllocationAsync(p, session.Id);
+            Assert.Equal(agent, mine.Agent);
+            int i = cli.Agents.ToList().IndexOf(agent);
+            Assert.Equal(cli.Allocations[i].Z, mine.Clean);
+            Assert.Equal(cli.Allocations[i].ZPrime, mine.Noisy);
+            Assert.Equal(cli.RecommendedSampleSize, mine.RecommendedSampleSize);
+            client.Dispose();
+        }
+        // The owner is no agent: it reads nobody's allocation.
+        var refused = await Assert.ThrowsAsync<TallyServiceException>(() => owner.AllocationAsync(p, session.Id));
+        Assert.Equal(System.Net.HttpStatusCode.Forbidden, refused.Status);
+    }
 }

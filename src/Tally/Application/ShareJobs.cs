@@ -192,6 +192,38 @@ public static class ShareAllocateJob
     }
 }
 
+/// <summary>One agent's allocation, as the server hands it out.</summary>
+/// <param name="Agent">The agent.</param>
+/// <param name="Allocation">Z, Z' and η².</param>
+/// <param name="NoisyWeight">Weight of each Z' point in the recommended estimate.</param>
+public sealed record AgentAllocation(string Agent, Allocation Allocation, double NoisyWeight);
+
+/// <summary>The allocation step on submissions held in memory (the server's sharing sessions).</summary>
+public static class ShareSessionJob
+{
+    /// <summary>
+    /// Allocates as <see cref="ShareAllocateJob"/> does for files with the same rows: agents in natural order, each
+    /// agent's values ascending, so the same submissions in any order give the same allocations.
+    /// </summary>
+    /// <exception cref="TallyUserException">Fewer agents than the problem needs, or a bad σ or c.</exception>
+    public static (int RecommendedSampleSize, IReadOnlyList<AgentAllocation> Allocations) Allocate(
+        IReadOnlyDictionary<string, IReadOnlyList<double>> submissions, double sigma, double cost, int seed)
+    {
+        ArgumentNullException.ThrowIfNull(submissions);
+        var agents = submissions.Keys.ToArray();
+        Array.Sort(agents, Vocabulary.NaturalOrder(agents));
+        var mechanism = new CollaborativeMeanMechanism(new SharingProblem(agents.Length, sigma, cost));
+        var allocations = mechanism.Allocate(agents.Select(a => (IReadOnlyList<double>)submissions[a].Order().ToArray()).ToArray(), seed);
+        return (mechanism.RecommendedSampleSize,
+            agents.Select((a, i) => new AgentAllocation(a, allocations[i], allocations[i].NoisyWeight(sigma))).ToArray());
+    }
+
+    /// <summary>Checks σ, c and the number of agents of a session before any sample is posted.</summary>
+    /// <exception cref="InvalidOptionException">An option out of range.</exception>
+    /// <exception cref="TallyUserException">Too few agents.</exception>
+    public static void Check(int agents, double sigma, double cost) => _ = new SharingProblem(agents, sigma, cost);
+}
+
 /// <summary>What <see cref="ShareEstimateJob"/> should do.</summary>
 /// <param name="OwnPath">The agent's own samples (CSV with a <c>value</c> column).</param>
 /// <param name="AllocationPath">Her allocation file from <see cref="ShareAllocateJob"/>.</param>
