@@ -10,7 +10,8 @@ namespace Tally.Tests;
 /// bundled dog dataset, its crowd replayed through assignments and answers, a round closed, labels and payments read —
 /// and the same numbers as <c>tally aggregate</c> and <c>tally pay</c> on the answers exported from the service.
 /// </summary>
-public sealed class ServiceEndToEndTests : IDisposable
+[Collection("postgres")]
+public sealed class ServiceEndToEndTests(PostgresFixture postgres) : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("tally-serve-").FullName;
 
@@ -57,9 +58,17 @@ public sealed class ServiceEndToEndTests : IDisposable
 
     [Fact]
     [Trait("Category", "Slow")]
-    public async Task The_dog_demo_gives_the_labels_of_tally_aggregate_and_the_payments_of_tally_pay()
+    public Task The_dog_demo_gives_the_labels_of_tally_aggregate_and_the_payments_of_tally_pay() =>
+        DogDemo(new ServerProcess(Path.Combine(_dir, "data")));
+
+    [PostgresFact]
+    [Trait("Category", "Slow")]
+    public Task The_dog_demo_on_postgresql_gives_the_same_numbers() =>
+        DogDemo(new ServerProcess(Path.Combine(_dir, "data"), postgres.CreateDatabase("dog_" + Guid.NewGuid().ToString("N")[..12])));
+
+    private async Task DogDemo(ServerProcess server)
     {
-        using var server = new ServerProcess(Path.Combine(_dir, "data"));
+        using var _s = server;
         server.Start();
         var (owner, project, keys, answers) = await DogProject(server);
         using var _ = owner;
