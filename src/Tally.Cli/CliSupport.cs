@@ -235,6 +235,9 @@ internal static class CliErrors
             ["Classes"] = ["--class-count"],
             ["OutputDirectory"] = ["--out"],
             ["Sigma"] = ["--sigma"],
+            ["TruthPath"] = ["--truth"],
+            ["ReplayPath"] = ["--replay"],
+            ["OwnerKey"] = ["--key"],
         }.ToFrozenDictionary();
 
     /// <summary>A message on one line: line breaks and tabs (a library message quoting several lines) become spaces.</summary>

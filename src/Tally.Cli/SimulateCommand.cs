@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Spectre.Console;
 using Tally.Application;
 using Tally.Core;
@@ -21,10 +22,12 @@ internal static class SimulateCommand
               tally aggregate sim/answers.csv --truth sim/truth.csv --method ds
               tally simulate sparse --alpha1 0.4 --alpha2 0.2 --spammers 2 --out sparse/
               tally simulate rowdy --adversaries 0.2 --adversary-strategy pattern --out rowdy/
+              tally simulate crowd --server http://127.0.0.1:8080 --project p_123 --key KEY --careful 10 --noisy 10 --spammers 2
             """);
         cmd.Add(CreateDs(ctx));
         cmd.Add(CreateSparse(ctx));
         cmd.Add(CreateRowdy(ctx));
+        cmd.Add(CreateCrowd(ctx));
         return cmd;
     }
 
@@ -170,5 +173,95 @@ internal static class SimulateCommand
             OutputDirectory = p.GetValue(output)!,
         }));
         return cmd;
+    }
+
+    private static Command CreateCrowd(CliContext ctx)
+    {
+        var d = new LiveCrowdOptions { Server = new Uri("http://127.0.0.1/"), Project = "", OwnerKey = "" };
+        var server = new Option<string>("--server") { Description = "Address of a running 'tally serve', e.g. http://127.0.0.1:8080.", Required = true };
+        var project = new Option<string>("--project") { Description = "The project to answer (its id, p_…).", Required = true };
+        var key = new Option<string?>("--key") { Description = $"The project owner's (requester's) key; the crowd's workers are created with it (default: the {LiveCrowdJob.KeyVariable} environment variable)." };
+        var truth = new Option<string?>("--truth", "-t") { Description = "Truth file (task,truth) the simulated workers answer from (default: a uniform random class per task, drawn from --seed)." };
+        var replay = new Option<string?>("--replay") { Description = "Answers file (task,worker,label) to replay instead of simulated workers: one service worker per file worker, posting exactly its answers." };
+        var careful = new Option<int>("--careful") { Description = "Careful workers (accuracy --careful-accuracy).", DefaultValueFactory = _ => d.Careful };
+        var carefulAccuracy = new Option<double>("--careful-accuracy") { Description = "Mean accuracy of careful and late workers.", DefaultValueFactory = _ => d.CarefulAccuracy };
+        var noisy = new Option<int>("--noisy") { Description = "Noisy workers (accuracy --noisy-accuracy).", DefaultValueFactory = _ => d.Noisy };
+        var noisyAccuracy = new Option<double>("--noisy-accuracy") { Description = "Mean accuracy of noisy workers.", DefaultValueFactory = _ => d.NoisyAccuracy };
+        var spread = new Option<double>("--accuracy-spread") { Description = "Standard deviation of worker accuracy around its kind's mean (Beta-distributed).", DefaultValueFactory = _ => d.AccuracySpread };
+        var spammers = new Option<int>("--spammers") { Description = "Spammers (uniformly random answers).", DefaultValueFactory = _ => d.Spammers };
+        var colluders = new Option<int>("--colluders") { Description = "Colluders, all following --colluder-strategy.", DefaultValueFactory = _ => d.Colluders };
+        var strategy = new Option<string>("--colluder-strategy")
+        {
+            Description = "What colluders answer: flip (the class after the truth) or constant (the class --constant-label).",
+            DefaultValueFactory = _ => Specs.Name(d.ColluderStrategy),
+        };
+        strategy.AcceptOnlyFromAmong([.. LiveCrowdJob.ColluderStrategies]);
+        var constant = new Option<int>("--constant-label") { Description = "Class index (in the project's class order) given by constant colluders.", DefaultValueFactory = _ => d.ConstantLabel };
+        var late = new Option<int>("--late") { Description = "Late answerers: careful workers who wait past the project's deadline before each answer.", DefaultValueFactory = _ => d.Late };
+        var concurrency = new Option<int>("--concurrency") { Description = "Requests in flight at once.", DefaultValueFactory = _ => d.Concurrency };
+        var budget = new Option<int?>("--answer-budget") { Description = "Most answers posted in all (default: no limit — until the service has no task left for any worker)." };
+        var seed = CommonOptions.Seed("Seed of the workers' accuracies, their answers and the drawn truth (the same seed gives every worker the same answer to a task).");
+        var cmd = new Command("crowd", $"""
+            Drive a running 'tally serve' with a simulated crowd, over HTTP as real workers would: each worker is created
+            with the owner's key, then asks for assignments and answers them (labels drawn from its kind's model given
+            the task's truth) until the service has no task left for it or --answer-budget is spent. Workers are named
+            careful-1, noisy-1, spammer-1, colluder-1, late-1, …; requests failing transiently are retried (answers
+            with the same id, so each is stored once). With --replay, posts exactly the answers of a file instead.
+
+            The key comes from --key, else from the {LiveCrowdJob.KeyVariable} environment variable.
+
+            Examples:
+              tally simulate crowd --server http://127.0.0.1:8080 --project p_123 --key KEY --careful 10 --noisy 10 --spammers 2
+              TALLY_KEY=KEY tally simulate crowd --server http://127.0.0.1:8080 --project p_123 --replay data/dog/answers.csv
+              tally simulate crowd --server http://127.0.0.1:8080 --project p_123 --truth truth.csv --careful 5 --colluders 3 --answer-budget 900
+            """)
+        { server, project, key, truth, replay, careful, carefulAccuracy, noisy, noisyAccuracy, spread, spammers, colluders, strategy, constant, late, concurrency, budget, seed };
+        cmd.SetAction((p, ct) =>
+        {
+            string url = p.GetValue(server)!;
+            if (!Uri.TryCreate(url.EndsWith('/') ? url : url + "/", UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
+                throw new UsageException($"--server must be an http:// or https:// address (got {Quote.Value(url)})");
+            string? owner = p.GetValue(key) ?? Environment.GetEnvironmentVariable(LiveCrowdJob.KeyVariable);
+            if (string.IsNullOrWhiteSpace(owner))
+                throw new UsageException($"give the project owner's key: --key KEY, or the {LiveCrowdJob.KeyVariable} environment variable");
+            var colluderStrategy = LiveCrowdJob.ParseColluderStrategy(p.GetValue(strategy)!);
+            if (Given(p, strategy) && p.GetValue(colluders) == 0)
+                throw new UsageException("--colluder-strategy applies to colluders; give --colluders N (N ≥ 1)");
+            if (Given(p, constant) && colluderStrategy != AdversaryStrategy.Constant)
+                throw new UsageException($"--constant-label applies to --colluder-strategy constant, not {p.GetValue(strategy)}");
+            if (p.GetValue(replay) is not null)
+                foreach (var o in new Option[] { careful, carefulAccuracy, noisy, noisyAccuracy, spread, spammers, colluders, strategy, constant, late, truth })
+                    if (Given(p, o)) throw new UsageException($"{o.Name} applies to simulated workers; --replay posts the file's answers");
+            var options = d with
+            {
+                Server = uri, Project = p.GetValue(project)!, OwnerKey = owner.Trim(), TruthPath = p.GetValue(truth), ReplayPath = p.GetValue(replay),
+                Careful = p.GetValue(careful), CarefulAccuracy = p.GetValue(carefulAccuracy), Noisy = p.GetValue(noisy), NoisyAccuracy = p.GetValue(noisyAccuracy),
+                AccuracySpread = p.GetValue(spread), Spammers = p.GetValue(spammers), Colluders = p.GetValue(colluders), ColluderStrategy = colluderStrategy,
+                ConstantLabel = p.GetValue(constant), Late = p.GetValue(late), Concurrency = p.GetValue(concurrency), AnswerBudget = p.GetValue(budget),
+                Seed = p.GetValue(seed),
+            };
+            var result = ctx.WithJobProgress(report => LiveCrowdJob.Run(options, report, ct));
+            PrintCrowd(ctx, options, result);
+            return Task.FromResult(0);
+        });
+        return cmd;
+    }
+
+    private static void PrintCrowd(CliContext ctx, LiveCrowdOptions options, LiveCrowdResult r)
+    {
+        static string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+        ctx.Out.MarkupLine(Markup.Escape($"project {options.Project} at {options.Server}"));
+        var table = new Table().Border(TableBorder.Rounded);
+        table.AddColumn("workers");
+        table.AddColumn(new TableColumn("count").RightAligned());
+        table.AddColumn(new TableColumn("answers").RightAligned());
+        foreach (var k in r.Kinds) table.AddRow(Markup.Escape(Specs.Name(k.Kind)), N(k.Workers), N(k.Answers));
+        table.AddRow("[bold]total[/]", $"[bold]{N(r.Workers)}[/]", $"[bold]{N(r.Answers)}[/]");
+        ctx.Out.Write(table);
+        var notes = new List<string>();
+        if (r.LateAnswers > 0) notes.Add($"{N(r.LateAnswers)} late");
+        if (r.Retries > 0) notes.Add($"{N(r.Retries)} requests retried, {N(r.Duplicates)} answers acknowledged as duplicates");
+        if (r.BudgetReached) notes.Add($"stopped at the budget of {N(options.AnswerBudget!.Value)} answers");
+        ctx.Out.MarkupLine(Markup.Escape($"{N(r.Answers)} answers in {r.Seconds:0.0} s ({r.AnswersPerSecond:0} answers/s){(notes.Count > 0 ? "; " + string.Join("; ", notes) : "")}"));
     }
 }

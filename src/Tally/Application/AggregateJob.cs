@@ -61,7 +61,7 @@ public sealed record AggregateOutcome(AggregationResult Result, AggregatorInfo M
 public static class AggregateJob
 {
     /// <summary>The method used when none is named (and no saved model names one).</summary>
-    public const string DefaultMethod = "ds";
+    public const string DefaultMethod = Catalogs.AggregatorCatalog.DefaultMethod;
 
     /// <summary>Runs the job. Output locations are checked before any work.</summary>
     /// <exception cref="TallyUserException">Bad input or options (with the file and line where there is one).</exception>

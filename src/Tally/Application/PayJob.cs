@@ -319,22 +319,5 @@ public static class PayJob
     /// <c>linear[:SECONDS]</c>; without SECONDS the function's own default time.
     /// </summary>
     /// <exception cref="TallyUserException">Any other form, or a time that is not a positive number.</exception>
-    public static IDecayFunction ParseDecay(string? text)
-    {
-        if (string.IsNullOrWhiteSpace(text) || text.Equals("none", StringComparison.OrdinalIgnoreCase)) return new NoDecay();
-        var parts = text.Split(':', 2);
-        double? seconds = null;
-        if (parts.Length == 2)
-        {
-            if (!double.TryParse(parts[1], NumberStyles.Float, CultureInfo.InvariantCulture, out double s) || !(s > 0) || double.IsInfinity(s))
-                throw new TallyUserException($"--decay {text}: the time after ':' must be a positive number of seconds");
-            seconds = s;
-        }
-        return parts[0].ToLowerInvariant() switch
-        {
-            "exponential" => seconds is double tau ? new ExponentialDecay(tau) : new ExponentialDecay(),
-            "linear" => seconds is double h ? new LinearDecay(h) : new LinearDecay(),
-            _ => throw new TallyUserException($"--decay {text}: use none, exponential[:SECONDS] or linear[:SECONDS]"),
-        };
-    }
+    public static IDecayFunction ParseDecay(string? text) => DecayFunctions.Parse(text);
 }

@@ -39,6 +39,9 @@ public sealed record AggregatorInfo(string Name, IReadOnlyList<string> Aliases, 
 /// <summary>The truth-inference methods Tally ships, by name.</summary>
 public static class AggregatorCatalog
 {
+    /// <summary>The method used when none is named: Dawid-Skene.</summary>
+    public const string DefaultMethod = "ds";
+
     /// <summary>Every method, in the order they are listed.</summary>
     public static IReadOnlyList<AggregatorInfo> All { get; } =
     [

@@ -55,7 +55,7 @@ public sealed record ProjectSpec
     /// <summary>Posterior confidence below which a task is re-asked, up to <see cref="MaxAnswers"/> (0.9).</summary>
     public double ConfidenceTarget { get; init; } = 0.9;
     /// <summary>Aggregation method, any of <c>tally methods</c> (ds).</summary>
-    public string Method { get; init; } = Application.AggregateJob.DefaultMethod;
+    public string Method { get; init; } = Catalogs.AggregatorCatalog.DefaultMethod;
     /// <summary>Payment mechanism, any of <c>tally pay</c>'s, or <c>reform:NAME</c> (ca).</summary>
     public string Mechanism { get; init; } = "ca";
     /// <summary>REFORM: pairing chances k (the mechanism's default).</summary>
@@ -106,7 +106,7 @@ public sealed record ProjectSpec
         if (DeadlineSeconds is double d && !(d > 0 && double.IsFinite(d))) p.Add(("deadlineSeconds", "must be a positive number of seconds"));
         if (Decay is not null)
         {
-            try { Application.PayJob.ParseDecay(Decay); }
+            try { Mechanisms.Reputation.DecayFunctions.Parse(Decay); }
             catch (TallyUserException e) { p.Add(("decay", e.Message)); }
         }
         return p;

@@ -124,3 +124,32 @@ public sealed record NoDecay : IDecayFunction
     /// <inheritdoc />
     public double Factor(double? seconds) => 1;
 }
+
+/// <summary>Decay functions by their written form (the <c>--decay</c> option, a project's <c>decay</c> field).</summary>
+public static class DecayFunctions
+{
+    /// <summary>
+    /// A decay function from its written form: <c>none</c> (or null/empty), <c>exponential[:SECONDS]</c> or
+    /// <c>linear[:SECONDS]</c>; without SECONDS the function's own default time.
+    /// </summary>
+    /// <exception cref="TallyUserException">Any other form, or a time that is not a positive number.</exception>
+    public static IDecayFunction Parse(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text) || text.Equals("none", StringComparison.OrdinalIgnoreCase)) return new NoDecay();
+        var parts = text.Split(':', 2);
+        double? seconds = null;
+        if (parts.Length == 2)
+        {
+            if (!double.TryParse(parts[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double s)
+                || !(s > 0) || double.IsInfinity(s))
+                throw new TallyUserException($"--decay {text}: the time after ':' must be a positive number of seconds");
+            seconds = s;
+        }
+        return parts[0].ToLowerInvariant() switch
+        {
+            "exponential" => seconds is double tau ? new ExponentialDecay(tau) : new ExponentialDecay(),
+            "linear" => seconds is double h ? new LinearDecay(h) : new LinearDecay(),
+            _ => throw new TallyUserException($"--decay {text}: use none, exponential[:SECONDS] or linear[:SECONDS]"),
+        };
+    }
+}
