@@ -66,7 +66,9 @@ public sealed class ServiceDurabilityTests(PostgresFixture postgres) : IDisposab
                 var assignment = await Retry(() => client.AssignAsync(project.Id), stop.Token);
                 if (assignment is null) break;
                 string id = $"w{w}:{assignment.Task}";
-                var ack = await Retry(() => client.AnswerAsync(project.Id, new AnswerPost(id, assignment.Task, rng.Next(2) == 0 ? "a" : "b", assignment.Id)), stop.Token);
+                // The label is drawn once: a retry is the same request again (a new label under the same id is a 409).
+                string label = rng.Next(2) == 0 ? "a" : "b";
+                var ack = await Retry(() => client.AnswerAsync(project.Id, new AnswerPost(id, assignment.Task, label, assignment.Id)), stop.Token);
                 Assert.True(acked.TryAdd(id, ack) || acked[id].Round == ack.Round, $"{id} acknowledged twice differently");
             }
         })).ToArray();
