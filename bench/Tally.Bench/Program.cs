@@ -14,6 +14,7 @@ namespace Tally.Bench;
 ///            memory, time the method, print one CSV line: method,labels,classes,iterations,seconds,labels_iter_per_s,peak_mb.
 ///            bench/run.sh loops over configurations.
 ///   learn  — one joint learning-from-crowds run (Max-MIG, Crowd Layer) on synthetic features; see LearningBench.
+///   serve-load — the HTTP service under load (SQLite and PostgreSQL); see ServeLoad.
 ///   bdn    — BenchmarkDotNet micro-benchmarks of the EM loop on 1M labels (statistically sound, slower).
 /// </summary>
 public static class Program
@@ -63,6 +64,7 @@ public static class Program
                 $"{args[1]},{n},{m},{profile.Reports.AnswerCount},{c.Elapsed.TotalSeconds:0.000},{r.MeanPayment:0.0000},{Process.GetCurrentProcess().PeakWorkingSet64 >> 20}"));
             return 0;
         }
+        if (args.Length >= 1 && args[0] == "serve-load") return ServeLoad.Run(args).GetAwaiter().GetResult();
         if (args.Length >= 2 && args[0] == "learn") return LearningBench.Run(args);
         if (args.Length >= 3 && args[0] == "fuzz") return Fuzz(args);
         if (args.Length == 2 && args[0] == "read")

@@ -18,6 +18,8 @@ public sealed class TallyService : IAsyncDisposable
     private readonly Database _db;
     private readonly WriteQueue _writes;
     private readonly TimeProvider _time;
+    private readonly AnswerWork _answerWork;
+    private readonly AssignWork _assignWork;
 
     /// <summary>Most answers in one batch request.</summary>
     public const int MaxBatch = 10_000;
@@ -28,6 +30,8 @@ public sealed class TallyService : IAsyncDisposable
         _db = db;
         _time = time;
         _writes = new WriteQueue(db);
+        _answerWork = new AnswerWork(this);
+        _assignWork = new AssignWork(this);
         Keys = new KeyRing(db, time, authFailuresPerMinute);
     }
 
@@ -112,18 +116,33 @@ public sealed class TallyService : IAsyncDisposable
 
     private sealed record ProjectRow(string Id, string Owner, ProjectSpec Spec, int CurrentRound, long Created, string? Model, string? Campaign, long Tasks, long Answers);
 
+    /// <summary>Specs as stored (a spec never changes once written), parsed once: every assignment and answer reads its project.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ProjectSpec> Specs = new(StringComparer.Ordinal);
+
+    private static ProjectSpec ParseSpec(string json)
+    {
+        if (Specs.TryGetValue(json, out var spec)) return spec;
+        spec = JsonSerializer.Deserialize<ProjectSpec>(json, ServiceJson.Options)!;
+        if (Specs.Count > 10_000) Specs.Clear();
+        Specs[json] = spec;
+        return spec;
+    }
+
     private static ProjectRow? LoadProject(DbConnection c, DbTransaction? tx, string project) =>
         c.Query(tx, "SELECT project_id, owner_id, spec, current_round, created_at, model, campaign, task_count, answer_count FROM projects WHERE project_id = @p",
-            r => new ProjectRow(r.GetString(0), r.GetString(1), JsonSerializer.Deserialize<ProjectSpec>(r.GetString(2), ServiceJson.Options)!,
+            r => new ProjectRow(r.GetString(0), r.GetString(1), ParseSpec(r.GetString(2)),
                 (int)r.Long(3), r.Long(4), r.NullableString(5), r.NullableString(6), r.Long(7), r.Long(8)), ("p", project)).FirstOrDefault();
 
     private static ProjectView View(ProjectRow p) =>
         new(p.Id, p.Owner, p.Spec, p.CurrentRound, p.Tasks, p.Answers, DateTimeOffset.FromUnixTimeMilliseconds(p.Created));
 
     /// <summary>The project if the caller may see it: its owner, an admin, or one of its workers (<paramref name="workerAllowed"/>).</summary>
-    private static ProjectRow Visible(DbConnection c, DbTransaction? tx, Principal caller, string project, bool workerAllowed, string action)
+    private static ProjectRow Visible(DbConnection c, DbTransaction? tx, Principal caller, string project, bool workerAllowed, string action) =>
+        Visible(LoadProject(c, tx, project), caller, project, workerAllowed, action);
+
+    /// <summary>The loaded project <paramref name="p"/> if the caller may see it (see the other overload).</summary>
+    private static ProjectRow Visible(ProjectRow? p, Principal caller, string project, bool workerAllowed, string action)
     {
-        var p = LoadProject(c, tx, project);
         bool sees = p is not null && (caller.IsAdmin || (caller.IsRequester && p.Owner == caller.Id) || (caller.IsWorker && caller.ProjectId == p.Id));
         if (!sees) throw ApiException.NotFound($"no project {Quote.Value(project)}");
         if (caller.IsWorker && !workerAllowed) throw ApiException.Forbidden($"a worker may not {action}");
@@ -190,19 +209,23 @@ public sealed class TallyService : IAsyncDisposable
                     throw ApiException.Invalid($"task {i + 1} ({Quote.Value(t.Id)}): gold label {Quote.Value(t.Gold)} is not one of the project's classes");
             int added = 0, unchanged = 0;
             long seq = p.Tasks;
+            var existing = new Dictionary<string, (string? Payload, string? Gold)>(StringComparer.Ordinal);
+            foreach (var (id, payload, gold) in c.QueryRows(tx, "SELECT task_id, payload, gold FROM tasks WHERE project_id = @p AND task_id {in}",
+                         tasks.Select(t => new object?[] { t.Id }).ToList(), r => (r.GetString(0), r.NullableString(1), r.NullableString(2)), ("p", p.Id)))
+                existing[id] = (payload, gold);
+            var inserts = new List<object?[]>();
             foreach (var t in tasks)
             {
                 string? payload = t.Payload is { } json ? json.GetRawText() : null;
-                var existing = c.Query(tx, "SELECT payload, gold FROM tasks WHERE project_id = @p AND task_id = @t", r => (r.NullableString(0), r.NullableString(1)), ("p", p.Id), ("t", t.Id));
-                if (existing.Count > 0)
+                if (existing.TryGetValue(t.Id, out var there))
                 {
-                    if (existing[0].Item1 == payload && existing[0].Item2 == t.Gold) { unchanged++; continue; }
+                    if (there.Payload == payload && there.Gold == t.Gold) { unchanged++; continue; }
                     throw ApiException.Conflict($"task {Quote.Value(t.Id)} exists already with another payload or gold label");
                 }
-                c.Execute(tx, "INSERT INTO tasks (project_id, task_id, seq, payload, gold, answers) VALUES (@p, @t, @s, @pl, @g, 0)",
-                    ("p", p.Id), ("t", t.Id), ("s", seq++), ("pl", payload), ("g", t.Gold));
+                inserts.Add([p.Id, t.Id, seq++, payload, t.Gold, 0, 0]);
                 added++;
             }
+            c.ExecuteRows(tx, "INSERT INTO tasks (project_id, task_id, seq, payload, gold, answers, load_count) {select}", inserts);
             c.Execute(tx, "UPDATE projects SET task_count = task_count + @n WHERE project_id = @p", ("n", added), ("p", p.Id));
             return new TasksAdded(added, unchanged, p.Tasks + added);
         });
@@ -226,60 +249,129 @@ public sealed class TallyService : IAsyncDisposable
     /// upload order), then — dynamic overlap — tasks whose posterior confidence is below the target, up to the
     /// maximum (least confident first). A lease that expires returns its task to the pool. Null when nothing is left.
     /// </summary>
-    public Task<AssignmentView?> AssignAsync(Principal caller, string project, AssignmentRequest? request)
+    public Task<AssignmentView?> AssignAsync(Principal caller, string project, AssignmentRequest? request) =>
+        _writes.Run(_assignWork, new AssignRequest(caller, project, request));
+
+    private sealed record AssignRequest(Principal Caller, string Project, AssignmentRequest? Request);
+
+    /// <summary>
+    /// The assignments of one group, run together: per project, the project is read and expired leases are swept once,
+    /// then each request runs in queue order against what the ones before it wrote. A request is refused only before it
+    /// writes anything, so refusals need no savepoint; a database error fails the run, and the queue then runs each
+    /// request alone.
+    /// </summary>
+    private sealed class AssignWork(TallyService service) : BulkWork<AssignRequest, AssignmentView?>
     {
-        return _writes.Run((c, tx) =>
+        public override void Run(DbConnection c, DbTransaction tx, IReadOnlyList<AssignRequest> inputs, (AssignmentView? Value, Exception? Error)[] results)
         {
-            var p = Visible(c, tx, caller, project, workerAllowed: true, "");
-            if (!caller.IsWorker) throw ApiException.Forbidden("only a worker takes assignments");
-            long now = Now;
-            c.Execute(tx, "UPDATE assignments SET state = 'expired' WHERE project_id = @p AND state = 'open' AND expires_at <= @now", ("p", p.Id), ("now", now));
-            string? task;
+            long now = service.Now;
+            foreach (var byProject in Enumerable.Range(0, inputs.Count).GroupBy(i => inputs[i].Project, StringComparer.Ordinal))
+            {
+                var row = LoadProject(c, tx, byProject.Key);
+                bool swept = false;
+                foreach (int i in byProject)
+                {
+                    try
+                    {
+                        var caller = inputs[i].Caller;
+                        var p = Visible(row, caller, byProject.Key, workerAllowed: true, "");
+                        if (!caller.IsWorker) throw ApiException.Forbidden("only a worker takes assignments");
+                        if (!swept)
+                        {
+                            Expire(c, tx, p.Id, now);
+                            swept = true;
+                        }
+                        results[i] = (Assign(c, tx, p, caller, inputs[i].Request, now), null);
+                    }
+                    catch (ApiException e) { results[i] = (null, e); }
+                }
+            }
+        }
+
+        /// <summary>Leases past their expiry go back to the pool.</summary>
+        private static void Expire(DbConnection c, DbTransaction tx, string project, long now)
+        {
+            var expiring = c.Query(tx, "SELECT DISTINCT task_id FROM assignments WHERE project_id = @p AND state = 'open' AND expires_at <= @now",
+                r => new object?[] { r.GetString(0) }, ("p", project), ("now", now));
+            if (expiring.Count == 0) return;
+            c.Execute(tx, "UPDATE assignments SET state = 'expired' WHERE project_id = @p AND state = 'open' AND expires_at <= @now", ("p", project), ("now", now));
+            RefreshLoad(c, tx, project, expiring);
+        }
+
+        private static AssignmentView? Assign(DbConnection c, DbTransaction tx, ProjectRow p, Principal caller, AssignmentRequest? request, long now)
+        {
+            // Every refusal below comes before the first write.
+            string task;
+            string? payload, lease = null;
+            long started = now;
             if (request?.Task is { } named)
             {
-                if (c.Scalar(tx, "SELECT task_id FROM tasks WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", named)) is null)
+                // The task, whether the worker answered it, and the worker's open lease of it (at most one: asking again renews it).
+                var found = c.Query(tx,
+                    """
+                    SELECT t.payload, (SELECT x.answer_id FROM answers x WHERE x.project_id = t.project_id AND x.task_id = t.task_id AND x.worker_id = @w),
+                           a.assignment_id, a.started_at
+                    FROM tasks t LEFT JOIN assignments a ON a.project_id = t.project_id AND a.task_id = t.task_id AND a.worker_id = @w AND a.state = 'open'
+                    WHERE t.project_id = @p AND t.task_id = @t
+                    """,
+                    r => (Payload: r.NullableString(0), Answered: !r.IsDBNull(1), Lease: r.NullableString(2), Started: r.NullableLong(3)), ("p", p.Id), ("t", named), ("w", caller.Name));
+                if (found.Count == 0)
                     throw ApiException.Invalid($"no task {Quote.Value(named)} in the project");
-                if (c.Scalar(tx, "SELECT answer_id FROM answers WHERE project_id = @p AND task_id = @t AND worker_id = @w", ("p", p.Id), ("t", named), ("w", caller.Name)) is not null)
+                if (found[0].Answered)
                     throw ApiException.Conflict($"you have answered task {Quote.Value(named)} already");
-                task = named;
+                (task, payload, lease) = (named, found[0].Payload, found[0].Lease);
+                if (found[0].Started is long s0) started = s0;
             }
-            else if (c.Query(tx, "SELECT task_id FROM assignments WHERE project_id = @p AND worker_id = @w AND state = 'open' ORDER BY started_at, assignment_id LIMIT 1",
-                         r => r.GetString(0), ("p", p.Id), ("w", caller.Name)) is [var held])
+            else if (c.Query(tx,
+                         """
+                         SELECT a.task_id, t.payload, a.assignment_id, a.started_at FROM assignments a JOIN tasks t ON t.project_id = a.project_id AND t.task_id = a.task_id
+                         WHERE a.project_id = @p AND a.worker_id = @w AND a.state = 'open' ORDER BY a.started_at, a.assignment_id LIMIT 1
+                         """,
+                         r => (r.GetString(0), r.NullableString(1), r.GetString(2), r.Long(3)), ("p", p.Id), ("w", caller.Name)) is [var held])
             {
                 // A worker who asks again (a lost response, a reloaded page) gets the task they hold, not a second one.
-                task = held;
+                (task, payload, lease, started) = held;
             }
             else
             {
-                const string load = "(t.answers + (SELECT COUNT(*) FROM assignments a WHERE a.project_id = t.project_id AND a.task_id = t.task_id AND a.state = 'open'))";
+                // load_count = answers + open leases, kept by every write that changes either (RefreshLoad), and indexed
+                // with the upload order, so the first free task is found by walking an index instead of scanning the project.
                 const string free = """
                     t.project_id = @p
                     AND NOT EXISTS (SELECT 1 FROM answers x WHERE x.project_id = t.project_id AND x.task_id = t.task_id AND x.worker_id = @w)
                     AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.project_id = t.project_id AND a.task_id = t.task_id AND a.worker_id = @w AND a.state = 'open')
                     """;
-                task = c.Scalar(tx, $"SELECT t.task_id FROM tasks t WHERE {free} AND {load} < @min ORDER BY {load}, t.seq LIMIT 1",
-                    ("p", p.Id), ("w", caller.Name), ("min", p.Spec.MinAnswers)) as string;
-                task ??= c.Scalar(tx,
-                    $"SELECT t.task_id FROM tasks t WHERE {free} AND {load} < @max AND (t.confidence IS NULL OR t.confidence < @target) ORDER BY t.confidence, {load}, t.seq LIMIT 1",
-                    ("p", p.Id), ("w", caller.Name), ("max", p.Spec.MaxAnswers), ("target", p.Spec.ConfidenceTarget)) as string;
-                if (task is null) return (AssignmentView?)null;
+                var pick = c.Query(tx, $"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count < @min ORDER BY t.load_count, t.seq LIMIT 1",
+                    r => (r.GetString(0), r.NullableString(1)), ("p", p.Id), ("w", caller.Name), ("min", p.Spec.MinAnswers));
+                if (pick.Count == 0)
+                    pick = c.Query(tx,
+                        $"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count < @max AND (t.confidence IS NULL OR t.confidence < @target) ORDER BY t.confidence, t.load_count, t.seq LIMIT 1",
+                        r => (r.GetString(0), r.NullableString(1)), ("p", p.Id), ("w", caller.Name), ("max", p.Spec.MaxAnswers), ("target", p.Spec.ConfidenceTarget));
+                if (pick.Count == 0) return null;
+                (task, payload) = pick[0];
             }
-            // A worker holds at most one open lease per task; asking again renews it.
-            var open = c.Query(tx, "SELECT assignment_id FROM assignments WHERE project_id = @p AND task_id = @t AND worker_id = @w AND state = 'open'",
-                r => r.GetString(0), ("p", p.Id), ("t", task), ("w", caller.Name));
-            string id = open.Count > 0 ? open[0] : KeyRing.NewId("a_");
             long expires = now + p.Spec.LeaseSeconds * 1000L;
-            if (open.Count > 0)
-                c.Execute(tx, "UPDATE assignments SET expires_at = @e WHERE project_id = @p AND assignment_id = @a", ("e", expires), ("p", p.Id), ("a", id));
+            if (lease is not null)
+                c.Execute(tx, "UPDATE assignments SET expires_at = @e WHERE project_id = @p AND assignment_id = @a", ("e", expires), ("p", p.Id), ("a", lease));
             else
+            {
+                lease = KeyRing.NewId("a_");
                 c.Execute(tx, "INSERT INTO assignments (project_id, assignment_id, task_id, worker_id, round, started_at, expires_at, state) VALUES (@p, @a, @t, @w, @r, @s, @e, 'open')",
-                    ("p", p.Id), ("a", id), ("t", task), ("w", caller.Name), ("r", p.CurrentRound), ("s", now), ("e", expires));
-            var payload = c.Scalar(tx, "SELECT payload FROM tasks WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", task)) as string;
-            long started = Convert.ToInt64(c.Scalar(tx, "SELECT started_at FROM assignments WHERE project_id = @p AND assignment_id = @a", ("p", p.Id), ("a", id)), CultureInfo.InvariantCulture);
-            return new AssignmentView(id, task, payload is null ? null : JsonDocument.Parse(payload).RootElement.Clone(), p.CurrentRound,
+                    ("p", p.Id), ("a", lease), ("t", task), ("w", caller.Name), ("r", p.CurrentRound), ("s", now), ("e", expires));
+                RefreshLoad(c, tx, p.Id, [[task]]);
+            }
+            return new AssignmentView(lease, task, payload is null ? null : JsonDocument.Parse(payload).RootElement.Clone(), p.CurrentRound,
                 DateTimeOffset.FromUnixTimeMilliseconds(started), DateTimeOffset.FromUnixTimeMilliseconds(expires));
-        });
+        }
     }
+
+    /// <summary>Sets <c>load_count</c> (answers + open leases, the order of assignment) of <paramref name="tasks"/> (rows of one task id) from the tables.</summary>
+    private static void RefreshLoad(DbConnection c, DbTransaction tx, string project, IReadOnlyList<object?[]> tasks) =>
+        c.ExecuteRows(tx,
+            """
+            UPDATE tasks SET load_count = answers + (SELECT COUNT(*) FROM assignments a WHERE a.project_id = tasks.project_id AND a.task_id = tasks.task_id AND a.state = 'open')
+            WHERE project_id = @p AND task_id {in}
+            """, tasks, ("p", project));
 
     // ---------------------------------------------------------------- answers
 
@@ -305,74 +397,163 @@ public sealed class TallyService : IAsyncDisposable
             if (!ids.Add(a.Id)) throw ApiException.Invalid($"{where}id {Quote.Value(a.Id)} appears twice in the request");
             if (!tasks.Add(a.Task)) throw ApiException.Invalid($"{where}task {Quote.Value(a.Task)} is answered twice in the request");
         }
-        return _writes.Run<IReadOnlyList<AnswerAck>>((c, tx) =>
-        {
-            var p = Visible(c, tx, caller, project, workerAllowed: true, "");
-            if (!caller.IsWorker) throw ApiException.Forbidden("only a worker posts answers");
-            var classes = new HashSet<string>(p.Spec.Classes, StringComparer.Ordinal);
-            long now = Now;
-            var acks = new AnswerAck[answers.Count];
-            var fresh = new List<(int Index, AnswerPost Answer, string Assignment, long Started)>();
-            for (int i = 0; i < answers.Count; i++)
-            {
-                var a = answers[i];
-                string where = answers.Count == 1 ? "" : $"answer {i + 1}: ";
-                var stored = c.Query(tx, "SELECT task_id, label, round, late FROM answers WHERE project_id = @p AND worker_id = @w AND answer_id = @id",
-                    r => (Task: r.GetString(0), Label: r.GetString(1), Round: (int)r.Long(2), Late: r.Long(3) != 0), ("p", p.Id), ("w", caller.Name), ("id", a.Id));
-                if (stored.Count > 0)
-                {
-                    if (stored[0].Task != a.Task || stored[0].Label != a.Label)
-                        throw ApiException.Conflict($"{where}id {Quote.Value(a.Id)} was used for another answer (task {Quote.Value(stored[0].Task)}, label {Quote.Value(stored[0].Label)})");
-                    acks[i] = new AnswerAck(a.Id, "duplicate", stored[0].Round, stored[0].Late);
-                    continue;
-                }
-                if (c.Scalar(tx, "SELECT task_id FROM tasks WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", a.Task)) is null)
-                    throw ApiException.Invalid($"{where}no task {Quote.Value(a.Task)} in the project");
-                if (!classes.Contains(a.Label))
-                    throw ApiException.Invalid($"{where}label {Quote.Value(a.Label)} is not one of the project's classes ({string.Join(", ", p.Spec.Classes.Take(20))})");
-                if (c.Scalar(tx, "SELECT answer_id FROM answers WHERE project_id = @p AND task_id = @t AND worker_id = @w", ("p", p.Id), ("t", a.Task), ("w", caller.Name)) is string other)
-                    throw ApiException.Conflict($"{where}you answered task {Quote.Value(a.Task)} already (answer {Quote.Value(other)})");
-                string byId = a.Assignment is null ? "" : " AND assignment_id = @a";
-                var lease = c.Query(tx,
-                    $"SELECT assignment_id, started_at, state, expires_at FROM assignments WHERE project_id = @p AND task_id = @t AND worker_id = @w{byId} ORDER BY started_at DESC LIMIT 1",
-                    r => (Id: r.GetString(0), Started: r.Long(1), State: r.GetString(2), Expires: r.Long(3)), ("p", p.Id), ("t", a.Task), ("w", caller.Name), ("a", a.Assignment ?? ""));
-                if (lease.Count == 0)
-                    throw ApiException.Conflict($"{where}you hold no assignment of task {Quote.Value(a.Task)}; ask for one first (POST /projects/{p.Id}/assignments)");
-                // An answer after its lease expired is still the worker's answer: kept, and late when past the deadline.
-                fresh.Add((i, a, lease[0].Id, lease[0].Started));
-            }
-            long seq = Convert.ToInt64(c.Scalar(tx, "SELECT answer_count FROM projects WHERE project_id = @p", ("p", p.Id)), CultureInfo.InvariantCulture);
-            foreach (var (i, a, assignment, started) in fresh)
-            {
-                double seconds = Math.Max(0, (now - started) / 1000.0);
-                bool late = p.Spec.DeadlineSeconds is double d && seconds > d;
-                c.Execute(tx,
-                    "INSERT INTO answers (project_id, worker_id, answer_id, task_id, label, round, assignment_id, answered_at, seconds, late, seq) VALUES (@p, @w, @id, @t, @l, @r, @a, @now, @s, @late, @seq)",
-                    ("p", p.Id), ("w", caller.Name), ("id", a.Id), ("t", a.Task), ("l", a.Label), ("r", p.CurrentRound), ("a", assignment), ("now", now),
-                    ("s", seconds), ("late", late ? 1 : 0), ("seq", seq++));
-                c.Execute(tx, "UPDATE assignments SET state = 'answered' WHERE project_id = @p AND assignment_id = @a", ("p", p.Id), ("a", assignment));
-                c.Execute(tx, "UPDATE tasks SET answers = answers + 1 WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", a.Task));
-                acks[i] = new AnswerAck(a.Id, "stored", p.CurrentRound, late);
-            }
-            if (fresh.Count > 0)
-            {
-                c.Execute(tx, "UPDATE projects SET answer_count = answer_count + @n WHERE project_id = @p", ("n", fresh.Count), ("p", p.Id));
-                foreach (var task in fresh.Select(f => f.Answer.Task).Distinct(StringComparer.Ordinal)) RefreshVoteConfidence(c, tx, p.Id, task);
-            }
-            return acks;
-        });
+        return _writes.Run(_answerWork, new AnswerRequest(caller, project, answers));
     }
 
+    private sealed record AnswerRequest(Principal Caller, string Project, IReadOnlyList<AnswerPost> Answers);
+
     /// <summary>
-    /// Between round closes, a task's confidence is its majority share (what dynamic overlap compares with the target);
-    /// a close replaces it by the fitted model's posterior.
+    /// The answers of one group, run together: per project, the project is read once, the state the checks need (ids
+    /// stored, tasks answered, leases, tasks, label counts) is read in a few set queries, every request is then checked
+    /// in memory in queue order (each seeing the ones before it, as if run alone), and the accepted answers are written
+    /// with one multi-row insert and three set updates. A refused request writes nothing.
     /// </summary>
-    private static void RefreshVoteConfidence(DbConnection c, DbTransaction tx, string project, string task)
+    private sealed class AnswerWork(TallyService service) : BulkWork<AnswerRequest, IReadOnlyList<AnswerAck>>
     {
-        var counts = c.Query(tx, "SELECT COUNT(*) FROM answers WHERE project_id = @p AND task_id = @t GROUP BY label", r => r.Long(0), ("p", project), ("t", task));
-        long total = counts.Sum();
-        double share = total == 0 ? 0 : (double)counts.Max() / total;
-        c.Execute(tx, "UPDATE tasks SET confidence = @c WHERE project_id = @p AND task_id = @t", ("c", share), ("p", project), ("t", task));
+        public override void Run(DbConnection c, DbTransaction tx, IReadOnlyList<AnswerRequest> inputs, (IReadOnlyList<AnswerAck>? Value, Exception? Error)[] results)
+        {
+            long now = service.Now;
+            foreach (var byProject in Enumerable.Range(0, inputs.Count).GroupBy(i => inputs[i].Project, StringComparer.Ordinal))
+                RunProject(c, tx, byProject.Key, [.. byProject], inputs, results, now);
+        }
+
+        private static void RunProject(DbConnection c, DbTransaction tx, string project, List<int> items, IReadOnlyList<AnswerRequest> inputs,
+            (IReadOnlyList<AnswerAck>? Value, Exception? Error)[] results, long now)
+        {
+            var row = LoadProject(c, tx, project);
+            var valid = new List<int>(items.Count);
+            foreach (int i in items)
+            {
+                try
+                {
+                    Visible(row, inputs[i].Caller, project, workerAllowed: true, "");
+                    if (!inputs[i].Caller.IsWorker) throw ApiException.Forbidden("only a worker posts answers");
+                    valid.Add(i);
+                }
+                catch (ApiException e) { results[i] = (null, e); }
+            }
+            if (valid.Count == 0) return;
+            var p = row!;
+            var classes = new HashSet<string>(p.Spec.Classes, StringComparer.Ordinal);
+
+            // What the checks need, for every answer of the run at once.
+            var idRows = new List<object?[]>();
+            var pairRows = new List<object?[]>();
+            var taskRows = new List<object?[]>();
+            var seenTasks = new HashSet<string>(StringComparer.Ordinal);
+            foreach (int i in valid)
+                foreach (var a in inputs[i].Answers)
+                {
+                    idRows.Add([inputs[i].Caller.Name, a.Id]);
+                    pairRows.Add([a.Task, inputs[i].Caller.Name]);
+                    if (seenTasks.Add(a.Task)) taskRows.Add([a.Task]);
+                }
+            var stored = new Dictionary<(string Worker, string Id), (string Task, string Label, int Round, bool Late)>();
+            foreach (var s in c.QueryRows(tx,
+                         "SELECT a.worker_id, a.answer_id, a.task_id, a.label, a.round, a.late FROM {values} CROSS JOIN answers a WHERE a.project_id = @p AND a.worker_id = v.column1 AND a.answer_id = v.column2",
+                         idRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), (int)r.Long(4), r.Long(5) != 0), ("p", p.Id)))
+                stored[(s.Item1, s.Item2)] = (s.Item3, s.Item4, s.Item5, s.Item6);
+            // The answers of the tasks: who answered them already, and their votes.
+            var answered = new Dictionary<(string Task, string Worker), string>();
+            var votes = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
+            foreach (var (task, worker, id, label) in c.QueryRows(tx, "SELECT task_id, worker_id, answer_id, label FROM answers WHERE project_id = @p AND task_id {in}",
+                         taskRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3)), ("p", p.Id)))
+            {
+                answered[(task, worker)] = id;
+                if (!votes.TryGetValue(task, out var byLabel)) votes[task] = byLabel = new Dictionary<string, long>(StringComparer.Ordinal);
+                byLabel[label] = byLabel.GetValueOrDefault(label) + 1;
+            }
+            // A worker's lease of a task: the latest assignment (any state; an answer after its lease expired is still kept).
+            var leases = new Dictionary<(string Task, string Worker), List<(string Id, long Started, bool Open)>>();
+            foreach (var s in c.QueryRows(tx,
+                         "SELECT s.task_id, s.worker_id, s.assignment_id, s.started_at, s.state FROM {values} CROSS JOIN assignments s WHERE s.project_id = @p AND s.task_id = v.column1 AND s.worker_id = v.column2",
+                         pairRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.Long(3), r.GetString(4) == "open"), ("p", p.Id)))
+            {
+                if (!leases.TryGetValue((s.Item1, s.Item2), out var list)) leases[(s.Item1, s.Item2)] = list = [];
+                list.Add((s.Item3, s.Item4, s.Item5));
+            }
+            // A task with a lease exists (leases are only given for tasks of the project, and tasks are never removed);
+            // only the others are looked up.
+            var known = leases.Keys.Select(k => k.Task).ToHashSet(StringComparer.Ordinal);
+            var unleased = taskRows.Where(t => !known.Contains((string)t[0]!)).ToList();
+            known.UnionWith(c.QueryRows(tx, "SELECT task_id FROM tasks WHERE project_id = @p AND task_id {in}", unleased, r => r.GetString(0), ("p", p.Id)));
+
+            // Each request in order, against the state the ones before it left.
+            long seq = p.Answers;
+            var inserts = new List<object?[]>();
+            var leasesAnswered = new List<object?[]>();
+            var perTask = new Dictionary<string, int>(StringComparer.Ordinal);
+            var loadChanged = new HashSet<string>(StringComparer.Ordinal);
+            foreach (int i in valid)
+            {
+                var (caller, answers) = (inputs[i].Caller, inputs[i].Answers);
+                try
+                {
+                    var acks = new AnswerAck[answers.Count];
+                    var fresh = new List<(int Index, AnswerPost Answer, string Assignment, long Started, bool Open)>();
+                    for (int k = 0; k < answers.Count; k++)
+                    {
+                        var a = answers[k];
+                        string where = answers.Count == 1 ? "" : $"answer {k + 1}: ";
+                        if (stored.TryGetValue((caller.Name, a.Id), out var first))
+                        {
+                            if (first.Task != a.Task || first.Label != a.Label)
+                                throw ApiException.Conflict($"{where}id {Quote.Value(a.Id)} was used for another answer (task {Quote.Value(first.Task)}, label {Quote.Value(first.Label)})");
+                            acks[k] = new AnswerAck(a.Id, "duplicate", first.Round, first.Late);
+                            continue;
+                        }
+                        if (!known.Contains(a.Task))
+                            throw ApiException.Invalid($"{where}no task {Quote.Value(a.Task)} in the project");
+                        if (!classes.Contains(a.Label))
+                            throw ApiException.Invalid($"{where}label {Quote.Value(a.Label)} is not one of the project's classes ({string.Join(", ", p.Spec.Classes.Take(20))})");
+                        if (answered.TryGetValue((a.Task, caller.Name), out var other))
+                            throw ApiException.Conflict($"{where}you answered task {Quote.Value(a.Task)} already (answer {Quote.Value(other)})");
+                        (string Id, long Started, bool Open)? lease = null;
+                        if (leases.TryGetValue((a.Task, caller.Name), out var held))
+                            foreach (var l in held)
+                                if ((a.Assignment is null || l.Id == a.Assignment) && (lease is null || l.Started > lease.Value.Started)) lease = l;
+                        if (lease is null)
+                            throw ApiException.Conflict($"{where}you hold no assignment of task {Quote.Value(a.Task)}; ask for one first (POST /projects/{p.Id}/assignments)");
+                        // An answer after its lease expired is still the worker's answer: kept, and late when past the deadline.
+                        fresh.Add((k, a, lease.Value.Id, lease.Value.Started, lease.Value.Open));
+                    }
+                    foreach (var (k, a, assignment, started, open) in fresh)
+                    {
+                        // Answering an open lease leaves answers + open leases as they were; answering after the lease
+                        // expired adds one.
+                        if (!open) loadChanged.Add(a.Task);
+                        double seconds = Math.Max(0, (now - started) / 1000.0);
+                        bool late = p.Spec.DeadlineSeconds is double d && seconds > d;
+                        inserts.Add([p.Id, caller.Name, a.Id, a.Task, a.Label, p.CurrentRound, assignment, now, seconds, late ? 1 : 0, seq++]);
+                        leasesAnswered.Add([assignment]);
+                        stored[(caller.Name, a.Id)] = (a.Task, a.Label, p.CurrentRound, late);
+                        answered[(a.Task, caller.Name)] = a.Id;
+                        if (!votes.TryGetValue(a.Task, out var byLabel)) votes[a.Task] = byLabel = new Dictionary<string, long>(StringComparer.Ordinal);
+                        byLabel[a.Label] = byLabel.GetValueOrDefault(a.Label) + 1;
+                        perTask[a.Task] = perTask.GetValueOrDefault(a.Task) + 1;
+                        acks[k] = new AnswerAck(a.Id, "stored", p.CurrentRound, late);
+                    }
+                    results[i] = (acks, null);
+                }
+                catch (ApiException e) { results[i] = (null, e); }
+            }
+            if (inserts.Count == 0) return;
+
+            c.ExecuteRows(tx, "INSERT INTO answers (project_id, worker_id, answer_id, task_id, label, round, assignment_id, answered_at, seconds, late, seq) {select}", inserts);
+            c.ExecuteRows(tx, "UPDATE assignments SET state = 'answered' WHERE project_id = @p AND assignment_id {in}", leasesAnswered, ("p", p.Id));
+            // Between round closes, a task's confidence is its majority share (what dynamic overlap compares with the
+            // target); a close replaces it by the fitted model's posterior.
+            var taskUpdates = perTask.Select(t =>
+            {
+                var byLabel = votes[t.Key];
+                long total = byLabel.Values.Sum();
+                return new object?[] { t.Key, t.Value, total == 0 ? 0.0 : (double)byLabel.Values.Max() / total };
+            }).ToList();
+            c.ExecuteRows(tx, "UPDATE tasks SET answers = answers + v.column2, confidence = v.column3 FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1",
+                taskUpdates, ("p", p.Id));
+            RefreshLoad(c, tx, p.Id, [.. loadChanged.Select(t => new object?[] { t })]);
+            c.Execute(tx, "UPDATE projects SET answer_count = answer_count + @n WHERE project_id = @p", ("n", inserts.Count), ("p", p.Id));
+        }
     }
 
     // ---------------------------------------------------------------- rounds

@@ -17,7 +17,7 @@ public sealed class ServiceDurabilityTests(PostgresFixture postgres) : IDisposab
 
     public void Dispose() { try { Directory.Delete(_dir, true); } catch (IOException) { } }
 
-    private const int Workers = 32, Tasks = 400, Kills = 10;
+    private const int Workers = 32, Tasks = 1200, Kills = 10;
 
     [Fact]
     [Trait("Category", "Slow")]

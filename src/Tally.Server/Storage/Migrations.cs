@@ -34,17 +34,23 @@ public static class Migrations
             """
             CREATE TABLE tasks (
               project_id TEXT NOT NULL, task_id TEXT NOT NULL, seq BIGINT NOT NULL, payload TEXT NULL, gold TEXT NULL,
-              answers INTEGER NOT NULL, confidence {double} NULL, PRIMARY KEY (project_id, task_id))
+              answers INTEGER NOT NULL, confidence {double} NULL, load_count INTEGER NOT NULL, PRIMARY KEY (project_id, task_id))
             """,
             "CREATE INDEX tasks_seq ON tasks (project_id, seq)",
+            // Assignment order: under-answered first (answers + open leases, then upload order), then the least confident.
+            "CREATE INDEX tasks_load ON tasks (project_id, load_count, seq)",
+            "CREATE INDEX tasks_overlap ON tasks (project_id, confidence, load_count, seq)",
             """
             CREATE TABLE assignments (
               project_id TEXT NOT NULL, assignment_id TEXT NOT NULL, task_id TEXT NOT NULL, worker_id TEXT NOT NULL,
               round INTEGER NOT NULL, started_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, state TEXT NOT NULL,
               PRIMARY KEY (project_id, assignment_id))
             """,
-            "CREATE INDEX assignments_task ON assignments (project_id, task_id, state)",
-            "CREATE INDEX assignments_worker ON assignments (project_id, worker_id, state)",
+            // A worker's leases of a task (any state); the open leases of a worker, and of the project by expiry. The state is
+            // in no key: an answer closing its lease then rewrites the row and drops two index entries, nothing more.
+            "CREATE INDEX assignments_task ON assignments (project_id, task_id, worker_id)",
+            "CREATE INDEX assignments_worker ON assignments (project_id, worker_id, started_at, assignment_id) WHERE state = 'open'",
+            "CREATE INDEX assignments_expiry ON assignments (project_id, expires_at) WHERE state = 'open'",
             """
             CREATE TABLE answers (
               project_id TEXT NOT NULL, worker_id TEXT NOT NULL, answer_id TEXT NOT NULL, task_id TEXT NOT NULL,
