@@ -358,7 +358,8 @@ public sealed class TallyService : IAsyncDisposable
                 lease = KeyRing.NewId("a_");
                 c.Execute(tx, "INSERT INTO assignments (project_id, assignment_id, task_id, worker_id, round, started_at, expires_at, state) VALUES (@p, @a, @t, @w, @r, @s, @e, 'open')",
                     ("p", p.Id), ("a", lease), ("t", task), ("w", caller.Name), ("r", p.CurrentRound), ("s", now), ("e", expires));
-                RefreshLoad(c, tx, p.Id, [[task]]);
+                // One more open lease (the checks above made sure the worker held none of this task).
+                c.Execute(tx, "UPDATE tasks SET load_count = load_count + 1 WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", task));
             }
             return new AssignmentView(lease, task, payload is null ? null : JsonDocument.Parse(payload).RootElement.Clone(), p.CurrentRound,
                 DateTimeOffset.FromUnixTimeMilliseconds(started), DateTimeOffset.FromUnixTimeMilliseconds(expires));

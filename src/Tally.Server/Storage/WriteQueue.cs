@@ -4,7 +4,7 @@ using System.Threading.Channels;
 namespace Tally.Server.Storage;
 
 /// <summary>
-/// A kind of write whose queued items can run together: consecutive items of the same <see cref="BulkWork{TInput, TResult}"/>
+/// A kind of write whose queued items can run together: the items of the same <see cref="BulkWork{TInput, TResult}"/>
 /// in a group are handed to <see cref="Run"/> at once, so that a run of, say, 64 answers costs a handful of
 /// statements instead of a dozen per answer. Each item still succeeds or fails on its own: <see cref="Run"/> sets one
 /// result or one refusal per input, and writes nothing of a refused input.
@@ -30,8 +30,8 @@ public abstract class BulkWork<TInput, TResult>
 /// Every write of the service goes through one queue served by one connection: the items waiting when the writer is
 /// free are run in one transaction (group commit), each inside its own savepoint so one refused item does not undo
 /// the others, and every caller is answered only after the commit returned. Durability then costs one fsync per
-/// group, not per request, and SQLite never sees two writers. Consecutive items of one <see cref="BulkWork{TInput, TResult}"/>
-/// run together, in one savepoint.
+/// group, not per request, and SQLite never sees two writers. The items of one <see cref="BulkWork{TInput, TResult}"/>
+/// in a group are put next to each other and run together, in one savepoint.
 /// </summary>
 public sealed class WriteQueue : IAsyncDisposable
 {
@@ -128,6 +128,31 @@ public sealed class WriteQueue : IAsyncDisposable
         return (TResult)(await done.Task.ConfigureAwait(false))!;
     }
 
+    /// <summary>
+    /// Puts the items of each bulk work next to each other (stably: kinds in the order they first appear, items of a
+    /// kind in queue order), so that, say, the answers of a group run as one run even when assignments came between
+    /// them. The items of a group were all waiting at once, so any order of them is a valid order of execution.
+    /// </summary>
+    private static void Gather(List<Item> group)
+    {
+        if (group.Count < 3) return;
+        var order = new List<object>();
+        var byKind = new Dictionary<object, List<Item>>(ReferenceEqualityComparer.Instance);
+        foreach (var item in group)
+        {
+            object kind = item.Bulk?.Key ?? item;
+            if (!byKind.TryGetValue(kind, out var list))
+            {
+                byKind[kind] = list = [];
+                order.Add(kind);
+            }
+            list.Add(item);
+        }
+        if (order.Count == group.Count) return;
+        group.Clear();
+        foreach (var kind in order) group.AddRange(byKind[kind]);
+    }
+
     private static void RunAlone(DbTransaction tx, Item item, DbConnection connection, string savepoint, List<(object? Value, Exception? Error)> results)
     {
         tx.Save(savepoint);
@@ -154,6 +179,7 @@ public sealed class WriteQueue : IAsyncDisposable
             group.Clear();
             while (group.Count < _maxGroup && _items.Reader.TryRead(out var item)) group.Add(item);
             if (group.Count == 0) continue;
+            Gather(group);
             results.Clear();
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             try
