@@ -223,6 +223,13 @@ public static class Sql
         }
     }
 
+    /// <summary>
+    /// What to append to a <c>SELECT</c> of one row to lock it until the transaction ends: <c>FOR UPDATE</c> on
+    /// PostgreSQL, where several replicas write at once; nothing on SQLite, whose <c>BEGIN IMMEDIATE</c> holds the
+    /// whole file already.
+    /// </summary>
+    public static string ForUpdate(this DbConnection c) => c is NpgsqlConnection ? " FOR UPDATE" : "";
+
     /// <summary>A nullable string column.</summary>
     public static string? NullableString(this DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);
 
