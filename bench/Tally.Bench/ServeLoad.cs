@@ -22,9 +22,9 @@ namespace Tally.Bench;
 /// <item><c>cycle</c>: the whole worker cycle — ask for an assignment (the service picks the task), answer it.</item>
 /// </list>
 /// Reported over the window after the warm-up: acknowledged answers/s, latency percentiles of the answer requests
-/// (and of the assignments in cycle mode), and answers per commit — the write queue's commits, each one fsync
-/// (SQLite: WAL with synchronous=FULL; PostgreSQL: fsync=on, synchronous_commit=on, where the server's own
-/// <c>pg_stat_wal.wal_sync</c> count is shown as well). PostgreSQL runs in a throwaway cluster made here (initdb on a
+/// (and of the assignments in cycle mode), answers per commit (the write queue's transactions) and per log flush
+/// (each flush one fsync, covering every group committed since the previous one; nothing is acknowledged before its
+/// flush) — SQLite: WAL; PostgreSQL: fsync=on, where the server's own <c>pg_stat_wal.wal_sync</c> count is shown as well. PostgreSQL runs in a throwaway cluster made here (initdb on a
 /// free port, removed afterwards). Loops stop at the time limit or after <c>--max-requests</c> requests.
 /// </summary>
 public static class ServeLoad
@@ -77,7 +77,7 @@ public static class ServeLoad
         var stdout = Console.Out;
         stdout.WriteLine($"# serve-load: {clients} clients, {replicas} replica(s), {warmup:0.#} s warm-up + {seconds:0.#} s window, batch {batch}, {tasks:N0} tasks, " +
                          $"{Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, load average {LoadAverage()}");
-        stdout.WriteLine("engine,mode,clients,batch,answers,window_s,answers_per_s,p50_ms,p95_ms,p99_ms,max_ms,assign_p50_ms,assign_p99_ms,commits,answers_per_commit,wal_syncs,errors");
+        stdout.WriteLine("engine,mode,clients,batch,answers,window_s,answers_per_s,p50_ms,p95_ms,p99_ms,max_ms,assign_p50_ms,assign_p99_ms,commits,answers_per_commit,flushes,answers_per_flush,wal_syncs,errors");
         foreach (var engine in engines == "both" ? new[] { "sqlite", "postgres" } : [engines])
             foreach (var m in modes)
             {
@@ -177,7 +177,7 @@ public static class ServeLoad
             long t0 = Stopwatch.GetTimestamp();
             long warmEnd = t0 + (long)(s.Warmup * Stopwatch.Frequency);
             long deadline = warmEnd + (long)(s.Seconds * Stopwatch.Frequency);
-            long commits0 = 0, items0 = 0, wal0 = 0;
+            long commits0 = 0, items0 = 0, wal0 = 0, flushes0 = 0;
             TimeSpan cpu0 = TimeSpan.Zero, busy0 = TimeSpan.Zero, commit0 = TimeSpan.Zero;
             bool marked = false;
             var mark = new object();
@@ -188,6 +188,7 @@ public static class ServeLoad
                     if (marked) return;
                     marked = true;
                     commits0 = service.Writes.Commits;
+                    flushes0 = service.Writes.Flushes;
                     items0 = service.Writes.ItemsCommitted;
                     wal0 = pg?.WalSyncs() ?? 0;
                     cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
@@ -256,7 +257,7 @@ public static class ServeLoad
             MarkStart();
             await marker;
             long end = Math.Min(deadline, results.Where(r => r.RanOut > 0).Select(r => r.RanOut).DefaultIfEmpty(deadline).Min());
-            long commits = service.Writes.Commits - commits0, items = service.Writes.ItemsCommitted - items0;
+            long commits = service.Writes.Commits - commits0, items = service.Writes.ItemsCommitted - items0, flushes = service.Writes.Flushes - flushes0;
             long walSyncs = pg is null ? -1 : pg.WalSyncs() - wal0;
             double window = Math.Max(1e-9, (double)(end - warmEnd) / Stopwatch.Frequency);
             long acked = results.Sum(r => r.Acked);
@@ -279,7 +280,7 @@ public static class ServeLoad
             return string.Create(CultureInfo.InvariantCulture,
                 $"{engine},{mode},{s.Clients},{s.Batch},{acked},{window:0.0},{acked / window:0},{Ms(lat, 0.50):0.00},{Ms(lat, 0.95):0.00},{Ms(lat, 0.99):0.00},{Ms(lat, 1):0.00}," +
                 $"{(alat.Length == 0 ? "" : Ms(alat, 0.50).ToString("0.00", CultureInfo.InvariantCulture))},{(alat.Length == 0 ? "" : Ms(alat, 0.99).ToString("0.00", CultureInfo.InvariantCulture))}," +
-                $"{commits},{(commits == 0 ? 0 : (double)acked / commits):0.0},{(walSyncs < 0 ? "" : walSyncs.ToString(CultureInfo.InvariantCulture))},{errors}");
+                $"{commits},{(commits == 0 ? 0 : (double)acked / commits):0.0},{flushes},{(flushes == 0 ? 0 : (double)acked / flushes):0.0},{(walSyncs < 0 ? "" : walSyncs.ToString(CultureInfo.InvariantCulture))},{errors}");
         }
         finally
         {
@@ -424,4 +425,5 @@ internal sealed class Replicas(Tally.Server.Storage.WriteQueue[] queues)
     public long ItemsCommitted => queues.Sum(q => q.ItemsCommitted);
     public TimeSpan BusyTime => TimeSpan.FromTicks(queues.Sum(q => q.BusyTime.Ticks) / queues.Length);
     public TimeSpan CommitTime => TimeSpan.FromTicks(queues.Sum(q => q.CommitTime.Ticks));
+    public long Flushes => queues.Sum(q => q.Flushes);
 }

@@ -17,7 +17,8 @@ public enum Engine
 /// <summary>
 /// Where the service keeps its data and how to open connections to it. SQLite by default (a file under the data
 /// folder); PostgreSQL when given an Npgsql connection string. Every connection of SQLite gets <c>synchronous=FULL</c>
-/// (a commit is on disk before it is acknowledged), a busy timeout, a 64 MiB page cache and a memory map for reads; the
+/// (a commit is on disk before it returns) — except the write queue's (<see cref="OpenWriter"/>), whose commits are
+/// made durable by a separate flush before anyone is told of them —, a busy timeout, a 64 MiB page cache and a memory map for reads; the
 /// database is put in WAL mode once.
 /// </summary>
 public sealed class Database : IDisposable
@@ -78,6 +79,25 @@ public sealed class Database : IDisposable
         return connection is SqliteConnection s ? s.BeginTransaction(deferred: false) : connection.BeginTransaction(IsolationLevel.ReadCommitted);
     }
 
+    /// <summary>
+    /// The write queue's connection: like <see cref="Open"/>, but its commits return once the transaction is in the
+    /// log, before the log is on disk (SQLite: <c>synchronous=NORMAL</c> in WAL mode; PostgreSQL:
+    /// <c>synchronous_commit=off</c>). Nothing committed on it may be acknowledged until a <see cref="LogFlusher"/>
+    /// has flushed the log after the commit: the flush then costs the writer nothing, and one flush covers all the
+    /// groups committed while the previous one ran.
+    /// </summary>
+    public DbConnection OpenWriter()
+    {
+        var c = Open();
+        c.Execute(null, c is SqliteConnection ? "PRAGMA synchronous=NORMAL" : "SET synchronous_commit = off");
+        return c;
+    }
+
+    /// <summary>A flusher of this database's log, for the commits of <see cref="OpenWriter"/> connections.</summary>
+    public LogFlusher CreateFlusher() => _sqlite is not null ? new SqliteLogFlusher(SqliteFile()) : new PostgresLogFlusher(this);
+
+    private string SqliteFile() => new SqliteConnectionStringBuilder(_sqlite).DataSource;
+
     /// <summary>The engine's type for a double column.</summary>
     public string DoubleType => Engine == Engine.Sqlite ? "REAL" : "DOUBLE PRECISION";
 
@@ -87,6 +107,71 @@ public sealed class Database : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _postgres?.Dispose();
+}
+
+/// <summary>
+/// Makes everything committed so far on the database durable: when <see cref="Flush"/> returns, every transaction that
+/// had committed (on any connection) when it was called is on disk.
+/// </summary>
+public abstract class LogFlusher : IDisposable
+{
+    /// <summary>Flushes the log to disk (blocks for one fsync or so).</summary>
+    public abstract void Flush();
+
+    /// <inheritdoc />
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+}
+
+/// <summary>
+/// SQLite in WAL mode: a commit appends its frames to <c>FILE-wal</c>; fsync of that file makes them durable (as
+/// <c>synchronous=FULL</c> would at the commit; checkpoints in NORMAL mode sync the log before they copy it back). The
+/// file is opened afresh for each flush (an open costs microseconds, an fsync milliseconds), so a log SQLite deleted
+/// and created again is never missed by syncing the old one; no log file means nothing is waiting to be flushed.
+/// </summary>
+internal sealed class SqliteLogFlusher(string databaseFile) : LogFlusher
+{
+    private readonly string _wal = Path.GetFullPath(databaseFile) + "-wal";
+
+    public override void Flush()
+    {
+        Microsoft.Win32.SafeHandles.SafeFileHandle wal;
+        try { wal = File.OpenHandle(_wal, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete); }
+        catch (FileNotFoundException) { return; }
+        using (wal) RandomAccess.FlushToDisk(wal);
+    }
+}
+
+/// <summary>
+/// PostgreSQL: a transaction that writes a commit record, committed with <c>synchronous_commit=on</c>, returns only
+/// once the log is flushed through its commit — and so through every commit before it, including the writer's
+/// asynchronous ones.
+/// </summary>
+internal sealed class PostgresLogFlusher(Database db) : LogFlusher
+{
+    private DbConnection? _connection;
+
+    public override void Flush()
+    {
+        try
+        {
+            _connection ??= db.Open();
+            using var tx = _connection.BeginTransaction();
+            _connection.Execute(tx, "SELECT pg_current_xact_id()");
+            tx.Commit();
+        }
+        catch
+        {
+            _connection?.Dispose();
+            _connection = null;
+            throw;
+        }
+    }
+
+    public override void Dispose()
+    {
+        _connection?.Dispose();
+        base.Dispose();
+    }
 }
 
 /// <summary>Small conveniences over ADO.NET commands.</summary>
