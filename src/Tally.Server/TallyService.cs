@@ -125,14 +125,14 @@ public sealed class TallyService : IAsyncDisposable
     private sealed record ProjectRow(string Id, string Owner, ProjectSpec Spec, int CurrentRound, long Created, string? Model, string? Campaign, long Tasks, long Answers);
 
     /// <summary>Specs as stored (a spec never changes once written), parsed once: every assignment and answer reads its project.</summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ProjectSpec> Specs = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ProjectSpec> _specs = new(StringComparer.Ordinal);
 
-    private static ProjectSpec ParseSpec(string json)
+    private ProjectSpec ParseSpec(string json)
     {
-        if (Specs.TryGetValue(json, out var spec)) return spec;
+        if (_specs.TryGetValue(json, out var spec)) return spec;
         spec = JsonSerializer.Deserialize<ProjectSpec>(json, ServiceJson.Options)!;
-        if (Specs.Count > 10_000) Specs.Clear();
-        Specs[json] = spec;
+        if (_specs.Count > 10_000) _specs.Clear();
+        _specs[json] = spec;
         return spec;
     }
 
@@ -142,7 +142,7 @@ public sealed class TallyService : IAsyncDisposable
     /// lock first, so replicas over one PostgreSQL write a project's rows one transaction at a time — a round close
     /// waits for the answers in flight and the answers after it see the next round.
     /// </summary>
-    private static ProjectRow? LoadProject(DbConnection c, DbTransaction? tx, string project, bool lockRow = false) =>
+    private ProjectRow? LoadProject(DbConnection c, DbTransaction? tx, string project, bool lockRow = false) =>
         c.Query(tx, "SELECT project_id, owner_id, spec, current_round, created_at, model, campaign, task_count, answer_count FROM projects WHERE project_id = @p"
                     + (lockRow ? c.ForUpdate() : ""),
             r => new ProjectRow(r.GetString(0), r.GetString(1), ParseSpec(r.GetString(2)),
@@ -152,7 +152,7 @@ public sealed class TallyService : IAsyncDisposable
         new(p.Id, p.Owner, p.Spec, p.CurrentRound, p.Tasks, p.Answers, DateTimeOffset.FromUnixTimeMilliseconds(p.Created));
 
     /// <summary>The project if the caller may see it: its owner, an admin, or one of its workers (<paramref name="workerAllowed"/>).</summary>
-    private static ProjectRow Visible(DbConnection c, DbTransaction? tx, Principal caller, string project, bool workerAllowed, string action, bool lockRow = false) =>
+    private ProjectRow Visible(DbConnection c, DbTransaction? tx, Principal caller, string project, bool workerAllowed, string action, bool lockRow = false) =>
         Visible(LoadProject(c, tx, project, lockRow), caller, project, workerAllowed, action);
 
     /// <summary>The loaded project <paramref name="p"/> if the caller may see it (see the other overload).</summary>
@@ -361,7 +361,7 @@ public sealed class TallyService : IAsyncDisposable
             // Projects in one order (ordinal), so two replicas locking the same projects cannot wait on each other.
             foreach (var byProject in Enumerable.Range(0, inputs.Count).GroupBy(i => inputs[i].Project, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
             {
-                var row = LoadProject(c, tx, byProject.Key, lockRow: true);
+                var row = service.LoadProject(c, tx, byProject.Key, lockRow: true);
                 bool swept = false;
                 foreach (int i in byProject)
                 {
@@ -512,10 +512,10 @@ public sealed class TallyService : IAsyncDisposable
                 RunProject(c, tx, byProject.Key, [.. byProject], inputs, results, now);
         }
 
-        private static void RunProject(DbConnection c, DbTransaction tx, string project, List<int> items, IReadOnlyList<AnswerRequest> inputs,
+        private void RunProject(DbConnection c, DbTransaction tx, string project, List<int> items, IReadOnlyList<AnswerRequest> inputs,
             (IReadOnlyList<AnswerAck>? Value, Exception? Error)[] results, long now)
         {
-            var row = LoadProject(c, tx, project, lockRow: true);
+            var row = service.LoadProject(c, tx, project, lockRow: true);
             var valid = new List<int>(items.Count);
             foreach (int i in items)
             {
