@@ -67,8 +67,6 @@ public sealed class WriteQueue : IAsyncDisposable
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<Committed> _committed = Channel.CreateUnbounded<Committed>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly Task _writer;
-    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly TaskCompletionSource _flushed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly int _maxGroup;
     private long _commits, _itemsCommitted, _busyTicks, _commitTicks, _flushes, _flushTicks;
 
@@ -79,30 +77,25 @@ public sealed class WriteQueue : IAsyncDisposable
     {
         _db = db;
         _maxGroup = maxGroup;
-        // A thread of its own: the writer blocks in the database most of the time, which would take a thread from the
-        // pool that serves the requests.
-        var writer = new Thread(() =>
+        // Threads of their own: the writer and the flusher block in the database and the disk most of the time, which
+        // would take threads from the pool that serves the requests. The flusher answers each committed group once the
+        // log is on disk, while the writer goes on with the next.
+        _writer = Task.WhenAll(Background("tally write queue", Loop), Background("tally log flusher", FlushLoop));
+    }
+
+    private static Task Background(string name, Action loop)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
         {
             try
             {
-                Loop();
-                _stopped.TrySetResult();
+                loop();
+                done.TrySetResult();
             }
-            catch (Exception e) { _stopped.TrySetException(e); }
-        }) { IsBackground = true, Name = "tally write queue" };
-        // The log flusher: answers each committed group once the log is on disk, while the writer goes on with the next.
-        var flusher = new Thread(() =>
-        {
-            try
-            {
-                FlushLoop();
-                _flushed.TrySetResult();
-            }
-            catch (Exception e) { _flushed.TrySetException(e); }
-        }) { IsBackground = true, Name = "tally log flusher" };
-        writer.Start();
-        flusher.Start();
-        _writer = Task.WhenAll(_stopped.Task, _flushed.Task);
+            catch (Exception e) { done.TrySetException(e); }
+        }) { IsBackground = true, Name = name }.Start();
+        return done.Task;
     }
 
     /// <summary>Log flushes so far (each one fsync, covering every group committed before it).</summary>
