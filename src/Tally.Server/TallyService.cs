@@ -143,10 +143,12 @@ public sealed class TallyService : IAsyncDisposable
     /// waits for the answers in flight and the answers after it see the next round.
     /// </summary>
     private ProjectRow? LoadProject(DbConnection c, DbTransaction? tx, string project, bool lockRow = false) =>
-        c.Query(tx, "SELECT project_id, owner_id, spec, current_round, created_at, model, campaign, task_count, answer_count FROM projects WHERE project_id = @p"
-                    + (lockRow ? c.ForUpdate() : ""),
-            r => new ProjectRow(r.GetString(0), r.GetString(1), ParseSpec(r.GetString(2)),
-                (int)r.Long(3), r.Long(4), r.NullableString(5), r.NullableString(6), r.Long(7), r.Long(8)), ("p", project)).FirstOrDefault();
+        c.Query(tx, ProjectSql + (lockRow ? c.ForUpdate() : ""), ReadProject, ("p", project)).FirstOrDefault();
+
+    private const string ProjectSql = "SELECT project_id, owner_id, spec, current_round, created_at, model, campaign, task_count, answer_count FROM projects WHERE project_id = @p";
+
+    private ProjectRow ReadProject(DbDataReader r) =>
+        new(r.GetString(0), r.GetString(1), ParseSpec(r.GetString(2)), (int)r.Long(3), r.Long(4), r.NullableString(5), r.NullableString(6), r.Long(7), r.Long(8));
 
     private static ProjectView View(ProjectRow p) =>
         new(p.Id, p.Owner, p.Spec, p.CurrentRound, p.Tasks, p.Answers, DateTimeOffset.FromUnixTimeMilliseconds(p.Created));
@@ -462,11 +464,12 @@ public sealed class TallyService : IAsyncDisposable
 
     /// <summary>Sets <c>load_count</c> (answers + open leases, the order of assignment) of <paramref name="tasks"/> (rows of one task id) from the tables.</summary>
     private static void RefreshLoad(DbConnection c, DbTransaction tx, string project, IReadOnlyList<object?[]> tasks) =>
-        c.ExecuteRows(tx,
-            """
-            UPDATE tasks SET load_count = answers + (SELECT COUNT(*) FROM assignments a WHERE a.project_id = tasks.project_id AND a.task_id = tasks.task_id AND a.state = 'open')
-            WHERE project_id = @p AND task_id {in}
-            """, tasks, ("p", project));
+        c.ExecuteRows(tx, RefreshLoadSql, tasks, ("p", project));
+
+    private const string RefreshLoadSql = """
+        UPDATE tasks SET load_count = answers + (SELECT COUNT(*) FROM assignments a WHERE a.project_id = tasks.project_id AND a.task_id = tasks.task_id AND a.state = 'open')
+        WHERE project_id = @p AND task_id {in}
+        """;
 
     // ---------------------------------------------------------------- answers
 
@@ -515,7 +518,35 @@ public sealed class TallyService : IAsyncDisposable
         private void RunProject(DbConnection c, DbTransaction tx, string project, List<int> items, IReadOnlyList<AnswerRequest> inputs,
             (IReadOnlyList<AnswerAck>? Value, Exception? Error)[] results, long now)
         {
-            var row = service.LoadProject(c, tx, project, lockRow: true);
+            // One batch (PostgreSQL: one round trip, run in order): the project, locked first, then what the checks
+            // need for the answers of every caller who can be one of its workers — whose rights are checked after.
+            var reads = new SqlReadBatch();
+            var projectRows = reads.Add(ProjectSql + c.ForUpdate(), service.ReadProject, ("p", project));
+            var idRows = new List<object?[]>();
+            var pairRows = new List<object?[]>();
+            var taskRows = new List<object?[]>();
+            var seenTasks = new HashSet<string>(StringComparer.Ordinal);
+            foreach (int i in items)
+                if (inputs[i].Caller is { IsWorker: true } worker && worker.ProjectId == project)
+                    foreach (var a in inputs[i].Answers)
+                    {
+                        idRows.Add([worker.Name, a.Id]);
+                        pairRows.Add([a.Task, worker.Name]);
+                        if (seenTasks.Add(a.Task)) taskRows.Add([a.Task]);
+                    }
+            var storedRows = reads.Add(
+                "SELECT a.worker_id, a.answer_id, a.task_id, a.label, a.round, a.late FROM {values} CROSS JOIN answers a WHERE a.project_id = @p AND a.worker_id = v.column1 AND a.answer_id = v.column2",
+                idRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), (int)r.Long(4), r.Long(5) != 0), ("p", project));
+            // The answers of the tasks: who answered them already, and their votes.
+            var answerRows = reads.Add("SELECT task_id, worker_id, answer_id, label FROM answers WHERE project_id = @p AND task_id {in}",
+                taskRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3)), ("p", project));
+            // A worker's lease of a task: the latest assignment (any state; an answer after its lease expired is still kept).
+            var leaseRows = reads.Add(
+                "SELECT s.task_id, s.worker_id, s.assignment_id, s.started_at, s.state FROM {values} CROSS JOIN assignments s WHERE s.project_id = @p AND s.task_id = v.column1 AND s.worker_id = v.column2",
+                pairRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.Long(3), r.GetString(4) == "open"), ("p", project));
+            reads.Execute(c, tx);
+
+            var row = projectRows.FirstOrDefault();
             var valid = new List<int>(items.Count);
             foreach (int i in items)
             {
@@ -530,39 +561,18 @@ public sealed class TallyService : IAsyncDisposable
             if (valid.Count == 0) return;
             var p = row!;
             var classes = new HashSet<string>(p.Spec.Classes, StringComparer.Ordinal);
-
-            // What the checks need, for every answer of the run at once.
-            var idRows = new List<object?[]>();
-            var pairRows = new List<object?[]>();
-            var taskRows = new List<object?[]>();
-            var seenTasks = new HashSet<string>(StringComparer.Ordinal);
-            foreach (int i in valid)
-                foreach (var a in inputs[i].Answers)
-                {
-                    idRows.Add([inputs[i].Caller.Name, a.Id]);
-                    pairRows.Add([a.Task, inputs[i].Caller.Name]);
-                    if (seenTasks.Add(a.Task)) taskRows.Add([a.Task]);
-                }
             var stored = new Dictionary<(string Worker, string Id), (string Task, string Label, int Round, bool Late)>();
-            foreach (var s in c.QueryRows(tx,
-                         "SELECT a.worker_id, a.answer_id, a.task_id, a.label, a.round, a.late FROM {values} CROSS JOIN answers a WHERE a.project_id = @p AND a.worker_id = v.column1 AND a.answer_id = v.column2",
-                         idRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), (int)r.Long(4), r.Long(5) != 0), ("p", p.Id)))
-                stored[(s.Item1, s.Item2)] = (s.Item3, s.Item4, s.Item5, s.Item6);
-            // The answers of the tasks: who answered them already, and their votes.
+            foreach (var s in storedRows) stored[(s.Item1, s.Item2)] = (s.Item3, s.Item4, s.Item5, s.Item6);
             var answered = new Dictionary<(string Task, string Worker), string>();
             var votes = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
-            foreach (var (task, worker, id, label) in c.QueryRows(tx, "SELECT task_id, worker_id, answer_id, label FROM answers WHERE project_id = @p AND task_id {in}",
-                         taskRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3)), ("p", p.Id)))
+            foreach (var (task, worker, id, label) in answerRows)
             {
                 answered[(task, worker)] = id;
                 if (!votes.TryGetValue(task, out var byLabel)) votes[task] = byLabel = new Dictionary<string, long>(StringComparer.Ordinal);
                 byLabel[label] = byLabel.GetValueOrDefault(label) + 1;
             }
-            // A worker's lease of a task: the latest assignment (any state; an answer after its lease expired is still kept).
             var leases = new Dictionary<(string Task, string Worker), List<(string Id, long Started, bool Open)>>();
-            foreach (var s in c.QueryRows(tx,
-                         "SELECT s.task_id, s.worker_id, s.assignment_id, s.started_at, s.state FROM {values} CROSS JOIN assignments s WHERE s.project_id = @p AND s.task_id = v.column1 AND s.worker_id = v.column2",
-                         pairRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.Long(3), r.GetString(4) == "open"), ("p", p.Id)))
+            foreach (var s in leaseRows)
             {
                 if (!leases.TryGetValue((s.Item1, s.Item2), out var list)) leases[(s.Item1, s.Item2)] = list = [];
                 list.Add((s.Item3, s.Item4, s.Item5));
@@ -634,8 +644,10 @@ public sealed class TallyService : IAsyncDisposable
             }
             if (inserts.Count == 0) return;
 
-            c.ExecuteRows(tx, "INSERT INTO answers (project_id, worker_id, answer_id, task_id, label, round, assignment_id, answered_at, seconds, late, seq) {select}", inserts);
-            c.ExecuteRows(tx, "UPDATE assignments SET state = 'answered' WHERE project_id = @p AND assignment_id {in}", leasesAnswered, ("p", p.Id));
+            // The writes do not read each other: one batch (PostgreSQL: one round trip).
+            var writes = new SqlBatch()
+                .AddRows("INSERT INTO answers (project_id, worker_id, answer_id, task_id, label, round, assignment_id, answered_at, seconds, late, seq) {select}", inserts)
+                .AddRows("UPDATE assignments SET state = 'answered' WHERE project_id = @p AND assignment_id {in}", leasesAnswered, ("p", p.Id));
             // Between round closes, a task's confidence is its majority share (what dynamic overlap compares with the
             // target); a close replaces it by the fitted model's posterior.
             var taskUpdates = perTask.Select(t =>
@@ -644,10 +656,11 @@ public sealed class TallyService : IAsyncDisposable
                 long total = byLabel.Values.Sum();
                 return new object?[] { t.Key, t.Value, total == 0 ? 0.0 : (double)byLabel.Values.Max() / total };
             }).ToList();
-            c.ExecuteRows(tx, "UPDATE tasks SET answers = answers + v.column2, confidence = v.column3 FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1",
+            writes.AddRows("UPDATE tasks SET answers = answers + v.column2, confidence = v.column3 FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1",
                 taskUpdates, ("p", p.Id));
-            RefreshLoad(c, tx, p.Id, [.. loadChanged.Select(t => new object?[] { t })]);
-            c.Execute(tx, "UPDATE projects SET answer_count = answer_count + @n WHERE project_id = @p", ("n", inserts.Count), ("p", p.Id));
+            writes.AddRows(RefreshLoadSql, [.. loadChanged.Select(t => new object?[] { t })], ("p", p.Id));
+            writes.Add("UPDATE projects SET answer_count = answer_count + @n WHERE project_id = @p", ("n", inserts.Count), ("p", p.Id));
+            writes.Execute(c, tx);
         }
     }
 

@@ -174,6 +174,124 @@ internal sealed class PostgresLogFlusher(Database db) : LogFlusher
     }
 }
 
+/// <summary>
+/// Statements that do not read each other's results, sent together: on PostgreSQL as one batch (one round trip for
+/// all of them, which is most of what a statement costs the writer there); on SQLite, in process, one after another.
+/// They run in the order added, in the caller's transaction; a failing one fails the batch.
+/// </summary>
+public sealed class SqlBatch
+{
+    private readonly List<(string Sql, IReadOnlyList<object?[]>? Rows, (string, object?)[] Parameters)> _statements = [];
+
+    /// <summary>Adds one statement.</summary>
+    public SqlBatch Add(string sql, params (string, object?)[] parameters)
+    {
+        _statements.Add((sql, null, parameters));
+        return this;
+    }
+
+    /// <summary>Adds a statement over <paramref name="rows"/> (placeholders as in <see cref="Sql.ExecuteRows"/>); nothing when there are none.</summary>
+    public SqlBatch AddRows(string sql, IReadOnlyList<object?[]> rows, params (string, object?)[] parameters)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        if (rows.Count > 0) _statements.Add((sql, rows, parameters));
+        return this;
+    }
+
+    /// <summary>Runs the statements.</summary>
+    public void Execute(DbConnection c, DbTransaction tx)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        if (_statements.Count == 0) return;
+        if (!c.CanCreateBatch || _statements.Count == 1)
+        {
+            foreach (var (sql, rows, parameters) in _statements)
+                if (rows is null) c.Execute(tx, sql, parameters);
+                else c.ExecuteRows(tx, sql, rows, parameters);
+            return;
+        }
+        using var batch = c.CreateBatch();
+        batch.Transaction = tx;
+        foreach (var (sql, rows, parameters) in _statements)
+        {
+            var command = batch.CreateBatchCommand();
+            command.CommandText = rows is null ? sql : Sql.ArrayText(sql, rows[0].Length);
+            foreach (var (name, value) in rows is null ? parameters : [.. parameters, .. Sql.ArrayParameters(rows)])
+            {
+                var p = command.CreateParameter();
+                p.ParameterName = name;
+                p.Value = value ?? DBNull.Value;
+                command.Parameters.Add(p);
+            }
+            batch.BatchCommands.Add(command);
+        }
+        batch.ExecuteNonQuery();
+    }
+}
+
+/// <summary>
+/// Queries that do not depend on each other, sent together (PostgreSQL: one batch, one round trip; SQLite: one after
+/// another): each <c>Add</c> gives the list its rows are read into by <see cref="Execute"/>.
+/// </summary>
+public sealed class SqlReadBatch
+{
+    private readonly List<(string Sql, IReadOnlyList<object?[]>? Rows, (string, object?)[] Parameters, Action<DbDataReader> Read)> _queries = [];
+
+    /// <summary>Adds a plain query.</summary>
+    public List<T> Add<T>(string sql, Func<DbDataReader, T> map, params (string, object?)[] parameters)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var list = new List<T>();
+        _queries.Add((sql, null, parameters, r => list.Add(map(r))));
+        return list;
+    }
+
+    /// <summary>Adds a query over <paramref name="rows"/> (placeholders as in <see cref="Sql.QueryRows"/>); its list stays empty when there are no rows.</summary>
+    public List<T> Add<T>(string sql, IReadOnlyList<object?[]> rows, Func<DbDataReader, T> map, params (string, object?)[] parameters)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(map);
+        var list = new List<T>();
+        if (rows.Count > 0) _queries.Add((sql, rows, parameters, r => list.Add(map(r))));
+        return list;
+    }
+
+    /// <summary>Runs the queries and fills their lists.</summary>
+    public void Execute(DbConnection c, DbTransaction tx)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        if (_queries.Count == 0) return;
+        if (!c.CanCreateBatch || _queries.Count == 1)
+        {
+            foreach (var (sql, rows, parameters, read) in _queries)
+                if (rows is null) c.Query(tx, sql, r => { read(r); return 0; }, parameters);
+                else c.QueryRows(tx, sql, rows, r => { read(r); return 0; }, parameters);
+            return;
+        }
+        using var batch = c.CreateBatch();
+        batch.Transaction = tx;
+        foreach (var (sql, rows, parameters, _) in _queries)
+        {
+            var command = batch.CreateBatchCommand();
+            command.CommandText = rows is null ? sql : Sql.ArrayText(sql, rows[0].Length);
+            foreach (var (name, value) in rows is null ? parameters : [.. parameters, .. Sql.ArrayParameters(rows)])
+            {
+                var p = command.CreateParameter();
+                p.ParameterName = name;
+                p.Value = value ?? DBNull.Value;
+                command.Parameters.Add(p);
+            }
+            batch.BatchCommands.Add(command);
+        }
+        using var reader = batch.ExecuteReader();
+        for (int q = 0; q < _queries.Count; q++)
+        {
+            if (q > 0 && !reader.NextResult()) throw new InvalidOperationException("a batched query returned no result set");
+            while (reader.Read()) _queries[q].Read(reader);
+        }
+    }
+}
+
 /// <summary>Small conveniences over ADO.NET commands.</summary>
 public static class Sql
 {
@@ -279,19 +397,23 @@ public static class Sql
             }
             return;
         }
-        string list = string.Join(", ", names.Select(n => "@" + n));
-        using var pg = c.Command(tx, sql.Replace("{in}", "= ANY(@r0)", StringComparison.Ordinal)
-            .Replace("{values}", $"unnest({list}) AS v({string.Join(", ", Enumerable.Range(1, width).Select(j => "column" + j.ToString(System.Globalization.CultureInfo.InvariantCulture)))})", StringComparison.Ordinal)
-            .Replace("{select}", $"SELECT * FROM unnest({list})", StringComparison.Ordinal), parameters);
-        for (int j = 0; j < width; j++)
-        {
-            var p = pg.CreateParameter();
-            p.ParameterName = names[j];
-            p.Value = Column(rows, j);
-            pg.Parameters.Add(p);
-        }
+        using var pg = c.Command(tx, ArrayText(sql, width), [.. parameters, .. ArrayParameters(rows)]);
         run(pg);
     }
+
+    /// <summary>PostgreSQL: <paramref name="sql"/> with its row placeholders over one array parameter per column (<c>@r0</c>, <c>@r1</c>, …).</summary>
+    internal static string ArrayText(string sql, int width)
+    {
+        var names = Enumerable.Range(0, width).Select(j => "@r" + j.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        string list = string.Join(", ", names);
+        return sql.Replace("{in}", "= ANY(@r0)", StringComparison.Ordinal)
+            .Replace("{values}", $"unnest({list}) AS v({string.Join(", ", Enumerable.Range(1, width).Select(j => "column" + j.ToString(System.Globalization.CultureInfo.InvariantCulture)))})", StringComparison.Ordinal)
+            .Replace("{select}", $"SELECT * FROM unnest({list})", StringComparison.Ordinal);
+    }
+
+    /// <summary>PostgreSQL: the array parameters of <see cref="ArrayText"/> for <paramref name="rows"/>.</summary>
+    internal static (string, object?)[] ArrayParameters(IReadOnlyList<object?[]> rows) =>
+        [.. Enumerable.Range(0, rows[0].Length).Select(j => ("r" + j.ToString(System.Globalization.CultureInfo.InvariantCulture), (object?)Column(rows, j)))];
 
     /// <summary>Column <paramref name="j"/> of <paramref name="rows"/> as a typed array (strings may be null).</summary>
     private static Array Column(IReadOnlyList<object?[]> rows, int j)
