@@ -30,6 +30,8 @@ internal static class AggregateCommand
         var refine = new Option<bool>("--refine") { Description = "With --model: refit on ANSWERS starting from the model (EM warm start) instead of only predicting." };
         var unseen = new Option<string>("--unseen-workers") { Description = "With --model: answers of workers the model has not seen: average (treat as the model's average worker), ignore, or error.", DefaultValueFactory = _ => Specs.Name(new PredictOptions().UnseenWorkers) };
         unseen.AcceptOnlyFromAmong([.. Specs.Names<UnseenWorkerPolicy>()]);
+        var type = new Option<string>("--type") { Description = "Kind of answers: categorical (one class each), numeric (a number each), pairwise or multilabel.", DefaultValueFactory = _ => Specs.Name(AnswerType.Categorical) };
+        type.AcceptOnlyFromAmong([.. Specs.Names<AnswerType>()]);
 
         var cmd = new Command("aggregate", """
             Infer each task's true label and each worker's reliability from crowd answers.
@@ -46,10 +48,18 @@ internal static class AggregateCommand
               tally aggregate round-2.csv --model model.json --out round-2/          # label new tasks with it
             """)
         {
-            answers, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, saveModel, model, refine, unseen,
+            answers, type, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, saveModel, model, refine, unseen,
         };
         input.AddTo(cmd);
-        cmd.SetAction(p =>
+        // One switch over the answer types: each type has its own job and summary.
+        cmd.SetAction(p => Specs.Choice<AnswerType>(p.GetValue(type)!, "Type") switch
+        {
+            AnswerType.Categorical => RunCategorical(p),
+            var other => throw new UsageException($"--type {Specs.Name(other)} is not implemented yet (implemented: categorical)"),
+        });
+        return cmd;
+
+        int RunCategorical(ParseResult p)
         {
             var request = new AggregateRequest
             {
@@ -76,8 +86,7 @@ internal static class AggregateCommand
                 ctx.Notice($"{outcome.Result.UnseenWorkers} worker(s) not in the model: {(request.UnseenWorkers == UnseenWorkerPolicy.Ignore ? "their answers were ignored" : "treated as the model's average worker")} (see --unseen-workers)");
             PrintSummary(ctx, outcome);
             return 0;
-        });
-        return cmd;
+        }
     }
 
     private static void PrintSummary(CliContext ctx, AggregateOutcome o)
