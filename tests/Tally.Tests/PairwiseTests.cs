@@ -1,4 +1,5 @@
 using Tally.Aggregation.Pairwise;
+using Tally.Application;
 using Tally.Catalogs;
 using Tally.Core;
 using Tally.Metrics;
@@ -96,5 +97,94 @@ public sealed class PairwiseTests(ITestOutputHelper output)
             var g = rows.Where(r => r.Method == m).ToList();
             Assert.True(g.Average(r => r.SpammerSkill) + 0.2 < g.Average(r => r.CarefulSkill), m);
         }
+    }
+}
+
+/// <summary>The invariants every method keeps: no NaN, row order and thread count change nothing, input errors name their line.</summary>
+public sealed class PairwiseInvariantTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("tally-pairwise-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, recursive: true);
+
+    public static TheoryData<string> Methods => [.. PairwiseCatalog.All.Select(m => m.Name)];
+
+    private string Write(string name, IEnumerable<string> lines)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllLines(path, lines);
+        return path;
+    }
+
+    [Theory]
+    [MemberData(nameof(Methods))]
+    public void Shuffled_rows_and_any_thread_count_give_identical_files(string method)
+    {
+        var sim = new PairwiseSimulator().Generate(new PairwiseScenario { Items = 40, Workers = 8, Spammers = 2, ComparisonsPerWorker = 60, Seed = 4 });
+        var c = sim.Comparisons;
+        var lines = Enumerable.Range(0, c.Count)
+            .Select(k => $"{c.Workers[c.ComparisonWorkers[k]]},{c.Items[c.Left[k]]},{c.Items[c.Right[k]]},{c.Items[c.Winner(k)]}").ToList();
+        var rng = new Random(9);
+        var a = Write("a.csv", ["worker,left,right,label", .. lines]);
+        var b = Write("b.csv", ["worker,left,right,label", .. lines.OrderBy(_ => rng.Next())]);
+        var ra = PairwiseJob.Run(new PairwiseRequest { Answers = new InputSource(a, null), Method = method, OutputDirectory = Path.Combine(_dir, "a") },
+            new ComputeOptions { MaxDegreeOfParallelism = 1 });
+        PairwiseJob.Run(new PairwiseRequest { Answers = new InputSource(b, null), Method = method, OutputDirectory = Path.Combine(_dir, "b") },
+            new ComputeOptions { MaxDegreeOfParallelism = 4 });
+        foreach (var f in new[] { "scores.csv", "workers.csv" })
+            Assert.Equal(File.ReadAllBytes(Path.Combine(_dir, "a", f)), File.ReadAllBytes(Path.Combine(_dir, "b", f)));
+        Assert.Equal(ra.Result.Scores.ToArray(), PairwiseCatalog.Find(method)!.Create(new PairwiseMethodOptions()).Aggregate(c).Scores.ToArray());
+    }
+
+    public static TheoryData<string, string> Degenerate()
+    {
+        var data = new TheoryData<string, string>();
+        string[] inputs =
+        [
+            "w,a,b,a",                                   // one comparison
+            "w,a,b,a;w,a,b,a;w,a,b,a;w,b,a,a",          // one item always wins
+            "w,a,b,a;w,b,c,b;w,c,a,c",                   // a perfect cycle: every score equal
+            "w1,a,b,a;w2,a,b,b;w1,c,d,c;w2,d,c,d;w3,e,f,f", // three components
+        ];
+        foreach (var m in PairwiseCatalog.All) foreach (var i in inputs) data.Add(m.Name, i);
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Degenerate))]
+    public void Degenerate_inputs_give_finite_numbers(string method, string rows)
+    {
+        var path = Write("d.csv", ["worker,left,right,label", .. rows.Split(';')]);
+        var o = PairwiseJob.Run(new PairwiseRequest { Answers = new InputSource(path, null), Method = method, OutputDirectory = Path.Combine(_dir, "d") });
+        var r = o.Result;
+        foreach (var x in r.Scores.Concat(r.StandardErrors).Concat(r.Low).Concat(r.High).Concat(r.RankConfidence).Concat(r.WorkerSkills))
+            Assert.True(double.IsFinite(x));
+        Assert.All(r.RankConfidence, x => Assert.InRange(x, 0, 1));
+        Assert.DoesNotContain("NaN", File.ReadAllText(Path.Combine(_dir, "d", "scores.csv")));
+        Assert.Equal(r.ComponentCount > 1, o.ComponentsNotice is not null);
+    }
+
+    [Fact]
+    public void A_label_that_is_neither_item_is_an_error_naming_its_line()
+    {
+        var path = Write("bad.csv", ["worker,left,right,label", "w,a,b,a", "w,a,b,c"]);
+        var e = Assert.Throws<TallyDataException>(() => ComparisonFiles.Read(path));
+        Assert.Equal($"{path}:3: label 'c' is neither the left item 'a' nor the right item 'b' (it must name the winner)", e.Message);
+        path = Write("self.csv", ["worker,left,right,label", "w,a,a,a"]);
+        e = Assert.Throws<TallyDataException>(() => ComparisonFiles.Read(path));
+        Assert.Contains(":2: item 'a' is compared with itself", e.Message);
+    }
+
+    [Fact]
+    public void Kendall_tau_against_a_truth_file_and_the_components_notice()
+    {
+        var path = Write("c.csv", ["worker,left,right,label", "w,a,b,a", "w,b,c,b", "w,a,c,a", "w,x,y,y", "w,y,x,y"]);
+        var truth = Write("t.csv", ["item,score", "a,3", "b,2", "c,1", "x,0", "y,5", "z,9"]);
+        var o = PairwiseJob.Run(new PairwiseRequest { Answers = new InputSource(path, null), Method = "bt", TruthPath = truth });
+        Assert.Equal(1, o.KendallTau!.Value, 12);
+        Assert.Equal(5, o.ScoredItems);
+        Assert.Equal(1, o.UnknownTruthItems);
+        Assert.Contains("2 groups that are never compared with each other (0: 3 items from 'a'; 1: 2 items from 'x')", o.ComponentsNotice);
+        Assert.Contains("no order between groups is claimed", o.ComponentsNotice);
     }
 }
