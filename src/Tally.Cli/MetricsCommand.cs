@@ -60,6 +60,8 @@ internal static class MetricsCommand
             var o = ctx.WithJobProgress(report => MetricsJob.Run(request, ctx.Compute, report));
             if (o.DroppedDuplicates > 0)
                 ctx.Notice($"{o.DroppedDuplicates} repeated (task, worker) answers dropped ({request.Format.Duplicates}; see --duplicates)");
+            if (o.UnknownLabelRows > 0)
+                ctx.Notice($"{o.UnknownLabelRows} rows of the labels file name tasks without answers; they are not used");
             if (o.Truth is { UnknownTasks: > 0 } tr)
                 ctx.Notice($"{tr.UnknownTasks} of {tr.Rows} truth rows name tasks without answers; they are not scored");
             var r = o.Report;

@@ -118,6 +118,26 @@ public sealed class MetricsTests : IDisposable
     }
 
     [Fact]
+    public void Tasks_with_one_answer_leave_the_coefficients_undefined_and_every_file_finite()
+    {
+        var path = Path.Combine(_dir, "single.csv");
+        File.WriteAllLines(path, ["task,worker,label", "1,a,x", "2,b,y", "3,a,x"]);
+        var o = MetricsJob.Run(new MetricsRequest { Answers = new InputSource(path, null), Method = "mv", OutputDirectory = Path.Combine(_dir, "single") });
+        Assert.Null(o.Report.AlphaNominal);
+        Assert.Null(o.Report.FleissKappa);
+        var metrics = File.ReadAllLines(Path.Combine(_dir, "single", "metrics.csv"));
+        Assert.Contains("alpha_nominal,", metrics);
+        foreach (var f in Directory.GetFiles(Path.Combine(_dir, "single")))
+            Assert.DoesNotContain("NaN", File.ReadAllText(f));
+        // One class only: consistency 1, entropy 0.
+        File.WriteAllLines(path, ["task,worker,label", "1,a,x", "1,b,x"]);
+        var one = MetricsJob.Run(new MetricsRequest { Answers = new InputSource(path, null), Method = "ds" });
+        Assert.Equal(1, one.Report.Consistency[0]);
+        Assert.Equal(0, one.Report.Entropy[0]);
+        Assert.Null(one.Report.AlphaNominal);
+    }
+
+    [Fact]
     public void The_metrics_job_gives_the_same_files_for_shuffled_rows_and_from_a_labels_file()
     {
         var data = Path.Combine(TestData.RepoRoot, "data", "dog");

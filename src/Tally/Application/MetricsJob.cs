@@ -41,6 +41,9 @@ public sealed record MetricsRequest
 public sealed record MetricsOutcome(QualityReport Report, string Source, string Aggregate, int DroppedDuplicates, TruthRead? Truth,
     IReadOnlyList<string> Written)
 {
+    /// <summary>Rows of the labels file naming tasks without answers (not used; front ends report them).</summary>
+    public int UnknownLabelRows { get; init; }
+
     /// <summary>The headline metrics as (name, value) rows, value null where undefined — the rows of the <c>metrics</c> table.</summary>
     public IReadOnlyList<(string Metric, double? Value)> Summary
     {
@@ -118,9 +121,10 @@ public static class MetricsJob
 
         double[] posteriors;
         string aggregate;
+        int unknownRows = 0;
         if (request.LabelsPath is { } labelsPath)
         {
-            posteriors = ReadPosteriors(labelsPath, matrix, labelClasses is { Count: > 0 }, format.Encoding);
+            posteriors = ReadPosteriors(labelsPath, matrix, labelClasses is { Count: > 0 }, format.Encoding, out unknownRows);
             aggregate = "labels " + labelsPath;
         }
         else
@@ -132,7 +136,7 @@ public static class MetricsJob
             aggregate = method.Name;
         }
         var report = QualityMetrics.Compute(matrix, posteriors, truth?.Labels, request.Options);
-        var outcome = new MetricsOutcome(report, source, aggregate, build.DroppedDuplicates, truth, []);
+        var outcome = new MetricsOutcome(report, source, aggregate, build.DroppedDuplicates, truth, []) { UnknownLabelRows = unknownRows };
         if (request.OutputDirectory is { } dir) outcome = outcome with { Written = Write(outcome, dir, request.OutputFormat ?? OutputFormat.Csv) };
         return outcome;
     }
@@ -181,8 +185,9 @@ public static class MetricsJob
     }
 
     /// <summary>The posterior of every task of <paramref name="matrix"/> from a labels file (one-hot when it has no p_ columns).</summary>
-    private static double[] ReadPosteriors(string path, LabelMatrix matrix, bool hasProbabilities, FileEncoding encoding)
+    private static double[] ReadPosteriors(string path, LabelMatrix matrix, bool hasProbabilities, FileEncoding encoding, out int unknownRows)
     {
+        unknownRows = 0;
         int T = matrix.TaskCount, K = matrix.ClassCount;
         var p = new double[(long)T * K];
         var seen = new bool[T];
@@ -192,7 +197,7 @@ public static class MetricsJob
         if (hasProbabilities) for (int c = 0; c < K; c++) pc[c] = csv.Column("p_" + matrix.Classes[c]);
         while (csv.ReadChecked())
         {
-            if (!matrix.Tasks.TryGetIndex(csv.Field(tc), out int t)) continue;
+            if (!matrix.Tasks.TryGetIndex(csv.Field(tc), out int t)) { unknownRows++; continue; }
             if (seen[t]) throw new TallyDataException(csv.SourceName, csv.LineNumber, $"task {Quote.Value(csv.Field(tc))} is given twice");
             seen[t] = true;
             var row = p.AsSpan(t * K, K);
