@@ -155,6 +155,11 @@ public sealed class MetricsTests : IDisposable
         var c = MetricsJob.Run(new MetricsRequest { Answers = new InputSource(null, "dog"), LabelsPath = Path.Combine(_dir, "agg", "labels.csv"), OutputDirectory = Path.Combine(_dir, "c") });
         Assert.Equal(a.Report.Labels.ToArray(), c.Report.Labels.ToArray());
         for (int t = 0; t < a.Report.Entropy.Length; t++) Assert.Equal(a.Report.Entropy[t], c.Report.Entropy[t], 12);
+        // In memory (as a service would call it) the same report.
+        var (dog, dogTruth) = TestData.Dataset("dog");
+        var inMemory = MetricsJob.Measure(dog, "ds", dogTruth);
+        Assert.Equal(a.Report.Consistency.ToArray(), inMemory.Consistency.ToArray());
+        Assert.Equal(a.Report.AccuracyLow.ToArray(), inMemory.AccuracyLow.ToArray());
         // Agreement coefficients need no aggregate; on dog (4 classes, ~10 answers a task) they are positive but far from 1.
         Assert.InRange(a.Report.AlphaNominal!.Value, 0.3, 0.9);
         Assert.InRange(a.Report.FleissKappa!.Value, 0.3, 0.9);

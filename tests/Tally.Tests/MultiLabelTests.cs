@@ -31,6 +31,12 @@ public sealed class MultiLabelTests : IDisposable
         Assert.Equal(1.0 / 3, o.Result.Probabilities[0, 1], 12);
         Assert.Equal(1.0 / 3, o.Result.Probabilities[1, 0], 12);
         Assert.Equal(1.0, o.Result.Probabilities[1, 1], 12);
+        // From a stream, in memory (as a service would call it): the same probabilities.
+        using (var stream = System.IO.File.OpenRead(path))
+        {
+            var again = MultiLabelJob.Fit(MultiLabelAnswers.Read(stream, "upload"), "mv");
+            Assert.Equal(o.Result.Probabilities.Values.ToArray(), again.Probabilities.Values.ToArray());
+        }
         var lines = System.IO.File.ReadAllLines(Path.Combine(_dir, "out", "labels.csv"));
         Assert.Equal("task,labels,p_cat,p_dog", lines[0]);
         Assert.StartsWith("1,cat,", lines[1]);

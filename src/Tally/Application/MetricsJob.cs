@@ -141,6 +141,22 @@ public static class MetricsJob
         return outcome;
     }
 
+    /// <summary>
+    /// Measures answers already in memory (a service project's) against the named method's aggregate — the same metrics
+    /// as <see cref="Run"/>.
+    /// </summary>
+    /// <exception cref="TallyUserException">An unknown method or invalid options.</exception>
+    public static QualityReport Measure(LabelMatrix answers, string? method = null, GoldLabels? truth = null, QualityMetricsOptions? options = null,
+        ComputeOptions? compute = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(answers);
+        string name = method ?? AggregateJob.DefaultMethod;
+        var info = AggregatorCatalog.Find(name)
+            ?? throw new TallyUserException($"unknown method {Quote.Value(name)} (known: {string.Join(", ", AggregatorCatalog.All.Select(m => m.Name))})");
+        var result = info.Create(new CommonMethodOptions()).Aggregate(answers, compute, null, cancellationToken);
+        return QualityMetrics.Compute(answers, result.Posteriors.Values, truth, options);
+    }
+
     /// <summary>Writes <c>metrics</c> (metric,value), <c>tasks</c> (<see cref="TaskColumns"/>) and <c>workers</c> (<see cref="WorkerColumns"/>).</summary>
     public static IReadOnlyList<string> Write(MetricsOutcome outcome, string directory, OutputFormat format)
     {

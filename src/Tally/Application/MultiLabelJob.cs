@@ -70,6 +70,20 @@ public static class MultiLabelJob
         return new MultiLabelOutcome(result, info, source, readSeconds, fitSeconds, written);
     }
 
+    /// <summary>Infers answers already in memory (a service project's) by binary relevance over the named method — the same fit as <see cref="Run"/>.</summary>
+    /// <exception cref="TallyUserException">An unknown method or invalid options.</exception>
+    public static MultiLabelResult Fit(MultiLabelAnswers answers, string? method = null, CommonMethodOptions? overrides = null,
+        BinaryRelevanceOptions? options = null, ComputeOptions? compute = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(answers);
+        string name = method ?? AggregateJob.DefaultMethod;
+        var info = AggregatorCatalog.Find(name)
+            ?? throw new TallyUserException($"unknown method {Quote.Value(name)} (known: {string.Join(", ", AggregatorCatalog.All.Select(m => m.Name))})");
+        overrides ??= new CommonMethodOptions();
+        CompareJob.CheckOverrides(overrides, [info]);
+        return new BinaryRelevance(info.Create(overrides), options).Aggregate(answers, compute, null, cancellationToken);
+    }
+
     /// <summary>
     /// Writes <c>labels</c> (task, labels = the inferred set joined by <c>|</c>, p_&lt;label&gt; per label) and <c>workers</c>
     /// (worker, answers, skill_&lt;label&gt; per label: the binary method's skill on that label).

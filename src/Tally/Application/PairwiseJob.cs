@@ -107,6 +107,21 @@ public static class PairwiseJob
         return new PairwiseOutcome(result, info, source, tau, truth?.Known ?? 0, truth?.Unknown ?? 0, readSeconds, fitSeconds, written);
     }
 
+    /// <summary>
+    /// Scores comparisons already in memory (a service project's) with the named method — the same fit as
+    /// <see cref="Run"/>, for front ends that do not read files.
+    /// </summary>
+    /// <exception cref="TallyUserException">An unknown method or invalid options.</exception>
+    public static PairwiseResult Fit(PairwiseComparisons comparisons, string? method = null, PairwiseMethodOptions? overrides = null,
+        ComputeOptions? compute = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(comparisons);
+        string name = method ?? PairwiseCatalog.DefaultMethod;
+        var info = PairwiseCatalog.Find(name)
+            ?? throw new TallyUserException($"unknown pairwise method {Quote.Value(name)} (known: {string.Join(", ", PairwiseCatalog.All.Select(m => m.Name))})");
+        return info.Create(overrides ?? new PairwiseMethodOptions()).Aggregate(comparisons, compute, cancellationToken);
+    }
+
     /// <summary>Kendall's τ-b over the item pairs that share a component (pairs across components say nothing).</summary>
     public static double WithinComponentTau(PairwiseResult result, double[] truth)
     {

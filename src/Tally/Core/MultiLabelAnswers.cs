@@ -51,6 +51,20 @@ public sealed class MultiLabelAnswers
     {
         options ??= new AnswerFileOptions();
         using var csv = CsvRecordReader.Open(path, options.Delimiter, options.Encoding);
+        return Read(csv, options);
+    }
+
+    /// <summary>Reads multi-label answers from the bytes of <paramref name="stream"/> (e.g. an upload); errors name <paramref name="sourceName"/>.</summary>
+    /// <exception cref="TallyDataException">As <see cref="Read(string, AnswerFileOptions?)"/>.</exception>
+    public static MultiLabelAnswers Read(Stream stream, string sourceName, AnswerFileOptions? options = null)
+    {
+        options ??= new AnswerFileOptions();
+        using var csv = CsvRecordReader.Open(stream, sourceName, options.Delimiter, options.Encoding);
+        return Read(csv, options);
+    }
+
+    private static MultiLabelAnswers Read(CsvRecordReader csv, AnswerFileOptions options)
+    {
         int tc = csv.Column(options.TaskColumn), wc = csv.Column(options.WorkerColumn), lc = csv.Column(options.LabelColumn);
         HashSet<string>? allowed = options.Classes is { Count: > 0 } cls ? new HashSet<string>(cls, StringComparer.Ordinal) : null;
         var builder = new LabelMatrixBuilder();
