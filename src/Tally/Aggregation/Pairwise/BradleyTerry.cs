@@ -50,13 +50,14 @@ public sealed class BradleyTerry(BradleyTerryOptions? options = null) : IPairwis
         var objective = new List<double>();
         var numerator = new double[c.ItemCount];
         var denominator = new double[c.ItemCount];
+        var strength = new double[c.ItemCount];
         double previous = double.NegativeInfinity;
         converged = false;
         iterations = 0;
         for (int it = 0; it < o.MaxIterations; it++)
         {
             ct.ThrowIfCancellationRequested();
-            BradleyTerryKernel.MmStep(c, theta, winWeight, lossWeight, o.Regularization, component, sizes, numerator, denominator);
+            BradleyTerryKernel.MmStep(c, theta, winWeight, lossWeight, o.Regularization, component, sizes, numerator, denominator, strength);
             iterations++;
             double ll = LogLikelihood(c, theta, winWeight, lossWeight) + BradleyTerryKernel.LogPrior(theta, o.Regularization);
             ll /= Math.Max(1, c.Count);
@@ -120,6 +121,7 @@ public sealed class NoisyBradleyTerry(NoisyBradleyTerryOptions? options = null) 
         var r = new double[C];
         var numerator = new double[c.ItemCount];
         var denominator = new double[c.ItemCount];
+        var strength = new double[c.ItemCount];
         var rSum = new double[W]; var leftRandom = new double[W]; var random = new double[W]; var count = new int[W];
         var objective = new List<double>();
         double previous = double.NegativeInfinity;
@@ -153,7 +155,7 @@ public sealed class NoisyBradleyTerry(NoisyBradleyTerryOptions? options = null) 
                 skill[w] = (rSum[w] + 1) / (count[w] + 2);
                 bias[w] = (leftRandom[w] + 1) / (random[w] + 2);
             }
-            BradleyTerryKernel.MmStep(c, theta, r, null, Options.Regularization, component, sizes, numerator, denominator);
+            BradleyTerryKernel.MmStep(c, theta, r, null, Options.Regularization, component, sizes, numerator, denominator, strength);
             if (Options.Tolerance > 0 && Math.Abs(ll - previous) < Options.Tolerance) { converged = true; break; }
             previous = ll;
         }
@@ -208,6 +210,7 @@ public sealed class CrowdBradleyTerry(CrowdBradleyTerryOptions? options = null) 
         var r = new double[C]; var flipped = new double[C];
         var numerator = new double[c.ItemCount];
         var denominator = new double[c.ItemCount];
+        var strength = new double[c.ItemCount];
         var rSum = new double[W]; var count = new int[W];
         var objective = new List<double>();
         double previous = double.NegativeInfinity;
@@ -235,7 +238,7 @@ public sealed class CrowdBradleyTerry(CrowdBradleyTerryOptions? options = null) 
             objective.Add(ll);
             iterations++;
             for (int w = 0; w < W; w++) eta[w] = (rSum[w] + 1) / (count[w] + 2);
-            BradleyTerryKernel.MmStep(c, theta, r, flipped, Options.Regularization, component, sizes, numerator, denominator);
+            BradleyTerryKernel.MmStep(c, theta, r, flipped, Options.Regularization, component, sizes, numerator, denominator, strength);
             if (Options.Tolerance > 0 && Math.Abs(ll - previous) < Options.Tolerance) { converged = true; break; }
             previous = ll;
         }

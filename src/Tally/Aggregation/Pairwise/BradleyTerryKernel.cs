@@ -108,14 +108,13 @@ internal static class BradleyTerryKernel
     /// comparison c credits <paramref name="winWeight"/>[c] wins to its winner and <paramref name="lossWeight"/>[c] wins
     /// to its loser, n_c being their sum (null = 1 and 0: plain counts). The virtual comparisons against the reference
     /// item (strength 1) are the λ terms. Without them the likelihood does not fix the scale, so each component is
-    /// recentred on mean 0.
+    /// recentred on mean 0. <paramref name="numerator"/>, <paramref name="games"/> and <paramref name="strength"/> are
+    /// scratch of one value per item, so the iterations allocate nothing.
     /// </summary>
     public static void MmStep(PairwiseComparisons c, double[] theta, double[]? winWeight, double[]? lossWeight,
-        double regularization, int[] component, int[] sizes, double[] numerator, double[] denominator)
+        double regularization, int[] component, int[] sizes, double[] numerator, double[] games, double[] strength)
     {
         int n = c.ItemCount;
-        var games = denominator;
-        var strength = new double[n];
         for (int i = 0; i < n; i++) strength[i] = Math.Exp(theta[i]);
         Array.Fill(numerator, regularization);
         Array.Clear(games);
