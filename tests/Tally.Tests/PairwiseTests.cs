@@ -88,6 +88,9 @@ public sealed class PairwiseTests(ITestOutputHelper output)
             output.WriteLine($"{g.Key,-8} τ {string.Join(" ", g.Select(r => r.KendallTau.ToString("0.0000")))}  mean {g.Average(r => r.KendallTau):0.0000}  skill careful {g.Average(r => r.CarefulSkill):0.000} spammers {g.Average(r => r.SpammerSkill):0.000}");
         double Mean(string m) => rows.Where(r => r.Method == m).Average(r => r.KendallTau);
         Assert.True(Mean("noisybt") >= Mean("bt"), $"NoisyBT τ {Mean("noisybt"):0.0000} < BT τ {Mean("bt"):0.0000}");
+        // Not only on average: on every seed (docs/aggregation.md says so).
+        foreach (var seed in rows.Select(r => r.Seed).Distinct())
+            Assert.True(rows.Single(r => r.Seed == seed && r.Method == "noisybt").KendallTau > rows.Single(r => r.Seed == seed && r.Method == "bt").KendallTau, $"seed {seed}");
         Assert.True(Mean("crowdbt") >= Mean("bt"), $"Crowd-BT τ {Mean("crowdbt"):0.0000} < BT τ {Mean("bt"):0.0000}");
         // With 6,000 comparisons of 200 items, every method recovers the order well: τ ≈ 0.65–0.75, far above chance (0).
         Assert.All(rows, r => Assert.True(r.KendallTau > 0.6, $"{r.Method} seed {r.Seed}: τ {r.KendallTau}"));
