@@ -30,6 +30,8 @@ internal static class AggregateCommand
         var refine = new Option<bool>("--refine") { Description = "With --model: refit on ANSWERS starting from the model (EM warm start) instead of only predicting." };
         var unseen = new Option<string>("--unseen-workers") { Description = "With --model: answers of workers the model has not seen: average (treat as the model's average worker), ignore, or error.", DefaultValueFactory = _ => Specs.Name(new PredictOptions().UnseenWorkers) };
         unseen.AcceptOnlyFromAmong([.. Specs.Names<UnseenWorkerPolicy>()]);
+        var type = new Option<string>("--type") { Description = "Kind of answers: categorical (one class each), numeric (a number each), pairwise (worker,left,right,label = the winner; methods " + string.Join(", ", PairwiseCatalog.All.Select(m => m.Name)) + ", default " + PairwiseCatalog.DefaultMethod + ") or multilabel (|-separated labels; binary relevance over --method).", DefaultValueFactory = _ => Specs.Name(AnswerType.Categorical) };
+        type.AcceptOnlyFromAmong([.. Specs.Names<AnswerType>()]);
 
         var cmd = new Command("aggregate", """
             Infer each task's true label and each worker's reliability from crowd answers.
@@ -44,12 +46,29 @@ internal static class AggregateCommand
               tally aggregate votes.tsv --task-col question --label-col answer --classes yes,no --format json --out out/
               tally aggregate round-1.csv --method ds --save-model model.json
               tally aggregate round-2.csv --model model.json --out round-2/          # label new tasks with it
+              tally aggregate comparisons.csv --type pairwise --method noisybt --out ranking/   # scores.csv: score, rank
+              tally aggregate tags.csv --type multilabel --method ds --out tags/    # labels.csv: p_<label> per label
             """)
         {
-            answers, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, saveModel, model, refine, unseen,
+            answers, type, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, saveModel, model, refine, unseen,
         };
         input.AddTo(cmd);
-        cmd.SetAction(p =>
+        var typed = new AggregateTypes(ctx);
+        typed.AddTo(cmd);
+        var shared = new AggregateTypes.Shared(answers, dataset, method, truth, outDir, format, maxIter, tol, seed, prior, input,
+            [gold, saveModel, model, refine, unseen]);
+        // One switch over the answer types: each type has its own job and summary.
+        cmd.SetAction(p => Specs.Choice<AnswerType>(p.GetValue(type)!, "Type") switch
+        {
+            var t when !typed.CheckApplicable(p, t, shared) => throw new UnreachableException(),
+            AnswerType.Categorical => RunCategorical(p),
+            AnswerType.Pairwise => typed.RunPairwise(p, shared),
+            AnswerType.Multilabel => typed.RunMultilabel(p, shared),
+            var other => throw new UsageException($"--type {Specs.Name(other)} is not implemented yet (implemented: categorical, pairwise, multilabel)"),
+        });
+        return cmd;
+
+        int RunCategorical(ParseResult p)
         {
             var request = new AggregateRequest
             {
@@ -76,8 +95,7 @@ internal static class AggregateCommand
                 ctx.Notice($"{outcome.Result.UnseenWorkers} worker(s) not in the model: {(request.UnseenWorkers == UnseenWorkerPolicy.Ignore ? "their answers were ignored" : "treated as the model's average worker")} (see --unseen-workers)");
             PrintSummary(ctx, outcome);
             return 0;
-        });
-        return cmd;
+        }
     }
 
     private static void PrintSummary(CliContext ctx, AggregateOutcome o)

@@ -49,6 +49,14 @@ internal sealed class AnswerFormatOptions
         foreach (var o in new Option[] { _task, _worker, _label, _classes, _order, _duplicates, _encoding }) command.Add(o);
     }
 
+    /// <summary>The options the user gave (rather than left at their defaults), by name.</summary>
+    public IEnumerable<string> Given(ParseResult p) =>
+        new Option[] { _task, _worker, _label, _classes, _order, _duplicates, _encoding }.Where(o => CommonOptions.Given(p, o)).Select(o => o.Name);
+
+    /// <summary>How to read a pairwise comparisons file: the worker and label columns and the encoding apply.</summary>
+    public ComparisonFileOptions ReadComparisons(ParseResult p) =>
+        new(WorkerColumn: p.GetValue(_worker)!, LabelColumn: p.GetValue(_label)!, Encoding: Encoding(p, _encoding));
+
     /// <summary>The file options the user asked for.</summary>
     public AnswerFileOptions Read(ParseResult p) => new(p.GetValue(_task)!, p.GetValue(_worker)!, p.GetValue(_label)!,
         AnswerFiles.ParseClassList(p.GetValue(_classes)), CliValues.ParseDuplicates(p.GetValue(_duplicates)!),

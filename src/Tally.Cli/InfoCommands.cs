@@ -13,7 +13,7 @@ internal static class MethodsCommand
     {
         var cmd = new Command("methods", """
             List the truth-inference methods, their aliases, default iteration limit and tolerance (what --max-iterations
-            and --tolerance override; tolerance 0 = run every iteration) and references.
+            and --tolerance override; tolerance 0 = run every iteration) and references; then the pairwise-comparison methods.
 
             Example:
               tally methods
@@ -30,6 +30,17 @@ internal static class MethodsCommand
                     m.Defaults is { } t ? NumberFormat.Number(t.Tolerance) : "—",
                     Markup.Escape(m.Description), Markup.Escape(m.Reference));
             ctx.Out.Write(table);
+            var pairwise = new Table().Border(TableBorder.Rounded).Title("Pairwise-comparison methods (tally aggregate --type pairwise --method NAME)");
+            pairwise.AddColumn("name"); pairwise.AddColumn("aliases");
+            pairwise.AddColumn(new TableColumn("iterations").RightAligned()); pairwise.AddColumn(new TableColumn("tolerance").RightAligned());
+            pairwise.AddColumn(new TableColumn("regularization").RightAligned());
+            pairwise.AddColumn("what it does"); pairwise.AddColumn("reference");
+            foreach (var m in PairwiseCatalog.All)
+                pairwise.AddRow(Markup.Escape(m.Name + (m.Name == PairwiseCatalog.DefaultMethod ? " (default)" : "")), Markup.Escape(string.Join(", ", m.Aliases)),
+                    m.Defaults.MaxIterations.ToString(System.Globalization.CultureInfo.InvariantCulture), NumberFormat.Number(m.Defaults.Tolerance),
+                    NumberFormat.Number(m.Defaults.Regularization), Markup.Escape(m.Description), Markup.Escape(m.Reference));
+            ctx.Out.Write(pairwise);
+            ctx.Out.MarkupLine("Multi-label answers (--type multilabel) use binary relevance over any method of the first table.");
             return 0;
         });
         return cmd;

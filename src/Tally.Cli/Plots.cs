@@ -86,6 +86,40 @@ internal static class Plots
         Save(plot, path, legendOutside ? 820 : 640, 440);
     }
 
+    /// <summary>
+    /// Points (x, y), each with a vertical interval low–high when given: e.g. every worker's accuracy against her number
+    /// of answers. <paramref name="logX"/> spaces x by its logarithm (answers per worker span orders of magnitude).
+    /// </summary>
+    public static void Points(string path, string title, string xLabel, string yLabel, IReadOnlyList<double> x, IReadOnlyList<double> y,
+        IReadOnlyList<double>? low = null, IReadOnlyList<double>? high = null, bool logX = false)
+    {
+        var plot = NewPlot();
+        double X(double v) => logX ? Math.Log10(Math.Max(v, 1)) : v;
+        var color = Colors.C0;
+        if (low is not null && high is not null)
+            for (int i = 0; i < x.Count; i++)
+            {
+                var bar = plot.Add.Line(X(x[i]), low[i], X(x[i]), high[i]);
+                bar.Color = color.WithAlpha(0.35);
+                bar.LineWidth = 1.5f;
+            }
+        var points = plot.Add.ScatterPoints(x.Select(X).ToArray(), y.ToArray());
+        points.Color = color;
+        points.MarkerSize = 6;
+        if (logX)
+        {
+            // Ticks at 1, 10, 100 … labelled with the counts, not their logarithms.
+            double top = x.Count == 0 ? 1 : Math.Ceiling(X(x.Max()));
+            var positions = Enumerable.Range(0, (int)top + 1).Select(e => (double)e).ToArray();
+            plot.Axes.Bottom.SetTicks(positions, positions.Select(e => Math.Pow(10, e).ToString("0", System.Globalization.CultureInfo.InvariantCulture)).ToArray());
+        }
+        plot.Axes.SetLimitsY(-0.02, 1.02);
+        plot.Title(title);
+        plot.XLabel(xLabel);
+        plot.YLabel(yLabel);
+        Save(plot, path, 640, 440);
+    }
+
     private static void Save(Plot plot, string path, int width, int height)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));

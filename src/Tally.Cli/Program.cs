@@ -111,6 +111,7 @@ public static class Program
         root.Add(DatasetsCommand.Create(ctx));
         root.Add(SimulateCommand.Create(ctx));
         root.Add(CompareCommand.Create(ctx));
+        root.Add(MetricsCommand.Create(ctx));
         root.Add(LabCommand.Create(ctx));
         root.Add(PayCommand.Create(ctx));
         root.Add(ShareCommand.Create(ctx));

@@ -67,6 +67,7 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
     [
         typeof(Tally.Aggregation.IAggregator), typeof(Tally.Mechanisms.IPeerPredictionMechanism), typeof(Tally.Learning.ICrowdLearner),
         typeof(Tally.Learning.IClassifier), typeof(Tally.Mechanisms.Reputation.IReputationModel),
+        typeof(Tally.Aggregation.Pairwise.IPairwiseAggregator),
     ];
 
     private static bool IsRecord(System.Type t) => t.GetMethod("<Clone>$") is not null || t.IsValueType;
@@ -140,6 +141,7 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
             typeof(Tally.Mechanisms.CorrelatedAgreement), typeof(Tally.Mechanisms.Reputation.TermReputation),
             typeof(Tally.Sharing.CollaborativeMeanMechanism), typeof(Tally.Sharing.SharingLab),
             typeof(Tally.Simulation.AggregationLab), typeof(Tally.Simulation.AccuracySweep), typeof(Tally.Simulation.SparseCrowdSimulator),
+            typeof(Tally.Aggregation.Pairwise.NoisyBradleyTerry), typeof(Tally.Simulation.PairwiseLab),
         })
             Assert.True(forbidden.ContainsKey(t.FullName!), $"{t.FullName} should be forbidden to the CLI");
         foreach (var t in new[]

@@ -149,6 +149,8 @@ public sealed class CliVocabularyTests
         { "pay --dataset dog --mechanism oa --out {out}", "payments" },
         { "lab aggregation spammers --methods mv --values 0 --seeds 2 --out {out}", "sweep" },
         { "lab gap --vary tasks --values 50 --agents 6 --seeds 2 --mechanisms oa --out {out}", "gap" },
+        { "metrics --dataset dog --method mv --out {out}", "metrics" },
+        { "lab pairwise --seeds 1 --items 20 --workers 4 --spammers 1 --per-worker 30 --out {out}", "pairwise" },
     };
 
     /// <summary><c>--out</c> is always a folder, <c>--format json</c> writes JSON there, and <c>--format</c> without <c>--out</c> is refused.</summary>
