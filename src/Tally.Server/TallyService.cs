@@ -418,33 +418,42 @@ public sealed class TallyService : IAsyncDisposable
                 (task, payload, lease) = (named, found[0].Payload, found[0].Lease);
                 if (found[0].Started is long s0) started = s0;
             }
-            else if (c.Query(tx,
-                         """
-                         SELECT a.task_id, t.payload, a.assignment_id, a.started_at FROM assignments a JOIN tasks t ON t.project_id = a.project_id AND t.task_id = a.task_id
-                         WHERE a.project_id = @p AND a.worker_id = @w AND a.state = 'open' ORDER BY a.started_at, a.assignment_id LIMIT 1
-                         """,
-                         r => (r.GetString(0), r.NullableString(1), r.GetString(2), r.Long(3)), ("p", p.Id), ("w", caller.Name)) is [var held])
-            {
-                // A worker who asks again (a lost response, a reloaded page) gets the task they hold, not a second one.
-                (task, payload, lease, started) = held;
-            }
             else
             {
-                // load_count = answers + open leases, kept by every write that changes either (RefreshLoad), and indexed
-                // with the upload order, so the first free task is found by walking an index instead of scanning the project.
+                // The worker's open lease, and the first under-answered task they could get: one batch (PostgreSQL: one
+                // round trip). load_count = answers + open leases, kept by every write that changes either (RefreshLoad),
+                // and indexed with the upload order, so the first free task is found by walking an index instead of
+                // scanning the project.
                 const string free = """
                     t.project_id = @p
                     AND NOT EXISTS (SELECT 1 FROM answers x WHERE x.project_id = t.project_id AND x.task_id = t.task_id AND x.worker_id = @w)
                     AND NOT EXISTS (SELECT 1 FROM assignments a WHERE a.project_id = t.project_id AND a.task_id = t.task_id AND a.worker_id = @w AND a.state = 'open')
                     """;
-                var pick = c.Query(tx, $"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count < @min ORDER BY t.load_count, t.seq LIMIT 1",
+                var reads = new SqlReadBatch();
+                var heldRows = reads.Add(
+                    """
+                    SELECT a.task_id, t.payload, a.assignment_id, a.started_at FROM assignments a JOIN tasks t ON t.project_id = a.project_id AND t.task_id = a.task_id
+                    WHERE a.project_id = @p AND a.worker_id = @w AND a.state = 'open' ORDER BY a.started_at, a.assignment_id LIMIT 1
+                    """,
+                    r => (r.GetString(0), r.NullableString(1), r.GetString(2), r.Long(3)), ("p", p.Id), ("w", caller.Name));
+                var pick = reads.Add($"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count < @min ORDER BY t.load_count, t.seq LIMIT 1",
                     r => (r.GetString(0), r.NullableString(1)), ("p", p.Id), ("w", caller.Name), ("min", p.Spec.MinAnswers));
-                if (pick.Count == 0)
-                    pick = c.Query(tx,
-                        $"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count < @max AND (t.confidence IS NULL OR t.confidence < @target) ORDER BY t.confidence, t.load_count, t.seq LIMIT 1",
-                        r => (r.GetString(0), r.NullableString(1)), ("p", p.Id), ("w", caller.Name), ("max", p.Spec.MaxAnswers), ("target", p.Spec.ConfidenceTarget));
-                if (pick.Count == 0) return null;
-                (task, payload) = pick[0];
+                reads.Execute(c, tx);
+                if (heldRows is [var held])
+                {
+                    // A worker who asks again (a lost response, a reloaded page) gets the task they hold, not a second one.
+                    (task, payload, lease, started) = held;
+                }
+                else
+                {
+                    // Dynamic overlap: none under-answered, so the least confident below the target, up to the maximum.
+                    if (pick.Count == 0)
+                        pick = c.Query(tx,
+                            $"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count < @max AND (t.confidence IS NULL OR t.confidence < @target) ORDER BY t.confidence, t.load_count, t.seq LIMIT 1",
+                            r => (r.GetString(0), r.NullableString(1)), ("p", p.Id), ("w", caller.Name), ("max", p.Spec.MaxAnswers), ("target", p.Spec.ConfidenceTarget));
+                    if (pick.Count == 0) return null;
+                    (task, payload) = pick[0];
+                }
             }
             long expires = now + p.Spec.LeaseSeconds * 1000L;
             if (lease is not null)
@@ -452,10 +461,13 @@ public sealed class TallyService : IAsyncDisposable
             else
             {
                 lease = KeyRing.NewId("a_");
-                c.Execute(tx, "INSERT INTO assignments (project_id, assignment_id, task_id, worker_id, round, started_at, expires_at, state) VALUES (@p, @a, @t, @w, @r, @s, @e, 'open')",
-                    ("p", p.Id), ("a", lease), ("t", task), ("w", caller.Name), ("r", p.CurrentRound), ("s", now), ("e", expires));
-                // One more open lease (the checks above made sure the worker held none of this task).
-                c.Execute(tx, "UPDATE tasks SET load_count = load_count + 1 WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", task));
+                // The lease and one more open lease on its task (the checks above made sure the worker held none of
+                // it): one batch (PostgreSQL: one round trip).
+                new SqlBatch()
+                    .Add("INSERT INTO assignments (project_id, assignment_id, task_id, worker_id, round, started_at, expires_at, state) VALUES (@p, @a, @t, @w, @r, @s, @e, 'open')",
+                        ("p", p.Id), ("a", lease), ("t", task), ("w", caller.Name), ("r", p.CurrentRound), ("s", now), ("e", expires))
+                    .Add("UPDATE tasks SET load_count = load_count + 1 WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", task))
+                    .Execute(c, tx);
             }
             return new AssignmentView(lease, task, payload is null ? null : JsonDocument.Parse(payload).RootElement.Clone(), p.CurrentRound,
                 DateTimeOffset.FromUnixTimeMilliseconds(started), DateTimeOffset.FromUnixTimeMilliseconds(expires));
@@ -763,16 +775,21 @@ public sealed class TallyService : IAsyncDisposable
             throw ApiException.Invalid("the round cannot be closed: " + e.Message);
         }
         long now = Now;
-        foreach (var (l, i) in outcome.Labels.Select((l, i) => (l, i)))
+        // Every task with answers gets its label again, seq = 0, 1, 2, … in the job's order (what paging by seq relies
+        // on): the old labels go in one statement, the new ones and the tasks' confidences in set statements.
+        var labelRows = new List<object?[]>(outcome.Labels.Count);
+        var confidenceRows = new List<object?[]>(outcome.Labels.Count);
+        for (int i = 0; i < outcome.Labels.Count; i++)
         {
-            var probabilities = new SortedDictionary<string, double>(StringComparer.Ordinal);
-            for (int k = 0; k < spec.Classes.Count; k++) probabilities[spec.Classes[k]] = l.Probabilities[k];
-            string probs = JsonSerializer.Serialize(spec.Classes.Select((cl, k) => l.Probabilities[k]).ToArray());
-            c.Execute(tx, "DELETE FROM labels WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", l.Task));
-            c.Execute(tx, "INSERT INTO labels (project_id, task_id, seq, label, confidence, probabilities) VALUES (@p, @t, @s, @l, @c, @pr)",
-                ("p", p.Id), ("t", l.Task), ("s", i), ("l", l.Label), ("c", l.Confidence), ("pr", probs));
-            c.Execute(tx, "UPDATE tasks SET confidence = @c WHERE project_id = @p AND task_id = @t", ("c", l.Confidence), ("p", p.Id), ("t", l.Task));
+            var l = outcome.Labels[i];
+            labelRows.Add([p.Id, l.Task, (long)i, l.Label, l.Confidence, JsonSerializer.Serialize(l.Probabilities.Take(spec.Classes.Count).ToArray())]);
+            confidenceRows.Add([l.Task, l.Confidence]);
         }
+        c.Execute(tx, "DELETE FROM labels WHERE project_id = @p", ("p", p.Id));
+        foreach (var chunk in labelRows.Chunk(50_000))
+            c.ExecuteRows(tx, "INSERT INTO labels (project_id, task_id, seq, label, confidence, probabilities) {select}", chunk);
+        foreach (var chunk in confidenceRows.Chunk(50_000))
+            c.ExecuteRows(tx, "UPDATE tasks SET confidence = v.column2 FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1", chunk, ("p", p.Id));
         foreach (var w in outcome.Workers)
             Upsert(c, tx, p.Id, w.Worker, "skill = @a, agreement = @b", ("a", w.Skill), ("b", w.Agreement));
         double total = 0;

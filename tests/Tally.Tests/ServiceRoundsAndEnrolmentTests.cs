@@ -76,6 +76,8 @@ public sealed class ServiceRoundsAndEnrolmentTests : IDisposable
         rounds = await WaitForRounds(owner, p, r => r[^1].Due > firstDue);
         Assert.Equal(2, rounds.Count);
         Assert.Equal("open", rounds[1].Status);
+        // The log says why (the console logger writes in the background: give it a moment).
+        for (int wait = 0; wait < 100 && !server.Log.Contains("was due and stays open", StringComparison.Ordinal); wait++) await Task.Delay(100);
         Assert.Contains("was due and stays open", server.Log);
         Assert.Contains("no answers yet", server.Log);
     }
