@@ -161,42 +161,8 @@ internal static class Endpoints
         try { text = await reader.ReadToEndAsync(ctx.RequestAborted); }
         catch (DecoderFallbackException) { throw ApiException.BadRequest("the body is not valid UTF-8"); }
         if (type.StartsWith("application/x-ndjson", StringComparison.OrdinalIgnoreCase) || type.StartsWith("application/jsonl", StringComparison.OrdinalIgnoreCase))
-        {
-            var list = new List<TaskUpload>();
-            int line = 0;
-            foreach (var raw in text.Split('\n'))
-            {
-                line++;
-                if (raw.Trim().Length == 0) continue;
-                try { list.Add(JsonSerializer.Deserialize<TaskUpload>(raw, ServiceJson.Options) ?? throw ApiException.BadRequest($"line {line}: null")); }
-                catch (JsonException e) { throw ApiException.BadRequest($"line {line}: not a task object: {JsonErrors.Problem(e)}"); }
-            }
-            return list;
-        }
-        if (type.StartsWith("text/csv", StringComparison.OrdinalIgnoreCase))
-        {
-            try
-            {
-                using var csv = new CsvRecordReader(new StringReader(text), "request body", ',');
-                int id = csv.Column("id");
-                int payload = csv.Header.ToList().FindIndex(h => string.Equals(h, "payload", StringComparison.OrdinalIgnoreCase));
-                int gold = csv.Header.ToList().FindIndex(h => string.Equals(h, "gold", StringComparison.OrdinalIgnoreCase));
-                var list = new List<TaskUpload>();
-                while (csv.ReadChecked())
-                {
-                    JsonElement? pl = null;
-                    if (payload >= 0 && csv.Field(payload).Length > 0)
-                    {
-                        try { pl = JsonDocument.Parse(csv.Field(payload).ToString()).RootElement.Clone(); }
-                        catch (JsonException) { throw ApiException.BadRequest($"line {csv.LineNumber}: the payload is not JSON"); }
-                    }
-                    string? g = gold >= 0 && csv.Field(gold).Length > 0 ? csv.Field(gold).ToString() : null;
-                    list.Add(new TaskUpload(csv.Field(id).ToString(), pl, g));
-                }
-                return list;
-            }
-            catch (TallyUserException e) { throw ApiException.BadRequest(e.Message); }
-        }
+            return TaskUploads.FromJsonLines(text);
+        if (type.StartsWith("text/csv", StringComparison.OrdinalIgnoreCase)) return TaskUploads.FromCsv(text);
         throw new ApiException(415, "Unsupported media type", "send tasks as application/json (an array), application/x-ndjson (one object per line) or text/csv (id[,payload][,gold])");
     }
 

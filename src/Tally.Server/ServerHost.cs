@@ -113,6 +113,7 @@ public static class ServerHost
         });
         app.MapOpenApi("/openapi.json");
         Endpoints.Map(app);
+        Dashboard.DashboardRoutes.Map(app);
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             service.DisposeAsync().AsTask().GetAwaiter().GetResult();
