@@ -90,8 +90,27 @@ public sealed partial class DashboardBrowser : IDisposable
         e.SendKeys(text);
     }
 
-    /// <summary>Clicks and waits for the next page.</summary>
-    public void Click(string css) => Find(css).Click();
+    /// <summary>Clicks a link or a submit button and waits until the next page has loaded.</summary>
+    public void Click(string css)
+    {
+        var old = _driver.FindElement(By.TagName("html"));
+        Find(css).Click();
+        WaitFor(() =>
+        {
+            try
+            {
+                _ = old.Enabled;
+                return false;
+            }
+            catch (StaleElementReferenceException)
+            {
+                return (string?)_driver.ExecuteScript("return document.readyState;") == "complete";
+            }
+        });
+    }
+
+    /// <summary>Chooses an option of a select (no navigation).</summary>
+    public void Choose(string css) => Find(css).Click();
 
     /// <summary>Waits (up to 10 s) until <paramref name="condition"/> holds, e.g. the next page after a click.</summary>
     public void WaitFor(Func<bool> condition)

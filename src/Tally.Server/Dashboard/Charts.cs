@@ -15,11 +15,11 @@ internal static class Charts
 
     private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
 
-    private static void Start(Html h, string id, string title, string description, double height = H)
+    private static void Start(Html h, string id, string title, string description, double height = H, double width = W, string kind = "chart")
     {
-        h.Open("figure", ("class", "chart"));
-        h.Open("svg", ("xmlns", "http://www.w3.org/2000/svg"), ("viewBox", $"0 0 {F(W)} {F(height)}"), ("role", "img"),
-            ("aria-labelledby", $"{id}-t {id}-d"), ("id", id), ("font-family", "system-ui, sans-serif"), ("font-size", "12"));
+        h.Open("figure", ("class", kind));
+        h.Open("svg", ("xmlns", "http://www.w3.org/2000/svg"), ("viewBox", $"0 0 {F(width)} {F(height)}"), ("role", "img"),
+            ("aria-labelledby", $"{id}-t {id}-d"), ("id", id), ("font-family", "system-ui, sans-serif"), ("font-size", "13"));
         h.El("title", title, ("id", id + "-t"));
         h.El("desc", description, ("id", id + "-d"));
     }
@@ -32,17 +32,22 @@ internal static class Charts
     }
 
     /// <summary>A round step 1, 2 or 5 × 10ⁿ giving about five ticks up to <paramref name="max"/>.</summary>
-    internal static double Step(double max)
+    /// <param name="max">The largest value shown.</param>
+    /// <param name="whole">Whether the values are counts (then the step is at least 1).</param>
+    internal static double Step(double max, bool whole = false)
     {
         if (!(max > 0) || !double.IsFinite(max)) return 1;
         double raw = max / 5, magnitude = Math.Pow(10, Math.Floor(Math.Log10(raw)));
         double m = raw / magnitude;
-        return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * magnitude;
+        double step = (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * magnitude;
+        return whole ? Math.Max(1, step) : step;
     }
 
-    private static void Axes(Html h, double yMax, string xLabel, string yLabel, Func<double, string> yFormat)
+    private static double Ceiling(double max, bool whole) => max > 0 ? Math.Ceiling(max / Step(max, whole)) * Step(max, whole) : 1;
+
+    private static void Axes(Html h, double yMax, string xLabel, string yLabel, Func<double, string> yFormat, bool whole)
     {
-        double step = Step(yMax), plotH = H - Top - Bottom;
+        double step = Step(yMax, whole), plotH = H - Top - Bottom;
         for (double v = 0; v <= yMax * 1.0000001 + 1e-12; v += step)
         {
             double y = Top + plotH * (1 - v / yMax);
@@ -56,14 +61,15 @@ internal static class Charts
     }
 
     /// <summary>Vertical bars, one per category (a histogram when the categories are bins).</summary>
+    /// <remarks><paramref name="whole"/>: the values are counts (whole-number ticks).</remarks>
     public static void Bars(Html h, string id, string title, string description, IReadOnlyList<string> categories, IReadOnlyList<double> values,
-        string xLabel, string yLabel, Func<double, string>? yFormat = null)
+        string xLabel, string yLabel, bool whole = false)
     {
         Start(h, id, title, description);
-        yFormat ??= v => v.ToString("0.###", CultureInfo.InvariantCulture);
+        Func<double, string> yFormat = v => v.ToString(whole ? "0" : "0.###", CultureInfo.InvariantCulture);
         double max = values.Count == 0 ? 1 : Math.Max(values.Max(), 0);
-        double yMax = max > 0 ? Math.Ceiling(max / Step(max)) * Step(max) : 1;
-        Axes(h, yMax, xLabel, yLabel, yFormat);
+        double yMax = Ceiling(max, whole);
+        Axes(h, yMax, xLabel, yLabel, yFormat, whole);
         int n = Math.Max(1, values.Count);
         double plotW = W - Left - Right, plotH = H - Top - Bottom, slot = plotW / n, bar = Math.Max(1, slot * 0.8);
         int every = Math.Max(1, (int)Math.Ceiling(n / 10.0));
@@ -81,25 +87,28 @@ internal static class Charts
     }
 
     /// <summary>Lines through points, one per series, with a legend when there are several (at most eight named).</summary>
+    /// <remarks><paramref name="wholeX"/>: x is a whole number (a round), ticked at whole numbers only.</remarks>
     public static void Lines(Html h, string id, string title, string description, IReadOnlyList<(string Name, IReadOnlyList<(double X, double Y)> Points)> series,
-        string xLabel, string yLabel, Func<double, string> xFormat, Func<double, string>? yFormat = null)
+        string xLabel, string yLabel, Func<double, string> xFormat, bool wholeX = false)
     {
         Start(h, id, title, description);
-        yFormat ??= v => v.ToString("0.###", CultureInfo.InvariantCulture);
+        Func<double, string> yFormat = v => v.ToString("0.###", CultureInfo.InvariantCulture);
         var all = series.SelectMany(s => s.Points).ToList();
         double xMin = all.Count == 0 ? 0 : all.Min(p => p.X), xMax = all.Count == 0 ? 1 : all.Max(p => p.X);
         if (xMax <= xMin) xMax = xMin + 1;
         double yMaxRaw = all.Count == 0 ? 1 : Math.Max(all.Max(p => p.Y), 0);
-        double yMax = yMaxRaw > 0 ? Math.Ceiling(yMaxRaw / Step(yMaxRaw)) * Step(yMaxRaw) : 1;
-        Axes(h, yMax, xLabel, yLabel, yFormat);
+        double yMax = Ceiling(yMaxRaw, false);
+        Axes(h, yMax, xLabel, yLabel, yFormat, false);
         double plotW = W - Left - Right, plotH = H - Top - Bottom;
         double X(double x) => Left + plotW * (x - xMin) / (xMax - xMin);
         double Y(double y) => Top + plotH * (1 - Math.Max(y, 0) / yMax);
-        for (int t = 0; t <= 4; t++)
+        var ticks = wholeX
+            ? Enumerable.Range(0, (int)(xMax - xMin) + 1).Where(i => i % (int)Math.Max(1, Step(xMax - xMin, true)) == 0).Select(i => xMin + i).ToList()
+            : Enumerable.Range(0, 5).Select(t => xMin + (xMax - xMin) * t / 4).ToList();
+        foreach (double x in ticks)
         {
-            double x = xMin + (xMax - xMin) * t / 4;
-            h.Open("text", ("x", F(X(x))), ("y", F(H - Bottom + 16)), ("text-anchor", t == 0 ? "start" : t == 4 ? "end" : "middle"), ("fill", "#374151"))
-                .Text(xFormat(x)).Close("text");
+            string anchor = x == xMin && !wholeX ? "start" : x == xMax && !wholeX ? "end" : "middle";
+            h.Open("text", ("x", F(X(x))), ("y", F(H - Bottom + 16)), ("text-anchor", anchor), ("fill", "#374151")).Text(xFormat(x)).Close("text");
         }
         for (int s = 0; s < series.Count; s++)
         {
@@ -128,11 +137,12 @@ internal static class Charts
         IReadOnlyList<double> values, string rowTitle, string columnTitle)
     {
         int r = rows.Count, c = columns.Count;
-        double left = 90, top = 40, size = Math.Min(60, Math.Max(14, (W - left - 20) / Math.Max(1, c)));
-        double height = top + size * r + 16;
-        Start(h, id, title, description, height);
-        h.Open("text", ("x", F(left + size * c / 2)), ("y", "14"), ("text-anchor", "middle"), ("fill", "#111827")).Text(columnTitle).Close("text");
-        h.Open("text", ("x", "4"), ("y", "14"), ("fill", "#111827")).Text(rowTitle).Close("text");
+        double left = 100, top = 44, size = Math.Min(80, Math.Max(14, (W - left - 20) / Math.Max(1, c)));
+        double height = top + size * r + 12, width = left + size * c + 12;
+        Start(h, id, title, description, height, width, "chart heat");
+        h.Open("text", ("x", F(left + size * c / 2)), ("y", "16"), ("text-anchor", "middle"), ("fill", "#111827")).Text(columnTitle).Close("text");
+        h.Open("text", ("x", "16"), ("y", F(top + size * r / 2)), ("text-anchor", "middle"), ("fill", "#111827"),
+            ("transform", $"rotate(-90 16 {F(top + size * r / 2)})")).Text(rowTitle).Close("text");
         bool labels = size >= 28;
         for (int j = 0; j < c; j++)
             h.Open("text", ("x", F(left + j * size + size / 2)), ("y", F(top - 6)), ("text-anchor", "middle"), ("fill", "#374151")).Text(columns[j]).Close("text");
@@ -147,7 +157,7 @@ internal static class Charts
                 h.Close("rect");
                 if (labels)
                     h.Open("text", ("x", F(left + j * size + size / 2)), ("y", F(top + i * size + size / 2 + 4)), ("text-anchor", "middle"),
-                        ("fill", v > 0.5 ? "#ffffff" : "#111827"), ("font-size", "11")).Text(v.ToString("0.00", CultureInfo.InvariantCulture)).Close("text");
+                        ("fill", v > 0.5 ? "#ffffff" : "#111827"), ("font-size", size >= 50 ? "14" : "11")).Text(v.ToString("0.00", CultureInfo.InvariantCulture)).Close("text");
             }
         }
         End(h, title);

@@ -252,14 +252,14 @@ internal static class Pages
         points.Insert(0, ((double)p.Created.ToUnixTimeMilliseconds(), 0));
         Charts.Lines(h, "answers-time", "Answers over time",
             $"Cumulative answers from the project's creation to now, in {times.Count} equal intervals: {Html.Count(progress.Answers)} answers in all.",
-            [("answers", points)], "time (UTC)", "answers", x => DateTimeOffset.FromUnixTimeMilliseconds((long)x).UtcDateTime.ToString("MM-dd HH:mm", CultureInfo.InvariantCulture));
+            [("answers", points)], "time (UTC)", "answers", TimeAxis(points[0].Item1, points[^1].Item1));
         int bins = progress.ConfidenceBins.Length;
         string source = progress.FromLabels ? "posterior confidence of each task's label at the last round close" : "majority share of each task's answers (no round closed yet)";
         Charts.Bars(h, "confidence", "Confidence of the labels",
             $"Histogram of the {source}, in {bins} bins of width {Html.Number(1.0 / bins, 2)}; {Html.Count(progress.ConfidenceBins.Sum())} tasks, " +
             $"{Html.Count(progress.ConfidenceBins.Take((int)Math.Round(spec.ConfidenceTarget * bins)).Sum())} below the target {Html.Number(spec.ConfidenceTarget, 2)}.",
             Enumerable.Range(0, bins).Select(i => Html.Number((double)i / bins, 2)).ToList(), progress.ConfidenceBins.Select(c => (double)c).ToList(),
-            "confidence (bin start)", "tasks", v => v.ToString("0", CultureInfo.InvariantCulture));
+            "confidence (bin start)", "tasks", whole: true);
         h.Close("div");
 
         h.El("h2", "Gold tasks");
@@ -276,7 +276,7 @@ internal static class Pages
         h.El("h2", "Method and mechanism");
         var method = AggregatorCatalog.Find(spec.Method);
         var mechanism = MechanismCatalog.Resolve(spec.Mechanism);
-        h.Open("dl");
+        h.Open("dl", ("class", "spec"));
         h.El("dt", "Aggregation").Open("dd").Text($"{spec.Method}: {method?.Description} ({method?.Reference})").Close("dd");
         h.El("dt", "Payments").Open("dd").Text(mechanism is null ? spec.Mechanism
             : $"{spec.Mechanism}: {mechanism.Mechanism.Description} ({mechanism.Mechanism.Reference})" + (mechanism.Reform ? $" — wrapped in REFORM ({MechanismCatalog.ReformReference})" : "")).Close("dd");
@@ -286,6 +286,14 @@ internal static class Pages
         h.El("dt", "Leases and seed").El("dd", $"{spec.LeaseSeconds} s; seed {spec.Seed}");
         h.Close("dl");
         return Task.FromResult(new Outcome(spec.Name));
+    }
+
+    /// <summary>Time tick labels fine enough for the span shown.</summary>
+    private static Func<double, string> TimeAxis(double from, double to)
+    {
+        double hours = (to - from) / 3_600_000;
+        string format = hours < 1 ? "HH:mm:ss" : hours < 48 ? "MM-dd HH:mm" : "yyyy-MM-dd";
+        return x => DateTimeOffset.FromUnixTimeMilliseconds((long)x).UtcDateTime.ToString(format, CultureInfo.InvariantCulture);
     }
 
     // ---------------------------------------------------------------- labels
@@ -513,7 +521,7 @@ internal static class Pages
             Charts.Lines(h, "reputation", "Reputation Ω over rounds",
                 $"REFORM's reputation of each of the {reputations.Count} paid workers after each round closed (one line per worker).",
                 reputations.Select(g => (g.Key, (IReadOnlyList<(double, double)>)g.Select(x => ((double)x.Round, x.Reputation!.Value)).ToList())).ToList(),
-                "round", "reputation", x => x.ToString("0", CultureInfo.InvariantCulture));
+                "round", "reputation", x => x.ToString("0", CultureInfo.InvariantCulture), wholeX: true);
         else
             h.El("p", spec.Mechanism.StartsWith(MechanismCatalog.ReformPrefix, StringComparison.Ordinal)
                 ? "Reputations appear once a round has closed." : $"{spec.Mechanism} keeps no reputations across rounds (reform:NAME mechanisms do), so there is no reputation chart.", ("class", "note"));
@@ -591,7 +599,7 @@ internal static class Pages
         var rep = payments.Where(p => p.Reputation is not null).ToList();
         if (rep.Count > 0)
             Charts.Lines(h, "reputation-history", "Reputation over rounds", $"REFORM's reputation of {worker} after each of {rep.Count} rounds, last {Html.Number(rep[^1].Reputation!.Value)}.",
-                [(worker, rep.Select(p => ((double)p.Round, p.Reputation!.Value)).ToList())], "round", "reputation", x => x.ToString("0", CultureInfo.InvariantCulture));
+                [(worker, rep.Select(p => ((double)p.Round, p.Reputation!.Value)).ToList())], "round", "reputation", x => x.ToString("0", CultureInfo.InvariantCulture), wholeX: true);
     }
 
     private static void PaymentTable(Html h, IReadOnlyList<PaymentView> payments)
@@ -693,7 +701,7 @@ internal static class Pages
             foreach (var x in payments) counts[Math.Clamp((int)((x.Payment - lo) / width), 0, bins - 1)]++;
             Charts.Bars(h, "payments", $"Payments of round {round.Round}",
                 $"Histogram of the {payments.Count} payments of round {round.Round} in {bins} bins from {Html.Number(lo)} to {Html.Number(hi)}; mean {Maybe(round.MeanPayment)}.",
-                Enumerable.Range(0, bins).Select(i => Html.Number(lo + i * width, 2)).ToList(), counts, "payment (bin start)", "workers", v => v.ToString("0", CultureInfo.InvariantCulture));
+                Enumerable.Range(0, bins).Select(i => Html.Number(lo + i * width, 2)).ToList(), counts, "payment (bin start)", "workers", whole: true);
         }
         var totals = closed.Select(r => ((double)r.Round, r.TotalPaid ?? 0)).ToList();
         Charts.Bars(h, "budget", "Budget spent per round", $"Total paid in each of the {closed.Count} closed rounds; {Html.Number(totals.Sum(t => t.Item2))} in all.",
@@ -704,7 +712,7 @@ internal static class Pages
         bool reform = MechanismCatalog.Resolve(spec.Mechanism)?.Reform ?? false;
         h.El("p", "γ-fairness (Definition 2) needs, for each report of a trustworthy worker, the reward it would have earned had it matched its peer (M*) next to what it earned; " +
             "the payments ledger keeps one payment per worker and round, and the service cannot tell trustworthy workers from the others, so γ is not computed here. " +
-            "`tally rounds run` measures it on simulated crowds (docs/reform.md).", ("class", "note"));
+            "tally rounds run measures it on simulated crowds (docs/reform.md).", ("class", "note"));
         if (!reform)
             h.El("p", $"Qualitative fairness (Definition 3) compares workers by reputation; {spec.Mechanism} keeps none (reform:NAME mechanisms do).", ("class", "note"));
         else

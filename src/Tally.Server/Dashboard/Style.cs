@@ -29,6 +29,9 @@ internal static class Style
         .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 440px), 1fr)); gap: 1rem; }
         figure.chart { margin: 0; background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: .5rem; }
         figure.chart svg { display: block; width: 100%; height: auto; }
+        figure.heat svg { max-width: 26rem; margin: 0 auto; }
+        dl.spec dt { font-weight: 600; margin-top: .4rem; }
+        dl.spec dd { margin-left: 1rem; }
         figcaption { font-size: .85rem; color: #4b5563; text-align: center; }
         ul.legend { display: flex; flex-wrap: wrap; gap: .25rem 1rem; list-style: none; padding: 0; font-size: .85rem; }
         table { width: 100%; border-collapse: collapse; background: #fff; border: 1px solid #e5e7eb; }
@@ -61,6 +64,7 @@ internal static class Style
           main { padding: .25rem .6rem 2rem; }
           table, thead, tbody, tr, th, td { display: block; }
           table { border: 0; background: none; }
+          caption { display: block; text-align: left; margin-bottom: .4rem; }
           thead { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); }
           tr { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; margin-bottom: .6rem; padding: .3rem .5rem; }
           td { border: 0; padding: .15rem 0; display: grid; grid-template-columns: 42% 1fr; gap: .5rem; text-align: left; }
