@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Tally.Core;
 using Tally.Server.Storage;
@@ -30,11 +31,11 @@ internal enum LabelOrder
 /// <param name="GoldAnswersCorrect">Of those, the ones equal to the gold label.</param>
 /// <param name="GoldLabelled">Gold tasks with an inferred label.</param>
 /// <param name="GoldLabelsCorrect">Of those, the ones whose label is the gold label.</param>
-/// <param name="AnswersOverTime">Answers per time bucket since the project was created: bucket start and count.</param>
+/// <param name="AnswersOverTime">The cumulative count of answers over time, from the project's creation (0) to now, sampled at about 60 answers.</param>
 /// <param name="ConfidenceBins">Tasks per confidence bin of width 1/<c>ConfidenceBins.Length</c>, from the labels (or the live majority shares before the first close).</param>
 /// <param name="FromLabels">Whether <paramref name="ConfidenceBins"/> are the fitted posteriors (true) or the majority shares (false).</param>
 internal sealed record ProjectProgress(long Tasks, long Answered, long AtTarget, long Answers, long GoldTasks, long GoldAnswers, long GoldAnswersCorrect,
-    long GoldLabelled, long GoldLabelsCorrect, IReadOnlyList<(DateTimeOffset Start, long Count)> AnswersOverTime, long[] ConfidenceBins, bool FromLabels);
+    long GoldLabelled, long GoldLabelsCorrect, IReadOnlyList<(DateTimeOffset At, long Answers)> AnswersOverTime, long[] ConfidenceBins, bool FromLabels);
 
 /// <summary>One answer as the dashboard lists it.</summary>
 internal sealed record TaskAnswer(string Task, string Worker, string Label, int Round, bool Late, DateTimeOffset Answered);
@@ -52,8 +53,8 @@ public sealed partial class TallyService
     /// <summary>Confidence histogram bins of the overview.</summary>
     internal const int ConfidenceBinCount = 20;
 
-    /// <summary>Buckets of the answers-over-time chart.</summary>
-    internal const int TimeBuckets = 40;
+    /// <summary>Answers sampled for the answers-over-time chart.</summary>
+    internal const int TimeSamples = 60;
 
     /// <summary>The project's progress (owner or admin).</summary>
     internal ProjectProgress Progress(Principal caller, string project)
@@ -72,8 +73,8 @@ public sealed partial class TallyService
             (goldAnswers, goldCorrect) = c.Query(null,
                 """
                 SELECT COUNT(*), COALESCE(SUM(CASE WHEN a.label = g.gold THEN 1 ELSE 0 END), 0)
-                FROM tasks g JOIN answers a ON a.project_id = g.project_id AND a.task_id = g.task_id
-                WHERE g.project_id = @p AND g.gold IS NOT NULL
+                FROM tasks g CROSS JOIN answers a
+                WHERE g.project_id = @p AND g.gold IS NOT NULL AND a.project_id = g.project_id AND a.task_id = g.task_id
                 """, r => (r.Long(0), r.Long(1)), ("p", p.Id))[0];
             (goldLabelled, goldLabelsCorrect) = c.Query(null,
                 """
@@ -83,14 +84,28 @@ public sealed partial class TallyService
                 """, r => (r.Long(0), r.Long(1)), ("p", p.Id))[0];
         }
 
-        // Answers over time: fixed-width buckets from the project's creation to now, counted by the database.
-        long start = p.Created, now = Math.Max(Now, start + 1);
-        long width = Math.Max(1, (now - start + TimeBuckets - 1) / TimeBuckets);
-        var counts = new long[TimeBuckets];
-        foreach (var (bucket, n) in c.Query(null, "SELECT (answered_at - @t0) / @w, COUNT(*) FROM answers WHERE project_id = @p GROUP BY (answered_at - @t0) / @w",
-                     r => (r.Long(0), r.Long(1)), ("p", p.Id), ("t0", start), ("w", width)))
-            counts[Math.Clamp(bucket, 0, TimeBuckets - 1)] += n;
-        var overTime = counts.Select((n, i) => (DateTimeOffset.FromUnixTimeMilliseconds(start + i * width), n)).ToList();
+        // Answers over time, as the cumulative count at a few sampled answers: answers are numbered (seq) in the order they
+        // were stored, so the k-th answer's time is one index seek (answers_round: project, round, seq) and the count up
+        // to it is its number + 1 — a curve exact at every sample, without reading the answers in between.
+        var overTime = new List<(DateTimeOffset, long)> { (DateTimeOffset.FromUnixTimeMilliseconds(p.Created), 0) };
+        var ranges = new List<(int Round, long First, long Last)>();
+        foreach (int r in c.Query(null, "SELECT round FROM rounds WHERE project_id = @p ORDER BY round", r => (int)r.Long(0), ("p", p.Id)))
+        {
+            var first = c.Scalar(null, "SELECT seq FROM answers WHERE project_id = @p AND round = @r ORDER BY seq LIMIT 1", ("p", p.Id), ("r", r));
+            var last = c.Scalar(null, "SELECT seq FROM answers WHERE project_id = @p AND round = @r ORDER BY seq DESC LIMIT 1", ("p", p.Id), ("r", r));
+            if (first is not null && last is not null)
+                ranges.Add((r, Convert.ToInt64(first, CultureInfo.InvariantCulture), Convert.ToInt64(last, CultureInfo.InvariantCulture)));
+        }
+        for (int k = 1; k <= TimeSamples && p.Answers > 0; k++)
+        {
+            long target = (k * p.Answers + TimeSamples - 1) / TimeSamples - 1;
+            var range = ranges.FirstOrDefault(x => x.First <= target && target <= x.Last);
+            if (range.Last < target) continue;
+            var hit = c.Query(null, "SELECT answered_at, seq FROM answers WHERE project_id = @p AND round = @r AND seq >= @s ORDER BY seq LIMIT 1",
+                r => (DateTimeOffset.FromUnixTimeMilliseconds(r.Long(0)), r.Long(1) + 1), ("p", p.Id), ("r", range.Round), ("s", target));
+            if (hit.Count == 1 && hit[0].Item2 > overTime[^1].Item2) overTime.Add(hit[0]);
+        }
+        overTime.Add((DateTimeOffset.FromUnixTimeMilliseconds(Math.Max(Now, overTime[^1].Item1.ToUnixTimeMilliseconds())), overTime[^1].Item2));
 
         // Confidence: one number per task streamed from the database into fixed bins (nothing kept per row).
         bool fromLabels = c.Scalar(null, "SELECT 1 FROM labels WHERE project_id = @p LIMIT 1", ("p", p.Id)) is not null;
@@ -167,11 +182,14 @@ public sealed partial class TallyService
     {
         using var c = _db.Open();
         var p = Visible(c, null, caller, project, workerAllowed: false, "read the workers' gold scores");
+        if (c.Scalar(null, "SELECT 1 FROM tasks WHERE project_id = @p AND gold IS NOT NULL LIMIT 1", ("p", p.Id)) is null)
+            return new Dictionary<string, GoldScore>(StringComparer.Ordinal);
+        // CROSS JOIN keeps SQLite's loop over the (few) gold tasks outside, seeking each task's answers by index.
         return c.Query(null,
                 """
                 SELECT a.worker_id, COUNT(*), COALESCE(SUM(CASE WHEN a.label = g.gold THEN 1 ELSE 0 END), 0)
-                FROM tasks g JOIN answers a ON a.project_id = g.project_id AND a.task_id = g.task_id
-                WHERE g.project_id = @p AND g.gold IS NOT NULL GROUP BY a.worker_id
+                FROM tasks g CROSS JOIN answers a
+                WHERE g.project_id = @p AND g.gold IS NOT NULL AND a.project_id = g.project_id AND a.task_id = g.task_id GROUP BY a.worker_id
                 """, r => (r.GetString(0), new GoldScore(r.Long(1), r.Long(2))), ("p", p.Id))
             .ToDictionary(x => x.Item1, x => x.Item2, StringComparer.Ordinal);
     }

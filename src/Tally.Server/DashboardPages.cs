@@ -5,16 +5,17 @@ using Tally.Application;
 using Tally.Catalogs;
 using Tally.Core;
 using Tally.Service;
-using Outcome = Tally.Server.Dashboard.DashboardRoutes.Outcome;
+using Tally.Server.Dashboard;
+using Outcome = Tally.Server.DashboardRoutes.Outcome;
 
-namespace Tally.Server.Dashboard;
+namespace Tally.Server;
 
 /// <summary>
 /// The dashboard's pages. Each reads only through <see cref="TallyService"/>'s access-checked methods (the first call
 /// refuses a caller who may not see the page, before anything is written) and renders the result; the numbers shown
 /// are the service's and the application layer's, never recomputed here.
 /// </summary>
-internal static class Pages
+internal static class DashboardPages
 {
     /// <summary>Rows of a labels page.</summary>
     internal const int LabelsPerPage = 50;
@@ -27,7 +28,7 @@ internal static class Pages
 
     /// <summary>The hidden antiforgery field of a form.</summary>
     internal static void Token(HttpContext ctx, Html h) =>
-        h.Open("input", ("type", "hidden"), ("name", Session.TokenField), ("value", Session.FormToken(ctx)));
+        h.Open("input", ("type", "hidden"), ("name", DashboardSession.TokenField), ("value", DashboardSession.FormToken(ctx)));
 
     /// <summary>A table's head: its caption and column names (a name starting with # is a numeric, right-aligned column).</summary>
     private static void Head(Html h, string caption, params string[] columns)
@@ -70,7 +71,7 @@ internal static class Pages
     /// <summary>The sign-in form (also after a failed attempt, with its reason).</summary>
     internal static IResult SignInPage(HttpContext ctx, TallyService s, string? problem, int status)
     {
-        if (problem is null && Session.Caller(ctx, s) is { } who) return Results.Redirect(Home(ctx, s, who));
+        if (problem is null && DashboardSession.Caller(ctx, s) is { } who) return Results.Redirect(Home(ctx, s, who));
         var h = new Html();
         if (problem is not null) h.Open("p", ("class", "error"), ("role", "alert")).Text(problem).Close("p");
         h.Open("form", ("method", "post"), ("action", DashboardRoutes.Path(ctx, "/ui/signin")), ("class", "stack"));
@@ -89,12 +90,12 @@ internal static class Pages
     {
         if (!ctx.Request.HasFormContentType) return SignInPage(ctx, s, "post the sign-in form", 415);
         var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
-        if (!Session.ValidToken(ctx, form)) return SignInPage(ctx, s, DashboardRoutes.AntiforgeryRefusal().Message, 400);
+        if (!DashboardSession.ValidToken(ctx, form)) return SignInPage(ctx, s, DashboardRoutes.AntiforgeryRefusal().Message, 400);
         string key = (form["key"].ToString() ?? "").Trim();
         try
         {
-            var who = s.Keys.Authenticate(key, Session.Client(ctx));
-            Session.SignIn(ctx, key);
+            var who = s.Keys.Authenticate(key, DashboardSession.Client(ctx));
+            DashboardSession.SignIn(ctx, key);
             return Results.Redirect(Home(ctx, s, who));
         }
         catch (ApiException e)
@@ -108,8 +109,8 @@ internal static class Pages
     {
         if (!ctx.Request.HasFormContentType) return SignInPage(ctx, s, "post the sign-out form", 415);
         var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
-        if (!Session.ValidToken(ctx, form)) return SignInPage(ctx, s, DashboardRoutes.AntiforgeryRefusal().Message, 400);
-        Session.SignOut(ctx);
+        if (!DashboardSession.ValidToken(ctx, form)) return SignInPage(ctx, s, DashboardRoutes.AntiforgeryRefusal().Message, 400);
+        DashboardSession.SignOut(ctx);
         return Results.Redirect(DashboardRoutes.Path(ctx, "/ui/signin"));
     }
 
@@ -246,12 +247,9 @@ internal static class Pages
             .Text(" " + Html.Percent(Math.Min(progress.Answers, goal), goal)).Close("label").Close("p");
 
         h.Open("div", ("class", "grid2"));
-        var times = progress.AnswersOverTime;
-        long cumulative = 0;
-        var points = times.Select(t => ((double)t.Start.ToUnixTimeMilliseconds(), (double)(cumulative += t.Count))).ToList();
-        points.Insert(0, ((double)p.Created.ToUnixTimeMilliseconds(), 0));
+        var points = progress.AnswersOverTime.Select(t => ((double)t.At.ToUnixTimeMilliseconds(), (double)t.Answers)).ToList();
         Charts.Lines(h, "answers-time", "Answers over time",
-            $"Cumulative answers from the project's creation to now, in {times.Count} equal intervals: {Html.Count(progress.Answers)} answers in all.",
+            $"Cumulative answers from the project's creation to now ({Html.Time(progress.AnswersOverTime[^1].At)}): {Html.Count(progress.Answers)} answers in all.",
             [("answers", points)], "time (UTC)", "answers", TimeAxis(points[0].Item1, points[^1].Item1));
         int bins = progress.ConfidenceBins.Length;
         string source = progress.FromLabels ? "posterior confidence of each task's label at the last round close" : "majority share of each task's answers (no round closed yet)";
@@ -389,7 +387,7 @@ internal static class Pages
     internal static async Task LabelsCsv(HttpContext ctx, TallyService s, string p)
     {
         Principal? who;
-        try { who = Session.Caller(ctx, s); }
+        try { who = DashboardSession.Caller(ctx, s); }
         catch (ApiException e) { await ServerHost.Problem(ctx, e.Status, e.Title, e.Message); return; }
         if (who is null) { ctx.Response.Redirect(DashboardRoutes.Path(ctx, "/ui/signin")); return; }
         IReadOnlyList<string> classes;

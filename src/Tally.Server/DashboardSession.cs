@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Microsoft.AspNetCore.Http;
 
-namespace Tally.Server.Dashboard;
+namespace Tally.Server;
 
 /// <summary>
 /// The dashboard's sign-in session and form tokens, both stateless so that any replica of the service can serve any
@@ -18,7 +18,7 @@ namespace Tally.Server.Dashboard;
 /// read the token nor compute it, and a cookie planted from elsewhere does not match the victim's session.</item>
 /// </list>
 /// </summary>
-internal static class Session
+internal static class DashboardSession
 {
     /// <summary>The session cookie: the signed-in key.</summary>
     public const string SessionCookie = "tally_session";

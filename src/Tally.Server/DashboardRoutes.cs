@@ -2,8 +2,9 @@ using System.Text;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Tally.Service;
+using Tally.Server.Dashboard;
 
-namespace Tally.Server.Dashboard;
+namespace Tally.Server;
 
 /// <summary>
 /// The web dashboard under <c>/ui</c>: server-rendered HTML pages over <see cref="TallyService"/>, each page reading
@@ -21,27 +22,27 @@ internal static class DashboardRoutes
             ctx.Response.Headers.CacheControl = "public, max-age=3600";
             return Results.Text(Style.Css, "text/css", Encoding.UTF8);
         });
-        app.MapGet("/ui/signin", (HttpContext ctx, TallyService s) => Pages.SignInPage(ctx, s, null, 200));
-        app.MapPost("/ui/signin", Pages.SignIn);
-        app.MapPost("/ui/signout", Pages.SignOut);
+        app.MapGet("/ui/signin", (HttpContext ctx, TallyService s) => DashboardPages.SignInPage(ctx, s, null, 200));
+        app.MapPost("/ui/signin", DashboardPages.SignIn);
+        app.MapPost("/ui/signout", DashboardPages.SignOut);
 
-        app.MapGet("/ui/projects", (HttpContext ctx, TallyService s) => Serve(ctx, s, null, (who, h) => Pages.Projects(ctx, s, who, h)));
-        app.MapGet("/ui/projects/new", (HttpContext ctx, TallyService s) => Serve(ctx, s, null, (who, h) => Pages.NewProject(ctx, who, h, null, null)));
-        app.MapPost("/ui/projects", (HttpContext ctx, TallyService s) => ServeForm(ctx, s, null, (who, form, h) => Pages.CreateProject(ctx, s, who, form, h)));
-        app.MapGet("/ui/projects/{p}", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => Pages.Overview(ctx, s, who, p, h)));
-        app.MapGet("/ui/projects/{p}/labels", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => Pages.Labels(ctx, s, who, p, h)));
-        app.MapGet("/ui/projects/{p}/labels.csv", Pages.LabelsCsv);
-        app.MapGet("/ui/projects/{p}/tasks", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => Pages.UploadForm(ctx, s, who, p, h, null)));
-        app.MapPost("/ui/projects/{p}/tasks", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => Pages.Upload(ctx, s, who, p, form, h)));
-        app.MapGet("/ui/projects/{p}/workers", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => Pages.Workers(ctx, s, who, p, h)));
-        app.MapPost("/ui/projects/{p}/workers", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => Pages.IssueKey(ctx, s, who, p, form, h)));
-        app.MapGet("/ui/projects/{p}/worker", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => Pages.Worker(ctx, s, who, p, h)));
-        app.MapGet("/ui/projects/{p}/worker/revoke", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => Pages.ConfirmRevoke(ctx, s, who, p, h)));
-        app.MapPost("/ui/projects/{p}/worker/revoke", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => Pages.Revoke(ctx, s, who, p, form, h)));
-        app.MapGet("/ui/projects/{p}/rounds", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => Pages.Rounds(ctx, s, who, p, h)));
-        app.MapGet("/ui/projects/{p}/rounds/{r:int}/close", (HttpContext ctx, TallyService s, string p, int r) => Serve(ctx, s, p, (who, h) => Pages.ConfirmClose(ctx, s, who, p, r, h)));
-        app.MapPost("/ui/projects/{p}/rounds/{r:int}/close", (HttpContext ctx, TallyService s, string p, int r) => ServeForm(ctx, s, p, (who, form, h) => Pages.Close(ctx, s, who, p, r, h)));
-        app.MapGet("/ui/projects/{p}/me", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => Pages.Me(ctx, s, who, p, h)));
+        app.MapGet("/ui/projects", (HttpContext ctx, TallyService s) => Serve(ctx, s, null, (who, h) => DashboardPages.Projects(ctx, s, who, h)));
+        app.MapGet("/ui/projects/new", (HttpContext ctx, TallyService s) => Serve(ctx, s, null, (who, h) => DashboardPages.NewProject(ctx, who, h, null, null)));
+        app.MapPost("/ui/projects", (HttpContext ctx, TallyService s) => ServeForm(ctx, s, null, (who, form, h) => DashboardPages.CreateProject(ctx, s, who, form, h)));
+        app.MapGet("/ui/projects/{p}", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Overview(ctx, s, who, p, h)));
+        app.MapGet("/ui/projects/{p}/labels", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Labels(ctx, s, who, p, h)));
+        app.MapGet("/ui/projects/{p}/labels.csv", DashboardPages.LabelsCsv);
+        app.MapGet("/ui/projects/{p}/tasks", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.UploadForm(ctx, s, who, p, h, null)));
+        app.MapPost("/ui/projects/{p}/tasks", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.Upload(ctx, s, who, p, form, h)));
+        app.MapGet("/ui/projects/{p}/workers", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Workers(ctx, s, who, p, h)));
+        app.MapPost("/ui/projects/{p}/workers", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.IssueKey(ctx, s, who, p, form, h)));
+        app.MapGet("/ui/projects/{p}/worker", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Worker(ctx, s, who, p, h)));
+        app.MapGet("/ui/projects/{p}/worker/revoke", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.ConfirmRevoke(ctx, s, who, p, h)));
+        app.MapPost("/ui/projects/{p}/worker/revoke", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.Revoke(ctx, s, who, p, form, h)));
+        app.MapGet("/ui/projects/{p}/rounds", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Rounds(ctx, s, who, p, h)));
+        app.MapGet("/ui/projects/{p}/rounds/{r:int}/close", (HttpContext ctx, TallyService s, string p, int r) => Serve(ctx, s, p, (who, h) => DashboardPages.ConfirmClose(ctx, s, who, p, r, h)));
+        app.MapPost("/ui/projects/{p}/rounds/{r:int}/close", (HttpContext ctx, TallyService s, string p, int r) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.Close(ctx, s, who, p, r, h)));
+        app.MapGet("/ui/projects/{p}/me", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Me(ctx, s, who, p, h)));
     }
 
     /// <summary>A path of the dashboard (already escaped, with any query) under the request's path base (a reverse proxy's prefix).</summary>
@@ -54,7 +55,7 @@ internal static class DashboardRoutes
     private static async Task<IResult> Serve(HttpContext ctx, TallyService s, string? project, Func<Principal, Html, Task<Outcome>> render)
     {
         Principal? who;
-        try { who = Session.Caller(ctx, s); }
+        try { who = DashboardSession.Caller(ctx, s); }
         catch (ApiException e) { return Document(ctx, null, null, e.Title, ErrorBody(e), e.Status); }
         if (who is null) return Results.Redirect(Path(ctx, "/ui/signin"));
         var body = new Html();
@@ -77,7 +78,7 @@ internal static class DashboardRoutes
         {
             if (!ctx.Request.HasFormContentType) throw new ApiException(415, "Unsupported media type", "post the dashboard's forms as forms");
             var form = await ctx.Request.ReadFormAsync(ctx.RequestAborted);
-            if (!Session.ValidToken(ctx, form)) throw AntiforgeryRefusal();
+            if (!DashboardSession.ValidToken(ctx, form)) throw AntiforgeryRefusal();
             return await render(who, form, h);
         });
 
@@ -107,12 +108,12 @@ internal static class DashboardRoutes
         {
             h.Open("span", ("class", "who")).Text($"{who.Name} ({who.Role})").Close("span");
             h.Open("form", ("method", "post"), ("action", Path(ctx, "/ui/signout")), ("class", "inline"));
-            Pages.Token(ctx, h);
+            DashboardPages.Token(ctx, h);
             h.Raw("<button type=\"submit\">Sign out</button>").Close("form");
         }
         h.Close("header");
         h.Open("main");
-        if (who is not null && project is not null) Pages.ProjectNav(ctx, who, project, h);
+        if (who is not null && project is not null) DashboardPages.ProjectNav(ctx, who, project, h);
         h.El("h1", title);
         h.Raw(body.ToString());
         h.Close("main").Close("body").Close("html");
