@@ -477,7 +477,7 @@ internal static class DashboardPages
 
         if (fitted is null) h.El("p", "No round has closed yet: skills, agreement and confusions come from the model fitted at a close.", ("class", "note"));
         else if (fitted.FlagsDownWeighting)
-            h.El("p", $"{fitted.Method} reports each worker's trust ω as their skill; workers with ω < 1 were down-weighted by its robust filter and are flagged.", ("class", "note"));
+            h.El("p", $"{fitted.Method} reports each worker's trust ω as their skill: its robust filter counts a worker's answers with weight ω. Workers below {Html.Number(DashboardJob.StrongDownWeighting, 1)} are flagged (the filter counts less than half of their answers); between that and 1 they are partly down-weighted.", ("class", "note"));
         else
             h.El("p", $"{fitted.Method} does not down-weight workers, so none is flagged (robust-ds does: choose it to flag likely colluders). Skill is {fitted.Method}'s own measure; agreement is the share of a worker's answers equal to the inferred label.", ("class", "note"));
 
@@ -499,8 +499,15 @@ internal static class DashboardPages
                 Cell(h, "Total paid", Html.Number(w.TotalPaid), true);
                 if (gold.Count > 0) Cell(h, "Right on gold", gold.TryGetValue(w.Worker, out var g) ? $"{Html.Percent(g.Correct, g.Answers)} of {g.Answers}" : "—", true);
                 if (fitted?.FlagsDownWeighting == true)
-                    h.Open("td", ("data-label", "Down-weighted")).Open("span", ("class", byName!.TryGetValue(w.Worker, out var fw) && fw.DownWeighted ? "flag" : null))
-                        .Text(byName.TryGetValue(w.Worker, out var f2) ? (f2.DownWeighted ? $"yes (ω = {Html.Number(f2.Skill)})" : "no") : "—").Close("span").Close("td");
+                {
+                    var fw = byName!.GetValueOrDefault(w.Worker);
+                    h.Open("td", ("data-label", "Down-weighted"));
+                    if (fw is null) h.Text("—");
+                    else if (!fw.DownWeighted) h.Text("no");
+                    else if (fw.Skill < DashboardJob.StrongDownWeighting) h.Open("span", ("class", "flag")).Text($"yes, ω = {Html.Number(fw.Skill)}").Close("span");
+                    else h.Open("span", ("class", "partly")).Text($"partly, ω = {Html.Number(fw.Skill)}").Close("span");
+                    h.Close("td");
+                }
                 h.Open("td", ("data-label", "Key"));
                 if (w.Revoked) h.Text("revoked");
                 else h.Link(P(ctx, project, "/worker/revoke?name=" + Q(w.Worker)), "Revoke…");
@@ -575,7 +582,9 @@ internal static class DashboardPages
         var mine = fitted?.Workers.FirstOrDefault(x => x.Worker == w.Worker);
         Cards(h, ("Answers", Html.Count(w.Answers)), ("Skill", Maybe(w.Skill)), ("Agreement", Maybe(w.Agreement)), ("Reputation", Maybe(w.Reputation)),
             ("Total paid", Html.Number(w.TotalPaid)), ("Key", w.Revoked ? "revoked" : "active"));
-        if (mine is { DownWeighted: true }) h.Open("p", ("class", "flag")).Text($"Down-weighted by {fitted!.Method}: trust ω = {Html.Number(mine.Skill)}.").Close("p");
+        if (mine is { DownWeighted: true })
+            h.Open("p", ("class", mine.Skill < DashboardJob.StrongDownWeighting ? "flag" : "partly"))
+                .Text($"{(mine.Skill < DashboardJob.StrongDownWeighting ? "Down-weighted" : "Partly down-weighted")} by {fitted!.Method}: trust ω = {Html.Number(mine.Skill)}.").Close("p");
         h.Open("div", ("class", "grid2"));
         if (mine is { Confusion.IsEmpty: false })
             Charts.HeatMap(h, "confusion", $"Confusion matrix of {w.Worker}",

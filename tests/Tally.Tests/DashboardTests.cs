@@ -194,6 +194,18 @@ public sealed class DashboardTests(ITestOutputHelper output) : IDisposable
         Assert.NotEmpty(browser.FindAll("svg#confusion-mean rect"));
         Assert.NotEmpty(browser.FindAll("svg#reputation polyline"));
         shots.Take("workers");
+        // Names are data, never markup: a worker named like an element shows as text.
+        const string tricky = "<i id=\"x\">eve</i> & \"co\"";
+        await owner.CreateWorkerAsync(p, tricky);
+        browser.Go($"/ui/projects/{p}/workers");
+        Assert.Contains(tricky, browser.Text);
+        Assert.Empty(browser.FindAll("i#x"));
+        using (var http = new HttpClient(new HttpClientHandler { CookieContainer = browser.Cookies() }) { BaseAddress = server.BaseAddress })
+        {
+            string raw = await http.GetStringAsync($"ui/projects/{p}/workers");
+            Assert.Contains("&lt;i id=&quot;x&quot;&gt;eve&lt;/i&gt; &amp; &quot;co&quot;", raw);
+            Assert.DoesNotContain("<i id", raw);
+        }
 
         // One worker's page: their payments per round.
         string someone = Crowd[1].Name;

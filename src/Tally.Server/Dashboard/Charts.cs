@@ -69,19 +69,25 @@ internal static class Charts
         Func<double, string> yFormat = v => v.ToString(whole ? "0" : "0.###", CultureInfo.InvariantCulture);
         double max = values.Count == 0 ? 1 : Math.Max(values.Max(), 0);
         double yMax = Ceiling(max, whole);
-        Axes(h, yMax, xLabel, yLabel, yFormat, whole);
         int n = Math.Max(1, values.Count);
+        // Long or many labels are slanted so that neighbours do not run into each other (the axis title then gives way).
+        bool slant = n > 6 && categories.Any(c => c.Length > 4);
+        Axes(h, yMax, slant ? "" : xLabel, yLabel, yFormat, whole);
         double plotW = W - Left - Right, plotH = H - Top - Bottom, slot = plotW / n, bar = Math.Max(1, slot * 0.8);
-        int every = Math.Max(1, (int)Math.Ceiling(n / 10.0));
+        int every = Math.Max(1, (int)Math.Ceiling(n / (slant ? 30.0 : 10.0)));
         for (int i = 0; i < values.Count; i++)
         {
             double v = Math.Max(values[i], 0), bh = plotH * v / yMax, x = Left + i * slot + (slot - bar) / 2;
             h.Open("rect", ("x", F(x)), ("y", F(H - Bottom - bh)), ("width", F(bar)), ("height", F(bh)), ("fill", Palette[0]));
             h.El("title", $"{categories[i]}: {yFormat(values[i])}");
             h.Close("rect");
-            if (i % every == 0)
-                h.Open("text", ("x", F(Left + i * slot + slot / 2)), ("y", F(H - Bottom + 16)), ("text-anchor", "middle"), ("fill", "#374151"))
-                    .Text(categories[i]).Close("text");
+            if (i % every != 0) continue;
+            double cx = Left + i * slot + slot / 2, cy = H - Bottom + 14;
+            if (slant)
+                h.Open("text", ("x", F(cx)), ("y", F(cy)), ("text-anchor", "end"), ("fill", "#374151"), ("font-size", "11"), ("transform", $"rotate(-35 {F(cx)} {F(cy)})"))
+                    .Text(categories[i].Length > 10 ? categories[i][..9] + "…" : categories[i]).Close("text");
+            else
+                h.Open("text", ("x", F(cx)), ("y", F(cy + 2)), ("text-anchor", "middle"), ("fill", "#374151")).Text(categories[i]).Close("text");
         }
         End(h, title);
     }

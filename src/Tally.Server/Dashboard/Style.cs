@@ -22,11 +22,11 @@ internal static class Style
         nav.project ul { display: flex; flex-wrap: wrap; gap: .25rem .5rem; list-style: none; margin: .75rem 0 0; padding: 0; }
         nav.project a { display: inline-block; padding: .3rem .7rem; border-radius: 999px; background: #e0e7ff; text-decoration: none; }
         nav.project a[aria-current="page"] { background: #1e3a8a; color: #fff; }
-        .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: .75rem; margin: 0; }
+        .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(160px, 1fr)); gap: .75rem; margin: 0 0 1rem; }
         .cards div { background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: .6rem .8rem; }
         .cards dt { color: #4b5563; font-size: .85rem; }
         .cards dd { margin: 0; font-size: 1.25rem; font-weight: 600; overflow-wrap: anywhere; }
-        .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 440px), 1fr)); gap: 1rem; }
+        .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 440px), 1fr)); gap: 1rem; margin: 1rem 0; }
         figure.chart { margin: 0; background: #fff; border: 1px solid #e5e7eb; border-radius: 8px; padding: .5rem; }
         figure.chart svg { display: block; width: 100%; height: auto; }
         figure.heat svg { max-width: 26rem; margin: 0 auto; }
@@ -56,6 +56,7 @@ internal static class Style
         .ok { background: #f0fdf4; border: 1px solid #bbf7d0; padding: .6rem .8rem; border-radius: 6px; overflow-wrap: anywhere; }
         .note { color: #4b5563; font-size: .9rem; }
         .flag { color: #b91c1c; font-weight: 600; }
+        .partly { color: #92400e; }
         code, .key { font-family: ui-monospace, monospace; overflow-wrap: anywhere; word-break: break-all; }
         .pager { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; margin: .75rem 0; }
         details summary { cursor: pointer; }

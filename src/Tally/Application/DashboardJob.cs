@@ -71,6 +71,12 @@ public static class DashboardJob
         return ImmutableArray.Create(m);
     }
 
+    /// <summary>
+    /// Trust below which a down-weighted worker is shown as discounted rather than partly discounted: the robust filter
+    /// then counts less than half of their answers, as it does for the spammers and colluders it detects.
+    /// </summary>
+    public const double StrongDownWeighting = 0.5;
+
     /// <summary>Fewest workers for a qualitative-fairness check of a round (two per group of the smallest split).</summary>
     public const int MinFairnessSamples = 4;
 
