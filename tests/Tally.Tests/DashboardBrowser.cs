@@ -134,6 +134,8 @@ public sealed partial class DashboardBrowser : IDisposable
     public long Screenshot(string file, int width)
     {
         _driver.Manage().Window.Size = new Size(width, 900);
+        // A resize lays the page out again asynchronously: measure only once the viewport has the new width.
+        WaitFor(() => Convert.ToInt64(_driver.ExecuteScript("return window.innerWidth;"), System.Globalization.CultureInfo.InvariantCulture) == width);
         long overflow = Overflow();
         // The window's height is the page's plus the browser's own frame, so the screenshot holds the whole page.
         long height = Convert.ToInt64(_driver.ExecuteScript("return document.documentElement.scrollHeight + (window.outerHeight - window.innerHeight);"), System.Globalization.CultureInfo.InvariantCulture);
