@@ -16,33 +16,35 @@ internal static class DashboardRoutes
     /// <summary>Maps the dashboard's routes.</summary>
     public static void Map(WebApplication app)
     {
-        app.MapGet("/ui", (HttpContext ctx) => Results.Redirect(Path(ctx, "/ui/projects")));
-        app.MapGet("/ui/style.css", (HttpContext ctx) =>
+        // Pages, not API: kept out of the OpenAPI document.
+        var ui = app.MapGroup("/ui").ExcludeFromDescription();
+        ui.MapGet("", (HttpContext ctx) => Results.Redirect(Path(ctx, "/ui/projects")));
+        ui.MapGet("/style.css", (HttpContext ctx) =>
         {
             ctx.Response.Headers.CacheControl = "public, max-age=3600";
             return Results.Text(Style.Css, "text/css", Encoding.UTF8);
         });
-        app.MapGet("/ui/signin", (HttpContext ctx, TallyService s) => DashboardPages.SignInPage(ctx, s, null, 200));
-        app.MapPost("/ui/signin", DashboardPages.SignIn);
-        app.MapPost("/ui/signout", DashboardPages.SignOut);
+        ui.MapGet("/signin", (HttpContext ctx, TallyService s) => DashboardPages.SignInPage(ctx, s, null, 200));
+        ui.MapPost("/signin", DashboardPages.SignIn);
+        ui.MapPost("/signout", DashboardPages.SignOut);
 
-        app.MapGet("/ui/projects", (HttpContext ctx, TallyService s) => Serve(ctx, s, null, (who, h) => DashboardPages.Projects(ctx, s, who, h)));
-        app.MapGet("/ui/projects/new", (HttpContext ctx, TallyService s) => Serve(ctx, s, null, (who, h) => DashboardPages.NewProject(ctx, who, h, null, null)));
-        app.MapPost("/ui/projects", (HttpContext ctx, TallyService s) => ServeForm(ctx, s, null, (who, form, h) => DashboardPages.CreateProject(ctx, s, who, form, h)));
-        app.MapGet("/ui/projects/{p}", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Overview(ctx, s, who, p, h)));
-        app.MapGet("/ui/projects/{p}/labels", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Labels(ctx, s, who, p, h)));
-        app.MapGet("/ui/projects/{p}/labels.csv", DashboardPages.LabelsCsv);
-        app.MapGet("/ui/projects/{p}/tasks", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.UploadForm(ctx, s, who, p, h, null)));
-        app.MapPost("/ui/projects/{p}/tasks", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.Upload(ctx, s, who, p, form, h)));
-        app.MapGet("/ui/projects/{p}/workers", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Workers(ctx, s, who, p, h)));
-        app.MapPost("/ui/projects/{p}/workers", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.IssueKey(ctx, s, who, p, form, h)));
-        app.MapGet("/ui/projects/{p}/worker", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Worker(ctx, s, who, p, h)));
-        app.MapGet("/ui/projects/{p}/worker/revoke", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.ConfirmRevoke(ctx, s, who, p, h)));
-        app.MapPost("/ui/projects/{p}/worker/revoke", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.Revoke(ctx, s, who, p, form, h)));
-        app.MapGet("/ui/projects/{p}/rounds", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Rounds(ctx, s, who, p, h)));
-        app.MapGet("/ui/projects/{p}/rounds/{r:int}/close", (HttpContext ctx, TallyService s, string p, int r) => Serve(ctx, s, p, (who, h) => DashboardPages.ConfirmClose(ctx, s, who, p, r, h)));
-        app.MapPost("/ui/projects/{p}/rounds/{r:int}/close", (HttpContext ctx, TallyService s, string p, int r) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.Close(ctx, s, who, p, r, h)));
-        app.MapGet("/ui/projects/{p}/me", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Me(ctx, s, who, p, h)));
+        ui.MapGet("/projects", (HttpContext ctx, TallyService s) => Serve(ctx, s, null, (who, h) => DashboardPages.Projects(ctx, s, who, h)));
+        ui.MapGet("/projects/new", (HttpContext ctx, TallyService s) => Serve(ctx, s, null, (who, h) => DashboardPages.NewProject(ctx, who, h, null, null)));
+        ui.MapPost("/projects", (HttpContext ctx, TallyService s) => ServeForm(ctx, s, null, (who, form, h) => DashboardPages.CreateProject(ctx, s, who, form, h)));
+        ui.MapGet("/projects/{p}", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Overview(ctx, s, who, p, h)));
+        ui.MapGet("/projects/{p}/labels", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Labels(ctx, s, who, p, h)));
+        ui.MapGet("/projects/{p}/labels.csv", DashboardPages.LabelsCsv);
+        ui.MapGet("/projects/{p}/tasks", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.UploadForm(ctx, s, who, p, h, null)));
+        ui.MapPost("/projects/{p}/tasks", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.Upload(ctx, s, who, p, form, h)));
+        ui.MapGet("/projects/{p}/workers", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Workers(ctx, s, who, p, h)));
+        ui.MapPost("/projects/{p}/workers", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.IssueKey(ctx, s, who, p, form, h)));
+        ui.MapGet("/projects/{p}/worker", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Worker(ctx, s, who, p, h)));
+        ui.MapGet("/projects/{p}/worker/revoke", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.ConfirmRevoke(ctx, s, who, p, h)));
+        ui.MapPost("/projects/{p}/worker/revoke", (HttpContext ctx, TallyService s, string p) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.Revoke(ctx, s, who, p, form, h)));
+        ui.MapGet("/projects/{p}/rounds", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Rounds(ctx, s, who, p, h)));
+        ui.MapGet("/projects/{p}/rounds/{r:int}/close", (HttpContext ctx, TallyService s, string p, int r) => Serve(ctx, s, p, (who, h) => DashboardPages.ConfirmClose(ctx, s, who, p, r, h)));
+        ui.MapPost("/projects/{p}/rounds/{r:int}/close", (HttpContext ctx, TallyService s, string p, int r) => ServeForm(ctx, s, p, (who, form, h) => DashboardPages.Close(ctx, s, who, p, r, h)));
+        ui.MapGet("/projects/{p}/me", (HttpContext ctx, TallyService s, string p) => Serve(ctx, s, p, (who, h) => DashboardPages.Me(ctx, s, who, p, h)));
     }
 
     /// <summary>A path of the dashboard (already escaped, with any query) under the request's path base (a reverse proxy's prefix).</summary>

@@ -10,7 +10,7 @@ namespace Tally.Server.Dashboard;
 /// </summary>
 internal static class Charts
 {
-    private const double W = 640, H = 260, Left = 60, Right = 14, Top = 14, Bottom = 50;
+    private const double W = 520, H = 250, Left = 56, Right = 12, Top = 14, Bottom = 50;
     private static readonly string[] Palette = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#4b5563", "#db2777"];
 
     private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
