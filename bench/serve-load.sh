@@ -6,9 +6,10 @@
 #
 # Usage: bench/serve-load.sh [sqlite|postgres|both] [--clients 64] [--seconds 20] [--warmup 3] [--batch 1]
 #                            [--tasks 200000] [--leases N] [--mode answer|cycle|both] [--max-requests 2000000]
+#                            [--replicas N]   (postgres only: N services over the one database, clients spread over them)
 #        RUNS=3 bench/serve-load.sh ...     the whole run RUNS times over (report the median and the spread)
 # Prints one CSV row per engine and mode (answers/s over the window after the warm-up, latency percentiles of the
-# answer requests, answers per commit = per fsync), with '#' lines of context. Needs only dotnet; PostgreSQL runs need
+# answer requests, answers per commit and per log flush = per fsync), with '#' lines of context. Needs only dotnet; PostgreSQL runs need
 # the Debian postgresql package (/usr/lib/postgresql/15/bin: apt-get install postgresql). Only loopback is used.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -12,7 +12,7 @@ namespace Tally.Bench;
 
 /// <summary>
 /// <c>serve-load [sqlite|postgres|both] [--clients 64] [--seconds 20] [--warmup 3] [--batch 1] [--tasks 200000]
-/// [--leases N] [--mode answer|cycle|both] [--max-requests 2000000]</c>: the service under load. Starts <c>tally serve</c>
+/// [--leases N] [--mode answer|cycle|both] [--max-requests 2000000] [--replicas 1]</c>: the service under load. Starts <c>tally serve</c>
 /// in this process (<see cref="ServerHost.Build"/> on 127.0.0.1, a free port, Kestrel over loopback; its request log
 /// goes to a file as it would to a redirected stdout), sets up a project with many tasks and one worker per client,
 /// then runs one client loop per worker, each with its own HTTP connection:
@@ -22,14 +22,14 @@ namespace Tally.Bench;
 /// <item><c>cycle</c>: the whole worker cycle — ask for an assignment (the service picks the task), answer it.</item>
 /// </list>
 /// Reported over the window after the warm-up: acknowledged answers/s, latency percentiles of the answer requests
-/// (and of the assignments in cycle mode), and answers per commit — the write queue's commits, each one fsync
-/// (SQLite: WAL with synchronous=FULL; PostgreSQL: fsync=on, synchronous_commit=on, where the server's own
-/// <c>pg_stat_wal.wal_sync</c> count is shown as well). PostgreSQL runs in a throwaway cluster made here (initdb on a
+/// (and of the assignments in cycle mode), answers per commit (the write queue's transactions) and per log flush
+/// (each flush one fsync, covering every group committed since the previous one; nothing is acknowledged before its
+/// flush) — SQLite: WAL; PostgreSQL: fsync=on, where the server's own <c>pg_stat_wal.wal_sync</c> count is shown as well. PostgreSQL runs in a throwaway cluster made here (initdb on a
 /// free port, removed afterwards). Loops stop at the time limit or after <c>--max-requests</c> requests.
 /// </summary>
 public static class ServeLoad
 {
-    private sealed record Settings(int Clients, double Seconds, double Warmup, int Batch, int Tasks, int? Leases, string[] Modes, long MaxRequests);
+    private sealed record Settings(int Clients, double Seconds, double Warmup, int Batch, int Tasks, int? Leases, string[] Modes, long MaxRequests, int Replicas);
 
     /// <summary>Parses the arguments and runs the chosen engines and modes; prints one table row per run.</summary>
     public static async Task<int> Run(string[] args)
@@ -40,6 +40,7 @@ public static class ServeLoad
         double seconds = 20, warmup = 3;
         long maxRequests = 2_000_000;
         string mode = "both";
+        int replicas = 1;
         for (int i = 1; i < args.Length; i++)
         {
             string a = args[i];
@@ -55,10 +56,16 @@ public static class ServeLoad
                 case "--leases": leases = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--mode": mode = Next(); break;
                 case "--max-requests": maxRequests = long.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--replicas": replicas = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 default:
-                    Console.Error.WriteLine($"serve-load: unknown argument {a}\nusage: Tally.Bench serve-load [sqlite|postgres|both] [--clients 64] [--seconds 20] [--warmup 3] [--batch 1] [--tasks 200000] [--leases N] [--mode answer|cycle|both] [--max-requests 2000000]");
+                    Console.Error.WriteLine($"serve-load: unknown argument {a}\nusage: Tally.Bench serve-load [sqlite|postgres|both] [--clients 64] [--seconds 20] [--warmup 3] [--batch 1] [--tasks 200000] [--leases N] [--mode answer|cycle|both] [--max-requests 2000000] [--replicas 1]");
                     return 2;
             }
+        }
+        if (replicas < 1 || replicas > 16 || (replicas > 1 && engines != "postgres"))
+        {
+            Console.Error.WriteLine("serve-load: --replicas 1..16, and more than one only with postgres (SQLite is one process's database)");
+            return 2;
         }
         if (clients < 1 || clients > 1000 || batch < 1 || batch > TallyService.MaxBatch || tasks < 1 || seconds <= 0 || warmup < 0)
         {
@@ -66,11 +73,11 @@ public static class ServeLoad
             return 2;
         }
         string[] modes = mode switch { "answer" => ["answer"], "cycle" => ["cycle"], "both" => ["answer", "cycle"], _ => throw new ArgumentException("--mode answer|cycle|both") };
-        var settings = new Settings(clients, seconds, warmup, batch, tasks, leases, modes, maxRequests);
+        var settings = new Settings(clients, seconds, warmup, batch, tasks, leases, modes, maxRequests, replicas);
         var stdout = Console.Out;
-        stdout.WriteLine($"# serve-load: {clients} clients, {warmup:0.#} s warm-up + {seconds:0.#} s window, batch {batch}, {tasks:N0} tasks, " +
+        stdout.WriteLine($"# serve-load: {clients} clients, {replicas} replica(s), {warmup:0.#} s warm-up + {seconds:0.#} s window, batch {batch}, {tasks:N0} tasks, " +
                          $"{Environment.ProcessorCount} cores, .NET {Environment.Version}, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, load average {LoadAverage()}");
-        stdout.WriteLine("engine,mode,clients,batch,answers,window_s,answers_per_s,p50_ms,p95_ms,p99_ms,max_ms,assign_p50_ms,assign_p99_ms,commits,answers_per_commit,wal_syncs,errors");
+        stdout.WriteLine("engine,mode,clients,batch,answers,window_s,answers_per_s,p50_ms,p95_ms,p99_ms,max_ms,assign_p50_ms,assign_p99_ms,commits,answers_per_commit,flushes,answers_per_flush,wal_syncs,errors");
         foreach (var engine in engines == "both" ? new[] { "sqlite", "postgres" } : [engines])
             foreach (var m in modes)
             {
@@ -103,11 +110,19 @@ public static class ServeLoad
             }
             // The request log goes where a redirected stdout of `tally serve` would: a file.
             Console.SetOut(TextWriter.Synchronized(serverLog));
-            var app = ServerHost.Build(new ServerOptions { DataDirectory = Path.Combine(root, "data"), Postgres = cs, Host = "127.0.0.1", Port = 0 }, TextWriter.Null);
-            await using var _app = app;
-            await app.StartAsync();
-            var service = app.Services.GetRequiredService<TallyService>();
-            var baseUri = new Uri(app.Urls.First() + "/");
+            // Replicas: as many services over the one database, each with its own write queue and port (in this process,
+            // sharing its cores as processes on one machine would); client w talks to replica w mod N.
+            var apps = new List<WebApplication>();
+            for (int r = 0; r < s.Replicas; r++)
+            {
+                var replica = ServerHost.Build(new ServerOptions { DataDirectory = Path.Combine(root, "data"), Postgres = cs, Host = "127.0.0.1", Port = 0 }, TextWriter.Null);
+                await replica.StartAsync();
+                apps.Add(replica);
+            }
+            var writeQueues = apps.Select(a => a.Services.GetRequiredService<TallyService>().Writes).ToArray();
+            var service = new Replicas(writeQueues);
+            var uris = apps.Select(a => new Uri(a.Urls.First() + "/")).ToArray();
+            var baseUri = uris[0];
             string adminKey = File.ReadAllText(Path.Combine(root, "data", "admin.key")).Trim();
             var clock = Stopwatch.StartNew();
 
@@ -127,7 +142,7 @@ public static class ServeLoad
             for (int w = 0; w < s.Clients; w++)
             {
                 names[w] = $"w{w}";
-                workers[w] = new TallyClient(baseUri, (await owner.CreateWorkerAsync(project.Id, names[w])).Key);
+                workers[w] = new TallyClient(uris[w % uris.Length], (await owner.CreateWorkerAsync(project.Id, names[w])).Key);
             }
             stdout.WriteLine($"# {engine}/{mode}: project with {s.Tasks:N0} tasks and {s.Clients} workers in {clock.Elapsed.TotalSeconds:0.0} s");
 
@@ -162,7 +177,7 @@ public static class ServeLoad
             long t0 = Stopwatch.GetTimestamp();
             long warmEnd = t0 + (long)(s.Warmup * Stopwatch.Frequency);
             long deadline = warmEnd + (long)(s.Seconds * Stopwatch.Frequency);
-            long commits0 = 0, items0 = 0, wal0 = 0;
+            long commits0 = 0, items0 = 0, wal0 = 0, flushes0 = 0;
             TimeSpan cpu0 = TimeSpan.Zero, busy0 = TimeSpan.Zero, commit0 = TimeSpan.Zero;
             bool marked = false;
             var mark = new object();
@@ -173,6 +188,7 @@ public static class ServeLoad
                     if (marked) return;
                     marked = true;
                     commits0 = service.Writes.Commits;
+                    flushes0 = service.Writes.Flushes;
                     items0 = service.Writes.ItemsCommitted;
                     wal0 = pg?.WalSyncs() ?? 0;
                     cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
@@ -241,7 +257,7 @@ public static class ServeLoad
             MarkStart();
             await marker;
             long end = Math.Min(deadline, results.Where(r => r.RanOut > 0).Select(r => r.RanOut).DefaultIfEmpty(deadline).Min());
-            long commits = service.Writes.Commits - commits0, items = service.Writes.ItemsCommitted - items0;
+            long commits = service.Writes.Commits - commits0, items = service.Writes.ItemsCommitted - items0, flushes = service.Writes.Flushes - flushes0;
             long walSyncs = pg is null ? -1 : pg.WalSyncs() - wal0;
             double window = Math.Max(1e-9, (double)(end - warmEnd) / Stopwatch.Frequency);
             long acked = results.Sum(r => r.Acked);
@@ -256,11 +272,15 @@ public static class ServeLoad
                              $"{(acked == 0 ? 0 : (cpu - cpu0).TotalMicroseconds / acked):0} µs CPU per answer; the writer was busy {(busy - busy0).TotalSeconds / window:P0} of the time, " +
                              $"{(commits == 0 ? 0 : (committing - commit0).TotalMilliseconds / commits):0.00} ms per commit; load average {LoadAverage()}");
             foreach (var w in workers) w.Dispose();
-            await app.StopAsync();
+            foreach (var a in apps)
+            {
+                await a.StopAsync();
+                await a.DisposeAsync();
+            }
             return string.Create(CultureInfo.InvariantCulture,
                 $"{engine},{mode},{s.Clients},{s.Batch},{acked},{window:0.0},{acked / window:0},{Ms(lat, 0.50):0.00},{Ms(lat, 0.95):0.00},{Ms(lat, 0.99):0.00},{Ms(lat, 1):0.00}," +
                 $"{(alat.Length == 0 ? "" : Ms(alat, 0.50).ToString("0.00", CultureInfo.InvariantCulture))},{(alat.Length == 0 ? "" : Ms(alat, 0.99).ToString("0.00", CultureInfo.InvariantCulture))}," +
-                $"{commits},{(commits == 0 ? 0 : (double)acked / commits):0.0},{(walSyncs < 0 ? "" : walSyncs.ToString(CultureInfo.InvariantCulture))},{errors}");
+                $"{commits},{(commits == 0 ? 0 : (double)acked / commits):0.0},{flushes},{(flushes == 0 ? 0 : (double)acked / flushes):0.0},{(walSyncs < 0 ? "" : walSyncs.ToString(CultureInfo.InvariantCulture))},{errors}");
         }
         finally
         {
@@ -394,4 +414,16 @@ public static class ServeLoad
             if (p.ExitCode != 0) throw new InvalidOperationException($"{program} failed (exit {p.ExitCode}): {await output}{await error}");
         }
     }
+}
+
+/// <summary>The write queues of the replicas of a run, read as one (commits, items, busy and commit time summed).</summary>
+internal sealed class Replicas(Tally.Server.Storage.WriteQueue[] queues)
+{
+    /// <summary>The summed counters, under the names the single-replica code reads.</summary>
+    public Replicas Writes => this;
+    public long Commits => queues.Sum(q => q.Commits);
+    public long ItemsCommitted => queues.Sum(q => q.ItemsCommitted);
+    public TimeSpan BusyTime => TimeSpan.FromTicks(queues.Sum(q => q.BusyTime.Ticks) / queues.Length);
+    public TimeSpan CommitTime => TimeSpan.FromTicks(queues.Sum(q => q.CommitTime.Ticks));
+    public long Flushes => queues.Sum(q => q.Flushes);
 }

@@ -105,7 +105,6 @@ public sealed class KeyRing
         // An address over its failure budget gets 429 for every further failure (valid keys behind the same address
         // keep working): guessing is cut to a trickle, nobody is locked out. A 256-bit key cannot be guessed anyway;
         // the limit keeps floods of bad keys from costing more than an index lookup each.
-        bool limited = _failures.TryGetValue(client, out var f) && now - f.WindowStart < 60_000 && f.Count >= FailuresPerMinute;
         Principal? who = null;
         if (!string.IsNullOrEmpty(key))
         {
@@ -118,10 +117,21 @@ public sealed class KeyRing
             }
         }
         if (who is not null) return who;
+        throw Failed(client, string.IsNullOrEmpty(key) ? null : "the key is not known or has been revoked");
+    }
+
+    /// <summary>
+    /// Counts a failed attempt of <paramref name="client"/> (a bad key, an unknown enrolment token) and returns the
+    /// problem to answer with: 401 with <paramref name="detail"/>, or 429 once the address is over its budget.
+    /// </summary>
+    public ApiException Failed(string client, string? detail)
+    {
+        long now = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        bool limited = _failures.TryGetValue(client, out var f) && now - f.WindowStart < 60_000 && f.Count >= FailuresPerMinute;
         Fail(client, now);
         if (limited)
-            throw new ApiException(429, "Too many requests", $"too many failed authentications from this address; wait {Math.Max(1, (60_000 - (now - f.WindowStart)) / 1000)} s");
-        throw string.IsNullOrEmpty(key) ? ApiException.Unauthorized() : ApiException.Unauthorized("the key is not known or has been revoked");
+            return new ApiException(429, "Too many requests", $"too many failed authentications from this address; wait {Math.Max(1, (60_000 - (now - f.WindowStart)) / 1000)} s");
+        return detail is null ? ApiException.Unauthorized() : ApiException.Unauthorized(detail);
     }
 
     private void Fail(string client, long now) =>

@@ -390,11 +390,9 @@ internal static class DashboardPages
         try { who = DashboardSession.Caller(ctx, s); }
         catch (ApiException e) { await ServerHost.Problem(ctx, e.Status, e.Title, e.Message); return; }
         if (who is null) { ctx.Response.Redirect(DashboardRoutes.Path(ctx, "/ui/signin")); return; }
-        IReadOnlyList<string> classes;
         try
         {
-            s.Labels(who, p, 0, 1);   // the API's own check: owner or admin
-            classes = s.Classes(who, p);
+            s.Labels(who, p, 0, 1);   // the API's own check (owner or admin), before the response starts
         }
         catch (ApiException e)
         {
@@ -403,9 +401,8 @@ internal static class DashboardPages
             await DashboardRoutes.Document(ctx, who, null, e.Title, h, e.Status).ExecuteAsync(ctx);
             return;
         }
-        ctx.Response.ContentType = "text/csv; charset=utf-8";
         ctx.Response.Headers.ContentDisposition = "attachment; filename=\"labels.csv\"";
-        await LabelTables.WriteCsvAsync(ctx.Response.Body, s, who, p, classes, ctx.RequestAborted);
+        await LabelTables.WriteCsvAsync(ctx.Response, s, who, p, 0, null, ctx.RequestAborted);
     }
 
     // ---------------------------------------------------------------- tasks

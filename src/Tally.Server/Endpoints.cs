@@ -38,6 +38,16 @@ internal static class Endpoints
         });
         app.MapPost("/projects/{p}/workers", async (HttpContext ctx, TallyService s, string p) =>
             Results.Json(await s.CreateWorkerAsync(Auth(ctx, s), p, await Body<NewPrincipal>(ctx)), ServiceJson.Options, statusCode: 201));
+        app.MapPost("/projects/{p}/enrolments", async (HttpContext ctx, TallyService s, string p) =>
+            Results.Json(await s.CreateEnrolmentAsync(Auth(ctx, s), p, await Body<EnrolmentSpec>(ctx)), ServiceJson.Options, statusCode: 201));
+        app.MapGet("/projects/{p}/enrolments", (HttpContext ctx, TallyService s, string p) => Results.Json(s.Enrolments(Auth(ctx, s), p), ServiceJson.Options));
+        app.MapPost("/projects/{p}/enrolments/{id}/revoke", async (HttpContext ctx, TallyService s, string p, string id) =>
+        {
+            await s.RevokeEnrolmentAsync(Auth(ctx, s), p, id);
+            return Results.NoContent();
+        });
+        app.MapPost("/enrol", async (HttpContext ctx, TallyService s) =>
+            Results.Json(await s.EnrolAsync(await Body<EnrolRequest>(ctx), Client(ctx)), ServiceJson.Options, statusCode: 201));
         app.MapGet("/projects/{p}/workers", (HttpContext ctx, TallyService s, string p) => Results.Json(s.Workers(Auth(ctx, s), p), ServiceJson.Options));
 
         app.MapPost("/projects/{p}/assignments", async (HttpContext ctx, TallyService s, string p) =>
@@ -64,26 +74,18 @@ internal static class Endpoints
             Results.Json(await s.CloseRoundAsync(Auth(ctx, s), p, r), ServiceJson.Options));
         app.MapGet("/projects/{p}/rounds", (HttpContext ctx, TallyService s, string p) => Results.Json(s.ListRounds(Auth(ctx, s), p), ServiceJson.Options));
 
-        app.MapGet("/projects/{p}/labels", (HttpContext ctx, TallyService s, string p) =>
+        app.MapGet("/projects/{p}/labels", async (HttpContext ctx, TallyService s, string p) =>
         {
             var caller = Auth(ctx, s);
             long offset = Query(ctx, "offset", 0, 0, long.MaxValue);
-            int limit = (int)Query(ctx, "limit", 1000, 1, 100_000);
             if (Format(ctx) == OutputFormat.Csv)
             {
-                var classes = s.Classes(caller, p);
-                var page = s.Labels(caller, p, offset, int.MaxValue);
-                var sb = new StringBuilder("task,label,confidence");
-                foreach (var c in classes) sb.Append(',').Append(CsvText.Escape("p_" + c));
-                sb.Append('\n');
-                foreach (var l in page.Items)
-                {
-                    sb.Append(CsvText.Escape(l.Task)).Append(',').Append(CsvText.Escape(l.Label)).Append(',').Append(NumberFormat.Finite(l.Confidence));
-                    foreach (var c in classes) sb.Append(',').Append(NumberFormat.Finite(l.Probabilities[c]));
-                    sb.Append('\n');
-                }
-                return Results.Text(sb.ToString(), "text/csv", Encoding.UTF8);
+                // CSV: every label from offset on unless a limit is asked for, streamed from one query in one snapshot.
+                long? most = ctx.Request.Query.ContainsKey("limit") ? Query(ctx, "limit", 1000, 1, long.MaxValue) : null;
+                await LabelTables.WriteCsvAsync(ctx.Response, s, caller, p, offset, most, ctx.RequestAborted);
+                return Results.Empty;
             }
+            int limit = (int)Query(ctx, "limit", 1000, 1, 100_000);
             return Results.Json(s.Labels(caller, p, offset, limit), ServiceJson.Options);
         });
         app.MapGet("/projects/{p}/payments", (HttpContext ctx, TallyService s, string p) =>
@@ -119,9 +121,11 @@ internal static class Endpoints
     {
         string? header = ctx.Request.Headers.Authorization;
         string? key = header is not null && header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
-        string client = ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        return s.Keys.Authenticate(key, client);
+        return s.Keys.Authenticate(key, Client(ctx));
     }
+
+    /// <summary>The client's address, the unit of failed-authentication limits.</summary>
+    private static string Client(HttpContext ctx) => ctx.Connection.RemoteIpAddress?.ToString() ?? "unknown";
 
     /// <summary>The body as <typeparamref name="T"/>: JSON only, every member known, no trailing data.</summary>
     private static async Task<T> Body<T>(HttpContext ctx)

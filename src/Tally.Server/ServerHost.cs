@@ -31,6 +31,8 @@ public sealed record ServerOptions
     public int AuthFailuresPerMinute { get; init; } = 30;
     /// <summary>Largest request body in bytes (default 32 MiB: a 10,000-answer batch or a large task upload).</summary>
     public long MaxRequestBytes { get; init; } = 32L << 20;
+    /// <summary>How often the database is asked for rounds past their deadline (default 1 s).</summary>
+    public TimeSpan RoundCheckInterval { get; init; } = TimeSpan.FromSeconds(1);
 }
 
 /// <summary>
@@ -50,6 +52,7 @@ public static class ServerHost
         builder.Logging.AddJsonConsole(o => { o.IncludeScopes = true; o.UseUtcTimestamp = true; });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Logging.AddFilter("Tally.Server.Requests", LogLevel.Information);
+        builder.Logging.AddFilter("Tally.Server.RoundCloser", LogLevel.Information);
         // Refusals are problems the service raises on purpose (logged as requests); real failures are logged by WriteException.
         builder.Logging.AddFilter("Microsoft.AspNetCore.Diagnostics.ExceptionHandlerMiddleware", LogLevel.None);
         builder.WebHost.ConfigureKestrel(k =>
@@ -81,6 +84,7 @@ public static class ServerHost
         }
         builder.Services.AddSingleton(service);
         builder.Services.AddSingleton(db);
+        builder.Services.AddHostedService(sp => new RoundCloser(service, sp.GetRequiredService<ILogger<RoundCloser>>(), options.RoundCheckInterval));
 
         var app = builder.Build();
         var requests = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Tally.Server.Requests");

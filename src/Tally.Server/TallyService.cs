@@ -48,11 +48,19 @@ public sealed partial class TallyService : IAsyncDisposable
     /// <summary>Creates the first admin when there is none; returns its key (null when an admin exists).</summary>
     public async Task<IssuedKey?> EnsureAdminAsync()
     {
-        return await _writes.Run((c, tx) =>
+        try
         {
-            if (c.Scalar(tx, "SELECT id FROM principals WHERE project_id = '' AND role = @r AND revoked_at IS NULL", ("r", Roles.Admin)) is not null) return (IssuedKey?)null;
-            return Issue(c, tx, "", Roles.Admin, "admin", "");
-        }).ConfigureAwait(false);
+            return await _writes.Run((c, tx) =>
+            {
+                if (c.Scalar(tx, "SELECT id FROM principals WHERE project_id = '' AND role = @r AND revoked_at IS NULL", ("r", Roles.Admin)) is not null) return (IssuedKey?)null;
+                return Issue(c, tx, "", Roles.Admin, "admin", "");
+            }).ConfigureAwait(false);
+        }
+        catch (ApiException e) when (e.Status == 409)
+        {
+            // Another replica created it a moment ago (the name is unique): that one wrote the key file.
+            return null;
+        }
     }
 
     private IssuedKey Issue(DbConnection c, DbTransaction tx, string project, string role, string name, string createdBy)
@@ -117,28 +125,37 @@ public sealed partial class TallyService : IAsyncDisposable
     private sealed record ProjectRow(string Id, string Owner, ProjectSpec Spec, int CurrentRound, long Created, string? Model, string? Campaign, long Tasks, long Answers);
 
     /// <summary>Specs as stored (a spec never changes once written), parsed once: every assignment and answer reads its project.</summary>
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, ProjectSpec> Specs = new(StringComparer.Ordinal);
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, ProjectSpec> _specs = new(StringComparer.Ordinal);
 
-    private static ProjectSpec ParseSpec(string json)
+    private ProjectSpec ParseSpec(string json)
     {
-        if (Specs.TryGetValue(json, out var spec)) return spec;
+        if (_specs.TryGetValue(json, out var spec)) return spec;
         spec = JsonSerializer.Deserialize<ProjectSpec>(json, ServiceJson.Options)!;
-        if (Specs.Count > 10_000) Specs.Clear();
-        Specs[json] = spec;
+        if (_specs.Count > 10_000) _specs.Clear();
+        _specs[json] = spec;
         return spec;
     }
 
-    private static ProjectRow? LoadProject(DbConnection c, DbTransaction? tx, string project) =>
-        c.Query(tx, "SELECT project_id, owner_id, spec, current_round, created_at, model, campaign, task_count, answer_count FROM projects WHERE project_id = @p",
-            r => new ProjectRow(r.GetString(0), r.GetString(1), ParseSpec(r.GetString(2)),
-                (int)r.Long(3), r.Long(4), r.NullableString(5), r.NullableString(6), r.Long(7), r.Long(8)), ("p", project)).FirstOrDefault();
+    /// <summary>
+    /// The project's row; with <paramref name="lockRow"/>, locked until the transaction ends. Every write that depends
+    /// on the project's state (answers and their round, assignments and task loads, uploads, round closes) takes the
+    /// lock first, so replicas over one PostgreSQL write a project's rows one transaction at a time — a round close
+    /// waits for the answers in flight and the answers after it see the next round.
+    /// </summary>
+    private ProjectRow? LoadProject(DbConnection c, DbTransaction? tx, string project, bool lockRow = false) =>
+        c.Query(tx, ProjectSql + (lockRow ? c.ForUpdate() : ""), ReadProject, ("p", project)).FirstOrDefault();
+
+    private const string ProjectSql = "SELECT project_id, owner_id, spec, current_round, created_at, model, campaign, task_count, answer_count FROM projects WHERE project_id = @p";
+
+    private ProjectRow ReadProject(DbDataReader r) =>
+        new(r.GetString(0), r.GetString(1), ParseSpec(r.GetString(2)), (int)r.Long(3), r.Long(4), r.NullableString(5), r.NullableString(6), r.Long(7), r.Long(8));
 
     private static ProjectView View(ProjectRow p) =>
         new(p.Id, p.Owner, p.Spec, p.CurrentRound, p.Tasks, p.Answers, DateTimeOffset.FromUnixTimeMilliseconds(p.Created));
 
     /// <summary>The project if the caller may see it: its owner, an admin, or one of its workers (<paramref name="workerAllowed"/>).</summary>
-    private static ProjectRow Visible(DbConnection c, DbTransaction? tx, Principal caller, string project, bool workerAllowed, string action) =>
-        Visible(LoadProject(c, tx, project), caller, project, workerAllowed, action);
+    private ProjectRow Visible(DbConnection c, DbTransaction? tx, Principal caller, string project, bool workerAllowed, string action, bool lockRow = false) =>
+        Visible(LoadProject(c, tx, project, lockRow), caller, project, workerAllowed, action);
 
     /// <summary>The loaded project <paramref name="p"/> if the caller may see it (see the other overload).</summary>
     private static ProjectRow Visible(ProjectRow? p, Principal caller, string project, bool workerAllowed, string action)
@@ -167,7 +184,7 @@ public sealed partial class TallyService : IAsyncDisposable
             long now = Now;
             c.Execute(tx, "INSERT INTO projects (project_id, owner_id, spec, current_round, created_at, task_count, answer_count) VALUES (@p, @o, @s, 0, @t, 0, 0)",
                 ("p", id), ("o", caller.Id), ("s", JsonSerializer.Serialize(spec, ServiceJson.Options)), ("t", now));
-            c.Execute(tx, "INSERT INTO rounds (project_id, round, status) VALUES (@p, 0, 'open')", ("p", id));
+            OpenRound(c, tx, id, 0, spec, now);
             return new ProjectView(id, caller.Id, spec, 0, 0, 0, DateTimeOffset.FromUnixTimeMilliseconds(now));
         });
     }
@@ -203,7 +220,7 @@ public sealed partial class TallyService : IAsyncDisposable
         }
         return _writes.Run((c, tx) =>
         {
-            var p = Visible(c, tx, caller, project, workerAllowed: false, "upload tasks");
+            var p = Visible(c, tx, caller, project, workerAllowed: false, "upload tasks", lockRow: true);
             foreach (var (t, i) in tasks.Select((t, i) => (t, i)))
                 if (t.Gold is not null && !p.Spec.Classes.Contains(t.Gold, StringComparer.Ordinal))
                     throw ApiException.Invalid($"task {i + 1} ({Quote.Value(t.Id)}): gold label {Quote.Value(t.Gold)} is not one of the project's classes");
@@ -242,6 +259,84 @@ public sealed partial class TallyService : IAsyncDisposable
         });
     }
 
+    // ---------------------------------------------------------------- enrolment
+
+    /// <summary>The owner creates an enrolment token: many workers trade it for keys of their own at <see cref="EnrolAsync"/>.</summary>
+    public Task<EnrolmentView> CreateEnrolmentAsync(Principal caller, string project, EnrolmentSpec spec)
+    {
+        if (spec is null) throw ApiException.BadRequest("the body must be an enrolment spec ({} for no limits)");
+        if (spec.MaxUses is int m && (m < 1 || m > 1_000_000)) throw ApiException.Invalid("maxUses must be in 1..1000000");
+        if (spec.ExpiresSeconds is double e && !(e >= 1 && e <= 366 * 24 * 3600)) throw ApiException.Invalid("expiresSeconds must be in 1..31622400");
+        return _writes.Run((c, tx) =>
+        {
+            var p = Visible(c, tx, caller, project, workerAllowed: false, "create enrolment tokens");
+            long now = Now;
+            string id = KeyRing.NewId("e_");
+            string token = "tally_enrol_" + KeyRing.NewKey()["tally_".Length..];
+            long? expires = spec.ExpiresSeconds is double s ? now + (long)Math.Round(s * 1000) : null;
+            c.Execute(tx, "INSERT INTO enrolments (project_id, enrolment_id, token_hash, created_by, created_at, expires_at, max_uses, uses) VALUES (@p, @id, @h, @by, @t, @e, @m, 0)",
+                ("p", p.Id), ("id", id), ("h", KeyRing.Hash(token)), ("by", caller.Id), ("t", now), ("e", expires), ("m", spec.MaxUses));
+            return new EnrolmentView(id, p.Id, token, spec.MaxUses, 0, expires is long x ? DateTimeOffset.FromUnixTimeMilliseconds(x) : null, false);
+        });
+    }
+
+    /// <summary>The project's enrolment tokens, oldest first, without their secrets (owner, admin).</summary>
+    public IReadOnlyList<EnrolmentView> Enrolments(Principal caller, string project)
+    {
+        using var c = _db.Open();
+        var p = Visible(c, null, caller, project, workerAllowed: false, "list enrolment tokens");
+        return c.Query(null, "SELECT enrolment_id, max_uses, uses, expires_at, revoked_at FROM enrolments WHERE project_id = @p ORDER BY created_at, enrolment_id",
+            r => new EnrolmentView(r.GetString(0), p.Id, null, r.NullableLong(1) is long m ? (int)m : null, (int)r.Long(2),
+                r.NullableLong(3) is long e ? DateTimeOffset.FromUnixTimeMilliseconds(e) : null, !r.IsDBNull(4)), ("p", p.Id));
+    }
+
+    /// <summary>The owner revokes an enrolment token: it stops working; the keys already issued with it stay valid.</summary>
+    public Task RevokeEnrolmentAsync(Principal caller, string project, string id) =>
+        _writes.Run((c, tx) =>
+        {
+            var p = Visible(c, tx, caller, project, workerAllowed: false, "revoke enrolment tokens");
+            if (c.Execute(tx, "UPDATE enrolments SET revoked_at = COALESCE(revoked_at, @t) WHERE project_id = @p AND enrolment_id = @id", ("t", Now), ("p", p.Id), ("id", id)) == 0)
+                throw ApiException.NotFound($"no enrolment token {Quote.Value(id)} in the project");
+            return 0;
+        });
+
+    /// <summary>
+    /// A worker trades an enrolment token for a key of the token's project, under a name of their choosing. An unknown
+    /// token counts as a failed authentication of <paramref name="client"/> (401, then 429); an expired, revoked or
+    /// used-up one is refused with the reason (403).
+    /// </summary>
+    public async Task<IssuedKey> EnrolAsync(EnrolRequest body, string client)
+    {
+        if (body is null || string.IsNullOrEmpty(body.Token)) throw Keys.Failed(client, "send the enrolment token you were given: {\"token\": \"…\", \"name\": \"…\"}");
+        CheckName(body.Name, "a worker");
+        string hash = KeyRing.Hash(body.Token);
+        try
+        {
+            return await _writes.Run((c, tx) =>
+            {
+                // The token is found by its hash alone, as keys are: it names its project.
+                var rows = c.Query(tx, "SELECT project_id, enrolment_id, token_hash, expires_at, max_uses, uses, revoked_at FROM enrolments WHERE token_hash = @h" + c.ForUpdate(),
+                    r => (Project: r.GetString(0), Id: r.GetString(1), Hash: r.GetString(2), Expires: r.NullableLong(3), Max: r.NullableLong(4), Uses: r.Long(5), Revoked: !r.IsDBNull(6)), ("h", hash));
+                if (rows.Count != 1 || !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(
+                        System.Text.Encoding.ASCII.GetBytes(rows[0].Hash), System.Text.Encoding.ASCII.GetBytes(hash)))
+                    throw new UnknownToken();
+                var t = rows[0];
+                if (t.Revoked) throw ApiException.Forbidden("this enrolment token has been revoked; ask the project's owner for a new one");
+                if (t.Expires is long e && e <= Now) throw ApiException.Forbidden("this enrolment token has expired; ask the project's owner for a new one");
+                if (t.Max is long m && t.Uses >= m) throw ApiException.Forbidden($"this enrolment token has been used by its {m} workers already");
+                var key = Issue(c, tx, t.Project, Roles.Worker, body.Name, t.Id);
+                c.Execute(tx, "UPDATE enrolments SET uses = uses + 1 WHERE project_id = @p AND enrolment_id = @id", ("p", t.Project), ("id", t.Id));
+                return key;
+            }).ConfigureAwait(false);
+        }
+        catch (UnknownToken)
+        {
+            throw Keys.Failed(client, "the enrolment token is not known");
+        }
+    }
+
+    private sealed class UnknownToken : Exception;
+
     // ---------------------------------------------------------------- assignment
 
     /// <summary>
@@ -265,9 +360,10 @@ public sealed partial class TallyService : IAsyncDisposable
         public override void Run(DbConnection c, DbTransaction tx, IReadOnlyList<AssignRequest> inputs, (AssignmentView? Value, Exception? Error)[] results)
         {
             long now = service.Now;
-            foreach (var byProject in Enumerable.Range(0, inputs.Count).GroupBy(i => inputs[i].Project, StringComparer.Ordinal))
+            // Projects in one order (ordinal), so two replicas locking the same projects cannot wait on each other.
+            foreach (var byProject in Enumerable.Range(0, inputs.Count).GroupBy(i => inputs[i].Project, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
             {
-                var row = LoadProject(c, tx, byProject.Key);
+                var row = service.LoadProject(c, tx, byProject.Key, lockRow: true);
                 bool swept = false;
                 foreach (int i in byProject)
                 {
@@ -368,11 +464,12 @@ public sealed partial class TallyService : IAsyncDisposable
 
     /// <summary>Sets <c>load_count</c> (answers + open leases, the order of assignment) of <paramref name="tasks"/> (rows of one task id) from the tables.</summary>
     private static void RefreshLoad(DbConnection c, DbTransaction tx, string project, IReadOnlyList<object?[]> tasks) =>
-        c.ExecuteRows(tx,
-            """
-            UPDATE tasks SET load_count = answers + (SELECT COUNT(*) FROM assignments a WHERE a.project_id = tasks.project_id AND a.task_id = tasks.task_id AND a.state = 'open')
-            WHERE project_id = @p AND task_id {in}
-            """, tasks, ("p", project));
+        c.ExecuteRows(tx, RefreshLoadSql, tasks, ("p", project));
+
+    private const string RefreshLoadSql = """
+        UPDATE tasks SET load_count = answers + (SELECT COUNT(*) FROM assignments a WHERE a.project_id = tasks.project_id AND a.task_id = tasks.task_id AND a.state = 'open')
+        WHERE project_id = @p AND task_id {in}
+        """;
 
     // ---------------------------------------------------------------- answers
 
@@ -414,14 +511,42 @@ public sealed partial class TallyService : IAsyncDisposable
         public override void Run(DbConnection c, DbTransaction tx, IReadOnlyList<AnswerRequest> inputs, (IReadOnlyList<AnswerAck>? Value, Exception? Error)[] results)
         {
             long now = service.Now;
-            foreach (var byProject in Enumerable.Range(0, inputs.Count).GroupBy(i => inputs[i].Project, StringComparer.Ordinal))
+            foreach (var byProject in Enumerable.Range(0, inputs.Count).GroupBy(i => inputs[i].Project, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal))
                 RunProject(c, tx, byProject.Key, [.. byProject], inputs, results, now);
         }
 
-        private static void RunProject(DbConnection c, DbTransaction tx, string project, List<int> items, IReadOnlyList<AnswerRequest> inputs,
+        private void RunProject(DbConnection c, DbTransaction tx, string project, List<int> items, IReadOnlyList<AnswerRequest> inputs,
             (IReadOnlyList<AnswerAck>? Value, Exception? Error)[] results, long now)
         {
-            var row = LoadProject(c, tx, project);
+            // One batch (PostgreSQL: one round trip, run in order): the project, locked first, then what the checks
+            // need for the answers of every caller who can be one of its workers — whose rights are checked after.
+            var reads = new SqlReadBatch();
+            var projectRows = reads.Add(ProjectSql + c.ForUpdate(), service.ReadProject, ("p", project));
+            var idRows = new List<object?[]>();
+            var pairRows = new List<object?[]>();
+            var taskRows = new List<object?[]>();
+            var seenTasks = new HashSet<string>(StringComparer.Ordinal);
+            foreach (int i in items)
+                if (inputs[i].Caller is { IsWorker: true } worker && worker.ProjectId == project)
+                    foreach (var a in inputs[i].Answers)
+                    {
+                        idRows.Add([worker.Name, a.Id]);
+                        pairRows.Add([a.Task, worker.Name]);
+                        if (seenTasks.Add(a.Task)) taskRows.Add([a.Task]);
+                    }
+            var storedRows = reads.Add(
+                "SELECT a.worker_id, a.answer_id, a.task_id, a.label, a.round, a.late FROM {values} CROSS JOIN answers a WHERE a.project_id = @p AND a.worker_id = v.column1 AND a.answer_id = v.column2",
+                idRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), (int)r.Long(4), r.Long(5) != 0), ("p", project));
+            // The answers of the tasks: who answered them already, and their votes.
+            var answerRows = reads.Add("SELECT task_id, worker_id, answer_id, label FROM answers WHERE project_id = @p AND task_id {in}",
+                taskRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3)), ("p", project));
+            // A worker's lease of a task: the latest assignment (any state; an answer after its lease expired is still kept).
+            var leaseRows = reads.Add(
+                "SELECT s.task_id, s.worker_id, s.assignment_id, s.started_at, s.state FROM {values} CROSS JOIN assignments s WHERE s.project_id = @p AND s.task_id = v.column1 AND s.worker_id = v.column2",
+                pairRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.Long(3), r.GetString(4) == "open"), ("p", project));
+            reads.Execute(c, tx);
+
+            var row = projectRows.FirstOrDefault();
             var valid = new List<int>(items.Count);
             foreach (int i in items)
             {
@@ -436,39 +561,18 @@ public sealed partial class TallyService : IAsyncDisposable
             if (valid.Count == 0) return;
             var p = row!;
             var classes = new HashSet<string>(p.Spec.Classes, StringComparer.Ordinal);
-
-            // What the checks need, for every answer of the run at once.
-            var idRows = new List<object?[]>();
-            var pairRows = new List<object?[]>();
-            var taskRows = new List<object?[]>();
-            var seenTasks = new HashSet<string>(StringComparer.Ordinal);
-            foreach (int i in valid)
-                foreach (var a in inputs[i].Answers)
-                {
-                    idRows.Add([inputs[i].Caller.Name, a.Id]);
-                    pairRows.Add([a.Task, inputs[i].Caller.Name]);
-                    if (seenTasks.Add(a.Task)) taskRows.Add([a.Task]);
-                }
             var stored = new Dictionary<(string Worker, string Id), (string Task, string Label, int Round, bool Late)>();
-            foreach (var s in c.QueryRows(tx,
-                         "SELECT a.worker_id, a.answer_id, a.task_id, a.label, a.round, a.late FROM {values} CROSS JOIN answers a WHERE a.project_id = @p AND a.worker_id = v.column1 AND a.answer_id = v.column2",
-                         idRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), (int)r.Long(4), r.Long(5) != 0), ("p", p.Id)))
-                stored[(s.Item1, s.Item2)] = (s.Item3, s.Item4, s.Item5, s.Item6);
-            // The answers of the tasks: who answered them already, and their votes.
+            foreach (var s in storedRows) stored[(s.Item1, s.Item2)] = (s.Item3, s.Item4, s.Item5, s.Item6);
             var answered = new Dictionary<(string Task, string Worker), string>();
             var votes = new Dictionary<string, Dictionary<string, long>>(StringComparer.Ordinal);
-            foreach (var (task, worker, id, label) in c.QueryRows(tx, "SELECT task_id, worker_id, answer_id, label FROM answers WHERE project_id = @p AND task_id {in}",
-                         taskRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3)), ("p", p.Id)))
+            foreach (var (task, worker, id, label) in answerRows)
             {
                 answered[(task, worker)] = id;
                 if (!votes.TryGetValue(task, out var byLabel)) votes[task] = byLabel = new Dictionary<string, long>(StringComparer.Ordinal);
                 byLabel[label] = byLabel.GetValueOrDefault(label) + 1;
             }
-            // A worker's lease of a task: the latest assignment (any state; an answer after its lease expired is still kept).
             var leases = new Dictionary<(string Task, string Worker), List<(string Id, long Started, bool Open)>>();
-            foreach (var s in c.QueryRows(tx,
-                         "SELECT s.task_id, s.worker_id, s.assignment_id, s.started_at, s.state FROM {values} CROSS JOIN assignments s WHERE s.project_id = @p AND s.task_id = v.column1 AND s.worker_id = v.column2",
-                         pairRows, r => (r.GetString(0), r.GetString(1), r.GetString(2), r.Long(3), r.GetString(4) == "open"), ("p", p.Id)))
+            foreach (var s in leaseRows)
             {
                 if (!leases.TryGetValue((s.Item1, s.Item2), out var list)) leases[(s.Item1, s.Item2)] = list = [];
                 list.Add((s.Item3, s.Item4, s.Item5));
@@ -540,8 +644,10 @@ public sealed partial class TallyService : IAsyncDisposable
             }
             if (inserts.Count == 0) return;
 
-            c.ExecuteRows(tx, "INSERT INTO answers (project_id, worker_id, answer_id, task_id, label, round, assignment_id, answered_at, seconds, late, seq) {select}", inserts);
-            c.ExecuteRows(tx, "UPDATE assignments SET state = 'answered' WHERE project_id = @p AND assignment_id {in}", leasesAnswered, ("p", p.Id));
+            // The writes do not read each other: one batch (PostgreSQL: one round trip).
+            var writes = new SqlBatch()
+                .AddRows("INSERT INTO answers (project_id, worker_id, answer_id, task_id, label, round, assignment_id, answered_at, seconds, late, seq) {select}", inserts)
+                .AddRows("UPDATE assignments SET state = 'answered' WHERE project_id = @p AND assignment_id {in}", leasesAnswered, ("p", p.Id));
             // Between round closes, a task's confidence is its majority share (what dynamic overlap compares with the
             // target); a close replaces it by the fitted model's posterior.
             var taskUpdates = perTask.Select(t =>
@@ -550,10 +656,11 @@ public sealed partial class TallyService : IAsyncDisposable
                 long total = byLabel.Values.Sum();
                 return new object?[] { t.Key, t.Value, total == 0 ? 0.0 : (double)byLabel.Values.Max() / total };
             }).ToList();
-            c.ExecuteRows(tx, "UPDATE tasks SET answers = answers + v.column2, confidence = v.column3 FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1",
+            writes.AddRows("UPDATE tasks SET answers = answers + v.column2, confidence = v.column3 FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1",
                 taskUpdates, ("p", p.Id));
-            RefreshLoad(c, tx, p.Id, [.. loadChanged.Select(t => new object?[] { t })]);
-            c.Execute(tx, "UPDATE projects SET answer_count = answer_count + @n WHERE project_id = @p", ("n", inserts.Count), ("p", p.Id));
+            writes.AddRows(RefreshLoadSql, [.. loadChanged.Select(t => new object?[] { t })], ("p", p.Id));
+            writes.Add("UPDATE projects SET answer_count = answer_count + @n WHERE project_id = @p", ("n", inserts.Count), ("p", p.Id));
+            writes.Execute(c, tx);
         }
     }
 
@@ -567,64 +674,126 @@ public sealed partial class TallyService : IAsyncDisposable
     public Task<RoundView> CloseRoundAsync(Principal caller, string project, int round) =>
         _writes.Run((c, tx) =>
         {
-            var p = Visible(c, tx, caller, project, workerAllowed: false, "close rounds");
+            var p = Visible(c, tx, caller, project, workerAllowed: false, "close rounds", lockRow: true);
             var existing = LoadRound(c, tx, p.Id, round);
             if (existing is { Status: "closed" }) return existing;
             if (round != p.CurrentRound)
                 throw ApiException.Conflict(round > p.CurrentRound
                     ? $"round {round} has not started; the open round is {p.CurrentRound}"
                     : $"round {round} is not open");
-            var answers = c.Query(tx, "SELECT task_id, worker_id, label, round, seconds, late FROM answers WHERE project_id = @p AND round <= @r ORDER BY seq",
-                r => new ServiceAnswer(r.GetString(0), r.GetString(1), r.GetString(2), (int)r.Long(3), r.NullableDouble(4), r.Long(5) != 0), ("p", p.Id), ("r", round));
-            var gold = c.Query(tx, "SELECT task_id, gold FROM tasks WHERE project_id = @p AND gold IS NOT NULL", r => (r.GetString(0), r.GetString(1)), ("p", p.Id))
-                .ToDictionary(x => x.Item1, x => x.Item2, StringComparer.Ordinal);
-            var spec = p.Spec;
-            ServiceRoundOutcome outcome;
-            try
-            {
-                outcome = ServiceRoundJob.Run(new ServiceRoundRequest
-                {
-                    Round = round, Classes = spec.Classes, Method = spec.Method, Mechanism = spec.Mechanism, Seed = spec.Seed, Budget = spec.Budget,
-                    ReformChances = spec.ReformChances, ReformLambda = spec.ReformLambda, Decay = spec.Decay, DeadlineSeconds = spec.DeadlineSeconds,
-                    ModelJson = p.Model, CampaignJson = p.Campaign, Answers = answers, Gold = gold,
-                });
-            }
-            catch (TallyUserException e)
-            {
-                throw ApiException.Invalid("the round cannot be closed: " + e.Message);
-            }
-            long now = Now;
-            foreach (var (l, i) in outcome.Labels.Select((l, i) => (l, i)))
-            {
-                var probabilities = new SortedDictionary<string, double>(StringComparer.Ordinal);
-                for (int k = 0; k < spec.Classes.Count; k++) probabilities[spec.Classes[k]] = l.Probabilities[k];
-                string probs = JsonSerializer.Serialize(spec.Classes.Select((cl, k) => l.Probabilities[k]).ToArray());
-                c.Execute(tx, "DELETE FROM labels WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", l.Task));
-                c.Execute(tx, "INSERT INTO labels (project_id, task_id, seq, label, confidence, probabilities) VALUES (@p, @t, @s, @l, @c, @pr)",
-                    ("p", p.Id), ("t", l.Task), ("s", i), ("l", l.Label), ("c", l.Confidence), ("pr", probs));
-                c.Execute(tx, "UPDATE tasks SET confidence = @c WHERE project_id = @p AND task_id = @t", ("c", l.Confidence), ("p", p.Id), ("t", l.Task));
-            }
-            foreach (var w in outcome.Workers)
-                Upsert(c, tx, p.Id, w.Worker, "skill = @a, agreement = @b", ("a", w.Skill), ("b", w.Agreement));
-            double total = 0;
-            foreach (var pay in outcome.Payments)
-            {
-                c.Execute(tx, "INSERT INTO payments (project_id, round, worker_id, payment, tasks, chances, reputation) VALUES (@p, @r, @w, @pay, @n, @k, @rep)",
-                    ("p", p.Id), ("r", round), ("w", pay.Worker), ("pay", pay.Payment), ("n", pay.Tasks), ("k", pay.Chances), ("rep", pay.Reputation));
-                Upsert(c, tx, p.Id, pay.Worker, "total_paid = total_paid + @a, reputation = COALESCE(@b, reputation)", ("a", pay.Payment), ("b", pay.Reputation));
-                total += pay.Payment;
-            }
-            var workers = outcome.Payments.Select(x => x.Worker).Distinct(StringComparer.Ordinal).Count();
-            var tasks = answers.Where(a => a.Round == round).Select(a => a.Task).Distinct(StringComparer.Ordinal).Count();
-            var view = new RoundView(round, "closed", outcome.RoundAnswers, outcome.LateAnswers, tasks, workers, spec.Method, spec.Mechanism,
-                DateTimeOffset.FromUnixTimeMilliseconds(now), total, workers == 0 ? null : total / workers);
-            c.Execute(tx, "UPDATE rounds SET status = 'closed', closed_at = @t, summary = @s WHERE project_id = @p AND round = @r",
-                ("t", now), ("s", JsonSerializer.Serialize(view, ServiceJson.Options)), ("p", p.Id), ("r", round));
-            c.Execute(tx, "INSERT INTO rounds (project_id, round, status) VALUES (@p, @r, 'open')", ("p", p.Id), ("r", round + 1));
-            c.Execute(tx, "UPDATE projects SET current_round = @r, model = @m, campaign = @c WHERE project_id = @p",
-                ("r", round + 1), ("m", outcome.ModelJson), ("c", outcome.CampaignJson), ("p", p.Id));
-            return view;
+            return CloseRound(c, tx, p, round);
         });
+
+    /// <summary>What the round closer did with a round that was due.</summary>
+    /// <param name="Project">The project.</param>
+    /// <param name="Round">The round.</param>
+    /// <param name="Closed">True when this call closed it (false: it was closed already, or it was extended).</param>
+    /// <param name="Note">Why it was extended, when it was.</param>
+    public sealed record DueRound(string Project, int Round, bool Closed, string? Note);
+
+    /// <summary>
+    /// Closes the rounds whose deadline has passed (projects with <see cref="ProjectSpec.RoundSeconds"/>), each in its
+    /// own transaction under the project's lock, so that when several replicas look at once, one closes the round and
+    /// the others find it closed. A round with no answers, or one that cannot be closed (say, too few answers for the
+    /// mechanism), stays open for another round length, and the reason is returned for the log.
+    /// </summary>
+    public async Task<IReadOnlyList<DueRound>> CloseDueRoundsAsync(int most = 50)
+    {
+        List<(string Project, int Round)> due;
+        using (var c = _db.Open())
+            due = c.Query(null, "SELECT project_id, round FROM rounds WHERE status = 'open' AND closes_at <= @now ORDER BY closes_at, project_id, round LIMIT @n",
+                r => (r.GetString(0), (int)r.Long(1)), ("now", Now), ("n", most));
+        var done = new List<DueRound>(due.Count);
+        foreach (var (project, round) in due)
+        {
+            done.Add(await _writes.Run((c, tx) =>
+            {
+                long now = Now;
+                var p = LoadProject(c, tx, project, lockRow: true);
+                var state = c.Query(tx, "SELECT status, closes_at FROM rounds WHERE project_id = @p AND round = @r", r => (r.GetString(0), r.NullableLong(1)), ("p", project), ("r", round));
+                if (p is null || state is not [("open", long closesAt)] || closesAt > now || p.CurrentRound != round) return new DueRound(project, round, false, null);
+                long next = now + (long)Math.Round((p.Spec.RoundSeconds ?? 3600) * 1000);
+                string? why = null;
+                if (Convert.ToInt64(c.Scalar(tx, "SELECT COUNT(*) FROM answers WHERE project_id = @p AND round = @r", ("p", project), ("r", round)), CultureInfo.InvariantCulture) == 0)
+                    why = "no answers yet";
+                else
+                {
+                    try
+                    {
+                        CloseRound(c, tx, p, round);
+                        return new DueRound(project, round, true, null);
+                    }
+                    catch (ApiException e)
+                    {
+                        // Refused before anything was written (the round job runs first).
+                        why = e.Message;
+                    }
+                }
+                c.Execute(tx, "UPDATE rounds SET closes_at = @t WHERE project_id = @p AND round = @r", ("t", next), ("p", project), ("r", round));
+                return new DueRound(project, round, false, $"extended to {DateTimeOffset.FromUnixTimeMilliseconds(next):u}: {why}");
+            }).ConfigureAwait(false));
+        }
+        return done;
+    }
+
+    private static void OpenRound(DbConnection c, DbTransaction tx, string project, int round, ProjectSpec spec, long now) =>
+        c.Execute(tx, "INSERT INTO rounds (project_id, round, status, opened_at, closes_at) VALUES (@p, @r, 'open', @o, @d)",
+            ("p", project), ("r", round), ("o", now), ("d", spec.RoundSeconds is double s ? now + (long)Math.Round(s * 1000) : null));
+
+    /// <summary>Closes open round <paramref name="round"/> of the locked project <paramref name="p"/>; refuses (422) before writing anything when the round job does.</summary>
+    private RoundView CloseRound(DbConnection c, DbTransaction tx, ProjectRow p, int round)
+    {
+        var answers = c.Query(tx, "SELECT task_id, worker_id, label, round, seconds, late FROM answers WHERE project_id = @p AND round <= @r ORDER BY seq",
+            r => new ServiceAnswer(r.GetString(0), r.GetString(1), r.GetString(2), (int)r.Long(3), r.NullableDouble(4), r.Long(5) != 0), ("p", p.Id), ("r", round));
+        var gold = c.Query(tx, "SELECT task_id, gold FROM tasks WHERE project_id = @p AND gold IS NOT NULL", r => (r.GetString(0), r.GetString(1)), ("p", p.Id))
+            .ToDictionary(x => x.Item1, x => x.Item2, StringComparer.Ordinal);
+        var spec = p.Spec;
+        ServiceRoundOutcome outcome;
+        try
+        {
+            outcome = ServiceRoundJob.Run(new ServiceRoundRequest
+            {
+                Round = round, Classes = spec.Classes, Method = spec.Method, Mechanism = spec.Mechanism, Seed = spec.Seed, Budget = spec.Budget,
+                ReformChances = spec.ReformChances, ReformLambda = spec.ReformLambda, Decay = spec.Decay, DeadlineSeconds = spec.DeadlineSeconds,
+                ModelJson = p.Model, CampaignJson = p.Campaign, Answers = answers, Gold = gold,
+            });
+        }
+        catch (TallyUserException e)
+        {
+            throw ApiException.Invalid("the round cannot be closed: " + e.Message);
+        }
+        long now = Now;
+        foreach (var (l, i) in outcome.Labels.Select((l, i) => (l, i)))
+        {
+            var probabilities = new SortedDictionary<string, double>(StringComparer.Ordinal);
+            for (int k = 0; k < spec.Classes.Count; k++) probabilities[spec.Classes[k]] = l.Probabilities[k];
+            string probs = JsonSerializer.Serialize(spec.Classes.Select((cl, k) => l.Probabilities[k]).ToArray());
+            c.Execute(tx, "DELETE FROM labels WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", l.Task));
+            c.Execute(tx, "INSERT INTO labels (project_id, task_id, seq, label, confidence, probabilities) VALUES (@p, @t, @s, @l, @c, @pr)",
+                ("p", p.Id), ("t", l.Task), ("s", i), ("l", l.Label), ("c", l.Confidence), ("pr", probs));
+            c.Execute(tx, "UPDATE tasks SET confidence = @c WHERE project_id = @p AND task_id = @t", ("c", l.Confidence), ("p", p.Id), ("t", l.Task));
+        }
+        foreach (var w in outcome.Workers)
+            Upsert(c, tx, p.Id, w.Worker, "skill = @a, agreement = @b", ("a", w.Skill), ("b", w.Agreement));
+        double total = 0;
+        foreach (var pay in outcome.Payments)
+        {
+            c.Execute(tx, "INSERT INTO payments (project_id, round, worker_id, payment, tasks, chances, reputation) VALUES (@p, @r, @w, @pay, @n, @k, @rep)",
+                ("p", p.Id), ("r", round), ("w", pay.Worker), ("pay", pay.Payment), ("n", pay.Tasks), ("k", pay.Chances), ("rep", pay.Reputation));
+            Upsert(c, tx, p.Id, pay.Worker, "total_paid = total_paid + @a, reputation = COALESCE(@b, reputation)", ("a", pay.Payment), ("b", pay.Reputation));
+            total += pay.Payment;
+        }
+        var workers = outcome.Payments.Select(x => x.Worker).Distinct(StringComparer.Ordinal).Count();
+        var tasks = answers.Where(a => a.Round == round).Select(a => a.Task).Distinct(StringComparer.Ordinal).Count();
+        var view = new RoundView(round, "closed", outcome.RoundAnswers, outcome.LateAnswers, tasks, workers, spec.Method, spec.Mechanism,
+            DateTimeOffset.FromUnixTimeMilliseconds(now), total, workers == 0 ? null : total / workers);
+        c.Execute(tx, "UPDATE rounds SET status = 'closed', closed_at = @t, summary = @s WHERE project_id = @p AND round = @r",
+            ("t", now), ("s", JsonSerializer.Serialize(view, ServiceJson.Options)), ("p", p.Id), ("r", round));
+        OpenRound(c, tx, p.Id, round + 1, spec, now);
+        c.Execute(tx, "UPDATE projects SET current_round = @r, model = @m, campaign = @c WHERE project_id = @p",
+            ("r", round + 1), ("m", outcome.ModelJson), ("c", outcome.CampaignJson), ("p", p.Id));
+        return view;
+    }
 
     private static void Upsert(DbConnection c, DbTransaction tx, string project, string worker, string set, params (string, object?)[] values)
     {
@@ -634,10 +803,12 @@ public sealed partial class TallyService : IAsyncDisposable
 
     private static RoundView? LoadRound(DbConnection c, DbTransaction? tx, string project, int round)
     {
-        var rows = c.Query(tx, "SELECT status, summary FROM rounds WHERE project_id = @p AND round = @r", r => (r.GetString(0), r.NullableString(1)), ("p", project), ("r", round));
+        var rows = c.Query(tx, "SELECT status, summary, closes_at FROM rounds WHERE project_id = @p AND round = @r",
+            r => (r.GetString(0), r.NullableString(1), r.NullableLong(2)), ("p", project), ("r", round));
         if (rows.Count == 0) return null;
         if (rows[0].Item2 is { } json) return JsonSerializer.Deserialize<RoundView>(json, ServiceJson.Options);
-        return new RoundView(round, rows[0].Item1, 0, 0, 0, 0, null, null, null, null, null);
+        return new RoundView(round, rows[0].Item1, 0, 0, 0, 0, null, null, null, null, null,
+            rows[0].Item3 is long due ? DateTimeOffset.FromUnixTimeMilliseconds(due) : null);
     }
 
     /// <summary>The project's rounds (open ones with their answers so far).</summary>
@@ -669,15 +840,37 @@ public sealed partial class TallyService : IAsyncDisposable
         using var c = _db.Open();
         var p = Visible(c, null, caller, project, workerAllowed: false, "read the labels");
         long total = Convert.ToInt64(c.Scalar(null, "SELECT COUNT(*) FROM labels WHERE project_id = @p", ("p", p.Id)), CultureInfo.InvariantCulture);
-        var items = c.Query(null, "SELECT task_id, label, confidence, probabilities FROM labels WHERE project_id = @p ORDER BY seq LIMIT @n OFFSET @o",
-            r =>
-            {
-                var probs = JsonSerializer.Deserialize<double[]>(r.GetString(3))!;
-                var map = new Dictionary<string, double>(StringComparer.Ordinal);
-                for (int k = 0; k < p.Spec.Classes.Count; k++) map[p.Spec.Classes[k]] = probs[k];
-                return new LabelView(r.GetString(0), r.GetString(1), r.GetDouble(2), map);
-            }, ("p", p.Id), ("n", limit), ("o", offset));
+        // A close writes every label again with seq = 0, 1, 2, …, so the page starting at offset o starts at seq o: the
+        // index finds it directly instead of skipping o rows.
+        var items = c.Query(null, "SELECT task_id, label, confidence, probabilities FROM labels WHERE project_id = @p AND seq >= @o ORDER BY seq LIMIT @n",
+            r => ReadLabel(r, p.Spec.Classes), ("p", p.Id), ("n", limit), ("o", offset));
         return new Page<LabelView>(items, offset, total);
+    }
+
+    private static LabelView ReadLabel(DbDataReader r, IReadOnlyList<string> classes)
+    {
+        var probs = JsonSerializer.Deserialize<double[]>(r.GetString(3))!;
+        var map = new Dictionary<string, double>(StringComparer.Ordinal);
+        for (int k = 0; k < classes.Count; k++) map[classes[k]] = probs[k];
+        return new LabelView(r.GetString(0), r.GetString(1), r.GetDouble(2), map);
+    }
+
+    /// <summary>
+    /// The labels from <paramref name="offset"/> on (at most <paramref name="limit"/>; null = all), read by one query
+    /// in one snapshot, row by row — for an export of any size that never holds the project's labels in memory.
+    /// </summary>
+    public async IAsyncEnumerable<LabelView> StreamLabels(Principal caller, string project, long offset, long? limit,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await using var c = _db.Open();
+        // A read snapshot: SQLite's deferred BEGIN (no write lock; the writer goes on), PostgreSQL's REPEATABLE READ.
+        await using var tx = c is Microsoft.Data.Sqlite.SqliteConnection sqlite ? sqlite.BeginTransaction(deferred: true)
+            : await c.BeginTransactionAsync(System.Data.IsolationLevel.RepeatableRead, ct).ConfigureAwait(false);
+        var p = Visible(c, tx, caller, project, workerAllowed: false, "read the labels");
+        await using var cmd = c.Command(tx, "SELECT task_id, label, confidence, probabilities FROM labels WHERE project_id = @p AND seq >= @o ORDER BY seq LIMIT @n",
+            ("p", p.Id), ("o", offset), ("n", limit ?? long.MaxValue));
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) yield return ReadLabel(r, p.Spec.Classes);
     }
 
     /// <summary>The project's classes, for CSV headers.</summary>

@@ -165,7 +165,7 @@ public sealed class LiveCrowdTests(ITestOutputHelper output) : IDisposable
         server.Start();
         var (owner, key) = await Requester(server, "team");
         using var _ = owner;
-        string project = await Project(owner, new ProjectSpec { Name = "late", Classes = ["0", "1"], MinAnswers = 2, MaxAnswers = 2, DeadlineSeconds = 0.2 }, 40);
+        string project = await Project(owner, new ProjectSpec { Name = "late", Classes = ["0", "1"], MinAnswers = 2, MaxAnswers = 2, DeadlineSeconds = 1.5 }, 40);
         var options = new LiveCrowdOptions { Server = server.BaseAddress, Project = project, OwnerKey = key, Careful = 4, Late = 2, AnswerBudget = 25, Seed = 1 };
         var result = await LiveCrowd.RunAsync(options);
         Assert.True(result.BudgetReached);

@@ -70,6 +70,10 @@ public sealed class ServiceAccessTests : IDisposable
             new("close closed round", HttpMethod.Post, $"projects/{p}/rounds/0/close", null),
             new("list rounds", HttpMethod.Get, $"projects/{p}/rounds", null),
             new("labels", HttpMethod.Get, $"projects/{p}/labels", null),
+            new("labels csv", HttpMethod.Get, $"projects/{p}/labels?format=csv", null),
+            new("create enrolment", HttpMethod.Post, $"projects/{p}/enrolments", "{}"),
+            new("list enrolments", HttpMethod.Get, $"projects/{p}/enrolments", null),
+            new("revoke enrolment", HttpMethod.Post, $"projects/{p}/enrolments/{{ENROLMENT}}/revoke", null),
             new("payments", HttpMethod.Get, $"projects/{p}/payments", null),
             new("answers", HttpMethod.Get, $"projects/{p}/answers", null),
             new("me", HttpMethod.Get, $"projects/{p}/me", null),
@@ -91,6 +95,10 @@ public sealed class ServiceAccessTests : IDisposable
             ["close closed round"] =   [401, 401, 401, 404, 403, 404, 200, 200],
             ["list rounds"] =          [401, 401, 401, 404, 200, 404, 200, 200],
             ["labels"] =               [401, 401, 401, 404, 403, 404, 200, 200],
+            ["labels csv"] =           [401, 401, 401, 404, 403, 404, 200, 200],
+            ["create enrolment"] =     [401, 401, 401, 404, 403, 404, 201, 201],
+            ["list enrolments"] =      [401, 401, 401, 404, 403, 404, 200, 200],
+            ["revoke enrolment"] =     [401, 401, 401, 404, 403, 404, 204, 204],
             ["payments"] =             [401, 401, 401, 404, 200, 404, 200, 200],
             ["answers"] =              [401, 401, 401, 404, 200, 404, 200, 200],
             ["me"] =                   [401, 401, 401, 404, 200, 404, 403, 403],
@@ -109,6 +117,8 @@ public sealed class ServiceAccessTests : IDisposable
                 string path = call.Path;
                 if (path.Contains("{VICTIM}", StringComparison.Ordinal))
                     path = path.Replace("{VICTIM}", (await owner.CreateWorkerAsync(p, $"victim-{victim}")).Id, StringComparison.Ordinal);
+                if (path.Contains("{ENROLMENT}", StringComparison.Ordinal))
+                    path = path.Replace("{ENROLMENT}", (await owner.CreateEnrolmentAsync(p, new EnrolmentSpec())).Id, StringComparison.Ordinal);
                 var (status, body, type) = await client.RawAsync(call.Method, path, call.Body);
                 int want = expected[call.Name][c];
                 if ((int)status != want) failures.Add($"{who} / {call.Name}: {(int)status}, expected {want}: {body}");
@@ -123,7 +133,7 @@ public sealed class ServiceAccessTests : IDisposable
                     }
                 }
                 // Keys appear only in the response that creates them.
-                bool creates = call.Name is "create worker" or "create requester" && (int)status == 201;
+                bool creates = call.Name is "create worker" or "create requester" or "create enrolment" && (int)status == 201;
                 if (!creates && body.Contains("tally_", StringComparison.Ordinal)) failures.Add($"{who} / {call.Name}: a key in the body");
                 // A worker never sees another worker's name (answers, payments, reputation); nor anyone outside the project.
                 if (who is "worker" && body.Contains(Beta, StringComparison.Ordinal)) failures.Add($"{who} / {call.Name}: shows {Beta}: {body}");

@@ -17,7 +17,8 @@ public enum Engine
 /// <summary>
 /// Where the service keeps its data and how to open connections to it. SQLite by default (a file under the data
 /// folder); PostgreSQL when given an Npgsql connection string. Every connection of SQLite gets <c>synchronous=FULL</c>
-/// (a commit is on disk before it is acknowledged), a busy timeout, a 64 MiB page cache and a memory map for reads; the
+/// (a commit is on disk before it returns) — except the write queue's (<see cref="OpenWriter"/>), whose commits are
+/// made durable by a separate flush before anyone is told of them —, a busy timeout, a 64 MiB page cache and a memory map for reads; the
 /// database is put in WAL mode once.
 /// </summary>
 public sealed class Database : IDisposable
@@ -78,6 +79,25 @@ public sealed class Database : IDisposable
         return connection is SqliteConnection s ? s.BeginTransaction(deferred: false) : connection.BeginTransaction(IsolationLevel.ReadCommitted);
     }
 
+    /// <summary>
+    /// The write queue's connection: like <see cref="Open"/>, but its commits return once the transaction is in the
+    /// log, before the log is on disk (SQLite: <c>synchronous=NORMAL</c> in WAL mode; PostgreSQL:
+    /// <c>synchronous_commit=off</c>). Nothing committed on it may be acknowledged until a <see cref="LogFlusher"/>
+    /// has flushed the log after the commit: the flush then costs the writer nothing, and one flush covers all the
+    /// groups committed while the previous one ran.
+    /// </summary>
+    public DbConnection OpenWriter()
+    {
+        var c = Open();
+        c.Execute(null, c is SqliteConnection ? "PRAGMA synchronous=NORMAL" : "SET synchronous_commit = off");
+        return c;
+    }
+
+    /// <summary>A flusher of this database's log, for the commits of <see cref="OpenWriter"/> connections.</summary>
+    public LogFlusher CreateFlusher() => _sqlite is not null ? new SqliteLogFlusher(SqliteFile()) : new PostgresLogFlusher(this);
+
+    private string SqliteFile() => new SqliteConnectionStringBuilder(_sqlite).DataSource;
+
     /// <summary>The engine's type for a double column.</summary>
     public string DoubleType => Engine == Engine.Sqlite ? "REAL" : "DOUBLE PRECISION";
 
@@ -87,6 +107,189 @@ public sealed class Database : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _postgres?.Dispose();
+}
+
+/// <summary>
+/// Makes everything committed so far on the database durable: when <see cref="Flush"/> returns, every transaction that
+/// had committed (on any connection) when it was called is on disk.
+/// </summary>
+public abstract class LogFlusher : IDisposable
+{
+    /// <summary>Flushes the log to disk (blocks for one fsync or so).</summary>
+    public abstract void Flush();
+
+    /// <inheritdoc />
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+}
+
+/// <summary>
+/// SQLite in WAL mode: a commit appends its frames to <c>FILE-wal</c>; fsync of that file makes them durable (as
+/// <c>synchronous=FULL</c> would at the commit; checkpoints in NORMAL mode sync the log before they copy it back). The
+/// file is opened afresh for each flush (an open costs microseconds, an fsync milliseconds), so a log SQLite deleted
+/// and created again is never missed by syncing the old one; no log file means nothing is waiting to be flushed.
+/// </summary>
+internal sealed class SqliteLogFlusher(string databaseFile) : LogFlusher
+{
+    private readonly string _wal = Path.GetFullPath(databaseFile) + "-wal";
+
+    public override void Flush()
+    {
+        Microsoft.Win32.SafeHandles.SafeFileHandle wal;
+        try { wal = File.OpenHandle(_wal, FileMode.Open, FileAccess.ReadWrite, FileShare.ReadWrite | FileShare.Delete); }
+        catch (FileNotFoundException) { return; }
+        using (wal) RandomAccess.FlushToDisk(wal);
+    }
+}
+
+/// <summary>
+/// PostgreSQL: a transaction that writes a commit record, committed with <c>synchronous_commit=on</c>, returns only
+/// once the log is flushed through its commit — and so through every commit before it, including the writer's
+/// asynchronous ones.
+/// </summary>
+internal sealed class PostgresLogFlusher(Database db) : LogFlusher
+{
+    private DbConnection? _connection;
+
+    public override void Flush()
+    {
+        try
+        {
+            _connection ??= db.Open();
+            using var tx = _connection.BeginTransaction();
+            _connection.Execute(tx, "SELECT pg_current_xact_id()");
+            tx.Commit();
+        }
+        catch
+        {
+            _connection?.Dispose();
+            _connection = null;
+            throw;
+        }
+    }
+
+    public override void Dispose()
+    {
+        _connection?.Dispose();
+        base.Dispose();
+    }
+}
+
+/// <summary>
+/// Statements that do not read each other's results, sent together: on PostgreSQL as one batch (one round trip for
+/// all of them, which is most of what a statement costs the writer there); on SQLite, in process, one after another.
+/// They run in the order added, in the caller's transaction; a failing one fails the batch.
+/// </summary>
+public sealed class SqlBatch
+{
+    private readonly List<(string Sql, IReadOnlyList<object?[]>? Rows, (string, object?)[] Parameters)> _statements = [];
+
+    /// <summary>Adds one statement.</summary>
+    public SqlBatch Add(string sql, params (string, object?)[] parameters)
+    {
+        _statements.Add((sql, null, parameters));
+        return this;
+    }
+
+    /// <summary>Adds a statement over <paramref name="rows"/> (placeholders as in <see cref="Sql.ExecuteRows"/>); nothing when there are none.</summary>
+    public SqlBatch AddRows(string sql, IReadOnlyList<object?[]> rows, params (string, object?)[] parameters)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        if (rows.Count > 0) _statements.Add((sql, rows, parameters));
+        return this;
+    }
+
+    /// <summary>Runs the statements.</summary>
+    public void Execute(DbConnection c, DbTransaction tx)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        if (_statements.Count == 0) return;
+        if (!c.CanCreateBatch || _statements.Count == 1)
+        {
+            foreach (var (sql, rows, parameters) in _statements)
+                if (rows is null) c.Execute(tx, sql, parameters);
+                else c.ExecuteRows(tx, sql, rows, parameters);
+            return;
+        }
+        using var batch = c.CreateBatch();
+        batch.Transaction = tx;
+        foreach (var (sql, rows, parameters) in _statements)
+        {
+            var command = batch.CreateBatchCommand();
+            command.CommandText = rows is null ? sql : Sql.ArrayText(sql, rows[0].Length);
+            foreach (var (name, value) in rows is null ? parameters : [.. parameters, .. Sql.ArrayParameters(rows)])
+            {
+                var p = command.CreateParameter();
+                p.ParameterName = name;
+                p.Value = value ?? DBNull.Value;
+                command.Parameters.Add(p);
+            }
+            batch.BatchCommands.Add(command);
+        }
+        batch.ExecuteNonQuery();
+    }
+}
+
+/// <summary>
+/// Queries that do not depend on each other, sent together (PostgreSQL: one batch, one round trip; SQLite: one after
+/// another): each <c>Add</c> gives the list its rows are read into by <see cref="Execute"/>.
+/// </summary>
+public sealed class SqlReadBatch
+{
+    private readonly List<(string Sql, IReadOnlyList<object?[]>? Rows, (string, object?)[] Parameters, Action<DbDataReader> Read)> _queries = [];
+
+    /// <summary>Adds a plain query.</summary>
+    public List<T> Add<T>(string sql, Func<DbDataReader, T> map, params (string, object?)[] parameters)
+    {
+        ArgumentNullException.ThrowIfNull(map);
+        var list = new List<T>();
+        _queries.Add((sql, null, parameters, r => list.Add(map(r))));
+        return list;
+    }
+
+    /// <summary>Adds a query over <paramref name="rows"/> (placeholders as in <see cref="Sql.QueryRows"/>); its list stays empty when there are no rows.</summary>
+    public List<T> Add<T>(string sql, IReadOnlyList<object?[]> rows, Func<DbDataReader, T> map, params (string, object?)[] parameters)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(map);
+        var list = new List<T>();
+        if (rows.Count > 0) _queries.Add((sql, rows, parameters, r => list.Add(map(r))));
+        return list;
+    }
+
+    /// <summary>Runs the queries and fills their lists.</summary>
+    public void Execute(DbConnection c, DbTransaction tx)
+    {
+        ArgumentNullException.ThrowIfNull(c);
+        if (_queries.Count == 0) return;
+        if (!c.CanCreateBatch || _queries.Count == 1)
+        {
+            foreach (var (sql, rows, parameters, read) in _queries)
+                if (rows is null) c.Query(tx, sql, r => { read(r); return 0; }, parameters);
+                else c.QueryRows(tx, sql, rows, r => { read(r); return 0; }, parameters);
+            return;
+        }
+        using var batch = c.CreateBatch();
+        batch.Transaction = tx;
+        foreach (var (sql, rows, parameters, _) in _queries)
+        {
+            var command = batch.CreateBatchCommand();
+            command.CommandText = rows is null ? sql : Sql.ArrayText(sql, rows[0].Length);
+            foreach (var (name, value) in rows is null ? parameters : [.. parameters, .. Sql.ArrayParameters(rows)])
+            {
+                var p = command.CreateParameter();
+                p.ParameterName = name;
+                p.Value = value ?? DBNull.Value;
+                command.Parameters.Add(p);
+            }
+            batch.BatchCommands.Add(command);
+        }
+        using var reader = batch.ExecuteReader();
+        for (int q = 0; q < _queries.Count; q++)
+        {
+            if (q > 0 && !reader.NextResult()) throw new InvalidOperationException("a batched query returned no result set");
+            while (reader.Read()) _queries[q].Read(reader);
+        }
+    }
 }
 
 /// <summary>Small conveniences over ADO.NET commands.</summary>
@@ -194,19 +397,23 @@ public static class Sql
             }
             return;
         }
-        string list = string.Join(", ", names.Select(n => "@" + n));
-        using var pg = c.Command(tx, sql.Replace("{in}", "= ANY(@r0)", StringComparison.Ordinal)
-            .Replace("{values}", $"unnest({list}) AS v({string.Join(", ", Enumerable.Range(1, width).Select(j => "column" + j.ToString(System.Globalization.CultureInfo.InvariantCulture)))})", StringComparison.Ordinal)
-            .Replace("{select}", $"SELECT * FROM unnest({list})", StringComparison.Ordinal), parameters);
-        for (int j = 0; j < width; j++)
-        {
-            var p = pg.CreateParameter();
-            p.ParameterName = names[j];
-            p.Value = Column(rows, j);
-            pg.Parameters.Add(p);
-        }
+        using var pg = c.Command(tx, ArrayText(sql, width), [.. parameters, .. ArrayParameters(rows)]);
         run(pg);
     }
+
+    /// <summary>PostgreSQL: <paramref name="sql"/> with its row placeholders over one array parameter per column (<c>@r0</c>, <c>@r1</c>, …).</summary>
+    internal static string ArrayText(string sql, int width)
+    {
+        var names = Enumerable.Range(0, width).Select(j => "@r" + j.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        string list = string.Join(", ", names);
+        return sql.Replace("{in}", "= ANY(@r0)", StringComparison.Ordinal)
+            .Replace("{values}", $"unnest({list}) AS v({string.Join(", ", Enumerable.Range(1, width).Select(j => "column" + j.ToString(System.Globalization.CultureInfo.InvariantCulture)))})", StringComparison.Ordinal)
+            .Replace("{select}", $"SELECT * FROM unnest({list})", StringComparison.Ordinal);
+    }
+
+    /// <summary>PostgreSQL: the array parameters of <see cref="ArrayText"/> for <paramref name="rows"/>.</summary>
+    internal static (string, object?)[] ArrayParameters(IReadOnlyList<object?[]> rows) =>
+        [.. Enumerable.Range(0, rows[0].Length).Select(j => ("r" + j.ToString(System.Globalization.CultureInfo.InvariantCulture), (object?)Column(rows, j)))];
 
     /// <summary>Column <paramref name="j"/> of <paramref name="rows"/> as a typed array (strings may be null).</summary>
     private static Array Column(IReadOnlyList<object?[]> rows, int j)
@@ -222,6 +429,13 @@ public static class Sql
             default: throw new ArgumentException($"no array type for {first.GetType().Name}", nameof(rows));
         }
     }
+
+    /// <summary>
+    /// What to append to a <c>SELECT</c> of one row to lock it until the transaction ends: <c>FOR UPDATE</c> on
+    /// PostgreSQL, where several replicas write at once; nothing on SQLite, whose <c>BEGIN IMMEDIATE</c> holds the
+    /// whole file already.
+    /// </summary>
+    public static string ForUpdate(this DbConnection c) => c is NpgsqlConnection ? " FOR UPDATE" : "";
 
     /// <summary>A nullable string column.</summary>
     public static string? NullableString(this DbDataReader r, int i) => r.IsDBNull(i) ? null : r.GetString(i);

@@ -91,6 +91,22 @@ public static class Migrations
               allocation TEXT NULL, PRIMARY KEY (project_id, session_id, agent_id))
             """,
         ]),
+        (2,
+        [
+            // Rounds that close by themselves: when each round opened and when it is due (null: closed only on request).
+            "ALTER TABLE rounds ADD COLUMN opened_at BIGINT NULL",
+            "ALTER TABLE rounds ADD COLUMN closes_at BIGINT NULL",
+            // The one query that spans projects: the rounds now due, wherever they are (it reads this index only).
+            "CREATE INDEX rounds_due ON rounds (closes_at) WHERE status = 'open'",
+            // Enrolment tokens: a requester hands one link to many workers, each of whom trades it for a key of their own.
+            """
+            CREATE TABLE enrolments (
+              project_id TEXT NOT NULL, enrolment_id TEXT NOT NULL, token_hash TEXT NOT NULL, created_by TEXT NOT NULL,
+              created_at BIGINT NOT NULL, expires_at BIGINT NULL, max_uses INTEGER NULL, uses INTEGER NOT NULL, revoked_at BIGINT NULL,
+              PRIMARY KEY (project_id, enrolment_id))
+            """,
+            "CREATE UNIQUE INDEX enrolments_token ON enrolments (token_hash)",
+        ]),
     ];
 
     /// <summary>The newest schema version this program knows.</summary>
@@ -102,6 +118,24 @@ public static class Migrations
     {
         ArgumentNullException.ThrowIfNull(db);
         using var c = db.Open();
+        // Replicas starting together over one PostgreSQL take turns: the first migrates, the others find it done.
+        // (SQLite: BEGIN IMMEDIATE already serialises the processes of one file.)
+        if (db.Engine == Engine.Postgres) c.Execute(null, "SELECT pg_advisory_lock(@k)", ("k", MigrationLock));
+        try
+        {
+            return ApplyLocked(db, c);
+        }
+        finally
+        {
+            if (db.Engine == Engine.Postgres) c.Execute(null, "SELECT pg_advisory_unlock(@k)", ("k", MigrationLock));
+        }
+    }
+
+    /// <summary>The advisory lock the migrations hold on PostgreSQL (an arbitrary constant: "tally" in ASCII).</summary>
+    private const long MigrationLock = 0x74616c6c79;
+
+    private static IReadOnlyList<int> ApplyLocked(Database db, System.Data.Common.DbConnection c)
+    {
         using (var tx = db.BeginWrite(c))
         {
             c.Execute(tx, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)");

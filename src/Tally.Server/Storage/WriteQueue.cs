@@ -29,8 +29,10 @@ public abstract class BulkWork<TInput, TResult>
 /// <summary>
 /// Every write of the service goes through one queue served by one connection: the items waiting when the writer is
 /// free are run in one transaction (group commit), each inside its own savepoint so one refused item does not undo
-/// the others, and every caller is answered only after the commit returned. Durability then costs one fsync per
-/// group, not per request, and SQLite never sees two writers. The items of one <see cref="BulkWork{TInput, TResult}"/>
+/// the others. The writer commits to the log without waiting for the disk and hands the group to a second thread,
+/// which flushes the log (one fsync for every group committed since its last flush) and only then answers the
+/// group's callers: nobody is told of a write before it is on disk, and the fsync is off the writer's path — while
+/// one flush runs, the writer runs and commits the next groups. SQLite never sees two writers. The items of one <see cref="BulkWork{TInput, TResult}"/>
 /// in a group are put next to each other and run together, in one savepoint.
 /// </summary>
 public sealed class WriteQueue : IAsyncDisposable
@@ -58,12 +60,15 @@ public sealed class WriteQueue : IAsyncDisposable
 
     private sealed record Item(Func<DbConnection, DbTransaction, object?> Work, TaskCompletionSource<object?> Done, IBulk? Bulk = null, object? Input = null);
 
+    /// <summary>A committed group waiting for the log flush: its callers and what each is to be told.</summary>
+    private sealed record Committed(Item[] Items, (object? Value, Exception? Error)[] Results);
+
     private readonly Database _db;
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<Committed> _committed = Channel.CreateUnbounded<Committed>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly Task _writer;
-    private readonly TaskCompletionSource _stopped = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly int _maxGroup;
-    private long _commits, _itemsCommitted, _busyTicks, _commitTicks;
+    private long _commits, _itemsCommitted, _busyTicks, _commitTicks, _flushes, _flushTicks;
 
     /// <summary>Starts the writer.</summary>
     /// <param name="db">The database.</param>
@@ -72,22 +77,34 @@ public sealed class WriteQueue : IAsyncDisposable
     {
         _db = db;
         _maxGroup = maxGroup;
-        // A thread of its own: the writer blocks in the database most of the time, which would take a thread from the
-        // pool that serves the requests.
-        var writer = new Thread(() =>
+        // Threads of their own: the writer and the flusher block in the database and the disk most of the time, which
+        // would take threads from the pool that serves the requests. The flusher answers each committed group once the
+        // log is on disk, while the writer goes on with the next.
+        _writer = Task.WhenAll(Background("tally write queue", Loop), Background("tally log flusher", FlushLoop));
+    }
+
+    private static Task Background(string name, Action loop)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        new Thread(() =>
         {
             try
             {
-                Loop();
-                _stopped.TrySetResult();
+                loop();
+                done.TrySetResult();
             }
-            catch (Exception e) { _stopped.TrySetException(e); }
-        }) { IsBackground = true, Name = "tally write queue" };
-        writer.Start();
-        _writer = _stopped.Task;
+            catch (Exception e) { done.TrySetException(e); }
+        }) { IsBackground = true, Name = name }.Start();
+        return done.Task;
     }
 
-    /// <summary>Transactions committed so far (each one fsync).</summary>
+    /// <summary>Log flushes so far (each one fsync, covering every group committed before it).</summary>
+    public long Flushes => Interlocked.Read(ref _flushes);
+
+    /// <summary>Time the flusher spent flushing so far.</summary>
+    public TimeSpan FlushTime => TimeSpan.FromSeconds((double)Interlocked.Read(ref _flushTicks) / System.Diagnostics.Stopwatch.Frequency);
+
+    /// <summary>Transactions committed so far (to the log; made durable by the next flush).</summary>
     public long Commits => Interlocked.Read(ref _commits);
 
     /// <summary>Items committed so far.</summary>
@@ -96,7 +113,7 @@ public sealed class WriteQueue : IAsyncDisposable
     /// <summary>Time the writer spent running groups so far, their commits included (the rest it waited for work).</summary>
     public TimeSpan BusyTime => TimeSpan.FromSeconds((double)Interlocked.Read(ref _busyTicks) / System.Diagnostics.Stopwatch.Frequency);
 
-    /// <summary>Time the writer spent in commits so far (each one fsync).</summary>
+    /// <summary>Time the writer spent in commits so far (the flush to disk is the flusher's).</summary>
     public TimeSpan CommitTime => TimeSpan.FromSeconds((double)Interlocked.Read(ref _commitTicks) / System.Diagnostics.Stopwatch.Frequency);
 
     /// <summary>Runs <paramref name="work"/> in the next group's transaction; completes after the commit.</summary>
@@ -184,7 +201,7 @@ public sealed class WriteQueue : IAsyncDisposable
             long start = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
-                connection ??= _db.Open();
+                connection ??= _db.OpenWriter();
                 using var tx = _db.BeginWrite(connection);
                 for (int i = 0; i < group.Count;)
                 {
@@ -231,13 +248,42 @@ public sealed class WriteQueue : IAsyncDisposable
                 foreach (var item in group) item.Done.TrySetException(e);
                 continue;
             }
-            for (int i = 0; i < group.Count; i++)
-            {
-                if (results[i].Error is { } error) group[i].Done.TrySetException(error);
-                else group[i].Done.TrySetResult(results[i].Value);
-            }
+            // Committed to the log, not yet on disk: the callers hear after the flusher's next flush.
+            _committed.Writer.TryWrite(new Committed([.. group], [.. results]));
         }
+        _committed.Writer.TryComplete();
         connection?.Dispose();
+    }
+
+    /// <summary>
+    /// Takes every group committed since the last flush, flushes the log once (one fsync for all of them) and only then
+    /// answers their callers, in commit order. A failed flush fails the callers of those groups: their writes may or may
+    /// not be on disk, and a retry with the same ids finds out without writing twice.
+    /// </summary>
+    private void FlushLoop()
+    {
+        using var flusher = _db.CreateFlusher();
+        var batch = new List<Committed>();
+        while (_committed.Reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            batch.Clear();
+            while (_committed.Reader.TryRead(out var c)) batch.Add(c);
+            if (batch.Count == 0) continue;
+            Exception? failed = null;
+            long start = System.Diagnostics.Stopwatch.GetTimestamp();
+            try { flusher.Flush(); }
+            catch (Exception e) { failed = e; }
+            Interlocked.Add(ref _flushTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
+            Interlocked.Increment(ref _flushes);
+            foreach (var committed in batch)
+                for (int i = 0; i < committed.Items.Length; i++)
+                {
+                    var done = committed.Items[i].Done;
+                    if (failed is not null) done.TrySetException(failed);
+                    else if (committed.Results[i].Error is { } error) done.TrySetException(error);
+                    else done.TrySetResult(committed.Results[i].Value);
+                }
+        }
     }
 
     /// <summary>Stops taking work and waits for the queued items to be written.</summary>

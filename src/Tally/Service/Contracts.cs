@@ -34,6 +34,29 @@ public static class ServiceJson
 /// <param name="Key">The secret: send it as <c>Authorization: Bearer KEY</c>.</param>
 public sealed record IssuedKey(string Id, string Name, string Role, string Key);
 
+/// <summary>An enrolment token to create: how many workers may use it and for how long (null = no limit).</summary>
+/// <param name="MaxUses">Most workers who may enrol with it (1..1,000,000; null = any number).</param>
+/// <param name="ExpiresSeconds">Seconds from now after which it no longer works (null = until revoked).</param>
+public sealed record EnrolmentSpec(int? MaxUses = null, double? ExpiresSeconds = null);
+
+/// <summary>
+/// An enrolment token: a requester hands it to many workers, each of whom trades it at <c>POST /enrol</c> for a
+/// worker key of their own. <c>Token</c> is shown once, when it is created (stored only as a hash).
+/// </summary>
+/// <param name="Id">Its id (to list or revoke it).</param>
+/// <param name="Project">The project the workers join.</param>
+/// <param name="Token">The secret (only in the response that creates it; null in lists).</param>
+/// <param name="MaxUses">Most workers who may use it (null = any number).</param>
+/// <param name="Uses">Workers who have used it.</param>
+/// <param name="Expires">When it stops working (null = until revoked).</param>
+/// <param name="Revoked">Whether it has been revoked.</param>
+public sealed record EnrolmentView(string Id, string Project, string? Token, int? MaxUses, int Uses, DateTimeOffset? Expires, bool Revoked);
+
+/// <summary>A worker enrols: the token they were given and the name they choose (unique in the project).</summary>
+/// <param name="Token">The enrolment token.</param>
+/// <param name="Name">1–200 printable characters.</param>
+public sealed record EnrolRequest(string Token, string Name);
+
 /// <summary>A new requester or worker: its name (unique among requesters, or among a project's workers).</summary>
 /// <param name="Name">1–200 printable characters.</param>
 public sealed record NewPrincipal(string Name);
@@ -72,6 +95,11 @@ public sealed record ProjectSpec
     public int LeaseSeconds { get; init; } = 600;
     /// <summary>Answer deadline in seconds from the assignment; later answers are stored, marked late, ignored by REFORM (null = none).</summary>
     public double? DeadlineSeconds { get; init; }
+    /// <summary>
+    /// Round length in seconds: a round closes by itself this long after it opened, as if its owner had closed it
+    /// (null = rounds close only when asked). A round with no answers at its deadline stays open for another length.
+    /// </summary>
+    public double? RoundSeconds { get; init; }
 
     /// <summary>The problems of this spec, by field (empty when valid).</summary>
     public IReadOnlyList<(string Field, string Problem)> Problems()
@@ -104,6 +132,7 @@ public sealed record ProjectSpec
         if (Budget is double b && !(b > 0 && double.IsFinite(b))) p.Add(("budget", "must be a positive finite number"));
         if (LeaseSeconds < 1 || LeaseSeconds > 7 * 24 * 3600) p.Add(("leaseSeconds", "must be in 1..604800"));
         if (DeadlineSeconds is double d && !(d > 0 && double.IsFinite(d))) p.Add(("deadlineSeconds", "must be a positive number of seconds"));
+        if (RoundSeconds is double rs && !(rs >= 1 && rs <= 366 * 24 * 3600)) p.Add(("roundSeconds", "must be in 1..31622400 seconds"));
         if (Decay is not null)
         {
             try { Mechanisms.Reputation.DecayFunctions.Parse(Decay); }
@@ -151,9 +180,12 @@ public sealed record AnswerAck(string Id, string Status, int Round, bool Late);
 /// <summary>The acknowledgements of a batch, in request order.</summary>
 public sealed record AnswerAcks(IReadOnlyList<AnswerAck> Answers);
 
-/// <summary>A round: open while answers come in, then closed once (labels refined, workers paid).</summary>
+/// <summary>
+/// A round: open while answers come in, then closed once (labels refined, workers paid). <c>Due</c> is when an open
+/// round closes by itself (projects with <see cref="ProjectSpec.RoundSeconds"/>; null otherwise).
+/// </summary>
 public sealed record RoundView(int Round, string Status, int Answers, int LateAnswers, int Tasks, int Workers, string? Method, string? Mechanism,
-    DateTimeOffset? Closed, double? TotalPaid, double? MeanPayment);
+    DateTimeOffset? Closed, double? TotalPaid, double? MeanPayment, DateTimeOffset? Due = null);
 
 /// <summary>A task's inferred label, with the columns of <c>labels.csv</c>.</summary>
 public sealed record LabelView(string Task, string Label, double Confidence, IReadOnlyDictionary<string, double> Probabilities);

@@ -94,6 +94,22 @@ public sealed class TallyClient : IDisposable
     public Task<IssuedKey> CreateWorkerAsync(string project, string name, CancellationToken ct = default) =>
         Send<IssuedKey>(HttpMethod.Post, P(project) + "/workers", new NewPrincipal(name), ct);
 
+    /// <summary><c>POST /projects/{p}/enrolments</c> (owner): an enrolment token for workers to join with.</summary>
+    public Task<EnrolmentView> CreateEnrolmentAsync(string project, EnrolmentSpec spec, CancellationToken ct = default) =>
+        Send<EnrolmentView>(HttpMethod.Post, P(project) + "/enrolments", spec, ct);
+
+    /// <summary><c>GET /projects/{p}/enrolments</c> (owner): the project's enrolment tokens (without their secrets).</summary>
+    public Task<IReadOnlyList<EnrolmentView>> ListEnrolmentsAsync(string project, CancellationToken ct = default) =>
+        Send<IReadOnlyList<EnrolmentView>>(HttpMethod.Get, P(project) + "/enrolments", null, ct);
+
+    /// <summary><c>POST /projects/{p}/enrolments/{id}/revoke</c> (owner): the token stops working (keys issued with it stay).</summary>
+    public Task RevokeEnrolmentAsync(string project, string id, CancellationToken ct = default) =>
+        Send<string>(HttpMethod.Post, $"{P(project)}/enrolments/{Uri.EscapeDataString(id)}/revoke", null, ct);
+
+    /// <summary><c>POST /enrol</c> (no key needed): trades an enrolment token for a worker key of the token's project.</summary>
+    public Task<IssuedKey> EnrolAsync(string token, string name, CancellationToken ct = default) =>
+        Send<IssuedKey>(HttpMethod.Post, "enrol", new EnrolRequest(token, name), ct);
+
     /// <summary><c>GET /projects/{p}/workers</c> (owner).</summary>
     public Task<IReadOnlyList<WorkerView>> ListWorkersAsync(string project, CancellationToken ct = default) =>
         Send<IReadOnlyList<WorkerView>>(HttpMethod.Get, P(project) + "/workers", null, ct);
