@@ -315,7 +315,7 @@ public static class ServeLoad
     /// in a temporary directory, a free port on 127.0.0.1, fsync and synchronous_commit on; run as the <c>postgres</c> OS
     /// user through <c>runuser</c> when we are root. Stopped and deleted when disposed.
     /// </summary>
-    private sealed class PgCluster : IAsyncDisposable
+    internal sealed class PgCluster : IAsyncDisposable
     {
         private const string Bin = "/usr/lib/postgresql/15/bin";
         private const string User = "tally";

@@ -82,23 +82,7 @@ internal static class Endpoints
             {
                 // CSV: every label from offset on unless a limit is asked for, streamed from one query in one snapshot.
                 long? most = ctx.Request.Query.ContainsKey("limit") ? Query(ctx, "limit", 1000, 1, long.MaxValue) : null;
-                var classes = s.Classes(caller, p);
-                ctx.Response.ContentType = "text/csv; charset=utf-8";
-                var sb = new StringBuilder("task,label,confidence");
-                foreach (var c in classes) sb.Append(',').Append(CsvText.Escape("p_" + c));
-                sb.Append('\n');
-                await foreach (var l in s.StreamLabels(caller, p, offset, most, ctx.RequestAborted))
-                {
-                    sb.Append(CsvText.Escape(l.Task)).Append(',').Append(CsvText.Escape(l.Label)).Append(',').Append(NumberFormat.Finite(l.Confidence));
-                    foreach (var c in classes) sb.Append(',').Append(NumberFormat.Finite(l.Probabilities[c]));
-                    sb.Append('\n');
-                    if (sb.Length > 60_000)
-                    {
-                        await ctx.Response.WriteAsync(sb.ToString(), ctx.RequestAborted);
-                        sb.Clear();
-                    }
-                }
-                await ctx.Response.WriteAsync(sb.ToString(), ctx.RequestAborted);
+                await LabelTables.WriteCsvAsync(ctx.Response, s, caller, p, offset, most, ctx.RequestAborted);
                 return Results.Empty;
             }
             int limit = (int)Query(ctx, "limit", 1000, 1, 100_000);
@@ -181,42 +165,8 @@ internal static class Endpoints
         try { text = await reader.ReadToEndAsync(ctx.RequestAborted); }
         catch (DecoderFallbackException) { throw ApiException.BadRequest("the body is not valid UTF-8"); }
         if (type.StartsWith("application/x-ndjson", StringComparison.OrdinalIgnoreCase) || type.StartsWith("application/jsonl", StringComparison.OrdinalIgnoreCase))
-        {
-            var list = new List<TaskUpload>();
-            int line = 0;
-            foreach (var raw in text.Split('\n'))
-            {
-                line++;
-                if (raw.Trim().Length == 0) continue;
-                try { list.Add(JsonSerializer.Deserialize<TaskUpload>(raw, ServiceJson.Options) ?? throw ApiException.BadRequest($"line {line}: null")); }
-                catch (JsonException e) { throw ApiException.BadRequest($"line {line}: not a task object: {JsonErrors.Problem(e)}"); }
-            }
-            return list;
-        }
-        if (type.StartsWith("text/csv", StringComparison.OrdinalIgnoreCase))
-        {
-            try
-            {
-                using var csv = new CsvRecordReader(new StringReader(text), "request body", ',');
-                int id = csv.Column("id");
-                int payload = csv.Header.ToList().FindIndex(h => string.Equals(h, "payload", StringComparison.OrdinalIgnoreCase));
-                int gold = csv.Header.ToList().FindIndex(h => string.Equals(h, "gold", StringComparison.OrdinalIgnoreCase));
-                var list = new List<TaskUpload>();
-                while (csv.ReadChecked())
-                {
-                    JsonElement? pl = null;
-                    if (payload >= 0 && csv.Field(payload).Length > 0)
-                    {
-                        try { pl = JsonDocument.Parse(csv.Field(payload).ToString()).RootElement.Clone(); }
-                        catch (JsonException) { throw ApiException.BadRequest($"line {csv.LineNumber}: the payload is not JSON"); }
-                    }
-                    string? g = gold >= 0 && csv.Field(gold).Length > 0 ? csv.Field(gold).ToString() : null;
-                    list.Add(new TaskUpload(csv.Field(id).ToString(), pl, g));
-                }
-                return list;
-            }
-            catch (TallyUserException e) { throw ApiException.BadRequest(e.Message); }
-        }
+            return TaskUploads.FromJsonLines(text);
+        if (type.StartsWith("text/csv", StringComparison.OrdinalIgnoreCase)) return TaskUploads.FromCsv(text);
         throw new ApiException(415, "Unsupported media type", "send tasks as application/json (an array), application/x-ndjson (one object per line) or text/csv (id[,payload][,gold])");
     }
 

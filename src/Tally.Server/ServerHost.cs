@@ -88,6 +88,7 @@ public static class ServerHost
 
         var app = builder.Build();
         var requests = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Tally.Server.Requests");
+        ReverseProxy.Use(app);
         // Outermost: it logs the final status, whether the endpoint answered or a handler turned an error into a problem.
         app.Use(async (ctx, next) =>
         {
@@ -117,6 +118,7 @@ public static class ServerHost
         });
         app.MapOpenApi("/openapi.json");
         Endpoints.Map(app);
+        DashboardRoutes.Map(app);
         app.Lifetime.ApplicationStopped.Register(() =>
         {
             service.DisposeAsync().AsTask().GetAwaiter().GetResult();

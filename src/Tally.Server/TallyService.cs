@@ -13,7 +13,7 @@ namespace Tally.Server;
 /// Every write runs in the <see cref="WriteQueue"/> (group commit, acknowledged after the commit); reads open their own
 /// connection.
 /// </summary>
-public sealed class TallyService : IAsyncDisposable
+public sealed partial class TallyService : IAsyncDisposable
 {
     private readonly Database _db;
     private readonly WriteQueue _writes;

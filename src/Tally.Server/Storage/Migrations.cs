@@ -107,6 +107,12 @@ public static class Migrations
             """,
             "CREATE UNIQUE INDEX enrolments_token ON enrolments (token_hash)",
         ]),
+        (3,
+        [
+            // The dashboard's labels least (or most) confident first — which labels are still uncertain — and filtered to
+            // "confidence below X": an index walk and a range count instead of sorting or scanning the project's labels.
+            "CREATE INDEX labels_confidence ON labels (project_id, confidence, seq)",
+        ]),
     ];
 
     /// <summary>The newest schema version this program knows.</summary>

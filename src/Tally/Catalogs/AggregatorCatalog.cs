@@ -29,6 +29,11 @@ public sealed record AggregatorInfo(string Name, IReadOnlyList<string> Aliases, 
     /// <summary>True for the methods that draw random numbers (so <see cref="CommonMethodOptions.Seed"/> changes something).</summary>
     public bool UsesSeed { get; init; }
     /// <summary>
+    /// True for the robust methods whose reported worker skill is the trust ω ∈ [0, 1] their filter gives each worker:
+    /// a worker below 1 has had its answers down-weighted as a likely adversary or outlier.
+    /// </summary>
+    public bool SkillIsTrust { get; init; }
+    /// <summary>
     /// The iterative method's default options (iteration limit, tolerance, seed) — the very record
     /// <see cref="Create"/> starts from, so front ends can show the defaults without restating them; null for the
     /// methods that do not iterate.
@@ -66,7 +71,7 @@ public static class AggregatorCatalog
             (opt, o) => new BeliefPropagation(o.Prior is { } p ? opt with { Prior = p } : opt)) with { SupportsGold = true, AcceptsPrior = true, UsesSeed = true },
         new("robust-ds", ["robustds", "robust-dawid-skene"], "Symmetric Dawid-Skene fitted by robust moments + tensor decomposition, resistant to colluding workers.",
             "Schoenebeck, Yu et al., WWW 2021 (Mechanism 3, stages 1–2)", false,
-            o => new Tally.Robust.RobustDawidSkene(new Tally.Robust.RobustDawidSkeneOptions { Seed = o.Seed ?? 0 })) { SupportsGold = true, UsesSeed = true },
+            o => new Tally.Robust.RobustDawidSkene(new Tally.Robust.RobustDawidSkeneOptions { Seed = o.Seed ?? 0 })) { SupportsGold = true, UsesSeed = true, SkillIsTrust = true },
         Iterative("glad", ["generative-labels-abilities-difficulties"], "GLAD: correct with probability σ(ability × inverse difficulty); EM.",
             "Whitehill et al., NIPS 2009", new GladOptions(), (opt, _) => new Glad(opt)) with { SupportsGold = true },
         Iterative("mace", ["multi-annotator-competence-estimation"], "MACE: each worker knows the answer or spams from her own strategy; variational Bayes.",
