@@ -25,6 +25,7 @@ internal static class AggregateCommand
         var tol = new Option<double?>("--tolerance") { Description = "Convergence tolerance; 0 = run exactly --max-iterations (default: the method's)." };
         var seed = CommonOptions.Seed("Seed of the methods that draw random numbers; mv breaks ties at random only when a seed is given.");
         var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default: the method's." };
+        var classPrior = CommonOptions.ClassPrior();
         var saveModel = new Option<string?>("--save-model") { Description = "Save the fitted model (worker confusions or weights, class priors, method, options) as JSON." };
         var model = new Option<string?>("--model") { Description = "Label ANSWERS with a saved model instead of fitting (its method and classes are used)." };
         var refine = new Option<bool>("--refine") { Description = "With --model: refit on ANSWERS starting from the model (EM warm start) instead of only predicting." };
@@ -48,7 +49,7 @@ internal static class AggregateCommand
               tally aggregate round-2.csv --model model.json --out round-2/          # label new tasks with it
             """)
         {
-            answers, type, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, saveModel, model, refine, unseen,
+            answers, type, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, classPrior, saveModel, model, refine, unseen,
         };
         input.AddTo(cmd);
         // One switch over the answer types: each type has its own job and summary.
@@ -66,7 +67,7 @@ internal static class AggregateCommand
                 Answers = new InputSource(p.GetValue(answers), p.GetValue(dataset)),
                 Format = input.Read(p),
                 Method = p.GetValue(method),
-                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), CommonOptions.Given(p, seed) ? p.GetValue(seed) : null, CliValues.ParsePrior(p.GetValue(prior))),
+                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), CommonOptions.Given(p, seed) ? p.GetValue(seed) : null, CliValues.ParsePrior(p.GetValue(prior)), CommonOptions.ReadClassPrior(p, classPrior)),
                 TruthPath = p.GetValue(truth),
                 GoldPath = p.GetValue(gold),
                 ModelPath = p.GetValue(model),
