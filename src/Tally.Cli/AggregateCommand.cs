@@ -15,7 +15,8 @@ internal static class AggregateCommand
     {
         var answers = new Argument<string?>("ANSWERS") { Description = "Answers file (CSV/TSV with header; default columns task,worker,label).", Arity = ArgumentArity.ZeroOrOne };
         var dataset = new Option<string?>("--dataset", "-d") { Description = "Use a bundled dataset instead of ANSWERS (see 'tally datasets'); its truth is used automatically." };
-        var method = new Option<string?>("--method", "-m") { Description = $"Method (see 'tally methods'; default {AggregateJob.DefaultMethod}, or the model's with --model): " + string.Join(", ", AggregatorCatalog.All.Select(m => m.Name)) };
+        var method = new Option<string?>("--method", "-m") { Description = $"Method (see 'tally methods'; default {AggregateJob.DefaultMethod}, or the model's with --model): " + string.Join(", ", AggregatorCatalog.All.Select(m => m.Name))
+            + $". With --type numeric (default {NumericAggregateJob.DefaultMethod}): " + string.Join(", ", NumericAggregatorCatalog.All.Select(m => m.Name)) };
         var truth = new Option<string?>("--truth", "-t") { Description = "Truth file (task,truth) to report accuracy against." };
         var gold = new Option<string?>("--gold") { Description = "Gold file (task,truth) whose labels are clamped during inference (" + string.Join(", ", AggregatorCatalog.All.Where(m => m.SupportsGold).Select(m => m.Name)) + ")." };
         var outDir = new Option<string?>("--out", "-o") { Description = "Directory for labels, workers and confusions files (nothing is written without it)." };
@@ -39,6 +40,8 @@ internal static class AggregateCommand
 
             Writes (with --out DIR): labels.csv (task,label,confidence,p_<class>...), workers.csv
             (worker,answers,skill,agreement) and, for confusion-matrix methods, confusions.json.
+            With --type numeric (answers are numbers): labels.csv (task,estimate,lower,upper,answers) and
+            workers.csv (worker,answers,bias,variance,weight); methods: mean, median, trimmed-mean, lfc, lfc-n, lfc-t, catd, pm.
             Tasks, workers and classes are sorted, so the same answers in any row order give the same files.
 
             Examples:
@@ -47,6 +50,7 @@ internal static class AggregateCommand
               tally aggregate votes.tsv --task-col question --label-col answer --classes yes,no --format json --out out/
               tally aggregate round-1.csv --method ds --save-model model.json
               tally aggregate round-2.csv --model model.json --out round-2/          # label new tasks with it
+              tally aggregate --dataset emotion --type numeric -m lfc-t --out est/    # numeric answers: estimate, interval, worker bias and variance
             """)
         {
             answers, type, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, classPrior, saveModel, model, refine, unseen,
@@ -56,9 +60,39 @@ internal static class AggregateCommand
         cmd.SetAction(p => Specs.Choice<AnswerType>(p.GetValue(type)!, "Type") switch
         {
             AnswerType.Categorical => RunCategorical(p),
-            var other => throw new UsageException($"--type {Specs.Name(other)} is not implemented yet (implemented: categorical)"),
+            AnswerType.Numeric => RunNumeric(p),
+            var other => throw new UsageException($"--type {Specs.Name(other)} is not implemented yet (implemented: categorical, numeric)"),
         });
         return cmd;
+
+        int RunNumeric(ParseResult p)
+        {
+            // Options of the categorical methods do nothing here: refuse them rather than ignore them.
+            foreach (var (option, given) in new (string, bool)[]
+            {
+                ("--gold", p.GetValue(gold) is not null), ("--prior", p.GetValue(prior) is not null), ("--class-prior", CommonOptions.Given(p, classPrior)),
+                ("--save-model", p.GetValue(saveModel) is not null), ("--model", p.GetValue(model) is not null), ("--refine", p.GetValue(refine)),
+                ("--unseen-workers", CommonOptions.Given(p, unseen)), ("--seed", CommonOptions.Given(p, seed)),
+            })
+                if (given) throw new UsageException($"{option} applies to --type categorical; the numeric methods do not use it");
+            var request = new NumericAggregateRequest
+            {
+                Answers = new InputSource(p.GetValue(answers), p.GetValue(dataset)),
+                Format = input.Read(p),
+                Method = p.GetValue(method),
+                Overrides = new NumericMethodOverrides(p.GetValue(maxIter), p.GetValue(tol)),
+                TruthPath = p.GetValue(truth),
+                OutputDirectory = p.GetValue(outDir),
+                OutputFormat = p.GetResult(format) is { Implicit: false } ? Specs.Choice<OutputFormat>(p.GetValue(format)!, "Format") : null,
+            };
+            var outcome = ctx.WithJobProgress(report => NumericAggregateJob.Run(request, ctx.Compute, report));
+            if (outcome.DroppedDuplicates > 0)
+                ctx.Notice($"{outcome.DroppedDuplicates} repeated (task, worker) answers dropped ({request.Format.Duplicates}; see --duplicates)");
+            if (outcome.Truth is { UnknownTasks: > 0 } tr)
+                ctx.Notice($"{tr.UnknownTasks} of {tr.Rows} truth rows name tasks without answers; they are not scored");
+            PrintNumericSummary(ctx, outcome);
+            return 0;
+        }
 
         int RunCategorical(ParseResult p)
         {
@@ -88,6 +122,30 @@ internal static class AggregateCommand
             PrintSummary(ctx, outcome);
             return 0;
         }
+    }
+
+    private static void PrintNumericSummary(CliContext ctx, NumericAggregateOutcome o)
+    {
+        var r = o.Result;
+        var a = r.Answers;
+        var table = new Table().Border(TableBorder.Rounded).HideHeaders().Title($"tally aggregate --type numeric — {Markup.Escape(o.Source)}");
+        table.AddColumn("");
+        table.AddColumn(new TableColumn("").RightAligned());
+        table.AddRow("method", $"{o.Method.Name} ({Markup.Escape(o.Method.Description.Split(';', '.')[0])})");
+        table.AddRow("tasks", a.TaskCount.ToString("N0"));
+        table.AddRow("workers", a.WorkerCount.ToString("N0"));
+        table.AddRow("answers", a.AnswerCount.ToString("N0"));
+        if (o.Method.Iterative) table.AddRow("iterations", $"{r.Iterations}{(r.Converged ? " (converged)" : " (iteration limit)")}");
+        table.AddRow("seconds", $"{CliValues.Fixed(o.FitSeconds, "0.000")} (+ {CliValues.Fixed(o.ReadSeconds, "0.000")} reading)");
+        if (o.Error is { } e)
+        {
+            table.AddRow("[bold]MAE[/]", $"[bold]{CliValues.Fixed(e.MeanAbsoluteError, "0.00")}[/] ({e.Evaluated:N0} tasks with truth)");
+            table.AddRow("RMSE", CliValues.Fixed(e.RootMeanSquaredError, "0.00"));
+            table.AddRow($"interval coverage", $"{CliValues.Percent(e.Coverage)}% (nominal {CliValues.Percent(r.IntervalLevel)}%)");
+        }
+        foreach (var f in o.Written) table.AddRow("wrote", Markup.Escape(f));
+        ctx.Out.Write(table);
+        ctx.Out.WriteLine();
     }
 
     private static void PrintSummary(CliContext ctx, AggregateOutcome o)
