@@ -216,7 +216,7 @@ public sealed class NumericAggregationTests(ITestOutputHelper output) : IDisposa
         Assert.Contains("--gold applies to --type categorical", err);
         (code, _, err) = CliTests.Run("aggregate", "--dataset", "emotion");
         Assert.Equal(2, code);
-        Assert.Contains("use --type numeric", err);
+        Assert.Contains("--type numeric", err);
         (code, _, err) = CliTests.Run("aggregate", good, "--type", "pairwise");
         Assert.Equal(2, code);
         Assert.Contains("not implemented yet", err);

@@ -23,7 +23,7 @@ public sealed record InputSource(string? Path, string? Dataset, string What = "a
             if (Path is not null) throw new TallyUserException($"give either a {What.ToUpperInvariant()} file or --dataset, not both");
             var d = BundledDatasets.Get(Dataset);
             if (d.Type != type)
-                throw new TallyUserException($"dataset {d.Name} holds {d.Type.ToString().ToLowerInvariant()} answers; use --type {d.Type.ToString().ToLowerInvariant()}");
+                throw new TallyUserException($"dataset {d.Name} holds {d.Type.ToString().ToLowerInvariant()} answers: read it with tally aggregate --type {d.Type.ToString().ToLowerInvariant()}");
             return (d.AnswersPath, d.TruthPath, "dataset " + d.Name);
         }
         if (Path is null) throw new TallyUserException($"no {What}: give a {What.ToUpperInvariant()} file or --dataset NAME");

@@ -36,7 +36,7 @@ public static class NumericAggregatorCatalog
         Entry("median", [], "Median of each task's answers; distribution-free order-statistic interval.", "—",
             new MedianOptions(), o => new Median(o)),
         Entry("trimmed-mean", ["trimmed"], "Mean after cutting 20% of the answers from each end; Tukey-McLaughlin interval.",
-            "Wilcox, Introduction to Robust Estimation and Hypothesis Testing, §4.4", new TrimmedMeanOptions(), o => new TrimmedMean(o)),
+            "Tukey & McLaughlin 1963; Wilcox, Introduction to Robust Estimation and Hypothesis Testing", new TrimmedMeanOptions(), o => new TrimmedMean(o)),
         Entry("lfc", ["learning-from-crowds"], "Per-worker bias and Gaussian noise variance, truths latent; EM.",
             "Raykar et al., Learning From Crowds, JMLR 2010, §4 (with a bias per worker)", new LearningFromCrowdsOptions(), o => new LearningFromCrowds(o)),
         Entry("lfc-n", ["lfcn", "lfc-unbiased"], "Per-worker Gaussian noise variance only (unbiased workers), truths latent; EM.",

@@ -102,7 +102,7 @@ public sealed record TrimmedMeanOptions : NumericOptions
 /// <summary>
 /// The γ-trimmed mean of each task's answers: the mean after dropping the ⌊γn⌋ lowest and highest answers. Interval:
 /// Tukey and McLaughlin's, trimmed mean ± t_{h−1}·s_w/((1 − 2γ)√n), with s_w the winsorised standard deviation and
-/// h = n − 2⌊γn⌋ answers kept (R. R. Wilcox, "Introduction to Robust Estimation and Hypothesis Testing", §4.4).
+/// h = n − 2⌊γn⌋ answers kept (as in R. R. Wilcox, "Introduction to Robust Estimation and Hypothesis Testing").
 /// </summary>
 public sealed class TrimmedMean(TrimmedMeanOptions? options = null) : INumericAggregator
 {

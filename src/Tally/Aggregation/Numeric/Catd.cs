@@ -26,7 +26,7 @@ public sealed record CatdOptions : NumericIterativeOptions
 /// degrees of freedom), so workers with few answers are trusted less than their small error sum alone would suggest;
 /// the truths are the weighted means ẑ_i = Σ_j w_j y_ij / Σ_j w_j; the two steps alternate from the per-task median.
 /// Q. Li, Y. Li, J. Gao, L. Su, B. Zhao, M. Demirbas, W. Fan and J. Han, "A Confidence-Aware Approach for Truth
-/// Discovery on Long-Tail Data", PVLDB 8(4), 2014, eqs. (8)–(10) and Algorithm 1.
+/// Discovery on Long-Tail Data", PVLDB 8(4), 2014, §3 (the chi-squared weight) and its Algorithm 1.
 /// </summary>
 /// <remarks>An error sum of 0 is floored at a tiny fraction of the answers' variance (a worker who always matches the
 /// estimate gets a large but finite weight). Interval and worker variance: the weights read as precisions up to one
@@ -81,7 +81,8 @@ public sealed record CrhOptions : NumericIterativeOptions
 /// worker's total loss, and for the continuous loss d(y, ẑ) = (y − ẑ)²/std_i (std_i the standard deviation of task
 /// i's answers) the weighted mean ẑ_i = Σ_j w_j y_ij / Σ_j w_j; the two steps alternate from the per-task median.
 /// Q. Li, Y. Li, J. Gao, B. Zhao, W. Fan and J. Han, "Resolving Conflicts in Heterogeneous Data by Truth Discovery
-/// and Source Reliability Estimation", SIGMOD 2014, eqs. (1), (4), (5), (11) and Algorithm 1.
+/// and Source Reliability Estimation", SIGMOD 2014, §2–3 (the objective, the weight update under its exp constraint,
+/// the continuous losses) and its Algorithm 1.
 /// </summary>
 /// <remarks>A task whose answers all agree (std 0) uses the median over tasks of std_i (or 1) instead, so its loss stays
 /// finite. A single worker gets weight 1 (−log 1 = 0 would leave nothing to average). Interval and worker variance as

@@ -54,7 +54,7 @@ public sealed record LearningFromCrowdsOptions : NumericIterativeOptions
 /// Learning from crowds for numeric answers: each worker j answers task i with y_ij = z_i + b_j + ε_ij, her bias b_j and
 /// noise ε_ij ~ N(0, σ_j²) (or σ_j·t_ν), and the true values z_i latent with a flat prior; fitted by EM.
 /// V. C. Raykar, S. Yu, L. H. Zhao, G. H. Valadez, C. Florin, L. Bogoni and L. Moy, "Learning From Crowds", JMLR 11,
-/// 2010, §4 (regression: y_i^j = y_i + ε with precision λ_j, eqs. (16)–(18)) — here without features (the truth is a
+/// 2010, §4 (regression: y_i^j = y_i + ε with a precision λ_j per annotator) — here without features (the truth is a
 /// free latent per task, the "LFC_N" of Zheng et al.'s survey) and with a per-worker bias added.
 /// </summary>
 /// <remarks>
@@ -62,7 +62,8 @@ public sealed record LearningFromCrowdsOptions : NumericIterativeOptions
 /// v_i = 1/Σ_j u_ij λ_j, with λ_j = 1/σ_j² and u_ij = 1 (Gaussian) or, for Student-t noise written as a scale mixture,
 /// u_ij = (ν + 1)/(ν + r_ij²/σ_j²), r_ij = y_ij − b_j − ẑ_i (the mixture's expected precision; the "t" variant is
 /// the EM of Lange, Little &amp; Taylor, "Robust Statistical Modeling Using the t Distribution", JASA 1989).
-/// M-step: b_j = Σ_i u_ij (y_ij − ẑ_i)/(κ + Σ_i u_ij) and σ_j² = (2β + Σ_i u_ij (r_ij² + v_i) + κ b_j²)/(2α + n_j + 2)
+/// M-step: b_j = Σ_i u_ij (y_ij − ẑ_i)/(κ + Σ_i u_ij) and σ_j² = (2β + Σ_i u_ij (r_ij² + v_i) + κ b_j²)/(2α + n_j + 3)
+/// (2α + n_j + 2 without a bias)
 /// under the inverse-gamma prior (α = β/s² = <see cref="LearningFromCrowdsOptions.VariancePrior"/>/2, s² the pooled
 /// residual variance of the mean). The biases are identified only up to a common shift; they are centred on their
 /// answer-weighted mean 0 after each M-step (the crowd as a whole is taken as unbiased).</para>
