@@ -32,6 +32,7 @@ internal static class AggregateCommand
         var refine = new Option<bool>("--refine") { Description = "With --model: refit on ANSWERS starting from the model (EM warm start) instead of only predicting." };
         var unseen = new Option<string>("--unseen-workers") { Description = "With --model: answers of workers the model has not seen: average (treat as the model's average worker), ignore, or error.", DefaultValueFactory = _ => Specs.Name(new PredictOptions().UnseenWorkers) };
         unseen.AcceptOnlyFromAmong([.. Specs.Names<UnseenWorkerPolicy>()]);
+        var level = new Option<double>("--interval-level") { Description = "With --type numeric: coverage of each estimate's interval, in (0, 1).", DefaultValueFactory = _ => NumericAggregatorCatalog.All[0].Defaults.IntervalLevel };
         var type = new Option<string>("--type") { Description = "Kind of answers: categorical (one class each), numeric (a number each), pairwise or multilabel.", DefaultValueFactory = _ => Specs.Name(AnswerType.Categorical) };
         type.AcceptOnlyFromAmong([.. Specs.Names<AnswerType>()]);
 
@@ -53,7 +54,7 @@ internal static class AggregateCommand
               tally aggregate --dataset emotion --type numeric -m lfc-t --out est/    # numeric answers: estimate, interval, worker bias and variance
             """)
         {
-            answers, type, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, classPrior, saveModel, model, refine, unseen,
+            answers, type, level, dataset, method, truth, gold, outDir, format, maxIter, tol, seed, prior, classPrior, saveModel, model, refine, unseen,
         };
         input.AddTo(cmd);
         // One switch over the answer types: each type has its own job and summary.
@@ -80,7 +81,7 @@ internal static class AggregateCommand
                 Answers = new InputSource(p.GetValue(answers), p.GetValue(dataset)),
                 Format = input.Read(p),
                 Method = p.GetValue(method),
-                Overrides = new NumericMethodOverrides(p.GetValue(maxIter), p.GetValue(tol)),
+                Overrides = new NumericMethodOverrides(p.GetValue(maxIter), p.GetValue(tol), CommonOptions.Given(p, level) ? p.GetValue(level) : null),
                 TruthPath = p.GetValue(truth),
                 OutputDirectory = p.GetValue(outDir),
                 OutputFormat = p.GetResult(format) is { Implicit: false } ? Specs.Choice<OutputFormat>(p.GetValue(format)!, "Format") : null,
@@ -96,6 +97,7 @@ internal static class AggregateCommand
 
         int RunCategorical(ParseResult p)
         {
+            if (CommonOptions.Given(p, level)) throw new UsageException("--interval-level applies to --type numeric (categorical results give a posterior per class instead)");
             var request = new AggregateRequest
             {
                 Answers = new InputSource(p.GetValue(answers), p.GetValue(dataset)),

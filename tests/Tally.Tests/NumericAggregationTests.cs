@@ -204,8 +204,19 @@ public sealed class NumericAggregationTests(ITestOutputHelper output) : IDisposa
         Assert.Equal("task,estimate,lower,upper,answers", File.ReadLines(Path.Combine(_dir, "csv", "labels.csv")).First());
         Assert.Equal("worker,answers,bias,variance,weight", File.ReadLines(Path.Combine(_dir, "csv", "workers.csv")).First());
 
+        // A wider level gives wider intervals; an impossible one is refused by name.
+        (code, _, _) = CliTests.Run("aggregate", good, "--type", "numeric", "-m", "mean", "--interval-level", "0.5", "--out", Path.Combine(_dir, "narrow"));
+        Assert.Equal(0, code);
+        (code, _, _) = CliTests.Run("aggregate", good, "--type", "numeric", "-m", "mean", "--out", Path.Combine(_dir, "wide"));
+        Assert.Equal(0, code);
+        double Width(string dir) => File.ReadLines(Path.Combine(_dir, dir, "labels.csv")).Skip(1).Select(l => l.Split(','))
+            .Sum(f => double.Parse(f[3], System.Globalization.CultureInfo.InvariantCulture) - double.Parse(f[2], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(Width("narrow") < Width("wide") / 2);
+        (code, _, err) = CliTests.Run("aggregate", good, "--type", "numeric", "--interval-level", "1.5");
+        Assert.Equal(2, code);
+        Assert.Contains("IntervalLevel", err.Replace("--interval-level", "IntervalLevel"));
+
         var bad = Path.Combine(_dir, "bad.csv");
-        File.WriteAllLines(bad, ["task,worker,label", "t1,w1,10", "t1,w2,1,5"]);
         File.WriteAllLines(bad, ["task,worker,label", "t1,w1,10", "t1,w2,ten"]);
         (code, _, err) = CliTests.Run("aggregate", bad, "--type", "numeric");
         Assert.Equal(2, code);
