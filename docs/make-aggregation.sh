@@ -12,7 +12,7 @@ tally() { dotnet src/Tally.Cli/bin/Release/net10.0/Tally.Cli.dll "$@"; }
 # compare and lab aggregation write comparison.csv / sweep.csv into an --out folder; each is moved to NAME.csv here.
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-all=$(tally methods | awk -F'│' 'NR>3 && NF>2 {gsub(/ /,"",$2); if ($2!="") print $2}' | paste -sd, -)
+all=$(tally methods | awk -F'│' '/╰/ {exit} NR>3 && NF>2 {gsub(/ /,"",$2); if ($2!="") print $2}' | paste -sd, -)
 if [ "${SKIP_DATASETS:-0}" != 1 ]; then
 for d in duck dog face; do
   tally compare --dataset "$d" --methods "$all" --out "$tmp/datasets-$d" --plot "$out/datasets-$d.png" | tee "$out/datasets-$d.txt"
@@ -30,3 +30,11 @@ for e in rowdy-constant rowdy-flip rowdy-pattern adversaries collusion; do
   tally lab aggregation "$e" --methods "$adv" --seeds "$seeds" --out "$tmp/$e" --plot "$out/$e.png" | tee "$out/$e.txt"
   mv "$tmp/$e/sweep.csv" "$out/$e.csv"
 done
+# Section 6: imbalanced classes (10 seeds, as in the document).
+tally lab aggregation imbalance --methods mv,ds,mf,bp,spectral,robust-ds --seeds 10 --values 0.5,0.1,0.03 \
+  --out "$tmp/imbalance" | tee "$out/imbalance.txt"
+mv "$tmp/imbalance/sweep.csv" "$out/imbalance.csv"
+# Section 7: numeric answers on the bundled emotion set.
+for m in mean median trimmed-mean lfc lfc-n lfc-t catd pm; do
+  tally aggregate --dataset emotion --type numeric -m "$m"
+done | tee "$out/emotion.txt"

@@ -3,6 +3,8 @@ using System.Collections.Frozen;
 using Tally.Application;
 using Spectre.Console;
 using Tally.Core;
+using Tally.Aggregation;
+using Tally.Catalogs;
 
 namespace Tally.Cli;
 
@@ -283,6 +285,23 @@ internal static class CommonOptions
     /// <summary><c>--out</c>/<c>-o</c>: the folder a command writes its result files into.</summary>
     public static Option<string?> Out(string contents) =>
         new("--out", "-o") { Description = $"Folder for {contents} (created if needed; nothing is written without it)." };
+
+    /// <summary><c>--class-prior</c>: learned or uniform class proportions (mf, bp, spectral, robust-ds), default learned.</summary>
+    public static Option<string> ClassPrior()
+    {
+        var option = new Option<string>("--class-prior")
+        {
+            Description = "Class proportions of " + string.Join(", ", AggregatorCatalog.All.Where(m => m.AcceptsClassPrior).Select(m => m.Name))
+                + ": learned from the answers, or uniform (all classes equally common).",
+            DefaultValueFactory = _ => Specs.Name(ClassPriorMode.Learned),
+        };
+        option.AcceptOnlyFromAmong([.. Specs.Names<ClassPriorMode>()]);
+        return option;
+    }
+
+    /// <summary>The <c>--class-prior</c> the user gave, or null (each method's default) when not given.</summary>
+    public static ClassPriorMode? ReadClassPrior(ParseResult p, Option<string> option) =>
+        Given(p, option) ? Specs.Choice<ClassPriorMode>(p.GetValue(option)!, "ClassPrior") : null;
 
     /// <summary>Whether the user gave <paramref name="option"/> rather than it taking its default.</summary>
     public static bool Given(ParseResult p, Option option) => p.GetResult(option) is { Implicit: false };

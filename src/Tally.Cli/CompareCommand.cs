@@ -23,6 +23,7 @@ internal static class CompareCommand
         var seed = CommonOptions.Seed("Seed of every method that draws random numbers; mv breaks ties at random only when a seed is given.");
         var prior = new Option<string?>("--prior") { Description = "Worker prior of mf and bp: onecoin:A,B (accuracy ~ Beta(A,B)) or twocoin:A,B (rows ~ Dir(A diagonal, B elsewhere)); default: the method's." };
         var format = new AnswerFormatOptions();
+        var classPrior = CommonOptions.ClassPrior();
         var cmd = new Command("compare", """
             Run several truth-inference methods on the same answers and compare accuracy and time.
 
@@ -31,7 +32,7 @@ internal static class CompareCommand
               tally compare answers.csv --truth truth.csv --methods mv,ds,glad --out cmp/ --plot cmp.png
               tally compare votes.tsv --truth gold.csv --task-col question --label-col answer --classes yes,no
             """)
-        { answers, dataset, truth, methods, outDir, outFormat, plot, maxIter, tol, seed, prior };
+        { answers, dataset, truth, methods, outDir, outFormat, plot, maxIter, tol, seed, prior, classPrior };
         format.AddTo(cmd);
         cmd.SetAction(p =>
         {
@@ -41,7 +42,7 @@ internal static class CompareCommand
                 Format = format.Read(p),
                 TruthPath = p.GetValue(truth),
                 Methods = Specs.List(p.GetValue(methods)),
-                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), CommonOptions.Given(p, seed) ? p.GetValue(seed) : null, Specs.Prior(p.GetValue(prior))),
+                Overrides = new CommonMethodOptions(p.GetValue(maxIter), p.GetValue(tol), CommonOptions.Given(p, seed) ? p.GetValue(seed) : null, Specs.Prior(p.GetValue(prior)), CommonOptions.ReadClassPrior(p, classPrior)),
                 OutputDirectory = p.GetValue(outDir),
                 OutputFormat = CommonOptions.ReadFormat(p, outFormat, p.GetValue(outDir)),
             };

@@ -41,6 +41,16 @@ internal static class MethodsCommand
                     NumberFormat.Number(m.Defaults.Regularization), Markup.Escape(m.Description), Markup.Escape(m.Reference));
             ctx.Out.Write(pairwise);
             ctx.Out.MarkupLine("Multi-label answers (--type multilabel) use binary relevance over any method of the first table.");
+            var numeric = new Table().Border(TableBorder.Rounded).Title("Numeric answers (tally aggregate --type numeric --method NAME)");
+            numeric.AddColumn("name"); numeric.AddColumn("aliases");
+            numeric.AddColumn(new TableColumn("iterations").RightAligned()); numeric.AddColumn(new TableColumn("tolerance").RightAligned());
+            numeric.AddColumn("what it does"); numeric.AddColumn("reference");
+            foreach (var m in NumericAggregatorCatalog.All)
+                numeric.AddRow(Markup.Escape(m.Name), Markup.Escape(string.Join(", ", m.Aliases)),
+                    m.Defaults is Tally.Aggregation.Numeric.NumericIterativeOptions d ? d.MaxIterations.ToString(System.Globalization.CultureInfo.InvariantCulture) : "—",
+                    m.Defaults is Tally.Aggregation.Numeric.NumericIterativeOptions t ? NumberFormat.Number(t.Tolerance) : "—",
+                    Markup.Escape(m.Description), Markup.Escape(m.Reference));
+            ctx.Out.Write(numeric);
             return 0;
         });
         return cmd;
@@ -62,7 +72,7 @@ internal static class DatasetsCommand
             table.AddColumn(new TableColumn("with truth").RightAligned()); table.AddColumn("description");
             foreach (var d in all)
                 table.AddRow(Markup.Escape(d.Name), d.Tasks.ToString("N0"), d.Workers.ToString("N0"), d.Answers.ToString("N0"),
-                    d.Classes.ToString(System.Globalization.CultureInfo.InvariantCulture), d.TasksWithTruth.ToString("N0"), Markup.Escape(d.Description));
+                    d.Type == AnswerType.Categorical ? d.Classes.ToString(System.Globalization.CultureInfo.InvariantCulture) : Specs.Name(d.Type), d.TasksWithTruth.ToString("N0"), Markup.Escape(d.Description));
             ctx.Out.Write(table);
             return 0;
         });

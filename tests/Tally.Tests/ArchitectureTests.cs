@@ -65,7 +65,7 @@ public sealed class ArchitectureTests(ITestOutputHelper output)
 
     private static readonly System.Type[] AlgorithmInterfaces =
     [
-        typeof(Tally.Aggregation.IAggregator), typeof(Tally.Mechanisms.IPeerPredictionMechanism), typeof(Tally.Learning.ICrowdLearner),
+        typeof(Tally.Aggregation.IAggregator), typeof(Tally.Aggregation.Numeric.INumericAggregator), typeof(Tally.Mechanisms.IPeerPredictionMechanism), typeof(Tally.Learning.ICrowdLearner),
         typeof(Tally.Learning.IClassifier), typeof(Tally.Mechanisms.Reputation.IReputationModel),
         typeof(Tally.Aggregation.Pairwise.IPairwiseAggregator),
     ];

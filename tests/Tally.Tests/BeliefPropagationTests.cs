@@ -49,12 +49,14 @@ public class BeliefPropagationTests(ITestOutputHelper output)
     [InlineData(4, 3, 0.5)]
     public void Exact_messages_give_the_exact_marginals_on_a_tree(int k, int seed, double damping)
     {
+        // The brute-force marginals are those of the model with a fixed (uniform) class prior, as in the paper; the
+        // learned class prior's outer EM is checked in ClassPriorTests.
         var m = Tree(k, seed);
         var logPrior = RandomLogPrior(m.TaskCount, k, seed);
         double a = 2, b = 1;
         var bp = new BeliefPropagation(new BeliefPropagationOptions
         {
-            Prior = WorkerPrior.OneCoin(a, b), Damping = damping, Tolerance = 1e-14, MaxIterations = 1000,
+            Prior = WorkerPrior.OneCoin(a, b), Damping = damping, Tolerance = 1e-14, MaxIterations = 1000, ClassPrior = ClassPriorMode.Uniform,
         });
         // Without the task prior the classes are symmetric only up to the prior's lean to right answers; test both.
         AssertClose(BruteForce.Marginals(m, BruteForce.OneCoin(m, a, b)), bp.Aggregate(m), 1e-9);
@@ -70,7 +72,7 @@ public class BeliefPropagationTests(ITestOutputHelper output)
         var logPrior = RandomLogPrior(m.TaskCount, 2, 5);
         double a = 3, b = 1.5;
         var exact = BruteForce.Marginals(m, BruteForce.OneCoin(m, a, b), logPrior);
-        var options = new BeliefPropagationOptions { Prior = WorkerPrior.OneCoin(a, b), Tolerance = 1e-14, MaxIterations = 1000 };
+        var options = new BeliefPropagationOptions { Prior = WorkerPrior.OneCoin(a, b), Tolerance = 1e-14, MaxIterations = 1000, ClassPrior = ClassPriorMode.Uniform };
         AssertClose(exact, new BeliefPropagation(options).Aggregate(m, logPrior), 1e-9);
         // Above ExactDegreeLimit the worker's messages come from quadrature over her accuracy.
         AssertClose(exact, new BeliefPropagation(options with { ExactDegreeLimit = 3 }).Aggregate(m, logPrior), 1e-4);
@@ -99,7 +101,7 @@ public class BeliefPropagationTests(ITestOutputHelper output)
         var logPrior = RandomLogPrior(m.TaskCount, 3, 4);
         var exact = BruteForce.Marginals(m, BruteForce.Dirichlet(m, flat), logPrior);
         var r = new BeliefPropagation(new BeliefPropagationOptions
-        { Prior = WorkerPrior.Dirichlet(alpha), Samples = 20000, Tolerance = 1e-12, MaxIterations = 500, Seed = 1 }).Aggregate(m, logPrior);
+        { Prior = WorkerPrior.Dirichlet(alpha), Samples = 20000, Tolerance = 1e-12, MaxIterations = 500, Seed = 1, ClassPrior = ClassPriorMode.Uniform }).Aggregate(m, logPrior);
         Assert.True(r.Converged);
         AssertClose(exact, r, 0.01);
     }
@@ -117,7 +119,7 @@ public class BeliefPropagationTests(ITestOutputHelper output)
         foreach (var sampling in new[] { true, false })
         {
             var r = new BeliefPropagation(new BeliefPropagationOptions
-            { Prior = prior, Samples = 40000, ImportanceSampling = sampling, Tolerance = 1e-12, MaxIterations = 500 }).Aggregate(m, logPrior);
+            { Prior = prior, Samples = 40000, ImportanceSampling = sampling, Tolerance = 1e-12, MaxIterations = 500, ClassPrior = ClassPriorMode.Uniform }).Aggregate(m, logPrior);
             AssertClose(exact, r, 0.006);
         }
     }

@@ -290,10 +290,11 @@ public sealed class LearnerTests(ITestOutputHelper output)
         // samples and rounds than the defaults keep the test fast.
         var (data, truth, testX, testY) = SparseCrowd(spammers: 2, seed: 11);
         var prior = WorkerPrior.TwoCoin(2, 1.4);
-        var dmf = new DeepMeanField(new DeepMeanFieldOptions { Rounds = 5, MeanField = new MeanFieldOptions { Prior = prior } }).Learn(data);
+        // The paper's model: no shared class prior (the classifier is the task factor), as the deep learners' defaults.
+        var dmf = new DeepMeanField(new DeepMeanFieldOptions { Rounds = 5, MeanField = new MeanFieldOptions { Prior = prior, ClassPrior = ClassPriorMode.Uniform } }).Learn(data);
         var dbp = new DeepBeliefPropagation(new DeepBeliefPropagationOptions
         {
-            Rounds = 5, BeliefPropagation = new BeliefPropagationOptions { Prior = prior, Samples = 100 },
+            Rounds = 5, BeliefPropagation = new BeliefPropagationOptions { Prior = prior, Samples = 100, ClassPrior = ClassPriorMode.Uniform },
         }).Learn(data);
         double dmfInf = LearnerTestData.Accuracy(dmf.Posteriors, truth), dbpInf = LearnerTestData.Accuracy(dbp.Posteriors, truth);
         double dmfTest = LearnerTestData.Accuracy(dmf.Classifier, testX, testY), dbpTest = LearnerTestData.Accuracy(dbp.Classifier, testX, testY);

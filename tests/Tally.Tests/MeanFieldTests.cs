@@ -14,7 +14,7 @@ public class MeanFieldTests
     {
         // t0: w0 → 0, w1 → 0; t1: w0 → 1, w1 → 0. Majority vote: q(t0) = (1, 0), q(t1) = (½, ½). Prior α = [[2, 1], [1, 2]].
         var m = LabelMatrix.FromTriples(2, 2, 2, [0, 0, 1, 1], [0, 1, 0, 1], [0, 0, 1, 0]);
-        var r = new MeanField(new MeanFieldOptions { MaxIterations = 1, Tolerance = 0 }).Aggregate(m);
+        var r = new MeanField(new MeanFieldOptions { ClassPrior = ClassPriorMode.Uniform, MaxIterations = 1, Tolerance = 0 }).Aggregate(m);
         // β_w0: row 0 = (2 + 1, 1 + ½), row 1 = (1 + 0, 2 + ½); β_w1: row 0 = (2 + 1 + ½, 1), row 1 = (1 + ½, 2).
         double E(double x, double rowSum) => Psi(x) - Psi(rowSum);
         double[] logQ0 = [E(3, 4.5) + E(3.5, 4.5), E(1, 3.5) + E(1.5, 3.5)];        // t0: both said 0
@@ -32,10 +32,28 @@ public class MeanFieldTests
     }
 
     [Fact]
+    public void Learned_class_prior_adds_the_digamma_factor_of_its_dirichlet_posterior()
+    {
+        // As the hand-computed update above, with κ learned: q(κ) = Dir(1 + Σ_t q_t) = Dir(1 + 1 + ½, 1 + 0 + ½) from the
+        // majority-vote start, so every task's log q gains E[log κ] = (ψ(2.5) − ψ(4), ψ(1.5) − ψ(4)).
+        var m = LabelMatrix.FromTriples(2, 2, 2, [0, 0, 1, 1], [0, 1, 0, 1], [0, 0, 1, 0]);
+        var r = new MeanField(new MeanFieldOptions { ClassPrior = ClassPriorMode.Learned, MaxIterations = 1, Tolerance = 0 }).Aggregate(m);
+        double E(double x, double rowSum) => Psi(x) - Psi(rowSum);
+        double k0 = Psi(2.5) - Psi(4), k1 = Psi(1.5) - Psi(4);
+        double[] logQ0 = [k0 + E(3, 4.5) + E(3.5, 4.5), k1 + E(1, 3.5) + E(1.5, 3.5)];
+        double[] logQ1 = [k0 + E(1.5, 4.5) + E(3.5, 4.5), k1 + E(2.5, 3.5) + E(1.5, 3.5)];
+        foreach (var (t, lq) in new[] { (0, logQ0), (1, logQ1) })
+            Assert.Equal(1 / (1 + Math.Exp(lq[1] - lq[0])), r.Posteriors[t, 0], 12);
+        // The reported class prior is the posterior mean of κ after the last step, and it sums to 1.
+        Assert.Equal(1.0, r.ClassPriors.Sum(), 12);
+        Assert.True(r.ClassPriors[0] > r.ClassPriors[1]);
+    }
+
+    [Fact]
     public void One_coin_prior_ties_the_rows()
     {
         var m = LabelMatrix.FromTriples(2, 1, 3, [0, 1], [0, 0], [0, 2]);
-        var r = new MeanField(new MeanFieldOptions { Prior = WorkerPrior.OneCoin(2, 1), MaxIterations = 1, Tolerance = 0 }).Aggregate(m);
+        var r = new MeanField(new MeanFieldOptions { Prior = WorkerPrior.OneCoin(2, 1), ClassPrior = ClassPriorMode.Uniform, MaxIterations = 1, Tolerance = 0 }).Aggregate(m);
         // Majority vote is one-hot on each answer, so the single worker has 2 expected right answers: q(p) = Beta(4, 1).
         double right = Psi(4) - Psi(5), wrong = Psi(1) - Psi(5) - Math.Log(2);
         double p = 1 / (1 + 2 * Math.Exp(wrong - right));
@@ -48,11 +66,11 @@ public class MeanFieldTests
     public void Bound_never_decreases()
     {
         foreach (var prior in new[] { WorkerPrior.Default, WorkerPrior.OneCoin(2, 1) })
-            foreach (var learn in new[] { false, true })
+            foreach (var learn in new[] { ClassPriorMode.Uniform, ClassPriorMode.Learned })
                 for (int seed = 0; seed < 30; seed++)
                 {
                     var m = TestData.RandomMatrix(seed, 20, 6, 4);
-                    var r = new MeanField(new MeanFieldOptions { Prior = prior, LearnClassPrior = learn, Tolerance = 0, MaxIterations = 30 }).Aggregate(m);
+                    var r = new MeanField(new MeanFieldOptions { Prior = prior, ClassPrior = learn, Tolerance = 0, MaxIterations = 30 }).Aggregate(m);
                     for (int i = 1; i < r.LogLikelihoods.Length; i++)
                         Assert.True(r.LogLikelihoods[i] >= r.LogLikelihoods[i - 1] - 1e-10,
                             $"seed {seed}: bound fell from {r.LogLikelihoods[i - 1]} to {r.LogLikelihoods[i]}");
@@ -63,7 +81,7 @@ public class MeanFieldTests
     [
         ["default", new MeanFieldOptions()],
         ["one-coin", new MeanFieldOptions { Prior = WorkerPrior.OneCoin(2, 1) }],
-        ["learned class prior", new MeanFieldOptions { LearnClassPrior = true }],
+        ["uniform class prior", new MeanFieldOptions { ClassPrior = ClassPriorMode.Uniform }],
         ["weak prior", new MeanFieldOptions { Prior = WorkerPrior.TwoCoin(0.1, 0.05) }],
     ];
 

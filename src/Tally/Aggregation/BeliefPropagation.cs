@@ -82,6 +82,15 @@ public sealed record BeliefPropagationOptions : IterativeOptions
     /// </summary>
     public bool ImportanceSampling { get; init; } = true;
 
+    /// <summary>
+    /// The class proportions κ. Default <see cref="ClassPriorMode.Learned"/>: an EM loop around the sweeps — after every
+    /// sweep κ is re-estimated as the posterior mean of Dir(1 + Σ_i b_i) from the current beliefs b_i, and each task's
+    /// factor becomes its log prior + log κ; the run stops when neither the messages nor κ move by more than the
+    /// tolerance. Why: with κ uniform, BP on an imbalanced crowd (90/10, 3 answers per task) found 68.9 % of the labels
+    /// against Dawid-Skene's 90.5 % (docs/aggregation.md). <see cref="ClassPriorMode.Uniform"/> is the model of paper 003.
+    /// </summary>
+    public ClassPriorMode ClassPrior { get; init; } = ClassPriorMode.Learned;
+
     /// <inheritdoc />
     public override void Validate()
     {
@@ -92,6 +101,7 @@ public sealed record BeliefPropagationOptions : IterativeOptions
         if (!(Damping >= 0 && Damping < 1)) throw new InvalidOptionException(nameof(Damping), $"must be in [0, 1) (got {NumberFormat.Number(Damping)})");
         Check.AtLeast(ExactDegreeLimit, 1, nameof(ExactDegreeLimit));
         Check.AtLeast(QuadratureNodes, 1, nameof(QuadratureNodes));
+        Check.Defined(ClassPrior, nameof(ClassPrior));
     }
 }
 
@@ -172,8 +182,14 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
             : o.Messages;
         if (mode == BeliefPropagationMessages.Exact && !oneCoin)
             throw new InvalidOptionException(nameof(BeliefPropagationOptions.Messages), "Exact needs a one-coin worker prior; use Monte-Carlo messages for Dirichlet priors");
-        var logPrior = BayesianCrowd.TaskLogPrior(answers, taskLogPrior);
+        var baseLogPrior = BayesianCrowd.TaskLogPrior(answers, taskLogPrior);
         if (k == 1) return BayesianCrowd.Trivial(Name, o, answers);
+        bool learnPrior = o.ClassPrior == ClassPriorMode.Learned;
+        // With a learned κ the task factors are the given prior + log κ, rewritten after every sweep.
+        var logPrior = learnPrior ? (double[])baseLogPrior.Clone() : baseLogPrior;
+        var kappa = new double[k];
+        kappa.AsSpan().Fill(1.0 / k);
+        var post = new double[MemoryBudget.Length(T, k)];
 
         double[]? proposal = null;
         if (mode == BeliefPropagationMessages.MonteCarlo && !oneCoin && o.ImportanceSampling)
@@ -187,6 +203,14 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
 
         Action<int, int> taskSweep = (start, end) => TaskMessages(answers, logPrior, fromFactor, toFactor, start, end);
         Action<int> factorSweep = c => chunkChange[c] = engine.Sweep(c, toFactor, fromFactor);
+        Action<int, int> beliefSweep = (start, end) => Beliefs(answers, logPrior, fromFactor, post, start, end);
+        Action<int, int> priorSweep = (start, end) =>
+        {
+            Span<double> logKappa = stackalloc double[k];
+            for (int c = 0; c < k; c++) logKappa[c] = Math.Log(kappa[c]);
+            for (int t = start; t < end; t++)
+                for (int c = 0; c < k; c++) logPrior[t * k + c] = baseLogPrior[t * k + c] + logKappa[c];
+        };
 
         bool converged = false;
         int it = 0;
@@ -197,29 +221,54 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
             engine.Run(factorSweep, cancellationToken);
             double change = 0;
             foreach (var c in chunkChange) change = Math.Max(change, c);
+            if (learnPrior) change = Math.Max(change, UpdateClassPrior());
             it++;
             progress?.Report(new IterationProgress(it, o.MaxIterations, change));
             if (o.Tolerance > 0 && change < o.Tolerance) { converged = true; break; }
         }
 
         // Beliefs (21) and, from the final task → factor messages, each worker's posterior over θ.
-        var post = new double[MemoryBudget.Length(T, k)];
-        Parallelism.For(T, taskWork, compute, (start, end) => Beliefs(answers, logPrior, fromFactor, post, start, end), cancellationToken);
+        Parallelism.For(T, taskWork, compute, beliefSweep, cancellationToken);
         Parallelism.For(T, taskWork, compute, taskSweep, cancellationToken);
         var share = new double[k];
-        for (int i = 0; i < post.Length; i++) share[i % k] += post[i];
-        Numerics.Normalize(share);
+        if (learnPrior) kappa.AsSpan().CopyTo(share);
+        else
+        {
+            for (int i = 0; i < post.Length; i++) share[i % k] += post[i];
+            Numerics.Normalize(share);
+        }
         var conf = new double[MemoryBudget.Length(W, k, k)];
         engine.WorkerPosteriors(toFactor, conf, cancellationToken);
         var skills = Numerics.ExpectedAccuracy(conf, share, W, k);
 
-        var model = AggregationModel.ForConfusions(Name, o, answers, (double[])conf.Clone(), null, skills);
+        var model = AggregationModel.ForConfusions(Name, o, answers, (double[])conf.Clone(), learnPrior ? (double[])kappa.Clone() : null, skills);
         return AggregationResult.Create(Name, answers, post, skills, model) with
         {
             Confusions = new ConfusionMatrices(W, k, conf),
+            ClassPriors = learnPrior ? AggregationResult.Wrap(kappa) : System.Collections.Immutable.ImmutableArray<double>.Empty,
             Iterations = it,
             Converged = converged,
         };
+
+        // The M-step of the outer EM over κ: beliefs under the current factors, κ = E[Dir(1 + Σ_i b_i)], new task
+        // factors. Returns the largest change of a share. Sums run in task order, so the result is thread-independent.
+        double UpdateClassPrior()
+        {
+            Parallelism.For(T, taskWork, compute, beliefSweep, cancellationToken);
+            Span<double> totals = stackalloc double[k];
+            totals.Fill(1);
+            for (int i = 0; i < post.Length; i++) totals[i % k] += post[i];
+            double sum = 0, moved = 0;
+            for (int c = 0; c < k; c++) sum += totals[c];
+            for (int c = 0; c < k; c++)
+            {
+                double next = totals[c] / sum;
+                moved = Math.Max(moved, Math.Abs(next - kappa[c]));
+                kappa[c] = next;
+            }
+            Parallelism.For(T, taskWork, compute, priorSweep, cancellationToken);
+            return moved;
+        }
     }
 
     /// <summary>
@@ -230,7 +279,7 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         ComputeOptions? compute, CancellationToken ct)
     {
         int k = answers.ClassCount, kk = k * k;
-        var mf = new MeanField(new MeanFieldOptions { Prior = o.Prior }).Aggregate(answers, taskLogPrior, compute, null, ct);
+        var mf = new MeanField(new MeanFieldOptions { Prior = o.Prior, ClassPrior = o.ClassPrior }).Aggregate(answers, taskLogPrior, compute, null, ct);
         var q = mf.Posteriors;
         var alpha = o.Prior.Alpha(k);
         var beta = new double[MemoryBudget.Length(answers.WorkerCount, kk)];

@@ -49,6 +49,13 @@ public sealed record SpectralDawidSkeneOptions : IterativeOptions
     /// <summary>Power iterations per restart (N in Anandkumar et al.). Default 50.</summary>
     public int PowerIterations { get; init; } = 50;
 
+    /// <summary>
+    /// The class proportions w. Default <see cref="ClassPriorMode.Learned"/>: the spectral estimate Ŵ seeds EM and the
+    /// M-step re-estimates w from the posteriors, as in the paper's MLE stage. <see cref="ClassPriorMode.Uniform"/>
+    /// holds w = 1/K in both.
+    /// </summary>
+    public ClassPriorMode ClassPrior { get; init; } = ClassPriorMode.Learned;
+
     /// <inheritdoc />
     public override void Validate()
     {
@@ -59,6 +66,7 @@ public sealed record SpectralDawidSkeneOptions : IterativeOptions
         Check.InRange(ProbabilityFloor, 0, 1, nameof(ProbabilityFloor));
         Check.AtLeast(Restarts, 1, nameof(Restarts));
         Check.AtLeast(PowerIterations, 1, nameof(PowerIterations));
+        Check.Defined(ClassPrior, nameof(ClassPrior));
     }
 }
 
@@ -134,6 +142,13 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
         return Fit(answers, AggregationModel.StartingPosteriors(start, Name, answers, compute, cancellationToken), compute, progress, cancellationToken);
     }
 
+    /// <summary>
+    /// How much higher (log-likelihood per answer) the majority-vote start's maximum must be to replace the spectral
+    /// start's: two runs that reach the same maximum differ by about the EM tolerance, and the spectral start is the
+    /// method; only a clearly better maximum (1e-3 per answer: 4 nats on the 4,212 duck answers) overrides it.
+    /// </summary>
+    private const double LikelihoodMargin = 1e-3;
+
     private AggregationResult Fit(LabelMatrix answers, double[]? warmStart, ComputeOptions? compute,
         IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
     {
@@ -149,15 +164,30 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
         if (Options.PriorCounts is { } pc && pc.Length != (long)k * k && pc.Length != (long)W * k * k)
             throw new InvalidOptionException(nameof(SpectralDawidSkeneOptions.PriorCounts), $"must have K×K = {(long)k * k} or W×K×K = {(long)W * k * k} entries (got {pc.Length})");
         var spectral = warmStart is null ? Estimate(answers, cancellationToken) : null;
-        void MStep(double[] counts, double[] totals, double[] lc, double[] lp) =>
+        bool uniformPrior = Options.ClassPrior == ClassPriorMode.Uniform;
+        void MStep(double[] counts, double[] totals, double[] lc, double[] lp)
+        {
             ConfusionEm.DawidSkeneMStep(W, k, counts, totals, lc, lp);
+            if (uniformPrior) lp.AsSpan().Fill(-Math.Log(k));
+        }
         ConfusionEm.EmRun run;
         if (spectral is { Success: true })
         {
             var (startConf, startPrior) = StartingParameters(spectral, W, k);
+            if (uniformPrior) startPrior.AsSpan().Fill(-Math.Log(k));
             var post = new double[MemoryBudget.Length(T, k)];
             ConfusionEm.EStep(answers, startConf, startPrior, post, new EmWorkspace(answers), compute, cancellationToken);
             run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute, progress, cancellationToken, post);
+            // Both starts lead EM to a local maximum of the same likelihood; keep the higher. Why: with a rare class
+            // (a few % of the tasks, 3 answers each) the moments can split the common class instead, and EM from there
+            // stays split (measured on a 97/3 crowd: 36 % accuracy where EM from majority vote reaches 95 %), while
+            // where the majority is misled the spectral start's maximum is the higher one (SpectralDawidSkeneTests).
+            var fromVote = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute, null, cancellationToken, null);
+            if (fromVote.Trace.Length > 0 && run.Trace.Length > 0 && fromVote.Trace[^1] > run.Trace[^1] + LikelihoodMargin)
+            {
+                run = fromVote;
+                spectral = spectral with { Success = false, FailureReason = "EM from majority vote reached a higher likelihood than from the spectral start." };
+            }
         }
         else
             run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute, progress, cancellationToken, warmStart);

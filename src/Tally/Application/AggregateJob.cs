@@ -88,6 +88,8 @@ public static class AggregateJob
             throw new TallyUserException($"--method {request.Method} differs from the model's method {Quote.Value(start.Method)}");
         if (request.Overrides.Prior is not null && !info.AcceptsPrior)
             throw new TallyUserException($"--prior applies to {string.Join(" and ", AggregatorCatalog.All.Where(m => m.AcceptsPrior).Select(m => m.Name))}, not {info.Name}");
+        if (request.Overrides.ClassPrior is not null && !info.AcceptsClassPrior)
+            throw new TallyUserException($"--class-prior applies to {string.Join(", ", AggregatorCatalog.All.Where(m => m.AcceptsClassPrior).Select(m => m.Name))}, not {info.Name}");
         if (request.GoldPath is not null && !info.SupportsGold)
             throw new TallyUserException($"--gold applies to the methods that clamp gold labels ({string.Join(", ", AggregatorCatalog.All.Where(m => m.SupportsGold).Select(m => m.Name))}), not {info.Name}");
         bool predictOnly = start is not null && !request.Refine;
@@ -104,6 +106,8 @@ public static class AggregateJob
             if (!info.UsesSeed)
                 throw new TallyUserException($"--seed applies to the methods that draw random numbers ({string.Join(", ", AggregatorCatalog.All.Where(m => m.UsesSeed).Select(m => m.Name))}), not {info.Name}, which is deterministic");
         }
+        if (request.Overrides.ClassPrior is not null && predictOnly)
+            throw new TallyUserException("--class-prior applies to fitting; with --model (and no --refine) the model only predicts");
         if (request.Overrides.Prior is not null && predictOnly)
             throw new TallyUserException("--prior applies to fitting; with --model (and no --refine) the model only predicts");
         var aggregator = info.Create(request.Overrides);

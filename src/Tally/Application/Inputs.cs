@@ -12,12 +12,18 @@ public sealed record InputSource(string? Path, string? Dataset, string What = "a
 {
     /// <summary>The file to read, the truth file that comes with it (a dataset's, else null) and a name to show.</summary>
     /// <exception cref="TallyUserException">Both or neither given, or an unknown dataset.</exception>
-    public (string Path, string? Truth, string Display) Resolve()
+    public (string Path, string? Truth, string Display) Resolve() => Resolve(AnswerType.Categorical);
+
+    /// <summary>As <see cref="Resolve()"/>, for a job that reads answers of type <paramref name="type"/>: a bundled dataset of another type is refused.</summary>
+    /// <exception cref="TallyUserException">Both or neither given, an unknown dataset, or a dataset of another answer type.</exception>
+    public (string Path, string? Truth, string Display) Resolve(AnswerType type)
     {
         if (Dataset is not null)
         {
             if (Path is not null) throw new TallyUserException($"give either a {What.ToUpperInvariant()} file or --dataset, not both");
             var d = BundledDatasets.Get(Dataset);
+            if (d.Type != type)
+                throw new TallyUserException($"dataset {d.Name} holds {d.Type.ToString().ToLowerInvariant()} answers: read it with tally aggregate --type {d.Type.ToString().ToLowerInvariant()}");
             return (d.AnswersPath, d.TruthPath, "dataset " + d.Name);
         }
         if (Path is null) throw new TallyUserException($"no {What}: give a {What.ToUpperInvariant()} file or --dataset NAME");

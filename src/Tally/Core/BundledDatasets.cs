@@ -6,7 +6,14 @@ namespace Tally.Core;
 /// <param name="AnswersPath">answers.csv.</param>
 /// <param name="TruthPath">truth.csv, or null.</param>
 /// <param name="Description">First heading or line of the folder's README.</param>
-public sealed record BundledDataset(string Name, string Directory, string AnswersPath, string? TruthPath, string Description);
+public sealed record BundledDataset(string Name, string Directory, string AnswersPath, string? TruthPath, string Description)
+{
+    /// <summary>
+    /// The kind of answers: the word in the folder's <c>answer-type</c> file (<c>numeric</c>, <c>pairwise</c>,
+    /// <c>multilabel</c>), categorical when there is none.
+    /// </summary>
+    public AnswerType Type { get; init; } = AnswerType.Categorical;
+}
 
 /// <summary>Finds the datasets bundled with Tally.</summary>
 /// <remarks>
@@ -42,9 +49,19 @@ public static class BundledDatasets
             var answers = Path.Combine(dir, "answers.csv");
             if (!File.Exists(answers)) continue;
             var truth = Path.Combine(dir, "truth.csv");
-            list.Add(new BundledDataset(Path.GetFileName(dir), dir, answers, File.Exists(truth) ? truth : null, Describe(dir)));
+            list.Add(new BundledDataset(Path.GetFileName(dir), dir, answers, File.Exists(truth) ? truth : null, Describe(dir)) { Type = TypeOf(dir) });
         }
         return list;
+    }
+
+    private static AnswerType TypeOf(string dir)
+    {
+        var file = Path.Combine(dir, "answer-type");
+        if (!File.Exists(file)) return AnswerType.Categorical;
+        var word = File.ReadAllText(file).Trim();
+        foreach (var t in Enum.GetValues<AnswerType>())
+            if (string.Equals(t.ToString(), word, StringComparison.OrdinalIgnoreCase)) return t;
+        throw new TallyDataException(file, 1, $"unknown answer type {Quote.Value(word)}");
     }
 
     /// <summary>The dataset called <paramref name="name"/>.</summary>

@@ -144,6 +144,20 @@ public sealed class TensorDecomposition(TensorDecompositionOptions? options = nu
     }
 
     /// <summary>
+    /// Whether every row y of the K×K matrix (row = class, after <see cref="AlignToDiagonal"/>) has its largest entry
+    /// on the diagonal, strictly: each class is answered correctly more often than as any other class. The
+    /// identifiability assumption of the alignment; a decomposition that violates it has not found the classes.
+    /// </summary>
+    public static bool DiagonallyDominant(ReadOnlySpan<double> matrix, int k)
+    {
+        if (matrix.Length != k * k) throw new ArgumentException("matrix must be K×K.", nameof(matrix));
+        for (int y = 0; y < k; y++)
+            for (int l = 0; l < k; l++)
+                if (l != y && !(matrix[y * k + y] > matrix[y * k + l])) return false;
+        return true;
+    }
+
+    /// <summary>
     /// Reorders the components so that component y is matched to class y, maximising Σ_y means[π(y), y] (each class's
     /// component is the one that most often answers that class: the usual "crowd better than chance on every class"
     /// identifiability assumption). Exhaustive over permutations for K ≤ 8, greedy on the largest entries beyond.

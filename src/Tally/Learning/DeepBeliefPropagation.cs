@@ -11,9 +11,10 @@ public sealed record DeepBeliefPropagationOptions : DeepLearnerOptions
     /// replaced by <see cref="ClassifierLearnerOptions.Seed"/>). Default <c>new BeliefPropagationOptions()</c>:
     /// Dirichlet rows α_kk = 2, α_kl = 1 (paper 003's synthetic Dir(2, 1)) with Monte-Carlo messages from 400 draws
     /// (the paper's sample size, Appendix F.2), damping 0.3 (see <see cref="BeliefPropagationOptions.Damping"/>; it
-    /// does not move the fixed points). Use <c>Prior = WorkerPrior.OneCoin(a, b)</c> for symmetric workers: exact messages.
+    /// does not move the fixed points), and no shared class prior (<see cref="ClassPriorMode.Uniform"/>, as in the
+    /// paper: the classifier is the task factor). Use <c>Prior = WorkerPrior.OneCoin(a, b)</c> for symmetric workers: exact messages.
     /// </summary>
-    public BeliefPropagationOptions BeliefPropagation { get; init; } = new();
+    public BeliefPropagationOptions BeliefPropagation { get; init; } = new() { ClassPrior = ClassPriorMode.Uniform };
 
     /// <inheritdoc />
     public override void Validate()

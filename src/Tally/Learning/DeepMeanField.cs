@@ -9,9 +9,10 @@ public sealed record DeepMeanFieldOptions : DeepLearnerOptions
     /// <summary>
     /// The inference step: worker prior, iteration limit and tolerance of each mean-field run. Default
     /// <c>new MeanFieldOptions()</c>: Dirichlet rows α_kk = 2, α_kl = 1 — the Dir(2, 1) prior of paper 003's synthetic
-    /// experiments — and no shared class prior, as in the paper's model (the classifier is the task factor).
+    /// experiments — and no shared class prior (<see cref="ClassPriorMode.Uniform"/>), as in the paper's model (the
+    /// classifier is the task factor and already carries the class proportions).
     /// </summary>
-    public MeanFieldOptions MeanField { get; init; } = new();
+    public MeanFieldOptions MeanField { get; init; } = new() { ClassPrior = ClassPriorMode.Uniform };
 
     /// <inheritdoc />
     public override void Validate()

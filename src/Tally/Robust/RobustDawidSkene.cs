@@ -41,6 +41,18 @@ public sealed record RobustDawidSkeneOptions
     public double ProbabilityFloor { get; init; } = 0.01;
     /// <summary>Seed for partner draws and tensor restarts.</summary>
     public int Seed { get; init; }
+    /// <summary>
+    /// The class weights w in the posterior of eq. (11). Default <see cref="ClassPriorMode.Learned"/>: the weights the
+    /// tensor decomposition recovered (the paper's MLE step). <see cref="ClassPriorMode.Uniform"/> uses w = 1/K there.
+    /// </summary>
+    public ClassPriorMode ClassPrior { get; init; } = ClassPriorMode.Learned;
+    /// <summary>
+    /// Refine (w, Γ) from the moment estimate by trust-weighted EM on the symmetric model's likelihood before labelling.
+    /// Default false: measured on the lab's imbalanced crowds (<c>tally lab aggregation imbalance</c>, 90/10, 10 seeds)
+    /// it lowered accuracy from 91.5 to 90.4 %, it costs 1.4 points on the bundled dog data and 0.9 on duck (it gains
+    /// 1.2 on face), and held-out prediction with the fitted model falls 4.6 points below a direct fit (AggregationModelTests).
+    /// </summary>
+    public bool Refinement { get; init; }
 
     /// <summary>Checks the options.</summary>
     /// <exception cref="InvalidOptionException">An option is out of range.</exception>
@@ -54,6 +66,7 @@ public sealed record RobustDawidSkeneOptions
         Check.AtLeast(Restarts, 1, nameof(Restarts));
         Check.AtLeast(PowerIterations, 1, nameof(PowerIterations));
         Check.InRange(ProbabilityFloor, 0, 1, nameof(ProbabilityFloor));
+        Check.Defined(ClassPrior, nameof(ClassPrior));
     }
 }
 
@@ -159,6 +172,10 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
                     w[y] = model.Weights[perm[y]];
                     model.Means.Row(perm[y]).CopyTo(gamma.AsSpan(y * k, k));
                 }
+                // The alignment assumes honest workers answer each class correctly more often than wrongly; when the
+                // moments of a rare class drown in noise the decomposition can instead split the common class (measured
+                // on a 97/3 crowd: w = (0.01, 0.99) and 2 % accuracy), which no alignment repairs. Fall back then.
+                success = TensorDecomposition.DiagonallyDominant(gamma, k);
             }
         }
         else { w = []; gamma = []; }
@@ -177,34 +194,19 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
         RequireMemory(answers, compute, Name, labels: true);
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
         var (w, gamma, trust, success, iterations) = FitArrays(answers, cancellationToken);
+        if (Options.ClassPrior == ClassPriorMode.Uniform) w.AsSpan().Fill(1.0 / k);
         bool weighted = Options.TrustWeighting && Options.Batching == MomentBatching.Worker;
 
+        if (Options.Refinement) RefineByMaximumLikelihood(answers, weighted ? trust : null, w, gamma, Options.ClassPrior == ClassPriorMode.Learned, cancellationToken);
         var logW = new double[k];
         var logG = new double[MemoryBudget.Length(k, k)]; // transposed: logG[l * k + j] = log Γ[j, l], so one answer reads a contiguous row
         for (int j = 0; j < k; j++) logW[j] = Math.Log(Math.Max(w[j], Numerics.MinProbability));
         for (int j = 0; j < k; j++)
             for (int l = 0; l < k; l++)
                 logG[l * k + j] = Math.Log(Math.Max(gamma[j * k + l], Numerics.MinProbability));
-
         var post = new double[MemoryBudget.Length(T, k)];
-        var off = answers.TaskOffsets;
-        var workers = answers.TaskWorkers;
-        var labels = answers.TaskLabels;
         double logLik = 0, mass = 0;
-        for (int t = 0; t < T; t++)
-        {
-            var row = post.AsSpan(t * k, k);
-            logW.AsSpan().CopyTo(row);
-            for (int i = off[t]; i < off[t + 1]; i++)
-            {
-                double omega = weighted ? trust[workers[i]] : 1;
-                if (!(omega > 0)) continue;
-                var lg = logG.AsSpan(labels[i] * k, k);
-                for (int j = 0; j < k; j++) row[j] += omega * lg[j];
-                mass += omega;
-            }
-            logLik += Numerics.NormalizeLog(row); // log P(task's answers) = log Σ_j w_j Π Γ[j, y]^ω
-        }
+        for (int t = 0; t < T; t++) logLik += TaskPosterior(answers, t, weighted ? trust : null, logW, logG, post.AsSpan(t * k, k), ref mass);
         double objective = mass > 0 ? logLik / mass : 0;
         if (!double.IsFinite(objective)) objective = 0;
         Numerics.ClampGold(answers, post);
@@ -273,7 +275,100 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
         Footprints.Require(method, answers, compute, confusions: labels ? 2 : 0, posteriors: labels ? 2 : 0, extra: learner, extraWhat: what);
     }
 
-    /// <summary>One-coin Γ from the agreement rate A = Σ_x M2[x, x]: the root p ≥ 1/K of p² + (1 − p)²/(K − 1) = A.</summary>
+    /// <summary>
+    /// Posterior of task <paramref name="t"/> ∝ w_j Π_answers Γ[j, y]^ω (eq. (11), log space) into <paramref name="row"/>;
+    /// returns log Σ_j w_j Π Γ[j, y]^ω and adds the answers' trust to <paramref name="mass"/>. Gold is not clamped here.
+    /// </summary>
+    private static double TaskPosterior(LabelMatrix answers, int t, double[]? trust, double[] logW, double[] logG, Span<double> row, ref double mass)
+    {
+        int k = answers.ClassCount;
+        var off = answers.TaskOffsets;
+        var workers = answers.TaskWorkers;
+        var labels = answers.TaskLabels;
+        logW.AsSpan().CopyTo(row);
+        for (int i = off[t]; i < off[t + 1]; i++)
+        {
+            double omega = trust is null ? 1 : trust[workers[i]];
+            if (!(omega > 0)) continue;
+            var lg = logG.AsSpan(labels[i] * k, k);
+            for (int j = 0; j < k; j++) row[j] += omega * lg[j];
+            mass += omega;
+        }
+        return Numerics.NormalizeLog(row);
+    }
+
+    /// <summary>
+    /// The final MLE step: EM on the symmetric model's own likelihood Σ_t log Σ_j w_j Π Γ[j, y]^ω, from the robust
+    /// moment estimate, with every answer weighted by its worker's trust ω (so the workers the filter discarded still
+    /// count for nothing). M-step: w = mean posterior (unless held uniform), Γ[j, l] ∝ ε + Σ_t q_t(j) Σ_{answers l} ω.
+    /// Why: the moments estimate a rare class poorly — on a 90/10 crowd with 3 answers per task ŵ ranged over
+    /// 0.01–0.27 and Γ's rare row over 0.57–0.99 between seeds — while the likelihood of the answers pins both down.
+    /// Gold tasks count their gold class. Updates <paramref name="w"/> and <paramref name="gamma"/> in place.
+    /// </summary>
+    private void RefineByMaximumLikelihood(LabelMatrix answers, double[]? trust, double[] w, double[] gamma, bool learnWeights, CancellationToken ct)
+    {
+        int k = answers.ClassCount, T = answers.TaskCount, kk = k * k;
+        if (T == 0) return;
+        var gold = answers.Gold;
+        var off = answers.TaskOffsets;
+        var workers = answers.TaskWorkers;
+        var labels = answers.TaskLabels;
+        var logW = new double[k];
+        var logG = new double[kk];
+        var counts = new double[kk];
+        Span<double> row = stackalloc double[k];
+        Span<double> totals = stackalloc double[k];
+        for (int it = 0; it < MaxRefineIterations; it++)
+        {
+            ct.ThrowIfCancellationRequested();
+            for (int j = 0; j < k; j++) logW[j] = Math.Log(Math.Max(w[j], Numerics.MinProbability));
+            for (int j = 0; j < k; j++)
+                for (int l = 0; l < k; l++) logG[l * k + j] = Math.Log(Math.Max(gamma[j * k + l], Numerics.MinProbability));
+            totals.Clear();
+            counts.AsSpan().Fill(RefineSmoothing);
+            double mass = 0;
+            for (int t = 0; t < T; t++)
+            {
+                TaskPosterior(answers, t, trust, logW, logG, row, ref mass);
+                if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
+                for (int j = 0; j < k; j++) totals[j] += row[j];
+                for (int i = off[t]; i < off[t + 1]; i++)
+                {
+                    double omega = trust is null ? 1 : trust[workers[i]];
+                    if (!(omega > 0)) continue;
+                    int l = labels[i];
+                    for (int j = 0; j < k; j++) counts[j * k + l] += omega * row[j];
+                }
+            }
+            double moved = 0;
+            for (int j = 0; j < k; j++)
+            {
+                if (learnWeights)
+                {
+                    double next = totals[j] / T;
+                    moved = Math.Max(moved, Math.Abs(next - w[j]));
+                    w[j] = next;
+                }
+                var c = counts.AsSpan(j * k, k);
+                Numerics.Normalize(c);
+                for (int l = 0; l < k; l++) { moved = Math.Max(moved, Math.Abs(c[l] - gamma[j * k + l])); gamma[j * k + l] = c[l]; }
+            }
+            if (moved < RefineTolerance) break;
+        }
+        Floor(w, Options.ProbabilityFloor);
+        for (int y = 0; y < k; y++) Floor(gamma.AsSpan(y * k, k), Options.ProbabilityFloor);
+    }
+
+    private const int MaxRefineIterations = 500;
+    private const double RefineTolerance = 1e-7;
+    private const double RefineSmoothing = 0.01;
+
+
+    /// <summary>
+    /// One-coin Γ from the agreement rate A = Σ_x M2[x, x]: the root p ≥ 1/K of p² + (1 − p)²/(K − 1) = A; and w
+    /// from the answer marginal M1 = Γᵀw un-mixed through that Γ, w_y = (M1_y − e)/(p − e) with e = (1 − p)/(K − 1)
+    /// (clipped at 0, normalised) — the marginal itself would pull every class share towards 1/K by the error rate.
+    /// </summary>
     private static (double[] W, double[] Gamma) OneCoinFallback(MomentEstimate m, int k)
     {
         var w = m.M1.ToArray();
@@ -293,6 +388,15 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
         for (int j = 0; j < k; j++)
             for (int l = 0; l < k; l++)
                 g[j * k + l] = l == j ? p : (1 - p) / (k - 1);
+        double e = (1 - p) / (k - 1);
+        if (p - e > 0.05)
+        {
+            // Too close to chance the division amplifies noise; keep the marginal there.
+            var unmixed = new double[k];
+            double total = 0;
+            for (int y = 0; y < k; y++) total += unmixed[y] = Math.Max(0, (w[y] - e) / (p - e));
+            if (total > 0) for (int y = 0; y < k; y++) w[y] = unmixed[y] / total;
+        }
         return (w, g);
     }
 

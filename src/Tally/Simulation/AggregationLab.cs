@@ -63,6 +63,14 @@ public static class AggregationLab
             "Rowdy crowd as rowdy-constant; on each task all adversaries give the same random class.",
             [0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
             (x, seed) => Rowdy(x, AdversaryStrategy.Pattern, seed)),
+        new("imbalance", "minority", "minority class share",
+            "binary Dawid-Skene crowd, 3 answers per task; the minority class is 50% down to 3% of the tasks",
+            "Imbalanced binary crowd (Dawid-Skene): 2,000 tasks, 40 workers (150 answers each, as in the product-matching set of Köpcke et al.), 3 answers per task, worker accuracy ~ Beta with mean 0.75 and spread 0.15; the minority class is a share x of the tasks.",
+            [0.5, 0.3, 0.2, 0.1, 0.05, 0.03],
+            (x, seed) => new DawidSkeneSimulator().Generate(new DawidSkeneScenario
+            {
+                Tasks = 2000, Workers = 40, PerTask = 3, Classes = 2, Accuracy = 0.75, AccuracySpread = 0.15, ClassPrior = [1 - x, x], Seed = seed,
+            })),
     ];
 
     private static readonly double[] RowdyWeights = [0.5, 0.3, 0.2];

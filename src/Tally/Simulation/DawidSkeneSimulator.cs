@@ -22,6 +22,11 @@ public sealed record DawidSkeneScenario
     public double AccuracySpread { get; init; } = 0.1;
     /// <summary>Seed.</summary>
     public int Seed { get; init; }
+    /// <summary>
+    /// Share of each class among the tasks (K non-negative numbers summing to 1, e.g. 0.9, 0.1 for an imbalanced
+    /// binary set); null = uniform.
+    /// </summary>
+    public IReadOnlyList<double>? ClassPrior { get; init; }
 
     /// <summary>Throws <see cref="InvalidOptionException"/> (or another <see cref="TallyUserException"/>) naming the problem if the scenario is impossible.</summary>
     public void Validate()
@@ -33,6 +38,12 @@ public sealed record DawidSkeneScenario
         if (!(Accuracy > 0 && Accuracy < 1)) throw new InvalidOptionException("Accuracy", "must be strictly between 0 and 1");
         if (AccuracySpread < 0 || AccuracySpread * AccuracySpread >= Accuracy * (1 - Accuracy))
             throw new InvalidOptionException("AccuracySpread", "must be ≥ 0 and below √(accuracy·(1−accuracy))");
+        if (ClassPrior is { } cp)
+        {
+            if (cp.Count != Classes) throw new InvalidOptionException("ClassPrior", $"needs {Classes} shares, one per class (got {cp.Count})");
+            foreach (var x in cp) if (!(x >= 0 && x <= 1)) throw new InvalidOptionException("ClassPrior", "shares must lie in [0, 1]");
+            if (Math.Abs(cp.Sum() - 1) > 1e-9) throw new InvalidOptionException("ClassPrior", "shares must sum to 1");
+        }
         if ((long)Tasks * PerTask > int.MaxValue) throw new TallyUserException("tasks × per-task exceeds 2^31 answers.");
     }
 }
@@ -44,7 +55,7 @@ public sealed record DawidSkeneScenario
 public sealed record SimulatedCrowd(LabelMatrix Answers, GoldLabels Truth, ConfusionMatrices WorkerConfusions);
 
 /// <summary>
-/// Draws answers from the Dawid-Skene generative model: task classes uniform over K; worker w has accuracy
+/// Draws answers from the Dawid-Skene generative model: task classes uniform over K (or drawn from the scenario's class prior); worker w has accuracy
 /// a_w ~ Beta with the scenario's mean and spread, confusion row j = a_w on the diagonal and (1 − a_w) spread over
 /// the other classes by a Dirichlet(1) draw; each task is answered by <c>PerTask</c> distinct uniformly chosen workers.
 /// The same scenario (seed included) gives the same answers whether built in memory or written to CSV.
@@ -115,11 +126,26 @@ public sealed class DawidSkeneSimulator
             }
         }
         var truth = new int[s.Tasks];
+        double[]? classCumulative = null;
+        if (s.ClassPrior is { } cp)
+        {
+            classCumulative = new double[k];
+            double c = 0;
+            for (int j = 0; j < k; j++) classCumulative[j] = c += cp[j];
+            classCumulative[k - 1] = 1.0;
+        }
         var perm = new int[W];
         for (int i = 0; i < W; i++) perm[i] = i;
         for (int t = 0; t < s.Tasks; t++)
         {
-            int y = rng.Next(k);
+            int y;
+            if (classCumulative is null) y = rng.Next(k);
+            else
+            {
+                double u = rng.NextDouble();
+                y = 0;
+                while (y < k - 1 && u >= classCumulative[y]) y++;
+            }
             truth[t] = y;
             // Partial Fisher-Yates: the first PerTask entries become a uniform sample without replacement, and the
             // array stays a permutation, so no reset is needed between tasks.
