@@ -228,8 +228,12 @@ public sealed class NumericAggregationTests(ITestOutputHelper output) : IDisposa
         (code, _, err) = CliTests.Run("aggregate", "--dataset", "emotion");
         Assert.Equal(2, code);
         Assert.Contains("--type numeric", err);
+        // The same file read as comparisons: refused at its header, not half-read.
         (code, _, err) = CliTests.Run("aggregate", good, "--type", "pairwise");
         Assert.Equal(2, code);
-        Assert.Contains("not implemented yet", err);
+        Assert.Contains("good.csv:1: no column 'left'", err);
+        (code, _, err) = CliTests.Run("aggregate", good, "--type", "numeric", "--threshold", "0.3");
+        Assert.Equal(2, code);
+        Assert.Contains("--threshold applies to --type multilabel", err);
     }
 }
