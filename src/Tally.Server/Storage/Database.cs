@@ -212,19 +212,7 @@ public sealed class SqlBatch
         }
         using var batch = c.CreateBatch();
         batch.Transaction = tx;
-        foreach (var (sql, rows, parameters) in _statements)
-        {
-            var command = batch.CreateBatchCommand();
-            command.CommandText = rows is null ? sql : Sql.ArrayText(sql, rows[0].Length);
-            foreach (var (name, value) in rows is null ? parameters : [.. parameters, .. Sql.ArrayParameters(rows)])
-            {
-                var p = command.CreateParameter();
-                p.ParameterName = name;
-                p.Value = value ?? DBNull.Value;
-                command.Parameters.Add(p);
-            }
-            batch.BatchCommands.Add(command);
-        }
+        foreach (var (sql, rows, parameters) in _statements) Sql.AddTo(batch, sql, rows, parameters);
         batch.ExecuteNonQuery();
     }
 }
@@ -270,19 +258,7 @@ public sealed class SqlReadBatch
         }
         using var batch = c.CreateBatch();
         batch.Transaction = tx;
-        foreach (var (sql, rows, parameters, _) in _queries)
-        {
-            var command = batch.CreateBatchCommand();
-            command.CommandText = rows is null ? sql : Sql.ArrayText(sql, rows[0].Length);
-            foreach (var (name, value) in rows is null ? parameters : [.. parameters, .. Sql.ArrayParameters(rows)])
-            {
-                var p = command.CreateParameter();
-                p.ParameterName = name;
-                p.Value = value ?? DBNull.Value;
-                command.Parameters.Add(p);
-            }
-            batch.BatchCommands.Add(command);
-        }
+        foreach (var (sql, rows, parameters, _) in _queries) Sql.AddTo(batch, sql, rows, parameters);
         using var reader = batch.ExecuteReader();
         for (int q = 0; q < _queries.Count; q++)
         {
@@ -409,6 +385,21 @@ public static class Sql
         return sql.Replace("{in}", "= ANY(@r0)", StringComparison.Ordinal)
             .Replace("{values}", $"unnest({list}) AS v({string.Join(", ", Enumerable.Range(1, width).Select(j => "column" + j.ToString(System.Globalization.CultureInfo.InvariantCulture)))})", StringComparison.Ordinal)
             .Replace("{select}", $"SELECT * FROM unnest({list})", StringComparison.Ordinal);
+    }
+
+    /// <summary>Adds <paramref name="sql"/> to <paramref name="batch"/>: over <paramref name="rows"/> as arrays (<see cref="ArrayText"/>) when given.</summary>
+    internal static void AddTo(DbBatch batch, string sql, IReadOnlyList<object?[]>? rows, (string, object?)[] parameters)
+    {
+        var command = batch.CreateBatchCommand();
+        command.CommandText = rows is null ? sql : ArrayText(sql, rows[0].Length);
+        foreach (var (name, value) in rows is null ? parameters : [.. parameters, .. ArrayParameters(rows)])
+        {
+            var p = command.CreateParameter();
+            p.ParameterName = name;
+            p.Value = value ?? DBNull.Value;
+            command.Parameters.Add(p);
+        }
+        batch.BatchCommands.Add(command);
     }
 
     /// <summary>PostgreSQL: the array parameters of <see cref="ArrayText"/> for <paramref name="rows"/>.</summary>

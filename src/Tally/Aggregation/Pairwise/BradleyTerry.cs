@@ -81,6 +81,20 @@ public sealed class BradleyTerry(BradleyTerryOptions? options = null) : IPairwis
         }
         return s;
     }
+
+    /// <summary>
+    /// The start of the EM variants: the comparison graph's components, checked to be estimable, and the plain
+    /// Bradley-Terry scores fitted on them (at most 200 MM steps).
+    /// </summary>
+    internal static double[] Start<TOptions>(PairwiseComparisons c, TOptions options, out int[] component, out int[] sizes, CancellationToken cancellationToken)
+        where TOptions : PairwiseOptions
+    {
+        component = BradleyTerryKernel.Components(c, out sizes);
+        BradleyTerryKernel.CheckEstimable(c, component, sizes, options.Regularization);
+        var theta = new double[c.ItemCount];
+        Fit(c, theta, options with { MaxIterations = Math.Min(options.MaxIterations, 200) }, component, sizes, null, null, out _, out _, cancellationToken);
+        return theta;
+    }
 }
 
 /// <summary>Options of <see cref="NoisyBradleyTerry"/>.</summary>
@@ -110,10 +124,7 @@ public sealed class NoisyBradleyTerry(NoisyBradleyTerryOptions? options = null) 
         ArgumentNullException.ThrowIfNull(comparisons);
         Options.Validate();
         var c = comparisons;
-        var component = BradleyTerryKernel.Components(c, out var sizes);
-        BradleyTerryKernel.CheckEstimable(c, component, sizes, Options.Regularization);
-        var theta = new double[c.ItemCount];
-        BradleyTerry.Fit(c, theta, Options with { MaxIterations = Math.Min(Options.MaxIterations, 200) }, component, sizes, null, null, out _, out _, cancellationToken);
+        var theta = BradleyTerry.Start(c, Options, out var component, out var sizes, cancellationToken);
 
         int W = c.WorkerCount, C = c.Count;
         var skill = new double[W]; Array.Fill(skill, 0.9);
@@ -200,10 +211,7 @@ public sealed class CrowdBradleyTerry(CrowdBradleyTerryOptions? options = null) 
         ArgumentNullException.ThrowIfNull(comparisons);
         Options.Validate();
         var c = comparisons;
-        var component = BradleyTerryKernel.Components(c, out var sizes);
-        BradleyTerryKernel.CheckEstimable(c, component, sizes, Options.Regularization);
-        var theta = new double[c.ItemCount];
-        BradleyTerry.Fit(c, theta, Options with { MaxIterations = Math.Min(Options.MaxIterations, 200) }, component, sizes, null, null, out _, out _, cancellationToken);
+        var theta = BradleyTerry.Start(c, Options, out var component, out var sizes, cancellationToken);
 
         int W = c.WorkerCount, C = c.Count;
         var eta = new double[W]; Array.Fill(eta, 0.8);
