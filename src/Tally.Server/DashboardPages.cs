@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Http;
 using Tally.Application;
 using Tally.Catalogs;
 using Tally.Core;
+using Tally.Mechanisms.Reputation;
 using Tally.Service;
 using Tally.Server.Dashboard;
 using Outcome = Tally.Server.DashboardRoutes.Outcome;
@@ -714,25 +715,25 @@ internal static class DashboardPages
 
         h.El("h2", "Fairness (REFORM's definitions)");
         bool reform = MechanismCatalog.Resolve(spec.Mechanism)?.Reform ?? false;
-        h.El("p", "γ-fairness (Definition 2) needs, for each report of a trustworthy worker, the reward it would have earned had it matched its peer (M*) next to what it earned; " +
-            "the payments ledger keeps one payment per worker and round, and the service cannot tell trustworthy workers from the others, so γ is not computed here. " +
-            "tally rounds run measures it on simulated crowds (docs/reform.md).", ("class", "note"));
+        var reputationBefore = round.Round == 0 ? new Dictionary<string, double>(StringComparer.Ordinal)
+            : s.Payments(who, project, round.Round - 1).Where(x => x.Reputation is not null).ToDictionary(x => x.Worker, x => x.Reputation!.Value, StringComparer.Ordinal);
+        GammaSection(h, payments, reputationBefore, spec.Mechanism);
         if (!reform)
             h.El("p", $"Qualitative fairness (Definition 3) compares workers by reputation; {spec.Mechanism} keeps none (reform:NAME mechanisms do).", ("class", "note"));
         else
         {
-            var before = round.Round == 0 ? [] : s.Payments(who, project, round.Round - 1).Where(x => x.Reputation is not null).ToDictionary(x => x.Worker, x => x.Reputation!.Value, StringComparer.Ordinal);
-            var samples = payments.Where(x => x.Tasks > 0 && before.ContainsKey(x.Worker)).Select(x => (before[x.Worker], x.Payment / x.Tasks)).ToList();
+            // A payment is already the mean reward per scored report.
+            var samples = payments.Where(x => x.Tasks > 0 && reputationBefore.ContainsKey(x.Worker)).Select(x => (reputationBefore[x.Worker], x.Payment)).ToList();
             var fairness = DashboardJob.RoundQualitativeFairness(samples);
             if (fairness is null)
                 h.El("p", $"Qualitative fairness (Definition 3) needs at least {DashboardJob.MinFairnessSamples} workers paid in this round with a reputation from the round before ({samples.Count} here).", ("class", "note"));
             else
             {
                 h.Open("p", ("class", fairness.Holds ? "ok" : "error")).Text(fairness.Holds
-                    ? $"Qualitative fairness holds: no reputation group earns significantly ({Html.Number(fairness.Z, 0)} standard errors) less per task than the group below it."
-                    : $"Qualitative fairness is violated at group(s) {string.Join(", ", fairness.Violations.Select(v => v + 1))}: they earn significantly less per task than the group below.").Close("p");
-                h.El("p", "Workers grouped by their reputation before the round, compared by pay per scored task (the ledger has one payment per worker, not one per report).", ("class", "note"));
-                Head(h, "Reputation groups of the round.", "Group", "#Reputation from", "#to", "#Workers", "#Mean pay per task", "#Standard error");
+                    ? $"Qualitative fairness holds: no reputation group earns significantly ({Html.Number(fairness.Z, 0)} standard errors) less per scored report than the group below it."
+                    : $"Qualitative fairness is violated at group(s) {string.Join(", ", fairness.Violations.Select(v => v + 1))}: they earn significantly less per scored report than the group below.").Close("p");
+                h.El("p", "Workers grouped by their reputation before the round, compared by their mean reward per scored report (the ledger has one payment per worker, not one per report).", ("class", "note"));
+                Head(h, "Reputation groups of the round.", "Group", "#Reputation from", "#to", "#Workers", "#Mean pay per report", "#Standard error");
                 for (int g = 0; g < fairness.Groups.Length; g++)
                 {
                     var grp = fairness.Groups[g];
@@ -741,7 +742,7 @@ internal static class DashboardPages
                     Cell(h, "Reputation from", Html.Number(grp.MinReputation), true);
                     Cell(h, "to", Html.Number(grp.MaxReputation), true);
                     Cell(h, "Workers", grp.Count.ToString(CultureInfo.InvariantCulture), true);
-                    Cell(h, "Mean pay per task", Html.Number(grp.MeanReward), true);
+                    Cell(h, "Mean pay per report", Html.Number(grp.MeanReward), true);
                     Cell(h, "Standard error", Html.Number(grp.StandardError), true);
                     h.Close("tr");
                 }
@@ -749,6 +750,39 @@ internal static class DashboardPages
             }
         }
         return Task.FromResult(new Outcome("Rounds · " + spec.Name));
+    }
+
+    /// <summary>
+    /// γ-fairness of the round (REFORM Definition 2) from the ledger's M* and payments: over every paid worker, and over
+    /// the workers whose reputation before the round was at least the median — the live stand-in for the paper's
+    /// trustworthy agents, whom the service cannot see.
+    /// </summary>
+    private static void GammaSection(Html h, IReadOnlyList<PaymentView> payments, IReadOnlyDictionary<string, double> reputationBefore, string mechanism)
+    {
+        var all = DashboardJob.RoundGammaFairness(payments.Select(x => (x.Optimal, x.Payment, x.Tasks)));
+        if (all is null)
+        {
+            h.El("p", $"γ-fairness (Definition 2) compares what each report earned with what it would have earned had it matched its peer (M*). {mechanism} records no M*: " +
+                "it is kept for reform:NAME mechanisms that pay per-report peer rewards (OA, DG, CA, RPTSC); reform:NAME with k = 1 pays exactly as NAME does.", ("class", "note"));
+            return;
+        }
+        var known = payments.Where(x => x.Optimal is not null && reputationBefore.ContainsKey(x.Worker)).ToList();
+        GammaFairness? reputable = null;
+        if (known.Count >= DashboardJob.MinFairnessSamples)
+        {
+            var sorted = known.Select(x => reputationBefore[x.Worker]).Order().ToList();
+            double median = sorted[sorted.Count / 2];
+            reputable = DashboardJob.RoundGammaFairness(known.Where(x => reputationBefore[x.Worker] >= median).Select(x => (x.Optimal, x.Payment, x.Tasks)));
+        }
+        static string G(GammaFairness? f) => f?.Gamma is double g ? Html.Number(g) : f is null ? "—" : "∞ (no penalty)";
+        static string Share(GammaFairness? f) => f?.Normalised is double n ? Html.Number(100 * n, 1) + "%" : "—";
+        Cards(h, ("γ, all paid workers", G(all)), ("Earned of M*, all", Share(all)),
+            ("γ, more reputable half", G(reputable)), ("Earned of M*, more reputable half", Share(reputable)));
+        h.El("p", $"γ = 1 / E[M* − E*] over the scored reports (Definition 2): M* is what a report would have earned had it matched its peer, E* what it earned; " +
+            $"a larger γ means smaller unfair penalties. Over {Html.Count(all.Reports)} reports of all paid workers" +
+            (reputable is null ? $"; the more reputable half needs reputations from the round before for at least {DashboardJob.MinFairnessSamples} workers." :
+                $", and {Html.Count(reputable.Reports)} reports of the workers whose reputation before the round was at least the median (the service cannot tell trustworthy workers from the others, as the paper's definition assumes)."),
+            ("class", "note"));
     }
 
     /// <summary>Asks before closing a round.</summary>

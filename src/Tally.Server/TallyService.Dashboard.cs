@@ -224,8 +224,8 @@ public sealed partial class TallyService
     {
         using var c = _db.Open();
         var p = Visible(c, null, caller, project, workerAllowed: false, "read another worker's payments");
-        return c.Query(null, "SELECT round, worker_id, payment, tasks, chances, reputation FROM payments WHERE project_id = @p AND worker_id = @w ORDER BY round",
-            r => new PaymentView((int)r.Long(0), r.GetString(1), r.GetDouble(2), (int)r.Long(3), r.NullableLong(4) is long k ? (int)k : null, r.NullableDouble(5)),
+        return c.Query(null, "SELECT round, worker_id, payment, tasks, chances, reputation, optimal FROM payments WHERE project_id = @p AND worker_id = @w ORDER BY round",
+            r => new PaymentView((int)r.Long(0), r.GetString(1), r.GetDouble(2), (int)r.Long(3), r.NullableLong(4) is long k ? (int)k : null, r.NullableDouble(5), r.NullableDouble(6)),
             ("p", p.Id), ("w", worker));
     }
 

@@ -795,8 +795,8 @@ public sealed partial class TallyService : IAsyncDisposable
         double total = 0;
         foreach (var pay in outcome.Payments)
         {
-            c.Execute(tx, "INSERT INTO payments (project_id, round, worker_id, payment, tasks, chances, reputation) VALUES (@p, @r, @w, @pay, @n, @k, @rep)",
-                ("p", p.Id), ("r", round), ("w", pay.Worker), ("pay", pay.Payment), ("n", pay.Tasks), ("k", pay.Chances), ("rep", pay.Reputation));
+            c.Execute(tx, "INSERT INTO payments (project_id, round, worker_id, payment, tasks, chances, reputation, optimal) VALUES (@p, @r, @w, @pay, @n, @k, @rep, @opt)",
+                ("p", p.Id), ("r", round), ("w", pay.Worker), ("pay", pay.Payment), ("n", pay.Tasks), ("k", pay.Chances), ("rep", pay.Reputation), ("opt", pay.Optimal));
             Upsert(c, tx, p.Id, pay.Worker, "total_paid = total_paid + @a, reputation = COALESCE(@b, reputation)", ("a", pay.Payment), ("b", pay.Reputation));
             total += pay.Payment;
         }
@@ -920,8 +920,8 @@ public sealed partial class TallyService : IAsyncDisposable
         string mine = caller.IsWorker ? " AND worker_id = @w" : "";
         string which = round is null ? "" : " AND round = @r";
         round ??= -1;   // bound but unused: every parameter gets a type
-        return c.Query(null, $"SELECT round, worker_id, payment, tasks, chances, reputation FROM payments WHERE project_id = @p{mine}{which} ORDER BY round, worker_id",
-            r => new PaymentView((int)r.Long(0), r.GetString(1), r.GetDouble(2), (int)r.Long(3), r.NullableLong(4) is long k ? (int)k : null, r.NullableDouble(5)),
+        return c.Query(null, $"SELECT round, worker_id, payment, tasks, chances, reputation, optimal FROM payments WHERE project_id = @p{mine}{which} ORDER BY round, worker_id",
+            r => new PaymentView((int)r.Long(0), r.GetString(1), r.GetDouble(2), (int)r.Long(3), r.NullableLong(4) is long k ? (int)k : null, r.NullableDouble(5), r.NullableDouble(6)),
             ("p", p.Id), ("w", caller.Name), ("r", round));
     }
 

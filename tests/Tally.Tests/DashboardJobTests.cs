@@ -78,6 +78,19 @@ public sealed class DashboardJobTests
     }
 
     [Fact]
+    public void Gamma_fairness_of_a_round_weighs_each_worker_by_the_reports_scored()
+    {
+        // Gap per report: one report 2 − 1 = 1, three reports 4 − 4 = 0 → E[M* − E*] = 1/4, γ = 4; rows without M* or
+        // without scored reports are left out.
+        var g = DashboardJob.RoundGammaFairness([(2.0, 1.0, 1), (4.0, 4.0, 3), (null, 9.0, 5), (7.0, 0.0, 0)])!;
+        Assert.Equal(4, g.Reports);
+        Assert.Equal(0.25, g.Gap, 12);
+        Assert.Equal(4, g.Gamma!.Value, 12);
+        Assert.Equal(13.0 / 14, g.Normalised!.Value, 12);
+        Assert.Null(DashboardJob.RoundGammaFairness([(null, 1.0, 2)]));
+    }
+
+    [Fact]
     public void Pay_that_falls_with_reputation_violates_qualitative_fairness_and_pay_that_rises_does_not()
     {
         var rising = Enumerable.Range(0, 40).Select(i => (i / 40.0, 1.0 + i / 10.0)).ToList();

@@ -225,6 +225,13 @@ public sealed class DashboardTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(round1.LateAnswers.ToString(CultureInfo.InvariantCulture), r1[3].Text);
         Assert.NotEmpty(browser.FindAll("svg#payments rect"));
         Assert.Contains("Qualitative fairness", browser.Text);
+        // γ-fairness over all paid workers, from the API's M* and payments: 1 / E[M* − E*] per scored report.
+        var scored = payments.Where(x => x.Round == 1 && x.Optimal is not null && x.Tasks > 0).ToList();
+        Assert.NotEmpty(scored);
+        double gap = scored.Sum(x => x.Tasks * (x.Optimal!.Value - x.Payment)) / scored.Sum(x => x.Tasks);
+        Assert.True(gap > 0, "some report must have been penalised for γ to be finite");
+        var gammaCard = browser.FindAll("dl.cards div").Single(d => d.FindElement(OpenQA.Selenium.By.TagName("dt")).Text == "γ, all paid workers");
+        Assert.Equal(F3(1 / gap), gammaCard.FindElement(OpenQA.Selenium.By.TagName("dd")).Text);
         shots.Take("rounds");
 
         // Revoke a worker's key through the confirmation form: the key stops working.

@@ -178,6 +178,9 @@ public sealed class ServiceEndToEndTests(PostgresFixture postgres) : IDisposable
                 Assert.True(Math.Abs(reform.Payments[w] - p.Payment) < 1e-12, $"round {r}, {p.Worker}: tally pay {reform.Payments[w]}, served {p.Payment}");
                 Assert.Equal(reform.ChancesUsed[w], p.Chances);
                 Assert.Equal(cli.Reform!.Campaign.Reputation.Score(p.Worker), p.Reputation!.Value, 12);
+                // M* of γ-fairness is kept in the ledger as tally pay computed it, and is never below the payment.
+                Assert.True(reform.TasksScored[w] > 0 && p.Optimal is double m && Math.Abs(reform.Optimal!.Value[w] - m) < 1e-12 && m >= p.Payment - 1e-12,
+                    $"round {r}, {p.Worker}: M* {p.Optimal} vs tally pay {reform.Optimal!.Value[w]}, payment {p.Payment}");
             }
         }
     }

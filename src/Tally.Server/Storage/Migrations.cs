@@ -113,6 +113,12 @@ public static class Migrations
             // "confidence below X": an index walk and a range count instead of sorting or scanning the project's labels.
             "CREATE INDEX labels_confidence ON labels (project_id, confidence, seq)",
         ]),
+        (4,
+        [
+            // M* of REFORM's γ-fairness per payment (what the worker's reports would have earned had they matched), so
+            // the rounds page can show γ; null for mechanisms without per-report peer rewards.
+            "ALTER TABLE payments ADD COLUMN optimal {double} NULL",
+        ]),
     ];
 
     /// <summary>The newest schema version this program knows.</summary>

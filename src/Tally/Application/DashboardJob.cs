@@ -77,6 +77,27 @@ public static class DashboardJob
     /// </summary>
     public const double StrongDownWeighting = 0.5;
 
+    /// <summary>
+    /// REFORM's γ-fairness (Definition 2, <see cref="GammaFairness"/>) of one paid round from the payments ledger: each
+    /// row is a worker's M* and payment, both means over the worker's scored reports, so each weighs by its reports and
+    /// the result is the per-report E[M* − E*]. Definition 2 is about trustworthy agents, whom a live service cannot
+    /// tell apart; the caller chooses the rows (all paid workers, or the more reputable ones). Null when no row has M*
+    /// (mechanisms without per-report peer rewards, or none scored).
+    /// </summary>
+    /// <param name="rows">Per worker: M* (null = none), payment and reports scored.</param>
+    public static GammaFairness? RoundGammaFairness(IEnumerable<(double? Optimal, double Payment, int Tasks)> rows)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        double optimal = 0, reward = 0;
+        long reports = 0;
+        foreach (var (m, pay, n) in rows)
+        {
+            if (m is not double o || n <= 0 || !double.IsFinite(o) || !double.IsFinite(pay)) continue;
+            optimal += o * n; reward += pay * n; reports += n;
+        }
+        return reports == 0 ? null : new GammaFairness(optimal / reports, reward / reports, reports);
+    }
+
     /// <summary>Fewest workers for a qualitative-fairness check of a round (two per group of the smallest split).</summary>
     public const int MinFairnessSamples = 4;
 

@@ -49,7 +49,14 @@ public sealed record ServiceRoundRequest
 }
 
 /// <summary>One worker's payment in the round.</summary>
-public sealed record ServicePayment(string Worker, double Payment, int Tasks, int? Chances, double? Reputation, double? CampaignTotal);
+/// <param name="Worker">The worker.</param>
+/// <param name="Payment">Mean reward over the worker's scored reports.</param>
+/// <param name="Tasks">Reports scored.</param>
+/// <param name="Chances">Pairings used (REFORM).</param>
+/// <param name="Reputation">Reputation after the round (REFORM).</param>
+/// <param name="CampaignTotal">Paid over the campaign so far (REFORM).</param>
+/// <param name="Optimal">M* of γ-fairness (REFORM's <see cref="Mechanisms.ReformResult.Optimal"/>); null where the mechanism has none.</param>
+public sealed record ServicePayment(string Worker, double Payment, int Tasks, int? Chances, double? Reputation, double? CampaignTotal, double? Optimal = null);
 
 /// <summary>A task's label after the round.</summary>
 public sealed record ServiceLabel(string Task, string Label, double Confidence, IReadOnlyList<double> Probabilities);
@@ -130,7 +137,8 @@ public static class ServiceRoundJob
                 {
                     string agent = result.Agents[i];
                     payments.Add(new ServicePayment(agent, result.Payments[i], result.TasksScored[i], result.ChancesUsed[i],
-                        campaign.Reputation.Score(agent), campaign.TotalPayments.GetValueOrDefault(agent)));
+                        campaign.Reputation.Score(agent), campaign.TotalPayments.GetValueOrDefault(agent),
+                        result.Optimal is { } optimal && result.TasksScored[i] > 0 ? optimal[i] : null));
                 }
                 campaignJson = campaign.ToJson();
             }

@@ -194,7 +194,16 @@ public sealed record LabelView(string Task, string Label, double Confidence, IRe
 public sealed record WorkerView(string Worker, long Answers, double? Skill, double? Agreement, double? Reputation, double TotalPaid, bool Revoked);
 
 /// <summary>One payment of one round.</summary>
-public sealed record PaymentView(int Round, string Worker, double Payment, int Tasks, int? Chances, double? Reputation);
+/// <param name="Round">The round.</param>
+/// <param name="Worker">The worker paid.</param>
+/// <param name="Payment">The payment: the mechanism's mean reward over the worker's scored reports (budget-scaled when the project has a budget).</param>
+/// <param name="Tasks">Reports scored.</param>
+/// <param name="Chances">Pairings used (REFORM mechanisms).</param>
+/// <param name="Reputation">The worker's reputation after the round (REFORM mechanisms).</param>
+/// <param name="Optimal">M* of REFORM's γ-fairness (Definition 2): the mean reward the worker's scored reports would have
+/// earned had each matched its peer, in the payment's units; null for mechanisms without per-report peer rewards and
+/// for mechanisms not wrapped in REFORM.</param>
+public sealed record PaymentView(int Round, string Worker, double Payment, int Tasks, int? Chances, double? Reputation, double? Optimal = null);
 
 /// <summary>One stored answer.</summary>
 public sealed record AnswerView(string Id, string Task, string Worker, string Label, int Round, bool Late, double? Seconds);
