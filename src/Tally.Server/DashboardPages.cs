@@ -18,6 +18,12 @@ namespace Tally.Server;
 /// </summary>
 internal static class DashboardPages
 {
+    /// <summary>Rows of the workers table per page.</summary>
+    internal const int WorkersPerPage = 200;
+
+    /// <summary>Workers drawn in the per-worker charts (lines, bars) before the charts keep only the most active.</summary>
+    internal const int ChartedWorkers = 30;
+
     /// <summary>Rows of a labels page.</summary>
     internal const int LabelsPerPage = 50;
     /// <summary>Rows of a page of answers.</summary>
@@ -486,8 +492,12 @@ internal static class DashboardPages
             if (gold.Count > 0) columns.Add("#Right on gold");
             if (fitted?.FlagsDownWeighting == true) columns.Add("Down-weighted");
             columns.Add("Key");
-            Head(h, "Workers of the project.", [.. columns]);
-            foreach (var w in workers)
+            long offset = QueryLong(ctx, "offset", 0, 0, long.MaxValue / 2);
+            var shown = workers.Skip((int)Math.Min(offset, workers.Count)).Take(WorkersPerPage).ToList();
+            long last = Math.Min(workers.Count, offset + shown.Count);
+            Head(h, workers.Count <= WorkersPerPage ? "Workers of the project."
+                : $"Workers {Html.Count(Math.Min(offset + 1, last))}–{Html.Count(last)} of {Html.Count(workers.Count)}, by name.", [.. columns]);
+            foreach (var w in shown)
             {
                 h.Open("tr").Open("td", ("data-label", "Worker")).Link(P(ctx, project, "/worker?name=" + Q(w.Worker)), w.Worker).Close("td");
                 Cell(h, "Answers", Html.Count(w.Answers), true);
@@ -512,6 +522,15 @@ internal static class DashboardPages
                 h.Close("td").Close("tr");
             }
             h.Close("tbody").Close("table");
+            if (workers.Count > WorkersPerPage)
+            {
+                string Link(long off) => P(ctx, project, "/workers" + (off > 0 ? "?offset=" + off.ToString(CultureInfo.InvariantCulture) : ""));
+                h.Open("nav", ("class", "pager"), ("aria-label", "Pages"));
+                if (offset > 0) h.Link(Link(Math.Max(0, offset - WorkersPerPage)), "← Previous");
+                h.Text($"Page {Html.Count(offset / WorkersPerPage + 1)} of {Html.Count((workers.Count + WorkersPerPage - 1) / WorkersPerPage)}");
+                if (last < workers.Count) h.Link(Link(last), "Next →");
+                h.Close("nav");
+            }
         }
 
         h.Open("div", ("class", "grid2"));
@@ -519,10 +538,15 @@ internal static class DashboardPages
             Charts.HeatMap(h, "confusion-mean", "Confusion of the average worker",
                 $"Heat map of P(answer | true class) averaged over the {fm.Workers.Count} workers of the {fm.Method} model, weighted by answers; rows are true classes, columns answers. Each worker's own is on their page.",
                 fm.Classes, fm.Classes, fm.AverageConfusion, "true", "answer");
-        var reputations = payments.Where(x => x.Reputation is not null).GroupBy(x => x.Worker, StringComparer.Ordinal).ToList();
+        var allReputations = payments.Where(x => x.Reputation is not null).GroupBy(x => x.Worker, StringComparer.Ordinal).ToList();
+        // One line per worker stays readable (and the SVG small) for a few dozen: beyond that, the most active ones.
+        var reputations = allReputations.Count <= ChartedWorkers ? allReputations
+            : [.. allReputations.OrderByDescending(g => g.Sum(x => x.Tasks)).ThenBy(g => g.Key, StringComparer.Ordinal).Take(ChartedWorkers).OrderBy(g => g.Key, StringComparer.Ordinal)];
         if (reputations.Count > 0)
             Charts.Lines(h, "reputation", "Reputation Ω over rounds",
-                $"REFORM's reputation of each of the {reputations.Count} paid workers after each round closed (one line per worker).",
+                (reputations.Count == allReputations.Count
+                    ? $"REFORM's reputation of each of the {reputations.Count} paid workers after each round closed (one line per worker)."
+                    : $"REFORM's reputation after each round closed of the {reputations.Count} of {allReputations.Count} paid workers with the most scored reports (one line per worker; every worker's is on their page)."),
                 reputations.Select(g => (g.Key, (IReadOnlyList<(double, double)>)g.Select(x => ((double)x.Round, x.Reputation!.Value)).ToList())).ToList(),
                 "round", "reputation", x => x.ToString("0", CultureInfo.InvariantCulture), wholeX: true);
         else
@@ -530,7 +554,7 @@ internal static class DashboardPages
                 ? "Reputations appear once a round has closed." : $"{spec.Mechanism} keeps no reputations across rounds (reform:NAME mechanisms do), so there is no reputation chart.", ("class", "note"));
         if (workers.Count > 0 && workers.Any(w => w.TotalPaid != 0))
         {
-            var top = workers.OrderByDescending(w => w.TotalPaid).ThenBy(w => w.Worker, StringComparer.Ordinal).Take(30).ToList();
+            var top = workers.OrderByDescending(w => w.TotalPaid).ThenBy(w => w.Worker, StringComparer.Ordinal).Take(ChartedWorkers).ToList();
             Charts.Bars(h, "paid", "Total paid per worker",
                 $"Total paid to each worker over all rounds, the {top.Count} best paid of {workers.Count}, highest first; from {Html.Number(top[^1].TotalPaid)} to {Html.Number(top[0].TotalPaid)}.",
                 top.Select(w => w.Worker).ToList(), top.Select(w => w.TotalPaid).ToList(), "worker", "total paid");
