@@ -32,6 +32,9 @@ public static class AnswerFiles
     public static LabelMatrixBuild ReadAnswers(string path, AnswerFileOptions? options = null, Action<double>? progress = null)
     {
         options ??= new AnswerFileOptions();
+        // The parallel reader of UTF-8 files; anything it does not take (other encodings, any error) is read by the
+        // streaming reader, which words the errors.
+        if (AnswerIngest.TryRead(path, options, progress) is { } fast) return fast;
         using var csv = CsvRecordReader.Open(path, options.Delimiter, options.Encoding);
         return ReadAnswers(csv, options, progress);
     }
