@@ -77,7 +77,7 @@ public static class Program
             for (int i = 0; i < 3; i++)
             {
                 var c = Stopwatch.StartNew();
-                var m = Tally.Core.AnswerFiles.ReadAnswers(args[1]);
+                var m = Tally.Core.AnswerFiles.ReadAnswers(args[1], null, null, null, Environment.GetEnvironmentVariable("CHUNK") is { } ch ? int.Parse(ch, CultureInfo.InvariantCulture) : Tally.Core.AnswerIngest.DefaultChunkBytes);
                 double s1 = c.Elapsed.TotalSeconds;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"ReadAnswers (parallel): {s1:0.000} s, {bytes / s1 / 1e6:0} MB/s, {m.Matrix.AnswerCount:N0} answers"));

@@ -28,10 +28,18 @@ internal static class AnswerIngest
 {
     /// <summary>Bytes per chunk at least (smaller files are one chunk); the chunk count grows with the file up to <see cref="MaxChunks"/>.</summary>
     private const int MinChunkBytes = 1 << 22;
+    /// <summary>The least bytes per chunk by default.</summary>
+    public const int DefaultChunkBytes = MinChunkBytes;
     private const int MaxChunks = 8;
 
     /// <summary>The matrix of the file, or null when the streaming reader must read it (see the remarks).</summary>
-    public static LabelMatrixBuild? TryRead(string path, AnswerFileOptions options, Action<double>? progress, ComputeOptions? compute = null)
+    /// <param name="path">The answers file.</param>
+    /// <param name="options">How to read it.</param>
+    /// <param name="progress">Told the fraction done, now and then.</param>
+    /// <param name="compute">Threads to use (the matrix is the same for any number).</param>
+    /// <param name="chunkBytes">The least bytes per chunk (tests make it small to cut a small file into many chunks).</param>
+    public static LabelMatrixBuild? TryRead(string path, AnswerFileOptions options, Action<double>? progress,
+        ComputeOptions? compute = null, int chunkBytes = MinChunkBytes)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         void Tr(string what) { if (Environment.GetEnvironmentVariable("TALLY_TRACE") is not null) Console.Error.WriteLine($"TRACE {what} {sw.Elapsed.TotalMilliseconds:0}"); }
@@ -69,7 +77,7 @@ internal static class AnswerIngest
 
         var fixedClasses = options.Classes is { Count: > 0 } given ? new Vocabulary(given) : null;
         var layout = new Layout(bytes, delimiter, fields, tc, wc, lc);
-        var chunks = Split(bytes, dataStart);
+        var chunks = Split(bytes, dataStart, chunkBytes);
         bool denseTasks = true, denseWorkers = true;
         // Ids that look like integers in the first record are tried as such; if any chunk finds one that is not, the
         // column is read again as text.
@@ -83,7 +91,7 @@ internal static class AnswerIngest
         while (true)
         {
             var parsed = ParseAll(layout, chunks, denseTasks, denseWorkers, compute);
-            if (parsed == Parsed.Failed) return null;
+            if (parsed == Parsed.Failed) { Tr("failed " + string.Join(" ", chunks.Select(c => $"{c.Start}-{c.End}:{c.Stop}{(c.Failed ? "F" : "")}"))); return null; }
             bool retry = parsed == Parsed.Retry;
             foreach (var c in chunks)
             {
@@ -92,13 +100,13 @@ internal static class AnswerIngest
             }
             long maxTask = 0, maxWorker = 0, rows = 0;
             foreach (var c in chunks) { maxTask = Math.Max(maxTask, c.MaxTask); maxWorker = Math.Max(maxWorker, c.MaxWorker); rows += c.Rows; }
-            if (rows == 0) return null;
+            if (rows == 0 && !retry) return null;
             // Sparse integer ids would need a large table of ranks: hashing them is cheaper.
             long denseLimit = 2 * rows + (1 << 20);
             if (denseTasks && maxTask >= denseLimit) { denseTasks = false; retry = true; }
             if (denseWorkers && maxWorker >= denseLimit) { denseWorkers = false; retry = true; }
             if (!retry) break;
-            chunks = Split(bytes, dataStart);
+            chunks = Split(bytes, dataStart, chunkBytes);
         }
         progress?.Invoke(0.6); Tr("parsed");
 
@@ -159,10 +167,10 @@ internal static class AnswerIngest
     }
 
     /// <summary>Chunks of about equal size that end just after a line feed (the last at the end of the file).</summary>
-    private static Chunk[] Split(byte[] bytes, int dataStart)
+    private static Chunk[] Split(byte[] bytes, int dataStart, int chunkBytes)
     {
         long size = bytes.Length - dataStart;
-        int count = (int)Math.Clamp(size / MinChunkBytes, 1, MaxChunks);
+        int count = (int)Math.Clamp(size / Math.Max(1, chunkBytes), 1, chunkBytes < MinChunkBytes ? 1 << 16 : MaxChunks);
         var ends = new List<int>();
         int prev = dataStart;
         for (int i = 1; i < count; i++)
@@ -276,7 +284,19 @@ internal static class AnswerIngest
         public ByteTable ClassTable { get; } = new(8);
         private byte[]? _scratch;
 
-        public void Empty(int at) { Stop = at; }
+        /// <summary>A chunk wholly inside the previous chunk's last record: no rows.</summary>
+        public void Empty(int at)
+        {
+            Stop = at;
+            Allocate(16);
+        }
+
+        private void Allocate(int cap)
+        {
+            TaskIds = new int[cap]; WorkerIds = new int[cap]; ClassIds = new int[cap];
+            if (!TaskIsDense) TaskTable = new ByteTable(Math.Max(16, cap / 4));
+            if (!WorkerIsDense) WorkerTable = new ByteTable(256);
+        }
 
         public void Release() { TaskIds = WorkerIds = ClassIds = []; }
 
@@ -288,10 +308,7 @@ internal static class AnswerIngest
         private void Run(Layout layout, bool onlyFirst)
         {
             byte[] bytes = layout.Bytes;
-            int cap = onlyFirst ? 16 : Math.Max(16, (End - Start) / 12);
-            TaskIds = new int[cap]; WorkerIds = new int[cap]; ClassIds = new int[cap];
-            if (!TaskIsDense) TaskTable = new ByteTable(Math.Max(16, cap / 4));
-            if (!WorkerIsDense) WorkerTable = new ByteTable(256);
+            Allocate(onlyFirst ? 16 : Math.Max(16, (End - Start) / 12));
             // Text is checked as the streaming reader checks it; on a failure that reader reports where.
             if (!onlyFirst)
             {
