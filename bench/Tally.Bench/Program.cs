@@ -106,29 +106,6 @@ public static class Program
                     $"write labels.csv + workers.csv: {c.Elapsed.TotalSeconds:0.000} s for {m.TaskCount:N0} tasks, {m.WorkerCount:N0} workers"));
             }
             Directory.Delete(dir, recursive: true);
-            var rows = m.TaskCount;
-            for (int i = 0; i < 2; i++)
-            {
-                var c = Stopwatch.StartNew();
-                Tally.Core.Utf8Rows.Write(Stream.Null, rows, (t, line) => line.Text(m.Tasks[t]));
-                double a1 = c.Elapsed.TotalSeconds; c.Restart();
-                Tally.Core.Utf8Rows.Write(Stream.Null, rows, (t, line) => line.Number(mv.Confidence(t)));
-                double a2 = c.Elapsed.TotalSeconds; c.Restart();
-                Tally.Core.Utf8Rows.Write(Stream.Null, rows, (t, line) => line.Integer(t));
-                double a3 = c.Elapsed.TotalSeconds; c.Restart();
-                Tally.Core.Utf8Rows.Write(Stream.Null, rows, (t, line) => line.Number(0.123456789012345 + t));
-                double a4 = c.Elapsed.TotalSeconds;
-                c.Restart();
-                var rnd = new Random(1); var xs = new double[rows]; for (int q = 0; q < rows; q++) xs[q] = rnd.NextDouble();
-                c.Restart();
-                var buf = new byte[64]; long tot = 0; int diff = 0;
-                for (int q = 0; q < rows; q++) { xs[q].TryFormat(buf, out int nn, "R", CultureInfo.InvariantCulture); tot += nn; }
-                double a5 = c.Elapsed.TotalSeconds; c.Restart();
-                for (int q = 0; q < rows; q++) { xs[q].TryFormat(buf, out int nn, default, CultureInfo.InvariantCulture); tot += nn; }
-                double a6 = c.Elapsed.TotalSeconds;
-                for (int q = 0; q < 200000; q++) if (xs[q].ToString("R", CultureInfo.InvariantCulture) != xs[q].ToString(CultureInfo.InvariantCulture)) diff++;
-                Console.WriteLine($"text {a1:0.000} conf {a2:0.000} int {a3:0.000} number {a4:0.000} R-seq {a5:0.000} G-seq {a6:0.000} diff {diff} {tot}");
-            }
             return 0;
         }
         if (args.Length < 3 || args[0] != "timed")

@@ -144,9 +144,7 @@ public static class AggregateJob
         double fitSeconds = clock.Elapsed.TotalSeconds;
 
         var written = new List<string>();
-        var swTr = Stopwatch.StartNew();
         if (request.OutputDirectory is { } dir) written.AddRange(AggregationWriter.Write(result, dir, request.OutputFormat ?? OutputFormat.Csv));
-        if (Environment.GetEnvironmentVariable("TALLY_TRACE") is not null) Console.Error.WriteLine($"TRACE write {swTr.Elapsed.TotalMilliseconds:0}");
         if (request.SaveModelPath is { } save) { result.Model.Save(save); written.Add(save); }
         var accuracy = truth is null ? null : Tally.Aggregation.Accuracy.Of(result.Labels.AsSpan(), truth.Labels);
         return new AggregateOutcome(result, info, source, build.DroppedDuplicates, truth, accuracy, mode, readSeconds, fitSeconds, written);

@@ -41,8 +41,6 @@ internal static class AnswerIngest
     public static LabelMatrixBuild? TryRead(string path, AnswerFileOptions options, Action<double>? progress,
         ComputeOptions? compute = null, int chunkBytes = MinChunkBytes)
     {
-        var sw = System.Diagnostics.Stopwatch.StartNew();
-        void Tr(string what) { if (Environment.GetEnvironmentVariable("TALLY_TRACE") is not null) Console.Error.WriteLine($"TRACE {what} {sw.Elapsed.TotalMilliseconds:0}"); }
         if (options.Encoding != FileEncoding.Utf8) return null;
         long length;
         try { length = new FileInfo(path).Length; }
@@ -64,7 +62,7 @@ internal static class AnswerIngest
         byte[] bytes;
         try { bytes = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
-        progress?.Invoke(0.2); Tr("bytes");
+        progress?.Invoke(0.2);
         var data = bytes.AsSpan();
         int bom = data.StartsWith("\uFEFF"u8) ? 3 : 0;
         if (data.StartsWith((ReadOnlySpan<byte>)[0xFF, 0xFE]) || data.StartsWith((ReadOnlySpan<byte>)[0xFE, 0xFF])) return null;
@@ -91,7 +89,7 @@ internal static class AnswerIngest
         while (true)
         {
             var parsed = ParseAll(layout, chunks, denseTasks, denseWorkers, compute);
-            if (parsed == Parsed.Failed) { Tr("failed " + string.Join(" ", chunks.Select(c => $"{c.Start}-{c.End}:{c.Stop}{(c.Failed ? "F" : "")}"))); return null; }
+            if (parsed == Parsed.Failed) return null;
             bool retry = parsed == Parsed.Retry;
             foreach (var c in chunks)
             {
@@ -108,7 +106,7 @@ internal static class AnswerIngest
             if (!retry) break;
             chunks = Split(bytes, dataStart, chunkBytes);
         }
-        progress?.Invoke(0.6); Tr("parsed");
+        progress?.Invoke(0.6);
 
         int n = checked((int)chunks.Sum(c => (long)c.Rows));
         var rowStart = new int[chunks.Length + 1];
@@ -116,7 +114,6 @@ internal static class AnswerIngest
 
         var (tasks, taskMaps) = denseTasks ? Dense(chunks, c => c.TaskIds, chunks.Max(c => c.MaxTask)) : Merge(chunks, c => c.TaskTable!);
         var (workers, workerMaps) = denseWorkers ? Dense(chunks, c => c.WorkerIds, chunks.Max(c => c.MaxWorker)) : Merge(chunks, c => c.WorkerTable!);
-        Tr("vocab");
         Vocabulary classes;
         int[]?[] classMaps;
         if (fixedClasses is not null)
@@ -149,10 +146,10 @@ internal static class AnswerIngest
             c.Release();
         });
         bytes = null!;
-        progress?.Invoke(0.8); Tr("remap");
+        progress?.Invoke(0.8);
         try
         {
-            var res = LabelMatrixBuilder.Assemble(tasks, workers, classes, t, w, l, n, null, options.Duplicates, null, compute); Tr("assembled"); return res;
+            return LabelMatrixBuilder.Assemble(tasks, workers, classes, t, w, l, n, null, options.Duplicates, null, compute);
         }
         catch (DuplicateAnswerException)
         {
