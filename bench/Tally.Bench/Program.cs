@@ -71,31 +71,41 @@ public static class Program
         if (args.Length >= 3 && args[0] == "fuzz") return Fuzz(args);
         if (args.Length == 2 && args[0] == "read")
         {
-            var c = Stopwatch.StartNew();
-            long lines = 0;
-            using (var r = new StreamReader(args[1])) while (r.ReadLine() is not null) lines++;
-            Console.WriteLine($"ReadLine: {c.Elapsed.TotalSeconds:0.00} s for {lines:N0} lines");
-            c.Restart();
-            using (var csv = Tally.Core.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) { }
-            Console.WriteLine($"CsvRecordReader: {c.Elapsed.TotalSeconds:0.00} s");
-            c.Restart();
-            var vw = new Tally.Core.VocabularyBuilder();
-            var vt = new Tally.Core.VocabularyBuilder();
-            using (var csv = Tally.Core.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) vw.GetOrAdd(csv.Field(1));
-            Console.WriteLine($"worker lookups: {c.Elapsed.TotalSeconds:0.00} s");
-            c.Restart();
-            using (var csv = Tally.Core.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) vt.GetOrAdd(csv.Field(0));
-            Console.WriteLine($"task lookups: {c.Elapsed.TotalSeconds:0.00} s");
-            c.Restart();
-            var b = new Tally.Core.LabelMatrixBuilder();
-            using (var csv = Tally.Core.CsvRecordReader.Open(args[1])) while (csv.ReadChecked()) b.TryAdd(csv.Field(0), csv.Field(1), csv.Field(2), csv.LineNumber);
-            Console.WriteLine($"TryAdd: {c.Elapsed.TotalSeconds:0.00} s");
-            c.Restart();
-            b.Build();
-            Console.WriteLine($"Build: {c.Elapsed.TotalSeconds:0.00} s");
-            c.Restart();
-            var m = Tally.Core.AnswerFiles.ReadAnswers(args[1]);
-            Console.WriteLine($"ReadAnswers: {c.Elapsed.TotalSeconds:0.00} s, {m.Matrix.AnswerCount:N0} answers");
+            // The parallel reader (AnswerFiles.ReadAnswers of a path) three times (the first includes JIT), then the
+            // streaming reader alone, on the same file.
+            long bytes = new FileInfo(args[1]).Length;
+            for (int i = 0; i < 3; i++)
+            {
+                var c = Stopwatch.StartNew();
+                var m = Tally.Core.AnswerFiles.ReadAnswers(args[1], null, null, null, Environment.GetEnvironmentVariable("CHUNK") is { } ch ? int.Parse(ch, CultureInfo.InvariantCulture) : Tally.Core.AnswerIngest.DefaultChunkBytes);
+                double s1 = c.Elapsed.TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"ReadAnswers (parallel): {s1:0.000} s, {bytes / s1 / 1e6:0} MB/s, {m.Matrix.AnswerCount:N0} answers"));
+            }
+            {
+                var c = Stopwatch.StartNew();
+                using var stream = File.OpenRead(args[1]);
+                var m = Tally.Core.AnswerFiles.ReadAnswers(stream, args[1]);
+                double s1 = c.Elapsed.TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"ReadAnswers (streaming): {s1:0.000} s, {bytes / s1 / 1e6:0} MB/s"));
+            }
+            return 0;
+        }
+        if (args.Length == 2 && args[0] == "write")
+        {
+            // labels.csv and workers.csv of a majority vote over FILE, three times (the first includes JIT).
+            var m = Tally.Core.AnswerFiles.ReadAnswers(args[1]).Matrix;
+            var mv = new Tally.Aggregation.MajorityVote().Aggregate(m);
+            string dir = Path.Combine(Path.GetTempPath(), "tally-bench-write-" + Environment.ProcessId);
+            for (int i = 0; i < 3; i++)
+            {
+                var c = Stopwatch.StartNew();
+                Tally.Application.AggregationWriter.Write(mv, dir, Tally.Core.OutputFormat.Csv);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"write labels.csv + workers.csv: {c.Elapsed.TotalSeconds:0.000} s for {m.TaskCount:N0} tasks, {m.WorkerCount:N0} workers"));
+            }
+            Directory.Delete(dir, recursive: true);
             return 0;
         }
         if (args.Length < 3 || args[0] != "timed")

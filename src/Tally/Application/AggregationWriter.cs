@@ -24,8 +24,8 @@ public static class AggregationWriter
         var written = new List<string>();
         if (format == OutputFormat.Csv)
         {
-            written.Add(AtomicFile.WriteText(Path.Combine(directory, "labels.csv"), w => WriteLabelsCsv(result, w)));
-            written.Add(AtomicFile.WriteText(Path.Combine(directory, "workers.csv"), w => WriteWorkersCsv(result, w)));
+            written.Add(AtomicFile.Write(Path.Combine(directory, "labels.csv"), s => WriteLabelsCsv(result, s)));
+            written.Add(AtomicFile.Write(Path.Combine(directory, "workers.csv"), s => WriteWorkersCsv(result, s)));
         }
         else
         {
@@ -37,40 +37,48 @@ public static class AggregationWriter
         return written;
     }
 
-    /// <summary>labels.csv: task,label,confidence,p_&lt;class&gt;…</summary>
-    public static void WriteLabelsCsv(AggregationResult r, TextWriter w)
+    /// <summary>labels.csv: task,label,confidence,p_&lt;class&gt;… (UTF-8, \n line ends).</summary>
+    public static void WriteLabelsCsv(AggregationResult r, Stream s)
     {
         var a = r.Answers;
-        var sb = new StringBuilder("task,label,confidence");
-        for (int c = 0; c < a.ClassCount; c++) sb.Append(',').Append(CsvText.Escape("p_" + a.Classes[c]));
-        w.WriteLine(sb.ToString());
-        for (int t = 0; t < a.TaskCount; t++)
+        var header = new StringBuilder("task,label,confidence");
+        for (int c = 0; c < a.ClassCount; c++) header.Append(',').Append(CsvText.Escape("p_" + a.Classes[c]));
+        s.Write(Encoding.UTF8.GetBytes(header.Append('\n').ToString()));
+        // Class names as written, encoded once.
+        var classes = new byte[a.ClassCount][];
+        for (int c = 0; c < classes.Length; c++) classes[c] = Encoding.UTF8.GetBytes(CsvText.Escape(a.Classes[c]));
+        Utf8Rows.Write(s, a.TaskCount, (t, line) =>
         {
-            sb.Clear();
-            sb.Append(CsvText.Escape(a.Tasks[t])).Append(',').Append(CsvText.Escape(a.Classes[r.Labels[t]]))
-              .Append(',').Append(Num(r.Confidence(t)));
+            int label = r.Labels[t];
+            line.Text(a.Tasks[t]).Byte((byte)',').Raw(classes[label]).Byte((byte)',');
+            // The confidence is the label's posterior: formatted once, copied into its column.
+            int at = line.Length;
+            line.Number(r.Confidence(t));
+            int length = line.Length - at;
             var row = r.Posteriors.Row(t);
-            for (int c = 0; c < row.Length; c++) sb.Append(',').Append(Num(row[c]));
-            w.WriteLine(sb.ToString());
-        }
+            for (int c = 0; c < row.Length; c++)
+            {
+                line.Byte((byte)',');
+                if (c == label) line.Repeat(at, length);
+                else line.Number(row[c]);
+            }
+        });
     }
 
-    /// <summary>workers.csv: worker,answers,skill,agreement</summary>
-    public static void WriteWorkersCsv(AggregationResult r, TextWriter w)
+    /// <summary>workers.csv: worker,answers,skill,agreement (then the method's own per-worker parameters, by name).</summary>
+    public static void WriteWorkersCsv(AggregationResult r, Stream s)
     {
         var a = r.Answers;
         var agreement = Numerics.AgreementWith(a, r.Labels.AsSpan());
         var extra = r.WorkerParameters.Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray();
-        w.WriteLine("worker,answers,skill,agreement" + string.Concat(extra.Select(e => "," + CsvText.Escape(e))));
-        var sb = new StringBuilder();
-        for (int i = 0; i < a.WorkerCount; i++)
+        var values = extra.Select(e => r.WorkerParameters[e]).ToArray();
+        s.Write(Encoding.UTF8.GetBytes("worker,answers,skill,agreement" + string.Concat(extra.Select(e => "," + CsvText.Escape(e))) + "\n"));
+        Utf8Rows.Write(s, a.WorkerCount, (i, line) =>
         {
-            sb.Clear();
-            sb.Append(CsvText.Escape(a.Workers[i])).Append(',').Append(a.WorkerDegree(i).ToString(Inv))
-              .Append(',').Append(Num(r.WorkerSkills[i])).Append(',').Append(Num(agreement[i]));
-            foreach (var e in extra) sb.Append(',').Append(Num(r.WorkerParameters[e][i]));
-            w.WriteLine(sb.ToString());
-        }
+            line.Text(a.Workers[i]).Byte((byte)',').Integer(a.WorkerDegree(i))
+                .Byte((byte)',').Number(r.WorkerSkills[i]).Byte((byte)',').Number(agreement[i]);
+            foreach (var v in values) line.Byte((byte)',').Number(v[i]);
+        });
     }
 
     private static void WriteLabelsJson(AggregationResult r, Stream tw)

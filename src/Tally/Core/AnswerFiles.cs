@@ -29,9 +29,16 @@ public static class AnswerFiles
     /// <summary>Reads an answers file into a matrix, streaming it line by line.</summary>
     /// <exception cref="TallyDataException">The file is missing, empty, lacks a column, has a malformed row,
     /// an empty field, an unknown class (when classes are fixed), or a duplicate under <see cref="DuplicatePolicy.Error"/>.</exception>
-    public static LabelMatrixBuild ReadAnswers(string path, AnswerFileOptions? options = null, Action<double>? progress = null)
+    public static LabelMatrixBuild ReadAnswers(string path, AnswerFileOptions? options = null, Action<double>? progress = null) =>
+        ReadAnswers(path, options, progress, null, AnswerIngest.DefaultChunkBytes);
+
+    /// <summary>As the public overload, with the parallel reader's threads and least chunk size given (for tests).</summary>
+    internal static LabelMatrixBuild ReadAnswers(string path, AnswerFileOptions? options, Action<double>? progress, ComputeOptions? compute, int chunkBytes)
     {
         options ??= new AnswerFileOptions();
+        // The parallel reader of UTF-8 files; anything it does not take (other encodings, any error) is read by the
+        // streaming reader, which words the errors.
+        if (AnswerIngest.TryRead(path, options, progress, compute, chunkBytes) is { } fast) return fast;
         using var csv = CsvRecordReader.Open(path, options.Delimiter, options.Encoding);
         return ReadAnswers(csv, options, progress);
     }

@@ -130,78 +130,166 @@ public sealed class LabelMatrixBuilder
         int n = _n;
         // Learned identifiers are renumbered in natural order (the answers' indexes remapped), so the same answers in
         // any row order give the same matrix.
-        Vocabulary tasks = _tasks ?? Canonical(_taskB!.Build(), _t, n);
-        Vocabulary workers = _workers ?? Canonical(_workerB!.Build(), _w, n);
-        Vocabulary classes = _classes ?? (_classOrder == ClassOrder.Sorted ? Canonical(_classB!.Build(), _l, n) : _classB!.Build());
+        Vocabulary tasks = _tasks ?? Canonical(_taskB!.BuildOnce(), _t, n);
+        Vocabulary workers = _workers ?? Canonical(_workerB!.BuildOnce(), _w, n);
+        Vocabulary classes = _classes ?? (_classOrder == ClassOrder.Sorted ? Canonical(_classB!.BuildOnce(), _l, n) : _classB!.Build());
+        return Assemble(tasks, workers, classes, _t, _w, _l, n, _lines, duplicates, gold, null);
+    }
+
+    /// <summary>
+    /// The matrix of the <paramref name="n"/> answers (<paramref name="t"/>, <paramref name="w"/>, <paramref name="l"/>)[i]
+    /// in input order, whose indexes already refer to the final vocabularies.
+    /// </summary>
+    /// <remarks>
+    /// The by-task index holds each task's answers ordered by worker (then, when every answer is kept, by class), ties
+    /// in input order: a stable counting sort by task that moves the answers themselves (reading the input in order,
+    /// never gathering it through a permutation, which on shuffled input costs a cache miss per field), then a small
+    /// stable sort inside each task. Repeated (task, worker) pairs are then adjacent, in input order, so duplicates are
+    /// found in linear time without a hash set; under <see cref="DuplicatePolicy.Error"/> the one reported is that of
+    /// the first worker (then task) in index order. A stable counting sort of the by-task answers by worker gives each
+    /// worker's answers by task. Every step's result is defined by the keys and input order alone, so any split of the
+    /// work gives the same arrays.
+    /// </remarks>
+    internal static LabelMatrixBuild Assemble(Vocabulary tasks, Vocabulary workers, Vocabulary classes,
+        int[] t, int[] w, int[] l, int n, long[]? lines, DuplicatePolicy duplicates, GoldLabels? gold, ComputeOptions? compute)
+    {
         int T = tasks.Count, W = workers.Count, K = classes.Count;
+        bool byLabelToo = duplicates == DuplicatePolicy.KeepAll && K > 1;
 
-        // Stable sorts, least significant key first: (label, when every answer is kept), worker, task. Within a task
-        // the answers are by worker; sorting that order stably by worker gives each worker's answers by task, with
-        // repeated (task, worker) pairs adjacent and, unless every answer is kept, in input order.
-        // Two buffers serve all three passes, so building costs no more memory than the two indexes it keeps.
-        int[] scratch = new int[n], byTask = new int[n];
-        int[]? byLabel = duplicates == DuplicatePolicy.KeepAll ? StableOrder(_l, n, K, null, byTask) : null;
-        StableOrder(_w, n, W, byLabel, scratch);
-        StableOrder(_t, n, T, scratch, byTask);
-        int[] byWorker = StableOrder(_w, n, W, byTask, scratch);
+        var taskOffsets = new int[T + 1];
+        for (int i = 0; i < n; i++) taskOffsets[t[i] + 1]++;
+        for (int k = 0; k < T; k++) taskOffsets[k + 1] += taskOffsets[k];
+        var tw = new int[n];
+        var tl = new int[n];
+        var src = new int[n];
+        {
+            var next = taskOffsets.AsSpan(0, T).ToArray();
+            for (int i = 0; i < n; i++)
+            {
+                int p = next[t[i]]++;
+                tw[p] = w[i]; tl[p] = l[i]; src[p] = i;
+            }
+        }
+        Parallelism.For(T, n, compute, (a, b) =>
+        {
+            for (int task = a; task < b; task++)
+            {
+                int from = taskOffsets[task], to = taskOffsets[task + 1];
+                if (to - from > 1) SortTask(tw, tl, src, from, to, byLabelToo);
+            }
+        });
 
-        bool[]? drop = null;
         int dropped = 0;
         if (duplicates != DuplicatePolicy.KeepAll)
         {
-            for (int i = 1; i < n; i++)
+            bool[]? drop = null;
+            int errorTask = -1, errorAt = -1;
+            for (int task = 0; task < T; task++)
             {
-                int a = byWorker[i - 1], b = byWorker[i];
-                if (_w[a] != _w[b] || _t[a] != _t[b]) continue;
-                if (duplicates == DuplicatePolicy.Error)
+                int to = taskOffsets[task + 1];
+                for (int p = taskOffsets[task] + 1; p < to; p++)
                 {
-                    long la = _lines?[a] ?? 0, lb = _lines?[b] ?? 0;
-                    throw new DuplicateAnswerException(
-                        $"worker {Quote.Value(workers[_w[b]])} answered task {Quote.Value(tasks[_t[b]])} more than once", la, lb);
+                    if (tw[p] != tw[p - 1]) continue;
+                    if (duplicates == DuplicatePolicy.Error)
+                    {
+                        // The pair of the first worker in index order (then its first task, then the first two in input order).
+                        if (errorAt < 0 || tw[p] < tw[errorAt]) { errorTask = task; errorAt = p; }
+                        while (p + 1 < to && tw[p + 1] == tw[p]) p++;
+                        continue;
+                    }
+                    drop ??= new bool[n];
+                    // p - 1 precedes p in input order; keep-last drops the earlier one of each adjacent pair.
+                    drop[duplicates == DuplicatePolicy.KeepLast ? p - 1 : p] = true;
+                    dropped++;
                 }
-                drop ??= new bool[n];
-                // a precedes b in input order; keep-last drops the earlier one of each adjacent pair.
-                drop[duplicates == DuplicatePolicy.KeepLast ? a : b] = true;
-                dropped++;
+            }
+            if (errorAt >= 0)
+            {
+                int a = src[errorAt - 1], b = src[errorAt];
+                throw new DuplicateAnswerException(
+                    $"worker {Quote.Value(workers[tw[errorAt]])} answered task {Quote.Value(tasks[errorTask])} more than once",
+                    lines?[a] ?? 0, lines?[b] ?? 0);
+            }
+            if (drop is not null)
+            {
+                int m2 = n - dropped;
+                var cw = new int[m2];
+                var cl = new int[m2];
+                int q = 0;
+                for (int task = 0; task < T; task++)
+                {
+                    int from = taskOffsets[task], to = taskOffsets[task + 1];
+                    taskOffsets[task] = q;
+                    for (int p = from; p < to; p++)
+                    {
+                        if (drop[p]) continue;
+                        cw[q] = tw[p]; cl[q] = tl[p]; q++;
+                    }
+                }
+                taskOffsets[T] = q;
+                tw = cw; tl = cl;
             }
         }
+        src = null!;
 
         int m = n - dropped;
-        var taskOffsets = new int[T + 1];
-        var taskWorkers = new int[m];
-        var taskLabels = new int[m];
-        var answerId = new int[n];
-        int pos = 0;
-        for (int i = 0; i < n; i++)
-        {
-            int r = byTask[i];
-            if (drop is not null && drop[r]) { answerId[r] = -1; continue; }
-            taskOffsets[_t[r] + 1]++;
-            taskWorkers[pos] = _w[r];
-            taskLabels[pos] = _l[r];
-            answerId[r] = pos++;
-        }
-        for (int t = 0; t < T; t++) taskOffsets[t + 1] += taskOffsets[t];
-
         var workerOffsets = new int[W + 1];
+        for (int p = 0; p < m; p++) workerOffsets[tw[p] + 1]++;
+        for (int k = 0; k < W; k++) workerOffsets[k + 1] += workerOffsets[k];
         var workerTasks = new int[m];
         var workerLabels = new int[m];
         var workerAnswerIds = new int[m];
-        pos = 0;
-        for (int i = 0; i < n; i++)
         {
-            int r = byWorker[i];
-            if (drop is not null && drop[r]) continue;
-            workerOffsets[_w[r] + 1]++;
-            workerTasks[pos] = _t[r];
-            workerLabels[pos] = _l[r];
-            workerAnswerIds[pos++] = answerId[r];
+            var next = workerOffsets.AsSpan(0, W).ToArray();
+            for (int task = 0; task < T; task++)
+            {
+                int to = taskOffsets[task + 1];
+                for (int p = taskOffsets[task]; p < to; p++)
+                {
+                    int q = next[tw[p]]++;
+                    workerTasks[q] = task; workerLabels[q] = tl[p]; workerAnswerIds[q] = p;
+                }
+            }
         }
-        for (int w = 0; w < W; w++) workerOffsets[w + 1] += workerOffsets[w];
 
-        var matrix = new LabelMatrix(tasks, workers, classes, taskOffsets, taskWorkers, taskLabels,
+        var matrix = new LabelMatrix(tasks, workers, classes, taskOffsets, tw, tl,
             workerOffsets, workerTasks, workerLabels, workerAnswerIds, null);
         return new LabelMatrixBuild(gold is null ? matrix : matrix.WithGold(gold), dropped);
+    }
+
+    /// <summary>Stable sort of one task's answers [from, to) by worker (then label), which are in input order.</summary>
+    private static void SortTask(int[] tw, int[] tl, int[] src, int from, int to, bool byLabel)
+    {
+        if (to - from <= 32)
+        {
+            for (int i = from + 1; i < to; i++)
+            {
+                int kw = tw[i], kl = tl[i], ks = src[i];
+                int j = i - 1;
+                while (j >= from && (tw[j] > kw || (byLabel && tw[j] == kw && tl[j] > kl)))
+                {
+                    tw[j + 1] = tw[j]; tl[j + 1] = tl[j]; src[j + 1] = src[j];
+                    j--;
+                }
+                tw[j + 1] = kw; tl[j + 1] = kl; src[j + 1] = ks;
+            }
+            return;
+        }
+        // A task with many answers: a comparison sort made stable by the input row.
+        int d = to - from;
+        var order = new int[d];
+        for (int i = 0; i < d; i++) order[i] = from + i;
+        Array.Sort(order, Comparer<int>.Create((a, b) =>
+        {
+            int c = tw[a].CompareTo(tw[b]);
+            if (c == 0 && byLabel) c = tl[a].CompareTo(tl[b]);
+            return c != 0 ? c : src[a].CompareTo(src[b]);
+        }));
+        var sw = new int[d];
+        var sl = new int[d];
+        var ss = new int[d];
+        for (int i = 0; i < d; i++) { sw[i] = tw[order[i]]; sl[i] = tl[order[i]]; ss[i] = src[order[i]]; }
+        sw.CopyTo(tw, from); sl.CopyTo(tl, from); ss.CopyTo(src, from);
     }
 
     /// <summary>The vocabulary in natural order, with <paramref name="indexes"/> (first <paramref name="n"/>) remapped to it.</summary>
@@ -211,22 +299,5 @@ public sealed class LabelMatrixBuilder
         if (map.Length == 0) return sorted;
         for (int i = 0; i < n; i++) indexes[i] = map[indexes[i]];
         return sorted;
-    }
-
-    /// <summary>
-    /// Stable counting sort of the rows (in <paramref name="order"/>, or 0..n-1) by <paramref name="key"/>, into
-    /// <paramref name="result"/> (which must not be <paramref name="order"/>).
-    /// </summary>
-    private static int[] StableOrder(int[] key, int n, int keyCount, int[]? order, int[] result)
-    {
-        var start = new int[keyCount + 1];
-        for (int i = 0; i < n; i++) start[key[i] + 1]++;
-        for (int k = 0; k < keyCount; k++) start[k + 1] += start[k];
-        for (int i = 0; i < n; i++)
-        {
-            int r = order is null ? i : order[i];
-            result[start[key[r]]++] = r;
-        }
-        return result;
     }
 }

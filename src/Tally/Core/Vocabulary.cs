@@ -11,7 +11,9 @@ namespace Tally.Core;
 public sealed class Vocabulary
 {
     private readonly string[] _names;
-    private readonly Dictionary<string, int> _index;
+    // Built on first lookup when the vocabulary was made from names known to be distinct (a matrix read from a file
+    // whose millions of task ids are only ever written out back needs none).
+    private Dictionary<string, int>? _index;
 
     /// <summary>Creates a vocabulary from distinct names; the i-th name gets index i.</summary>
     /// <exception cref="ArgumentException">A name appears twice.</exception>
@@ -29,11 +31,21 @@ public sealed class Vocabulary
         }
     }
 
-    internal Vocabulary(string[] names, Dictionary<string, int> index)
+    internal Vocabulary(string[] names, Dictionary<string, int>? index)
     {
         _names = names;
         _index = index;
     }
+
+    /// <summary>A vocabulary of names the caller knows to be distinct; the lookup index is built when first needed.</summary>
+    internal static Vocabulary OfDistinct(string[] names) => new(names, null);
+
+    private Dictionary<string, int> Index => _index ?? LazyInitializer.EnsureInitialized(ref _index, () =>
+    {
+        var index = new Dictionary<string, int>(_names.Length);
+        for (int i = 0; i < _names.Length; i++) index.Add(_names[i], i);
+        return index;
+    });
 
     /// <summary>A vocabulary of the names "0", "1", …, count-1.</summary>
     public static Vocabulary Numbered(int count) =>
@@ -49,14 +61,14 @@ public sealed class Vocabulary
     public IReadOnlyList<string> Names => new ReadOnlyCollection<string>(_names);
 
     /// <summary>Looks an identifier up.</summary>
-    public bool TryGetIndex(string name, out int index) => _index.TryGetValue(name, out index);
+    public bool TryGetIndex(string name, out int index) => Index.TryGetValue(name, out index);
 
     /// <summary>Looks an identifier up without allocating a string.</summary>
     public bool TryGetIndex(ReadOnlySpan<char> name, out int index) =>
-        _index.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out index);
+        Index.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out index);
 
     /// <summary>The index of an identifier, or -1 if it is unknown.</summary>
-    public int IndexOf(string name) => _index.TryGetValue(name, out int i) ? i : -1;
+    public int IndexOf(string name) => Index.TryGetValue(name, out int i) ? i : -1;
 
     /// <summary>
     /// Tally's order for identifiers: when every name is a finite number (invariant culture, e.g. "7", "10", "-1.5",
@@ -67,9 +79,32 @@ public sealed class Vocabulary
     public static IComparer<string> NaturalOrder(IReadOnlyList<string> names)
     {
         foreach (var s in names)
-            if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v))
-                return StringComparer.Ordinal;
+            if (!TryParseNumber(s, out _)) return StringComparer.Ordinal;
         return NumericOrder.Instance;
+    }
+
+    /// <summary>
+    /// The name as a finite number (invariant culture, <see cref="NumberStyles.Float"/>), as <see cref="NaturalOrder"/>
+    /// reads it; ids of up to 15 decimal digits (exact in a double) are read without the general parser.
+    /// </summary>
+    internal static bool TryParseNumber(string s, out double value)
+    {
+        int i = s.Length > 0 && s[0] == '-' ? 1 : 0;
+        int digits = s.Length - i;
+        if (digits is > 0 and <= 15)
+        {
+            long v = 0;
+            for (; i < s.Length; i++)
+            {
+                uint d = (uint)(s[i] - '0');
+                if (d > 9) goto General;
+                v = v * 10 + d;
+            }
+            value = s[0] == '-' ? -(double)v : v;
+            return true;
+        }
+    General:
+        return double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value);
     }
 
     /// <summary>This vocabulary sorted in <see cref="NaturalOrder"/>; <paramref name="map"/>[old index] = new index (empty when already in order).</summary>
@@ -81,14 +116,16 @@ public sealed class Vocabulary
         var keys = (string[])_names.Clone();
         if (comparer is NumericOrder)
         {
-            // Parse once, not per comparison.
+            // Parse once, sort the numbers as primitive keys (no comparison delegate over millions of ids), then put
+            // names of equal value ("1", "1.0") in ordinal order: the order NumericOrder defines.
             var values = new double[keys.Length];
-            for (int i = 0; i < keys.Length; i++) values[i] = double.Parse(keys[i], NumberStyles.Float, CultureInfo.InvariantCulture);
-            Array.Sort(order, (a, b) =>
+            for (int i = 0; i < keys.Length; i++) TryParseNumber(keys[i], out values[i]);
+            Array.Sort(values, order);
+            for (int a = 0, b; a < order.Length; a = b)
             {
-                int c = values[a].CompareTo(values[b]);
-                return c != 0 ? c : string.CompareOrdinal(keys[a], keys[b]);
-            });
+                for (b = a + 1; b < order.Length && values[b] == values[a]; b++) { }
+                if (b - a > 1) Array.Sort(order, a, b - a, Comparer<int>.Create((x, y) => string.CompareOrdinal(keys[x], keys[y])));
+            }
         }
         else Array.Sort(keys, order, StringComparer.Ordinal);
         bool identity = true;
@@ -96,14 +133,12 @@ public sealed class Vocabulary
         if (identity) { map = []; return this; }
         map = new int[order.Length];
         var names = new string[order.Length];
-        var index = new Dictionary<string, int>(order.Length);
         for (int i = 0; i < order.Length; i++)
         {
             map[order[i]] = i;
             names[i] = _names[order[i]];
-            index.Add(names[i], i);
         }
-        return new Vocabulary(names, index);
+        return OfDistinct(names);
     }
 
     private sealed class NumericOrder : IComparer<string>
@@ -158,4 +193,7 @@ public sealed class VocabularyBuilder
 
     /// <summary>Freezes the names seen so far.</summary>
     public Vocabulary Build() => new(_names.ToArray(), new Dictionary<string, int>(_index));
+
+    /// <summary>Freezes the names seen so far without copying the index (the builder must not be used afterwards).</summary>
+    internal Vocabulary BuildOnce() => new(_names.ToArray(), _index);
 }
