@@ -194,8 +194,15 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         var post = new double[MemoryBudget.Length(T, k)];
 
         double[]? proposal = null;
-        if (mode == BeliefPropagationMessages.MonteCarlo && !oneCoin && o.ImportanceSampling)
-            proposal = ProposalCounts(answers, o, taskLogPrior, compute, cancellationToken);
+        // Progress counts the proposal's mean-field iterations (the first tenth of the bar, each far cheaper than a
+        // sweep), then the sweeps, so the bar moves from the start.
+        var proposalOptions = new MeanFieldOptions { Prior = o.Prior, ClassPrior = o.ClassPrior };
+        bool propose = mode == BeliefPropagationMessages.MonteCarlo && !oneCoin && o.ImportanceSampling;
+        int before = propose ? proposalOptions.MaxIterations : 0, units = propose ? 10 * before : o.MaxIterations;
+        int SweepUnits(int sweeps) => propose ? before + (int)((long)(units - before) * sweeps / Math.Max(1, o.MaxIterations)) : sweeps;
+        if (propose)
+            proposal = ProposalCounts(answers, proposalOptions, o.Prior, taskLogPrior, compute,
+                progress is null ? null : new SyncProgress(p => progress.Report(new IterationProgress(p.Iteration, units, p.Objective))), cancellationToken);
         var engine = new FactorEngine(answers, o, mode, oneCoin, proposal, compute);
         var fromFactor = new double[MemoryBudget.Length(n, k)];   // log m_{u→i}, normalised (log-sum-exp 0), by answer id
         var toFactor = new double[fromFactor.Length];             // m_{i→u} as probabilities, by answer id
@@ -225,7 +232,7 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
             foreach (var c in chunkChange) change = Math.Max(change, c);
             if (learnPrior) change = Math.Max(change, UpdateClassPrior());
             it++;
-            progress?.Report(new IterationProgress(it, o.MaxIterations, change));
+            progress?.Report(new IterationProgress(SweepUnits(it), units, change));
             if (o.Tolerance > 0 && change < o.Tolerance) { converged = true; break; }
         }
 
@@ -277,13 +284,13 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
     /// Dirichlet parameters of each worker's proposal, [w][k][l] = α[k, l] + ½ Σ_{j: y_uj = l} q_MF(z_j = k), from a
     /// mean-field fit with the same prior.
     /// </summary>
-    private static double[] ProposalCounts(LabelMatrix answers, BeliefPropagationOptions o, double[]? taskLogPrior,
-        ComputeOptions? compute, CancellationToken ct)
+    private static double[] ProposalCounts(LabelMatrix answers, MeanFieldOptions options, WorkerPrior prior, double[]? taskLogPrior,
+        ComputeOptions? compute, IProgress<IterationProgress>? progress, CancellationToken ct)
     {
         int k = answers.ClassCount, kk = k * k;
-        var mf = new MeanField(new MeanFieldOptions { Prior = o.Prior, ClassPrior = o.ClassPrior }).Aggregate(answers, taskLogPrior, compute, null, ct);
+        var mf = new MeanField(options).Aggregate(answers, taskLogPrior, compute, progress, ct);
         var q = mf.Posteriors;
-        var alpha = o.Prior.Alpha(k);
+        var alpha = prior.Alpha(k);
         var beta = new double[MemoryBudget.Length(answers.WorkerCount, kk)];
         var off = answers.WorkerOffsets;
         var tasks = answers.WorkerTasks;
@@ -355,6 +362,12 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
             if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
         }
     }
+}
+
+/// <summary>Reports on the calling thread (the mean-field fit's iterations, rescaled by the caller).</summary>
+internal sealed class SyncProgress(Action<IterationProgress> report) : IProgress<IterationProgress>
+{
+    public void Report(IterationProgress value) => report(value);
 }
 
 /// <summary>
