@@ -202,7 +202,7 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         int SweepUnits(int sweeps) => propose ? before + (int)((long)(units - before) * sweeps / Math.Max(1, o.MaxIterations)) : sweeps;
         if (propose)
             proposal = ProposalCounts(answers, proposalOptions, o.Prior, taskLogPrior, compute,
-                progress is null ? null : new SyncProgress(p => progress.Report(new IterationProgress(p.Iteration, units, p.Objective))), cancellationToken);
+                PhaseProgress.Of(progress, 0, units), cancellationToken);
         var engine = new FactorEngine(answers, o, mode, oneCoin, proposal, compute);
         var fromFactor = new double[MemoryBudget.Length(n, k)];   // log m_{u→i}, normalised (log-sum-exp 0), by answer id
         var toFactor = new double[fromFactor.Length];             // m_{i→u} as probabilities, by answer id
@@ -362,12 +362,6 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
             if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
         }
     }
-}
-
-/// <summary>Reports on the calling thread (the mean-field fit's iterations, rescaled by the caller).</summary>
-internal sealed class SyncProgress(Action<IterationProgress> report) : IProgress<IterationProgress>
-{
-    public void Report(IterationProgress value) => report(value);
 }
 
 /// <summary>
