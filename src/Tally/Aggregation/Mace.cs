@@ -223,23 +223,32 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
             var know = ws.PartKnow[part];
             Array.Clear(know);
             double logUniform = -Math.Log(k), total = 0;
-            Span<double> row = stackalloc double[k];
-            for (int t = start; t < end; t++)
+            Span<double> scratch = stackalloc double[2 * Block];
+            for (int t0 = start; t0 < end; t0 += Block)
             {
-                int e = off[t + 1];
-                // Every class gets each answer's spam term; the answer's own class gets the difference on top, so an
-                // answer costs O(1) instead of O(K).
-                double all = logUniform;
-                for (int i = off[t]; i < e; i++) all += spamT[workers[i] * k + labels[i]];
-                row.Fill(all);
-                for (int i = off[t]; i < e; i++) row[labels[i]] += bonusT[workers[i] * k + labels[i]];
-                total += Numerics.NormalizeLog(row);
-                if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
-                row.CopyTo(post.AsSpan(t * k, k));
-                for (int i = off[t]; i < e; i++)
+                int t1 = Math.Min(end, t0 + Block);
+                // A block of rows is built in place in the posteriors and normalised at once (vectorised exp and log).
+                for (int t = t0; t < t1; t++)
                 {
-                    int j = workers[i] * k + labels[i];
-                    know[j] += row[labels[i]] * shareT[j];
+                    var row = post.AsSpan(t * k, k);
+                    int e = off[t + 1];
+                    // Every class gets each answer's spam term; the answer's own class gets the difference on top, so
+                    // an answer costs O(1) instead of O(K).
+                    double all = logUniform;
+                    for (int i = off[t]; i < e; i++) all += spamT[workers[i] * k + labels[i]];
+                    row.Fill(all);
+                    for (int i = off[t]; i < e; i++) row[labels[i]] += bonusT[workers[i] * k + labels[i]];
+                }
+                total += Numerics.NormalizeLogRows(post.AsSpan(t0 * k, (t1 - t0) * k), k, scratch);
+                for (int t = t0; t < t1; t++)
+                {
+                    var row = post.AsSpan(t * k, k);
+                    if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
+                    for (int i = off[t]; i < off[t + 1]; i++)
+                    {
+                        int j = workers[i] * k + labels[i];
+                        know[j] += row[labels[i]] * shareT[j];
+                    }
                 }
             }
             ws.PartObjective[part] = total;
@@ -254,6 +263,9 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
         }
         return sum;
     }
+
+    /// <summary>Tasks whose posteriors are normalised together (vectorised exp and log over Block × K values).</summary>
+    private const int Block = 256;
 
     /// <summary>Per-fit buffers of <see cref="FusedStep"/>, allocated once for all restarts and iterations.</summary>
     private sealed class MaceWorkspace
