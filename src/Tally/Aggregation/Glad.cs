@@ -70,8 +70,8 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
         IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
     {
         Options.Validate();
-        // O(answers + T·K): two numbers per answer (P(correct), σ(α β)), the posteriors (and the result's); the model is one-coin (W numbers).
-        Footprints.Require(Name, answers, compute, posteriors: 3, extra: 2 * Footprints.PerAnswer(answers));
+        // O(answers + T·K): four numbers per answer (P(correct) by task and by worker, σ(α β), β by worker), the posteriors (and the result's); the model is one-coin (W numbers).
+        Footprints.Require(Name, answers, compute, posteriors: 3, extra: 4 * Footprints.PerAnswer(answers));
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount, n = answers.AnswerCount;
         double logWrongShare = k > 1 ? Math.Log(k - 1) : 0;
         var alpha = startAlpha ?? new double[W];
@@ -182,6 +182,12 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
         var betas = ws.Beta;
         var moves = ws.PartMoves;
         int W = alpha.Length, T = logBeta.Length;
+        // P(correct) in worker order, read in order by every α half-sweep of this M-step.
+        Parallelism.For(answers.AnswerCount, answers.AnswerCount, compute, (start, end) =>
+        {
+            var wIds = answers.WorkerAnswerIds;
+            for (int j = start; j < end; j++) ws.WorkerCorrect[j] = correct[wIds[j]];
+        }, ct);
         for (int sweep = 0; sweep < Options.MStepIterations; sweep++)
         {
             Array.Clear(moves);
@@ -190,19 +196,21 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
             {
                 var wOff = answers.WorkerOffsets;
                 var wTasks = answers.WorkerTasks;
-                var wIds = answers.WorkerAnswerIds;
                 double moved = 0;
                 var sig = ws.Sigmoids;
+                var bw = ws.WorkerBeta;
+                var cw = ws.WorkerCorrect;
                 for (int w = start; w < end; w++)
                 {
                     double a = alpha[w], g = -(a - muAlpha), h = -1;
                     int first = wOff[w], last = wOff[w + 1];
-                    for (int j = first; j < last; j++) sig[j] = a * betas[wTasks[j]];
+                    // β of the worker's tasks gathered once per half-sweep (one random read per answer), then read in order.
+                    for (int j = first; j < last; j++) { double b = betas[wTasks[j]]; bw[j] = b; sig[j] = a * b; }
                     VectorMath.Sigmoid(sig.AsSpan(first, last - first));
                     for (int j = first; j < last; j++)
                     {
-                        double beta = betas[wTasks[j]], s = sig[j];
-                        g += (correct[wIds[j]] - s) * beta;
+                        double beta = bw[j], s = sig[j];
+                        g += (cw[j] - s) * beta;
                         h -= s * (1 - s) * beta * beta;
                     }
                     double step = Math.Clamp(-g / h, -2, 2);
@@ -260,7 +268,14 @@ public sealed class Glad(GladOptions? options = null) : IAggregator
             PartSums = new double[Parts];
             PartMoves = new double[Math.Max(Parts, WorkerParts)];
             Sigmoids = new double[answers.AnswerCount];
+            WorkerBeta = new double[answers.AnswerCount];
+            WorkerCorrect = new double[answers.AnswerCount];
         }
+
+        /// <summary>β of each answer's task, in worker order (refreshed by every α half-sweep).</summary>
+        public double[] WorkerBeta { get; }
+        /// <summary>P(answer correct), in worker order (refreshed by every M-step).</summary>
+        public double[] WorkerCorrect { get; }
 
         /// <summary>σ(α β) per answer, in task order in the β half-sweep and in worker order in the α half-sweep.</summary>
         public double[] Sigmoids { get; }
