@@ -56,6 +56,7 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
         var rng = Seeding.Random(Options.Seed);
         Fit? best = null;
         var ws = new MaceWorkspace(answers);
+        double[]? spare = null;
         int restarts = Options.Restarts;
         for (int r = 0; r < restarts; r++)
         {
@@ -74,9 +75,11 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
             }
             // Progress counts iterations over all restarts (a restart that converges early skips the rest of its share).
             int done = r * Math.Max(1, Options.MaxIterations), all = restarts * Math.Max(1, Options.MaxIterations);
+            // Two posterior buffers serve all restarts: the best fit's and the one being run.
             var fit = FitOnce(answers, a, b, xi, ws, compute, cancellationToken,
-                progress is null ? null : (i, objective) => progress.Report(new IterationProgress(done + i, all, objective)));
-            if (best is null || fit.Objective > best.Objective) best = fit;
+                progress is null ? null : (i, objective) => progress.Report(new IterationProgress(done + i, all, objective)), spare);
+            if (best is null || fit.Objective > best.Objective) { spare = best?.Posteriors; best = fit; }
+            else spare = fit.Posteriors;
         }
         return Result(answers, best!);
     }
@@ -148,10 +151,10 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
     /// "knowing" counts for the next M-step, from per-worker tables that hold every transcendental function.
     /// </summary>
     private Fit FitOnce(LabelMatrix answers, double[] a, double[] b, double[] xi, MaceWorkspace ws, ComputeOptions? compute, CancellationToken ct,
-        Action<int, double>? onIteration)
+        Action<int, double>? onIteration, double[]? posteriors = null)
     {
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        var post = new double[MemoryBudget.Length(T, k)];
+        var post = posteriors ?? new double[MemoryBudget.Length(T, k)];
         var trace = new List<double>();
         double previous = double.NegativeInfinity;
         bool converged = false;
