@@ -11,7 +11,8 @@ namespace Tally.Bench;
 /// <summary>
 /// Benchmarks. Two modes:
 ///   timed  — one configuration per process (so peak memory is that run's): generate a synthetic Dawid-Skene crowd in
-///            memory, time the method, print one CSV line: method,labels,classes,iterations,seconds,labels_iter_per_s,peak_mb.
+///            memory, time the method, print one CSV line: method,labels,classes,iterations,seconds,labels_iter_per_s,peak_mb,accuracy,cpu_s,
+///            max_gap_s (the longest time without a progress report).
 ///            bench/run.sh loops over configurations.
 ///   learn  — one joint learning-from-crowds run (Max-MIG, Crowd Layer) on synthetic features; see LearningBench.
 ///   serve-load — the HTTP service under load (SQLite and PostgreSQL); see ServeLoad.
@@ -123,18 +124,27 @@ public static class Program
             Tasks = labels / perTask, Workers = Environment.GetEnvironmentVariable("TALLY_BENCH_WORKERS") is { } wv ? int.Parse(wv, CultureInfo.InvariantCulture) : Math.Max(100, labels / 5000),
             PerTask = perTask, Classes = k, Accuracy = 0.7, Seed = 1,
         });
+        // The longest wait between two progress reports (or from the start to the first / the last to the end): a
+        // progress bar that does not move for seconds is what a user sees of a slow phase without reports.
+        var gaps = new List<double>();
+        var sinceReport = Stopwatch.StartNew();
+        var progressLog = new Tally.Application.SyncProgress<Tally.Core.IterationProgress>(_ => { gaps.Add(sinceReport.Elapsed.TotalSeconds); sinceReport.Restart(); });
         var aggregator = AggregatorCatalog.Find(method)!.Create(new CommonMethodOptions(MaxIterations: iterations, Tolerance: 0));
         // Warm-up on a small crowd so the JIT is not timed.
         aggregator.Aggregate(new DawidSkeneSimulator().Generate(new DawidSkeneScenario { Tasks = 2000, Classes = k }).Answers);
         GC.Collect();
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var clock = Stopwatch.StartNew();
-        var result = aggregator.Aggregate(crowd.Answers);
+        sinceReport.Restart();
+        var result = aggregator.Aggregate(crowd.Answers, progress: progressLog);
         double seconds = clock.Elapsed.TotalSeconds;
+        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        gaps.Add(sinceReport.Elapsed.TotalSeconds);
         double acc = Accuracy.Of(result.Labels.AsSpan(), crowd.Truth).Value;
         int its = Math.Max(1, result.Iterations);
         double peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{method},{labels},{k},{result.Iterations},{seconds:0.000},{(double)labels * its / seconds:0},{peakMb:0},{acc:0.0000}"));
+            $"{method},{labels},{k},{result.Iterations},{seconds:0.000},{(double)labels * its / seconds:0},{peakMb:0},{acc:0.0000},{cpuSeconds:0.000},{gaps.Max():0.000}"));
         return 0;
     }
 }

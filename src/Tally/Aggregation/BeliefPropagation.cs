@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using MathNet.Numerics;
 using MathNet.Numerics.Distributions;
 using Tally.Core;
@@ -192,8 +194,15 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         var post = new double[MemoryBudget.Length(T, k)];
 
         double[]? proposal = null;
-        if (mode == BeliefPropagationMessages.MonteCarlo && !oneCoin && o.ImportanceSampling)
-            proposal = ProposalCounts(answers, o, taskLogPrior, compute, cancellationToken);
+        // Progress counts the proposal's mean-field iterations (the first tenth of the bar, each far cheaper than a
+        // sweep), then the sweeps, so the bar moves from the start.
+        var proposalOptions = new MeanFieldOptions { Prior = o.Prior, ClassPrior = o.ClassPrior };
+        bool propose = mode == BeliefPropagationMessages.MonteCarlo && !oneCoin && o.ImportanceSampling;
+        int before = propose ? proposalOptions.MaxIterations : 0, units = propose ? 10 * before : o.MaxIterations;
+        int SweepUnits(int sweeps) => propose ? before + (int)((long)(units - before) * sweeps / Math.Max(1, o.MaxIterations)) : sweeps;
+        if (propose)
+            proposal = ProposalCounts(answers, proposalOptions, o.Prior, taskLogPrior, compute,
+                PhaseProgress.Of(progress, 0, units), cancellationToken);
         var engine = new FactorEngine(answers, o, mode, oneCoin, proposal, compute);
         var fromFactor = new double[MemoryBudget.Length(n, k)];   // log m_{u→i}, normalised (log-sum-exp 0), by answer id
         var toFactor = new double[fromFactor.Length];             // m_{i→u} as probabilities, by answer id
@@ -223,7 +232,7 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
             foreach (var c in chunkChange) change = Math.Max(change, c);
             if (learnPrior) change = Math.Max(change, UpdateClassPrior());
             it++;
-            progress?.Report(new IterationProgress(it, o.MaxIterations, change));
+            progress?.Report(new IterationProgress(SweepUnits(it), units, change));
             if (o.Tolerance > 0 && change < o.Tolerance) { converged = true; break; }
         }
 
@@ -275,13 +284,13 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
     /// Dirichlet parameters of each worker's proposal, [w][k][l] = α[k, l] + ½ Σ_{j: y_uj = l} q_MF(z_j = k), from a
     /// mean-field fit with the same prior.
     /// </summary>
-    private static double[] ProposalCounts(LabelMatrix answers, BeliefPropagationOptions o, double[]? taskLogPrior,
-        ComputeOptions? compute, CancellationToken ct)
+    private static double[] ProposalCounts(LabelMatrix answers, MeanFieldOptions options, WorkerPrior prior, double[]? taskLogPrior,
+        ComputeOptions? compute, IProgress<IterationProgress>? progress, CancellationToken ct)
     {
         int k = answers.ClassCount, kk = k * k;
-        var mf = new MeanField(new MeanFieldOptions { Prior = o.Prior, ClassPrior = o.ClassPrior }).Aggregate(answers, taskLogPrior, compute, null, ct);
+        var mf = new MeanField(options).Aggregate(answers, taskLogPrior, compute, progress, ct);
         var q = mf.Posteriors;
-        var alpha = o.Prior.Alpha(k);
+        var alpha = prior.Alpha(k);
         var beta = new double[MemoryBudget.Length(answers.WorkerCount, kk)];
         var off = answers.WorkerOffsets;
         var tasks = answers.WorkerTasks;
@@ -369,7 +378,9 @@ internal sealed class FactorEngine
     private readonly int[] _bounds;               // chunk c = workers [_bounds[c], _bounds[c+1])
     private readonly Scratch[] _scratch;
     private readonly double[]? _nodes;            // one-coin: accuracy nodes (MC draws or prior quantiles)
-    private readonly double[]? _thetas;           // Dirichlet MC: θ_s label-major [s][l][z]
+    private readonly double[]? _thetas;           // Dirichlet MC: θ_s sample-minor [l][z][s], s padded to _stride
+    private readonly int _stride;                 // S rounded up to a multiple of 8; padding samples carry weight 0
+    private readonly double[]?[]? _drawCache;     // per-worker proposal draws (θ, then log weights), made once per run
     private readonly double[]? _proposal;         // Dirichlet MC: per-worker proposal parameters [w][k][l], or null
     private readonly double[]? _alpha;            // Dirichlet MC: prior [k][l]
     private readonly ulong _seed;
@@ -387,7 +398,9 @@ internal sealed class FactorEngine
         public readonly double[] LogWeights = new double[nodes];
         public readonly double[] Buffer = new double[nodes];
         public double[] Thetas = [];
-        public double[] LogDots = [];
+        public double[] Product = [];
+        public long[] Exponent = [];
+        public double[] Weights = [];
         public readonly SplitMixRandom Random = new(0);
     }
 
@@ -444,7 +457,9 @@ internal sealed class FactorEngine
             _samples = o.Samples;
             var alpha = o.Prior.Alpha(_k);
             _alpha = alpha;
-            _thetas = new double[MemoryBudget.Length(_samples, _k, _k)];
+            _stride = (_samples + 7) / 8 * 8;   // two vectors of four per step
+            _thetas = new double[MemoryBudget.Length(_stride, _k, _k)];
+            _thetas.AsSpan().Fill(1);
             Span<double> row = stackalloc double[_k];
             for (int s = 0; s < _samples; s++)
                 for (int z = 0; z < _k; z++)
@@ -455,7 +470,7 @@ internal sealed class FactorEngine
                     {
                         // Gamma draws with small shapes can underflow to 0; a floor keeps every log finite.
                         double p = sum > 0 ? row[l] / sum : 1.0 / _k;
-                        _thetas[(s * _k + l) * _k + z] = Math.Max(p, 1e-300);
+                        _thetas[(l * _k + z) * _stride + s] = Math.Max(p, 1e-300);
                     }
                 }
         }
@@ -464,7 +479,8 @@ internal sealed class FactorEngine
         foreach (var c in cost) total += (long)c;
         // Workers are independent (each owns its edges and its random stream) and the sweep's result is a maximum, so
         // the split only spreads the work: the result is the same for any number of chunks.
-        int chunks = total < Parallelism.MinParallelWork || W < 2 ? 1 : Math.Min(_threads, W);
+        // A few chunks per thread, so that one slow chunk (a busy core) does not hold up the sweep.
+        int chunks = total < Parallelism.MinParallelWork || W < 2 ? 1 : Math.Min(4 * _threads, W);
         _bounds = new int[chunks + 1];
         double acc = 0, target = (double)total / chunks;
         int next = 1;
@@ -477,10 +493,20 @@ internal sealed class FactorEngine
         _scratch = new Scratch[chunks];
         for (int c = 0; c < chunks; c++)
         {
-            _scratch[c] = new Scratch(maxExact, _samples);
-            if (_proposal is not null) _scratch[c].Thetas = new double[MemoryBudget.Length(_samples, _k, _k)];
-            // Up to 2^20 doubles (8 MB) per chunk for the log-dot cache of Monte-Carlo messages.
-            if (_thetas is not null) _scratch[c].LogDots = new double[(int)Math.Min((long)maxDegree * _samples, 1 << 20)];
+            _scratch[c] = new Scratch(maxExact, Math.Max(_samples, _stride));
+            if (_thetas is null) continue;
+            var sc = _scratch[c];
+            if (_proposal is not null) sc.Thetas = new double[MemoryBudget.Length(_stride, _k, _k)];
+            sc.Product = new double[_stride]; sc.Exponent = new long[_stride]; sc.Weights = new double[_stride];
+        }
+        if (_proposal is not null)
+        {
+            // The proposal draws of a worker are the same in every sweep (see Draws); keeping them saves drawing
+            // S·K² Gamma variates per worker and sweep, when they fit in as much memory as one message array.
+            long proposalWorkers = 0;
+            for (int w = 0; w < W; w++) if (answers.WorkerDegree(w) >= BeliefPropagation.ProposalMinDegree) proposalWorkers++;
+            if (proposalWorkers * (_k * _k + 1L) * _stride <= Math.Max((long)answers.AnswerCount * _k, 1L << 20))
+                _drawCache = new double[]?[W];
         }
     }
 
@@ -667,58 +693,31 @@ internal sealed class FactorEngine
         return change;
     }
 
-    /// <summary>Monte-Carlo messages (eq. (42)) for Dirichlet priors from the shared draws θ_s.</summary>
+    /// <summary>
+    /// Monte-Carlo messages (eq. (42)) for Dirichlet priors from the draws θ_s. With d_{s,j} = ⟨θ_s(·, y_j), m_{j→u}⟩
+    /// and W_s = w_s Π_j d_{s,j}, the message to task i is m_{u→i}(z) ∝ Σ_s W_s θ_s(z, y_i) / d_{s,i}: leaving edge i
+    /// out is a division, so each edge costs O(K·S) multiply-adds and one division per sample, no exp or log.
+    /// Samples are the vector lanes (θ stored [l][z][s]).
+    /// </summary>
     private double SampleMessages(int w, Scratch s, double[] toFactor, double[] fromFactor)
     {
-        int k = _k, S = _samples;
-        var off = _answers.WorkerOffsets;
+        int k = _k, S = _stride;
         var ids = _answers.WorkerAnswerIds;
         var labels = _answers.WorkerLabels;
-        int start = off[w], end = off[w + 1];
+        int start = _answers.WorkerOffsets[w], end = _answers.WorkerOffsets[w + 1];
         var L = s.LogWeights.AsSpan(0, S);
-        var v = s.Buffer.AsSpan(0, S);
         var th = Draws(w, s, L);
-        // log ⟨θ_s(·, y_j), m_j⟩ is needed twice (for the total and to leave edge j out); it is cached when the
-        // worker's degree × S fits the buffer, else recomputed.
-        var cache = s.LogDots;
-        bool cached = (long)(end - start) * S <= cache.Length;
-        for (int i = start; i < end; i++)
-        {
-            var m = toFactor.AsSpan(ids[i] * k, k);
-            int l = labels[i];
-            var row = cached ? cache.AsSpan((i - start) * S, S) : default;
-            for (int t = 0; t < S; t++)
-            {
-                double x = Math.Log(Dot(th.AsSpan((t * k + l) * k, k), m));
-                L[t] += x;
-                if (cached) row[t] = x;
-            }
-        }
+        AddLogDots(start, end, toFactor, th, L, s);
+        // W_s relative to the largest, so the sums cannot overflow; the common factor cancels in the normalisation.
+        double max = double.NegativeInfinity;
+        foreach (var x in L) max = Math.Max(max, x);
+        var weight = s.Weights.AsSpan(0, S);
+        for (int t = 0; t < S; t++) weight[t] = Math.Exp(L[t] - max);
         Span<double> msg = stackalloc double[k];
         double change = 0;
         for (int i = start; i < end; i++)
         {
-            var m = toFactor.AsSpan(ids[i] * k, k);
-            int l = labels[i];
-            double max = double.NegativeInfinity;
-            if (cached)
-            {
-                var row = cache.AsSpan((i - start) * S, S);
-                for (int t = 0; t < S; t++) { v[t] = L[t] - row[t]; max = Math.Max(max, v[t]); }
-            }
-            else
-                for (int t = 0; t < S; t++)
-                {
-                    v[t] = L[t] - Math.Log(Dot(th.AsSpan((t * k + l) * k, k), m));
-                    max = Math.Max(max, v[t]);
-                }
-            msg.Clear();
-            for (int t = 0; t < S; t++)
-            {
-                double x = Math.Exp(v[t] - max);
-                var col = th.AsSpan((t * k + l) * k, k);
-                for (int z = 0; z < k; z++) msg[z] += col[z] * x;
-            }
+            MessageSums(th.AsSpan(labels[i] * k * S, k * S), toFactor.AsSpan(ids[i] * k, k), weight, msg);
             var f = fromFactor.AsSpan(ids[i] * k, k);
             for (int z = 0; z < k; z++) msg[z] = (1 - _damping) * Math.Log(msg[z]) + _damping * f[z];
             change = Math.Max(change, Damp(f, msg));
@@ -727,23 +726,122 @@ internal sealed class FactorEngine
     }
 
     /// <summary>
-    /// The draws θ_s for worker w and their log importance weights (into <paramref name="logWeights"/>): the shared
-    /// prior draws with weight 1, or, with a proposal, per-worker draws from Dir(β_w) with weights p(θ|α)/q(θ|β_w)
-    /// up to a constant. The per-worker draws come from a generator seeded by (seed, w) afresh on every call, so
-    /// every sweep sees the same draws: the messages stay a deterministic function of their inputs, the iteration can
-    /// converge, and the result does not depend on threading.
+    /// msg[z] = Σ_s weight[s] col[z][s] / d[s], d[s] = Σ_z col[z][s] m[z] (col is θ(·, y) as K rows of S), in one
+    /// pass over the samples, eight at a time; each sum is taken over eight lanes in a fixed order.
+    /// </summary>
+    private static void MessageSums(ReadOnlySpan<double> col, ReadOnlySpan<double> m, ReadOnlySpan<double> weight, Span<double> msg)
+    {
+        int k = m.Length, S = weight.Length;
+        ref double c = ref MemoryMarshal.GetReference(col);
+        ref double wt = ref MemoryMarshal.GetReference(weight);
+        if (k == 2)
+        {
+            var m0 = Vector256.Create(m[0]); var m1 = Vector256.Create(m[1]);
+            Vector256<double> a0 = default, b0 = default, a1 = default, b1 = default;
+            nuint row = (nuint)S;
+            for (nuint t = 0; t < (nuint)S; t += 8)
+            {
+                var ca0 = Vector256.LoadUnsafe(ref c, t); var cb0 = Vector256.LoadUnsafe(ref c, t + 4);
+                var ca1 = Vector256.LoadUnsafe(ref c, row + t); var cb1 = Vector256.LoadUnsafe(ref c, row + t + 4);
+                var xa = Vector256.LoadUnsafe(ref wt, t) / (ca0 * m0 + ca1 * m1);
+                var xb = Vector256.LoadUnsafe(ref wt, t + 4) / (cb0 * m0 + cb1 * m1);
+                a0 += ca0 * xa; b0 += cb0 * xb; a1 += ca1 * xa; b1 += cb1 * xb;
+            }
+            msg[0] = LaneSum(a0, b0); msg[1] = LaneSum(a1, b1);
+            return;
+        }
+        Span<Vector256<double>> mz = stackalloc Vector256<double>[k];
+        Span<Vector256<double>> acc = stackalloc Vector256<double>[2 * k];
+        for (int z = 0; z < k; z++) mz[z] = Vector256.Create(m[z]);
+        acc.Clear();
+        for (nuint t = 0; t < (nuint)S; t += 8)
+        {
+            var da = Vector256.LoadUnsafe(ref c, t) * mz[0];
+            var db = Vector256.LoadUnsafe(ref c, t + 4) * mz[0];
+            for (int z = 1; z < k; z++)
+            {
+                nuint o = (nuint)(z * S) + t;
+                da += Vector256.LoadUnsafe(ref c, o) * mz[z];
+                db += Vector256.LoadUnsafe(ref c, o + 4) * mz[z];
+            }
+            var xa = Vector256.LoadUnsafe(ref wt, t) / da;
+            var xb = Vector256.LoadUnsafe(ref wt, t + 4) / db;
+            for (int z = 0; z < k; z++)
+            {
+                nuint o = (nuint)(z * S) + t;
+                acc[2 * z] += Vector256.LoadUnsafe(ref c, o) * xa;
+                acc[2 * z + 1] += Vector256.LoadUnsafe(ref c, o + 4) * xb;
+            }
+        }
+        for (int z = 0; z < k; z++) msg[z] = LaneSum(acc[2 * z], acc[2 * z + 1]);
+    }
+
+    /// <summary>The eight lanes of two vectors summed in lane order (the same on every machine).</summary>
+    private static double LaneSum(Vector256<double> a, Vector256<double> b) =>
+        ((a[0] + a[1]) + (a[2] + a[3])) + ((b[0] + b[1]) + (b[2] + b[3]));
+
+    /// <summary>
+    /// L[s] += Σ_j log d_{s,j} over the answers [start, end) of one worker, as the log of a running product: after
+    /// each factor the product's binary exponent is moved into an integer (exactly, by bit operations) and its
+    /// mantissa kept in [1, 2), so it neither underflows (d ≥ 10⁻³⁰⁰) nor needs a log per answer.
+    /// </summary>
+    private void AddLogDots(int start, int end, double[] toFactor, double[] th, Span<double> L, Scratch s)
+    {
+        int k = _k, S = _stride;
+        var ids = _answers.WorkerAnswerIds;
+        var labels = _answers.WorkerLabels;
+        var prod = s.Product.AsSpan(0, S);
+        var expo = s.Exponent.AsSpan(0, S);
+        prod.Fill(1);
+        expo.Clear();
+        var mantissa = Vector256.Create(0x000F_FFFF_FFFF_FFFFL);
+        var one = Vector256.Create(0x3FF0_0000_0000_0000L);
+        var bias = Vector256.Create(1023L);
+        ref double pp = ref MemoryMarshal.GetReference(prod);
+        ref long pe = ref MemoryMarshal.GetReference(expo);
+        Span<Vector256<double>> mz = stackalloc Vector256<double>[k];
+        for (int i = start; i < end; i++)
+        {
+            ref double c = ref th[labels[i] * k * S];
+            var m = toFactor.AsSpan(ids[i] * k, k);
+            for (int z = 0; z < k; z++) mz[z] = Vector256.Create(m[z]);
+            for (nuint t = 0; t < (nuint)S; t += 4)
+            {
+                var dot = Vector256.LoadUnsafe(ref c, t) * mz[0];
+                for (int z = 1; z < k; z++) dot += Vector256.LoadUnsafe(ref c, (nuint)(z * S) + t) * mz[z];
+                var bits = (Vector256.LoadUnsafe(ref pp, t) * dot).AsInt64();
+                (Vector256.LoadUnsafe(ref pe, t) + (Vector256.ShiftRightLogical(bits, 52) - bias)).StoreUnsafe(ref pe, t);
+                ((bits & mantissa) | one).AsDouble().StoreUnsafe(ref pp, t);
+            }
+        }
+        for (int t = 0; t < S; t++) L[t] += Math.Log(prod[t]) + expo[t] * Math.Log(2);
+    }
+
+    /// <summary>
+    /// The draws θ_s for worker w ([l][z][s]) and their log importance weights (into <paramref name="logWeights"/>;
+    /// −∞ for the padding samples): the shared prior draws with weight 1, or, with a proposal, per-worker draws from
+    /// Dir(β_w) with weights p(θ|α)/q(θ|β_w) up to a constant. The per-worker draws come from a generator seeded by
+    /// (seed, w), so every sweep sees the same draws (made once and kept, when they fit): the messages stay a
+    /// deterministic function of their inputs, the iteration can converge, and the result does not depend on threading.
     /// </summary>
     private double[] Draws(int w, Scratch s, Span<double> logWeights)
     {
+        logWeights[_samples..].Fill(double.NegativeInfinity);
         if (_proposal is null || _answers.WorkerDegree(w) < BeliefPropagation.ProposalMinDegree)
         {
-            logWeights.Clear();
+            logWeights[.._samples].Clear();
             return _thetas!;
         }
-        int k = _k, kk = k * k;
+        int k = _k, kk = k * k, S = _stride;
+        if (_drawCache?[w] is { } kept)
+        {
+            kept.AsSpan(kk * S, _samples).CopyTo(logWeights);
+            return kept;
+        }
         var beta = _proposal.AsSpan(w * kk, kk);
         var alpha = _alpha!;
-        var th = s.Thetas;
+        var th = _drawCache is null ? s.Thetas : new double[(kk + 1) * S];
+        th.AsSpan(0, kk * S).Fill(1);
         var rng = s.Random;
         rng.Reset(Seeding.Stream(_seed, (ulong)w));
         Span<double> logRow = stackalloc double[k];
@@ -762,10 +860,15 @@ internal sealed class FactorEngine
                 {
                     double lt = logRow[l] - lz;
                     lw += (alpha[z * k + l] - beta[z * k + l]) * lt;
-                    th[(t * k + l) * k + z] = Math.Max(Math.Exp(lt), 1e-300);
+                    th[(l * k + z) * S + t] = Math.Max(Math.Exp(lt), 1e-300);
                 }
             }
             logWeights[t] = lw;
+        }
+        if (_drawCache is not null)
+        {
+            logWeights[.._samples].CopyTo(th.AsSpan(kk * S));
+            _drawCache[w] = th;
         }
         return th;
     }
@@ -788,13 +891,6 @@ internal sealed class FactorEngine
             double u = 1 - rng.NextDouble();
             if (Math.Log(u) < 0.5 * x * x + d - d * v + d * Math.Log(v)) return Math.Log(d * v) + boost;
         }
-    }
-
-    private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
-    {
-        double s = 0;
-        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
-        return s;
     }
 
     /// <summary>
@@ -857,14 +953,10 @@ internal sealed class FactorEngine
                 }
                 else
                 {
-                    var L = s.LogWeights.AsSpan(0, _samples);
+                    int S = _stride;
+                    var L = s.LogWeights.AsSpan(0, S);
                     var th = Draws(w, s, L);
-                    for (int i = start; i < start + n; i++)
-                    {
-                        var m = toFactor.AsSpan(ids[i] * k, k);
-                        int l = labels[i];
-                        for (int t = 0; t < _samples; t++) L[t] += Math.Log(Dot(th.AsSpan((t * k + l) * k, k), m));
-                    }
+                    AddLogDots(start, start + n, toFactor, th, L, s);
                     double max = double.NegativeInfinity;
                     foreach (var x in L) max = Math.Max(max, x);
                     c.Clear();
@@ -872,7 +964,7 @@ internal sealed class FactorEngine
                     {
                         double x = Math.Exp(L[t] - max);
                         for (int l = 0; l < k; l++)
-                            for (int j = 0; j < k; j++) c[j * k + l] += x * th[(t * k + l) * k + j];
+                            for (int j = 0; j < k; j++) c[j * k + l] += x * th[(l * k + j) * S + t];
                     }
                     for (int j = 0; j < k; j++) Numerics.Normalize(c.Slice(j * k, k));
                 }

@@ -65,7 +65,7 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
         var graph = AgreementGraph.Build(answers);
         if (W < 2 || graph.PartnerCount == 0) return Fallback(answers);
 
-        var (u, v, iterations, converged) = RankOne(graph, T, progress, cancellationToken);
+        var (u, v, iterations, converged) = RankOne(graph, T, compute, progress, cancellationToken);
 
         // Balance the factors: u vᵀ ≈ s sᵀ only fixes s up to u → c u, v → v / c.
         double nu = 0, nv = 0;
@@ -101,7 +101,7 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
     }
 
     /// <summary>Alternating trimmed-mean updates of v then u (Gauss-Seidel between the two blocks, as in Crowd-Kit).</summary>
-    private (double[] U, double[] V, int Iterations, bool Converged) RankOne(AgreementGraph g, int taskCount,
+    private (double[] U, double[] V, int Iterations, bool Converged) RankOne(AgreementGraph g, int taskCount, ComputeOptions? compute,
         IProgress<IterationProgress>? progress, CancellationToken ct)
     {
         int W = g.WorkerCount;
@@ -115,10 +115,38 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
         var v = (double[])u.Clone();
         var uPrev = new double[W];
         var vPrev = new double[W];
-        var buffer = new double[Math.Max(1, g.MaxPartners)];
         var off = g.Offsets;
         var partner = g.Partners;
         var absC = g.AbsAgreement;
+        // Within a half-sweep every factor is updated from the other block only, so the workers are independent: the
+        // parts (fixed by the input) only spread the work, each with its own sort buffer.
+        int parts = Parallelism.ReductionParts(W, off[W] * 4L);
+        var buffers = new double[parts][];
+        for (int p = 0; p < parts; p++) buffers[p] = new double[Math.Max(1, g.MaxPartners)];
+        var changes = new double[parts];
+        Action<int, int, int> updateV = (part, start, end) =>
+        {
+            var buffer = buffers[part];
+            for (int j = start; j < end; j++)
+            {
+                int n = off[j + 1] - off[j];
+                var vals = buffer.AsSpan(0, n);
+                for (int e = 0; e < n; e++) vals[e] = absC[off[j] + e] / u[partner[off[j] + e]];
+                v[j] = TrimmedMean(vals, f, v[j], zeroReplacement);
+            }
+        };
+        Action<int, int, int> updateU = (part, start, end) =>
+        {
+            var buffer = buffers[part];
+            for (int i = start; i < end; i++)
+            {
+                int n = off[i + 1] - off[i];
+                var vals = buffer.AsSpan(0, n);
+                for (int e = 0; e < n; e++) vals[e] = absC[off[i] + e] / v[partner[off[i] + e]];
+                u[i] = TrimmedMean(vals, f, u[i], zeroReplacement);
+            }
+        };
+        Action<int, int, int> change = (part, start, end) => changes[part] = RankOneChange(u, v, uPrev, vPrev, start, end);
         int it = 0;
         bool converged = false;
         while (it < Options.MaxIterations)
@@ -126,21 +154,12 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
             ct.ThrowIfCancellationRequested();
             u.AsSpan().CopyTo(uPrev);
             v.AsSpan().CopyTo(vPrev);
-            for (int j = 0; j < W; j++)
-            {
-                int n = off[j + 1] - off[j];
-                var vals = buffer.AsSpan(0, n);
-                for (int e = 0; e < n; e++) vals[e] = absC[off[j] + e] / u[partner[off[j] + e]];
-                v[j] = TrimmedMean(vals, f, v[j], zeroReplacement);
-            }
-            for (int i = 0; i < W; i++)
-            {
-                int n = off[i + 1] - off[i];
-                var vals = buffer.AsSpan(0, n);
-                for (int e = 0; e < n; e++) vals[e] = absC[off[i] + e] / v[partner[off[i] + e]];
-                u[i] = TrimmedMean(vals, f, u[i], zeroReplacement);
-            }
-            double loss = RankOneChange(u, v, uPrev, vPrev);
+            Parallelism.ForParts(W, parts, compute, updateV, ct);
+            Parallelism.ForParts(W, parts, compute, updateU, ct);
+            Parallelism.ForParts(W, parts, compute, change, ct);
+            double ss = 0;
+            foreach (double c in changes) ss += c;   // in part order: the same sum on every machine
+            double loss = Math.Sqrt(ss);
             it++;
             progress?.Report(new IterationProgress(it, Options.MaxIterations, loss));
             if (loss < Options.Tolerance) { converged = true; break; }
@@ -172,11 +191,14 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
         return mean > 0 ? mean : zeroReplacement;
     }
 
-    /// <summary>‖u vᵀ − u' v'ᵀ‖_F, summed entry by entry: the closed form cancels catastrophically near convergence.</summary>
-    private static double RankOneChange(ReadOnlySpan<double> u, ReadOnlySpan<double> v, ReadOnlySpan<double> uPrev, ReadOnlySpan<double> vPrev)
+    /// <summary>
+    /// Rows [start, end) of ‖u vᵀ − u' v'ᵀ‖_F², summed entry by entry: the closed form cancels catastrophically near
+    /// convergence.
+    /// </summary>
+    private static double RankOneChange(double[] u, double[] v, double[] uPrev, double[] vPrev, int start, int end)
     {
         double ss = 0;
-        for (int i = 0; i < u.Length; i++)
+        for (int i = start; i < end; i++)
         {
             double ui = u[i], pi = uPrev[i];
             for (int j = 0; j < v.Length; j++)
@@ -185,7 +207,7 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
                 ss += d * d;
             }
         }
-        return Math.Sqrt(ss);
+        return ss;
     }
 
     private static double[] WeightedPosteriors(LabelMatrix answers, ReadOnlySpan<double> weight)
@@ -378,10 +400,17 @@ internal static class SignDetermination
         return false;
     }
 
+    /// <summary>
+    /// Largest component coloured by the dense eigendecomposition: O(n³) for the 2n × 2n companion matrix, a few
+    /// seconds at n = 400; larger components use <see cref="ColourByIteration"/>, linear in the edges per step.
+    /// </summary>
+    public const int DenseLimit = 400;
+
     private static void ColourComponent(AgreementGraph g, List<int> members, double[] signs)
     {
         int n = members.Count;
         if (n == 1) { signs[members[0]] = 1; return; }
+        if (n > DenseLimit) { ColourByIteration(g, members, signs); return; }
         var local = new Dictionary<int, int>(n);
         for (int i = 0; i < n; i++) local[members[i]] = i;
 
@@ -437,5 +466,99 @@ internal static class SignDetermination
             double x = evd.EigenVectors[n + i, best];
             signs[members[i]] = x > 0 ? flip : x < 0 ? -flip : 0;
         }
+    }
+
+    /// <summary>
+    /// The same colouring for a large component without forming a matrix: the eigenvector of the augmented normalised
+    /// adjacency N (workers plus one node per positive pair, N = D^-1/2 A D^-1/2, eigenvalues in [−1, 1]) for its most
+    /// negative eigenvalue is the dominant eigenvector of I − N, found by power iteration with N applied edge by edge.
+    /// The start is the colouring that makes every agreement consistent if the workers are all better than chance
+    /// (workers +, pair nodes −), so a crowd with that structure converges at once.
+    /// </summary>
+    private static void ColourByIteration(AgreementGraph g, List<int> members, double[] signs)
+    {
+        int n = members.Count;
+        var local = new Dictionary<int, int>(n);
+        for (int i = 0; i < n; i++) local[members[i]] = i;
+        var degree = new double[n];
+        // Edges of the component in CSR by local worker; positive pairs (i < j) numbered for their new nodes.
+        var offsets = new int[n + 1];
+        for (int i = 0; i < n; i++)
+        {
+            int w = members[i], d = 0;
+            for (int e = g.Offsets[w]; e < g.Offsets[w + 1]; e++) if (g.Agreement[e] != 0) d++;
+            degree[i] = d;
+            offsets[i + 1] = offsets[i] + d;
+        }
+        var partner = new int[offsets[n]];
+        var pairNode = new int[offsets[n]];     // −1 for a negative edge, else the index of the pair's new node
+        var pairs = new Dictionary<long, int>();
+        for (int i = 0, k = 0; i < n; i++)
+        {
+            int w = members[i];
+            for (int e = g.Offsets[w]; e < g.Offsets[w + 1]; e++)
+            {
+                double c = g.Agreement[e];
+                if (c == 0) continue;
+                int j = local[g.Partners[e]];
+                partner[k] = j;
+                if (c < 0) pairNode[k] = -1;
+                else
+                {
+                    long key = (long)Math.Min(i, j) * n + Math.Max(i, j);
+                    if (!pairs.TryGetValue(key, out int p)) { p = pairs.Count; pairs[key] = p; }
+                    pairNode[k] = p;
+                }
+                k++;
+            }
+        }
+        int P = pairs.Count;
+        var invSqrt = new double[n];
+        for (int i = 0; i < n; i++) invSqrt[i] = 1 / Math.Sqrt(degree[i]);
+        double invSqrt2 = 1 / Math.Sqrt(2);
+        var x = new double[n]; var y = new double[P];
+        var nx = new double[n]; var ny = new double[P];
+        for (int i = 0; i < n; i++) x[i] = Math.Sqrt(degree[i]);
+        for (int p = 0; p < P; p++) y[p] = -Math.Sqrt(2);
+        Normalise(x, y);
+        for (int iteration = 0; iteration < 10_000; iteration++)
+        {
+            // (I − N) [x; y]: negative edges join workers directly (weight 1), positive pairs through their node (two edges of weight 1).
+            Array.Clear(ny);
+            for (int i = 0; i < n; i++)
+            {
+                double sum = 0;
+                for (int k = offsets[i]; k < offsets[i + 1]; k++)
+                {
+                    int j = partner[k], p = pairNode[k];
+                    if (p < 0) sum += x[j] * invSqrt[j];
+                    else if (i < j) { sum += y[p] * invSqrt2; ny[p] -= x[i] * invSqrt[i] * invSqrt2 + x[j] * invSqrt[j] * invSqrt2; }
+                    else sum += y[p] * invSqrt2;
+                }
+                nx[i] = x[i] - invSqrt[i] * sum;
+            }
+            for (int p = 0; p < P; p++) ny[p] += y[p];
+            Normalise(nx, ny);
+            double moved = 0;
+            for (int i = 0; i < n; i++) moved = Math.Max(moved, Math.Abs(nx[i] - x[i]));
+            for (int p = 0; p < P; p++) moved = Math.Max(moved, Math.Abs(ny[p] - y[p]));
+            (x, nx) = (nx, x);
+            (y, ny) = (ny, y);
+            if (moved < 1e-10) break;
+        }
+        int plus = 0, minus = 0;
+        foreach (double v in x) { if (v > 0) plus++; else if (v < 0) minus++; }
+        double flip = minus > plus ? -1 : 1;
+        for (int i = 0; i < n; i++) signs[members[i]] = x[i] > 0 ? flip : x[i] < 0 ? -flip : 0;
+    }
+
+    private static void Normalise(double[] x, double[] y)
+    {
+        double ss = 0;
+        foreach (double v in x) ss += v * v;
+        foreach (double v in y) ss += v * v;
+        double inv = ss > 0 ? 1 / Math.Sqrt(ss) : 0;
+        for (int i = 0; i < x.Length; i++) x[i] *= inv;
+        for (int i = 0; i < y.Length; i++) y[i] *= inv;
     }
 }

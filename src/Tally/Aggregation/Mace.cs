@@ -55,6 +55,8 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
         int k = answers.ClassCount, W = answers.WorkerCount;
         var rng = Seeding.Random(Options.Seed);
         Fit? best = null;
+        var ws = new MaceWorkspace(answers);
+        double[]? spare = null;
         int restarts = Options.Restarts;
         for (int r = 0; r < restarts; r++)
         {
@@ -71,9 +73,13 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
                 b[w] = Options.CompetencePriorB + 2 * (1 - theta);
                 for (int c = 0; c < k; c++) xi[w * k + c] = Options.StrategyPrior + 1;
             }
-            var fit = FitOnce(answers, a, b, xi, cancellationToken);
-            if (best is null || fit.Objective > best.Objective) best = fit;
-            progress?.Report(new IterationProgress(r + 1, restarts, fit.Objective));
+            // Progress counts iterations over all restarts (a restart that converges early skips the rest of its share).
+            int done = r * Math.Max(1, Options.MaxIterations), all = restarts * Math.Max(1, Options.MaxIterations);
+            // Two posterior buffers serve all restarts: the best fit's and the one being run.
+            var fit = FitOnce(answers, a, b, xi, ws, compute, cancellationToken,
+                progress is null ? null : (i, objective) => progress.Report(new IterationProgress(done + i, all, objective)), spare);
+            if (best is null || fit.Objective > best.Objective) { spare = best?.Posteriors; best = fit; }
+            else spare = fit.Posteriors;
         }
         return Result(answers, best!);
     }
@@ -105,8 +111,8 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
                 xi[w * k + l] = Options.StrategyPrior + weight * (1 - theta) * share + (m >= 0 ? 0 : 1);
             }
         }
-        var fit = FitOnce(answers, a, b, xi, cancellationToken);
-        progress?.Report(new IterationProgress(1, 1, fit.Objective));
+        var fit = FitOnce(answers, a, b, xi, new MaceWorkspace(answers), compute, cancellationToken,
+            progress is null ? null : (i, objective) => progress.Report(new IterationProgress(i, Math.Max(1, Options.MaxIterations), objective)));
         return Result(answers, fit);
     }
 
@@ -139,12 +145,16 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
 
     private sealed record Fit(double[] Posteriors, double[] A, double[] B, double[] Xi, double Objective, int Iterations, bool Converged, double[] Trace);
 
-    /// <summary>Variational Bayes from the given Beta(a, b) and Dirichlet(xi) parameters (overwritten).</summary>
-    private Fit FitOnce(LabelMatrix answers, double[] a, double[] b, double[] xi, CancellationToken ct)
+    /// <summary>
+    /// Variational Bayes from the given Beta(a, b) and Dirichlet(xi) parameters (overwritten). Each iteration is one
+    /// fused pass over the tasks (<see cref="FusedStep"/>): the E-step of a task, then its answers' expected
+    /// "knowing" counts for the next M-step, from per-worker tables that hold every transcendental function.
+    /// </summary>
+    private Fit FitOnce(LabelMatrix answers, double[] a, double[] b, double[] xi, MaceWorkspace ws, ComputeOptions? compute, CancellationToken ct,
+        Action<int, double>? onIteration, double[]? posteriors = null)
     {
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        var logTheta = new double[W]; var logSpam = new double[W]; var logXi = new double[MemoryBudget.Length(W, k)];
-        var post = new double[MemoryBudget.Length(T, k)];
+        var post = posteriors ?? new double[MemoryBudget.Length(T, k)];
         var trace = new List<double>();
         double previous = double.NegativeInfinity;
         bool converged = false;
@@ -153,71 +163,139 @@ public sealed class Mace(MaceOptions? options = null) : IAggregator
         while (it < Math.Max(1, Options.MaxIterations))
         {
             ct.ThrowIfCancellationRequested();
-            // Expected logs under the current variational posteriors (the VB "geometric mean" parameters).
+            // Expected logs under the current variational posteriors (the VB "geometric mean" parameters), turned
+            // into the per-(worker, label) terms of the E-step and of the M-step's responsibilities.
             for (int w = 0; w < W; w++)
             {
                 double dAll = SpecialFunctions.DiGamma(a[w] + b[w]);
-                logTheta[w] = SpecialFunctions.DiGamma(a[w]) - dAll;
-                logSpam[w] = SpecialFunctions.DiGamma(b[w]) - dAll;
+                double logTheta = SpecialFunctions.DiGamma(a[w]) - dAll;
+                double logSpam = SpecialFunctions.DiGamma(b[w]) - dAll;
                 double sum = 0;
                 for (int c = 0; c < k; c++) sum += xi[w * k + c];
                 double dSum = SpecialFunctions.DiGamma(sum);
-                for (int c = 0; c < k; c++) logXi[w * k + c] = SpecialFunctions.DiGamma(xi[w * k + c]) - dSum;
-            }
-            double objective = EStep(answers, logTheta, logSpam, logXi, post) / Math.Max(1, answers.AnswerCount);
-            // M-step: expected counts of knowing vs spamming answers and of spam labels, plus the priors.
-            for (int w = 0; w < W; w++) { a[w] = Options.CompetencePriorA; b[w] = Options.CompetencePriorB; }
-            for (int i = 0; i < xi.Length; i++) xi[i] = Options.StrategyPrior;
-            var off = answers.TaskOffsets;
-            var workers = answers.TaskWorkers;
-            var labels = answers.TaskLabels;
-            for (int t = 0; t < T; t++)
-            {
-                for (int i = off[t]; i < off[t + 1]; i++)
+                for (int c = 0; c < k; c++)
                 {
-                    int w = workers[i], l = labels[i];
-                    double spam = Math.Exp(logSpam[w] + logXi[w * k + l]);
-                    double know = Math.Exp(logTheta[w]);
-                    // P(spam | answer, truth = c): 1 when c ≠ l; spam / (spam + know) when c = l.
-                    double pTrue = post[t * k + l];
-                    double pKnow = pTrue * know / (know + spam);
-                    a[w] += pKnow;
-                    b[w] += 1 - pKnow;
-                    xi[w * k + l] += 1 - pKnow;
+                    // spam = E log[(1 − θ) ξ(l)]: the answer's term for every class but l; l gets log(e^E log θ + e^spam).
+                    double spam = logSpam + SpecialFunctions.DiGamma(xi[w * k + c]) - dSum;
+                    double match = LogAddExp(logTheta, spam);
+                    ws.Spam[w * k + c] = spam;
+                    ws.Bonus[w * k + c] = match - spam;
+                    // P(knowing | answer l, truth l) = know / (know + spam).
+                    ws.KnowShare[w * k + c] = Math.Exp(logTheta - match);
                 }
+            }
+            double objective = FusedStep(answers, ws, post, compute, ct) / Math.Max(1, answers.AnswerCount);
+            // M-step: expected counts of knowing vs spamming answers and of spam labels, plus the priors.
+            for (int w = 0; w < W; w++)
+            {
+                double know = 0;
+                for (int c = 0; c < k; c++)
+                {
+                    double s = ws.Know[w * k + c];
+                    know += s;
+                    xi[w * k + c] = Options.StrategyPrior + (ws.LabelCounts[w * k + c] - s);
+                }
+                a[w] = Options.CompetencePriorA + know;
+                b[w] = Options.CompetencePriorB + (answers.WorkerDegree(w) - know);
             }
             it++;
             trace.Add(objective);
+            onIteration?.Invoke(it, objective);
             if (Options.Tolerance > 0 && Math.Abs(objective - previous) < Options.Tolerance) { converged = true; break; }
             previous = objective;
         }
         return new Fit(post, a, b, xi, trace[^1], it, converged, trace.ToArray());
     }
 
-    /// <summary>q(truth of t = c) ∝ Π_answers [1[l = c]·exp E log θ + exp E log(1−θ) · exp E log ξ(l)], uniform prior.</summary>
-    private static double EStep(LabelMatrix answers, double[] logTheta, double[] logSpam, double[] logXi, double[] post)
+    /// <summary>
+    /// E-step, q(truth of t = c) ∝ Π_answers [1[l = c]·exp E log θ + exp E log(1−θ) · exp E log ξ(l)] (uniform
+    /// prior), fused with the M-step's sums Know[w, l] = Σ over w's answers l of q(truth = l)·P(knowing | l, truth l).
+    /// Parallel over fixed parts of the tasks, each with its own Know block, summed in part order. Returns the
+    /// log-likelihood under the expected-log parameters.
+    /// </summary>
+    private static double FusedStep(LabelMatrix answers, MaceWorkspace ws, double[] post, ComputeOptions? compute, CancellationToken ct)
     {
         int k = answers.ClassCount;
-        var off = answers.TaskOffsets;
-        var workers = answers.TaskWorkers;
-        var labels = answers.TaskLabels;
-        var gold = answers.Gold;
-        double total = 0;
-        for (int t = 0; t < answers.TaskCount; t++)
+        Parallelism.ForParts(answers.TaskCount, ws.Parts, compute, (part, start, end) =>
         {
-            var row = post.AsSpan(t * k, k);
-            row.Fill(-Math.Log(k));
-            for (int i = off[t]; i < off[t + 1]; i++)
+            var off = answers.TaskOffsets;
+            var workers = answers.TaskWorkers;
+            var labels = answers.TaskLabels;
+            var gold = answers.Gold;
+            var spamT = ws.Spam; var bonusT = ws.Bonus; var shareT = ws.KnowShare;
+            var know = ws.PartKnow[part];
+            Array.Clear(know);
+            double logUniform = -Math.Log(k), total = 0;
+            Span<double> scratch = stackalloc double[2 * Block];
+            for (int t0 = start; t0 < end; t0 += Block)
             {
-                int w = workers[i], l = labels[i];
-                double spam = logSpam[w] + logXi[w * k + l];
-                double match = LogAddExp(logTheta[w], spam);
-                for (int c = 0; c < k; c++) row[c] += c == l ? match : spam;
+                int t1 = Math.Min(end, t0 + Block);
+                // A block of rows is built in place in the posteriors and normalised at once (vectorised exp and log).
+                for (int t = t0; t < t1; t++)
+                {
+                    var row = post.AsSpan(t * k, k);
+                    int e = off[t + 1];
+                    // Every class gets each answer's spam term; the answer's own class gets the difference on top, so
+                    // an answer costs O(1) instead of O(K).
+                    double all = logUniform;
+                    for (int i = off[t]; i < e; i++) all += spamT[workers[i] * k + labels[i]];
+                    row.Fill(all);
+                    for (int i = off[t]; i < e; i++) row[labels[i]] += bonusT[workers[i] * k + labels[i]];
+                }
+                total += Numerics.NormalizeLogRows(post.AsSpan(t0 * k, (t1 - t0) * k), k, scratch);
+                for (int t = t0; t < t1; t++)
+                {
+                    var row = post.AsSpan(t * k, k);
+                    if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
+                    for (int i = off[t]; i < off[t + 1]; i++)
+                    {
+                        int j = workers[i] * k + labels[i];
+                        know[j] += row[labels[i]] * shareT[j];
+                    }
+                }
             }
-            total += Numerics.NormalizeLog(row);
-            if (gold is not null && gold[t] >= 0) { row.Clear(); row[gold[t]] = 1; }
+            ws.PartObjective[part] = total;
+        }, ct);
+        Array.Clear(ws.Know);
+        double sum = 0;
+        for (int p = 0; p < ws.Parts; p++)
+        {
+            var know = ws.PartKnow[p];
+            for (int j = 0; j < know.Length; j++) ws.Know[j] += know[j];
+            sum += ws.PartObjective[p];
         }
-        return total;
+        return sum;
+    }
+
+    /// <summary>Tasks whose posteriors are normalised together (vectorised exp and log over Block × K values).</summary>
+    private const int Block = 256;
+
+    /// <summary>Per-fit buffers of <see cref="FusedStep"/>, allocated once for all restarts and iterations.</summary>
+    private sealed class MaceWorkspace
+    {
+        public MaceWorkspace(LabelMatrix answers)
+        {
+            int k = answers.ClassCount, size = MemoryBudget.Length(answers.WorkerCount, k);
+            Spam = new double[size]; Bonus = new double[size]; KnowShare = new double[size]; Know = new double[size];
+            LabelCounts = new double[size];
+            var workers = answers.TaskWorkers;
+            var labels = answers.TaskLabels;
+            for (int i = 0; i < workers.Length; i++) LabelCounts[workers[i] * k + labels[i]]++;
+            // The partition depends on the input only, so the sums are the same on every machine.
+            Parts = Parallelism.ReductionParts(answers.TaskCount, answers.AnswerCount * (long)k, size);
+            PartKnow = new double[Parts][];
+            for (int p = 0; p < Parts; p++) PartKnow[p] = new double[size];
+            PartObjective = new double[Parts];
+        }
+
+        public int Parts { get; }
+        public double[] Spam { get; }
+        public double[] Bonus { get; }
+        public double[] KnowShare { get; }
+        public double[] Know { get; }
+        public double[] LabelCounts { get; }
+        public double[][] PartKnow { get; }
+        public double[] PartObjective { get; }
     }
 
     private static double LogAddExp(double x, double y)

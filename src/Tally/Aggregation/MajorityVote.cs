@@ -164,7 +164,7 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
     {
         Options.Validate();
         Footprints.Require(Name, answers, compute, posteriors: 3);
-        return Fit(answers, null, progress, cancellationToken);
+        return Fit(answers, null, compute, progress, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -180,10 +180,39 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
         var map = start.MapWorkers(answers, out _);
         var skills = new double[answers.WorkerCount];
         for (int w = 0; w < skills.Length; w++) skills[w] = map[w] >= 0 ? start.Weights[map[w]] : 1.0;
-        return Fit(answers, skills, progress, cancellationToken);
+        return Fit(answers, skills, compute, progress, cancellationToken);
     }
 
-    private AggregationResult Fit(LabelMatrix answers, double[]? startSkills, IProgress<IterationProgress>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// One fused pass over the tasks: the skill-weighted vote shares of each task (as <see cref="MajorityVote.WeightedVote"/>),
+    /// its winning class (ties to the lowest index), and per part the number of each worker's answers that agree with it.
+    /// </summary>
+    private static void VoteAndAgreement(LabelMatrix answers, double[] skills, double[] post, int[][] agree, ComputeOptions? compute,
+        CancellationToken ct)
+    {
+        int k = answers.ClassCount;
+        Parallelism.ForParts(answers.TaskCount, agree.Length, compute, (part, start, end) =>
+        {
+            var off = answers.TaskOffsets;
+            var workers = answers.TaskWorkers;
+            var labels = answers.TaskLabels;
+            var counts = agree[part];
+            Array.Clear(counts);
+            for (int t = start; t < end; t++)
+            {
+                var row = post.AsSpan(t * k, k);
+                row.Clear();
+                int e = off[t + 1];
+                for (int i = off[t]; i < e; i++) row[labels[i]] += skills[workers[i]];
+                Numerics.Normalize(row);
+                int y = Numerics.ArgMax(row);
+                for (int i = off[t]; i < e; i++) if (labels[i] == y) counts[workers[i]]++;
+            }
+        }, ct);
+    }
+
+    private AggregationResult Fit(LabelMatrix answers, double[]? startSkills, ComputeOptions? compute, IProgress<IterationProgress>? progress,
+        CancellationToken cancellationToken)
     {
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
         var skills = startSkills ?? new double[W];
@@ -191,12 +220,23 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
         double lr = Options.LearningRate;
         int it = 0;
         bool converged = false;
-        double[] post = MajorityVote.WeightedVote(answers, skills);
+        var post = new double[MemoryBudget.Length(T, k)];
+        // Agreement counts are integers, so the parts' sums are exact in any order; the parts are fixed by the input.
+        int parts = Parallelism.ReductionParts(T, answers.AnswerCount, W);
+        var agree = new int[parts][];
+        for (int p = 0; p < parts; p++) agree[p] = new int[W];
+        var acc = new double[W];
+        VoteAndAgreement(answers, skills, post, agree, compute, cancellationToken);
         while (it < Options.MaxIterations)
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (Options.ReduceEvery > 0 && it % Options.ReduceEvery == 0) lr *= Options.ReduceFactor;
-            var acc = Numerics.AgreementWith(answers, Numerics.ArgMaxRows(post, T, k));
+            for (int w = 0; w < W; w++)
+            {
+                int n = answers.WorkerDegree(w), a = 0;
+                for (int p = 0; p < parts; p++) a += agree[p][w];
+                acc[w] = n == 0 ? 0 : (double)a / n;
+            }
             double change = 0;
             for (int w = 0; w < W; w++)
             {
@@ -205,7 +245,7 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
                 skills[w] = next;
             }
             it++;
-            post = MajorityVote.WeightedVote(answers, skills);
+            VoteAndAgreement(answers, skills, post, agree, compute, cancellationToken);
             progress?.Report(new IterationProgress(it, Options.MaxIterations, change));
             if (Options.Tolerance > 0 && change < Options.Tolerance) { converged = true; break; }
         }

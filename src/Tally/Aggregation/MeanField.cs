@@ -239,21 +239,41 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
         int n = Math.Max(1, answers.AnswerCount);
         long work = answers.AnswerCount * (long)k + (long)W * kk;
 
-        // The two half-steps as delegates built once, so the iteration loop allocates nothing.
-        Action<int, int> workerStep = (start, end) =>
+        // Σ over each worker's answers of q(task), [w][l][c] (label-major: one answer adds K contiguous values). The
+        // fused task step scatters into per-part blocks (parts fixed by the input, summed in part order), so the
+        // worker step reads no answers; with too many workers for the blocks, a by-worker scan fills it instead.
+        var counts = new double[beta.Length];
+        int parts = Parallelism.ReductionParts(T, answers.AnswerCount * (long)k, kk * (long)W);
+        bool fused = (long)W * kk * parts * sizeof(double) <= 64L << 20;
+        var partCounts = new double[fused ? parts : 0][];
+        for (int p = 0; p < partCounts.Length; p++) partCounts[p] = new double[beta.Length];
+        Action<int, int> scanCounts = (start, end) =>
         {
             var off = answers.WorkerOffsets;
             var tasks = answers.WorkerTasks;
             var labels = answers.WorkerLabels;
             for (int w = start; w < end; w++)
             {
-                var b = beta.AsSpan(w * kk, kk);
-                alpha.AsSpan().CopyTo(b);
+                var cnt = counts.AsSpan(w * kk, kk);
+                cnt.Clear();
                 for (int i = off[w]; i < off[w + 1]; i++)
                 {
-                    int l = labels[i], t = tasks[i];
-                    for (int c = 0; c < k; c++) b[c * k + l] += q[t * k + c];
+                    var dst = cnt.Slice(labels[i] * k, k);
+                    var src = q.AsSpan(tasks[i] * k, k);
+                    for (int c = 0; c < k; c++) dst[c] += src[c];
                 }
+            }
+        };
+
+        // The half-steps as delegates built once, so the iteration loop allocates nothing.
+        Action<int, int> workerStep = (start, end) =>
+        {
+            for (int w = start; w < end; w++)
+            {
+                var b = beta.AsSpan(w * kk, kk);
+                var cnt = counts.AsSpan(w * kk, kk);
+                for (int c = 0; c < k; c++)
+                    for (int l = 0; l < k; l++) b[c * k + l] = alpha[c * k + l] + cnt[l * k + c];
                 var e = elog.AsSpan(w * kk, kk);
                 if (oneCoin)
                 {
@@ -289,12 +309,14 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
                 }
             }
         };
-        Action<int, int> taskStep = (start, end) =>
+        Action<int, int, int> taskStep = (part, start, end) =>
         {
             var off = answers.TaskOffsets;
             var workers = answers.TaskWorkers;
             var labels = answers.TaskLabels;
             var gold = answers.Gold;
+            var local = fused ? partCounts[part] : null;
+            if (local is not null) Array.Clear(local);
             Span<double> row = stackalloc double[k];
             for (int t = start; t < end; t++)
             {
@@ -311,18 +333,32 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
                 row.CopyTo(q.AsSpan(t * k, k));
                 // A clamped task's terms are constant; leaving them out keeps a gold class the prior rules out finite.
                 taskTerm[t] = isGold ? 0 : TaskTerm(row, lp);
+                if (local is null) continue;
+                for (int i = off[t]; i < off[t + 1]; i++)
+                {
+                    var dst = local.AsSpan((workers[i] * k + labels[i]) * k, k);
+                    for (int c = 0; c < k; c++) dst[c] += row[c];
+                }
             }
         };
 
         for (int t = 0; t < T; t++)
             taskTerm[t] = answers.Gold is { } g0 && g0[t] >= 0 ? 0 : TaskTerm(q.AsSpan(t * k, k), logPrior.AsSpan(t * k, k));
+        Parallelism.For(W, work, compute, scanCounts, cancellationToken);
         double previous = Bound();
         bool converged = false;
         int it = 0;
         while (it < Options.MaxIterations)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            Parallelism.For(T, work, compute, taskStep, cancellationToken);
+            Parallelism.ForParts(T, parts, compute, taskStep, cancellationToken);
+            if (fused)
+            {
+                Array.Clear(counts);
+                foreach (var local in partCounts)
+                    for (int j = 0; j < counts.Length; j++) counts[j] += local[j];
+            }
+            else Parallelism.For(W, work, compute, scanCounts, cancellationToken);
             double elbo = Bound();
             it++;
             trace.Add(elbo);

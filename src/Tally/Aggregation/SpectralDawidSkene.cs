@@ -177,12 +177,16 @@ public sealed class SpectralDawidSkene(SpectralDawidSkeneOptions? options = null
             if (uniformPrior) startPrior.AsSpan().Fill(-Math.Log(k));
             var post = new double[MemoryBudget.Length(T, k)];
             ConfusionEm.EStep(answers, startConf, startPrior, post, new EmWorkspace(answers), compute, cancellationToken);
-            run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute, progress, cancellationToken, post);
+            // Two EM runs: each fills half of the progress bar.
+            int its = Math.Max(1, Options.MaxIterations);
+            run = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute,
+                PhaseProgress.Of(progress, 0, 2 * its), cancellationToken, post);
             // Both starts lead EM to a local maximum of the same likelihood; keep the higher. Why: with a rare class
             // (a few % of the tasks, 3 answers each) the moments can split the common class instead, and EM from there
             // stays split (measured on a 97/3 crowd: 36 % accuracy where EM from majority vote reaches 95 %), while
             // where the majority is misled the spectral start's maximum is the higher one (SpectralDawidSkeneTests).
-            var fromVote = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute, null, cancellationToken, null);
+            var fromVote = ConfusionEm.Run(answers, Options, Options.PriorCounts, Options.Smoothing, MStep, compute,
+                PhaseProgress.Of(progress, its, 2 * its), cancellationToken, null);
             // With 3 answers per task and a rare class the two maxima can be equally likely (within the margin) while
             // the spectral one has split the common class, so that its average worker answers some class wrongly more
             // often than rightly — against the identifiability assumption the spectral stage itself makes (Zhang et

@@ -24,6 +24,47 @@ internal static class Numerics
         return max + Math.Log(sum);
     }
 
+    /// <summary>
+    /// <see cref="NormalizeLog"/> for each of the rows of length <paramref name="k"/> in <paramref name="rows"/>, with the
+    /// exponentials and logs of the whole block vectorised (<see cref="VectorMath"/>); returns Σ over rows of
+    /// log Σ exp(row). A row without a finite entry becomes uniform and adds −∞, as in <see cref="NormalizeLog"/>.
+    /// </summary>
+    public static double NormalizeLogRows(Span<double> rows, int k, Span<double> scratch)
+    {
+        int n = rows.Length / k;
+        var max = scratch[..n];
+        for (int r = 0; r < n; r++)
+        {
+            var row = rows.Slice(r * k, k);
+            double m = double.NegativeInfinity;
+            for (int i = 0; i < k; i++) if (row[i] > m) m = row[i];
+            max[r] = m;
+            // Rows without a finite maximum are set aside (all −∞ after the shift, so their exps are 0).
+            bool ok = !double.IsNegativeInfinity(m) && !double.IsNaN(m);
+            for (int i = 0; i < k; i++) row[i] = ok ? row[i] - m : double.NegativeInfinity;
+        }
+        VectorMath.Exp(rows);
+        var sums = scratch.Slice(n, n);
+        for (int r = 0; r < n; r++)
+        {
+            var row = rows.Slice(r * k, k);
+            double sum = 0;
+            for (int i = 0; i < k; i++) sum += row[i];
+            sums[r] = sum > 0 ? sum : 1;
+            double inv = 1.0 / sum;
+            if (sum > 0) for (int i = 0; i < k; i++) row[i] *= inv;
+            else row.Fill(1.0 / k);
+        }
+        VectorMath.Log(sums);
+        double total = 0;
+        for (int r = 0; r < n; r++)
+        {
+            double m = max[r];
+            total += double.IsNegativeInfinity(m) || double.IsNaN(m) ? double.NegativeInfinity : m + sums[r];
+        }
+        return total;
+    }
+
     /// <summary>Divides by the sum in place; uniform if the sum is not positive.</summary>
     public static void Normalize(Span<double> x)
     {

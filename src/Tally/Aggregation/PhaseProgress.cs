@@ -1,0 +1,18 @@
+using Tally.Core;
+
+namespace Tally.Aggregation;
+
+/// <summary>
+/// Progress of one phase of a method that runs several (a start-up fit, then the main loop), mapped onto the whole
+/// run's bar: iteration i of the phase becomes <c>offset + i</c> of <c>total</c>, so the bar keeps moving through every
+/// phase instead of restarting or standing still. Reports on the calling thread.
+/// </summary>
+internal sealed class PhaseProgress(IProgress<IterationProgress> target, int offset, int total) : IProgress<IterationProgress>
+{
+    /// <summary>The phase's view of <paramref name="target"/>; null when there is no one to report to.</summary>
+    public static IProgress<IterationProgress>? Of(IProgress<IterationProgress>? target, int offset, int total) =>
+        target is null ? null : new PhaseProgress(target, offset, total);
+
+    /// <inheritdoc />
+    public void Report(IterationProgress value) => target.Report(new IterationProgress(offset + value.Iteration, total, value.Objective));
+}
