@@ -124,6 +124,7 @@ public sealed class CoNalTests(ITestOutputHelper output)
         Assert.Equal("Regularisation", Option(new CoNalOptions { Regularisation = -1 }));
         Assert.Equal("Regularisation", Option(new CoNalOptions { Regularisation = double.NaN }));
         Assert.Equal("LearningRate", Option(new CoNalOptions { LearningRate = 0 }));
+        Assert.Equal("InitialDiagonal", Option(new CoNalOptions { InitialDiagonal = double.PositiveInfinity }));
         var none = LabelMatrix.FromTriples(3, 2, 2, [], [], []);
         var empty = new CrowdTrainingSet { Answers = none, Features = [[1.0], [2.0], [3.0]] };
         Assert.Contains("at least one task with answers", Assert.Throws<TallyUserException>(() => new CoNal().Learn(empty)).Message);
