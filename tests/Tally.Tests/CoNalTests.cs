@@ -37,8 +37,10 @@ public sealed class CoNalTests(ITestOutputHelper output)
             for (int c = 0; c < 3; c++) Assert.Equal(1.0, conf.Of(w).Slice(c * 3, 3).ToArray().Sum(), 12);
     }
 
-    [Fact]
-    public void CoNalGradientMatchesFiniteDifferences()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void CoNalGradientMatchesFiniteDifferences(bool normaliseInstance)
     {
         const int k = 3, workers = 3, d = 4, e = 3;
         var rng = new Random(52);
@@ -57,7 +59,7 @@ public sealed class CoNalTests(ITestOutputHelper output)
         // Distinct layers, so that the regulariser (made large here) has a direction and weighs in the check.
         var parameters = new double[CoNalLayers.Size(workers, k, d, e)];
         for (int q = 0; q < parameters.Length; q++) parameters[q] = 2 * rng.NextDouble() - 1;
-        var layers = new CoNalLayers(workers, k, d, x, e, lambda: 0.3, parameters);
+        var layers = new CoNalLayers(workers, k, d, x, e, lambda: 0.3, normaliseInstance, parameters);
         var p = new double[rows.Length * k];
         for (int q = 0; q < p.Length; q++) p[q] = 0.1 + rng.NextDouble();
         var dP = new double[p.Length];
@@ -66,8 +68,12 @@ public sealed class CoNalTests(ITestOutputHelper output)
         double Loss() => layers.Evaluate(answers, rows, p, new double[p.Length], new double[parameters.Length]);
         double worst = Math.Max(GradientCheck.Central(p, dP, Loss, "∂/∂σ"),
             GradientCheck.Central(parameters, grad, Loss, "∂/∂(W_c, W_r, u_r, A, a)"));
-        output.WriteLine($"CoNAL worst relative gradient error {worst:E2}");
+        output.WriteLine($"CoNAL (instance embedding normalised: {normaliseInstance}) worst relative gradient error {worst:E2}");
         Assert.All(dP.AsSpan(k, k).ToArray(), v => Assert.Equal(0.0, v)); // the unanswered task gets no gradient
+        // Normalised embeddings bound the gate by sigmoid(±1): neither layer is ever switched off entirely.
+        if (normaliseInstance)
+            for (int t = 0; t < answers.TaskCount; t++)
+                foreach (int r in answers.WorkersOf(t)) Assert.InRange(layers.Gate(t, r), 1 / (1 + Math.E), 1 / (1 + 1 / Math.E));
         // Every block of parameters is reached by the loss (a block the check passed as all-zero would prove nothing).
         int kk = k * k;
         (string Name, int Start, int Length)[] blocks =
@@ -90,10 +96,10 @@ public sealed class CoNalTests(ITestOutputHelper output)
         parameters[0] = 1; parameters[3] = 1;               // W_c = I
         parameters[4] = 1.5; parameters[7] = 1.5;           // W_0 = 1.5 I
         parameters[8] = 1; parameters[10] = 1; parameters[11] = 1; // u_0, A, a
-        var layers = new CoNalLayers(workers, k, d, [0.0], e, lambda: 1.0, parameters);
+        var layers = new CoNalLayers(workers, k, d, [0.0], e, lambda: 1.0, normalise: true, parameters);
         var grad = new double[parameters.Length];
         double with = layers.Evaluate(answers, [0], [0.5, 0.5], new double[k], grad);
-        var plain = new CoNalLayers(workers, k, d, [0.0], e, lambda: 0, parameters);
+        var plain = new CoNalLayers(workers, k, d, [0.0], e, lambda: 0, normalise: true, parameters);
         double without = plain.Evaluate(answers, [0], [0.5, 0.5], new double[k], new double[parameters.Length]);
         Assert.Equal(without - Math.Sqrt(2 * 0.25), with, 12); // −λ‖W_0 − W_c‖_F = −√(2 · 0.5²)
         // Descent (−grad) moves W_0's diagonal up and W_c's down: apart.
