@@ -23,7 +23,7 @@ for c in independent naive-majority correlated; do
     d="$out/experts-$c-$e"
     mkdir -p "$d"
     tally lab learning --setting "experts:$c:$e" --classifier linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 3 \
-      --methods mv,ds,em,crowdlayer,maxmig,deepmf,deepbp --out "$d" | tee "$d/table.txt"
+      --methods mv,ds,em,crowdlayer,conal,maxmig,deepmf,deepbp --out "$d" | tee "$d/table.txt"
   done
 done
 

@@ -7,7 +7,7 @@ namespace Tally.Bench;
 
 /// <summary>
 /// `learn METHOD [TASKS=700] [FEATURES=124] [WORKERS=44] [K=10] [EPOCHS=50] [HIDDEN=128] [PER_TASK=5]`: times one joint
-/// learning-from-crowds run (maxmig or crowdlayer, batch 64) on synthetic Gaussian blobs with a Dawid-Skene-style crowd
+/// learning-from-crowds run (maxmig, crowdlayer or conal, batch 64) on synthetic Gaussian blobs with a Dawid-Skene-style crowd
 /// (worker accuracies 0.5–0.9, wrong answers uniform), after a small warm-up run so the JIT is not timed. Prints
 /// method,tasks,features,workers,classes,epochs,hidden,answers,seconds,train_accuracy.
 /// </summary>
@@ -24,6 +24,7 @@ internal static class LearningBench
         {
             "maxmig" => new MaxMig(new MaxMigOptions { Network = new DenseNetworkOptions { Hidden = [hidden] }, Epochs = e, BatchSize = 64 }),
             "crowdlayer" => new CrowdLayer(new CrowdLayerOptions { Network = new DenseNetworkOptions { Hidden = [hidden] }, Epochs = e, BatchSize = 64 }),
+            "conal" => new CoNal(new CoNalOptions { Network = new DenseNetworkOptions { Hidden = [hidden] }, Epochs = e, BatchSize = 64 }),
             _ => throw new ArgumentException($"Unknown learner '{method}'."),
         };
         Create(2).Learn(Generate(200, features, workers, k, perTask, 2).Data);

@@ -139,6 +139,7 @@ public sealed class LargeKTests : IDisposable
 
     [Theory]
     [InlineData("crowdlayer")]
+    [InlineData("conal")]
     [InlineData("maxmig")]
     [InlineData("em")]
     [InlineData("ds")]

@@ -137,12 +137,12 @@ public sealed class LearnerDeterminismTests : IDisposable
     /// <summary>
     /// Large enough for the inner inference to split its loops (mean field, Dawid-Skene and EM counts: answers × K
     /// above <see cref="Parallelism.MinParallelWork"/>; belief propagation's factor sweeps at answers × 400 draws, so
-    /// on far fewer tasks). Max-MIG and Crowd Layer are single-threaded; they are checked at a small size.
+    /// on far fewer tasks). Max-MIG, Crowd Layer and CoNAL are single-threaded; they are checked at a small size.
     /// </summary>
     private static int ParallelSize(string method) => method switch
     {
         "deepbp" => 600,
-        "maxmig" or "crowdlayer" => 300,
+        "maxmig" or "crowdlayer" or "conal" => 300,
         _ => 25_000,
     };
 
