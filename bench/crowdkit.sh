@@ -84,7 +84,9 @@ timed() {
 methods() {
   case $1 in
     1m-k2|100k-k2) echo "mv 0 wawa 0 zbs 100 ds 20 onecoin 20 glad 5 mace 50 mmsr 0 kos 10" ;;
-    1m-k5) echo "mv 0 wawa 0 zbs 100 ds 20 onecoin 20 glad 5 mace 50" ;;
+    # Not GLAD and MACE at K = 5: Crowd-Kit's GLAD passed 23 GB of resident memory on this 24 GB machine before it
+    # finished (its MACE took 19.8 GB at K = 2), so they would take the machine down rather than give a time.
+    1m-k5) echo "mv 0 wawa 0 zbs 100 ds 20 onecoin 20" ;;
     *) echo "mv 0 wawa 0 ds 20" ;;
   esac
 }
