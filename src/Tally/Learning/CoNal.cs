@@ -116,28 +116,9 @@ public sealed class CoNal : ICrowdLearner
         net.Initialise(data.Features, k, Options.Seed);
         var layers = new CoNalLayers(answers.WorkerCount, k, d, CoNalLayers.Standardise(data.Features), e, Options.Regularisation,
             Options.NormaliseInstanceEmbedding, Options.InitialDiagonal, Seeding.Random(Options.Seed, 2));
-        var adam = new AdamOptimizer(layers.Parameters.Length, Options.LearningRate);
-        var grad = new double[layers.Parameters.Length];
-        var rng = Seeding.Random(Options.Seed, 1);
-        bool finite = true;
-
-        BatchLoss loss = (rows, probs, dP) =>
-        {
-            Array.Clear(grad);
-            double value = layers.Evaluate(answers, rows, probs, dP, grad);
-            finite = double.IsFinite(value) && JointTraining.AllFinite(grad);
-            if (finite) return value;
-            dP.Clear();
-            return double.NaN; // the classifier skips a step with a non-finite loss
-        };
-
-        var losses = JointTraining.RunEpochs(train, rng, Options.Epochs, Options.BatchSize, 1, net, loss, () => finite, rows =>
-        {
-            adam.Step(layers.Parameters, grad);
-            int batchAnswers = 0;
-            foreach (int t in rows) batchAnswers += answers.TaskDegree(t);
-            return batchAnswers; // the loss is a mean over answers
-        }, progress, cancellationToken);
+        var losses = JointTraining.TrainWithLayer(answers, train, net, layers.Parameters,
+            (rows, probs, dP, grad) => layers.Evaluate(answers, rows, probs, dP, grad),
+            Options.LearningRate, Options.Seed, Options.Epochs, Options.BatchSize, progress, cancellationToken);
 
         return new CrowdLearningResult
         {

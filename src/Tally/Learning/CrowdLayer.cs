@@ -50,28 +50,9 @@ public sealed class CrowdLayer : ICrowdLearner
         var net = JointTraining.CreateClassifier(Options.Classifier, Options.Network);
         net.Initialise(data.Features, k, Options.Seed);
         var layer = new CrowdLayerMatrices(answers.WorkerCount, k);
-        var adam = new AdamOptimizer(layer.Weights.Length, Options.LearningRate);
-        var grad = new double[layer.Weights.Length];
-        var rng = Seeding.Random(Options.Seed, 1);
-        bool finite = true;
-
-        BatchLoss loss = (rows, probs, dP) =>
-        {
-            Array.Clear(grad);
-            double value = layer.Evaluate(answers, rows, probs, dP, grad);
-            finite = double.IsFinite(value) && JointTraining.AllFinite(grad);
-            if (finite) return value;
-            dP.Clear();
-            return double.NaN; // the classifier skips a step with a non-finite loss
-        };
-
-        var losses = JointTraining.RunEpochs(train, rng, Options.Epochs, Options.BatchSize, 1, net, loss, () => finite, rows =>
-        {
-            adam.Step(layer.Weights, grad);
-            int batchAnswers = 0;
-            foreach (int t in rows) batchAnswers += answers.TaskDegree(t);
-            return batchAnswers; // the loss is a mean over answers
-        }, progress, cancellationToken);
+        var losses = JointTraining.TrainWithLayer(answers, train, net, layer.Weights,
+            (rows, probs, dP, grad) => layer.Evaluate(answers, rows, probs, dP, grad),
+            Options.LearningRate, Options.Seed, Options.Epochs, Options.BatchSize, progress, cancellationToken);
 
         return new CrowdLearningResult
         {

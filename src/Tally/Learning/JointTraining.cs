@@ -8,6 +8,44 @@ internal static class JointTraining
     public delegate double CrowdStep(ReadOnlySpan<int> rows);
 
     /// <summary>
+    /// A crowd layer's loss over a batch of tasks: its value (a mean over the batch's answers), ∂loss/∂(classifier
+    /// probabilities) into <c>dP</c>, and the gradient of the layer's own parameters into <c>gradient</c> (cleared first).
+    /// </summary>
+    public delegate double LayerLoss(ReadOnlySpan<int> rows, ReadOnlySpan<double> probabilities, Span<double> dP, double[] gradient);
+
+    /// <summary>
+    /// Trains a classifier and a crowd layer on top of it end to end (Crowd Layer, CoNAL): each batch's loss goes back
+    /// through the classifier, then Adam steps the layer's <paramref name="parameters"/>; a batch whose loss or
+    /// gradient is not finite is skipped on both sides. Epoch losses are means over answers. Seeded from
+    /// <paramref name="seed"/> (stream 1 shuffles the batches).
+    /// </summary>
+    public static ImmutableArray<double> TrainWithLayer(Tally.Core.LabelMatrix answers, int[] train, IDifferentiableClassifier classifier,
+        double[] parameters, LayerLoss layerLoss, double learningRate, int seed, int epochs, int batchSize,
+        IProgress<EpochReport>? progress, CancellationToken cancellationToken)
+    {
+        var adam = new AdamOptimizer(parameters.Length, learningRate);
+        var grad = new double[parameters.Length];
+        var rng = Tally.Core.Seeding.Random(seed, 1);
+        bool finite = true;
+        BatchLoss loss = (rows, probs, dP) =>
+        {
+            Array.Clear(grad);
+            double value = layerLoss(rows, probs, dP, grad);
+            finite = double.IsFinite(value) && AllFinite(grad);
+            if (finite) return value;
+            dP.Clear();
+            return double.NaN; // the classifier skips a step with a non-finite loss
+        };
+        return RunEpochs(train, rng, epochs, batchSize, 1, classifier, loss, () => finite, rows =>
+        {
+            adam.Step(parameters, grad);
+            int batchAnswers = 0;
+            foreach (int t in rows) batchAnswers += answers.TaskDegree(t);
+            return batchAnswers; // the loss is a mean over answers
+        }, progress, cancellationToken);
+    }
+
+    /// <summary>
     /// The epoch loop every end-to-end learner shares: shuffle the training tasks, step the classifier on each
     /// mini-batch with <paramref name="loss"/>, then (when <paramref name="lastLossFinite"/> says the loss was finite)
     /// step the crowd-side parameters; report each epoch's weighted mean loss (0 if every batch overflowed).
