@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Runtime.Intrinsics;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -280,6 +281,14 @@ internal static class AnswerIngest
         public ByteTable? WorkerTable { get; private set; }
         public ByteTable ClassTable { get; } = new(8);
         private byte[]? _scratch;
+        private int[]? _oneByteClass;
+
+        private static int[] CreateByteCache()
+        {
+            var cache = new int[256];
+            Array.Fill(cache, -1);
+            return cache;
+        }
 
         /// <summary>A chunk wholly inside the previous chunk's last record: no rows.</summary>
         public void Empty(int at)
@@ -315,7 +324,7 @@ internal static class AnswerIngest
             Span<int> fs = stackalloc int[layout.Fields];
             Span<int> fl = stackalloc int[layout.Fields];
             Span<byte> kinds = stackalloc byte[layout.Fields];
-            var stops = SearchValues.Create([layout.Delimiter, (byte)'\n', (byte)'\r']);
+            var stops = new StopScanner(bytes, layout.Delimiter);
             int pos = Start, len = bytes.Length;
             byte d = layout.Delimiter;
             while (pos < End)
@@ -347,8 +356,7 @@ internal static class AnswerIngest
                     }
                     else
                     {
-                        int k = bytes.AsSpan(i).IndexOfAny(stops);
-                        int e = k < 0 ? len : i + k;
+                        int e = stops.Next(i);
                         fieldStart = i; fieldLength = e - i; kind = 0;
                         i = e;
                     }
@@ -404,7 +412,16 @@ internal static class AnswerIngest
             else wi = WorkerTable!.GetOrAdd(worker, ByteTable.Hash(worker));
             TaskIds[Rows] = ti;
             WorkerIds[Rows] = wi;
-            ClassIds[Rows] = ClassTable.GetOrAdd(label, ByteTable.Hash(label));
+            int ci;
+            if (label.Length == 1)
+            {
+                // Most class labels are one character ("0", "1", "y"): their ids are cached by byte, no hashing per row.
+                _oneByteClass ??= CreateByteCache();
+                ci = _oneByteClass[label[0]];
+                if (ci < 0) ci = _oneByteClass[label[0]] = ClassTable.GetOrAdd(label, ByteTable.Hash(label));
+            }
+            else ci = ClassTable.GetOrAdd(label, ByteTable.Hash(label));
+            ClassIds[Rows] = ci;
             Rows++;
             return true;
         }
@@ -443,6 +460,62 @@ internal static class AnswerIngest
                 value = value * 10 + (int)digit;
             }
             return true;
+        }
+    }
+
+    /// <summary>
+    /// Finds the next delimiter or line break at or after a position, 64 bytes at a time: the bytes of a block are
+    /// compared with the three stop bytes at once and the matches kept as a bit mask, so the fields of the next few
+    /// records cost a bit scan each instead of a search call each (records here are a dozen bytes or so). Positions
+    /// are asked for in increasing order; one that leaves the current block starts a new block there.
+    /// </summary>
+    private struct StopScanner(byte[] bytes, byte delimiter)
+    {
+        private readonly byte[] _bytes = bytes;
+        private readonly byte _delimiter = delimiter;
+        private int _block = -1;
+        private ulong _mask;
+
+        /// <summary>The first position ≥ <paramref name="i"/> holding the delimiter, a line feed or a carriage return; the length when none.</summary>
+        public int Next(int i)
+        {
+            int len = _bytes.Length;
+            while (i < len)
+            {
+                if (_block < 0 || i < _block || i >= _block + 64) Load(i);
+                ulong m = _mask & (~0UL << (i - _block));
+                if (m != 0) return _block + System.Numerics.BitOperations.TrailingZeroCount(m);
+                i = _block + 64;
+            }
+            return len;
+        }
+
+        private void Load(int at)
+        {
+            _block = at;
+            int len = _bytes.Length;
+            if (at + 64 <= len && Vector256.IsHardwareAccelerated)
+            {
+                ref byte b = ref MemoryMarshal.GetArrayDataReference(_bytes);
+                var d = Vector256.Create(_delimiter);
+                var lf = Vector256.Create((byte)'\n');
+                var cr = Vector256.Create((byte)'\r');
+                var v0 = Vector256.LoadUnsafe(ref b, (nuint)at);
+                var v1 = Vector256.LoadUnsafe(ref b, (nuint)(at + 32));
+                var m0 = Vector256.Equals(v0, d) | Vector256.Equals(v0, lf) | Vector256.Equals(v0, cr);
+                var m1 = Vector256.Equals(v1, d) | Vector256.Equals(v1, lf) | Vector256.Equals(v1, cr);
+                _mask = m0.ExtractMostSignificantBits() | ((ulong)m1.ExtractMostSignificantBits() << 32);
+                return;
+            }
+            // The last bytes of the file (or no vector unit): byte by byte.
+            ulong mask = 0;
+            int end = Math.Min(len, at + 64);
+            for (int j = at; j < end; j++)
+            {
+                byte c = _bytes[j];
+                if (c == _delimiter || c == (byte)'\n' || c == (byte)'\r') mask |= 1UL << (j - at);
+            }
+            _mask = mask;
         }
     }
 

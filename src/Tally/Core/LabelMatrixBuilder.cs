@@ -156,28 +156,27 @@ public sealed class LabelMatrixBuilder
         int T = tasks.Count, W = workers.Count, K = classes.Count;
         bool byLabelToo = duplicates == DuplicatePolicy.KeepAll && K > 1;
 
-        var taskOffsets = new int[T + 1];
-        for (int i = 0; i < n; i++) taskOffsets[t[i] + 1]++;
-        for (int k = 0; k < T; k++) taskOffsets[k + 1] += taskOffsets[k];
-        var tw = new int[n];
-        var tl = new int[n];
-        var src = new int[n];
-        {
-            var next = taskOffsets.AsSpan(0, T).ToArray();
-            for (int i = 0; i < n; i++)
-            {
-                int p = next[t[i]]++;
-                tw[p] = w[i]; tl[p] = l[i]; src[p] = i;
-            }
-        }
+        // Counting sort by task, stable, moving each answer as one 12-byte record (one cache line written per answer on
+        // shuffled input instead of three), then each task's few answers sorted by worker, then the records split into
+        // the three columns.
+        var byTask = new Answer[n];
+        var taskOffsets = CountingScatter(T, n, compute, byTask, (int i, out Answer a) => { a = new Answer(w[i], l[i], i); return t[i]; });
         Parallelism.For(T, n, compute, (a, b) =>
         {
             for (int task = a; task < b; task++)
             {
                 int from = taskOffsets[task], to = taskOffsets[task + 1];
-                if (to - from > 1) SortTask(tw, tl, src, from, to, byLabelToo);
+                if (to - from > 1) SortTask(byTask.AsSpan(from, to - from), byLabelToo);
             }
         });
+        var tw = new int[n];
+        var tl = new int[n];
+        var src = new int[n];
+        Parallelism.For(n, n, compute, (a, b) =>
+        {
+            for (int p = a; p < b; p++) { var x = byTask[p]; tw[p] = x.Worker; tl[p] = x.Label; src[p] = x.Source; }
+        });
+        byTask = null!;
 
         int dropped = 0;
         if (duplicates != DuplicatePolicy.KeepAll)
@@ -233,63 +232,100 @@ public sealed class LabelMatrixBuilder
         src = null!;
 
         int m = n - dropped;
-        var workerOffsets = new int[W + 1];
-        for (int p = 0; p < m; p++) workerOffsets[tw[p] + 1]++;
-        for (int k = 0; k < W; k++) workerOffsets[k + 1] += workerOffsets[k];
+        // Each worker's answers in task order: a stable counting sort of the by-task answers by worker, as records.
+        var answerTask = new int[m];
+        Parallelism.For(T, m, compute, (a, b) =>
+        {
+            for (int task = a; task < b; task++)
+                for (int p = taskOffsets[task], to = taskOffsets[task + 1]; p < to; p++) answerTask[p] = task;
+        });
+        var byWorker = new Answer[m];
+        var workerOffsets = CountingScatter(W, m, compute, byWorker, (int p, out Answer a) => { a = new Answer(answerTask[p], tl[p], p); return tw[p]; });
+        answerTask = null!;
         var workerTasks = new int[m];
         var workerLabels = new int[m];
         var workerAnswerIds = new int[m];
+        Parallelism.For(m, m, compute, (a, b) =>
         {
-            var next = workerOffsets.AsSpan(0, W).ToArray();
-            for (int task = 0; task < T; task++)
-            {
-                int to = taskOffsets[task + 1];
-                for (int p = taskOffsets[task]; p < to; p++)
-                {
-                    int q = next[tw[p]]++;
-                    workerTasks[q] = task; workerLabels[q] = tl[p]; workerAnswerIds[q] = p;
-                }
-            }
-        }
+            for (int q = a; q < b; q++) { var x = byWorker[q]; workerTasks[q] = x.Worker; workerLabels[q] = x.Label; workerAnswerIds[q] = x.Source; }
+        });
 
         var matrix = new LabelMatrix(tasks, workers, classes, taskOffsets, tw, tl,
             workerOffsets, workerTasks, workerLabels, workerAnswerIds, null);
         return new LabelMatrixBuild(gold is null ? matrix : matrix.WithGold(gold), dropped);
     }
 
-    /// <summary>Stable sort of one task's answers [from, to) by worker (then label), which are in input order.</summary>
-    private static void SortTask(int[] tw, int[] tl, int[] src, int from, int to, bool byLabel)
+    /// <summary>One answer being sorted: its worker (or, sorted by worker, its task), class, and where it came from.</summary>
+    private readonly record struct Answer(int Worker, int Label, int Source);
+
+    private delegate int KeyOf(int i, out Answer record);
+
+    /// <summary>
+    /// A stable counting sort of records 0..n-1 by their key in [0, keys): <paramref name="into"/> receives the records
+    /// grouped by key, in input order within a key; returns the offsets of the keys (keys + 1). The input is split into
+    /// parts fixed by its size, each part counted and scattered on its own thread; part p's records of a key go after
+    /// those of parts before it, so the result is the sequential one for any thread count.
+    /// </summary>
+    private static int[] CountingScatter(int keys, int n, ComputeOptions? compute, Answer[] into, KeyOf keyOf)
     {
-        if (to - from <= 32)
+        // Each part keeps a count per key: parts are limited so the counts stay below the records themselves.
+        int parts = n < Parallelism.MinParallelWork ? 1 : (int)Math.Clamp(n / Math.Max(1L, keys), 1, 8);
+        var counts = new int[parts][];
+        Parallelism.ForParts(n, parts, compute, (part, a, b) =>
         {
-            for (int i = from + 1; i < to; i++)
+            var c = counts[part] = new int[keys];
+            for (int i = a; i < b; i++) c[keyOf(i, out _)]++;
+        });
+        var offsets = new int[keys + 1];
+        int run = 0;
+        for (int k = 0; k < keys; k++)
+        {
+            offsets[k] = run;
+            for (int part = 0; part < parts; part++)
             {
-                int kw = tw[i], kl = tl[i], ks = src[i];
+                int c = counts[part][k];
+                counts[part][k] = run;
+                run += c;
+            }
+        }
+        offsets[keys] = run;
+        Parallelism.ForParts(n, parts, compute, (part, a, b) =>
+        {
+            var next = counts[part];
+            for (int i = a; i < b; i++)
+            {
+                int k = keyOf(i, out var record);
+                into[next[k]++] = record;
+            }
+        });
+        return offsets;
+    }
+
+    /// <summary>Stable sort of one task's answers by worker (then label), which are in input order.</summary>
+    private static void SortTask(Span<Answer> answers, bool byLabel)
+    {
+        if (answers.Length <= 32)
+        {
+            for (int i = 1; i < answers.Length; i++)
+            {
+                var key = answers[i];
                 int j = i - 1;
-                while (j >= from && (tw[j] > kw || (byLabel && tw[j] == kw && tl[j] > kl)))
+                while (j >= 0 && (answers[j].Worker > key.Worker || (byLabel && answers[j].Worker == key.Worker && answers[j].Label > key.Label)))
                 {
-                    tw[j + 1] = tw[j]; tl[j + 1] = tl[j]; src[j + 1] = src[j];
+                    answers[j + 1] = answers[j];
                     j--;
                 }
-                tw[j + 1] = kw; tl[j + 1] = kl; src[j + 1] = ks;
+                answers[j + 1] = key;
             }
             return;
         }
         // A task with many answers: a comparison sort made stable by the input row.
-        int d = to - from;
-        var order = new int[d];
-        for (int i = 0; i < d; i++) order[i] = from + i;
-        Array.Sort(order, Comparer<int>.Create((a, b) =>
+        answers.Sort((a, b) =>
         {
-            int c = tw[a].CompareTo(tw[b]);
-            if (c == 0 && byLabel) c = tl[a].CompareTo(tl[b]);
-            return c != 0 ? c : src[a].CompareTo(src[b]);
-        }));
-        var sw = new int[d];
-        var sl = new int[d];
-        var ss = new int[d];
-        for (int i = 0; i < d; i++) { sw[i] = tw[order[i]]; sl[i] = tl[order[i]]; ss[i] = src[order[i]]; }
-        sw.CopyTo(tw, from); sl.CopyTo(tl, from); ss.CopyTo(src, from);
+            int c = a.Worker.CompareTo(b.Worker);
+            if (c == 0 && byLabel) c = a.Label.CompareTo(b.Label);
+            return c != 0 ? c : a.Source.CompareTo(b.Source);
+        });
     }
 
     /// <summary>The vocabulary in natural order, with <paramref name="indexes"/> (first <paramref name="n"/>) remapped to it.</summary>
