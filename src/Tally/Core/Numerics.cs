@@ -123,17 +123,22 @@ internal static class Numerics
     public static double[] AgreementWith(LabelMatrix answers, ReadOnlySpan<int> labels)
     {
         var acc = new double[answers.WorkerCount];
-        var tasks = answers.WorkerTasks;
-        var given = answers.WorkerLabels;
-        var off = answers.WorkerOffsets;
-        for (int w = 0; w < acc.Length; w++)
+        var labelArray = labels.ToArray();
+        // Each worker writes only its own slot, so the split does not change the result.
+        Parallelism.For(acc.Length, answers.AnswerCount, null, (start, end) =>
         {
-            int n = off[w + 1] - off[w];
-            if (n == 0) { acc[w] = 0; continue; }
-            int agree = 0;
-            for (int i = off[w]; i < off[w + 1]; i++) if (labels[tasks[i]] == given[i]) agree++;
-            acc[w] = (double)agree / n;
-        }
+            var tasks = answers.WorkerTasks;
+            var given = answers.WorkerLabels;
+            var off = answers.WorkerOffsets;
+            for (int w = start; w < end; w++)
+            {
+                int n = off[w + 1] - off[w];
+                if (n == 0) { acc[w] = 0; continue; }
+                int agree = 0;
+                for (int i = off[w]; i < off[w + 1]; i++) if (labelArray[tasks[i]] == given[i]) agree++;
+                acc[w] = (double)agree / n;
+            }
+        });
         return acc;
     }
 }
