@@ -12,7 +12,9 @@ namespace Tally.Bench;
 /// repeat, two projects get the same tasks and answers through the in-process service (Gaussian blobs, a
 /// Dawid-Skene-style crowd of accuracies 0.5–0.9 on the first <c>answered</c> share of the tasks), one without a
 /// learner and one with; both round 0s are closed, in alternating order, and the close times are printed paired:
-/// engine,repeat,tasks,features,answers,method,close_plain_s,close_learner_s,learner_s,learner_status,load.
+/// engine,repeat,tasks,features,answers,method,close_plain_s,close_learner_s,learner_s,learner_cpu_s,learner_status,load
+/// (learner_cpu_s: the process's CPU time of the learner's close minus the plain one's — less sensitive to a loaded
+/// machine than the wall times).
 /// The first repeat includes the JIT of the learner; read the later ones.
 /// </summary>
 internal static class ServiceLearnBench
@@ -43,7 +45,7 @@ internal static class ServiceLearnBench
                 default: throw new ArgumentException($"unknown argument {a}");
             }
         }
-        Console.WriteLine("engine,repeat,tasks,features,answers,method,close_plain_s,close_learner_s,learner_s,learner_status,load");
+        Console.WriteLine("engine,repeat,tasks,features,answers,method,close_plain_s,close_learner_s,learner_s,learner_cpu_s,learner_status,load");
         foreach (var engine in engines == "both" ? new[] { "sqlite", "postgres" } : [engines])
         {
             string root = Directory.CreateTempSubdirectory("tally-learn-bench-").FullName;
@@ -69,17 +71,19 @@ internal static class ServiceLearnBench
                     var plain = await Prepare(service, owner, spec, x, answers, names, withFeatures: false);
                     var learner = await Prepare(service, owner, spec with { Learner = new LearnerSpec { Dimension = features, Method = method, Classifier = classifier } },
                         x, answers, names, withFeatures: true);
-                    double plainSeconds = 0, learnerSeconds = 0;
+                    double plainSeconds = 0, learnerSeconds = 0, plainCpu = 0, learnerCpu = 0;
                     RoundView? view = null;
                     foreach (bool learnerFirst in r % 2 == 0 ? new[] { false, true } : [true, false])
                     {
+                        var cpu = Process.GetCurrentProcess().TotalProcessorTime;
                         var clock = Stopwatch.StartNew();
                         var v = await service.CloseRoundAsync(owner, learnerFirst ? learner : plain, 0);
-                        if (learnerFirst) { learnerSeconds = clock.Elapsed.TotalSeconds; view = v; }
-                        else plainSeconds = clock.Elapsed.TotalSeconds;
+                        double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu).TotalSeconds;
+                        if (learnerFirst) { learnerSeconds = clock.Elapsed.TotalSeconds; learnerCpu = cpuSeconds; view = v; }
+                        else { plainSeconds = clock.Elapsed.TotalSeconds; plainCpu = cpuSeconds; }
                     }
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{engine},{r},{tasks},{features},{answers.Count},{method},{plainSeconds:0.000},{learnerSeconds:0.000},{learnerSeconds - plainSeconds:0.000},{view!.Learner!.Status},{Load()}"));
+                        $"{engine},{r},{tasks},{features},{answers.Count},{method},{plainSeconds:0.000},{learnerSeconds:0.000},{learnerSeconds - plainSeconds:0.000},{learnerCpu - plainCpu:0.000},{view!.Learner!.Status},{Load()}"));
                 }
             }
             finally
