@@ -248,7 +248,8 @@ public sealed class ServiceLearnerTests(PostgresFixture postgres) : IDisposable
         using var server = new ServerProcess(Path.Combine(_dir, "data"));
         server.Start();
         using var admin = server.Client(server.AdminKey);
-        using var owner = server.Client((await admin.CreateRequesterAsync("owner")).Key);
+        var ownerKey = (await admin.CreateRequesterAsync("owner")).Key;
+        using var owner = server.Client(ownerKey);
         var project = await owner.CreateProjectAsync(new ProjectSpec
         {
             Name = "blobs", Classes = Classes, MinAnswers = 2, MaxAnswers = 2, Learner = new LearnerSpec { Dimension = Dimension, Method = "deepmf", Classifier = "linear" },
@@ -299,5 +300,13 @@ public sealed class ServiceLearnerTests(PostgresFixture postgres) : IDisposable
         Assert.Equal("task,label,p_a,p_b,p_c,entropy,answers,round", lines[0]);
         Assert.Equal(open.Items.Select(p => p.Task), lines.Skip(1).Select(l => l.Split(',')[0]));
         Assert.Equal(open.Items.Select(p => p.Entropy), lines.Skip(1).Select(l => double.Parse(l.Split(',')[5], CultureInfo.InvariantCulture)));
+
+        // The dashboard's rounds page says what the learner did.
+        var jar = new System.Net.CookieContainer();
+        using var http = new HttpClient(new HttpClientHandler { CookieContainer = jar, AllowAutoRedirect = false }) { BaseAddress = server.BaseAddress };
+        string signin = await http.GetStringAsync("ui/signin");
+        var signedIn = await http.PostAsync("ui/signin", new FormUrlEncodedContent([new("key", ownerKey), new("_token", DashboardBrowser.FormToken(signin))]));
+        Assert.Equal(System.Net.HttpStatusCode.Redirect, signedIn.StatusCode);
+        Assert.Contains($"Learner (deepmf), round 0: trained on {Answered} answered tasks; {Tasks} tasks predicted", await http.GetStringAsync($"ui/projects/{project.Id}/rounds"));
     }
 }
