@@ -127,7 +127,8 @@ internal static class Endpoints
             };
             long offset = Query(ctx, "offset", 0, 0, long.MaxValue);
             var format = Format(ctx);
-            int limit = (int)Query(ctx, "limit", format == OutputFormat.Csv ? 100_000 : 1000, 1, 100_000);
+            // CSV: every prediction from offset on unless a limit is asked for; JSON: pages.
+            int limit = format == OutputFormat.Csv && !ctx.Request.Query.ContainsKey("limit") ? int.MaxValue : (int)Query(ctx, "limit", 1000, 1, 100_000);
             var page = s.Predictions(caller, p, offset, limit, all);
             if (format == OutputFormat.Csv)
             {

@@ -118,9 +118,10 @@ public static class ServiceLearnJob
         }
         catch (OperationCanceledException) { throw; }
         catch (TallyUserException e) { return Fail(method, e.Message, matrix.TaskCount, clock); }
-        catch (Exception e) when (e is ArithmeticException or ArgumentException or InvalidOperationException or InvalidDataException or OutOfMemoryException)
+        catch (Exception e)
         {
-            // Not the user's doing, but a round must still close: the failure is reported on the round, not thrown.
+            // Not the user's doing (a bug, memory), but the round's labels and payments must not wait on the learner:
+            // the failure is reported on the round with its type, where the requester and the logs see it.
             return Fail(method, $"{e.GetType().Name}: {e.Message}", matrix.TaskCount, clock);
         }
     }
