@@ -17,6 +17,7 @@ namespace Tally.Bench;
 ///   learn  — one joint learning-from-crowds run (Max-MIG, Crowd Layer) on synthetic features; see LearningBench.
 ///   serve-load — the HTTP service under load (SQLite and PostgreSQL); see ServeLoad.
 ///   dashboard — page render times of the web dashboard on a 1M-answer project; see DashboardBench.
+///   service-learn — what the service's learner adds to a round close (paired with and without); see ServiceLearnBench.
 ///   bdn    — BenchmarkDotNet micro-benchmarks of the EM loop on 1M labels (statistically sound, slower).
 /// </summary>
 public static class Program
@@ -68,6 +69,7 @@ public static class Program
         }
         if (args.Length >= 1 && args[0] == "serve-load") return ServeLoad.Run(args).GetAwaiter().GetResult();
         if (args.Length >= 1 && args[0] == "dashboard") return DashboardBench.Run(args).GetAwaiter().GetResult();
+        if (args.Length >= 1 && args[0] == "service-learn") return ServiceLearnBench.Run(args).GetAwaiter().GetResult();
         if (args.Length >= 2 && args[0] == "learn") return LearningBench.Run(args);
         if (args.Length >= 3 && args[0] == "fuzz") return Fuzz(args);
         if (args.Length == 2 && args[0] == "read")

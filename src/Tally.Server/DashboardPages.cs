@@ -709,6 +709,14 @@ internal static class DashboardPages
         }
         h.Close("tbody").Close("table");
         if (spec.Budget is double b) h.El("p", $"Budget: payments are mapped to [0, {Html.Number(b)}] per worker and round.", ("class", "note"));
+        if (spec.Learner is { } learner)
+        {
+            // The learner's state at the latest close: what a requester needs to know before reading /predictions.
+            var last = closed.LastOrDefault(r => r.Learner is not null);
+            h.El("p", last?.Learner is not { } l ? $"Learner ({learner.Method}): a model is trained when a round with answers closes."
+                : l.Status == "trained" ? $"Learner ({l.Method}), round {last.Round}: trained on {Html.Count(l.TrainingTasks)} answered tasks; {Html.Count(l.Predicted)} tasks predicted (GET /projects/{project}/predictions ranks the unanswered ones, most uncertain first; /model is the file for tally predict)."
+                : $"Learner ({l.Method}), round {last.Round}: {l.Status} — {l.Message}", ("class", "note"));
+        }
 
         var round = closed.FirstOrDefault(r => r.Round == shown);
         if (round is null)

@@ -106,6 +106,46 @@ internal static class Endpoints
             }
             return Results.Json(answers, ServiceJson.Options);
         });
+        app.MapGet("/projects/{p}/model", (HttpContext ctx, TallyService s, string p) =>
+        {
+            var caller = Auth(ctx, s);
+            int? round = ctx.Request.Query.ContainsKey("round") ? (int)Query(ctx, "round", 0, 0, int.MaxValue) : null;
+            var model = s.Model(caller, p, round);
+            ctx.Response.Headers["X-Tally-Model-Round"] = model.Round.ToString(CultureInfo.InvariantCulture);
+            ctx.Response.Headers["X-Tally-Model-Method"] = model.Method;
+            ctx.Response.Headers["X-Tally-Model-Format"] = model.FormatVersion.ToString(CultureInfo.InvariantCulture);
+            return Results.File(model.Bytes, "application/octet-stream", $"model-round{model.Round}.tlm");
+        });
+        app.MapGet("/projects/{p}/predictions", (HttpContext ctx, TallyService s, string p) =>
+        {
+            var caller = Auth(ctx, s);
+            bool all = ctx.Request.Query["all"].ToString() switch
+            {
+                "" or "false" => false,
+                "true" => true,
+                var v => throw ApiException.BadRequest($"all must be true or false (got {Quote.Value(v)})"),
+            };
+            long offset = Query(ctx, "offset", 0, 0, long.MaxValue);
+            var format = Format(ctx);
+            // CSV: every prediction from offset on unless a limit is asked for; JSON: pages.
+            int limit = format == OutputFormat.Csv && !ctx.Request.Query.ContainsKey("limit") ? int.MaxValue : (int)Query(ctx, "limit", 1000, 1, 100_000);
+            var page = s.Predictions(caller, p, offset, limit, all);
+            if (format == OutputFormat.Csv)
+            {
+                var classes = s.Classes(caller, p);
+                var sb = new StringBuilder("task,label");
+                foreach (var c in classes) sb.Append(',').Append(CsvText.Escape("p_" + c));
+                sb.Append(",entropy,answers,round\n");
+                foreach (var x in page.Items)
+                {
+                    sb.Append(CsvText.Escape(x.Task)).Append(',').Append(CsvText.Escape(x.Label));
+                    foreach (var c in classes) sb.Append(',').Append(NumberFormat.Number(x.Probabilities[c]));
+                    sb.Append(',').Append(NumberFormat.Number(x.Entropy)).Append(',').Append(x.Answers).Append(',').Append(x.Round).Append('\n');
+                }
+                return Results.Text(sb.ToString(), "text/csv", Encoding.UTF8);
+            }
+            return Results.Json(page, ServiceJson.Options);
+        });
         app.MapGet("/projects/{p}/me", (HttpContext ctx, TallyService s, string p) => Results.Json(s.Me(Auth(ctx, s), p), ServiceJson.Options));
 
         app.MapPost("/projects/{p}/sharing", async (HttpContext ctx, TallyService s, string p) =>

@@ -221,28 +221,32 @@ public sealed partial class TallyService : IAsyncDisposable
         return _writes.Run((c, tx) =>
         {
             var p = Visible(c, tx, caller, project, workerAllowed: false, "upload tasks", lockRow: true);
+            var features = new string?[tasks.Count];
             foreach (var (t, i) in tasks.Select((t, i) => (t, i)))
+            {
                 if (t.Gold is not null && !p.Spec.Classes.Contains(t.Gold, StringComparer.Ordinal))
                     throw ApiException.Invalid($"task {i + 1} ({Quote.Value(t.Id)}): gold label {Quote.Value(t.Gold)} is not one of the project's classes");
+                features[i] = FeaturesText(p.Spec, t, i);
+            }
             int added = 0, unchanged = 0;
             long seq = p.Tasks;
-            var existing = new Dictionary<string, (string? Payload, string? Gold)>(StringComparer.Ordinal);
-            foreach (var (id, payload, gold) in c.QueryRows(tx, "SELECT task_id, payload, gold FROM tasks WHERE project_id = @p AND task_id {in}",
-                         tasks.Select(t => new object?[] { t.Id }).ToList(), r => (r.GetString(0), r.NullableString(1), r.NullableString(2)), ("p", p.Id)))
-                existing[id] = (payload, gold);
+            var existing = new Dictionary<string, (string? Payload, string? Gold, string? Features)>(StringComparer.Ordinal);
+            foreach (var (id, payload, gold, f) in c.QueryRows(tx, "SELECT task_id, payload, gold, features FROM tasks WHERE project_id = @p AND task_id {in}",
+                         tasks.Select(t => new object?[] { t.Id }).ToList(), r => (r.GetString(0), r.NullableString(1), r.NullableString(2), r.NullableString(3)), ("p", p.Id)))
+                existing[id] = (payload, gold, f);
             var inserts = new List<object?[]>();
-            foreach (var t in tasks)
+            foreach (var (t, i) in tasks.Select((t, i) => (t, i)))
             {
                 string? payload = t.Payload is { } json ? json.GetRawText() : null;
                 if (existing.TryGetValue(t.Id, out var there))
                 {
-                    if (there.Payload == payload && there.Gold == t.Gold) { unchanged++; continue; }
-                    throw ApiException.Conflict($"task {Quote.Value(t.Id)} exists already with another payload or gold label");
+                    if (there.Payload == payload && there.Gold == t.Gold && there.Features == features[i]) { unchanged++; continue; }
+                    throw ApiException.Conflict($"task {Quote.Value(t.Id)} exists already with another payload, gold label or features");
                 }
-                inserts.Add([p.Id, t.Id, seq++, payload, t.Gold, 0, 0]);
+                inserts.Add([p.Id, t.Id, seq++, payload, t.Gold, 0, 0, features[i]]);
                 added++;
             }
-            c.ExecuteRows(tx, "INSERT INTO tasks (project_id, task_id, seq, payload, gold, answers, load_count) {select}", inserts);
+            c.ExecuteRows(tx, "INSERT INTO tasks (project_id, task_id, seq, payload, gold, answers, load_count, features) {select}", inserts);
             c.Execute(tx, "UPDATE projects SET task_count = task_count + @n WHERE project_id = @p", ("n", added), ("p", p.Id));
             return new TasksAdded(added, unchanged, p.Tasks + added);
         });
@@ -803,7 +807,8 @@ public sealed partial class TallyService : IAsyncDisposable
         var workers = outcome.Payments.Select(x => x.Worker).Distinct(StringComparer.Ordinal).Count();
         var tasks = answers.Where(a => a.Round == round).Select(a => a.Task).Distinct(StringComparer.Ordinal).Count();
         var view = new RoundView(round, "closed", outcome.RoundAnswers, outcome.LateAnswers, tasks, workers, spec.Method, spec.Mechanism,
-            DateTimeOffset.FromUnixTimeMilliseconds(now), total, workers == 0 ? null : total / workers);
+            DateTimeOffset.FromUnixTimeMilliseconds(now), total, workers == 0 ? null : total / workers,
+            Learner: spec.Learner is null ? null : Learn(c, tx, p, round, answers, now));
         c.Execute(tx, "UPDATE rounds SET status = 'closed', closed_at = @t, summary = @s WHERE project_id = @p AND round = @r",
             ("t", now), ("s", JsonSerializer.Serialize(view, ServiceJson.Options)), ("p", p.Id), ("r", round));
         OpenRound(c, tx, p.Id, round + 1, spec, now);

@@ -22,7 +22,7 @@ internal static class TaskUploads
         return list;
     }
 
-    /// <summary>CSV with a header: <c>id</c>, optional <c>payload</c> (JSON) and <c>gold</c>.</summary>
+    /// <summary>CSV with a header: <c>id</c>, optional <c>payload</c> (JSON), <c>gold</c> and <c>features</c> (a JSON array of numbers, quoted).</summary>
     public static IReadOnlyList<TaskUpload> FromCsv(string text)
     {
         try
@@ -31,6 +31,7 @@ internal static class TaskUploads
             int id = csv.Column("id");
             int payload = csv.Header.ToList().FindIndex(h => string.Equals(h, "payload", StringComparison.OrdinalIgnoreCase));
             int gold = csv.Header.ToList().FindIndex(h => string.Equals(h, "gold", StringComparison.OrdinalIgnoreCase));
+            int features = csv.Header.ToList().FindIndex(h => string.Equals(h, "features", StringComparison.OrdinalIgnoreCase));
             var list = new List<TaskUpload>();
             while (csv.ReadChecked())
             {
@@ -41,7 +42,13 @@ internal static class TaskUploads
                     catch (JsonException) { throw ApiException.BadRequest($"line {csv.LineNumber}: the payload is not JSON"); }
                 }
                 string? g = gold >= 0 && csv.Field(gold).Length > 0 ? csv.Field(gold).ToString() : null;
-                list.Add(new TaskUpload(csv.Field(id).ToString(), pl, g));
+                double[]? f = null;
+                if (features >= 0 && csv.Field(features).Length > 0)
+                {
+                    try { f = JsonSerializer.Deserialize<double[]>(csv.Field(features).ToString()); }
+                    catch (JsonException) { throw ApiException.BadRequest($"line {csv.LineNumber}: the features are not a JSON array of numbers"); }
+                }
+                list.Add(new TaskUpload(csv.Field(id).ToString(), pl, g, f));
             }
             return list;
         }

@@ -31,9 +31,13 @@ public sealed class ServiceAccessTests : IDisposable
         var otherKey = await admin.CreateRequesterAsync("other");
         using var owner = server.Client(ownerKey.Key);
         using var other = server.Client(otherKey.Key);
-        var p = (await owner.CreateProjectAsync(new ProjectSpec { Name = "p", Classes = ["x", "y"], MinAnswers = 2, MaxAnswers = 2, Mechanism = "oa" })).Id;
+        // p has a learner (two features per task), so its round close trains a model to (not) read.
+        var p = (await owner.CreateProjectAsync(new ProjectSpec
+        {
+            Name = "p", Classes = ["x", "y"], MinAnswers = 2, MaxAnswers = 2, Mechanism = "oa", Learner = new LearnerSpec { Dimension = 2, Epochs = 5 },
+        })).Id;
         var q = (await other.CreateProjectAsync(new ProjectSpec { Name = "q", Classes = ["x", "y"] })).Id;
-        await owner.AddTasksAsync(p, [new("t1"), new("t2"), new("t3")]);
+        await owner.AddTasksAsync(p, [new("t1", Features: [0, 1]), new("t2", Features: [1, 0]), new("t3", Features: [1, 1])]);
         await other.AddTasksAsync(q, [new("u1")]);
         var alpha = await owner.CreateWorkerAsync(p, Alpha);
         var beta = await owner.CreateWorkerAsync(p, Beta);
@@ -62,7 +66,7 @@ public sealed class ServiceAccessTests : IDisposable
         [
             new("get project", HttpMethod.Get, $"projects/{p}", null),
             new("list projects", HttpMethod.Get, "projects", null),
-            new("upload tasks", HttpMethod.Post, $"projects/{p}/tasks", $$"""[{"id":"new-{{victim}}"}]"""),
+            new("upload tasks", HttpMethod.Post, $"projects/{p}/tasks", $$"""[{"id":"new-{{victim}}","features":[0.5,0.5]}]"""),
             new("create worker", HttpMethod.Post, $"projects/{p}/workers", $$"""{"name":"made-{{victim}}"}"""),
             new("list workers", HttpMethod.Get, $"projects/{p}/workers", null),
             new("assign", HttpMethod.Post, $"projects/{p}/assignments", "{}"),
@@ -77,6 +81,10 @@ public sealed class ServiceAccessTests : IDisposable
             new("payments", HttpMethod.Get, $"projects/{p}/payments", null),
             new("answers", HttpMethod.Get, $"projects/{p}/answers", null),
             new("me", HttpMethod.Get, $"projects/{p}/me", null),
+            new("model", HttpMethod.Get, $"projects/{p}/model", null),
+            new("model of round 0", HttpMethod.Get, $"projects/{p}/model?round=0", null),
+            new("predictions", HttpMethod.Get, $"projects/{p}/predictions", null),
+            new("predictions csv", HttpMethod.Get, $"projects/{p}/predictions?format=csv&all=true", null),
             new("create requester", HttpMethod.Post, "requesters", $$"""{"name":"req-{{victim}}"}"""),
             new("revoke worker", HttpMethod.Post, $"principals/{{VICTIM}}/revoke", null),
             new("open sharing", HttpMethod.Post, $"projects/{p}/sharing", """{"agents":5,"sigma":1,"cost":0.01}"""),
@@ -102,6 +110,10 @@ public sealed class ServiceAccessTests : IDisposable
             ["payments"] =             [401, 401, 401, 404, 200, 404, 200, 200],
             ["answers"] =              [401, 401, 401, 404, 200, 404, 200, 200],
             ["me"] =                   [401, 401, 401, 404, 200, 404, 403, 403],
+            ["model"] =                [401, 401, 401, 404, 403, 404, 200, 200],
+            ["model of round 0"] =     [401, 401, 401, 404, 403, 404, 200, 200],
+            ["predictions"] =          [401, 401, 401, 404, 403, 404, 200, 200],
+            ["predictions csv"] =      [401, 401, 401, 404, 403, 404, 200, 200],
             ["create requester"] =     [401, 401, 401, 403, 403, 403, 403, 201],
             ["revoke worker"] =        [401, 401, 401, 403, 403, 404, 204, 204],
             ["open sharing"] =         [401, 401, 401, 404, 403, 404, 201, 201],

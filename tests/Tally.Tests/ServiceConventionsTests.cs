@@ -27,7 +27,7 @@ public sealed class ServiceConventionsTests : IDisposable
         using var doc = JsonDocument.Parse(body);
         var paths = doc.RootElement.GetProperty("paths").EnumerateObject().Select(p => p.Name).ToHashSet();
         foreach (var route in new[] { "/projects", "/projects/{p}/tasks", "/projects/{p}/assignments", "/projects/{p}/answers", "/projects/{p}/rounds/{r}/close",
-                     "/projects/{p}/labels", "/projects/{p}/payments", "/projects/{p}/me", "/requesters", "/healthz" })
+                     "/projects/{p}/labels", "/projects/{p}/payments", "/projects/{p}/me", "/projects/{p}/model", "/projects/{p}/predictions", "/requesters", "/healthz" })
             Assert.Contains(route, paths);
 
         // Every response names its request, and the log line of that request carries the same id.

@@ -106,6 +106,9 @@ public sealed class Database : IDisposable
     /// <summary>The engine's type for a double column.</summary>
     public string DoubleType => Engine == Engine.Sqlite ? "REAL" : "DOUBLE PRECISION";
 
+    /// <summary>The engine's type for a bytes column (model files).</summary>
+    public string BlobType => Engine == Engine.Sqlite ? "BLOB" : "BYTEA";
+
     /// <summary>Whether <paramref name="e"/> is a unique-constraint violation.</summary>
     public static bool IsUniqueViolation(Exception e) =>
         e is SqliteException { SqliteErrorCode: 19 } || e is PostgresException { SqlState: "23505" };

@@ -8,7 +8,7 @@ namespace Tally.Server.Storage;
 /// </summary>
 public static class Migrations
 {
-    /// <summary>The migrations, oldest first: version and statements (<c>{double}</c> is the engine's double type).</summary>
+    /// <summary>The migrations, oldest first: version and statements (<c>{double}</c> and <c>{blob}</c> are the engine's double and bytes types).</summary>
     public static IReadOnlyList<(int Version, string[] Statements)> All { get; } =
     [
         (1,
@@ -119,6 +119,24 @@ public static class Migrations
             // the rounds page can show γ; null for mechanisms without per-report peer rewards.
             "ALTER TABLE payments ADD COLUMN optimal {double} NULL",
         ]),
+        (5,
+        [
+            // The learner (projects with a learner spec): each task's features (a JSON array of numbers), the model each
+            // round close trained (tally learn's file, versioned by its format version), and the latest model's
+            // predictions, walked most uncertain first.
+            "ALTER TABLE tasks ADD COLUMN features TEXT NULL",
+            """
+            CREATE TABLE models (
+              project_id TEXT NOT NULL, round INTEGER NOT NULL, method TEXT NOT NULL, format_version INTEGER NOT NULL,
+              model {blob} NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (project_id, round))
+            """,
+            """
+            CREATE TABLE predictions (
+              project_id TEXT NOT NULL, task_id TEXT NOT NULL, round INTEGER NOT NULL, label TEXT NOT NULL,
+              probabilities TEXT NOT NULL, entropy {double} NOT NULL, PRIMARY KEY (project_id, task_id))
+            """,
+            "CREATE INDEX predictions_entropy ON predictions (project_id, entropy DESC, task_id)",
+        ]),
     ];
 
     /// <summary>The newest schema version this program knows.</summary>
@@ -158,7 +176,7 @@ public static class Migrations
         {
             using var tx = db.BeginWrite(c);
             if (c.Scalar(tx, "SELECT version FROM schema_migrations WHERE version = @v", ("v", version)) is not null) { tx.Rollback(); continue; }
-            foreach (var statement in statements) c.Execute(tx, statement.Replace("{double}", db.DoubleType, StringComparison.Ordinal));
+            foreach (var statement in statements) c.Execute(tx, statement.Replace("{double}", db.DoubleType, StringComparison.Ordinal).Replace("{blob}", db.BlobType, StringComparison.Ordinal));
             c.Execute(tx, "INSERT INTO schema_migrations (version, applied_at) VALUES (@v, @t)", ("v", version), ("t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
             tx.Commit();
             applied.Add(version);

@@ -10,7 +10,8 @@ namespace Tally.Learning;
 public sealed record LearnedModel
 {
     private const uint Magic = 0x4D4C4C54; // "TLLM"
-    private const int FormatVersion = 1;
+    /// <summary>The version of the file layout <see cref="Save(Stream)"/> writes (and the only one <see cref="Load(Stream)"/> reads).</summary>
+    public const int FormatVersion = 1;
 
     /// <summary>Method that trained the classifier.</summary>
     public required string Method { get; init; }

@@ -100,6 +100,12 @@ public sealed record ProjectSpec
     /// (null = rounds close only when asked). A round with no answers at its deadline stays open for another length.
     /// </summary>
     public double? RoundSeconds { get; init; }
+    /// <summary>
+    /// A classifier trained at every round close on the tasks' <see cref="TaskUpload.Features"/> and the crowd's
+    /// answers, whose predictions rank the unanswered tasks by uncertainty (null = no learner; every task of a project
+    /// with a learner must bring features).
+    /// </summary>
+    public LearnerSpec? Learner { get; init; }
 
     /// <summary>The problems of this spec, by field (empty when valid).</summary>
     public IReadOnlyList<(string Field, string Problem)> Problems()
@@ -138,15 +144,69 @@ public sealed record ProjectSpec
             try { Mechanisms.Reputation.DecayFunctions.Parse(Decay); }
             catch (TallyUserException e) { p.Add(("decay", e.Message)); }
         }
+        if (Learner is not null) p.AddRange(Learner.Problems().Select(x => ("learner." + x.Field, x.Problem)));
         return p;
     }
+}
+
+/// <summary>
+/// A project's learner: a learning-from-crowds method of <c>tally learn</c> trained on the answered tasks' features
+/// and all the answers at each round close. Null settings keep the method's defaults (the catalog's, as <c>tally
+/// learn</c> uses them).
+/// </summary>
+public sealed record LearnerSpec
+{
+    /// <summary>Features per task: every task uploaded to the project carries exactly this many finite numbers.</summary>
+    public required int Dimension { get; init; }
+    /// <summary>Learning-from-crowds method, any of <c>tally learn --method</c> (the catalog's default, <c>maxmig</c>).</summary>
+    public string Method { get; init; } = Catalogs.CrowdLearnerCatalog.Default.Name;
+    /// <summary>Classifier: <c>linear</c> or <c>mlp:WIDTH[,WIDTH…]</c> (null = the method's default).</summary>
+    public string? Classifier { get; init; }
+    /// <summary>Training epochs (per round for the alternating methods; null = the method's default).</summary>
+    public int? Epochs { get; init; }
+    /// <summary>Adam step of the classifier (null = the method's default).</summary>
+    public double? LearningRate { get; init; }
+    /// <summary>Seed of the training (null = the project's seed).</summary>
+    public int? Seed { get; init; }
+
+    /// <summary>The largest <see cref="Dimension"/> accepted.</summary>
+    public const int MaxDimension = 100_000;
+
+    /// <summary>The problems of this learner spec, by field (empty when valid).</summary>
+    public IReadOnlyList<(string Field, string Problem)> Problems()
+    {
+        var p = new List<(string, string)>();
+        if (Dimension < 1 || Dimension > MaxDimension) p.Add(("dimension", $"must be in 1..{MaxDimension}"));
+        if (Catalogs.CrowdLearnerCatalog.Find(Method ?? "") is null)
+            p.Add(("method", $"unknown method {Quote.Value(Method)} (known: {string.Join(", ", Catalogs.CrowdLearnerCatalog.All.Select(m => m.Name))})"));
+        if (Classifier is not null)
+        {
+            try { Learning.ModelSpec.HiddenLayers(Classifier, "classifier"); }
+            catch (InvalidOptionException e) { p.Add(("classifier", e.Problem)); }
+        }
+        if (Epochs is int e0 && (e0 < 1 || e0 > 10_000)) p.Add(("epochs", "must be in 1..10000"));
+        if (LearningRate is double lr && !(lr > 0 && lr <= 1)) p.Add(("learningRate", "must be in (0, 1]"));
+        return p;
+    }
+
+    /// <summary>The library's settings for this spec (<paramref name="projectSeed"/> when <see cref="Seed"/> is null); valid specs only.</summary>
+    public Catalogs.LearnerSettings Settings(int projectSeed) => new()
+    {
+        Hidden = Classifier is null ? null : Learning.ModelSpec.HiddenLayers(Classifier, "classifier"),
+        Epochs = Epochs,
+        LearningRate = LearningRate,
+        Seed = Seed ?? projectSeed,
+    };
 }
 
 /// <summary>A project as its owner sees it.</summary>
 public sealed record ProjectView(string Id, string Owner, ProjectSpec Spec, int CurrentRound, long Tasks, long Answers, DateTimeOffset Created);
 
-/// <summary>One task to upload: an id, an opaque JSON payload shown to workers, and optionally a gold label.</summary>
-public sealed record TaskUpload(string Id, JsonElement? Payload = null, string? Gold = null);
+/// <summary>
+/// One task to upload: an id, an opaque JSON payload shown to workers, optionally a gold label, and — in a project with
+/// a <see cref="ProjectSpec.Learner"/>, required there — its feature vector (<see cref="LearnerSpec.Dimension"/> finite numbers).
+/// </summary>
+public sealed record TaskUpload(string Id, JsonElement? Payload = null, string? Gold = null, IReadOnlyList<double>? Features = null);
 
 /// <summary>What a task upload did.</summary>
 /// <param name="Added">New tasks.</param>
@@ -185,7 +245,28 @@ public sealed record AnswerAcks(IReadOnlyList<AnswerAck> Answers);
 /// round closes by itself (projects with <see cref="ProjectSpec.RoundSeconds"/>; null otherwise).
 /// </summary>
 public sealed record RoundView(int Round, string Status, int Answers, int LateAnswers, int Tasks, int Workers, string? Method, string? Mechanism,
-    DateTimeOffset? Closed, double? TotalPaid, double? MeanPayment, DateTimeOffset? Due = null);
+    DateTimeOffset? Closed, double? TotalPaid, double? MeanPayment, DateTimeOffset? Due = null, LearnerStatus? Learner = null);
+
+/// <summary>What the project's learner did at a round close (null on rounds of projects without a learner).</summary>
+/// <param name="Status"><c>trained</c> (a model and predictions were stored), <c>skipped</c> (nothing to train on yet) or
+/// <c>failed</c> (the round closed all the same; the previous model, if any, stays the latest).</param>
+/// <param name="Message">Why it was skipped or failed (null when trained).</param>
+/// <param name="Method">The learning-from-crowds method.</param>
+/// <param name="TrainingTasks">Answered tasks it was trained on.</param>
+/// <param name="Predicted">Tasks it predicted (every task of the project).</param>
+public sealed record LearnerStatus(string Status, string? Message, string Method, int TrainingTasks, int Predicted);
+
+/// <summary>
+/// A task's class probabilities under the project's latest model, and their entropy (nats): the higher, the more
+/// uncertain the model is — the tasks most worth asking about next.
+/// </summary>
+/// <param name="Task">The task.</param>
+/// <param name="Label">The most probable class.</param>
+/// <param name="Entropy">−Σ p log p over the classes, in nats (0 = certain; log K = uniform).</param>
+/// <param name="Probabilities">Probability per class.</param>
+/// <param name="Answers">Answers the task has now.</param>
+/// <param name="Round">The round whose close trained the model.</param>
+public sealed record PredictionView(string Task, string Label, double Entropy, IReadOnlyDictionary<string, double> Probabilities, int Answers, int Round);
 
 /// <summary>A task's inferred label, with the columns of <c>labels.csv</c>.</summary>
 public sealed record LabelView(string Task, string Label, double Confidence, IReadOnlyDictionary<string, double> Probabilities);

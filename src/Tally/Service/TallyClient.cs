@@ -155,6 +155,29 @@ public sealed class TallyClient : IDisposable
     /// <summary><c>GET /projects/{p}/me</c> (worker): own answers count, payments and reputation.</summary>
     public Task<WorkerSelf> MeAsync(string project, CancellationToken ct = default) => Send<WorkerSelf>(HttpMethod.Get, P(project) + "/me", null, ct);
 
+    /// <summary>
+    /// <c>GET /projects/{p}/model[?round=R]</c> (owner): the model file trained at the latest round close (or at round
+    /// <paramref name="round"/>'s), in <c>tally learn</c>'s format — save it as <c>model.tlm</c> for <c>tally predict</c>.
+    /// </summary>
+    public async Task<byte[]> ModelAsync(string project, int? round = null, CancellationToken ct = default)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, $"{P(project)}/model{(round is int r ? $"?round={r}" : "")}");
+        using var response = await _http.SendAsync(request, ct).ConfigureAwait(false);
+        await ThrowIfProblem(response, ct).ConfigureAwait(false);
+        return await response.Content.ReadAsByteArrayAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// <c>GET /projects/{p}/predictions</c> (owner), one page: the latest model's predictions of the unanswered tasks,
+    /// most uncertain (highest entropy) first — the tasks to ask about next; <paramref name="all"/> = every task.
+    /// </summary>
+    public Task<Page<PredictionView>> PredictionsAsync(string project, long offset = 0, int limit = 1000, bool all = false, CancellationToken ct = default) =>
+        Send<Page<PredictionView>>(HttpMethod.Get, $"{P(project)}/predictions?offset={offset}&limit={limit}{(all ? "&all=true" : "")}", null, ct);
+
+    /// <summary><c>GET /projects/{p}/predictions?format=csv</c> (owner): <c>task,label,p_&lt;class&gt;…,entropy,answers,round</c>, in the JSON pages' order.</summary>
+    public Task<string> PredictionsCsvAsync(string project, bool all = false, CancellationToken ct = default) =>
+        Send<string>(HttpMethod.Get, $"{P(project)}/predictions?format=csv{(all ? "&all=true" : "")}", null, ct);
+
     /// <summary><c>POST /projects/{p}/sharing</c> (owner): a data-sharing session.</summary>
     public Task<SharingView> CreateSharingAsync(string project, SharingSpec spec, CancellationToken ct = default) =>
         Send<SharingView>(HttpMethod.Post, P(project) + "/sharing", spec, ct);
