@@ -217,10 +217,11 @@ public sealed class MaxMigModel
 /// on: without answers g(y) = p carries no signal. h is trained with its own optimiser through
 /// <see cref="IDifferentiableClassifier.TrainStep"/>; W_m (and p) with Adam at <see cref="JointLearnerOptions.LearningRate"/>.
 /// Single-threaded with a fixed summation order, so a seed fixes every bit of the result.
-/// Limitation: with many answers per task, eq. (2) can start g saturated (score gaps of tens of nats), where
-/// ∂g/∂W vanishes and W stays at its initialisation. For instance 10 juniors copying one senior (the paper's
-/// correlated-mistakes case, made extreme) count that senior 11 times: h still learns the truth (≈ 99 % on a toy
-/// problem) but g, and with it ζ, stays at majority-vote accuracy; use h (<see cref="MaxMigResult.ClassifierPosteriors"/>) there.
+/// Limitation: eq. (2) builds Q from every expert's votes, so experts who copy another dominate it: the start makes the
+/// copied expert look reliable where he guesses and the others look unreliable there, and training settles at a
+/// stationary point of lower MIG (g is not saturated there: on paper 001's correlated-mistakes crowd the median
+/// top-two score gap at the start is about 4 nats). <see cref="MaxMigOptions.Restarts"/> adds a start with near-identical
+/// workers merged into one voter and keeps the run of highest training MIG.
 /// </remarks>
 public sealed class MaxMig : ICrowdLearner
 {
