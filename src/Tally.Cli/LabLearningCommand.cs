@@ -19,7 +19,7 @@ internal static class LabLearningCommand
         var model = new Option<string?>("--classifier") { Description = "Classifier for every method: linear or mlp:WIDTH[,…] (default: each method's own)." };
         var learningRate = new Option<double?>("--learning-rate") { Description = "Adam step of every classifier (default: each method's own)." };
         var epochs = new Option<int?>("--epochs", "-e") { Description = "Epochs (per round for alternating methods; default: each method's own)." };
-        var restarts = new Option<int?>("--restarts") { Description = "Label-free restarts of the methods that have them (" + string.Join(", ", CrowdLearnerCatalog.All.Where(m => m.HasRestarts).Select(m => $"{m.Name}: highest {m.SelectionCriterion}")) + "); the others train once. Default 1 (no restarts)." };
+        var restarts = new Option<int?>("--restarts") { Description = "Label-free restarts of the methods that have them (" + string.Join(", ", CrowdLearnerCatalog.All.Where(m => m.HasRestarts).Select(m => $"{m.Name}: highest {m.SelectionCriterion}")) + $"); the others train once. Default {new RestartOptions().Count} (no restarts)." };
         var trainCount = new Option<int?>("--train") { Description = $"Fashion-MNIST settings: training items (default {defaults.TrainItems})." };
         var testCount = new Option<int?>("--test") { Description = $"Fashion-MNIST settings: test items (default {defaults.TestItems})." };
         var outDir = CommonOptions.Out($"{LearningLabJob.ResultsTable}.csv or .json (setting,method,seed,test_accuracy,train_accuracy) and learning.png");

@@ -23,7 +23,7 @@ internal static class LearnCommand
         var model = new Option<string?>("--classifier") { Description = "Classifier: linear (softmax regression) or mlp:WIDTH[,WIDTH…] (ReLU MLP); default: the method's (see above)." };
         var learningRate = new Option<double?>("--learning-rate") { Description = "Adam step of the classifier; default: the method's." };
         var epochs = new Option<int?>("--epochs", "-e") { Description = "Training epochs (per round for the alternating methods); default: the method's." };
-        var restarts = new Option<int?>("--restarts") { Description = "Label-free restarts (" + string.Join(", ", CrowdLearnerCatalog.All.Where(m => m.HasRestarts).Select(m => $"{m.Name}: keep the highest {m.SelectionCriterion}")) + "); default 1 (one run)." };
+        var restarts = new Option<int?>("--restarts") { Description = "Label-free restarts (" + string.Join(", ", CrowdLearnerCatalog.All.Where(m => m.HasRestarts).Select(m => $"{m.Name}: keep the highest {m.SelectionCriterion}")) + $"); default {new RestartOptions().Count} (one run)." };
         var seed = CommonOptions.Seed("Seed for initialisation, shuffling and dropout.");
         var outDir = CommonOptions.Out($"{LearnJob.ModelFile}, the tables {LearnJob.PredictionsTable}, {LearnJob.PosteriorsTable} and {LearnJob.EpochsTable} (.csv or .json) and learning-curve.png");
         var outFormat = CommonOptions.Format();
