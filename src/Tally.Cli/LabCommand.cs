@@ -22,6 +22,7 @@ internal static class LabCommand
         cmd.Add(PeerLabCommands.CreateEdx(ctx));
         cmd.Add(PeerLabCommands.CreateGap(ctx));
         cmd.Add(LabLearningCommand.Create(ctx));
+        cmd.Add(LabMaxMigTableCommand.Create(ctx));
         cmd.Add(LabPairwiseCommand.Create(ctx));
         return cmd;
     }

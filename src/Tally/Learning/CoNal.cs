@@ -118,7 +118,7 @@ public sealed class CoNal : ICrowdLearner
             Options.NormaliseInstanceEmbedding, Options.InitialDiagonal, Seeding.Random(Options.Seed, 2));
         var losses = JointTraining.TrainWithLayer(answers, train, net, layers.Parameters,
             (rows, probs, dP, grad) => layers.Evaluate(answers, rows, probs, dP, grad),
-            Options.LearningRate, Options.Seed, Options.Epochs, Options.BatchSize, progress, cancellationToken);
+            Options.LearningRate, Options.Seed, Options.Epochs, Options.BatchSize, Options.DropPartialBatch, progress, cancellationToken);
 
         return new CrowdLearningResult
         {

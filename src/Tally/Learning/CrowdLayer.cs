@@ -52,7 +52,7 @@ public sealed class CrowdLayer : ICrowdLearner
         var layer = new CrowdLayerMatrices(answers.WorkerCount, k);
         var losses = JointTraining.TrainWithLayer(answers, train, net, layer.Weights,
             (rows, probs, dP, grad) => layer.Evaluate(answers, rows, probs, dP, grad),
-            Options.LearningRate, Options.Seed, Options.Epochs, Options.BatchSize, progress, cancellationToken);
+            Options.LearningRate, Options.Seed, Options.Epochs, Options.BatchSize, Options.DropPartialBatch, progress, cancellationToken);
 
         return new CrowdLearningResult
         {

@@ -18,6 +18,12 @@ public sealed record DenseNetworkOptions
     /// <summary>Rows per mini-batch (the last batch of an epoch may be smaller). Default 64.</summary>
     public int BatchSize { get; init; } = 64;
 
+    /// <summary>
+    /// Skip each epoch's last batch when it is shorter than <see cref="BatchSize"/> (PyTorch's <c>drop_last</c>); a
+    /// training option only, not stored with the model. Default false.
+    /// </summary>
+    public bool DropPartialBatch { get; init; }
+
     /// <summary>Adam step size. Default 1e-3 (Kingma and Ba's default).</summary>
     public double LearningRate { get; init; } = 1e-3;
 
@@ -220,6 +226,7 @@ public sealed class DenseNetwork : IDifferentiableClassifier
             for (int start = 0; start < nTrain; start += batch)
             {
                 int count = Math.Min(batch, nTrain - start);
+                if (Options.DropPartialBatch && count < batch) break;
                 double batchWeight = 0;
                 for (int b = 0; b < count; b++) batchWeight += w[train[start + b]];
                 if (!(batchWeight > 0)) continue; // nothing to learn from an all-zero-weight batch

@@ -20,7 +20,7 @@ internal static class JointTraining
     /// <paramref name="seed"/> (stream 1 shuffles the batches).
     /// </summary>
     public static ImmutableArray<double> TrainWithLayer(Tally.Core.LabelMatrix answers, int[] train, IDifferentiableClassifier classifier,
-        double[] parameters, LayerLoss layerLoss, double learningRate, int seed, int epochs, int batchSize,
+        double[] parameters, LayerLoss layerLoss, double learningRate, int seed, int epochs, int batchSize, bool dropPartialBatch,
         IProgress<EpochReport>? progress, CancellationToken cancellationToken)
     {
         var adam = new AdamOptimizer(parameters.Length, learningRate);
@@ -36,7 +36,7 @@ internal static class JointTraining
             dP.Clear();
             return double.NaN; // the classifier skips a step with a non-finite loss
         };
-        return RunEpochs(train, rng, epochs, batchSize, 1, classifier, loss, () => finite, rows =>
+        return RunEpochs(train, rng, epochs, batchSize, 1, dropPartialBatch, classifier, loss, () => finite, rows =>
         {
             adam.Step(parameters, grad);
             int batchAnswers = 0;
@@ -48,9 +48,10 @@ internal static class JointTraining
     /// <summary>
     /// The epoch loop every end-to-end learner shares: shuffle the training tasks, step the classifier on each
     /// mini-batch with <paramref name="loss"/>, then (when <paramref name="lastLossFinite"/> says the loss was finite)
-    /// step the crowd-side parameters; report each epoch's weighted mean loss (0 if every batch overflowed).
+    /// step the crowd-side parameters; report each epoch's weighted mean loss (0 if every batch overflowed). With
+    /// <paramref name="dropPartialBatch"/>, a last batch shorter than <paramref name="batchSize"/> is skipped.
     /// </summary>
-    public static ImmutableArray<double> RunEpochs(int[] train, Random rng, int epochs, int batchSize, int minimumBatch,
+    public static ImmutableArray<double> RunEpochs(int[] train, Random rng, int epochs, int batchSize, int minimumBatch, bool dropPartialBatch,
         IDifferentiableClassifier classifier, BatchLoss loss, Func<bool> lastLossFinite, CrowdStep crowdStep,
         IProgress<EpochReport>? progress, CancellationToken cancellationToken)
     {
@@ -62,7 +63,8 @@ internal static class JointTraining
             for (int start = 0; start < train.Length;)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                int count = BatchLength(start, train.Length, batchSize, minimumBatch);
+                int count = dropPartialBatch ? Math.Min(batchSize, train.Length - start) : BatchLength(start, train.Length, batchSize, minimumBatch);
+                if (dropPartialBatch && count < batchSize && start > 0) break;
                 var rows = train.AsSpan(start, count);
                 double value = classifier.TrainStep(rows, loss);
                 if (lastLossFinite())

@@ -86,6 +86,13 @@ public abstract record JointLearnerOptions
     /// <summary>Tasks per mini-batch (a remainder too small for a batch joins the previous one). Default 64.</summary>
     public int BatchSize { get; init; } = 64;
 
+    /// <summary>
+    /// Skip each epoch's last, partial batch instead of training on it (PyTorch's <c>drop_last</c>, which the Max-MIG
+    /// authors' scripts set; the shuffle changes which tasks it leaves out). Default false: every task counts in every
+    /// epoch, which matters when there are only a few hundred tasks.
+    /// </summary>
+    public bool DropPartialBatch { get; init; }
+
     /// <summary>Adam step size of the crowd-side parameters (not the classifier's: that is <c>Network.LearningRate</c>). Default 1e-3, Adam's default.</summary>
     public double LearningRate { get; init; } = 1e-3;
 

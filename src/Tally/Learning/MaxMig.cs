@@ -337,7 +337,7 @@ public sealed class MaxMig : ICrowdLearner
         };
 
         // Batches whose bound overflowed are skipped, and the epoch's loss is the mean over the others.
-        var losses = JointTraining.RunEpochs(train, rng, Options.Epochs, Options.BatchSize, 2, h, loss, () => finite, rows =>
+        var losses = JointTraining.RunEpochs(train, rng, Options.Epochs, Options.BatchSize, 2, Options.DropPartialBatch, h, loss, () => finite, rows =>
         {
             wAdam.Step(g.Weights, gradW);
             if (Options.LearnPrior) pAdam.Step(g.Phi, gradPhi);
