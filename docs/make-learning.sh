@@ -27,6 +27,21 @@ for c in independent naive-majority correlated; do
   done
 done
 
+# Label-free restarts (Max-MIG: highest training MIG), 4 runs per seed, same settings; learning-restarts.csv has every
+# run's start, criterion, consistency and accuracies. EM's restarts (highest log-likelihood) on the correlated (H) crowd.
+for c in independent naive-majority correlated; do
+  for e in H L; do
+    d="$out/restarts-$c-$e"
+    mkdir -p "$d"
+    tally lab learning --setting "experts:$c:$e" --classifier linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 3 \
+      --methods maxmig --restarts 4 --out "$d" | tee "$d/table.txt"
+  done
+done
+d="$out/restarts-em-correlated-H"
+mkdir -p "$d"
+tally lab learning --setting experts:correlated:H --classifier linear --learning-rate 0.001 --train 1000 --test 1000 --seeds 3 \
+  --methods em --restarts 4 --out "$d" | tee "$d/table.txt"
+
 # deepBP vs deepMF (paper 003 §4.1): one-coin Beta(2,1) workers on a (3,4)-regular graph plus 2 extreme spammers,
 # Fashion-MNIST pullover vs coat, 1,000 training items, 10 seeds (a fresh crowd each).
 mkdir -p "$out/sparse"

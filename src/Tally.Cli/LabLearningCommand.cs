@@ -19,6 +19,7 @@ internal static class LabLearningCommand
         var model = new Option<string?>("--classifier") { Description = "Classifier for every method: linear or mlp:WIDTH[,…] (default: each method's own)." };
         var learningRate = new Option<double?>("--learning-rate") { Description = "Adam step of every classifier (default: each method's own)." };
         var epochs = new Option<int?>("--epochs", "-e") { Description = "Epochs (per round for alternating methods; default: each method's own)." };
+        var restarts = new Option<int?>("--restarts") { Description = "Label-free restarts of the methods that have them (" + string.Join(", ", CrowdLearnerCatalog.All.Where(m => m.HasRestarts).Select(m => $"{m.Name}: highest {m.SelectionCriterion}")) + $"); the others train once. Default {new RestartOptions().Count} (no restarts)." };
         var trainCount = new Option<int?>("--train") { Description = $"Fashion-MNIST settings: training items (default {defaults.TrainItems})." };
         var testCount = new Option<int?>("--test") { Description = $"Fashion-MNIST settings: test items (default {defaults.TestItems})." };
         var outDir = CommonOptions.Out($"{LearningLabJob.ResultsTable}.csv or .json (setting,method,seed,test_accuracy,train_accuracy) and learning.png");
@@ -33,7 +34,7 @@ internal static class LabLearningCommand
               tally lab learning --setting experts:naive-majority:H --classifier linear --seeds 3
               tally lab learning --setting sparse:5 --methods deepmf,deepbp --seeds 10
             """)
-        { setting, methods, seeds, model, learningRate, epochs, trainCount, testCount, outDir, outFormat };
+        { setting, methods, seeds, model, learningRate, epochs, restarts, trainCount, testCount, outDir, outFormat };
         cmd.SetAction(p =>
         {
             string chosen = p.GetValue(setting) ?? defaults.Setting;
@@ -53,6 +54,7 @@ internal static class LabLearningCommand
                     Hidden = p.GetValue(model) is { } spec ? ModelSpec.HiddenLayers(spec) : null,
                     Epochs = p.GetValue(epochs),
                     LearningRate = p.GetValue(learningRate),
+                    Restarts = p.GetValue(restarts),
                 },
                 TrainItems = p.GetValue(trainCount) ?? defaults.TrainItems,
                 TestItems = p.GetValue(testCount) ?? defaults.TestItems,
@@ -67,6 +69,10 @@ internal static class LabLearningCommand
             foreach (var c in o.Cells)
                 table.AddRow(c.Method, $"{100 * c.TestMean:0.00} ± {100 * c.TestSd:0.00}", $"{100 * c.TrainMean:0.00} ± {100 * c.TrainSd:0.00}", c.Seconds.ToString("0.0", CultureInfo.InvariantCulture));
             ctx.Out.Write(table);
+            foreach (var c in o.Cells)
+                if (c.Restarts is { } runs && c.SelectedMostAccurate is int best)
+                    ctx.Out.WriteLine($"{c.Method}: {runs[0].Summary.Runs.Length} restarts, kept the highest {CrowdLearnerCatalog.Get(c.Method).SelectionCriterion}; " +
+                        $"the kept run is also the most accurate on the test tasks in {best} of {runs.Length} seeds");
             if (request.OutputDirectory is { } dir)
             {
                 string png = Path.Combine(dir, "learning.png");

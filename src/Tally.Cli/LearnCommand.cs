@@ -23,6 +23,7 @@ internal static class LearnCommand
         var model = new Option<string?>("--classifier") { Description = "Classifier: linear (softmax regression) or mlp:WIDTH[,WIDTH…] (ReLU MLP); default: the method's (see above)." };
         var learningRate = new Option<double?>("--learning-rate") { Description = "Adam step of the classifier; default: the method's." };
         var epochs = new Option<int?>("--epochs", "-e") { Description = "Training epochs (per round for the alternating methods); default: the method's." };
+        var restarts = new Option<int?>("--restarts") { Description = "Label-free restarts (" + string.Join(", ", CrowdLearnerCatalog.All.Where(m => m.HasRestarts).Select(m => $"{m.Name}: keep the highest {m.SelectionCriterion}")) + $"); default {new RestartOptions().Count} (one run)." };
         var seed = CommonOptions.Seed("Seed for initialisation, shuffling and dropout.");
         var outDir = CommonOptions.Out($"{LearnJob.ModelFile}, the tables {LearnJob.PredictionsTable}, {LearnJob.PosteriorsTable} and {LearnJob.EpochsTable} (.csv or .json) and learning-curve.png");
         var outFormat = CommonOptions.Format();
@@ -43,7 +44,7 @@ internal static class LearnCommand
               tally learn --answers answers.csv --features features.csv --test-features test.csv --method deepbp --classifier linear --out runs/bp
               tally predict runs/bp/model.tlm new-features.csv --out new-labels/
             """)
-        { answers, features, testFeatures, testTruth, truth, dataset, method, model, epochs, learningRate, seed, outDir, outFormat, format, ids, testIds };
+        { answers, features, testFeatures, testTruth, truth, dataset, method, model, epochs, learningRate, restarts, seed, outDir, outFormat, format, ids, testIds };
         answerFormat.AddTo(cmd);
         cmd.SetAction(p =>
         {
@@ -66,6 +67,7 @@ internal static class LearnCommand
                     Epochs = p.GetValue(epochs),
                     LearningRate = p.GetValue(learningRate),
                     Seed = p.GetValue(seed),
+                    Restarts = p.GetValue(restarts),
                 },
                 OutputDirectory = p.GetValue(outDir),
                 OutputFormat = CommonOptions.ReadFormat(p, outFormat, p.GetValue(outDir)),
@@ -82,6 +84,13 @@ internal static class LearnCommand
             t.AddRow("features / classes", $"{o.Features.Dimension:N0} / {o.Answers.ClassCount}");
             t.AddRow("model", Markup.Escape(ModelSpec.Describe(o.Hidden)));
             t.AddRow("epochs run", o.Epochs.Length.ToString(CultureInfo.InvariantCulture));
+            if (o.Result.Restarts is { } r)
+            {
+                var kept = r.Runs[r.Selected];
+                t.AddRow("restarts", $"{r.Runs.Length} ({r.MergedWorkers} workers merged into groups)");
+                t.AddRow($"kept run (highest {Markup.Escape(o.Method.SelectionCriterion ?? "criterion")})",
+                    $"{r.Selected} ({kept.Start.ToString().ToLowerInvariant()} start), {kept.Criterion.ToString("0.0000", CultureInfo.InvariantCulture)}");
+            }
             if (o.TrainAccuracy is double ta) t.AddRow("accuracy on training tasks", CliValues.Percent(ta) + "%");
             if (o.TestAccuracy is double te) t.AddRow("test accuracy", $"{CliValues.Percent(te)}% ({o.TestLabelled} tasks)");
             else if (o.TestProbabilities is not null) t.AddRow("test tasks predicted", o.TestTasks.Count.ToString("N0", CultureInfo.InvariantCulture));

@@ -110,6 +110,12 @@ public static class LearningLabJob
     /// <summary>Per method and seed: <c>setting,method,seed,test_accuracy,train_accuracy</c>.</summary>
     public const string ResultsTable = "learning";
 
+    /// <summary>
+    /// With restarts, per method, seed and run: <c>setting,method,seed,run,start,criterion,consistent,selected,test_accuracy,train_accuracy</c>
+    /// (criterion = the method's training objective, higher is better).
+    /// </summary>
+    public const string RestartsTable = "learning-restarts";
+
     /// <summary>Pullover (2) vs coat (4): a binary pair a linear model separates only partly, so the crowd matters.</summary>
     private static readonly int[] SparseClasses = [2, 4];
 
@@ -144,6 +150,10 @@ public static class LearningLabJob
         {
             written.Add(TableFile.Write(dir, ResultsTable, request.OutputFormat, ["setting", "method", "seed", "test_accuracy", "train_accuracy"],
                 t => WriteResults(t, request.Setting, cells)));
+            if (cells.Any(c => c.Restarts is not null))
+                written.Add(TableFile.Write(dir, RestartsTable, request.OutputFormat,
+                    ["setting", "method", "seed", "run", "start", "criterion", "consistent", "selected", "test_accuracy", "train_accuracy"],
+                    t => WriteRestarts(t, request.Setting, cells)));
         }
         return new LearningLabOutcome(request.Setting, options, cells, written);
     }
@@ -157,6 +167,27 @@ public static class LearningLabJob
                 table.Text(setting).Text(c.Method).Integer(s).Number(c.TestAccuracy[s]).Number(c.TrainAccuracy[s]);
                 table.EndRow();
             }
+    }
+
+    /// <summary>Every run of every seed of the methods that restarted.</summary>
+    private static void WriteRestarts(TableFile table, string setting, IReadOnlyList<LearningLabCell> cells)
+    {
+        foreach (var c in cells)
+        {
+            if (c.Restarts is not { } seeds) continue;
+            for (int s = 0; s < seeds.Length; s++)
+            {
+                var r = seeds[s];
+                for (int i = 0; i < r.Summary.Runs.Length; i++)
+                {
+                    var run = r.Summary.Runs[i];
+                    table.Text(setting).Text(c.Method).Integer(s).Integer(i).Text(run.Start.ToString().ToLowerInvariant())
+                        .Number(run.Criterion).Boolean(run.Consistent).Boolean(i == r.Summary.Selected)
+                        .Number(r.TestAccuracy[i]).Number(r.TrainAccuracy[i]);
+                    table.EndRow();
+                }
+            }
+        }
     }
 
     /// <summary>The dataset of each seed: the real crowd for music genre, a fresh synthetic crowd per seed otherwise.</summary>

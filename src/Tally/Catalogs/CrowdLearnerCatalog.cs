@@ -19,6 +19,11 @@ public sealed record LearnerSettings
     public double? LearningRate { get; init; }
     /// <summary>Seed of every random choice.</summary>
     public int Seed { get; init; }
+    /// <summary>
+    /// Runs of a learner that offers label-free restarts (<see cref="CrowdLearnerInfo.SelectionCriterion"/> not null;
+    /// <see cref="RestartOptions"/>); null = the method's default, one run.
+    /// </summary>
+    public int? Restarts { get; init; }
 
     /// <summary>Checks the settings; throws <see cref="InvalidOptionException"/> naming the first bad one.</summary>
     public void Validate()
@@ -31,6 +36,7 @@ public sealed record LearnerSettings
         }
         if (Epochs is int e) Check.AtLeast(e, 1, nameof(Epochs));
         if (LearningRate is double lr) Check.Above(lr, 0, nameof(LearningRate));
+        if (Restarts is int r) Check.AtLeast(r, 1, nameof(Restarts));
     }
 }
 
@@ -41,9 +47,14 @@ public sealed record LearnerSettings
 /// <param name="DefaultNetwork">The classifier it trains when the settings leave it open (hidden layers, Adam step).</param>
 /// <param name="DefaultEpochs">Its epochs when the settings leave them open (per round for the alternating methods).</param>
 /// <param name="Build">Builds the learner for validated settings.</param>
+/// <param name="SelectionCriterion">What its label-free restarts maximise, for display (<c>training MIG</c>), or null
+/// when it has no restarts.</param>
 public sealed record CrowdLearnerInfo(string Name, string Description, string Reference, DenseNetworkOptions DefaultNetwork,
-    int DefaultEpochs, Func<LearnerSettings, ICrowdLearner> Build)
+    int DefaultEpochs, Func<LearnerSettings, ICrowdLearner> Build, string? SelectionCriterion = null)
 {
+    /// <summary>Whether the method offers restarts (<see cref="LearnerSettings.Restarts"/>).</summary>
+    public bool HasRestarts => SelectionCriterion is not null;
+
     /// <summary>The default classifier in <see cref="ModelSpec"/> syntax (<c>linear</c>, <c>mlp:128</c>).</summary>
     public string DefaultModel => ModelSpec.Format(DefaultNetwork.Hidden);
 
@@ -53,6 +64,9 @@ public sealed record CrowdLearnerInfo(string Name, string Description, string Re
     {
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
+        if (settings.Restarts > 1 && !HasRestarts)
+            throw new InvalidOptionException(nameof(settings.Restarts),
+                $"{Name} has no restarts (methods with restarts: {string.Join(", ", CrowdLearnerCatalog.All.Where(m => m.HasRestarts).Select(m => m.Name))})");
         return Build(settings);
     }
 
@@ -75,7 +89,8 @@ public static class CrowdLearnerCatalog
     [
         new("maxmig", "Max-MIG: classifier and crowd aggregator trained jointly by maximising their f-mutual information",
             "Cao, Xu, Kong & Wang, ICLR 2019", JointNetwork, new MaxMigOptions().Epochs,
-            s => new MaxMig(Joint(new MaxMigOptions(), s))),
+            s => new MaxMig(Joint(new MaxMigOptions(), s) with { Restarts = WithCount(new MaxMigOptions().Restarts, s) }),
+            "training MIG"),
         new("crowdlayer", "Crowd Layer (MW): per-worker confusion layers on top of the classifier, trained end to end",
             "Rodrigues & Pereira, AAAI 2018", JointNetwork, new CrowdLayerOptions().Epochs,
             s => new CrowdLayer(Joint(new CrowdLayerOptions(), s))),
@@ -90,7 +105,8 @@ public static class CrowdLearnerCatalog
             s => new DeepMeanField(Alternating(new DeepMeanFieldOptions(), s))),
         new("em", "EM with a classifier prior (Raykar / AggNet): Dawid-Skene E-step times the classifier, classifier M-step",
             "Raykar et al., JMLR 2010; Albarqouni et al., IEEE TMI 2016", CrowdLearnerDefaults.Network, CrowdLearnerDefaults.Network.Epochs,
-            s => new EmLearner(Alternating(new EmLearnerOptions(), s))),
+            s => new EmLearner(Alternating(new EmLearnerOptions(), s) with { Restarts = WithCount(new EmLearnerOptions().Restarts, s) }),
+            "log-likelihood"),
         new("ds", "two-stage: Dawid-Skene posteriors, then train the classifier on them",
             "Dawid & Skene 1979", CrowdLearnerDefaults.Network, CrowdLearnerDefaults.Network.Epochs,
             s => new TwoStageLearner(Alternating(new TwoStageLearnerOptions { Aggregation = TwoStageAggregation.DawidSkene }, s))),
@@ -126,6 +142,10 @@ public static class CrowdLearnerCatalog
         Epochs = s.Epochs ?? defaults.Epochs,
         Seed = s.Seed,
     };
+
+    /// <summary>The method's restart options with the settings' run count, if given.</summary>
+    private static RestartOptions WithCount(RestartOptions defaults, LearnerSettings s) =>
+        s.Restarts is int n ? defaults with { Count = n } : defaults;
 
     /// <summary>A classifier learner's options with the settings applied to <see cref="CrowdLearnerDefaults.Network"/>.</summary>
     private static T Alternating<T>(T defaults, LearnerSettings s) where T : ClassifierLearnerOptions => defaults with

@@ -62,8 +62,11 @@ public sealed record CrowdLearningResult
     /// <summary>Per-worker confusion estimates, where the method has them (null otherwise).</summary>
     public ConfusionMatrices? Confusions { get; init; }
 
-    /// <summary>Per-epoch (or per-round) objective values, in order.</summary>
+    /// <summary>Per-epoch (or per-round) objective values, in order (with restarts: the selected run's).</summary>
     public required ImmutableArray<double> Losses { get; init; }
+
+    /// <summary>With restarts (<see cref="RestartOptions.Count"/> above 1): every run and which one this result is; null otherwise.</summary>
+    public RestartSummary? Restarts { get; init; }
 }
 
 /// <summary>

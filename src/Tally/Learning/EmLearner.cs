@@ -47,6 +47,13 @@ public sealed record EmLearnerOptions : AlternatingLearnerOptions
     /// </summary>
     public double MinClassifierProbability { get; init; } = 0.01;
 
+    /// <summary>
+    /// Label-free restarts: EM from the usual start, from the vote after merging near-identical workers, and from
+    /// perturbed starts; the run with the highest final log-likelihood among those whose classes line up with the
+    /// crowd's is kept (<see cref="RestartOptions"/>). Default one run, the usual start alone.
+    /// </summary>
+    public RestartOptions Restarts { get; init; } = new();
+
     /// <inheritdoc />
     public override void Validate()
     {
@@ -56,6 +63,7 @@ public sealed record EmLearnerOptions : AlternatingLearnerOptions
         Check.AtLeast(Smoothing, 0, nameof(Smoothing));
         // The upper bound 1/K depends on the data and is checked by Learn.
         Check.AtLeast(MinClassifierProbability, 0, nameof(MinClassifierProbability));
+        OptionPath.Nested(nameof(Restarts), Check.NotNull(Restarts, nameof(Restarts)).Validate);
     }
 }
 
@@ -98,17 +106,65 @@ public sealed class EmLearner(EmLearnerOptions? options = null) : ICrowdLearner
         data.Validate();
         var answers = data.Answers;
         int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
-        // Dawid-Skene's counts and log-confusions (and its start, when that is Dawid-Skene), the result's confusions.
-        Footprints.Require(Name, answers, compute, confusions: 4, posteriors: 3);
+        // Dawid-Skene's counts and log-confusions (and its start, when that is Dawid-Skene), the result's confusions;
+        // with restarts, every run's posteriors and confusions, the start and the merged vote are kept until one is chosen.
+        int kept = o.Restarts.Count > 1 ? o.Restarts.Count : 0;
+        Footprints.Require(Name, answers, compute, confusions: 4 + kept, posteriors: 3 + (kept > 0 ? kept + 2 : 0));
         if (!(o.MinClassifierProbability < 1.0 / k))
             throw new InvalidOptionException(nameof(o.MinClassifierProbability),
                 $"must be below 1/K = {NumberFormat.Number(1.0 / k)} for these {k} classes (got {NumberFormat.Number(o.MinClassifierProbability)})");
 
-        var q = o.Initialisation == EmInitialisation.DawidSkene
+        var q0 = o.Initialisation == EmInitialisation.DawidSkene
             ? new DawidSkene(o.DawidSkene).Aggregate(answers, compute, null, cancellationToken).Posteriors.Values.ToArray()
             : MajorityVote.WeightedVote(answers, null);
-        Numerics.ClampGold(answers, q);
+        Numerics.ClampGold(answers, q0);
+        var restarts = o.Restarts;
+        if (restarts.Count == 1) return Run(data, q0, compute, progress, cancellationToken);
 
+        // Restarts: the merged vote is both the merged start and the reference that tells a relabelled run.
+        var (voteWeights, merged) = Restarts.VoteWeights(Restarts.MergeGroups(answers, restarts));
+        var reference = Restarts.MergedVote(answers, voteWeights);
+        var results = new CrowdLearningResult[restarts.Count];
+        var runs = new RestartRun[restarts.Count];
+        for (int r = 0; r < restarts.Count; r++)
+        {
+            var start = Restarts.StartOf(r, merged > 0);
+            var q = start switch
+            {
+                RestartStart.Initial => (double[])q0.Clone(),
+                RestartStart.Merged => (double[])reference.Clone(),
+                _ => Perturbed(q0, k, r),
+            };
+            Numerics.ClampGold(answers, q);
+            var result = results[r] = Run(data, q, compute, RestartProgress.Offset(progress, r, o.Rounds, restarts.Count), cancellationToken);
+            // The loss is the negative log-likelihood per task, so its negation is the likelihood EM ascended.
+            runs[r] = new RestartRun(start, -result.Losses[^1], Restarts.Consistent(result.Posteriors, reference, k), result.Classifier, result.Posteriors);
+        }
+        int selected = Restarts.Select(runs);
+        return results[selected] with { Restarts = new RestartSummary([.. runs], selected, merged) };
+    }
+
+    /// <summary>The start <paramref name="q0"/> with N(0, PerturbationScale²) noise on the log of each share, renormalised (zero shares stay zero).</summary>
+    private double[] Perturbed(double[] q0, int k, int run)
+    {
+        var q = (double[])q0.Clone();
+        var rng = Restarts.NoiseStream(Options.Seed, run);
+        for (int t = 0; t < q.Length / k; t++)
+        {
+            var row = q.AsSpan(t * k, k);
+            for (int c = 0; c < k; c++) row[c] *= Math.Exp(Options.Restarts.PerturbationScale * Restarts.Normal(ref rng));
+            Numerics.Normalize(row);
+        }
+        return q;
+    }
+
+    /// <summary>EM from the starting posteriors <paramref name="q"/> (taken over).</summary>
+    private CrowdLearningResult Run(CrowdTrainingSet data, double[] q, ComputeOptions? compute, IProgress<EpochReport>? progress,
+        CancellationToken cancellationToken)
+    {
+        var o = Options;
+        var answers = data.Answers;
+        int k = answers.ClassCount, T = answers.TaskCount, W = answers.WorkerCount;
         var counts = new double[MemoryBudget.Length(W, k, k)];     // [w][l][k], as ConfusionEm
         var totals = new double[k];
         var logConf = new double[counts.Length];

@@ -35,12 +35,20 @@ public sealed record MaxMigOptions : JointLearnerOptions
     /// </summary>
     public bool LearnPrior { get; init; }
 
+    /// <summary>
+    /// Label-free restarts: train from the eq. (2) start, from eq. (2) after merging near-identical workers, and from
+    /// perturbed eq. (2) starts, and keep the run with the highest training MIG among those whose classes line up
+    /// with the crowd's (<see cref="RestartOptions"/>). Default one run, the eq. (2) start alone.
+    /// </summary>
+    public RestartOptions Restarts { get; init; } = new();
+
     /// <inheritdoc />
     public override void Validate()
     {
         base.Validate();
         if (BatchSize < 2) throw new InvalidOptionException(nameof(BatchSize), $"must be at least 2: the bound compares pairs of tasks (got {BatchSize})");
         Check.Defined(Divergence, nameof(Divergence));
+        OptionPath.Nested(nameof(Restarts), Check.NotNull(Restarts, nameof(Restarts)).Validate);
     }
 }
 
@@ -91,6 +99,9 @@ public sealed class MaxMigModel
 
     /// <summary>The class prior p (also the aggregator's bias b = log p).</summary>
     public ImmutableArray<double> Prior { get; }
+
+    /// <summary>log p.</summary>
+    internal ReadOnlySpan<double> LogPrior => _logPrior;
 
     /// <summary>The aggregator weights, worker after worker, each K×K row-major with W_m[c, c'] (c = true class, c' = answer).</summary>
     public ReadOnlySpan<double> Weights => _weights;
@@ -206,10 +217,11 @@ public sealed class MaxMigModel
 /// on: without answers g(y) = p carries no signal. h is trained with its own optimiser through
 /// <see cref="IDifferentiableClassifier.TrainStep"/>; W_m (and p) with Adam at <see cref="JointLearnerOptions.LearningRate"/>.
 /// Single-threaded with a fixed summation order, so a seed fixes every bit of the result.
-/// Limitation: with many answers per task, eq. (2) can start g saturated (score gaps of tens of nats), where
-/// ∂g/∂W vanishes and W stays at its initialisation. For instance 10 juniors copying one senior (the paper's
-/// correlated-mistakes case, made extreme) count that senior 11 times: h still learns the truth (≈ 99 % on a toy
-/// problem) but g, and with it ζ, stays at majority-vote accuracy; use h (<see cref="MaxMigResult.ClassifierPosteriors"/>) there.
+/// Limitation: eq. (2) builds Q from every expert's votes, so experts who copy another dominate it: the start makes the
+/// copied expert look reliable where he guesses and the others look unreliable there, and training settles at a
+/// stationary point of lower MIG (g is not saturated there: on paper 001's correlated-mistakes crowd the median
+/// top-two score gap at the start is about 4 nats). <see cref="MaxMigOptions.Restarts"/> adds a start with near-identical
+/// workers merged into one voter and keeps the run of highest training MIG.
 /// </remarks>
 public sealed class MaxMig : ICrowdLearner
 {
@@ -240,15 +252,58 @@ public sealed class MaxMig : ICrowdLearner
         ArgumentNullException.ThrowIfNull(data);
         data.Validate();
         var answers = data.Answers;
-        int k = answers.ClassCount, workers = answers.WorkerCount;
-        // The aggregator's W·K² weights, their gradient, Adam's two moments, the initial weights and the result's confusions.
-        Footprints.Require(Name, answers, compute, confusions: 6, posteriors: 4);
+        int k = answers.ClassCount;
+        var restarts = Options.Restarts;
+        // The aggregator's W·K² weights, their gradient, Adam's two moments, the initial weights and the result's
+        // confusions; with restarts, every run's weights and posteriors are kept until one is chosen.
+        Footprints.Require(Name, answers, compute, confusions: 6 + (restarts.Count > 1 ? restarts.Count + 1 : 0),
+            posteriors: 4 + (restarts.Count > 1 ? 3 * restarts.Count + 1 : 0));
         var train = JointTraining.AnsweredTasks(answers);
         if (train.Length < 2) throw new TallyUserException($"Max-MIG needs at least two tasks with answers (there are {train.Length}).");
+        var eq2 = MaxMigAggregator.InitialWeights(answers);
+        if (restarts.Count == 1) return Run(data, train, eq2, progress, cancellationToken);
 
+        // Restarts: the merged vote is both the merged start's Q and the reference that tells a relabelled run.
+        var (voteWeights, merged) = Restarts.VoteWeights(Restarts.MergeGroups(answers, restarts));
+        var reference = Restarts.MergedVote(answers, voteWeights);
+        var results = new MaxMigResult[restarts.Count];
+        var runs = new RestartRun[restarts.Count];
+        for (int r = 0; r < restarts.Count; r++)
+        {
+            var start = Restarts.StartOf(r, merged > 0);
+            var weights = start switch
+            {
+                RestartStart.Initial => (double[])eq2.Clone(), // training moves the weights in place
+                RestartStart.Merged => MaxMigAggregator.MergedWeights(answers, reference),
+                _ => Perturbed(eq2, r),
+            };
+            var result = results[r] = Run(data, train, weights, RestartProgress.Offset(progress, r, Options.Epochs, restarts.Count), cancellationToken);
+            double mig = MaxMigObjective.Bound(Options.Divergence, result.ClassifierPosteriors, result.Model.Scores(answers), result.Model.LogPrior, train);
+            runs[r] = new RestartRun(start, mig, Restarts.Consistent(result.Learning.Posteriors, reference, k), result.Learning.Classifier, result.Learning.Posteriors);
+        }
+        int selected = Restarts.Select(runs);
+        var chosen = results[selected];
+        return chosen with { Learning = chosen.Learning with { Restarts = new RestartSummary([.. runs], selected, merged) } };
+    }
+
+    /// <summary>Eq. (2) weights plus N(0, PerturbationScale²) noise from run <paramref name="run"/>'s stream.</summary>
+    private double[] Perturbed(double[] eq2, int run)
+    {
+        var w = (double[])eq2.Clone();
+        var rng = Restarts.NoiseStream(Options.Seed, run);
+        for (int i = 0; i < w.Length; i++) w[i] += Options.Restarts.PerturbationScale * Restarts.Normal(ref rng);
+        return w;
+    }
+
+    /// <summary>One training run of h and g from the aggregator weights <paramref name="initialWeights"/> (taken over, not copied).</summary>
+    private MaxMigResult Run(CrowdTrainingSet data, int[] train, double[] initialWeights, IProgress<EpochReport>? progress,
+        CancellationToken cancellationToken)
+    {
+        var answers = data.Answers;
+        int k = answers.ClassCount;
         var h = JointTraining.CreateClassifier(Options.Classifier, Options.Network);
         h.Initialise(data.Features, k, Options.Seed);
-        var g = new MaxMigAggregator(answers, Options.LearnPrior);
+        var g = new MaxMigAggregator(k, initialWeights, new double[k], Options.LearnPrior); // uniform p
         var objective = new MaxMigObjective(Options.Divergence, k);
         var wAdam = new AdamOptimizer(g.Weights.Length, Options.LearningRate);
         var pAdam = new AdamOptimizer(k, Options.LearningRate);
@@ -344,13 +399,29 @@ internal sealed class MaxMigAggregator
     /// </summary>
     internal static double[] InitialWeights(LabelMatrix answers)
     {
-        int k = answers.ClassCount, m = answers.WorkerCount;
+        int k = answers.ClassCount;
         var q = new double[MemoryBudget.Length(answers.TaskCount, k)];
         for (int t = 0; t < answers.TaskCount; t++)
         {
             var labels = answers.LabelsOf(t);
             foreach (int y in labels) q[t * k + y] += 1.0 / labels.Length;
         }
+        return InitialWeights(answers, q);
+    }
+
+    /// <summary>
+    /// The merged start of the restarts: eq. (2) against <paramref name="mergedVote"/>, the answer shares with each
+    /// group of near-identical workers counted as one voter, so that copies do not dominate Q. The weights of the
+    /// copies themselves are eq. (2)'s against that Q, unscaled: dividing each by its group's size (so the group adds
+    /// up to one voter in g) was tried and is worse — on the correlated-mistakes (H) crowd it ended one seed of three
+    /// in a class-swapped solution (test accuracy 71.5 % against 78.3 % unscaled, 3 seeds).
+    /// </summary>
+    internal static double[] MergedWeights(LabelMatrix answers, double[] mergedVote) => InitialWeights(answers, mergedVote);
+
+    /// <summary>Eq. (2) against the per-task class shares <paramref name="q"/> (tasks × K).</summary>
+    private static double[] InitialWeights(LabelMatrix answers, double[] q)
+    {
+        int k = answers.ClassCount, m = answers.WorkerCount;
         var w = new double[MemoryBudget.Length(m, k, k)];
         var den = new double[k];
         for (int worker = 0; worker < m; worker++)
@@ -432,6 +503,85 @@ internal sealed class MaxMigObjective(MaxMigDivergence divergence, int k)
     internal const double RatioFloor = 1e-12;
 
     private double[] _u = [], _g = [], _r = [], _a = [], _gu = [];
+
+    /// <summary>
+    /// The f-MIG bound of eq. (1) over all of <paramref name="rows"/> at once — the mean ∂f(R_ii) minus the mean
+    /// f*(∂f(R_ij)) over every ordered pair i ≠ j — for h = <paramref name="h"/> and scores <paramref name="s"/> (both
+    /// rows of all tasks, K wide): the training MIG by which restarts are compared. KL and Pearson use the sums'
+    /// factorisations (Σ_{i≠j} R_ij = Σ_c (Σ_i h_ic)(Σ_j u_jc) − Σ_i R_ii; likewise for R_ij² with K × K moment
+    /// matrices), linear in the tasks; Jensen-Shannon has none and visits every pair (quadratic).
+    /// </summary>
+    internal static double Bound(MaxMigDivergence divergence, RowMatrix h, double[] s, ReadOnlySpan<double> logPrior, int[] rows)
+    {
+        int k = h.Columns, n = rows.Length;
+        var u = new double[MemoryBudget.Length(n, k)];
+        for (int i = 0; i < n; i++)
+        {
+            var si = s.AsSpan(rows[i] * k, k);
+            double max = double.NegativeInfinity;
+            for (int c = 0; c < k; c++) max = Math.Max(max, si[c] + logPrior[c]);
+            double sum = 0;
+            for (int c = 0; c < k; c++) sum += Math.Exp(si[c] + logPrior[c] - max);
+            double l = max + Math.Log(sum);
+            for (int c = 0; c < k; c++) u[i * k + c] = Math.Exp(si[c] - l);
+        }
+        double R(int i, int j)
+        {
+            var hi = h.Row(rows[i]);
+            double v = 0;
+            for (int c = 0; c < k; c++) v += hi[c] * u[j * k + c];
+            return v;
+        }
+        double pos = 0, diagonal = 0, diagonalSquares = 0;
+        for (int i = 0; i < n; i++)
+        {
+            double rii = R(i, i), rf = rii + RatioFloor;
+            diagonal += rii;
+            diagonalSquares += rii * rii;
+            pos += divergence switch
+            {
+                MaxMigDivergence.KullbackLeibler => 1 + Math.Log(rf),
+                MaxMigDivergence.Pearson => 2 * (rii - 1),
+                _ => Math.Log(2 * rf / (1 + rii)),
+            };
+        }
+        double pairs = (double)n * (n - 1), neg;
+        if (divergence == MaxMigDivergence.JensenShannon)
+        {
+            neg = 0;
+            for (int i = 0; i < n; i++)
+                for (int j = 0; j < n; j++)
+                    if (i != j) neg += Math.Log((1 + R(i, j)) / 2);
+        }
+        else if (divergence == MaxMigDivergence.KullbackLeibler)
+        {
+            var hs = new double[k];
+            var us = new double[k];
+            for (int i = 0; i < n; i++)
+            {
+                var hi = h.Row(rows[i]);
+                for (int c = 0; c < k; c++) { hs[c] += hi[c]; us[c] += u[i * k + c]; }
+            }
+            neg = -diagonal;
+            for (int c = 0; c < k; c++) neg += hs[c] * us[c];
+        }
+        else
+        {
+            // Σ_{i,j} R_ij² = Σ_{c,d} (Σ_i h_ic h_id)(Σ_j u_jc u_jd).
+            var hh = new double[k * k];
+            var uu = new double[k * k];
+            for (int i = 0; i < n; i++)
+            {
+                var hi = h.Row(rows[i]);
+                for (int c = 0; c < k; c++)
+                    for (int d = 0; d < k; d++) { hh[c * k + d] += hi[c] * hi[d]; uu[c * k + d] += u[i * k + c] * u[i * k + d]; }
+            }
+            double all = 0;
+            for (int e = 0; e < k * k; e++) all += hh[e] * uu[e];
+            neg = all - diagonalSquares - pairs;
+        }
+        return pos / n - neg / pairs;
+    }
 
     /// <summary>
     /// Loss of the batch of <paramref name="b"/> tasks with h = <paramref name="h"/> (B×K), scores

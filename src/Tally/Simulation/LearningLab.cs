@@ -14,8 +14,9 @@ public sealed record LearningLabOptions
     /// <summary>Number of seeds (0, 1, …) per method; default 5.</summary>
     public int Seeds { get; init; } = 5;
     /// <summary>
-    /// The classifier every method trains (hidden layers, epochs, Adam step); the seed is set per run. Default: each
-    /// method's own defaults. A fair comparison gives every method the same classifier.
+    /// The classifier every method trains (hidden layers, epochs, Adam step) and the restarts of the methods that have
+    /// them (the others train once); the seed is set per run. Default: each method's own defaults. A fair comparison
+    /// gives every method the same classifier.
     /// </summary>
     public LearnerSettings Settings { get; init; } = new();
 
@@ -37,8 +38,13 @@ public sealed record LearningLabOptions
 /// <param name="TrainAccuracy">Per seed: accuracy of the method's posteriors on the training tasks (for Max-MIG the
 /// data-crowds forecaster ζ, which needs the crowd's answers and so exists only for training tasks).</param>
 /// <param name="Seconds">Mean training time per seed (wall clock; seeds may train side by side).</param>
-public sealed record LearningLabCell(string Method, ImmutableArray<double> TestAccuracy, ImmutableArray<double> TrainAccuracy, double Seconds)
+/// <param name="Restarts">Per seed, with restarts: every run's start, criterion, consistency and accuracies; null without.</param>
+public sealed record LearningLabCell(string Method, ImmutableArray<double> TestAccuracy, ImmutableArray<double> TrainAccuracy, double Seconds,
+    ImmutableArray<LearningLabRestarts>? Restarts = null)
 {
+    /// <summary>Seeds whose selected run is also the most accurate of its runs on the test tasks (ties count); null without restarts.</summary>
+    public int? SelectedMostAccurate => Restarts?.Count(r => r.SelectedIsMostAccurate);
+
     /// <summary>Mean test accuracy.</summary>
     public double TestMean => TestAccuracy.Average();
     /// <summary>Sample standard deviation of the test accuracy (0 for one seed).</summary>
@@ -55,6 +61,16 @@ public sealed record LearningLabCell(string Method, ImmutableArray<double> TestA
         foreach (double v in x) s += (v - m) * (v - m);
         return Math.Sqrt(s / (x.Length - 1));
     }
+}
+
+/// <summary>The restarts of one seed of a <see cref="LearningLab"/> run.</summary>
+/// <param name="Summary">The learner's runs and the one it kept.</param>
+/// <param name="TestAccuracy">Per run: test accuracy of its classifier (the lab's measure; never seen by the selection).</param>
+/// <param name="TrainAccuracy">Per run: accuracy of its posteriors on the training tasks.</param>
+public sealed record LearningLabRestarts(RestartSummary Summary, ImmutableArray<double> TestAccuracy, ImmutableArray<double> TrainAccuracy)
+{
+    /// <summary>Whether the selected run's test accuracy is the highest of the seed's runs (ties count).</summary>
+    public bool SelectedIsMostAccurate => TestAccuracy[Summary.Selected] >= TestAccuracy.Max();
 }
 
 /// <summary>
@@ -104,17 +120,25 @@ public static class LearningLab
             var test = new double[seeds];
             var train = new double[seeds];
             var seconds = new double[seeds];
+            var restarts = new LearningLabRestarts?[seeds];
             Parallelism.ForEach(seeds, compute, seed =>
             {
                 var clock = Stopwatch.StartNew();
                 var data = datasets[seed];
-                var result = info.Create(options.Settings with { Seed = seed }).Learn(data.Train, inner, null, cancellationToken);
+                // Restarts apply to the methods that have them; the others train their one run.
+                var settings = options.Settings with { Seed = seed, Restarts = info.HasRestarts ? options.Settings.Restarts : null };
+                var result = info.Create(settings).Learn(data.Train, inner, null, cancellationToken);
                 seconds[seed] = clock.Elapsed.TotalSeconds;
                 test[seed] = LearningEvaluation.Accuracy(result.Classifier.PredictProbabilities(data.TestFeatures), data.TestLabels);
                 train[seed] = LearningEvaluation.Accuracy(result.Posteriors, data.TrainTruth);
+                if (result.Restarts is { } summary)
+                    restarts[seed] = new LearningLabRestarts(summary,
+                        [.. summary.Runs.Select(r => LearningEvaluation.Accuracy(r.Classifier.PredictProbabilities(data.TestFeatures), data.TestLabels))],
+                        [.. summary.Runs.Select(r => LearningEvaluation.Accuracy(r.Posteriors, data.TrainTruth))]);
                 progress?.Report((double)Interlocked.Increment(ref done) / total);
             }, cancellationToken);
-            cells.Add(new LearningLabCell(info.Name, [.. test], [.. train], seconds.Average()));
+            cells.Add(new LearningLabCell(info.Name, [.. test], [.. train], seconds.Average(),
+                restarts.All(r => r is not null) ? [.. restarts.Select(r => r!)] : null));
         }
         return cells.ToImmutable();
     }
