@@ -43,7 +43,8 @@ public sealed record RobustDawidSkeneOptions
     public int Seed { get; init; }
     /// <summary>
     /// The class weights w in the posterior of eq. (11). Default <see cref="ClassPriorMode.Learned"/>: the weights the
-    /// tensor decomposition recovered (the paper's MLE step). <see cref="ClassPriorMode.Uniform"/> uses w = 1/K there.
+    /// tensor decomposition recovered (the paper's MLE step). <see cref="ClassPriorMode.Uniform"/> uses w = 1/K there;
+    /// <see cref="ClassPriorMode.Auto"/> is the same as learned (a maximum-likelihood fit never prefers the nested uniform model).
     /// </summary>
     public ClassPriorMode ClassPrior { get; init; } = ClassPriorMode.Learned;
     /// <summary>
@@ -197,7 +198,7 @@ public sealed class RobustDawidSkene(RobustDawidSkeneOptions? options = null) : 
         if (Options.ClassPrior == ClassPriorMode.Uniform) w.AsSpan().Fill(1.0 / k);
         bool weighted = Options.TrustWeighting && Options.Batching == MomentBatching.Worker;
 
-        if (Options.Refinement) RefineByMaximumLikelihood(answers, weighted ? trust : null, w, gamma, Options.ClassPrior == ClassPriorMode.Learned, cancellationToken);
+        if (Options.Refinement) RefineByMaximumLikelihood(answers, weighted ? trust : null, w, gamma, Options.ClassPrior != ClassPriorMode.Uniform, cancellationToken);
         var logW = new double[k];
         var logG = new double[MemoryBudget.Length(k, k)]; // transposed: logG[l * k + j] = log Γ[j, l], so one answer reads a contiguous row
         for (int j = 0; j < k; j++) logW[j] = Math.Log(Math.Max(w[j], Numerics.MinProbability));
