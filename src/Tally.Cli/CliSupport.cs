@@ -286,14 +286,16 @@ internal static class CommonOptions
     public static Option<string?> Out(string contents) =>
         new("--out", "-o") { Description = $"Folder for {contents} (created if needed; nothing is written without it)." };
 
-    /// <summary><c>--class-prior</c>: learned or uniform class proportions (mf, bp, spectral, robust-ds), default learned.</summary>
+    /// <summary><c>--class-prior</c>: learned, uniform or auto class proportions (the catalog's methods that accept it); each method's default when not given.</summary>
     public static Option<string> ClassPrior()
     {
+        var methods = AggregatorCatalog.All.Where(m => m.DefaultClassPrior is not null);
         var option = new Option<string>("--class-prior")
         {
-            Description = "Class proportions of " + string.Join(", ", AggregatorCatalog.All.Where(m => m.AcceptsClassPrior).Select(m => m.Name))
-                + ": learned from the answers, or uniform (all classes equally common).",
-            DefaultValueFactory = _ => Specs.Name(ClassPriorMode.Learned),
+            Description = "Class proportions of " + string.Join(", ", methods.Select(m => m.Name))
+                + ": learned from the answers, uniform (all classes equally common), or auto (whichever the evidence favours; "
+                + "learned for the maximum-likelihood methods). Default: "
+                + string.Join(", ", methods.GroupBy(m => m.DefaultClassPrior!.Value).Select(g => $"{Specs.Name(g.Key)} for {string.Join(", ", g.Select(m => m.Name))}")) + ".",
         };
         option.AcceptOnlyFromAmong([.. Specs.Names<ClassPriorMode>()]);
         return option;

@@ -121,6 +121,99 @@ public class ClassPriorTests(ITestOutputHelper output)
         Assert.True(r.Labels.Count(l => l == 1) > learned.Labels.Count(l => l == 1), name);
     }
 
+    [Theory]
+    [InlineData("mf", 0.1)]
+    [InlineData("mf", 0.03)]
+    [InlineData("bp", 0.1)]
+    [InlineData("bp", 0.03)]
+    public void Auto_is_the_default_and_keeps_the_learned_prior_on_imbalanced_crowds(string name, double minority)
+    {
+        Assert.Equal(ClassPriorMode.Auto, AggregatorCatalog.Find(name)!.DefaultClassPrior);
+        var crowd = Crowd(minority, 11);
+        var auto = Make(name, seed: 11).Aggregate(crowd.Answers);
+        var learned = Make(name, ClassPriorMode.Learned, 11).Aggregate(crowd.Answers);
+        var uniform = Make(name, ClassPriorMode.Uniform, 11).Aggregate(crowd.Answers);
+        TestData.AssertValidResult(auto);
+        // On a crowd this skewed the evidence clearly favours a learned κ: Auto is the learned fit, to the bit.
+        Assert.Equal(2, auto.ClassPriors.Length);
+        Assert.Equal(learned.Posteriors.Values.ToArray(), auto.Posteriors.Values.ToArray());
+        Assert.Equal(learned.ClassPriors.ToArray(), auto.ClassPriors.ToArray());
+        Assert.True(BayesianCrowd.EvidenceBound(crowd.Answers, WorkerPrior.Default, learned.Posteriors.Values, true, 1)
+            > BayesianCrowd.EvidenceBound(crowd.Answers, WorkerPrior.Default, uniform.Posteriors.Values, false, 1), name);
+        // Both fixed modes stay available and differ here (the uniform fit over-predicts the rare class).
+        Assert.Empty(uniform.ClassPriors);
+        Assert.True(uniform.Labels.Count(l => l == 1) > auto.Labels.Count(l => l == 1), name);
+    }
+
+    [Theory]
+    [InlineData("mf")]
+    [InlineData("bp")]
+    public void Auto_keeps_the_uniform_prior_on_the_nearly_balanced_duck_data(string name)
+    {
+        // duck's truth is 60/48; the learned κ fits the crowd's bias towards one answer and loses a task (88.89 %
+        // against 89.81 %); the evidence prefers the uniform model, so Auto gives the uniform fit.
+        var (answers, truth) = TestData.Dataset("duck");
+        var auto = Make(name).Aggregate(answers);
+        var uniform = Make(name, ClassPriorMode.Uniform).Aggregate(answers);
+        Assert.Empty(auto.ClassPriors);
+        Assert.Equal(uniform.Posteriors.Values.ToArray(), auto.Posteriors.Values.ToArray());
+        Assert.Equal(89.81, 100 * Accuracy.Of(auto.Labels.AsSpan(), truth).Value, 2);
+    }
+
+    [Theory]
+    [InlineData(ClassPriorMode.Learned)]
+    [InlineData(ClassPriorMode.Uniform)]
+    public void The_evidence_bound_is_mean_fields_final_bound(ClassPriorMode mode)
+    {
+        // EvidenceBound recomputes the ELBO from the posteriors alone; at mean field's fixed point it must equal the
+        // bound mean field itself reports (per answer), up to the −T log K of the uniform κ that mean field leaves out.
+        var crowd = Crowd(0.1, 5);
+        var r = new MeanField(new MeanFieldOptions { ClassPrior = mode }).Aggregate(crowd.Answers);
+        double bound = BayesianCrowd.EvidenceBound(crowd.Answers, WorkerPrior.Default, r.Posteriors.Values, mode == ClassPriorMode.Learned, 1);
+        if (mode == ClassPriorMode.Uniform) bound += crowd.Answers.TaskCount * Math.Log(2);
+        Assert.Equal(r.LogLikelihoods[^1], bound / crowd.Answers.AnswerCount, 9);
+    }
+
+    [Fact]
+    public void Auto_is_deterministic_and_finite_with_gold_and_many_classes()
+    {
+        for (int seed = 0; seed < 20; seed++)
+        {
+            var m = TestData.RandomMatrix(seed);
+            if (seed % 2 == 1)
+            {
+                // Every third task gold (−1 = no gold).
+                var g = Enumerable.Range(0, m.TaskCount).Select(t => t % 3 == 0 ? t % m.ClassCount : -1).ToArray();
+                m = m.WithGold(new GoldLabels(g, m.ClassCount));
+            }
+            foreach (var name in new[] { "mf", "bp" })
+            {
+                var a = Make(name, ClassPriorMode.Auto, seed).Aggregate(m);
+                var b = Make(name, ClassPriorMode.Auto, seed).Aggregate(m);
+                TestData.AssertValidResult(a);
+                Assert.Equal(a.Posteriors.Values.ToArray(), b.Posteriors.Values.ToArray());
+                // Auto returns one of the two fits as it is.
+                var u = Make(name, ClassPriorMode.Uniform, seed).Aggregate(m);
+                var l = Make(name, ClassPriorMode.Learned, seed).Aggregate(m);
+                var p = a.Posteriors.Values.ToArray();
+                Assert.True(p.SequenceEqual(u.Posteriors.Values.ToArray()) || p.SequenceEqual(l.Posteriors.Values.ToArray()), $"{name} seed {seed}");
+            }
+        }
+    }
+
+    [Fact]
+    public void Auto_means_learned_for_the_maximum_likelihood_methods()
+    {
+        var crowd = Crowd(0.1, 4);
+        foreach (var name in new[] { "spectral", "robust-ds" })
+        {
+            Assert.Equal(ClassPriorMode.Learned, AggregatorCatalog.Find(name)!.DefaultClassPrior);
+            var auto = Make(name, ClassPriorMode.Auto, 4).Aggregate(crowd.Answers);
+            var learned = Make(name, ClassPriorMode.Learned, 4).Aggregate(crowd.Answers);
+            Assert.Equal(learned.Posteriors.Values.ToArray(), auto.Posteriors.Values.ToArray());
+        }
+    }
+
     [Fact]
     public void Methods_without_a_class_prior_option_refuse_it()
     {

@@ -28,6 +28,30 @@ public sealed class CliTests : IDisposable
         return (code, output.ToString(), error.ToString());
     }
 
+    [Theory]
+    [InlineData("auto", "89.81")]
+    [InlineData("uniform", "89.81")]
+    [InlineData("learned", "88.89")]
+    public void Class_prior_modes_reach_mean_field_on_duck(string mode, string accuracy)
+    {
+        // duck: the evidence prefers the uniform κ, so auto (mf's default) matches uniform; learned loses a task.
+        var (code, stdout, stderr) = Run("aggregate", "--dataset", "duck", "--method", "mf", "--class-prior", mode);
+        Assert.True(code == 0, stderr);
+        Assert.Contains(accuracy, stdout);
+    }
+
+    [Fact]
+    public void Class_prior_help_names_each_methods_default_from_the_catalog()
+    {
+        var (code, stdout, stderr) = Run("aggregate", "--help");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("auto for mf, bp", stdout);
+        Assert.Contains("learned for spectral, robust-ds", stdout);
+        var (bad, _, err) = Run("aggregate", "--dataset", "duck", "--method", "mf", "--class-prior", "skewed");
+        Assert.NotEqual(0, bad);
+        Assert.Contains("skewed", err);
+    }
+
     [Fact]
     public void Aggregate_on_a_bundled_dataset_reports_accuracy_and_writes_outputs()
     {

@@ -52,7 +52,8 @@ public sealed record SpectralDawidSkeneOptions : IterativeOptions
     /// <summary>
     /// The class proportions w. Default <see cref="ClassPriorMode.Learned"/>: the spectral estimate Ŵ seeds EM and the
     /// M-step re-estimates w from the posteriors, as in the paper's MLE stage. <see cref="ClassPriorMode.Uniform"/>
-    /// holds w = 1/K in both.
+    /// holds w = 1/K in both; <see cref="ClassPriorMode.Auto"/> is the same as learned (a maximum-likelihood fit never
+    /// prefers the nested uniform model).
     /// </summary>
     public ClassPriorMode ClassPrior { get; init; } = ClassPriorMode.Learned;
 

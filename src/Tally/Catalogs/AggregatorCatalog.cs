@@ -8,7 +8,7 @@ namespace Tally.Catalogs;
 /// <param name="Tolerance">Convergence tolerance (0 = run exactly MaxIterations), or null for the default.</param>
 /// <param name="Seed">Seed for randomness, or null for the default (0). For majority vote a seed switches ties to random.</param>
 /// <param name="Prior">Worker prior for the Bayesian methods (mf, bp), or null for their default.</param>
-/// <param name="ClassPrior">Learned or uniform class proportions for the methods that accept it (<see cref="AggregatorInfo.AcceptsClassPrior"/>), or null for their default (learned).</param>
+/// <param name="ClassPrior">Learned, uniform or automatically chosen class proportions for the methods that accept it (<see cref="AggregatorInfo.AcceptsClassPrior"/>), or null for each method's default (<see cref="AggregatorInfo.DefaultClassPrior"/>).</param>
 public sealed record CommonMethodOptions(int? MaxIterations = null, double? Tolerance = null, int? Seed = null, WorkerPrior? Prior = null,
     ClassPriorMode? ClassPrior = null);
 
@@ -27,7 +27,12 @@ public sealed record AggregatorInfo(string Name, IReadOnlyList<string> Aliases, 
     /// <summary>True for the methods with a worker prior (<see cref="CommonMethodOptions.Prior"/> applies).</summary>
     public bool AcceptsPrior { get; init; }
     /// <summary>True for the methods whose class proportions can be held uniform (<see cref="CommonMethodOptions.ClassPrior"/> applies).</summary>
-    public bool AcceptsClassPrior { get; init; }
+    public bool AcceptsClassPrior => DefaultClassPrior is not null;
+    /// <summary>
+    /// The method's own default class-prior mode (read from its options record, so front ends need not restate it);
+    /// null for the methods without a class-prior option.
+    /// </summary>
+    public ClassPriorMode? DefaultClassPrior { get; init; }
     /// <summary>True for the methods that clamp gold labels during inference.</summary>
     public bool SupportsGold { get; init; }
     /// <summary>True for the methods that draw random numbers (so <see cref="CommonMethodOptions.Seed"/> changes something).</summary>
@@ -65,22 +70,22 @@ public static class AggregatorCatalog
             "Dawid & Skene, J. Royal Statistical Society C, 1979", new DawidSkeneOptions(), (opt, _) => new DawidSkene(opt)) with { SupportsGold = true },
         Iterative("spectral", ["spectral-ds", "opt-ds"], "Dawid-Skene EM started from spectral (three-view tensor) estimates of the confusions.",
             "Zhang, Chen, Zhou & Jordan, NIPS 2014 (Opt-D&S)", new SpectralDawidSkeneOptions(),
-            (opt, o) => new SpectralDawidSkene(opt with { ClassPrior = o.ClassPrior ?? opt.ClassPrior })) with { SupportsGold = true, UsesSeed = true, AcceptsClassPrior = true },
+            (opt, o) => new SpectralDawidSkene(opt with { ClassPrior = o.ClassPrior ?? opt.ClassPrior })) with { SupportsGold = true, UsesSeed = true, DefaultClassPrior = new SpectralDawidSkeneOptions().ClassPrior },
         Iterative("onecoin", ["one-coin", "onecoin-dawid-skene", "onecoindawidskene"], "One-coin Dawid-Skene: one accuracy per worker, errors uniform.",
             "Dawid & Skene 1979 (one-coin restriction)", new OneCoinDawidSkeneOptions(), (opt, _) => new OneCoinDawidSkene(opt)) with { SupportsGold = true },
         Iterative("mf", ["mean-field", "meanfield", "vi-mf", "bcc"], "Variational Bayes Dawid-Skene (mean field) with a Dirichlet worker prior.",
             "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (16), (29)", new MeanFieldOptions(),
-            (opt, o) => new MeanField(opt with { Prior = o.Prior ?? opt.Prior, ClassPrior = o.ClassPrior ?? opt.ClassPrior })) with { SupportsGold = true, AcceptsPrior = true, AcceptsClassPrior = true },
+            (opt, o) => new MeanField(opt with { Prior = o.Prior ?? opt.Prior, ClassPrior = o.ClassPrior ?? opt.ClassPrior })) with { SupportsGold = true, AcceptsPrior = true, DefaultClassPrior = new MeanFieldOptions().ClassPrior },
         Iterative("bp", ["belief-propagation", "beliefpropagation"], "Belief propagation on the task–worker graph with a Dirichlet worker prior (Monte-Carlo messages; exact for one-coin).",
             "Liu, Peng & Ihler, NIPS 2012; Kim et al., AISTATS 2022 eqs. (20), (21), (42)", new BeliefPropagationOptions(),
-            (opt, o) => new BeliefPropagation(opt with { Prior = o.Prior ?? opt.Prior, ClassPrior = o.ClassPrior ?? opt.ClassPrior })) with { SupportsGold = true, AcceptsPrior = true, AcceptsClassPrior = true, UsesSeed = true },
+            (opt, o) => new BeliefPropagation(opt with { Prior = o.Prior ?? opt.Prior, ClassPrior = o.ClassPrior ?? opt.ClassPrior })) with { SupportsGold = true, AcceptsPrior = true, DefaultClassPrior = new BeliefPropagationOptions().ClassPrior, UsesSeed = true },
         new("robust-ds", ["robustds", "robust-dawid-skene"], "Symmetric Dawid-Skene fitted by robust moments + tensor decomposition, resistant to colluding workers.",
             "Schoenebeck, Yu et al., WWW 2021 (Mechanism 3, stages 1–2)", false,
             o =>
             {
                 var d = new Tally.Robust.RobustDawidSkeneOptions { Seed = o.Seed ?? 0 };
                 return new Tally.Robust.RobustDawidSkene(d with { ClassPrior = o.ClassPrior ?? d.ClassPrior });
-            }) { SupportsGold = true, UsesSeed = true, AcceptsClassPrior = true, SkillIsTrust = true },
+            }) { SupportsGold = true, UsesSeed = true, DefaultClassPrior = new Tally.Robust.RobustDawidSkeneOptions().ClassPrior, SkillIsTrust = true },
         Iterative("glad", ["generative-labels-abilities-difficulties"], "GLAD: correct with probability σ(ability × inverse difficulty); EM.",
             "Whitehill et al., NIPS 2009", new GladOptions(), (opt, _) => new Glad(opt)) with { SupportsGold = true },
         Iterative("mace", ["multi-annotator-competence-estimation"], "MACE: each worker knows the answer or spams from her own strategy; variational Bayes.",
