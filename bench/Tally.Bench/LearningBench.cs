@@ -47,6 +47,19 @@ internal static class LearningBench
 
     private static (CrowdTrainingSet Data, int[] Truth) Generate(int n, int d, int workers, int k, int perTask, int seed)
     {
+        var (x, y, crowd) = Blobs(n, d, workers, k, perTask, n, seed);
+        var answers = LabelMatrix.FromTriples(n, workers, k, [.. crowd.Select(a => a.Task)], [.. crowd.Select(a => a.Worker)], [.. crowd.Select(a => a.Label)]);
+        return (new CrowdTrainingSet { Answers = answers, Features = x }, y);
+    }
+
+    /// <summary>
+    /// Gaussian blobs (class means 0.5·N(0, 1) per feature, unit noise; class of each row uniform) and a crowd of
+    /// <paramref name="workers"/> with accuracies uniform in [0.5, 0.9], <paramref name="perTask"/> distinct workers on
+    /// each of the first <paramref name="answeredTasks"/> rows, a wrong answer uniform over the other classes. Shared by
+    /// the learning and the service-learner benches.
+    /// </summary>
+    internal static (double[][] X, int[] Y, List<(int Task, int Worker, int Label)> Answers) Blobs(int n, int d, int workers, int k, int perTask, int answeredTasks, int seed)
+    {
         var rng = new Random(seed);
         var means = new double[k][];
         for (int c = 0; c < k; c++) { means[c] = new double[d]; for (int j = 0; j < d; j++) means[c][j] = 0.5 * Normal(rng); }
@@ -60,21 +73,16 @@ internal static class LearningBench
         }
         var acc = new double[workers];
         for (int w = 0; w < workers; w++) acc[w] = 0.5 + 0.4 * rng.NextDouble();
-        var (ts, ws, ls) = (new List<int>(), new List<int>(), new List<int>());
+        var answers = new List<(int, int, int)>();
         var pick = new int[workers];
         for (int w = 0; w < workers; w++) pick[w] = w;
-        for (int t = 0; t < n; t++)
+        for (int t = 0; t < answeredTasks; t++)
         {
             for (int i = workers - 1; i > 0; i--) { int j = rng.Next(i + 1); (pick[i], pick[j]) = (pick[j], pick[i]); }
             for (int a = 0; a < Math.Min(perTask, workers); a++)
-            {
-                int w = pick[a];
-                ts.Add(t); ws.Add(w);
-                ls.Add(rng.NextDouble() < acc[w] ? y[t] : (y[t] + 1 + rng.Next(k - 1)) % k);
-            }
+                answers.Add((t, pick[a], rng.NextDouble() < acc[pick[a]] ? y[t] : (y[t] + 1 + rng.Next(k - 1)) % k));
         }
-        var answers = LabelMatrix.FromTriples(n, workers, k, [.. ts], [.. ws], [.. ls]);
-        return (new CrowdTrainingSet { Answers = answers, Features = x }, y);
+        return (x, y, answers);
     }
 
     private static double Normal(Random rng)

@@ -116,34 +116,12 @@ internal static class ServiceLearnBench
         return project;
     }
 
-    /// <summary>Blobs (class means 0.5·N(0, 1) per feature, unit noise) and a crowd on the first <paramref name="answeredTasks"/> tasks.</summary>
+    /// <summary>Blobs and a crowd on the first <paramref name="answeredTasks"/> tasks (<see cref="LearningBench.Blobs"/>).</summary>
     private static (double[][] X, List<(int Task, int Worker, int Label)> Answers) Generate(int n, int d, int workers, int k, int perTask, int answeredTasks, int seed)
     {
-        var rng = new Random(seed);
-        var means = new double[k][];
-        for (int c = 0; c < k; c++) { means[c] = new double[d]; for (int j = 0; j < d; j++) means[c][j] = 0.5 * Normal(rng); }
-        var x = new double[n][];
-        var y = new int[n];
-        for (int i = 0; i < n; i++)
-        {
-            y[i] = rng.Next(k);
-            x[i] = new double[d];
-            for (int j = 0; j < d; j++) x[i][j] = means[y[i]][j] + Normal(rng);
-        }
-        var accuracy = new double[workers];
-        for (int w = 0; w < workers; w++) accuracy[w] = 0.5 + 0.4 * rng.NextDouble();
-        var answers = new List<(int, int, int)>();
-        var pick = Enumerable.Range(0, workers).ToArray();
-        for (int t = 0; t < answeredTasks; t++)
-        {
-            for (int i = workers - 1; i > 0; i--) { int j = rng.Next(i + 1); (pick[i], pick[j]) = (pick[j], pick[i]); }
-            for (int a = 0; a < Math.Min(perTask, workers); a++)
-                answers.Add((t, pick[a], rng.NextDouble() < accuracy[pick[a]] ? y[t] : (y[t] + 1 + rng.Next(k - 1)) % k));
-        }
+        var (x, _, answers) = LearningBench.Blobs(n, d, workers, k, perTask, answeredTasks, seed);
         return (x, answers);
     }
-
-    private static double Normal(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
     private static string Load()
     {
