@@ -226,21 +226,12 @@ public static class MaxMigReproduction
                 if (m < 0) continue; // a worker EM never saw says nothing it can weigh
                 for (int c = 0; c < k; c++) z[c] += Math.Log(Math.Max(confusions[m, c, labels[a]], 1e-300));
             }
-            double lse = LogSumExp(z);
+            double lse = JointTraining.LogSumExp(z);
             var row = new double[k];
             for (int c = 0; c < k; c++) row[c] = Math.Exp(z[c] - lse);
             forecast[t] = row;
         }
         return forecast;
-    }
-
-    private static double LogSumExp(ReadOnlySpan<double> v)
-    {
-        double max = double.NegativeInfinity;
-        foreach (double x in v) max = Math.Max(max, x);
-        double s = 0;
-        foreach (double x in v) s += Math.Exp(x - max);
-        return max + Math.Log(s);
     }
 
     /// <summary>Test accuracy of the classifier after every reported epoch (reports arrive synchronously, on the training thread).</summary>
@@ -267,11 +258,10 @@ public static class MaxMigReproduction
             var scenario = new ExpertScenario { Case = setting.Case, Expertise = setting.Expertise, Seed = seed };
             var dataset = LearningLab.ExpertDataset(train, test, scenario, train.Count, test.Count);
             // The test crowd: the same experts on the test images, an independent draw; features and labels follow its task order.
-            var testIds = new string[test.Count];
-            for (int i = 0; i < testIds.Length; i++) testIds[i] = dataset.TestTasks[i];
+            var testIds = dataset.TestTasks;
             var crowd = new ExpertSimulator().Generate(test.Labels, train.Classes, scenario with { Seed = seed + 1 }, testIds);
             var index = new Dictionary<string, int>(StringComparer.Ordinal);
-            for (int i = 0; i < testIds.Length; i++) index[testIds[i]] = i;
+            for (int i = 0; i < testIds.Count; i++) index[testIds[i]] = i;
             var features = new double[crowd.Answers.TaskCount][];
             var labels = new int[crowd.Answers.TaskCount];
             for (int t = 0; t < features.Length; t++)
