@@ -71,6 +71,7 @@ public static class Program
         if (args.Length >= 1 && args[0] == "dashboard") return DashboardBench.Run(args).GetAwaiter().GetResult();
         if (args.Length >= 1 && args[0] == "service-learn") return ServiceLearnBench.Run(args).GetAwaiter().GetResult();
         if (args.Length >= 2 && args[0] == "learn") return LearningBench.Run(args);
+        if (args.Length >= 1 && args[0] == "dense-kernels") return DenseKernelBench.Run(args);
         if (args.Length >= 3 && args[0] == "fuzz") return Fuzz(args);
         if (args.Length == 2 && args[0] == "read")
         {

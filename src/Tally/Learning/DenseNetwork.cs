@@ -122,6 +122,10 @@ public sealed class DenseNetwork : IDifferentiableClassifier
         public readonly double[][] Delta = [.. sizes.Select((w, l) => l == 0 ? [] : new double[MemoryBudget.Length(rows, w)])];
         // Per hidden layer: rows × width dropout multipliers (1 without dropout).
         public readonly double[][] Mask = [.. sizes.Select((w, l) => l == 0 || l == sizes.Length - 1 ? [] : new double[MemoryBudget.Length(rows, w)])];
+        // Per layer: scratch for the transposed weights of the forward kernel (width(l) × width(l+1)).
+        public readonly double[][] Transposed = [.. sizes.Skip(1).Select((w, l) => new double[MemoryBudget.Length(sizes[l], w)])];
+        // Scratch for the weight-gradient kernel's transposed deltas (rows × the widest non-input layer).
+        public readonly double[] DeltaTransposed = new double[MemoryBudget.Length(rows, sizes.Skip(1).Max())];
     }
 
     /// <summary>Creates an unfitted network.</summary>
@@ -509,15 +513,23 @@ public sealed class DenseNetwork : IDifferentiableClassifier
         int n = rows.Length;
         _mean = new double[d];
         _scale = new double[d];
+        // Row by row (the matrix is row-major), each feature still summed over the rows in order.
+        var sum = new double[d];
+        foreach (int i in rows)
+        {
+            var row = x.AsSpan(i * d, d);
+            for (int j = 0; j < d; j++) sum[j] += row[j];
+        }
+        for (int j = 0; j < d; j++) _mean[j] = sum[j] / n;
+        var ss = new double[d];
+        foreach (int i in rows)
+        {
+            var row = x.AsSpan(i * d, d);
+            for (int j = 0; j < d; j++) { double e = row[j] - _mean[j]; ss[j] += e * e; }
+        }
         for (int j = 0; j < d; j++)
         {
-            double m = 0;
-            foreach (int i in rows) m += x[i * d + j];
-            m /= n;
-            double ss = 0;
-            foreach (int i in rows) { double e = x[i * d + j] - m; ss += e * e; }
-            double sd = Math.Sqrt(ss / n);
-            _mean[j] = m;
+            double m = _mean[j], sd = Math.Sqrt(ss[j] / n);
             _scale[j] = sd > MinDeviation * Math.Max(1.0, Math.Abs(m)) ? 1.0 / sd : 1.0;
         }
     }
@@ -618,13 +630,11 @@ public sealed class DenseNetwork : IDifferentiableClassifier
             var bias = _params.AsSpan(_biasOffsets[l], nout);
             var a = ws.Act[l];
             var z = ws.Act[l + 1];
-            bool hidden = l < layers - 1;
+            DenseKernels.Forward(a.AsSpan(0, count * nin), count, nin, W, bias, nout, ws.Transposed[l], z.AsSpan(0, count * nout));
+            if (l == layers - 1) break;
             for (int b = 0; b < count; b++)
             {
-                var ain = a.AsSpan(b * nin, nin);
                 var zout = z.AsSpan(b * nout, nout);
-                for (int o = 0; o < nout; o++) zout[o] = bias[o] + Dot(W.Slice(o * nin, nin), ain);
-                if (!hidden) continue;
                 var mask = ws.Mask[l + 1].AsSpan(b * nout, nout);
                 for (int o = 0; o < nout; o++)
                 {
@@ -703,32 +713,15 @@ public sealed class DenseNetwork : IDifferentiableClassifier
             var a = ws.Act[l];
             var dz = ws.Delta[l + 1];
             // Rows are summed in order, so the result does not depend on anything but the data and the seed.
-            for (int b = 0; b < count; b++)
-            {
-                var ain = a.AsSpan(b * nin, nin);
-                var dzb = dz.AsSpan(b * nout, nout);
-                for (int o = 0; o < nout; o++)
-                {
-                    double g = dzb[o];
-                    if (g == 0) continue;
-                    gb[o] += g;
-                    Axpy(g, ain, gW.Slice(o * nin, nin));
-                }
-            }
+            DenseKernels.WeightGradient(dz.AsSpan(0, count * nout), a.AsSpan(0, count * nin), count, nin, nout, gW, gb, ws.DeltaTransposed);
             if (l == 0) break;
             var W = _params.AsSpan(_weightOffsets[l], nin * nout);
             var da = ws.Delta[l];
             var mask = ws.Mask[l];
+            DenseKernels.InputGradient(dz.AsSpan(0, count * nout), W, count, nin, nout, da.AsSpan(0, count * nin));
             for (int b = 0; b < count; b++)
             {
                 var dab = da.AsSpan(b * nin, nin);
-                dab.Clear();
-                var dzb = dz.AsSpan(b * nout, nout);
-                for (int o = 0; o < nout; o++)
-                {
-                    double g = dzb[o];
-                    if (g != 0) Axpy(g, W.Slice(o * nin, nin), dab);
-                }
                 // ReLU and dropout: the unit passed gradient only if it was active, scaled by its mask.
                 var ab = a.AsSpan(b * nin, nin);
                 var mb = mask.AsSpan(b * nin, nin);
@@ -767,20 +760,20 @@ public sealed class DenseNetwork : IDifferentiableClassifier
 
     private static bool AllFinite(double[] values)
     {
-        foreach (double v in values) if (!double.IsFinite(v)) return false;
+        // x − x is 0 for every finite x and NaN for ±∞ and NaN, so one comparison per vector tests four values.
+        int q = 0;
+        if (System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated)
+        {
+            var bad = System.Runtime.Intrinsics.Vector256<double>.Zero;
+            for (; q + 4 <= values.Length; q += 4)
+            {
+                var v = System.Runtime.Intrinsics.Vector256.Create((ReadOnlySpan<double>)values.AsSpan(q, 4));
+                bad |= ~System.Runtime.Intrinsics.Vector256.Equals(v - v, System.Runtime.Intrinsics.Vector256<double>.Zero);
+            }
+            if (bad != System.Runtime.Intrinsics.Vector256<double>.Zero) return false;
+        }
+        for (; q < values.Length; q++) if (!double.IsFinite(values[q])) return false;
         return true;
-    }
-
-    private static double Dot(ReadOnlySpan<double> a, ReadOnlySpan<double> b)
-    {
-        double s = 0;
-        for (int i = 0; i < a.Length; i++) s += a[i] * b[i];
-        return s;
-    }
-
-    private static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y)
-    {
-        for (int i = 0; i < x.Length; i++) y[i] += alpha * x[i];
     }
 
     /// <summary>A standard normal draw by MathNet's sampler (one normal sampler for all of Tally).</summary>
