@@ -34,6 +34,7 @@ internal static class LabMaxMigTableCommand
             epoch (mean ± sd over the runs) and, in brackets, the best epoch's (optimistic, as the paper reports) — with
             the paper's CIFAR-10 figures beside Max-MIG's and AggNet's rows. The classifier is Tally's dense network,
             not VGG-16. The full run is long (hours on 2 cores): --train, --epochs, --methods and --settings cut it down.
+            With --out, every run is journalled as it finishes; the same command started again resumes from there.
 
             Examples:
               tally lab maxmig-table --train 6000 --epochs 20 --out runs/table3
@@ -81,6 +82,7 @@ internal static class LabMaxMigTableCommand
             ctx.Out.Write(table);
             double seconds = outcome.Runs.Sum(r => r.Seconds);
             ctx.Error.WriteLine($"tally: {outcome.Runs.Length} runs, {seconds.ToString("0", CultureInfo.InvariantCulture)} s of training in all; (dc) = data-crowds forecaster on the test crowd, last epoch; paper = Table 3, CIFAR-10 with VGG-16");
+            if (outcome.Resumed > 0) ctx.Error.WriteLine($"tally: {outcome.Resumed} of the {outcome.Runs.Length} runs were taken from {outcome.Journal} (an earlier start of the same options)");
             if (outcome.Written.Count > 0) ctx.Error.WriteLine($"tally: wrote {string.Join(" and ", outcome.Written)}");
             return 0;
         });

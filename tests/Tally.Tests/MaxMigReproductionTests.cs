@@ -1,3 +1,4 @@
+using Tally.Application;
 using Tally.Core;
 using Tally.Learning;
 using Tally.Simulation;
@@ -79,5 +80,51 @@ public sealed class MaxMigReproductionTests
         // independent-mistakes setting (5 seniors who confuse only the hard pairs), as in the paper's Table 3.
         foreach (var r in parallel.Where(r => r.Forecaster is not null && r.Setting == ExpertSetting.Parse("4.1H")))
             Assert.True(r.Forecaster > r.LastEpoch + 0.1, $"{r.Method}: forecaster {r.Forecaster} vs classifier {r.LastEpoch}");
+    }
+
+    [FashionMnistFact]
+    public void A_stopped_reproduction_resumes_from_its_journal_and_gives_the_table_of_an_uninterrupted_one()
+    {
+        string dir = Directory.CreateTempSubdirectory("tally-maxmig-journal-").FullName;
+        try
+        {
+            var options = new MaxMigReproductionOptions { Methods = ["maxmig"], Settings = [ExpertSetting.Parse("4.3H")], Runs = 1, Epochs = 1, Hidden = [] };
+            var request = new MaxMigReproductionRequest { Options = options, TrainItems = 320, TestItems = 300, OutputDirectory = dir };
+            var first = MaxMigReproductionJob.Run(request);
+            Assert.Equal(0, first.Resumed);
+            string journal = Path.Combine(dir, "reproduction.journal.jsonl");
+            Assert.Equal(2, File.ReadAllLines(journal).Length); // the header and the one run
+
+            // Started again with more methods and runs: the journalled run is taken as it is, the others trained.
+            var wider = request with { Options = options with { Methods = ["maxmig", "mv"], Runs = 2 } };
+            var second = MaxMigReproductionJob.Run(wider);
+            Assert.Equal(1, second.Resumed);
+            Assert.Equal(first.Runs[0], second.Runs[0]);
+            var uninterrupted = MaxMigReproductionJob.Run(wider with { OutputDirectory = null });
+            Assert.Equal(uninterrupted.Runs.Select(r => r with { Seconds = 0 }), second.Runs.Select(r => r with { Seconds = 0 }));
+
+            // A line cut short by a kill is dropped (and the file repaired so the next line starts on its own).
+            File.AppendAllText(journal, "{\"setting\":\"4.3(H)\",\"meth");
+            var third = MaxMigReproductionJob.Run(wider);
+            Assert.Equal(4, third.Resumed);
+            Assert.EndsWith("}\n", File.ReadAllText(journal));
+
+            // Other options: refused, naming what differs, and the journal is left alone.
+            string before = File.ReadAllText(journal);
+            var e = Assert.Throws<TallyUserException>(() => MaxMigReproductionJob.Run(wider with { Options = wider.Options with { Epochs = 2 } }));
+            Assert.Contains("epochs 1 in the journal, 2 now", e.Message);
+            Assert.Equal(before, File.ReadAllText(journal));
+
+            // Damage before the last line is reported with its line number.
+            var lines = File.ReadAllLines(journal);
+            lines[1] = "{\"setting\":\"4.9(H)\"}";
+            File.WriteAllLines(journal, lines);
+            e = Assert.Throws<TallyUserException>(() => MaxMigReproductionJob.Run(wider));
+            Assert.Contains("line 2", e.Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }

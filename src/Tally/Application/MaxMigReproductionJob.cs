@@ -33,8 +33,11 @@ public sealed record MaxMigReproductionRow(string Name, ImmutableArray<(double M
 /// <param name="Runs">Every run.</param>
 /// <param name="Rows">The summary in Table 3's layout.</param>
 /// <param name="Written">Files written.</param>
+/// <param name="Resumed">Runs taken from the journal of an earlier start instead of being trained (0 without <c>--out</c>).</param>
+/// <param name="Journal">The journal's path (null without an output folder).</param>
 public sealed record MaxMigReproductionOutcome(MaxMigReproductionOptions Options, int TrainItems, int TestItems,
-    ImmutableArray<MaxMigReproductionRun> Runs, ImmutableArray<MaxMigReproductionRow> Rows, IReadOnlyList<string> Written);
+    ImmutableArray<MaxMigReproductionRun> Runs, ImmutableArray<MaxMigReproductionRow> Rows, IReadOnlyList<string> Written,
+    int Resumed = 0, string? Journal = null);
 
 /// <summary>
 /// Max-MIG's synthetic-expert experiments reproduced like for like on Fashion-MNIST (<see cref="MaxMigReproduction"/>),
@@ -58,7 +61,11 @@ public static class MaxMigReproductionJob
         ["em (dc)"] = [99.05, 99.01, 70.01, 74.76, 72.02, 29.03],
     }.ToImmutableDictionary(StringComparer.Ordinal);
 
-    /// <summary>Runs the job; options and the output folder are checked before any data are read.</summary>
+    /// <summary>
+    /// Runs the job; options and the output folder are checked before any data are read. With an output folder, each
+    /// run is journalled as it finishes (<c>reproduction.journal.jsonl</c>) and the runs an earlier start of the same
+    /// options journalled are taken from it, so a long run that is stopped resumes where it was.
+    /// </summary>
     /// <exception cref="TallyUserException">A bad option, Fashion-MNIST not installed, or an unwritable output folder.</exception>
     public static MaxMigReproductionOutcome Run(MaxMigReproductionRequest request, ComputeOptions? compute = null,
         IProgress<JobProgress>? progress = null, CancellationToken cancellationToken = default)
@@ -74,10 +81,17 @@ public static class MaxMigReproductionJob
         var train = FashionMnist.Load(Math.Min(request.TrainItems, 60000), FashionMnistSplit.Train);
         var test = FashionMnist.Load(Math.Min(request.TestItems, 10000), FashionMnistSplit.Test);
         var o = request.Options;
+        // With an output folder every finished run is journalled at once, and a restarted command resumes from it.
+        using var journal = request.OutputDirectory is { } journalDir ? ReproductionJournal.Open(journalDir, o, train.Count, test.Count) : null;
         string phase = $"Training ({o.Settings.Length} settings × {o.Methods.Length} methods × {o.Runs} runs)";
         progress?.Report(new JobProgress(phase, 0));
+        int resumed = 0;
         var runs = MaxMigReproduction.Run(train, test, o, compute,
-            new SyncProgress<double>(f => progress?.Report(new JobProgress(phase, f))), cancellationToken);
+            new SyncProgress<double>(f => progress?.Report(new JobProgress(phase, f))), cancellationToken,
+            journal?.Earlier, journal is null ? null : journal.Add);
+        if (journal is not null)
+            foreach (var r in runs)
+                if (journal.Earlier.TryGetValue((r.Setting, r.Method, r.Run), out var before) && ReferenceEquals(before, r)) resumed++;
 
         var written = new List<string>();
         if (request.OutputDirectory is { } dir)
@@ -91,7 +105,7 @@ public static class MaxMigReproductionJob
                         t.EndRow();
                     }
                 }));
-        return new MaxMigReproductionOutcome(o, train.Count, test.Count, runs, Summarise(o, runs), written);
+        return new MaxMigReproductionOutcome(o, train.Count, test.Count, runs, Summarise(o, runs), written, resumed, journal?.Path);
     }
 
     /// <summary>The summary rows: each method's classifier, then the forecasters of Max-MIG and EM.</summary>

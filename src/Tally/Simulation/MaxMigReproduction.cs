@@ -119,8 +119,22 @@ public sealed record MaxMigReproductionRun(ExpertSetting Setting, string Method,
 public static class MaxMigReproduction
 {
     /// <summary>Runs the experiment on the given images (Fashion-MNIST in the lab); runs go in parallel, each on one thread.</summary>
+    /// <param name="train">Training images (their crowd is simulated).</param>
+    /// <param name="test">Test images (scored, and given their own crowd for the forecasters).</param>
+    /// <param name="options">The experiment.</param>
+    /// <param name="compute">Threads: runs go in parallel; the results do not depend on it.</param>
+    /// <param name="progress">Fraction of the runs done.</param>
+    /// <param name="cancellationToken">Stops between epochs.</param>
+    /// <param name="earlier">
+    /// Runs already done with the same options and images (setting, method, run → its result), taken as they are
+    /// instead of being trained again — each run depends only on its seed and the crowd, so a resumed experiment
+    /// gives the same table as an uninterrupted one. Null: train every run.
+    /// </param>
+    /// <param name="finished">Called with each run as soon as it is trained (from the run's thread), e.g. to journal it.</param>
     public static ImmutableArray<MaxMigReproductionRun> Run(LabelledImages train, LabelledImages test, MaxMigReproductionOptions? options = null,
-        ComputeOptions? compute = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default)
+        ComputeOptions? compute = null, IProgress<double>? progress = null, CancellationToken cancellationToken = default,
+        IReadOnlyDictionary<(ExpertSetting Setting, string Method, int Run), MaxMigReproductionRun>? earlier = null,
+        Action<MaxMigReproductionRun>? finished = null)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(test);
@@ -132,14 +146,25 @@ public static class MaxMigReproduction
         var crowds = new Crowds[settings.Length];
         Parallelism.ForEach(settings.Length, compute, s => crowds[s] = Crowds.Draw(train, test, settings[s], options.CrowdSeed), cancellationToken);
 
-        int methods = options.Methods.Length, runs = options.Runs, total = settings.Length * methods * runs, done = 0;
+        int methods = options.Methods.Length, runs = options.Runs, total = settings.Length * methods * runs;
         var results = new MaxMigReproductionRun[total];
-        // Largest jobs first would balance better, but a fixed order keeps the output order and the progress simple;
-        // every run depends only on its own seed, so the results do not depend on the thread count.
-        Parallelism.ForEach(total, compute, i =>
+        var todo = new List<int>(total);
+        for (int i = 0; i < total; i++)
         {
             int s = i / (methods * runs), m = i / runs % methods, r = i % runs;
+            if (earlier is not null && earlier.TryGetValue((settings[s], options.Methods[m], r), out var before)) results[i] = before;
+            else todo.Add(i);
+        }
+        int done = total - todo.Count;
+        if (done > 0) progress?.Report((double)done / total);
+        // Largest jobs first would balance better, but a fixed order keeps the output order and the progress simple;
+        // every run depends only on its own seed, so the results do not depend on the thread count.
+        Parallelism.ForEach(todo.Count, compute, j =>
+        {
+            int i = todo[j];
+            int s = i / (methods * runs), m = i / runs % methods, r = i % runs;
             results[i] = RunOne(crowds[s], settings[s], options.Methods[m], r, options, cancellationToken);
+            finished?.Invoke(results[i]);
             progress?.Report((double)Interlocked.Increment(ref done) / total);
         }, cancellationToken);
         return [.. results];
