@@ -199,16 +199,30 @@ internal sealed class CoNalLayers
         int n = features.Length, d = features[0].Length;
         var x = new double[MemoryBudget.Length(n, d)];
         for (int i = 0; i < n; i++) features[i].AsSpan().CopyTo(x.AsSpan(i * d, d));
+        // Row by row (the matrix is row-major), each column still summed over the rows in order.
+        var mean = new double[d];
+        for (int i = 0; i < n; i++)
+        {
+            var row = x.AsSpan(i * d, d);
+            for (int j = 0; j < d; j++) mean[j] += row[j];
+        }
+        for (int j = 0; j < d; j++) mean[j] /= n;
+        var ss = new double[d];
+        for (int i = 0; i < n; i++)
+        {
+            var row = x.AsSpan(i * d, d);
+            for (int j = 0; j < d; j++) { double dev = row[j] - mean[j]; ss[j] += dev * dev; }
+        }
+        var scale = new double[d];
         for (int j = 0; j < d; j++)
         {
-            double m = 0;
-            for (int i = 0; i < n; i++) m += x[i * d + j];
-            m /= n;
-            double ss = 0;
-            for (int i = 0; i < n; i++) { double dev = x[i * d + j] - m; ss += dev * dev; }
-            double sd = Math.Sqrt(ss / n);
-            double scale = sd > 1e-12 * Math.Max(1.0, Math.Abs(m)) ? 1.0 / sd : 1.0;
-            for (int i = 0; i < n; i++) x[i * d + j] = (x[i * d + j] - m) * scale;
+            double sd = Math.Sqrt(ss[j] / n);
+            scale[j] = sd > 1e-12 * Math.Max(1.0, Math.Abs(mean[j])) ? 1.0 / sd : 1.0;
+        }
+        for (int i = 0; i < n; i++)
+        {
+            var row = x.AsSpan(i * d, d);
+            for (int j = 0; j < d; j++) row[j] = (row[j] - mean[j]) * scale[j];
         }
         return x;
     }
@@ -256,8 +270,7 @@ internal sealed class CoNalLayers
             {
                 double xj = x[j];
                 if (xj == 0) continue;
-                var arow = map.Slice(j * e, e);
-                for (int f = 0; f < e; f++) v[f] += xj * arow[f];
+                DenseKernels.Axpy(xj, map.Slice(j * e, e), v);
             }
             double vInv = _normalise ? 1.0 / Math.Max(Norm(v), NormFloor) : 1.0;
             for (int f = 0; f < e; f++) vh[f] = v[f] * vInv;
@@ -337,8 +350,7 @@ internal sealed class CoNalLayers
             {
                 double xj = x[j];
                 if (xj == 0) continue;
-                var grow = gmap.Slice(j * e, e);
-                for (int f = 0; f < e; f++) grow[f] += xj * v[f];
+                DenseKernels.Axpy(xj, v, gmap.Slice(j * e, e));
             }
         }
         loss *= scale;
@@ -382,11 +394,7 @@ internal sealed class CoNalLayers
         var x = _x.AsSpan(task * d, d);
         var map = Parameters.AsSpan(MapOffset, d * e);
         Parameters.AsSpan(MapOffset + d * e, e).CopyTo(vh);
-        for (int j = 0; j < d; j++)
-        {
-            var arow = map.Slice(j * e, e);
-            for (int f = 0; f < e; f++) vh[f] += x[j] * arow[f];
-        }
+        for (int j = 0; j < d; j++) DenseKernels.Axpy(x[j], map.Slice(j * e, e), vh);
         if (!_normalise) return;
         double inv = 1.0 / Math.Max(Norm(vh), NormFloor);
         for (int f = 0; f < e; f++) vh[f] *= inv;

@@ -291,6 +291,21 @@ internal static class DenseKernels
         c30.StoreUnsafe(ref x3); c31.StoreUnsafe(ref x3, 4);
     }
 
+    /// <summary>y[i] += α·x[i] (each element rounded exactly as the plain loop would, four at a time).</summary>
+    public static void Axpy(double alpha, ReadOnlySpan<double> x, Span<double> y)
+    {
+        int i = 0;
+        if (Accelerated)
+        {
+            var a = Vector256.Create(alpha);
+            ref double X = ref MemoryMarshal.GetReference(x);
+            ref double Y = ref MemoryMarshal.GetReference(y);
+            for (; i + 4 <= x.Length; i += 4)
+                (Vector256.LoadUnsafe(ref Y, (nuint)i) + a * Vector256.LoadUnsafe(ref X, (nuint)i)).StoreUnsafe(ref Y, (nuint)i);
+        }
+        for (; i < x.Length; i++) y[i] += alpha * x[i];
+    }
+
     // ---- the scalar reference: the plain loops, one dot product or axpy at a time ----
 
     /// <summary>The plain-loop <see cref="Forward"/>.</summary>
