@@ -87,9 +87,9 @@ public sealed record BeliefPropagationOptions : IterativeOptions
     /// <summary>
     /// The class proportions κ. Default <see cref="ClassPriorMode.Auto"/>: run BP with κ uniform and with κ learned and
     /// keep the run whose model has the higher evidence lower bound at its beliefs. BP itself optimises no bound; the
-    /// bound used is the mean-field one (<see cref="BayesianCrowd.EvidenceBound"/>), which is a valid lower bound on
-    /// log p(answers | model) for any task posteriors, so evaluated at the BP beliefs it compares the two models without
-    /// the Bethe approximation's intractable worker-factor beliefs. <see cref="ClassPriorMode.Learned"/>: an EM loop
+    /// bound used is the collapsed variational one (<see cref="BayesianCrowd.CollapsedBound"/>, confusions and κ
+    /// integrated out), which is a lower bound on log p(answers | model) for any factorised task posteriors, so evaluated
+    /// at the BP beliefs it compares the two models without the Bethe approximation's intractable worker-factor beliefs. <see cref="ClassPriorMode.Learned"/>: an EM loop
     /// around the sweeps — after every sweep κ is re-estimated as the posterior mean of Dir(1 + Σ_i b_i) from the current
     /// beliefs b_i, and each task's factor becomes its log prior + log κ; the run stops when neither the messages nor κ
     /// move by more than the tolerance. Why not always learned: with κ uniform, BP on an imbalanced crowd (90/10, 3

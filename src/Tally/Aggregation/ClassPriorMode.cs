@@ -13,8 +13,9 @@ public enum ClassPriorMode
     Uniform,
     /// <summary>
     /// Fit both and keep the model the answers support better. For the Bayesian methods (<see cref="MeanField"/>,
-    /// <see cref="BeliefPropagation"/>) this is a comparison of evidence lower bounds: the uniform κ against κ ~ Dir(a, …, a)
-    /// integrated out, whose bound pays for the K − 1 extra degrees of freedom (Bayesian model selection). For the
+    /// <see cref="BeliefPropagation"/>) this is a comparison of (collapsed variational) evidence lower bounds: the
+    /// uniform κ against κ ~ Dir(a, …, a) integrated out, whose bound pays for the K − 1 extra degrees of freedom
+    /// (Bayesian model selection). For the
     /// maximum-likelihood methods (<see cref="SpectralDawidSkene"/>, robust-ds) it is the same as <see cref="Learned"/>:
     /// the uniform model is nested in the learned one, so the learned maximum is never less likely.
     /// </summary>

@@ -137,9 +137,10 @@ public sealed record MeanFieldOptions : IterativeOptions
 
     /// <summary>
     /// The class proportions κ. Default <see cref="ClassPriorMode.Auto"/>: fit twice, with κ uniform and with κ learned,
-    /// and keep the fit whose model has the higher evidence lower bound (<see cref="BayesianCrowd.EvidenceBound"/>: the
-    /// ELBO with κ ~ Dir(a, …, a) integrated out, which pays for the extra K − 1 parameters, against the ELBO with
-    /// κ = 1/K). <see cref="ClassPriorMode.Learned"/> infers κ with the workers (as Kim &amp; Ghahramani's BCC does),
+    /// and keep the fit whose model has the higher evidence lower bound (<see cref="BayesianCrowd.CollapsedBound"/>: the
+    /// collapsed bound with the confusions and κ ~ Dir(a, …, a) integrated out, which pays for the extra K − 1
+    /// parameters, against the one with κ = 1/K; not mean field's own bound, which on sparse crowds prefers a learned
+    /// fit collapsed to one class). <see cref="ClassPriorMode.Learned"/> infers κ with the workers (as Kim &amp; Ghahramani's BCC does),
     /// q(κ) = Dir(a + Σ_i q_i), and q(z_i) gets the factor exp(E[log κ_z]). Why not always learned: with κ uniform, mean
     /// field on an imbalanced crowd (90/10, 3 answers per task) found 69.6 % of the labels against Dawid-Skene's 90.5 %,
     /// but on nearly balanced real sets the learned κ fits noise (duck: 88.89 % learned, 89.81 % uniform), and the
