@@ -243,10 +243,10 @@ public sealed partial class TallyService : IAsyncDisposable
                     if (there.Payload == payload && there.Gold == t.Gold && there.Features == features[i]) { unchanged++; continue; }
                     throw ApiException.Conflict($"task {Quote.Value(t.Id)} exists already with another payload, gold label or features");
                 }
-                inserts.Add([p.Id, t.Id, seq++, payload, t.Gold, 0, 0, features[i]]);
+                inserts.Add([p.Id, t.Id, seq++, payload, t.Gold, 0, 0, features[i], p.Spec.MinAnswers, p.Spec.MaxAnswers]);
                 added++;
             }
-            c.ExecuteRows(tx, "INSERT INTO tasks (project_id, task_id, seq, payload, gold, answers, load_count, features) {select}", inserts);
+            c.ExecuteRows(tx, "INSERT INTO tasks (project_id, task_id, seq, payload, gold, answers, load_count, features, overlap_from, overlap_to) {select}", inserts);
             c.Execute(tx, "UPDATE projects SET task_count = task_count + @n WHERE project_id = @p", ("n", added), ("p", p.Id));
             return new TasksAdded(added, unchanged, p.Tasks + added);
         });
@@ -451,10 +451,13 @@ public sealed partial class TallyService : IAsyncDisposable
                 else
                 {
                     // Dynamic overlap: none under-answered, so the least confident below the target, up to the maximum.
+                    // No free task has a load below minAnswers now, so the range [overlap_from, overlap_to) = [minAnswers,
+                    // maxAnswers) selects the same tasks as "below maxAnswers" and lets the walk use the overlap index,
+                    // which holds only the tasks in that range.
                     if (pick.Count == 0)
                         pick = c.Query(tx,
-                            $"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count < @max AND (t.confidence IS NULL OR t.confidence < @target) ORDER BY t.confidence, t.load_count, t.seq LIMIT 1",
-                            r => (r.GetString(0), r.NullableString(1)), ("p", p.Id), ("w", caller.Name), ("max", p.Spec.MaxAnswers), ("target", p.Spec.ConfidenceTarget));
+                            $"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count >= t.overlap_from AND t.load_count < t.overlap_to AND (t.confidence IS NULL OR t.confidence < @target) ORDER BY t.confidence, t.load_count, t.seq LIMIT 1",
+                            r => (r.GetString(0), r.NullableString(1)), ("p", p.Id), ("w", caller.Name), ("target", p.Spec.ConfidenceTarget));
                     if (pick.Count == 0) return null;
                     (task, payload) = pick[0];
                 }
