@@ -74,6 +74,28 @@ public sealed class ServiceOverlapTests(PostgresFixture postgres) : IDisposable
         var loads = c.Query(null, "SELECT task_id, answers, load_count, overlap_from, overlap_to FROM tasks WHERE project_id = @p ORDER BY seq",
             r => (r.GetString(0), r.Long(1), r.Long(2), r.Long(3), r.Long(4)), ("p", project));
         Assert.Equal([("t0", 2L, 2L, 2L, 4L), ("t1", 4L, 4L, 2L, 4L), ("t2", 2L, 2L, 2L, 4L)], loads);
+        // What the overlap index orders by: the confidence itself for every task in the range [minAnswers, maxAnswers).
+        Assert.Equal(0, Convert.ToInt64(c.Scalar(null,
+            """
+            SELECT COUNT(*) FROM tasks WHERE project_id = @p AND load_count >= overlap_from AND load_count < overlap_to
+              AND NOT (overlap_confidence = confidence OR (overlap_confidence IS NULL AND confidence IS NULL))
+            """, ("p", project)), System.Globalization.CultureInfo.InvariantCulture));
+
+        // A task that enters the overlap range through a lease carries its confidence in with it: one unanimous answer
+        // (below minAnswers, so outside the range), then a second worker's lease brings its load to minAnswers — it is
+        // confident, so a third worker gets nothing.
+        var second = (await service.CreateProjectAsync(owner, new ProjectSpec
+        {
+            Name = "entering", Classes = ["a", "b"], MinAnswers = 2, MaxAnswers = 3, ConfidenceTarget = 0.9, Method = "mv", Mechanism = "oa",
+        })).Id;
+        await service.AddTasksAsync(owner, second, [new TaskUpload("u")]);
+        var crowd = new List<Principal>();
+        foreach (var name in new[] { "x1", "x2", "x3" })
+            crowd.Add(service.Keys.Authenticate((await service.CreateWorkerAsync(owner, second, new NewPrincipal(name))).Key, "test"));
+        var first = await service.AssignAsync(crowd[0], second, null);
+        await service.AnswerAsync(crowd[0], second, [new AnswerPost("x1-u", "u", "a", first!.Id)]);
+        Assert.Equal("u", (await service.AssignAsync(crowd[1], second, null))?.Task);
+        Assert.Null(await service.AssignAsync(crowd[2], second, null));
     }
 
     [Fact]
@@ -101,15 +123,16 @@ public sealed class ServiceOverlapTests(PostgresFixture postgres) : IDisposable
                 c.Execute(null, "INSERT INTO projects (project_id, owner_id, spec, current_round, created_at, task_count, answer_count) VALUES (@p, 'o', @s, 0, 0, 2, 0)",
                     ("p", id), ("s", spec));
                 for (int t = 0; t < 2; t++)
-                    c.Execute(null, "INSERT INTO tasks (project_id, task_id, seq, answers, load_count) VALUES (@p, @t, @s, 0, 0)", ("p", id), ("t", $"t{t}"), ("s", t));
+                    c.Execute(null, "INSERT INTO tasks (project_id, task_id, seq, answers, confidence, load_count) VALUES (@p, @t, @s, 0, @c, 0)",
+                        ("p", id), ("t", $"t{t}"), ("s", t), ("c", id == "p_one" && t == 0 ? 0.5 : null));
             }
         }
         Assert.Equal([6], Migrations.Apply(db));
         using (var c = db.Open())
         {
-            var bounds = c.Query(null, "SELECT project_id, task_id, overlap_from, overlap_to FROM tasks ORDER BY project_id, task_id",
-                r => (r.GetString(0), r.GetString(1), r.Long(2), r.Long(3)));
-            Assert.Equal([("p_one", "t0", 2L, 4L), ("p_one", "t1", 2L, 4L), ("p_two", "t0", 3L, 3L), ("p_two", "t1", 3L, 3L)], bounds);
+            var bounds = c.Query(null, "SELECT project_id, task_id, overlap_from, overlap_to, overlap_confidence FROM tasks ORDER BY project_id, task_id",
+                r => (r.GetString(0), r.GetString(1), r.Long(2), r.Long(3), r.NullableDouble(4)));
+            Assert.Equal([("p_one", "t0", 2L, 4L, 0.5), ("p_one", "t1", 2L, 4L, null), ("p_two", "t0", 3L, 3L, null), ("p_two", "t1", 3L, 3L, null)], bounds);
         }
         Assert.Empty(Migrations.Apply(db));
         await Task.CompletedTask;
