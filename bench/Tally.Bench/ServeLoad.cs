@@ -178,6 +178,7 @@ public static class ServeLoad
             long warmEnd = t0 + (long)(s.Warmup * Stopwatch.Frequency);
             long deadline = warmEnd + (long)(s.Seconds * Stopwatch.Frequency);
             long commits0 = 0, items0 = 0, wal0 = 0, flushes0 = 0;
+            (long WalBytes, long WalFpi, long TaskUpdates, long TaskHot, long LeaseUpdates, long LeaseHot) stats0 = default;
             TimeSpan cpu0 = TimeSpan.Zero, busy0 = TimeSpan.Zero, commit0 = TimeSpan.Zero;
             bool marked = false;
             var mark = new object();
@@ -191,6 +192,7 @@ public static class ServeLoad
                     flushes0 = service.Writes.Flushes;
                     items0 = service.Writes.ItemsCommitted;
                     wal0 = pg?.WalSyncs() ?? 0;
+                    if (pg is not null) stats0 = pg.WriteStats();
                     cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                     busy0 = service.Writes.BusyTime;
                     commit0 = service.Writes.CommitTime;
@@ -271,6 +273,17 @@ public static class ServeLoad
                              $"this process (service + clients) used {(cpu - cpu0).TotalSeconds / Math.Max(1e-9, (double)(Stopwatch.GetTimestamp() - warmEnd) / Stopwatch.Frequency):0.00} cores, " +
                              $"{(acked == 0 ? 0 : (cpu - cpu0).TotalMicroseconds / acked):0} µs CPU per answer; the writer was busy {(busy - busy0).TotalSeconds / window:P0} of the time, " +
                              $"{(commits == 0 ? 0 : (committing - commit0).TotalMilliseconds / commits):0.00} ms per commit; load average {LoadAverage()}");
+            if (pg is not null)
+            {
+                // Counters reach pg_stat_* within a second of a backend's transactions; the window's figures are close enough.
+                await Task.Delay(1500);
+                var st = pg.WriteStats();
+                long answers = Math.Max(1, items);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"# {engine}/{mode}: PostgreSQL wrote {(double)(st.WalBytes - stats0.WalBytes) / answers:0} WAL bytes and {(double)(st.WalFpi - stats0.WalFpi) / answers:0.00} full-page images per item; " +
+                    $"tasks updates {st.TaskUpdates - stats0.TaskUpdates:N0} ({(st.TaskUpdates == stats0.TaskUpdates ? 0 : (double)(st.TaskHot - stats0.TaskHot) / (st.TaskUpdates - stats0.TaskUpdates)):P0} HOT), " +
+                    $"assignments updates {st.LeaseUpdates - stats0.LeaseUpdates:N0} ({(st.LeaseUpdates == stats0.LeaseUpdates ? 0 : (double)(st.LeaseHot - stats0.LeaseHot) / (st.LeaseUpdates - stats0.LeaseUpdates)):P0} HOT)"));
+            }
             foreach (var w in workers) w.Dispose();
             foreach (var a in apps)
             {
@@ -363,6 +376,26 @@ public static class ServeLoad
             conn.Open();
             using var cmd = new NpgsqlCommand("ANALYZE " + tables, conn);
             cmd.ExecuteNonQuery();
+        }
+
+        /// <summary>
+        /// Write volume so far: the server's WAL bytes and full-page images (<c>pg_stat_wal</c>), and the updates of the
+        /// tasks and assignments tables with how many of them were heap-only (HOT: no new index entries).
+        /// </summary>
+        public (long WalBytes, long WalFpi, long TaskUpdates, long TaskHot, long LeaseUpdates, long LeaseHot) WriteStats()
+        {
+            using var conn = new NpgsqlConnection(ConnectionString("tally").Replace("Pooling=true", "Pooling=false", StringComparison.Ordinal));
+            conn.Open();
+            using var cmd = new NpgsqlCommand(
+                """
+                SELECT (SELECT wal_bytes FROM pg_stat_wal)::bigint, (SELECT wal_fpi FROM pg_stat_wal),
+                       COALESCE(SUM(n_tup_upd) FILTER (WHERE relname = 'tasks'), 0)::bigint, COALESCE(SUM(n_tup_hot_upd) FILTER (WHERE relname = 'tasks'), 0)::bigint,
+                       COALESCE(SUM(n_tup_upd) FILTER (WHERE relname = 'assignments'), 0)::bigint, COALESCE(SUM(n_tup_hot_upd) FILTER (WHERE relname = 'assignments'), 0)::bigint
+                FROM pg_stat_user_tables
+                """, conn);
+            using var r = cmd.ExecuteReader();
+            r.Read();
+            return (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), r.GetInt64(4), r.GetInt64(5));
         }
 
         /// <summary>The server's WAL flushes so far (<c>pg_stat_wal.wal_sync</c>).</summary>

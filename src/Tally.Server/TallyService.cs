@@ -243,10 +243,10 @@ public sealed partial class TallyService : IAsyncDisposable
                     if (there.Payload == payload && there.Gold == t.Gold && there.Features == features[i]) { unchanged++; continue; }
                     throw ApiException.Conflict($"task {Quote.Value(t.Id)} exists already with another payload, gold label or features");
                 }
-                inserts.Add([p.Id, t.Id, seq++, payload, t.Gold, 0, 0, features[i]]);
+                inserts.Add([p.Id, t.Id, seq++, payload, t.Gold, 0, 0, features[i], p.Spec.MinAnswers, p.Spec.MaxAnswers]);
                 added++;
             }
-            c.ExecuteRows(tx, "INSERT INTO tasks (project_id, task_id, seq, payload, gold, answers, load_count, features) {select}", inserts);
+            c.ExecuteRows(tx, "INSERT INTO tasks (project_id, task_id, seq, payload, gold, answers, load_count, features, overlap_from, overlap_to) {select}", inserts);
             c.Execute(tx, "UPDATE projects SET task_count = task_count + @n WHERE project_id = @p", ("n", added), ("p", p.Id));
             return new TasksAdded(added, unchanged, p.Tasks + added);
         });
@@ -451,10 +451,13 @@ public sealed partial class TallyService : IAsyncDisposable
                 else
                 {
                     // Dynamic overlap: none under-answered, so the least confident below the target, up to the maximum.
+                    // No free task has a load below minAnswers now, so the range [overlap_from, overlap_to) = [minAnswers,
+                    // maxAnswers) selects the same tasks as "below maxAnswers" and lets the walk use the overlap index,
+                    // which holds only the tasks in that range (and there overlap_confidence = confidence).
                     if (pick.Count == 0)
                         pick = c.Query(tx,
-                            $"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count < @max AND (t.confidence IS NULL OR t.confidence < @target) ORDER BY t.confidence, t.load_count, t.seq LIMIT 1",
-                            r => (r.GetString(0), r.NullableString(1)), ("p", p.Id), ("w", caller.Name), ("max", p.Spec.MaxAnswers), ("target", p.Spec.ConfidenceTarget));
+                            $"SELECT t.task_id, t.payload FROM tasks t WHERE {free} AND t.load_count >= t.overlap_from AND t.load_count < t.overlap_to AND (t.overlap_confidence IS NULL OR t.overlap_confidence < @target) ORDER BY t.overlap_confidence, t.load_count, t.seq LIMIT 1",
+                            r => (r.GetString(0), r.NullableString(1)), ("p", p.Id), ("w", caller.Name), ("target", p.Spec.ConfidenceTarget));
                     if (pick.Count == 0) return null;
                     (task, payload) = pick[0];
                 }
@@ -470,7 +473,7 @@ public sealed partial class TallyService : IAsyncDisposable
                 new SqlBatch()
                     .Add("INSERT INTO assignments (project_id, assignment_id, task_id, worker_id, round, started_at, expires_at, state) VALUES (@p, @a, @t, @w, @r, @s, @e, 'open')",
                         ("p", p.Id), ("a", lease), ("t", task), ("w", caller.Name), ("r", p.CurrentRound), ("s", now), ("e", expires))
-                    .Add("UPDATE tasks SET load_count = load_count + 1 WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", task))
+                    .Add("UPDATE tasks SET load_count = load_count + 1, overlap_confidence = confidence WHERE project_id = @p AND task_id = @t", ("p", p.Id), ("t", task))
                     .Execute(c, tx);
             }
             return new AssignmentView(lease, task, payload is null ? null : JsonDocument.Parse(payload).RootElement.Clone(), p.CurrentRound,
@@ -478,12 +481,17 @@ public sealed partial class TallyService : IAsyncDisposable
         }
     }
 
-    /// <summary>Sets <c>load_count</c> (answers + open leases, the order of assignment) of <paramref name="tasks"/> (rows of one task id) from the tables.</summary>
+    /// <summary>
+    /// Sets <c>load_count</c> (answers + open leases, the order of assignment) of <paramref name="tasks"/> (rows of one
+    /// task id) from the tables. Like every write of <c>load_count</c>, it copies <c>confidence</c> to
+    /// <c>overlap_confidence</c>, so a task entering the overlap range carries its current confidence into the index.
+    /// </summary>
     private static void RefreshLoad(DbConnection c, DbTransaction tx, string project, IReadOnlyList<object?[]> tasks) =>
         c.ExecuteRows(tx, RefreshLoadSql, tasks, ("p", project));
 
     private const string RefreshLoadSql = """
-        UPDATE tasks SET load_count = answers + (SELECT COUNT(*) FROM assignments a WHERE a.project_id = tasks.project_id AND a.task_id = tasks.task_id AND a.state = 'open')
+        UPDATE tasks SET load_count = answers + (SELECT COUNT(*) FROM assignments a WHERE a.project_id = tasks.project_id AND a.task_id = tasks.task_id AND a.state = 'open'),
+                         overlap_confidence = confidence
         WHERE project_id = @p AND task_id {in}
         """;
 
@@ -672,7 +680,14 @@ public sealed partial class TallyService : IAsyncDisposable
                 long total = byLabel.Values.Sum();
                 return new object?[] { t.Key, t.Value, total == 0 ? 0.0 : (double)byLabel.Values.Max() / total };
             }).ToList();
-            writes.AddRows("UPDATE tasks SET answers = answers + v.column2, confidence = v.column3 FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1",
+            // Its copy in the overlap index changes only while the task is in the overlap range (the answer leaves the
+            // load as it is; a late answer's RefreshLoad below copies it again): outside it, no indexed column changes.
+            writes.AddRows(
+                """
+                UPDATE tasks SET answers = answers + v.column2, confidence = v.column3,
+                  overlap_confidence = CASE WHEN tasks.load_count >= tasks.overlap_from AND tasks.load_count < tasks.overlap_to THEN v.column3 ELSE tasks.overlap_confidence END
+                FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1
+                """,
                 taskUpdates, ("p", p.Id));
             writes.AddRows(RefreshLoadSql, [.. loadChanged.Select(t => new object?[] { t })], ("p", p.Id));
             writes.Add("UPDATE projects SET answer_count = answer_count + @n WHERE project_id = @p", ("n", inserts.Count), ("p", p.Id));
@@ -793,7 +808,7 @@ public sealed partial class TallyService : IAsyncDisposable
         foreach (var chunk in labelRows.Chunk(50_000))
             c.ExecuteRows(tx, "INSERT INTO labels (project_id, task_id, seq, label, confidence, probabilities) {select}", chunk);
         foreach (var chunk in confidenceRows.Chunk(50_000))
-            c.ExecuteRows(tx, "UPDATE tasks SET confidence = v.column2 FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1", chunk, ("p", p.Id));
+            c.ExecuteRows(tx, "UPDATE tasks SET confidence = v.column2, overlap_confidence = v.column2 FROM {values} WHERE tasks.project_id = @p AND tasks.task_id = v.column1", chunk, ("p", p.Id));
         foreach (var w in outcome.Workers)
             Upsert(c, tx, p.Id, w.Worker, "skill = @a, agreement = @b", ("a", w.Skill), ("b", w.Agreement));
         double total = 0;

@@ -6,7 +6,7 @@ namespace Tally.Server.Storage;
 /// (empty for rows that belong to no project: admins and requesters), and every query of the service filters on it,
 /// so the data can later be distributed by project.
 /// </summary>
-public static class Migrations
+public static partial class Migrations
 {
     /// <summary>The migrations, oldest first: version and statements (<c>{double}</c> and <c>{blob}</c> are the engine's double and bytes types).</summary>
     public static IReadOnlyList<(int Version, string[] Statements)> All { get; } =
@@ -137,6 +137,28 @@ public static class Migrations
             """,
             "CREATE INDEX predictions_entropy ON predictions (project_id, entropy DESC, task_id)",
         ]),
+        (6,
+        [
+            // Dynamic overlap only ever picks a task whose load is in [minAnswers, maxAnswers): the pick runs when no free
+            // task is under-answered. The overlap index holds only those tasks (each task carries its project's bounds,
+            // which never change), and is keyed on overlap_confidence, a copy of confidence kept equal to it while the
+            // task is in that range (an answer to a task outside it leaves the copy as it was; every write of load_count
+            // copies confidence again). So the answers that bring a task up to minAnswers — most answers — and those of
+            // full tasks change no indexed column: on SQLite two B-tree entries fewer per answer, on PostgreSQL the
+            // tasks row's update can be a heap-only (HOT) one, without new entries in the tasks' three other indexes,
+            // given room in its page (fillfactor 80: the other 20 % are for those updates).
+            "ALTER TABLE tasks ADD COLUMN overlap_from INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN overlap_to INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE tasks ADD COLUMN overlap_confidence {double} NULL",
+            "DROP INDEX tasks_overlap",
+            """
+            UPDATE tasks SET overlap_from = (SELECT {json_int p.spec minAnswers} FROM projects p WHERE p.project_id = tasks.project_id),
+                             overlap_to = (SELECT {json_int p.spec maxAnswers} FROM projects p WHERE p.project_id = tasks.project_id),
+                             overlap_confidence = confidence
+            """,
+            "CREATE INDEX tasks_overlap_range ON tasks (project_id, overlap_confidence, load_count, seq) WHERE load_count >= overlap_from AND load_count < overlap_to",
+            "{postgres}ALTER TABLE tasks SET (fillfactor = 80)",
+        ]),
     ];
 
     /// <summary>The newest schema version this program knows.</summary>
@@ -164,6 +186,23 @@ public static class Migrations
     /// <summary>The advisory lock the migrations hold on PostgreSQL (an arbitrary constant: "tally" in ASCII).</summary>
     private const long MigrationLock = 0x74616c6c79;
 
+    /// <summary>
+    /// A migration statement in the engine's dialect: <c>{double}</c> and <c>{blob}</c> become its types, and
+    /// <c>{json_int COLUMN FIELD}</c> the integer member FIELD of the JSON text in COLUMN; null for a statement that
+    /// starts with <c>{postgres}</c> (a storage setting only PostgreSQL has) on SQLite.
+    /// </summary>
+    private static string? Sql(Database db, string statement) =>
+        statement.StartsWith(PostgresOnly, StringComparison.Ordinal) ? (db.Engine == Engine.Postgres ? Sql(db, statement[PostgresOnly.Length..]) : null) :
+        JsonInt().Replace(statement.Replace("{double}", db.DoubleType, StringComparison.Ordinal).Replace("{blob}", db.BlobType, StringComparison.Ordinal),
+            m => db.Engine == Engine.Sqlite
+                ? $"CAST(json_extract({m.Groups[1].Value}, '$.{m.Groups[2].Value}') AS INTEGER)"
+                : $"(({m.Groups[1].Value})::json->>'{m.Groups[2].Value}')::integer");
+
+    private const string PostgresOnly = "{postgres}";
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"\{json_int ([a-z_.]+) ([A-Za-z]+)\}")]
+    private static partial System.Text.RegularExpressions.Regex JsonInt();
+
     private static IReadOnlyList<int> ApplyLocked(Database db, System.Data.Common.DbConnection c)
     {
         using (var tx = db.BeginWrite(c))
@@ -176,7 +215,8 @@ public static class Migrations
         {
             using var tx = db.BeginWrite(c);
             if (c.Scalar(tx, "SELECT version FROM schema_migrations WHERE version = @v", ("v", version)) is not null) { tx.Rollback(); continue; }
-            foreach (var statement in statements) c.Execute(tx, statement.Replace("{double}", db.DoubleType, StringComparison.Ordinal).Replace("{blob}", db.BlobType, StringComparison.Ordinal));
+            foreach (var statement in statements)
+                if (Sql(db, statement) is { } sql) c.Execute(tx, sql);
             c.Execute(tx, "INSERT INTO schema_migrations (version, applied_at) VALUES (@v, @t)", ("v", version), ("t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
             tx.Commit();
             applied.Add(version);
