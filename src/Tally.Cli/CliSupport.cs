@@ -200,6 +200,34 @@ internal static class CliErrors
     };
 
     /// <summary>
+    /// "unknown command 'agregate' (did you mean 'aggregate'?)": the nearest command names within two edits (or those the
+    /// token begins), or the list of commands when none is near.
+    /// </summary>
+    public static string UnknownCommand(string token, IReadOnlyList<string> commands)
+    {
+        var near = commands.Where(c => c.StartsWith(token, StringComparison.Ordinal) || Edits(token, c) <= 2).ToList();
+        return near.Count > 0
+            ? $"unknown command {Quote.Value(token)} (did you mean {string.Join(" or ", near.Select(Quote.Value))}?)"
+            : $"unknown command {Quote.Value(token)}; the commands are {string.Join(", ", commands)}";
+    }
+
+    /// <summary>Levenshtein distance (insertions, deletions, substitutions), for suggestions between short names.</summary>
+    private static int Edits(string a, string b)
+    {
+        var previous = new int[b.Length + 1];
+        var current = new int[b.Length + 1];
+        for (int j = 0; j <= b.Length; j++) previous[j] = j;
+        for (int i = 1; i <= a.Length; i++)
+        {
+            current[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+                current[j] = Math.Min(Math.Min(previous[j] + 1, current[j - 1] + 1), previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1));
+            (previous, current) = (current, previous);
+        }
+        return previous[b.Length];
+    }
+
+    /// <summary>
     /// The command-line spelling of a library option for the command the user ran: the option of the command whose
     /// name or alias is the plain spelling (<c>MaxIterations</c> → <c>--max-iterations</c>), else the command's
     /// option for the same setting under another name (<c>TrainItems</c> → <c>--train</c>), else the plain spelling.

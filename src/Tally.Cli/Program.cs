@@ -29,8 +29,17 @@ public static class Program
     public static int Run(string[] args, IAnsiConsole output, TextWriter error, bool interactive = false)
     {
         var ctx = new CliContext(output, error, interactive);
-        var (root, threads) = BuildRoot(ctx);
+        // Only the command the user named is built (each costs type loading and catalog set-up; all of them are about
+        // half of a short command's start-up); anything else — no command, an option first, a misspelling — gets the
+        // whole tree, for the full help and the suggestions. A command parses the same alone as among its siblings.
+        var (root, threads) = BuildRoot(ctx, args.Length > 0 ? args[0] : null);
         var parse = root.Parse(args);
+        if (parse.Errors.Count > 0 && args.Length > 0 && !args[0].StartsWith('-') && !Commands.Any(c => c.Name == args[0]))
+        {
+            error.WriteLine("tally: error: " + CliErrors.UnknownCommand(args[0], [.. Commands.Select(c => c.Name)]));
+            error.WriteLine("Run 'tally --help' for usage.");
+            return BadInput;
+        }
         if (parse.Errors.Count > 0)
         {
             // One line: the first problem, in the user's terms. Later ones are often echoes of it (a misspelt option
@@ -83,12 +92,30 @@ public static class Program
         }
     }
 
+    /// <summary>The commands under <c>tally</c>, in help order, each with the name it parses as (checked by the tests).</summary>
+    internal static IReadOnlyList<(string Name, Func<CliContext, Command> Create)> Commands { get; } =
+    [
+        ("aggregate", AggregateCommand.Create),
+        ("methods", MethodsCommand.Create),
+        ("datasets", DatasetsCommand.Create),
+        ("simulate", SimulateCommand.Create),
+        ("compare", CompareCommand.Create),
+        ("metrics", MetricsCommand.Create),
+        ("lab", LabCommand.Create),
+        ("pay", PayCommand.Create),
+        ("share", ShareCommand.Create),
+        ("learn", LearnCommand.Create),
+        ("predict", LearnCommand.CreatePredict),
+        ("rounds", RoundsCommand.Create),
+        ("serve", ServeCommand.Create),
+    ];
+
     /// <summary>
-    /// The whole command tree: every command and option, as <see cref="Run"/> parses them (the option-consistency test
-    /// walks the same tree).
+    /// The command tree: every command and option, as <see cref="Run"/> parses them (the option-consistency test
+    /// walks the same tree) — or, when <paramref name="only"/> names a command, the root with that command alone.
     /// </summary>
     /// <returns>The root command and its recursive <c>--threads</c> option.</returns>
-    internal static (RootCommand Root, Option<int> Threads) BuildRoot(CliContext ctx)
+    internal static (RootCommand Root, Option<int> Threads) BuildRoot(CliContext ctx, string? only = null)
     {
         var root = new RootCommand("""
             Tally: the truth from crowds — aggregate crowd labels, learn from them, pay for them, simulate crowds.
@@ -106,19 +133,9 @@ public static class Program
             Recursive = true,
         };
         root.Options.Add(threads);
-        root.Add(AggregateCommand.Create(ctx));
-        root.Add(MethodsCommand.Create(ctx));
-        root.Add(DatasetsCommand.Create(ctx));
-        root.Add(SimulateCommand.Create(ctx));
-        root.Add(CompareCommand.Create(ctx));
-        root.Add(MetricsCommand.Create(ctx));
-        root.Add(LabCommand.Create(ctx));
-        root.Add(PayCommand.Create(ctx));
-        root.Add(ShareCommand.Create(ctx));
-        root.Add(LearnCommand.Create(ctx));
-        root.Add(LearnCommand.CreatePredict(ctx));
-        root.Add(RoundsCommand.Create(ctx));
-        root.Add(ServeCommand.Create(ctx));
+        bool named = only is not null && Commands.Any(c => c.Name == only);
+        foreach (var (name, create) in Commands)
+            if (!named || name == only) root.Add(create(ctx));
         CliHelp.Summarise(root);
         return (root, threads);
     }
