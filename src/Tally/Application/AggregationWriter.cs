@@ -50,7 +50,7 @@ public static class AggregationWriter
         Utf8Rows.Write(s, a.TaskCount, (t, line) =>
         {
             int label = r.Labels[t];
-            line.Text(a.Tasks[t]).Byte((byte)',').Raw(classes[label]).Byte((byte)',');
+            line.Name(a.Tasks, t).Byte((byte)',').Raw(classes[label]).Byte((byte)',');
             // The confidence is the label's posterior: formatted once, copied into its column.
             int at = line.Length;
             line.Number(r.Confidence(t));
@@ -75,7 +75,7 @@ public static class AggregationWriter
         s.Write(Encoding.UTF8.GetBytes("worker,answers,skill,agreement" + string.Concat(extra.Select(e => "," + CsvText.Escape(e))) + "\n"));
         Utf8Rows.Write(s, a.WorkerCount, (i, line) =>
         {
-            line.Text(a.Workers[i]).Byte((byte)',').Integer(a.WorkerDegree(i))
+            line.Name(a.Workers, i).Byte((byte)',').Integer(a.WorkerDegree(i))
                 .Byte((byte)',').Number(r.WorkerSkills[i]).Byte((byte)',').Number(agreement[i]);
             foreach (var v in values) line.Byte((byte)',').Number(v[i]);
         });

@@ -214,7 +214,10 @@ internal static class AnswerIngest
         return chunks[^1].Abandoned ? Parsed.Retry : Parsed.Ok;
     }
 
-    /// <summary>Integer ids numbered by value: the rank of each distinct value, which is their natural order.</summary>
+    /// <summary>
+    /// Integer ids numbered by value: the rank of each distinct value, which is their natural order (no map at all when
+    /// the values are exactly 0..max, the usual case, so the ids are kept as read).
+    /// </summary>
     private static (Vocabulary, int[]?[]) Dense(Chunk[] chunks, Func<Chunk, int[]> ids, int max)
     {
         var rank = new int[max + 1];
@@ -227,12 +230,12 @@ internal static class AnswerIngest
         for (int v = 0; v <= max; v++)
             if (rank[v] != 0) rank[v] = count++;
             else rank[v] = -1;
-        var names = new string[count];
-        int j = 0;
-        for (int v = 0; v <= max; v++) if (rank[v] >= 0) names[j++] = v.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var maps = new int[]?[chunks.Length];
+        if (count == max + 1) return (Vocabulary.Numbered(count), maps);
         Array.Fill(maps, rank);
-        return (Vocabulary.OfDistinct(names), maps);
+        var values = new int[count];
+        for (int v = 0; v <= max; v++) if (rank[v] >= 0) values[rank[v]] = v;
+        return (Vocabulary.OfIntegers(values), maps);
     }
 
     /// <summary>The chunks' tables merged in chunk order (so first appearance in the file is kept), optionally put in natural order.</summary>

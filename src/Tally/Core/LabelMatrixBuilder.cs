@@ -142,9 +142,9 @@ public sealed class LabelMatrixBuilder
     /// </summary>
     /// <remarks>
     /// The by-task index holds each task's answers ordered by worker (then, when every answer is kept, by class), ties
-    /// in input order: a stable counting sort by task that moves the answers themselves (reading the input in order,
-    /// never gathering it through a permutation, which on shuffled input costs a cache miss per field), then a small
-    /// stable sort inside each task. Repeated (task, worker) pairs are then adjacent, in input order, so duplicates are
+    /// in input order: a stable counting sort by task in two cache-friendly passes (<see cref="GroupByKey"/>) that moves
+    /// the answers themselves (reading the input in order, never gathering it through a permutation, which on shuffled
+    /// input costs a cache miss per field), then a small stable sort inside each task. Repeated (task, worker) pairs are then adjacent, in input order, so duplicates are
     /// found in linear time without a hash set; under <see cref="DuplicatePolicy.Error"/> the one reported is that of
     /// the first worker (then task) in index order. A stable counting sort of the by-task answers by worker gives each
     /// worker's answers by task. Every step's result is defined by the keys and input order alone, so any split of the
@@ -156,27 +156,13 @@ public sealed class LabelMatrixBuilder
         int T = tasks.Count, W = workers.Count, K = classes.Count;
         bool byLabelToo = duplicates == DuplicatePolicy.KeepAll && K > 1;
 
-        // Counting sort by task, stable, moving each answer as one 12-byte record (one cache line written per answer on
-        // shuffled input instead of three), then each task's few answers sorted by worker, then the records split into
-        // the three columns.
-        var byTask = new Answer[n];
-        var taskOffsets = CountingScatter(T, n, compute, byTask, (int i, out Answer a) => { a = new Answer(w[i], l[i], i); return t[i]; });
-        Parallelism.For(T, n, compute, (a, b) =>
-        {
-            for (int task = a; task < b; task++)
-            {
-                int from = taskOffsets[task], to = taskOffsets[task + 1];
-                if (to - from > 1) SortTask(byTask.AsSpan(from, to - from), byLabelToo);
-            }
-        });
+        // Grouped by task, stable, each answer moved as one record, then each task's few answers sorted by worker and
+        // the records split into the three columns (see GroupByKey).
+        var buffer = new Keyed[n];
         var tw = new int[n];
         var tl = new int[n];
         var src = new int[n];
-        Parallelism.For(n, n, compute, (a, b) =>
-        {
-            for (int p = a; p < b; p++) { var x = byTask[p]; tw[p] = x.Worker; tl[p] = x.Label; src[p] = x.Source; }
-        });
-        byTask = null!;
+        var taskOffsets = GroupByKey(T, n, compute, buffer, new TaskRecords(t, w, l), new TaskColumns(tw, tl, src, byLabelToo));
 
         int dropped = 0;
         if (duplicates != DuplicatePolicy.KeepAll)
@@ -229,80 +215,172 @@ public sealed class LabelMatrixBuilder
                 tw = cw; tl = cl;
             }
         }
-        src = null!;
 
         int m = n - dropped;
-        // Each worker's answers in task order: a stable counting sort of the by-task answers by worker, as records.
-        var answerTask = new int[m];
+        // Each worker's answers in task order: the by-task answers grouped by worker, stable. The answer ids' array is
+        // free again and holds each by-task answer's task, and the records' buffer is re-used (fresh pages cost a
+        // kernel page clear each).
+        var answerTask = src;
         Parallelism.For(T, m, compute, (a, b) =>
         {
             for (int task = a; task < b; task++)
                 for (int p = taskOffsets[task], to = taskOffsets[task + 1]; p < to; p++) answerTask[p] = task;
         });
-        var byWorker = new Answer[m];
-        var workerOffsets = CountingScatter(W, m, compute, byWorker, (int p, out Answer a) => { a = new Answer(answerTask[p], tl[p], p); return tw[p]; });
-        answerTask = null!;
         var workerTasks = new int[m];
         var workerLabels = new int[m];
         var workerAnswerIds = new int[m];
-        Parallelism.For(m, m, compute, (a, b) =>
-        {
-            for (int q = a; q < b; q++) { var x = byWorker[q]; workerTasks[q] = x.Worker; workerLabels[q] = x.Label; workerAnswerIds[q] = x.Source; }
-        });
+        var workerOffsets = GroupByKey(W, m, compute, buffer, new WorkerRecords(tw, answerTask, tl),
+            new WorkerColumns(workerTasks, workerLabels, workerAnswerIds));
+        buffer = null!;
+        src = answerTask = null!;
 
         var matrix = new LabelMatrix(tasks, workers, classes, taskOffsets, tw, tl,
             workerOffsets, workerTasks, workerLabels, workerAnswerIds, null);
         return new LabelMatrixBuild(gold is null ? matrix : matrix.WithGold(gold), dropped);
     }
 
-    /// <summary>One answer being sorted: its worker (or, sorted by worker, its task), class, and where it came from.</summary>
-    private readonly record struct Answer(int Worker, int Label, int Source);
+    /// <summary>
+    /// One answer being grouped: its key (task, or worker), the other index (worker, or task), its class and where it
+    /// came from (its input row, or its position in the by-task index).
+    /// </summary>
+    private struct Keyed
+    {
+        public int Key, Other, Label, Source;
+    }
 
-    private delegate int KeyOf(int i, out Answer record);
+    /// <summary>The records to group, read by position (a struct, so the generic grouping is compiled for each and inlined).</summary>
+    private interface IRecords
+    {
+        int KeyAt(int i);
+        void Read(int i, out Keyed record);
+    }
+
+    /// <summary>Receives one bucket's records grouped by key; <c>starts</c> holds each key's first position in it (one more at the end).</summary>
+    private interface IBucketSink
+    {
+        void Write(int at, Span<Keyed> grouped, ReadOnlySpan<int> starts);
+    }
+
+    private readonly struct TaskRecords(int[] t, int[] w, int[] l) : IRecords
+    {
+        public int KeyAt(int i) => t[i];
+        public void Read(int i, out Keyed r) { r.Key = t[i]; r.Other = w[i]; r.Label = l[i]; r.Source = i; }
+    }
+
+    private readonly struct WorkerRecords(int[] tw, int[] answerTask, int[] tl) : IRecords
+    {
+        public int KeyAt(int p) => tw[p];
+        public void Read(int p, out Keyed r) { r.Key = tw[p]; r.Other = answerTask[p]; r.Label = tl[p]; r.Source = p; }
+    }
+
+    /// <summary>Each task's answers sorted by worker (then class), then split into the by-task columns.</summary>
+    private readonly struct TaskColumns(int[] tw, int[] tl, int[] src, bool byLabel) : IBucketSink
+    {
+        public void Write(int at, Span<Keyed> grouped, ReadOnlySpan<int> starts)
+        {
+            for (int j = 0; j + 1 < starts.Length; j++)
+            {
+                int length = starts[j + 1] - starts[j];
+                if (length > 1) SortTask(grouped.Slice(starts[j], length), byLabel);
+            }
+            for (int q = 0; q < grouped.Length; q++)
+            {
+                ref readonly var x = ref grouped[q];
+                tw[at + q] = x.Other; tl[at + q] = x.Label; src[at + q] = x.Source;
+            }
+        }
+    }
+
+    private readonly struct WorkerColumns(int[] tasks, int[] labels, int[] answerIds) : IBucketSink
+    {
+        public void Write(int at, Span<Keyed> grouped, ReadOnlySpan<int> starts)
+        {
+            for (int q = 0; q < grouped.Length; q++)
+            {
+                ref readonly var x = ref grouped[q];
+                tasks[at + q] = x.Other; labels[at + q] = x.Label; answerIds[at + q] = x.Source;
+            }
+        }
+    }
+
+    /// <summary>Keys per bucket of the first pass: 2^8 buckets keep its write streams few enough for the caches and the TLB.</summary>
+    private const int BucketBits = 8;
 
     /// <summary>
-    /// A stable counting sort of records 0..n-1 by their key in [0, keys): <paramref name="into"/> receives the records
-    /// grouped by key, in input order within a key; returns the offsets of the keys (keys + 1). The input is split into
-    /// parts fixed by its size, each part counted and scattered on its own thread; part p's records of a key go after
-    /// those of parts before it, so the result is the sequential one for any thread count.
+    /// A stable counting sort of records 0..n-1 by their key in [0, keys), in two passes: the records are first
+    /// scattered by the key's high bits into at most 2^<see cref="BucketBits"/> buckets of <paramref name="buffer"/>,
+    /// then each bucket is counting-sorted by the whole key into a small scratch array and handed to the sink at the
+    /// bucket's place in the result. A one-pass sort of millions of shuffled records by millions of keys misses the
+    /// cache and the TLB on every write; here the first pass writes a few hundred sequential streams and the second
+    /// works inside a bucket that fits in the cache. Returns each key's first position (keys + 1 values).
     /// </summary>
-    private static int[] CountingScatter(int keys, int n, ComputeOptions? compute, Answer[] into, KeyOf keyOf)
+    /// <remarks>The first pass is split into parts fixed by the input size, part p's records of a bucket placed after
+    /// those of parts before it, and buckets are independent: the result is the sequential one for any thread count.</remarks>
+    private static int[] GroupByKey<TRecords, TSink>(int keys, int n, ComputeOptions? compute, Keyed[] buffer, TRecords records, TSink sink)
+        where TRecords : struct, IRecords where TSink : struct, IBucketSink
     {
-        // Each part keeps a count per key: parts are limited so the counts stay below the records themselves.
-        int parts = n < Parallelism.MinParallelWork ? 1 : (int)Math.Clamp(n / Math.Max(1L, keys), 1, 8);
-        var counts = new int[parts][];
+        var offsets = new int[keys + 1];
+        if (n == 0) return offsets;
+        int bits = keys <= 1 ? 0 : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)(keys - 1));
+        int shift = Math.Max(0, bits - BucketBits);
+        int buckets = ((keys - 1) >> shift) + 1;
+        int parts = Parallelism.ReductionParts(n, n, buckets);
+        var next = new int[parts * buckets];
         Parallelism.ForParts(n, parts, compute, (part, a, b) =>
         {
-            var c = counts[part] = new int[keys];
-            for (int i = a; i < b; i++) c[keyOf(i, out _)]++;
+            var c = next.AsSpan(part * buckets, buckets);
+            for (int i = a; i < b; i++) c[records.KeyAt(i) >> shift]++;
         });
-        var offsets = new int[keys + 1];
+        var bucketStart = new int[buckets + 1];
         int run = 0;
-        for (int k = 0; k < keys; k++)
+        for (int k = 0; k < buckets; k++)
         {
-            offsets[k] = run;
+            bucketStart[k] = run;
             for (int part = 0; part < parts; part++)
             {
-                int c = counts[part][k];
-                counts[part][k] = run;
+                int c = next[part * buckets + k];
+                next[part * buckets + k] = run;
                 run += c;
             }
         }
-        offsets[keys] = run;
+        bucketStart[buckets] = run;
         Parallelism.ForParts(n, parts, compute, (part, a, b) =>
         {
-            var next = counts[part];
+            var c = next.AsSpan(part * buckets, buckets);
             for (int i = a; i < b; i++)
             {
-                int k = keyOf(i, out var record);
-                into[next[k]++] = record;
+                records.Read(i, out var r);
+                buffer[c[r.Key >> shift]++] = r;
             }
         });
+        int width = 1 << shift;
+        Parallelism.For(buckets, n, compute, (b0, b1) =>
+        {
+            var starts = new int[width + 1];
+            var fill = new int[width];
+            Keyed[] scratch = [];
+            for (int b = b0; b < b1; b++)
+            {
+                int from = bucketStart[b], size = bucketStart[b + 1] - from;
+                int k0 = b << shift, kc = Math.Min(keys - k0, width);
+                var s = starts.AsSpan(0, kc + 1);
+                s.Clear();
+                var bucket = buffer.AsSpan(from, size);
+                for (int q = 0; q < bucket.Length; q++) s[bucket[q].Key - k0 + 1]++;
+                for (int j = 0; j < kc; j++) s[j + 1] += s[j];
+                for (int j = 0; j < kc; j++) { offsets[k0 + j] = from + s[j]; fill[j] = s[j]; }
+                if (scratch.Length < size) scratch = new Keyed[Math.Max(size, 2 * scratch.Length)];
+                var grouped = scratch.AsSpan(0, size);
+                for (int q = 0; q < bucket.Length; q++) grouped[fill[bucket[q].Key - k0]++] = bucket[q];
+                sink.Write(from, grouped, s);
+            }
+        });
+        offsets[keys] = n;
         return offsets;
     }
 
     /// <summary>Stable sort of one task's answers by worker (then label), which are in input order.</summary>
-    private static void SortTask(Span<Answer> answers, bool byLabel)
+    private static void SortTask(Span<Keyed> answers, bool byLabel)
     {
         if (answers.Length <= 32)
         {
@@ -310,7 +388,7 @@ public sealed class LabelMatrixBuilder
             {
                 var key = answers[i];
                 int j = i - 1;
-                while (j >= 0 && (answers[j].Worker > key.Worker || (byLabel && answers[j].Worker == key.Worker && answers[j].Label > key.Label)))
+                while (j >= 0 && (answers[j].Other > key.Other || (byLabel && answers[j].Other == key.Other && answers[j].Label > key.Label)))
                 {
                     answers[j + 1] = answers[j];
                     j--;
@@ -322,7 +400,7 @@ public sealed class LabelMatrixBuilder
         // A task with many answers: a comparison sort made stable by the input row.
         answers.Sort((a, b) =>
         {
-            int c = a.Worker.CompareTo(b.Worker);
+            int c = a.Other.CompareTo(b.Other);
             if (c == 0 && byLabel) c = a.Label.CompareTo(b.Label);
             return c != 0 ? c : a.Source.CompareTo(b.Source);
         });

@@ -88,6 +88,10 @@ public sealed class Utf8Line
     /// <summary>A text cell, quoted as <see cref="CsvText.Escape"/> quotes it.</summary>
     public Utf8Line Text(string value, char delimiter = ',') => Raw(CsvText.Escape(value, delimiter));
 
+    /// <summary>Appends an identifier as a CSV field: an integer name formatted straight into the line (no string), any other escaped.</summary>
+    public Utf8Line Name(Vocabulary names, int index, char delimiter = ',') =>
+        names.TryGetIntegerName(index, out int value) ? Integer(value) : Text(names[index], delimiter);
+
     /// <summary>A number as <see cref="NumberFormat.Finite"/> writes it (shortest round trip); throws on NaN or ±∞.</summary>
     /// <exception cref="InvalidOperationException">The value is not finite.</exception>
     public Utf8Line Number(double x)

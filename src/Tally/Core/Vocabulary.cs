@@ -10,7 +10,13 @@ namespace Tally.Core;
 /// </summary>
 public sealed class Vocabulary
 {
-    private readonly string[] _names;
+    // Null for a vocabulary of integer names until all names are asked for: a matrix read from a file of millions of
+    // integer task ids keeps the numbers, not a string each (making and keeping them cost more than the parse).
+    private string[]? _names;
+    private readonly int _count;
+    // An integer vocabulary's names: the ascending values, or null for exactly 0..count-1.
+    private readonly int[]? _values;
+    private readonly bool _integers;
     // Built on first lookup when the vocabulary was made from names known to be distinct (a matrix read from a file
     // whose millions of task ids are only ever written out back needs none).
     private Dictionary<string, int>? _index;
@@ -21,6 +27,7 @@ public sealed class Vocabulary
     {
         ArgumentNullException.ThrowIfNull(names);
         _names = names.ToArray();
+        _count = _names.Length;
         // The default string comparer hashes without randomisation until it sees collisions: markedly faster on
         // millions of short ids than StringComparer.Ordinal, and still ordinal.
         _index = new Dictionary<string, int>(_names.Length);
@@ -34,41 +41,111 @@ public sealed class Vocabulary
     internal Vocabulary(string[] names, Dictionary<string, int>? index)
     {
         _names = names;
+        _count = names.Length;
         _index = index;
+    }
+
+    private Vocabulary(int count, int[]? values)
+    {
+        _count = count;
+        _values = values;
+        _integers = true;
     }
 
     /// <summary>A vocabulary of names the caller knows to be distinct; the lookup index is built when first needed.</summary>
     internal static Vocabulary OfDistinct(string[] names) => new(names, null);
 
+    /// <summary>
+    /// The names of the given non-negative integers in invariant decimal form ("0", "17"), which must be strictly
+    /// ascending (natural order); no string is made until one is asked for, and lookups parse instead of hashing.
+    /// </summary>
+    internal static Vocabulary OfIntegers(int[] ascending) => new(ascending.Length, ascending);
+
+    private string[] AllNames => _names ?? LazyInitializer.EnsureInitialized(ref _names, () =>
+    {
+        var names = new string[_count];
+        for (int i = 0; i < names.Length; i++) names[i] = Format(i);
+        return names;
+    });
+
+    private string Format(int index) => (_values is null ? index : _values[index]).ToString(CultureInfo.InvariantCulture);
+
     private Dictionary<string, int> Index => _index ?? LazyInitializer.EnsureInitialized(ref _index, () =>
     {
-        var index = new Dictionary<string, int>(_names.Length);
-        for (int i = 0; i < _names.Length; i++) index.Add(_names[i], i);
+        var names = AllNames;
+        var index = new Dictionary<string, int>(names.Length);
+        for (int i = 0; i < names.Length; i++) index.Add(names[i], i);
         return index;
     });
 
     /// <summary>A vocabulary of the names "0", "1", …, count-1.</summary>
-    public static Vocabulary Numbered(int count) =>
-        new(Enumerable.Range(0, count).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+    public static Vocabulary Numbered(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(count);
+        return new(count, null);
+    }
 
     /// <summary>Number of identifiers.</summary>
-    public int Count => _names.Length;
+    public int Count => _count;
 
     /// <summary>The identifier with the given index.</summary>
-    public string this[int index] => _names[index];
+    public string this[int index]
+    {
+        get
+        {
+            if (_names is { } names) return names[index];
+            if ((uint)index >= (uint)_count) throw new IndexOutOfRangeException();
+            return Format(index);
+        }
+    }
+
+    /// <summary>The identifier as its integer when the vocabulary is one of integer names (no string is made).</summary>
+    internal bool TryGetIntegerName(int index, out int value)
+    {
+        if (!_integers) { value = 0; return false; }
+        if ((uint)index >= (uint)_count) throw new IndexOutOfRangeException();
+        value = _values is null ? index : _values[index];
+        return true;
+    }
 
     /// <summary>All identifiers in index order.</summary>
-    public IReadOnlyList<string> Names => new ReadOnlyCollection<string>(_names);
+    public IReadOnlyList<string> Names => new ReadOnlyCollection<string>(AllNames);
 
     /// <summary>Looks an identifier up.</summary>
-    public bool TryGetIndex(string name, out int index) => Index.TryGetValue(name, out index);
+    public bool TryGetIndex(string name, out int index) =>
+        _integers ? TryGetInteger(name.AsSpan(), out index) : Index.TryGetValue(name, out index);
 
     /// <summary>Looks an identifier up without allocating a string.</summary>
     public bool TryGetIndex(ReadOnlySpan<char> name, out int index) =>
-        Index.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out index);
+        _integers ? TryGetInteger(name, out index) : Index.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(name, out index);
 
     /// <summary>The index of an identifier, or -1 if it is unknown.</summary>
-    public int IndexOf(string name) => Index.TryGetValue(name, out int i) ? i : -1;
+    public int IndexOf(string name) => TryGetIndex(name, out int i) ? i : -1;
+
+    /// <summary>An integer vocabulary's lookup: only a name in the exact form the vocabulary writes can match.</summary>
+    private bool TryGetInteger(ReadOnlySpan<char> name, out int index)
+    {
+        index = -1;
+        if (name.Length is 0 or > 10 || (name.Length > 1 && name[0] == '0')) return false;
+        long value = 0;
+        foreach (char c in name)
+        {
+            uint digit = (uint)(c - '0');
+            if (digit > 9) return false;
+            value = value * 10 + digit;
+        }
+        if (value > int.MaxValue) return false;
+        if (_values is null)
+        {
+            if (value >= _count) return false;
+            index = (int)value;
+            return true;
+        }
+        int at = Array.BinarySearch(_values, (int)value);
+        if (at < 0) return false;
+        index = at;
+        return true;
+    }
 
     /// <summary>
     /// Tally's order for identifiers: when every name is a finite number (invariant culture, e.g. "7", "10", "-1.5",
@@ -110,10 +187,13 @@ public sealed class Vocabulary
     /// <summary>This vocabulary sorted in <see cref="NaturalOrder"/>; <paramref name="map"/>[old index] = new index (empty when already in order).</summary>
     public Vocabulary InNaturalOrder(out int[] map)
     {
-        var comparer = NaturalOrder(_names);
-        var order = new int[_names.Length];
+        // Ascending integers are in natural order already.
+        if (_integers) { map = []; return this; }
+        var all = AllNames;
+        var comparer = NaturalOrder(all);
+        var order = new int[all.Length];
         for (int i = 0; i < order.Length; i++) order[i] = i;
-        var keys = (string[])_names.Clone();
+        var keys = (string[])all.Clone();
         if (comparer is NumericOrder)
         {
             // Parse once, sort the numbers as primitive keys (no comparison delegate over millions of ids), then put
@@ -136,7 +216,7 @@ public sealed class Vocabulary
         for (int i = 0; i < order.Length; i++)
         {
             map[order[i]] = i;
-            names[i] = _names[order[i]];
+            names[i] = all[order[i]];
         }
         return OfDistinct(names);
     }

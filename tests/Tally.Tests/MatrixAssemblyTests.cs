@@ -1,0 +1,71 @@
+using Tally.Core;
+
+namespace Tally.Tests;
+
+/// <summary>
+/// <see cref="LabelMatrixBuilder.Assemble"/> groups the answers in two passes (buckets by the key's high bits, then a
+/// counting sort inside each bucket): its indexes must be exactly those of a plain stable sort, for key counts below,
+/// at and far above the bucket count, for tasks with many answers (the comparison-sort path), and for any thread count.
+/// </summary>
+public class MatrixAssemblyTests
+{
+    public static TheoryData<int, int, int, int, DuplicatePolicy> Shapes => new()
+    {
+        { 1, 1, 5, 2, DuplicatePolicy.KeepAll },
+        { 3, 700, 2_000, 3, DuplicatePolicy.KeepAll },        // few tasks: dozens of answers each (comparison sort)
+        { 256, 257, 5_000, 2, DuplicatePolicy.KeepAll },      // at the bucket count
+        { 4_099, 1_031, 60_000, 5, DuplicatePolicy.KeepAll }, // buckets of 16 and 4 keys, a partial last bucket
+        { 120_001, 3_001, 400_000, 2, DuplicatePolicy.KeepAll }, // large enough for the parallel parts
+        { 5_000, 40, 60_000, 3, DuplicatePolicy.KeepFirst },  // repeated (task, worker) pairs
+        { 5_000, 40, 60_000, 3, DuplicatePolicy.KeepLast },
+    };
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void Indexes_equal_a_stable_sort_for_any_thread_count(int tasks, int workers, int n, int classes, DuplicatePolicy policy)
+    {
+        var rng = new Random(tasks * 31 + n);
+        var t = new int[n];
+        var w = new int[n];
+        var l = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            // Skewed keys: a quarter of the answers go to the first few tasks and workers.
+            t[i] = rng.Next(4) == 0 ? rng.Next(Math.Min(tasks, 3)) : rng.Next(tasks);
+            w[i] = rng.Next(4) == 0 ? rng.Next(Math.Min(workers, 5)) : rng.Next(workers);
+            l[i] = rng.Next(classes);
+        }
+        t[n - 1] = tasks - 1; w[n - 1] = workers - 1; // every key range reaches its end
+
+        // The reference: answers ordered by (task, worker[, class], row); duplicates dropped by the policy; then each
+        // worker's answers in by-task order.
+        bool byLabel = policy == DuplicatePolicy.KeepAll && classes > 1;
+        var order = Enumerable.Range(0, n).OrderBy(i => t[i]).ThenBy(i => w[i]).ThenBy(i => byLabel ? l[i] : 0).ThenBy(i => i).ToList();
+        if (policy != DuplicatePolicy.KeepAll)
+        {
+            var groups = order.GroupBy(i => (t[i], w[i]));
+            order = groups.Select(g => policy == DuplicatePolicy.KeepFirst ? g.First() : g.Last()).ToList();
+        }
+        int[] expectedTaskOffsets = new int[tasks + 1];
+        foreach (int i in order) expectedTaskOffsets[t[i] + 1]++;
+        for (int k = 0; k < tasks; k++) expectedTaskOffsets[k + 1] += expectedTaskOffsets[k];
+        var byWorker = Enumerable.Range(0, order.Count).OrderBy(p => w[order[p]]).ThenBy(p => p).ToList();
+
+        LabelMatrix? first = null;
+        foreach (int threads in new[] { 1, 2, 3 })
+        {
+            var build = LabelMatrixBuilder.Assemble(Vocabulary.Numbered(tasks), Vocabulary.Numbered(workers), Vocabulary.Numbered(classes),
+                (int[])t.Clone(), (int[])w.Clone(), (int[])l.Clone(), n, null, policy, null, new ComputeOptions { MaxDegreeOfParallelism = threads });
+            var m = build.Matrix;
+            Assert.Equal(n - order.Count, build.DroppedDuplicates);
+            Assert.Equal(expectedTaskOffsets, m.TaskOffsets.ToArray());
+            Assert.Equal(order.Select(i => w[i]), m.TaskWorkers.ToArray());
+            Assert.Equal(order.Select(i => l[i]), m.TaskLabels.ToArray());
+            Assert.Equal(byWorker.Select(p => t[order[p]]), m.WorkerTasks.ToArray());
+            Assert.Equal(byWorker.Select(p => l[order[p]]), m.WorkerLabels.ToArray());
+            Assert.Equal(byWorker, m.WorkerAnswerIds.ToArray());
+            if (first is null) { first = m; continue; }
+            Assert.Equal(first.WorkerOffsets.ToArray(), m.WorkerOffsets.ToArray());
+        }
+    }
+}
