@@ -106,7 +106,8 @@ internal static class ConfusionEm
         bool converged = false;
         int it = 0;
         // Counts of the majority-vote start; afterwards each fused pass leaves the counts for the next M-step.
-        Counts(answers, post, priorCounts, smoothing, counts, compute, ct);
+        if (fused) TaskOrderCounts(answers, post, ws, priorCounts, smoothing, counts, compute, ct);
+        else Counts(answers, post, priorCounts, smoothing, counts, compute, ct);
         ColumnTotals(post, k, totals);
         while (true)
         {
@@ -240,6 +241,41 @@ internal static class ConfusionEm
             sum += lls[c];
         }
         return sum;
+    }
+
+    /// <summary>
+    /// <see cref="Counts"/> in task order, as <see cref="FusedStep"/> makes them: each chunk of tasks adds its answers'
+    /// posteriors into its own block, read in sequence (by worker, each answer would gather a random task's row of a
+    /// posterior table far larger than the cache), and the blocks are summed in chunk order.
+    /// </summary>
+    public static void TaskOrderCounts(LabelMatrix answers, double[] posteriors, EmWorkspace ws, double[]? priorCounts,
+        double smoothing, double[] counts, ComputeOptions? compute, CancellationToken ct)
+    {
+        int k = answers.ClassCount;
+        Parallelism.ForParts(answers.TaskCount, ws.Chunks, compute, (chunk, start, end) =>
+        {
+            var off = answers.TaskOffsets;
+            var workers = answers.TaskWorkers;
+            var labels = answers.TaskLabels;
+            var local = ws.ChunkCounts[chunk].AsSpan();
+            local.Clear();
+            for (int t = start; t < end; t++)
+            {
+                var row = posteriors.AsSpan(t * k, k);
+                for (int i = off[t], e = off[t + 1]; i < e; i++)
+                {
+                    var dst = local.Slice((workers[i] * k + labels[i]) * k, k);
+                    for (int c = 0; c < dst.Length; c++) dst[c] += row[c];
+                }
+            }
+        }, ct);
+        InitialCounts(answers, priorCounts, smoothing, counts);
+        var total = counts.AsSpan();
+        for (int c = 0; c < ws.Chunks; c++)
+        {
+            var local = ws.ChunkCounts[c];
+            for (int i = 0; i < total.Length; i++) total[i] += local[i];
+        }
     }
 
     /// <summary>Fills counts with the smoothing constant plus any prior counts (converted to [w][l][k]).</summary>
