@@ -102,8 +102,11 @@ public sealed partial class DashboardBrowser : IDisposable
                 _ = old.Enabled;
                 return false;
             }
-            catch (StaleElementReferenceException)
+            catch (Exception e) when (e is StaleElementReferenceException
+                || (e is UnknownErrorException && e.Message.Contains("does not belong to the document", StringComparison.Ordinal)))
             {
+                // The old page is gone (Chromium reports a node of the replaced document either way, now and then as
+                // an inspector error).
                 return (string?)_driver.ExecuteScript("return document.readyState;") == "complete";
             }
         });
