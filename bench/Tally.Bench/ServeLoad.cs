@@ -179,7 +179,7 @@ public static class ServeLoad
             long deadline = warmEnd + (long)(s.Seconds * Stopwatch.Frequency);
             long commits0 = 0, items0 = 0, wal0 = 0, flushes0 = 0;
             (long WalBytes, long WalFpi, long TaskUpdates, long TaskHot, long LeaseUpdates, long LeaseHot) stats0 = default;
-            TimeSpan cpu0 = TimeSpan.Zero, busy0 = TimeSpan.Zero, commit0 = TimeSpan.Zero;
+            TimeSpan cpu0 = TimeSpan.Zero, busy0 = TimeSpan.Zero, commit0 = TimeSpan.Zero, flush0 = TimeSpan.Zero;
             bool marked = false;
             var mark = new object();
             void MarkStart()
@@ -196,6 +196,7 @@ public static class ServeLoad
                     cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                     busy0 = service.Writes.BusyTime;
                     commit0 = service.Writes.CommitTime;
+                    flush0 = service.Writes.FlushTime;
                 }
             }
             var marker = Task.Run(async () =>
@@ -255,7 +256,7 @@ public static class ServeLoad
             })).ToArray();
             await Task.WhenAll(loops);
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
-            var (busy, committing) = (service.Writes.BusyTime, service.Writes.CommitTime);
+            var (busy, committing, flushing) = (service.Writes.BusyTime, service.Writes.CommitTime, service.Writes.FlushTime);
             MarkStart();
             await marker;
             long end = Math.Min(deadline, results.Where(r => r.RanOut > 0).Select(r => r.RanOut).DefaultIfEmpty(deadline).Min());
@@ -272,7 +273,8 @@ public static class ServeLoad
             stdout.WriteLine($"# {engine}/{mode}: write queue: {commits:N0} commits of {items:N0} items ({(commits == 0 ? 0 : (double)items / commits):0.0} items per commit); " +
                              $"this process (service + clients) used {(cpu - cpu0).TotalSeconds / Math.Max(1e-9, (double)(Stopwatch.GetTimestamp() - warmEnd) / Stopwatch.Frequency):0.00} cores, " +
                              $"{(acked == 0 ? 0 : (cpu - cpu0).TotalMicroseconds / acked):0} µs CPU per answer; the writer was busy {(busy - busy0).TotalSeconds / window:P0} of the time, " +
-                             $"{(commits == 0 ? 0 : (committing - commit0).TotalMilliseconds / commits):0.00} ms per commit; load average {LoadAverage()}");
+                             $"{(commits == 0 ? 0 : (committing - commit0).TotalMilliseconds / commits):0.00} ms per commit; the flusher {(flushing - flush0).TotalSeconds / window:P0}, " +
+                             $"{(flushes == 0 ? 0 : (flushing - flush0).TotalMilliseconds / flushes):0.00} ms per flush; an answer's time in the queue (mean, warm-up included) {Lat(service.Writes.Latency)}; load average {LoadAverage()}");
             if (pg is not null)
             {
                 // Counters reach pg_stat_* within a second of a backend's transactions; the window's figures are close enough.
@@ -305,6 +307,9 @@ public static class ServeLoad
     }
 
     private static string Label(string task, int worker) => (((task.GetHashCode(StringComparison.Ordinal) & 0x7fffffff) + worker) % 5) switch { 0 => "b", 1 => "c", _ => "a" };
+
+    private static string Lat((TimeSpan Queued, TimeSpan Running, TimeSpan Flushing) l) => string.Create(CultureInfo.InvariantCulture,
+        $"{(l.Queued + l.Running + l.Flushing).TotalMilliseconds:0.00} ms: queued {l.Queued.TotalMilliseconds:0.00}, group run and commit {l.Running.TotalMilliseconds:0.00}, flush wait and flush {l.Flushing.TotalMilliseconds:0.00}");
 
     private static double Ms(long[] sorted, double q)
     {
@@ -459,4 +464,7 @@ internal sealed class Replicas(Tally.Server.Storage.WriteQueue[] queues)
     public TimeSpan BusyTime => TimeSpan.FromTicks(queues.Sum(q => q.BusyTime.Ticks) / queues.Length);
     public TimeSpan CommitTime => TimeSpan.FromTicks(queues.Sum(q => q.CommitTime.Ticks));
     public long Flushes => queues.Sum(q => q.Flushes);
+    /// <summary>The first replica's (each has its own queue).</summary>
+    public (TimeSpan Queued, TimeSpan Running, TimeSpan Flushing) Latency => queues[0].Latency;
+    public TimeSpan FlushTime => TimeSpan.FromTicks(queues.Sum(q => q.FlushTime.Ticks) / queues.Length);
 }

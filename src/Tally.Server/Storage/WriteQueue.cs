@@ -58,17 +58,21 @@ public sealed class WriteQueue : IAsyncDisposable
         }
     }
 
-    private sealed record Item(Func<DbConnection, DbTransaction, object?> Work, TaskCompletionSource<object?> Done, IBulk? Bulk = null, object? Input = null);
+    private sealed record Item(Func<DbConnection, DbTransaction, object?> Work, TaskCompletionSource<object?> Done, IBulk? Bulk = null, object? Input = null)
+    {
+        /// <summary>When the item was queued (for <see cref="Latency"/>).</summary>
+        public long Queued { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
 
     /// <summary>A committed group waiting for the log flush: its callers and what each is to be told.</summary>
-    private sealed record Committed(Item[] Items, (object? Value, Exception? Error)[] Results);
+    private sealed record Committed(Item[] Items, (object? Value, Exception? Error)[] Results, long Taken, long CommittedAt);
 
     private readonly Database _db;
     private readonly Channel<Item> _items = Channel.CreateUnbounded<Item>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<Committed> _committed = Channel.CreateUnbounded<Committed>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly Task _writer;
     private readonly int _maxGroup;
-    private long _commits, _itemsCommitted, _busyTicks, _commitTicks, _flushes, _flushTicks;
+    private long _commits, _itemsCommitted, _busyTicks, _commitTicks, _flushes, _flushTicks, _told, _queuedTicks, _runTicks, _flushWaitTicks;
 
     /// <summary>Starts the writer.</summary>
     /// <param name="db">The database.</param>
@@ -103,6 +107,20 @@ public sealed class WriteQueue : IAsyncDisposable
 
     /// <summary>Time the flusher spent flushing so far.</summary>
     public TimeSpan FlushTime => TimeSpan.FromSeconds((double)Interlocked.Read(ref _flushTicks) / System.Diagnostics.Stopwatch.Frequency);
+
+    /// <summary>
+    /// Where the items told so far spent their time, each a mean over items: queued before the writer took its group,
+    /// from then to the group's commit, and from the commit to the caller being told (waiting for and in the flush).
+    /// </summary>
+    public (TimeSpan Queued, TimeSpan Running, TimeSpan Flushing) Latency
+    {
+        get
+        {
+            double n = Math.Max(1, Interlocked.Read(ref _told)) * System.Diagnostics.Stopwatch.Frequency;
+            return (TimeSpan.FromSeconds(Interlocked.Read(ref _queuedTicks) / n), TimeSpan.FromSeconds(Interlocked.Read(ref _runTicks) / n),
+                TimeSpan.FromSeconds(Interlocked.Read(ref _flushWaitTicks) / n));
+        }
+    }
 
     /// <summary>Transactions committed so far (to the log; made durable by the next flush).</summary>
     public long Commits => Interlocked.Read(ref _commits);
@@ -217,7 +235,7 @@ public sealed class WriteQueue : IAsyncDisposable
                 continue;
             }
             // Committed to the log, not yet on disk: the callers hear after the flusher's next flush.
-            _committed.Writer.TryWrite(new Committed([.. group], [.. results]));
+            _committed.Writer.TryWrite(new Committed([.. group], [.. results], start, System.Diagnostics.Stopwatch.GetTimestamp()));
         }
         _committed.Writer.TryComplete();
         connection?.Dispose();
@@ -309,6 +327,17 @@ public sealed class WriteQueue : IAsyncDisposable
             catch (Exception e) { failed = e; }
             Interlocked.Add(ref _flushTicks, System.Diagnostics.Stopwatch.GetTimestamp() - start);
             Interlocked.Increment(ref _flushes);
+            long told = System.Diagnostics.Stopwatch.GetTimestamp();
+            foreach (var committed in batch)
+            {
+                long queued = 0;
+                foreach (var item in committed.Items) queued += committed.Taken - item.Queued;
+                int n = committed.Items.Length;
+                Interlocked.Add(ref _queuedTicks, queued);
+                Interlocked.Add(ref _runTicks, n * (committed.CommittedAt - committed.Taken));
+                Interlocked.Add(ref _flushWaitTicks, n * (told - committed.CommittedAt));
+                Interlocked.Add(ref _told, n);
+            }
             foreach (var committed in batch)
                 for (int i = 0; i < committed.Items.Length; i++)
                 {
