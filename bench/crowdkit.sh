@@ -12,6 +12,7 @@
 #   WORK=DIR for the generated files (default /tmp/tally-crowdkit), TALLY=path of the tally program (default: the
 #   Release build, built here). REUSE_CROWDKIT=1 keeps Crowd-Kit's figures from an earlier run on the same files
 #   (its runs take minutes; Tally's are rerun); REUSE_CROWDKIT="glad mace" keeps them for those methods only.
+#   METHODS="mv wawa ds" runs only those of each file's methods (Crowd-Kit's GLAD and MACE take 10–20 minutes at 1M).
 # Crowd-Kit is skipped, with a message, when Python, its packages or the snapshot are missing (a clone has no
 # ../shared): the Tally columns are still filled. Needs /usr/bin/time (Debian package "time") for peak RSS.
 set -euo pipefail
@@ -100,6 +101,7 @@ for shape in "${shapes[@]}"; do
   set -- $(methods "$shape")
   while [ $# -gt 0 ]; do
     m=$1 n=$2; shift 2
+    [ -n "${METHODS:-}" ] && case " $METHODS " in *" $m "*) ;; *) continue ;; esac
     out=$work/$shape/$m
     mkdir -p "$out"
     args=(aggregate "$file" --method "$m" --out "$out/tally")

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Tally.Core;
 
 namespace Tally.Tests;
@@ -67,5 +69,49 @@ public class MatrixAssemblyTests
             if (first is null) { first = m; continue; }
             Assert.Equal(first.WorkerOffsets.ToArray(), m.WorkerOffsets.ToArray());
         }
+    }
+
+    /// <summary>
+    /// The by-worker index is made on first use: whether the degrees or the whole index are asked for first, on one
+    /// thread or on many at once, and through a copy with gold labels, the arrays are the same.
+    /// </summary>
+    [Fact]
+    public void The_by_worker_index_made_on_demand_is_the_same_whoever_asks_first()
+    {
+        const int tasks = 30_000, workers = 700, n = 150_000;
+        var rng = new Random(7);
+        var t = new int[n];
+        var w = new int[n];
+        var l = new int[n];
+        for (int i = 0; i < n; i++) { t[i] = rng.Next(tasks); w[i] = rng.Next(workers); l[i] = rng.Next(3); }
+        LabelMatrix Build() => LabelMatrixBuilder.Assemble(Vocabulary.Numbered(tasks), Vocabulary.Numbered(workers), Vocabulary.Numbered(3),
+            (int[])t.Clone(), (int[])w.Clone(), (int[])l.Clone(), n, null, DuplicatePolicy.KeepLast, null, null).Matrix;
+
+        var full = Build();
+        var reference = (Offsets: full.WorkerOffsets.ToArray(), Tasks: full.WorkerTasks.ToArray(), Ids: full.WorkerAnswerIds.ToArray());
+        // The degrees first (a count), then the whole index: the same offsets either way.
+        var degrees = Build();
+        var counted = degrees.WorkerOffsets.ToArray();
+        Assert.Equal(reference.Offsets, counted);
+        Assert.Equal(reference.Tasks, degrees.WorkerTasks.ToArray());
+        Assert.Equal(reference.Offsets, degrees.WorkerOffsets.ToArray());
+        for (int k = 0; k < workers; k++) Assert.Equal(reference.Offsets[k + 1] - reference.Offsets[k], degrees.WorkerDegree(k));
+
+        // Many threads at once, half of them through a copy with gold labels (which shares the index).
+        var shared = Build();
+        var withGold = shared.WithGold(new GoldLabels(Enumerable.Repeat(-1, tasks).ToArray(), 3));
+        var seen = new (int[] Tasks, int[] Ids)[16];
+        Parallel.For(0, seen.Length, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        {
+            var m = i % 2 == 0 ? shared : withGold;
+            seen[i] = (m.WorkerTasks.ToArray(), m.WorkerAnswerIds.ToArray());
+        });
+        foreach (var (ts, ids) in seen)
+        {
+            Assert.Equal(reference.Tasks, ts);
+            Assert.Equal(reference.Ids, ids);
+        }
+        Assert.True(Unsafe.AreSame(ref MemoryMarshal.GetReference(shared.WorkerTasks), ref MemoryMarshal.GetReference(withGold.WorkerTasks)),
+            "the copy with gold labels built an index of its own");
     }
 }

@@ -73,7 +73,17 @@ public sealed record AggregationModel
     /// <summary>Short name of the method that fitted the model (<c>ds</c>, <c>glad</c>, …).</summary>
     public required string Method { get; init; }
     /// <summary>The method's options, as JSON (a record of how the model was fitted).</summary>
-    public string Options { get; init; } = "{}";
+    public string Options
+    {
+        // A fit keeps its options record and writes the JSON only when someone reads it (a saved model, a comparison):
+        // the first reflection-based serialisation in a process costs more than majority vote on a million answers.
+        get => _options ??= FittedOptions is null ? "{}" : OptionsJson(FittedOptions);
+        init => _options = value;
+    }
+
+    private string? _options;
+    /// <summary>The options record of a fit made in this process (not serialised: <see cref="Options"/> is its JSON).</summary>
+    private object? FittedOptions { get; init; }
     /// <summary>Class names, in class-index order.</summary>
     public required ImmutableArray<string> Classes { get; init; }
     /// <summary>Worker identifiers, in the order of the per-worker arrays.</summary>
@@ -103,7 +113,7 @@ public sealed record AggregationModel
         double[]? classPriors, double[] skills) => new()
     {
         Method = method,
-        Options = OptionsJson(options),
+        FittedOptions = options,
         Classes = [.. answers.Classes.Names],
         Workers = [.. answers.Workers.Names],
         Kind = WorkerModelKind.Confusion,
@@ -120,7 +130,7 @@ public sealed record AggregationModel
         return new()
         {
             Method = method,
-            Options = OptionsJson(options),
+            FittedOptions = options,
             Classes = [.. answers.Classes.Names],
             Workers = [.. answers.Workers.Names],
             Kind = WorkerModelKind.Vote,
@@ -141,7 +151,7 @@ public sealed record AggregationModel
         return new()
         {
             Method = method,
-            Options = OptionsJson(options),
+            FittedOptions = options,
             Classes = [.. answers.Classes.Names],
             Workers = [.. answers.Workers.Names],
             Kind = WorkerModelKind.OneCoin,

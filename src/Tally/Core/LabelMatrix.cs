@@ -7,7 +7,9 @@ namespace Tally.Core;
 /// <remarks>
 /// Answers are stored twice, in compressed-sparse-row form by task (<see cref="TaskOffsets"/>,
 /// <see cref="TaskWorkers"/>, <see cref="TaskLabels"/>) and by worker (<see cref="WorkerOffsets"/>,
-/// <see cref="WorkerTasks"/>, <see cref="WorkerLabels"/>). The task-ordered position of an answer is its
+/// <see cref="WorkerTasks"/>, <see cref="WorkerLabels"/>). The by-worker arrays are made from the by-task ones the
+/// first time a method asks for them (majority vote and the fused Dawid-Skene pass never do; the worker degrees alone
+/// are a count), the same arrays whoever asks first. The task-ordered position of an answer is its
 /// <em>answer id</em>; <see cref="WorkerAnswerIds"/> maps the worker-ordered view back to it, so per-answer
 /// state (messages, weights) can be kept in one array and reached from both sides.
 /// Within a task, answers keep their input order; within a worker, they are ordered by task index.
@@ -15,17 +17,23 @@ namespace Tally.Core;
 public sealed class LabelMatrix
 {
     private readonly int[] _taskOffsets, _taskWorkers, _taskLabels;
-    private readonly int[] _workerOffsets, _workerTasks, _workerLabels, _workerAnswerIds;
+    private readonly WorkerIndex _byWorker;
 
     internal LabelMatrix(Vocabulary tasks, Vocabulary workers, Vocabulary classes,
         int[] taskOffsets, int[] taskWorkers, int[] taskLabels,
         int[] workerOffsets, int[] workerTasks, int[] workerLabels, int[] workerAnswerIds,
         GoldLabels? gold)
+        : this(tasks, workers, classes, taskOffsets, taskWorkers, taskLabels,
+            WorkerIndex.Of(new(workerOffsets, workerTasks, workerLabels, workerAnswerIds)), gold)
+    {
+    }
+
+    internal LabelMatrix(Vocabulary tasks, Vocabulary workers, Vocabulary classes,
+        int[] taskOffsets, int[] taskWorkers, int[] taskLabels, WorkerIndex byWorker, GoldLabels? gold)
     {
         Tasks = tasks; Workers = workers; Classes = classes;
         _taskOffsets = taskOffsets; _taskWorkers = taskWorkers; _taskLabels = taskLabels;
-        _workerOffsets = workerOffsets; _workerTasks = workerTasks; _workerLabels = workerLabels;
-        _workerAnswerIds = workerAnswerIds;
+        _byWorker = byWorker;
         Gold = gold;
     }
 
@@ -56,27 +64,31 @@ public sealed class LabelMatrix
     public ReadOnlySpan<int> TaskLabels => _taskLabels;
 
     /// <summary>Offsets of the by-worker index: worker w's answers are positions WorkerOffsets[w]..WorkerOffsets[w+1]-1.</summary>
-    public ReadOnlySpan<int> WorkerOffsets => _workerOffsets;
+    public ReadOnlySpan<int> WorkerOffsets => _byWorker.Offsets;
     /// <summary>Task of each answer, in worker order.</summary>
-    public ReadOnlySpan<int> WorkerTasks => _workerTasks;
+    public ReadOnlySpan<int> WorkerTasks => _byWorker.Full.Tasks;
     /// <summary>Class of each answer, in worker order.</summary>
-    public ReadOnlySpan<int> WorkerLabels => _workerLabels;
+    public ReadOnlySpan<int> WorkerLabels => _byWorker.Full.Labels;
     /// <summary>Answer id (position in the by-task arrays) of each answer, in worker order.</summary>
-    public ReadOnlySpan<int> WorkerAnswerIds => _workerAnswerIds;
+    public ReadOnlySpan<int> WorkerAnswerIds => _byWorker.Full.AnswerIds;
 
     /// <summary>Number of answers to task <paramref name="task"/>.</summary>
     public int TaskDegree(int task) => _taskOffsets[task + 1] - _taskOffsets[task];
     /// <summary>Number of answers by worker <paramref name="worker"/>.</summary>
-    public int WorkerDegree(int worker) => _workerOffsets[worker + 1] - _workerOffsets[worker];
+    public int WorkerDegree(int worker)
+    {
+        var offsets = _byWorker.Offsets;
+        return offsets[worker + 1] - offsets[worker];
+    }
 
     /// <summary>Workers who answered task <paramref name="task"/>.</summary>
     public ReadOnlySpan<int> WorkersOf(int task) => _taskWorkers.AsSpan(_taskOffsets[task], TaskDegree(task));
     /// <summary>Classes given to task <paramref name="task"/>, aligned with <see cref="WorkersOf"/>.</summary>
     public ReadOnlySpan<int> LabelsOf(int task) => _taskLabels.AsSpan(_taskOffsets[task], TaskDegree(task));
     /// <summary>Tasks answered by worker <paramref name="worker"/>.</summary>
-    public ReadOnlySpan<int> TasksOf(int worker) => _workerTasks.AsSpan(_workerOffsets[worker], WorkerDegree(worker));
+    public ReadOnlySpan<int> TasksOf(int worker) => _byWorker.Full.Tasks.AsSpan(_byWorker.Offsets[worker], WorkerDegree(worker));
     /// <summary>Classes given by worker <paramref name="worker"/>, aligned with <see cref="TasksOf"/>.</summary>
-    public ReadOnlySpan<int> LabelsBy(int worker) => _workerLabels.AsSpan(_workerOffsets[worker], WorkerDegree(worker));
+    public ReadOnlySpan<int> LabelsBy(int worker) => _byWorker.Full.Labels.AsSpan(_byWorker.Offsets[worker], WorkerDegree(worker));
 
     /// <summary>The same answers with the given gold labels attached (arrays are shared, not copied).</summary>
     public LabelMatrix WithGold(GoldLabels? gold)
@@ -85,8 +97,7 @@ public sealed class LabelMatrix
             throw new ArgumentException($"Gold labels cover {gold.TaskCount} tasks; the matrix has {TaskCount}.", nameof(gold));
         if (gold is not null && gold.ClassCount != ClassCount)
             throw new ArgumentException($"Gold labels use {gold.ClassCount} classes; the matrix has {ClassCount}.", nameof(gold));
-        return new LabelMatrix(Tasks, Workers, Classes, _taskOffsets, _taskWorkers, _taskLabels,
-            _workerOffsets, _workerTasks, _workerLabels, _workerAnswerIds, gold);
+        return new LabelMatrix(Tasks, Workers, Classes, _taskOffsets, _taskWorkers, _taskLabels, _byWorker, gold);
     }
 
     /// <summary>Builds a matrix from integer triples (task, worker, class), in input order; see <see cref="LabelMatrixBuilder"/>.</summary>
@@ -99,6 +110,42 @@ public sealed class LabelMatrix
         for (int i = 0; i < tasks.Length; i++) b.Add(tasks[i], workers[i], labels[i]);
         return b.Build(duplicates).Matrix;
     }
+}
+
+/// <summary>
+/// The by-worker side of a <see cref="LabelMatrix"/>, built on first use: <see cref="Offsets"/> (worker degrees) by
+/// a count, <see cref="Full"/> by a stable grouping of the by-task answers. Either is built once, by the first thread
+/// that asks (others wait for it); both are defined by the by-task arrays alone.
+/// </summary>
+internal sealed class WorkerIndex
+{
+    /// <summary>The by-worker arrays.</summary>
+    internal sealed record Arrays(int[] Offsets, int[] Tasks, int[] Labels, int[] AnswerIds);
+
+    private readonly Func<Arrays>? _build;
+    private readonly Func<int[]>? _count;
+    private Arrays? _arrays;
+    private int[]? _offsets;
+    private object? _lock;
+
+    private WorkerIndex(Arrays? arrays, Func<Arrays>? build, Func<int[]>? count)
+    {
+        _arrays = arrays;
+        _build = build;
+        _count = count;
+    }
+
+    /// <summary>An index already built.</summary>
+    public static WorkerIndex Of(Arrays arrays) => new(arrays, null, null);
+
+    /// <summary>An index <paramref name="build"/> makes when first needed; <paramref name="count"/> makes its offsets alone.</summary>
+    public static WorkerIndex Deferred(Func<Arrays> build, Func<int[]> count) => new(null, build, count);
+
+    /// <summary>The whole index.</summary>
+    public Arrays Full => Volatile.Read(ref _arrays) ?? LazyInitializer.EnsureInitialized(ref _arrays, ref _lock, _build!);
+
+    /// <summary>The offsets (the whole index's, once it is built).</summary>
+    public int[] Offsets => Volatile.Read(ref _arrays)?.Offsets ?? Volatile.Read(ref _offsets) ?? LazyInitializer.EnsureInitialized(ref _offsets, ref _lock, _count!);
 }
 
 /// <summary>What to do when a worker answered the same task more than once.</summary>

@@ -216,11 +216,22 @@ public sealed class LabelMatrixBuilder
             }
         }
 
-        int m = n - dropped;
-        // Each worker's answers in task order: the by-task answers grouped by worker, stable. The answer ids' array is
-        // free again and holds each by-task answer's task, and the records' buffer is re-used (fresh pages cost a
-        // kernel page clear each).
-        var answerTask = src;
+        // Each worker's answers in task order are made when a method first asks for them (see WorkerIndex).
+        var (byTaskOffsets, byTaskWorkers, byTaskLabels) = (taskOffsets, tw, tl);
+        var byWorker = WorkerIndex.Deferred(() => GroupByWorker(byTaskOffsets, byTaskWorkers, byTaskLabels, W, compute),
+            () => CountByWorker(byTaskWorkers, W));
+        var matrix = new LabelMatrix(tasks, workers, classes, taskOffsets, tw, tl, byWorker, null);
+        return new LabelMatrixBuild(gold is null ? matrix : matrix.WithGold(gold), dropped);
+    }
+
+    /// <summary>
+    /// Each worker's answers in task order: the by-task answers grouped by worker, stable (so by task index within a
+    /// worker, and the same arrays for any thread count).
+    /// </summary>
+    private static WorkerIndex.Arrays GroupByWorker(int[] taskOffsets, int[] tw, int[] tl, int workerCount, ComputeOptions? compute)
+    {
+        int T = taskOffsets.Length - 1, m = tw.Length;
+        var answerTask = new int[m];
         Parallelism.For(T, m, compute, (a, b) =>
         {
             for (int task = a; task < b; task++)
@@ -229,14 +240,18 @@ public sealed class LabelMatrixBuilder
         var workerTasks = new int[m];
         var workerLabels = new int[m];
         var workerAnswerIds = new int[m];
-        var workerOffsets = GroupByKey(W, m, compute, buffer, new WorkerRecords(tw, answerTask, tl),
+        var workerOffsets = GroupByKey(workerCount, m, compute, new Keyed[m], new WorkerRecords(tw, answerTask, tl),
             new WorkerColumns(workerTasks, workerLabels, workerAnswerIds));
-        buffer = null!;
-        src = answerTask = null!;
+        return new(workerOffsets, workerTasks, workerLabels, workerAnswerIds);
+    }
 
-        var matrix = new LabelMatrix(tasks, workers, classes, taskOffsets, tw, tl,
-            workerOffsets, workerTasks, workerLabels, workerAnswerIds, null);
-        return new LabelMatrixBuild(gold is null ? matrix : matrix.WithGold(gold), dropped);
+    /// <summary>The by-worker offsets alone (each worker's degree, summed): one count over the answers.</summary>
+    private static int[] CountByWorker(int[] tw, int workerCount)
+    {
+        var offsets = new int[workerCount + 1];
+        foreach (int w in tw) offsets[w + 1]++;
+        for (int w = 0; w < workerCount; w++) offsets[w + 1] += offsets[w];
+        return offsets;
     }
 
     /// <summary>
