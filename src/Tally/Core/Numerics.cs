@@ -122,23 +122,32 @@ internal static class Numerics
     /// <summary>Fraction of each worker's answers that agree with <paramref name="labels"/> (0.5 prior-free default for workers with none).</summary>
     public static double[] AgreementWith(LabelMatrix answers, ReadOnlySpan<int> labels)
     {
-        var acc = new double[answers.WorkerCount];
+        int T = answers.TaskCount, W = answers.WorkerCount;
         var labelArray = labels.ToArray();
-        // Each worker writes only its own slot, so the split does not change the result.
-        Parallelism.For(acc.Length, answers.AnswerCount, null, (start, end) =>
+        // In task order (the by-task arrays, read in sequence; no by-worker index needed): each part counts its
+        // agreements per worker, and integer counts summed in part order are the same for any split.
+        int parts = Parallelism.ReductionParts(T, answers.AnswerCount, W);
+        var agree = new int[parts][];
+        Parallelism.ForParts(T, parts, null, (part, start, end) =>
         {
-            var tasks = answers.WorkerTasks;
-            var given = answers.WorkerLabels;
-            var off = answers.WorkerOffsets;
-            for (int w = start; w < end; w++)
+            var counts = agree[part] = new int[W];
+            var off = answers.TaskOffsets;
+            var workers = answers.TaskWorkers;
+            var given = answers.TaskLabels;
+            for (int t = start; t < end; t++)
             {
-                int n = off[w + 1] - off[w];
-                if (n == 0) { acc[w] = 0; continue; }
-                int agree = 0;
-                for (int i = off[w]; i < off[w + 1]; i++) if (labelArray[tasks[i]] == given[i]) agree++;
-                acc[w] = (double)agree / n;
+                int y = labelArray[t];
+                for (int i = off[t], e = off[t + 1]; i < e; i++) if (given[i] == y) counts[workers[i]]++;
             }
         });
+        var acc = new double[W];
+        var degrees = answers.WorkerOffsets;
+        for (int w = 0; w < W; w++)
+        {
+            int n = degrees[w + 1] - degrees[w], a = 0;
+            for (int p = 0; p < parts; p++) a += agree[p]?[w] ?? 0;
+            acc[w] = n == 0 ? 0 : (double)a / n;
+        }
         return acc;
     }
 }
