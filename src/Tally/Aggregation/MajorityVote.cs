@@ -231,12 +231,7 @@ public sealed class ZeroBasedSkill(ZeroBasedSkillOptions? options = null) : IAgg
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (Options.ReduceEvery > 0 && it % Options.ReduceEvery == 0) lr *= Options.ReduceFactor;
-            for (int w = 0; w < W; w++)
-            {
-                int n = answers.WorkerDegree(w), a = 0;
-                for (int p = 0; p < parts; p++) a += agree[p][w];
-                acc[w] = n == 0 ? 0 : (double)a / n;
-            }
+            Numerics.AgreementShares(answers, agree, acc);
             double change = 0;
             for (int w = 0; w < W; w++)
             {

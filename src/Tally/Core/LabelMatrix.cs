@@ -86,9 +86,15 @@ public sealed class LabelMatrix
     /// <summary>Classes given to task <paramref name="task"/>, aligned with <see cref="WorkersOf"/>.</summary>
     public ReadOnlySpan<int> LabelsOf(int task) => _taskLabels.AsSpan(_taskOffsets[task], TaskDegree(task));
     /// <summary>Tasks answered by worker <paramref name="worker"/>.</summary>
-    public ReadOnlySpan<int> TasksOf(int worker) => _byWorker.Full.Tasks.AsSpan(_byWorker.Offsets[worker], WorkerDegree(worker));
+    public ReadOnlySpan<int> TasksOf(int worker) => ByWorker(_byWorker.Full.Tasks, worker);
     /// <summary>Classes given by worker <paramref name="worker"/>, aligned with <see cref="TasksOf"/>.</summary>
-    public ReadOnlySpan<int> LabelsBy(int worker) => _byWorker.Full.Labels.AsSpan(_byWorker.Offsets[worker], WorkerDegree(worker));
+    public ReadOnlySpan<int> LabelsBy(int worker) => ByWorker(_byWorker.Full.Labels, worker);
+
+    private ReadOnlySpan<int> ByWorker(int[] column, int worker)
+    {
+        var offsets = _byWorker.Offsets;
+        return column.AsSpan(offsets[worker], offsets[worker + 1] - offsets[worker]);
+    }
 
     /// <summary>The same answers with the given gold labels attached (arrays are shared, not copied).</summary>
     public LabelMatrix WithGold(GoldLabels? gold)

@@ -141,13 +141,22 @@ internal static class Numerics
             }
         });
         var acc = new double[W];
+        AgreementShares(answers, agree, acc);
+        return acc;
+    }
+
+    /// <summary>
+    /// acc[w] = (Σ over parts of agree[part][w]) / w's answer count, 0 for a worker with none: per-part agreement counts
+    /// (from task-order passes) as each worker's share of agreeing answers, summed in part order.
+    /// </summary>
+    public static void AgreementShares(LabelMatrix answers, int[][] agree, Span<double> acc)
+    {
         var degrees = answers.WorkerOffsets;
-        for (int w = 0; w < W; w++)
+        for (int w = 0; w < acc.Length; w++)
         {
             int n = degrees[w + 1] - degrees[w], a = 0;
-            for (int p = 0; p < parts; p++) a += agree[p]?[w] ?? 0;
+            for (int p = 0; p < agree.Length; p++) a += agree[p][w];
             acc[w] = n == 0 ? 0 : (double)a / n;
         }
-        return acc;
     }
 }
