@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using MathNet.Numerics;
@@ -431,6 +432,12 @@ internal sealed class FactorEngine
         public double[] Product = [];
         public long[] Exponent = [];
         public double[] Weights = [];
+        public double[] Gathered = [];   // Monte-Carlo: a segment's m_{j→u}, grouped by answer (see Gather)
+        public double[] Old = [];
+        public double[] Raw = [];
+        public double[] RowMax = [];
+        public double[] RowSum = [];
+        public int[] Order = [];
         public readonly SplitMixRandom Random = new(0);
     }
 
@@ -528,6 +535,9 @@ internal sealed class FactorEngine
             var sc = _scratch[c];
             if (_proposal is not null) sc.Thetas = new double[MemoryBudget.Length(_stride, _k, _k)];
             sc.Product = new double[_stride]; sc.Exponent = new long[_stride]; sc.Weights = new double[_stride];
+            int rows = Math.Max(1, Math.Min(maxDegree, Segment));
+            sc.Gathered = new double[rows * _k]; sc.Old = new double[rows * _k]; sc.Raw = new double[rows * _k];
+            sc.RowMax = new double[rows]; sc.RowSum = new double[rows]; sc.Order = new int[rows];
         }
         if (_proposal is not null)
         {
@@ -727,33 +737,338 @@ internal sealed class FactorEngine
     /// Monte-Carlo messages (eq. (42)) for Dirichlet priors from the draws θ_s. With d_{s,j} = ⟨θ_s(·, y_j), m_{j→u}⟩
     /// and W_s = w_s Π_j d_{s,j}, the message to task i is m_{u→i}(z) ∝ Σ_s W_s θ_s(z, y_i) / d_{s,i}: leaving edge i
     /// out is a division, so each edge costs O(K·S) multiply-adds and one division per sample, no exp or log.
-    /// Samples are the vector lanes (θ stored [l][z][s]).
+    /// Samples are the vector lanes (θ stored [l][z][s]). The worker's edges are taken a segment at a time, their
+    /// incoming messages gathered next to each other and grouped by answer (<see cref="Gather"/>); the logs and
+    /// exponentials of the damping and normalisation run over the whole segment at once (<see cref="VectorMath"/>).
     /// </summary>
     private double SampleMessages(int w, Scratch s, double[] toFactor, double[] fromFactor)
     {
         int k = _k, S = _stride;
         var ids = _answers.WorkerAnswerIds;
-        var labels = _answers.WorkerLabels;
         int start = _answers.WorkerOffsets[w], end = _answers.WorkerOffsets[w + 1];
         var L = s.LogWeights.AsSpan(0, S);
         var th = Draws(w, s, L);
-        AddLogDots(start, end, toFactor, th, L, s);
+        Span<int> bounds = stackalloc int[k + 1];
+        bool gathered = LogProduct(start, end, toFactor, th, L, s, bounds);
         // W_s relative to the largest, so the sums cannot overflow; the common factor cancels in the normalisation.
         double max = double.NegativeInfinity;
         foreach (var x in L) max = Math.Max(max, x);
         var weight = s.Weights.AsSpan(0, S);
         for (int t = 0; t < S; t++) weight[t] = Math.Exp(L[t] - max);
-        Span<double> msg = stackalloc double[k];
         double change = 0;
-        for (int i = start; i < end; i++)
+        for (int seg = start; seg < end; seg += Segment)
         {
-            MessageSums(th.AsSpan(labels[i] * k * S, k * S), toFactor.AsSpan(ids[i] * k, k), weight, msg);
-            var f = fromFactor.AsSpan(ids[i] * k, k);
-            for (int z = 0; z < k; z++) msg[z] = (1 - _damping) * Math.Log(msg[z]) + _damping * f[z];
-            change = Math.Max(change, Damp(f, msg));
+            int segEnd = Math.Min(seg + Segment, end), rows = segEnd - seg;
+            // A worker within one segment was gathered by the product pass already.
+            if (!gathered) Gather(seg, segEnd, toFactor, s, bounds);
+            gathered = false;
+            var raw = s.Raw.AsSpan(0, rows * k);
+            var m = s.Gathered.AsSpan(0, rows * k);
+            for (int y = 0; y < k; y++)
+            {
+                var col = th.AsSpan(y * k * S, k * S);
+                int e = bounds[y];
+                for (; e + 1 < bounds[y + 1]; e += 2)
+                    MessagePairSums(col, m.Slice(e * k, k), m.Slice((e + 1) * k, k), weight, raw.Slice(e * k, k), raw.Slice((e + 1) * k, k));
+                if (e < bounds[y + 1]) MessageSums(col, m.Slice(e * k, k), weight, raw.Slice(e * k, k));
+            }
+            var order = s.Order.AsSpan(0, rows);
+            var old = s.Old.AsSpan(0, rows * k);
+            for (int e = 0; e < rows; e++)
+            {
+                int from = ids[order[e]] * k;
+                for (int z = 0; z < k; z++) old[e * k + z] = fromFactor[from + z];
+            }
+            // next = (1 − d)·log m_new + d·log m_old, normalised in the log domain; the change is measured on probabilities.
+            VectorMath.Log(raw);
+            if (_damping != 0)
+                for (int i = 0; i < raw.Length; i++) raw[i] = (1 - _damping) * raw[i] + _damping * old[i];
+            var rowMax = s.RowMax.AsSpan(0, rows);
+            var rowSum = s.RowSum.AsSpan(0, rows);
+            for (int e = 0; e < rows; e++)
+            {
+                var row = raw.Slice(e * k, k);
+                double top = double.NegativeInfinity;
+                foreach (var x in row) top = Math.Max(top, x);
+                rowMax[e] = top;
+                for (int z = 0; z < k; z++) row[z] -= top;
+            }
+            var p = m;   // the gathered messages are used up: the segment's new probabilities go there
+            raw.CopyTo(p);
+            VectorMath.Exp(p);
+            VectorMath.Exp(old);
+            for (int e = 0; e < rows; e++)
+            {
+                var row = p.Slice(e * k, k);
+                double sum = 0;
+                foreach (var x in row) sum += x;
+                rowSum[e] = sum;
+                double inv = 1 / sum;
+                for (int z = 0; z < k; z++) row[z] *= inv;
+            }
+            VectorMath.Log(rowSum);
+            for (int e = 0; e < rows; e++)
+            {
+                var f = fromFactor.AsSpan(ids[order[e]] * k, k);
+                double lz = rowSum[e];
+                for (int z = 0; z < k; z++)
+                {
+                    change = Math.Max(change, Math.Abs(p[e * k + z] - old[e * k + z]));
+                    f[z] = raw[e * k + z] - lz;
+                }
+            }
         }
         return change;
     }
+
+    /// <summary>Most edges of one worker gathered at a time (the scratch holds this many rows of K).</summary>
+    private const int Segment = 8192;
+
+    /// <summary>
+    /// Copies m_{j→u} of the worker's edges [start, end) into <see cref="Scratch.Gathered"/>, grouped by the worker's
+    /// answer (stably): edges answered y are rows [bounds[y], bounds[y + 1]); <see cref="Scratch.Order"/> gives each
+    /// row's edge. The kernels then read one θ column per group and the messages in sequence, not scattered over T.
+    /// </summary>
+    private void Gather(int start, int end, double[] toFactor, Scratch s, Span<int> bounds)
+    {
+        int k = _k;
+        var ids = _answers.WorkerAnswerIds;
+        var labels = _answers.WorkerLabels;
+        bounds.Clear();
+        for (int i = start; i < end; i++) bounds[labels[i] + 1]++;
+        for (int y = 0; y < k; y++) bounds[y + 1] += bounds[y];
+        Span<int> next = stackalloc int[k];
+        bounds[..k].CopyTo(next);
+        var g = s.Gathered;
+        var order = s.Order;
+        for (int i = start; i < end; i++)
+        {
+            int row = next[labels[i]]++;
+            order[row] = i;
+            // An element loop: K is small, and a copy call per edge costs more than the copy.
+            int from = ids[i] * k, to = row * k;
+            for (int z = 0; z < k; z++) g[to + z] = toFactor[from + z];
+        }
+    }
+
+    /// <summary>
+    /// L[s] += Σ_j log d_{s,j} over the answers [start, end) of one worker, as the log of a running product kept in
+    /// registers for eight samples at a time: after each factor the product's binary exponent is moved into an integer
+    /// (exactly, by bit operations) and its mantissa kept in [1, 2), so it neither underflows (d ≥ 10⁻³⁰⁰/K) nor needs
+    /// a log per answer. Returns whether the edges fit in one segment (then <see cref="Scratch.Gathered"/> holds them).
+    /// </summary>
+    private bool LogProduct(int start, int end, double[] toFactor, double[] th, Span<double> L, Scratch s, Span<int> bounds)
+    {
+        int S = _stride;
+        var prod = s.Product.AsSpan(0, S);
+        var expo = s.Exponent.AsSpan(0, S);
+        prod.Fill(1);
+        expo.Clear();
+        for (int seg = start; seg < end; seg += Segment)
+        {
+            int segEnd = Math.Min(seg + Segment, end);
+            Gather(seg, segEnd, toFactor, s, bounds);
+            if (_k == 2) ProductBlocks2(th, s, bounds, prod, expo);
+            else ProductBlocks(th, s, bounds, prod, expo);
+        }
+        for (int t = 0; t < S; t++) L[t] += Math.Log(prod[t]) + expo[t] * Math.Log(2);
+        return end - start <= Segment;
+    }
+
+    /// <summary>p·d with its binary exponent moved into e (p stays in [1, 2)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Fold(ref Vector256<double> p, ref Vector256<long> e, Vector256<double> d)
+    {
+        var bits = (p * d).AsInt64();
+        e += Vector256.ShiftRightLogical(bits, 52) - Vector256.Create(1023L);
+        p = ((bits & Vector256.Create(0x000F_FFFF_FFFF_FFFFL)) | Vector256.Create(0x3FF0_0000_0000_0000L)).AsDouble();
+    }
+
+    /// <summary>p·d₁·d₂ folded as <see cref="Fold"/>: at once when d₁d₂ is at least 2⁻¹⁰⁰⁰ in every lane, else one factor at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void FoldPair(ref Vector256<double> p, ref Vector256<long> e, Vector256<double> d1, Vector256<double> d2)
+    {
+        var q = d1 * d2;
+        if (Vector256.LessThanAny(q, PairFloor)) { Fold(ref p, ref e, d1); Fold(ref p, ref e, d2); }
+        else Fold(ref p, ref e, q);
+    }
+
+    /// <summary><see cref="LogProduct"/>'s kernel for one gathered segment, any K.</summary>
+    private void ProductBlocks(double[] th, Scratch s, ReadOnlySpan<int> bounds, Span<double> prod, Span<long> expo)
+    {
+        int k = _k, S = _stride;
+        ref double g = ref MemoryMarshal.GetArrayDataReference(s.Gathered);
+        ref double pp = ref MemoryMarshal.GetReference(prod);
+        ref long pe = ref MemoryMarshal.GetReference(expo);
+        Span<Vector256<double>> col = stackalloc Vector256<double>[2 * k];
+        for (nuint t = 0; t < (nuint)S; t += 8)
+        {
+            var pa = Vector256.LoadUnsafe(ref pp, t); var pb = Vector256.LoadUnsafe(ref pp, t + 4);
+            var ea = Vector256.LoadUnsafe(ref pe, t); var eb = Vector256.LoadUnsafe(ref pe, t + 4);
+            for (int y = 0; y < k; y++)
+            {
+                int from = bounds[y], to = bounds[y + 1];
+                if (from == to) continue;
+                ref double c = ref th[y * k * S];
+                for (int z = 0; z < k; z++)
+                {
+                    col[2 * z] = Vector256.LoadUnsafe(ref c, (nuint)(z * S) + t);
+                    col[2 * z + 1] = Vector256.LoadUnsafe(ref c, (nuint)(z * S) + t + 4);
+                }
+                int e = from;
+                for (; e + 1 < to; e += 2)
+                {
+                    ref double m = ref Unsafe.Add(ref g, e * k);
+                    ref double n = ref Unsafe.Add(ref g, e * k + k);
+                    var mv = Vector256.Create(m); var nv = Vector256.Create(n);
+                    var da1 = col[0] * mv; var db1 = col[1] * mv;
+                    var da2 = col[0] * nv; var db2 = col[1] * nv;
+                    for (int z = 1; z < k; z++)
+                    {
+                        mv = Vector256.Create(Unsafe.Add(ref m, z)); nv = Vector256.Create(Unsafe.Add(ref n, z));
+                        da1 = Fma(col[2 * z], mv, da1); db1 = Fma(col[2 * z + 1], mv, db1);
+                        da2 = Fma(col[2 * z], nv, da2); db2 = Fma(col[2 * z + 1], nv, db2);
+                    }
+                    FoldPair(ref pa, ref ea, da1, da2);
+                    FoldPair(ref pb, ref eb, db1, db2);
+                }
+                if (e < to)
+                {
+                    ref double m = ref Unsafe.Add(ref g, e * k);
+                    var mv = Vector256.Create(m);
+                    var da = col[0] * mv; var db = col[1] * mv;
+                    for (int z = 1; z < k; z++)
+                    {
+                        mv = Vector256.Create(Unsafe.Add(ref m, z));
+                        da = Fma(col[2 * z], mv, da); db = Fma(col[2 * z + 1], mv, db);
+                    }
+                    Fold(ref pa, ref ea, da);
+                    Fold(ref pb, ref eb, db);
+                }
+            }
+            pa.StoreUnsafe(ref pp, t); pb.StoreUnsafe(ref pp, t + 4);
+            ea.StoreUnsafe(ref pe, t); eb.StoreUnsafe(ref pe, t + 4);
+        }
+    }
+
+    /// <summary><see cref="ProductBlocks"/> for K = 2, the θ columns held in registers.</summary>
+    private void ProductBlocks2(double[] th, Scratch s, ReadOnlySpan<int> bounds, Span<double> prod, Span<long> expo)
+    {
+        int S = _stride;
+        ref double g = ref MemoryMarshal.GetArrayDataReference(s.Gathered);
+        ref double pp = ref MemoryMarshal.GetReference(prod);
+        ref long pe = ref MemoryMarshal.GetReference(expo);
+        for (nuint t = 0; t < (nuint)S; t += 8)
+        {
+            var pa = Vector256.LoadUnsafe(ref pp, t); var pb = Vector256.LoadUnsafe(ref pp, t + 4);
+            var ea = Vector256.LoadUnsafe(ref pe, t); var eb = Vector256.LoadUnsafe(ref pe, t + 4);
+            for (int y = 0; y < 2; y++)
+            {
+                ref double c = ref th[y * 2 * S];
+                var c0a = Vector256.LoadUnsafe(ref c, t); var c0b = Vector256.LoadUnsafe(ref c, t + 4);
+                var c1a = Vector256.LoadUnsafe(ref c, (nuint)S + t); var c1b = Vector256.LoadUnsafe(ref c, (nuint)S + t + 4);
+                int e = bounds[y], to = bounds[y + 1];
+                // Two factors at a time: their product is folded once, halving the dependency chain through p.
+                for (; e + 1 < to; e += 2)
+                {
+                    var m0 = Vector256.Create(Unsafe.Add(ref g, 2 * e));
+                    var m1 = Vector256.Create(Unsafe.Add(ref g, 2 * e + 1));
+                    var n0 = Vector256.Create(Unsafe.Add(ref g, 2 * e + 2));
+                    var n1 = Vector256.Create(Unsafe.Add(ref g, 2 * e + 3));
+                    var da1 = Fma(c1a, m1, c0a * m0); var da2 = Fma(c1a, n1, c0a * n0);
+                    var db1 = Fma(c1b, m1, c0b * m0); var db2 = Fma(c1b, n1, c0b * n0);
+                    FoldPair(ref pa, ref ea, da1, da2);
+                    FoldPair(ref pb, ref eb, db1, db2);
+                }
+                if (e < to)
+                {
+                    var m0 = Vector256.Create(Unsafe.Add(ref g, 2 * e));
+                    var m1 = Vector256.Create(Unsafe.Add(ref g, 2 * e + 1));
+                    Fold(ref pa, ref ea, Fma(c1a, m1, c0a * m0));
+                    Fold(ref pb, ref eb, Fma(c1b, m1, c0b * m0));
+                }
+            }
+            pa.StoreUnsafe(ref pp, t); pb.StoreUnsafe(ref pp, t + 4);
+            ea.StoreUnsafe(ref pe, t); eb.StoreUnsafe(ref pe, t + 4);
+        }
+    }
+
+    /// <summary>
+    /// Below this, a product of two factors d is not folded at once (<see cref="Fold"/> needs a normal number, and the
+    /// leave-two-out weight W/(d₁d₂) must stay below 2¹⁰⁰⁰): the pair is then taken one factor at a time.
+    /// </summary>
+    private static readonly Vector256<double> PairFloor = Vector256.Create(Math.ScaleB(1.0, -1000));
+
+    /// <summary>
+    /// <see cref="MessageSums"/> for two edges answered alike (θ column <paramref name="col"/>): one division per sample
+    /// for both, W/(d₁d₂), times d₂ for the first and d₁ for the second (each sum over four lanes, in lane order).
+    /// </summary>
+    private static void MessagePairSums(ReadOnlySpan<double> col, ReadOnlySpan<double> m1, ReadOnlySpan<double> m2, ReadOnlySpan<double> weight,
+        Span<double> msg1, Span<double> msg2)
+    {
+        int k = m1.Length, S = weight.Length;
+        ref double c = ref MemoryMarshal.GetReference(col);
+        ref double wt = ref MemoryMarshal.GetReference(weight);
+        if (k == 2)
+        {
+            var a0 = Vector256.Create(m1[0]); var a1 = Vector256.Create(m1[1]);
+            var b0 = Vector256.Create(m2[0]); var b1 = Vector256.Create(m2[1]);
+            Vector256<double> s10 = default, s11 = default, s20 = default, s21 = default;
+            nuint row = (nuint)S;
+            for (nuint t = 0; t < (nuint)S; t += 4)
+            {
+                var c0 = Vector256.LoadUnsafe(ref c, t); var c1 = Vector256.LoadUnsafe(ref c, row + t);
+                var w = Vector256.LoadUnsafe(ref wt, t);
+                var d1 = Fma(c1, a1, c0 * a0);
+                var d2 = Fma(c1, b1, c0 * b0);
+                var q = d1 * d2;
+                Vector256<double> x1, x2;
+                if (Vector256.LessThanAny(q, PairFloor)) { x1 = w / d1; x2 = w / d2; }
+                else { var r = w / q; x1 = r * d2; x2 = r * d1; }
+                s10 = Fma(c0, x1, s10); s11 = Fma(c1, x1, s11); s20 = Fma(c0, x2, s20); s21 = Fma(c1, x2, s21);
+            }
+            msg1[0] = Lanes(s10); msg1[1] = Lanes(s11); msg2[0] = Lanes(s20); msg2[1] = Lanes(s21);
+            return;
+        }
+        Span<Vector256<double>> mz = stackalloc Vector256<double>[2 * k];
+        Span<Vector256<double>> acc = stackalloc Vector256<double>[2 * k];
+        for (int z = 0; z < k; z++) { mz[z] = Vector256.Create(m1[z]); mz[k + z] = Vector256.Create(m2[z]); }
+        acc.Clear();
+        for (nuint t = 0; t < (nuint)S; t += 4)
+        {
+            var c0 = Vector256.LoadUnsafe(ref c, t);
+            var d1 = c0 * mz[0];
+            var d2 = c0 * mz[k];
+            for (int z = 1; z < k; z++)
+            {
+                var cz = Vector256.LoadUnsafe(ref c, (nuint)(z * S) + t);
+                d1 = Fma(cz, mz[z], d1);
+                d2 = Fma(cz, mz[k + z], d2);
+            }
+            var w = Vector256.LoadUnsafe(ref wt, t);
+            var q = d1 * d2;
+            Vector256<double> x1, x2;
+            if (Vector256.LessThanAny(q, PairFloor)) { x1 = w / d1; x2 = w / d2; }
+            else { var r = w / q; x1 = r * d2; x2 = r * d1; }
+            for (int z = 0; z < k; z++)
+            {
+                var cz = Vector256.LoadUnsafe(ref c, (nuint)(z * S) + t);
+                acc[z] = Fma(cz, x1, acc[z]);
+                acc[k + z] = Fma(cz, x2, acc[k + z]);
+            }
+        }
+        for (int z = 0; z < k; z++) { msg1[z] = Lanes(acc[z]); msg2[z] = Lanes(acc[k + z]); }
+    }
+
+    /// <summary>
+    /// a·b + c rounded once (IEEE 754 fused multiply-add): one instruction where two were, and the same bits on every
+    /// machine (exactly specified; computed in software where the processor has no FMA).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<double> Fma(Vector256<double> a, Vector256<double> b, Vector256<double> c) => Vector256.FusedMultiplyAdd(a, b, c);
+
+    /// <summary>The four lanes of a vector summed in lane order (the same on every machine).</summary>
+    private static double Lanes(Vector256<double> a) => (a[0] + a[1]) + (a[2] + a[3]);
 
     /// <summary>
     /// msg[z] = Σ_s weight[s] col[z][s] / d[s], d[s] = Σ_z col[z][s] m[z] (col is θ(·, y) as K rows of S), in one
@@ -809,43 +1124,6 @@ internal sealed class FactorEngine
     /// <summary>The eight lanes of two vectors summed in lane order (the same on every machine).</summary>
     private static double LaneSum(Vector256<double> a, Vector256<double> b) =>
         ((a[0] + a[1]) + (a[2] + a[3])) + ((b[0] + b[1]) + (b[2] + b[3]));
-
-    /// <summary>
-    /// L[s] += Σ_j log d_{s,j} over the answers [start, end) of one worker, as the log of a running product: after
-    /// each factor the product's binary exponent is moved into an integer (exactly, by bit operations) and its
-    /// mantissa kept in [1, 2), so it neither underflows (d ≥ 10⁻³⁰⁰) nor needs a log per answer.
-    /// </summary>
-    private void AddLogDots(int start, int end, double[] toFactor, double[] th, Span<double> L, Scratch s)
-    {
-        int k = _k, S = _stride;
-        var ids = _answers.WorkerAnswerIds;
-        var labels = _answers.WorkerLabels;
-        var prod = s.Product.AsSpan(0, S);
-        var expo = s.Exponent.AsSpan(0, S);
-        prod.Fill(1);
-        expo.Clear();
-        var mantissa = Vector256.Create(0x000F_FFFF_FFFF_FFFFL);
-        var one = Vector256.Create(0x3FF0_0000_0000_0000L);
-        var bias = Vector256.Create(1023L);
-        ref double pp = ref MemoryMarshal.GetReference(prod);
-        ref long pe = ref MemoryMarshal.GetReference(expo);
-        Span<Vector256<double>> mz = stackalloc Vector256<double>[k];
-        for (int i = start; i < end; i++)
-        {
-            ref double c = ref th[labels[i] * k * S];
-            var m = toFactor.AsSpan(ids[i] * k, k);
-            for (int z = 0; z < k; z++) mz[z] = Vector256.Create(m[z]);
-            for (nuint t = 0; t < (nuint)S; t += 4)
-            {
-                var dot = Vector256.LoadUnsafe(ref c, t) * mz[0];
-                for (int z = 1; z < k; z++) dot += Vector256.LoadUnsafe(ref c, (nuint)(z * S) + t) * mz[z];
-                var bits = (Vector256.LoadUnsafe(ref pp, t) * dot).AsInt64();
-                (Vector256.LoadUnsafe(ref pe, t) + (Vector256.ShiftRightLogical(bits, 52) - bias)).StoreUnsafe(ref pe, t);
-                ((bits & mantissa) | one).AsDouble().StoreUnsafe(ref pp, t);
-            }
-        }
-        for (int t = 0; t < S; t++) L[t] += Math.Log(prod[t]) + expo[t] * Math.Log(2);
-    }
 
     /// <summary>
     /// The draws θ_s for worker w ([l][z][s]) and their log importance weights (into <paramref name="logWeights"/>;
@@ -936,6 +1214,7 @@ internal sealed class FactorEngine
             var off = _answers.WorkerOffsets;
             var ids = _answers.WorkerAnswerIds;
             var labels = _answers.WorkerLabels;
+            Span<int> bounds = stackalloc int[k + 1];
             for (int w = _bounds[chunk]; w < _bounds[chunk + 1]; w++)
             {
                 int start = off[w], n = off[w + 1] - start;
@@ -986,7 +1265,7 @@ internal sealed class FactorEngine
                     int S = _stride;
                     var L = s.LogWeights.AsSpan(0, S);
                     var th = Draws(w, s, L);
-                    AddLogDots(start, start + n, toFactor, th, L, s);
+                    LogProduct(start, start + n, toFactor, th, L, s, bounds);
                     double max = double.NegativeInfinity;
                     foreach (var x in L) max = Math.Max(max, x);
                     c.Clear();
