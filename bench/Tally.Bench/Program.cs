@@ -131,7 +131,18 @@ public static class Program
         // progress bar that does not move for seconds is what a user sees of a slow phase without reports.
         var gaps = new List<double>();
         var sinceReport = Stopwatch.StartNew();
-        var progressLog = new Tally.Application.SyncProgress<Tally.Core.IterationProgress>(_ => { gaps.Add(sinceReport.Elapsed.TotalSeconds); sinceReport.Restart(); });
+        // TALLY_BENCH_GAPS=SECONDS prints (to stderr) every wait longer than that, with the reports either side.
+        double showGaps = double.TryParse(Environment.GetEnvironmentVariable("TALLY_BENCH_GAPS"), NumberStyles.Float, CultureInfo.InvariantCulture, out var g) ? g : double.PositiveInfinity;
+        string last = "start";
+        var progressLog = new Tally.Application.SyncProgress<Tally.Core.IterationProgress>(p =>
+        {
+            double gap = sinceReport.Elapsed.TotalSeconds;
+            string now = $"{p.Iteration}/{p.MaxIterations}";
+            if (gap > showGaps) Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"gap {gap:0.000} s: {last} -> {now}"));
+            last = now;
+            gaps.Add(gap);
+            sinceReport.Restart();
+        });
         var aggregator = AggregatorCatalog.Find(method)!.Create(new CommonMethodOptions(MaxIterations: iterations, Tolerance: 0));
         // Warm-up on a small crowd so the JIT is not timed.
         aggregator.Aggregate(new DawidSkeneSimulator().Generate(new DawidSkeneScenario { Tasks = 2000, Classes = k }).Answers);
@@ -143,6 +154,7 @@ public static class Program
         double seconds = clock.Elapsed.TotalSeconds;
         double cpuSeconds = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
         gaps.Add(sinceReport.Elapsed.TotalSeconds);
+        if (gaps[^1] > showGaps) Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"gap {gaps[^1]:0.000} s: {last} -> end"));
         double acc = Accuracy.Of(result.Labels.AsSpan(), crowd.Truth).Value;
         int its = Math.Max(1, result.Iterations);
         double peakMb = Process.GetCurrentProcess().PeakWorkingSet64 / (1024.0 * 1024.0);

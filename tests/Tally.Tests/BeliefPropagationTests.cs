@@ -155,6 +155,25 @@ public class BeliefPropagationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void A_long_sweep_reports_progress_within_itself_and_gives_the_same_result_as_one_thread()
+    {
+        // 2,000 answers × 250,000 samples × K = 2 is 10⁹ multiply-adds a sweep: above the size at which sweeps run
+        // in waves of chunks with a report after each.
+        var m = new DawidSkeneSimulator().Generate(new DawidSkeneScenario { Tasks = 400, Workers = 5, PerTask = 5, Classes = 2, Seed = 3 }).Answers;
+        var options = new BeliefPropagationOptions { Samples = 250_000, MaxIterations = 3, Tolerance = 0, ClassPrior = ClassPriorMode.Uniform };
+        var reports = new List<IterationProgress>();
+        var many = new BeliefPropagation(options).Aggregate(m, new ComputeOptions { MaxDegreeOfParallelism = 4 },
+            new Tally.Application.SyncProgress<IterationProgress>(reports.Add));
+        var one = new BeliefPropagation(options).Aggregate(m, new ComputeOptions { MaxDegreeOfParallelism = 1 });
+        Assert.Equal(one.Posteriors.Values.ToArray(), many.Posteriors.Values.ToArray());
+        // The mean-field proposal's reports, then more than one report per sweep, never going back.
+        int proposal = new MeanFieldOptions().MaxIterations;
+        Assert.True(reports.Count(r => r.Iteration > proposal) > options.MaxIterations, $"{reports.Count} reports");
+        for (int i = 1; i < reports.Count; i++) Assert.True(reports[i].Iteration >= reports[i - 1].Iteration);
+        Assert.All(reports, r => Assert.False(double.IsNaN(r.Objective)));
+    }
+
+    [Fact]
     public void Same_seed_same_result_and_the_seed_matters_for_monte_carlo()
     {
         var m = new DawidSkeneSimulator().Generate(new DawidSkeneScenario { Tasks = 100, Workers = 10, PerTask = 3, Classes = 3, Seed = 11 }).Answers;
