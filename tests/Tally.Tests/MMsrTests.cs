@@ -108,6 +108,23 @@ public class MMsrTests
     }
 
     [Fact]
+    public void Progress_moves_through_the_graph_the_iterations_and_the_sign_colouring_and_never_goes_back()
+    {
+        // 450 workers: above DenseLimit, so the signs come from the power iteration, which reports too.
+        var m = new Tally.Simulation.DawidSkeneSimulator().Generate(new Tally.Simulation.DawidSkeneScenario { Tasks = 3000, Workers = 450, PerTask = 5, Classes = 2, Seed = 2 }).Answers;
+        var options = new MMsrOptions { MaxIterations = 200 };
+        var reports = new List<IterationProgress>();
+        new MMsr(options).Aggregate(m, progress: new Tally.Application.SyncProgress<IterationProgress>(reports.Add));
+        int phase = options.MaxIterations / 20, total = 2 * phase + options.MaxIterations;
+        Assert.All(reports, r => Assert.Equal(total, r.MaxIterations));
+        for (int i = 1; i < reports.Count; i++) Assert.True(reports[i].Iteration >= reports[i - 1].Iteration);
+        Assert.Equal(16, reports.Count(r => r.Iteration <= phase));            // the graph's 16 steps
+        Assert.Contains(reports, r => r.Iteration > phase && r.Iteration <= phase + options.MaxIterations);
+        Assert.Contains(reports, r => r.Iteration > phase + options.MaxIterations);   // the colouring
+        Assert.All(reports, r => Assert.True(r.Iteration <= total && !double.IsNaN(r.Objective)));
+    }
+
+    [Fact]
     public void SameSeed_SamePosteriors()
     {
         var m = KosTests.Load("face").Matrix;

@@ -62,17 +62,19 @@ public sealed class MMsr(MMsrOptions? options = null) : IAggregator
             extraInstead: "M-MSR is quadratic in the number of workers; use ds, glad or zbs for crowds this large");
         if (k <= 1) return SingleClass(answers);
 
-        var graph = AgreementGraph.Build(answers);
+        // The bar: building the agreement graph and colouring the signs a twentieth of it each, the iterations between.
+        int phase = Math.Max(1, Options.MaxIterations / 20), units = 2 * phase + Options.MaxIterations;
+        var graph = AgreementGraph.Build(answers, ScaledProgress.Of(progress, 0, phase, units));
         if (W < 2 || graph.PartnerCount == 0) return Fallback(answers);
 
-        var (u, v, iterations, converged) = RankOne(graph, T, compute, progress, cancellationToken);
+        var (u, v, iterations, converged) = RankOne(graph, T, compute, PhaseProgress.Of(progress, phase, units), cancellationToken);
 
         // Balance the factors: u vᵀ ≈ s sᵀ only fixes s up to u → c u, v → v / c.
         double nu = 0, nv = 0;
         for (int w = 0; w < W; w++) { nu += u[w] * u[w]; nv += v[w] * v[w]; }
         double balance = nu > 0 && nv > 0 ? Math.Pow(nu / nv, 0.25) : 1.0;
 
-        var signs = SignDetermination.Signs(graph);
+        var signs = SignDetermination.Signs(graph, ScaledProgress.Of(progress, phase + Options.MaxIterations, phase, units));
         double invSqrtT = 1.0 / Math.Sqrt(T);
         double hi = 1.0 - invSqrtT, lo = -1.0 / (k - 1) + invSqrtT;
         var p = new double[W];
@@ -281,7 +283,8 @@ internal sealed class AgreementGraph
     public required int MaxPartners { get; init; }
     public int PartnerCount => Partners.Length;
 
-    public static AgreementGraph Build(LabelMatrix answers)
+    /// <summary>The graph of <paramref name="answers"/>; reports 16 steps over the tasks to <paramref name="progress"/>.</summary>
+    public static AgreementGraph Build(LabelMatrix answers, IProgress<IterationProgress>? progress = null)
     {
         int W = answers.WorkerCount, k = answers.ClassCount;
         // Dense W × W counts: M-MSR is quadratic in W anyway, and this avoids hashing in the pair loop.
@@ -290,8 +293,10 @@ internal sealed class AgreementGraph
         var off = answers.TaskOffsets;
         var workers = answers.TaskWorkers;
         var labels = answers.TaskLabels;
-        for (int t = 0; t < answers.TaskCount; t++)
+        int T = answers.TaskCount, step = 0;
+        for (int t = 0; t < T; t++)
         {
+            if (progress is not null && (long)t * 16 >= (long)(step + 1) * T) progress.Report(new IterationProgress(++step, 16, 0));
             for (int a = off[t]; a < off[t + 1]; a++)
             {
                 int wa = workers[a], la = labels[a];
@@ -305,6 +310,7 @@ internal sealed class AgreementGraph
                 }
             }
         }
+        progress?.Report(new IterationProgress(16, 16, 0));
         var offsets = new int[W + 1];
         int minPartners = int.MaxValue, maxPartners = 0;
         for (int i = 0; i < W; i++)
@@ -347,7 +353,8 @@ internal sealed class AgreementGraph
 internal static class SignDetermination
 {
     /// <summary>+1/−1 per worker, 0 for workers with no nonzero agreement to anyone.</summary>
-    public static double[] Signs(AgreementGraph g)
+    /// <summary>The signs; the power iterations of large components report (iteration, 10,000) to <paramref name="progress"/>.</summary>
+    public static double[] Signs(AgreementGraph g, IProgress<IterationProgress>? progress = null)
     {
         int W = g.WorkerCount;
         var signs = new double[W];
@@ -360,7 +367,7 @@ internal static class SignDetermination
         {
             members.Clear();
             for (int w = 0; w < W; w++) if (component[w] == comp) members.Add(w);
-            ColourComponent(g, members, signs);
+            ColourComponent(g, members, signs, progress);
         }
         return signs;
     }
@@ -406,11 +413,11 @@ internal static class SignDetermination
     /// </summary>
     public const int DenseLimit = 400;
 
-    private static void ColourComponent(AgreementGraph g, List<int> members, double[] signs)
+    private static void ColourComponent(AgreementGraph g, List<int> members, double[] signs, IProgress<IterationProgress>? progress)
     {
         int n = members.Count;
         if (n == 1) { signs[members[0]] = 1; return; }
-        if (n > DenseLimit) { ColourByIteration(g, members, signs); return; }
+        if (n > DenseLimit) { ColourByIteration(g, members, signs, progress); return; }
         var local = new Dictionary<int, int>(n);
         for (int i = 0; i < n; i++) local[members[i]] = i;
 
@@ -475,7 +482,7 @@ internal static class SignDetermination
     /// The start is the colouring that makes every agreement consistent if the workers are all better than chance
     /// (workers +, pair nodes −), so a crowd with that structure converges at once.
     /// </summary>
-    private static void ColourByIteration(AgreementGraph g, List<int> members, double[] signs)
+    private static void ColourByIteration(AgreementGraph g, List<int> members, double[] signs, IProgress<IterationProgress>? progress)
     {
         int n = members.Count;
         var local = new Dictionary<int, int>(n);
@@ -545,6 +552,7 @@ internal static class SignDetermination
             (x, nx) = (nx, x);
             (y, ny) = (ny, y);
             if (moved < 1e-10) break;
+            if (iteration % 16 == 15) progress?.Report(new IterationProgress(iteration + 1, 10_000, moved));
         }
         int plus = 0, minus = 0;
         foreach (double v in x) { if (v > 0) plus++; else if (v < 0) minus++; }

@@ -16,3 +16,18 @@ internal sealed class PhaseProgress(IProgress<IterationProgress> target, int off
     /// <inheritdoc />
     public void Report(IterationProgress value) => target.Report(new IterationProgress(offset + value.Iteration, total, value.Objective));
 }
+
+/// <summary>
+/// Progress of a phase measured in its own units (say, blocks of tasks done out of 16), scaled onto
+/// <c>span</c> units of the whole run's bar from <c>offset</c>. Reports on the calling thread.
+/// </summary>
+internal sealed class ScaledProgress(IProgress<IterationProgress> target, int offset, int span, int total) : IProgress<IterationProgress>
+{
+    /// <summary>The phase's view of <paramref name="target"/>; null when there is no one to report to.</summary>
+    public static IProgress<IterationProgress>? Of(IProgress<IterationProgress>? target, int offset, int span, int total) =>
+        target is null ? null : new ScaledProgress(target, offset, span, total);
+
+    /// <inheritdoc />
+    public void Report(IterationProgress value) =>
+        target.Report(new IterationProgress(offset + (int)((long)span * Math.Clamp(value.Iteration, 0, value.MaxIterations) / Math.Max(1, value.MaxIterations)), total, value.Objective));
+}
