@@ -185,7 +185,7 @@ public sealed class BeliefPropagation(BeliefPropagationOptions? options = null) 
         int units = ProgressUnits();
         var uniform = FitMode(false, false, answers, null, compute, PhaseProgress.Of(progress, 0, 2 * units), cancellationToken);
         var learned = FitMode(true, true, answers, null, compute, PhaseProgress.Of(progress, units, 2 * units), cancellationToken);
-        return BayesianCrowd.ChooseByEvidence(answers, Options.Prior, 1, uniform, learned);
+        return BayesianCrowd.ChooseByEvidence(answers, Options.Prior, 1, uniform, learned, compute);
     }
 
     /// <summary>Progress units of one fit: the proposal's mean-field iterations (a tenth of the bar), then the sweeps.</summary>

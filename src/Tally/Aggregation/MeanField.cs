@@ -228,7 +228,7 @@ public sealed class MeanField(MeanFieldOptions? options = null) : IAggregator
             PhaseProgress.Of(progress, 0, units), cancellationToken);
         var learned = FitMode(true, answers, null, initialPosteriors, compute,
             PhaseProgress.Of(progress, Options.MaxIterations, units), cancellationToken);
-        return BayesianCrowd.ChooseByEvidence(answers, Options.Prior, Options.ClassPriorConcentration, uniform, learned);
+        return BayesianCrowd.ChooseByEvidence(answers, Options.Prior, Options.ClassPriorConcentration, uniform, learned, compute);
     }
 
     private AggregationResult FitMode(bool learnPrior, LabelMatrix answers, double[]? taskLogPrior, double[]? initialPosteriors, ComputeOptions? compute,
