@@ -157,10 +157,10 @@ public class BeliefPropagationTests(ITestOutputHelper output)
     [Fact]
     public void A_long_sweep_reports_progress_within_itself_and_gives_the_same_result_as_one_thread()
     {
-        // 2,000 answers × 250,000 samples × K = 2 is 10⁹ multiply-adds a sweep: above the size at which sweeps run
-        // in waves of chunks with a report after each.
-        var m = new DawidSkeneSimulator().Generate(new DawidSkeneScenario { Tasks = 400, Workers = 5, PerTask = 5, Classes = 2, Seed = 3 }).Answers;
-        var options = new BeliefPropagationOptions { Samples = 250_000, MaxIterations = 3, Tolerance = 0, ClassPrior = ClassPriorMode.Uniform };
+        // The size above which a sweep runs in waves of chunks with a report after each (10⁹ multiply-adds by default)
+        // lowered to this small crowd's.
+        var m = new DawidSkeneSimulator().Generate(new DawidSkeneScenario { Tasks = 400, Workers = 40, PerTask = 5, Classes = 2, Seed = 3 }).Answers;
+        var options = new BeliefPropagationOptions { MaxIterations = 3, Tolerance = 0, ClassPrior = ClassPriorMode.Uniform, WaveWork = 100_000 };
         var reports = new List<IterationProgress>();
         var many = new BeliefPropagation(options).Aggregate(m, new ComputeOptions { MaxDegreeOfParallelism = 4 },
             new Tally.Application.SyncProgress<IterationProgress>(reports.Add));

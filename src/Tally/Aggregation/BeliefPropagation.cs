@@ -101,6 +101,13 @@ public sealed record BeliefPropagationOptions : IterativeOptions
     /// </summary>
     public ClassPriorMode ClassPrior { get; init; } = ClassPriorMode.Auto;
 
+    /// <summary>
+    /// Work of a sweep (answers × samples × K, or the exact messages' deg² sums) above which it runs in waves of chunks
+    /// with a progress report after each; default 10⁹ (≈ a third of a second on one core). Internal: it changes only
+    /// how often progress is reported (the chunks, and so the result, are the same), and tests lower it.
+    /// </summary>
+    internal long WaveWork { get; init; } = 1_000_000_000L;
+
     /// <inheritdoc />
     public override void Validate()
     {
@@ -520,8 +527,7 @@ internal sealed class FactorEngine
 
         long total = 0;
         foreach (var c in cost) total += (long)c;
-        // ≈ 3·10⁹ of these units a second on one core: sweeps above ≈ a third of a second report in waves.
-        const long longSweep = 1_000_000_000L;
+
         // Workers are independent (each owns its edges and its random stream) and the sweep's result is a maximum, so
         // the split only spreads the work: the result is the same for any number of chunks.
         // A few chunks per thread, so that one slow chunk (a busy core) does not hold up the sweep.
@@ -536,7 +542,7 @@ internal sealed class FactorEngine
         }
         for (; next <= chunks; next++) _bounds[next] = W;
         _scratch = new Scratch[chunks];
-        Waves = total > longSweep && chunks > _threads ? (chunks + _threads - 1) / _threads : 1;
+        Waves = total > o.WaveWork && chunks > _threads ? (chunks + _threads - 1) / _threads : 1;
         for (int c = 0; c < chunks; c++)
         {
             _scratch[c] = new Scratch(maxExact, Math.Max(_samples, _stride));
