@@ -446,9 +446,8 @@ internal sealed class FactorEngine
         public long[] Exponent = [];
         public double[] Weights = [];
         public double[] Gathered = [];   // Monte-Carlo: a segment's m_{j→u}, grouped by answer (see Gather)
-        public double[] Old = [];
-        public double[] Raw = [];
-        public double[] RowMax = [];
+        public double[] Old = [];        // the segment's previous log messages m_{u→j}, then their probabilities
+        public double[] Raw = [];        // the segment's new messages, then their damped, normalised logs
         public double[] RowSum = [];
         public int[] Order = [];
         public readonly SplitMixRandom Random = new(0);
@@ -552,7 +551,7 @@ internal sealed class FactorEngine
             sc.Product = new double[_stride]; sc.Exponent = new long[_stride]; sc.Weights = new double[_stride];
             int rows = Math.Max(1, Math.Min(maxDegree, Segment));
             sc.Gathered = new double[rows * _k]; sc.Old = new double[rows * _k]; sc.Raw = new double[rows * _k];
-            sc.RowMax = new double[rows]; sc.RowSum = new double[rows]; sc.Order = new int[rows];
+            sc.RowSum = new double[rows]; sc.Order = new int[rows];
         }
         if (_proposal is not null)
         {
@@ -815,14 +814,12 @@ internal sealed class FactorEngine
             VectorMath.Log(raw);
             if (_damping != 0)
                 for (int i = 0; i < raw.Length; i++) raw[i] = (1 - _damping) * raw[i] + _damping * old[i];
-            var rowMax = s.RowMax.AsSpan(0, rows);
             var rowSum = s.RowSum.AsSpan(0, rows);
             for (int e = 0; e < rows; e++)
             {
                 var row = raw.Slice(e * k, k);
                 double top = double.NegativeInfinity;
                 foreach (var x in row) top = Math.Max(top, x);
-                rowMax[e] = top;
                 for (int z = 0; z < k; z++) row[z] -= top;
             }
             var p = m;   // the gathered messages are used up: the segment's new probabilities go there
