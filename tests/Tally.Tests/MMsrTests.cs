@@ -125,6 +125,16 @@ public class MMsrTests
     }
 
     [Fact]
+    public void A_scaled_phase_whose_parts_each_count_from_zero_never_moves_the_bar_back()
+    {
+        var seen = new List<IterationProgress>();
+        var phase = ScaledProgress.Of(new Tally.Application.SyncProgress<IterationProgress>(seen.Add), 100, 50, 200)!;
+        foreach (int i in new[] { 2000, 6000, 1000, 3000, 10000 }) phase.Report(new IterationProgress(i, 10_000, 0));   // a second component restarts at 1,000
+        Assert.Equal([110, 130, 130, 130, 150], seen.Select(r => r.Iteration));
+        Assert.All(seen, r => Assert.Equal(200, r.MaxIterations));
+    }
+
+    [Fact]
     public void SameSeed_SamePosteriors()
     {
         var m = KosTests.Load("face").Matrix;

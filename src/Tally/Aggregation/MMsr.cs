@@ -352,8 +352,11 @@ internal sealed class AgreementGraph
 /// </summary>
 internal static class SignDetermination
 {
-    /// <summary>+1/−1 per worker, 0 for workers with no nonzero agreement to anyone.</summary>
-    /// <summary>The signs; the power iterations of large components report (iteration, 10,000) to <paramref name="progress"/>.</summary>
+    /// <summary>
+    /// +1/−1 per worker, 0 for workers with no nonzero agreement to anyone. The power iterations of components above
+    /// <see cref="DenseLimit"/> report (iteration, 10,000) to <paramref name="progress"/>, each component from its start
+    /// (a <see cref="ScaledProgress"/> never moves back).
+    /// </summary>
     public static double[] Signs(AgreementGraph g, IProgress<IterationProgress>? progress = null)
     {
         int W = g.WorkerCount;
