@@ -145,6 +145,26 @@ internal static class CliErrors
         System.Text.RegularExpressions.RegexOptions.Singleline | System.Text.RegularExpressions.RegexOptions.CultureInvariant);
 
     /// <summary>
+    /// A value given to a positional argument that looks like an option (starts with '-', is not '-', not a number) and
+    /// names no existing file or folder: an unknown option the parser took as the argument. Null when there is none.
+    /// </summary>
+    public static string? OptionLikeArgument(System.CommandLine.Parsing.CommandResult command)
+    {
+        foreach (var child in command.Children)
+        {
+            if (child is not System.CommandLine.Parsing.ArgumentResult argument) continue;
+            foreach (var token in argument.Tokens)
+            {
+                string v = token.Value;
+                if (v.Length > 1 && v[0] == '-' && !double.TryParse(v, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out _)
+                    && !File.Exists(v) && !Directory.Exists(v))
+                    return v;
+            }
+        }
+        return null;
+    }
+
+    /// <summary>
     /// One parse error as one line: <c>--seed: 'abc' is not an integer</c>, <c>--format: 'xml' is not one of csv, json</c>,
     /// <c>unknown option or argument '--frobnicate'</c>; other messages pass through on one line.
     /// </summary>

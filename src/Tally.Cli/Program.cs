@@ -40,6 +40,15 @@ public static class Program
             error.WriteLine("Run 'tally --help' for usage.");
             return BadInput;
         }
+        // An unknown option where a file argument is still free (`aggregate --dataset dog --bogus`) parses as that file;
+        // say what it is rather than "a file and --dataset, not both" or "file not found".
+        if (parse.Errors.Count == 0 && CliErrors.OptionLikeArgument(parse.CommandResult) is { } stray)
+        {
+            error.WriteLine($"tally: error: unknown option {Quote.Value(stray)}");
+            string command = string.Join(' ', CommandPath(parse.CommandResult));
+            error.WriteLine($"Run 'tally {command} --help' for usage.");
+            return BadInput;
+        }
         if (parse.Errors.Count > 0)
         {
             // One line: the first problem, in the user's terms. Later ones are often echoes of it (a misspelt option

@@ -46,6 +46,7 @@ public sealed class BadInputCliTests : IDisposable
         { "compare --dataset dog --tolerance NaN --out {dir}/c", "--tolerance must be a finite number" },
         // methods, datasets
         { "methods --bogus", "unknown option '--bogus'" },
+        { "aggregate --dataset dog --method bp --bogus", "unknown option '--bogus'" },
         { "datasets extra", "unexpected argument 'extra'" },
         // simulate
         { "simulate ds --tasks 0 --out {dir}/s.csv", "--tasks must be at least 1" },
