@@ -118,6 +118,45 @@ public sealed class AnswerIngestTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// Files of the usual plain form (integer ids, one-character classes), which the reader takes a record at a time in
+    /// one pass, with records just off that form mixed in — two-character and quoted classes, leading zeros, ten
+    /// digits, a sign, spaces, a lone CR, a missing or an extra field, an empty class, a quoted id, blank lines — each
+    /// read as the streaming reader reads it (the same matrix, or the same error).
+    /// </summary>
+    [Fact]
+    public void Plain_integer_files_and_near_misses_read_as_the_streaming_reader_reads_them()
+    {
+        var r = new Random(23);
+        string[] nearMisses = ["{0},{1},10", "0{0},{1},1", "{0},0{1},0", "1234567890,{1},1", "-{0},{1},0", "{0}, {1},1",
+            "{0},{1},\"1\"", "\"{0}\",{1},1", "{0},{1}", "{0},{1},1,", "{0},{1},", "{0},{1},y", "{0},{1}, ", "{0},{1},é",
+            "{0},,1", "{0}x,{1},1", "{0},{1},1\r"];
+        int errors = 0;
+        for (int f = 0; f < 80; f++)
+        {
+            var sb = new StringBuilder();
+            string nl = r.Next(2) == 0 ? "\n" : "\r\n";
+            sb.Append("task,worker,label").Append(nl);
+            int rows = r.Next(1, 300);
+            bool clean = r.Next(3) == 0;
+            for (int i = 0; i < rows; i++)
+            {
+                string task = r.Next(80).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                string worker = r.Next(15).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if (!clean && r.Next(40) == 0) sb.Append(string.Format(System.Globalization.CultureInfo.InvariantCulture, nearMisses[r.Next(nearMisses.Length)], task, worker));
+                else sb.Append(task).Append(',').Append(worker).Append(',').Append("01y"[r.Next(3)]);
+                if (i + 1 < rows || r.Next(2) == 0) sb.Append(r.Next(30) == 0 ? "\r" : nl);
+                if (r.Next(30) == 0) sb.Append(nl);
+            }
+            var path = Write($"p{f}.csv", sb.ToString());
+            var options = new AnswerFileOptions(Duplicates: r.Next(2) == 0 ? DuplicatePolicy.KeepLast : DuplicatePolicy.KeepAll);
+            if (Streaming(path, options).Error is not null) errors++;
+            AllAgree(path, options);
+        }
+        // Both kinds were met: files the readers take and files they refuse.
+        Assert.InRange(errors, 1, 79);
+    }
+
     [Fact]
     public void An_error_in_the_last_chunk_names_its_line()
     {

@@ -54,10 +54,13 @@ public class MatrixAssemblyTests
         var byWorker = Enumerable.Range(0, order.Count).OrderBy(p => w[order[p]]).ThenBy(p => p).ToList();
 
         LabelMatrix? first = null;
+        // One segment on one thread; then the input cut into segments (as the parallel reader's chunks hand it over,
+        // empty ones and one-row ones included) on two and three threads.
         foreach (int threads in new[] { 1, 2, 3 })
         {
+            var answers = threads == 1 ? AnswerColumns.Single((int[])t.Clone(), (int[])w.Clone(), (int[])l.Clone(), n) : Segmented(t, w, l, rng);
             var build = LabelMatrixBuilder.Assemble(Vocabulary.Numbered(tasks), Vocabulary.Numbered(workers), Vocabulary.Numbered(classes),
-                (int[])t.Clone(), (int[])w.Clone(), (int[])l.Clone(), n, null, policy, null, new ComputeOptions { MaxDegreeOfParallelism = threads });
+                answers, null, policy, null, new ComputeOptions { MaxDegreeOfParallelism = threads });
             var m = build.Matrix;
             Assert.Equal(n - order.Count, build.DroppedDuplicates);
             Assert.Equal(expectedTaskOffsets, m.TaskOffsets.ToArray());
@@ -69,6 +72,29 @@ public class MatrixAssemblyTests
             if (first is null) { first = m; continue; }
             Assert.Equal(first.WorkerOffsets.ToArray(), m.WorkerOffsets.ToArray());
         }
+    }
+
+    /// <summary>The answers cut at random places into segments (some empty, some of one row), each in an array longer than it.</summary>
+    private static AnswerColumns Segmented(int[] t, int[] w, int[] l, Random rng)
+    {
+        var cuts = new List<int> { 0 };
+        while (cuts[^1] < t.Length)
+        {
+            int size = rng.Next(4) switch { 0 => 0, 1 => 1, _ => rng.Next(1, Math.Max(2, t.Length / 5)) };
+            cuts.Add(Math.Min(t.Length, cuts[^1] + size));
+        }
+        cuts.Add(t.Length); // an empty segment at the end
+        int segments = cuts.Count - 1;
+        var ts = new int[segments][];
+        var ws = new int[segments][];
+        var ls = new int[segments][];
+        for (int s = 0; s < segments; s++)
+        {
+            int from = cuts[s], length = cuts[s + 1] - from;
+            ts[s] = new int[length + 3]; ws[s] = new int[length + 3]; ls[s] = new int[length + 3];
+            Array.Copy(t, from, ts[s], 0, length); Array.Copy(w, from, ws[s], 0, length); Array.Copy(l, from, ls[s], 0, length);
+        }
+        return new AnswerColumns(ts, ws, ls, cuts.ToArray());
     }
 
     /// <summary>
@@ -85,7 +111,7 @@ public class MatrixAssemblyTests
         var l = new int[n];
         for (int i = 0; i < n; i++) { t[i] = rng.Next(tasks); w[i] = rng.Next(workers); l[i] = rng.Next(3); }
         LabelMatrix Build() => LabelMatrixBuilder.Assemble(Vocabulary.Numbered(tasks), Vocabulary.Numbered(workers), Vocabulary.Numbered(3),
-            (int[])t.Clone(), (int[])w.Clone(), (int[])l.Clone(), n, null, DuplicatePolicy.KeepLast, null, null).Matrix;
+            AnswerColumns.Single((int[])t.Clone(), (int[])w.Clone(), (int[])l.Clone(), n), null, DuplicatePolicy.KeepLast, null, null).Matrix;
 
         var full = Build();
         var reference = (Offsets: full.WorkerOffsets.ToArray(), Tasks: full.WorkerTasks.ToArray(), Ids: full.WorkerAnswerIds.ToArray());

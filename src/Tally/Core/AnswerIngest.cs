@@ -8,7 +8,7 @@ namespace Tally.Core;
 /// <summary>
 /// The fast path of <see cref="AnswerFiles.ReadAnswers(string, AnswerFileOptions?, Action{double}?)"/>: the UTF-8 bytes
 /// of the whole file, parsed in parallel chunks straight from the bytes (no decoding to UTF-16, no string per row),
-/// identifiers interned per chunk and merged, and the matrix built by <see cref="LabelMatrixBuilder.Assemble"/>.
+/// identifiers interned per chunk and merged, and the matrix built by <see cref="LabelMatrixBuilder.Assemble"/> from the chunks' columns as parsed.
 /// </summary>
 /// <remarks>
 /// <para>It accepts exactly what <see cref="CsvRecordReader"/> accepts and builds the same matrix: the header is read by
@@ -134,23 +134,22 @@ internal static class AnswerIngest
             (classes, classMaps) = Merge(chunks, c => c.ClassTable, canonical: options.ClassOrder == ClassOrder.Sorted);
         }
 
-        var t = new int[n];
-        var w = new int[n];
-        var l = new int[n];
+        // The chunks' ids are renumbered where they hold their own (hashed ids; classes) and handed over as they are.
         Parallelism.ForEach(chunks.Length, compute, i =>
         {
             var c = chunks[i];
-            int o = rowStart[i];
-            Remap(c.TaskIds, c.Rows, taskMaps[i], t.AsSpan(o));
-            Remap(c.WorkerIds, c.Rows, workerMaps[i], w.AsSpan(o));
-            Remap(c.ClassIds, c.Rows, classMaps[i], l.AsSpan(o));
-            c.Release();
+            Remap(c.TaskIds, c.Rows, taskMaps[i]);
+            Remap(c.WorkerIds, c.Rows, workerMaps[i]);
+            Remap(c.ClassIds, c.Rows, classMaps[i]);
         });
+        var answers = new AnswerColumns(Array.ConvertAll(chunks, c => c.TaskIds), Array.ConvertAll(chunks, c => c.WorkerIds),
+            Array.ConvertAll(chunks, c => c.ClassIds), rowStart);
+        chunks = null!;
         bytes = null!;
         progress?.Invoke(0.8);
         try
         {
-            return LabelMatrixBuilder.Assemble(tasks, workers, classes, t, w, l, n, null, options.Duplicates, null, compute);
+            return LabelMatrixBuilder.Assemble(tasks, workers, classes, answers, null, options.Duplicates, null, compute);
         }
         catch (DuplicateAnswerException)
         {
@@ -158,10 +157,11 @@ internal static class AnswerIngest
         }
     }
 
-    private static void Remap(int[] ids, int rows, int[]? map, Span<int> into)
+    private static void Remap(int[] ids, int rows, int[]? map)
     {
-        if (map is null) { ids.AsSpan(0, rows).CopyTo(into); return; }
-        for (int r = 0; r < rows; r++) into[r] = map[ids[r]];
+        if (map is null) return;
+        var span = ids.AsSpan(0, rows);
+        for (int r = 0; r < span.Length; r++) span[r] = map[span[r]];
     }
 
     /// <summary>Chunks of about equal size that end just after a line feed (the last at the end of the file).</summary>
@@ -302,12 +302,12 @@ internal static class AnswerIngest
 
         private void Allocate(int cap)
         {
-            TaskIds = new int[cap]; WorkerIds = new int[cap]; ClassIds = new int[cap];
+            // Only the first Rows slots are ever read.
+            TaskIds = GC.AllocateUninitializedArray<int>(cap); WorkerIds = GC.AllocateUninitializedArray<int>(cap);
+            ClassIds = GC.AllocateUninitializedArray<int>(cap);
             if (!TaskIsDense) TaskTable = new ByteTable(Math.Max(16, cap / 4));
             if (!WorkerIsDense) WorkerTable = new ByteTable(256);
         }
-
-        public void Release() { TaskIds = WorkerIds = ClassIds = []; }
 
         /// <summary>Only the first record, to see whether its ids are integers.</summary>
         public void ParseFirst(Layout layout) => Run(layout, onlyFirst: true);
@@ -330,8 +330,12 @@ internal static class AnswerIngest
             var stops = new StopScanner(bytes, layout.Delimiter);
             int pos = Start, len = bytes.Length;
             byte d = layout.Delimiter;
+            // The usual file — three columns, integer task and worker ids, one-character classes — is read a record at
+            // a time in one pass over its bytes; any record that is not of that plain form goes the general way.
+            bool plain = !onlyFirst && layout.Fields == 3 && TaskIsDense && WorkerIsDense && d is not ((byte)'"' or >= (byte)'0' and <= (byte)'9');
             while (pos < End)
             {
+                if (plain && TryPlainRecord(bytes, ref pos, layout)) continue;
                 // One record from pos.
                 int count = 0, i = pos;
                 bool bad = false;
@@ -380,6 +384,80 @@ internal static class AnswerIngest
             Stop = pos;
         }
 
+        /// <summary>
+        /// Adds the record at <paramref name="pos"/> and moves past it when it is three unquoted fields, the task and
+        /// worker plain integers (as <see cref="TryDense"/> takes them) and the class one byte; otherwise changes
+        /// nothing and returns false. The record read is the one the general path reads: the same fields, ids and end.
+        /// </summary>
+        private bool TryPlainRecord(byte[] bytes, ref int pos, Layout layout)
+        {
+            int i = pos, len = bytes.Length, ti = 0, wi = 0, labelAt = 0;
+            byte d = layout.Delimiter;
+            for (int f = 0; f < 3; f++)
+            {
+                if (f == layout.LabelColumn)
+                {
+                    if (i >= len) return false;
+                    byte b = bytes[i];
+                    if (b == '"' || b == d || b == '\n' || b == '\r') return false;
+                    labelAt = i++;
+                }
+                else
+                {
+                    int start = i, value = 0;
+                    while (i < len)
+                    {
+                        uint digit = (uint)(bytes[i] - '0');
+                        if (digit > 9) break;
+                        value = value * 10 + (int)digit;
+                        if (++i - start > 9) return false;
+                    }
+                    int length = i - start;
+                    if (length == 0 || (length > 1 && bytes[start] == '0')) return false;
+                    if (f == layout.TaskColumn) ti = value;
+                    else wi = value;
+                }
+                // The field's end: the delimiter after the first two, a line break or the end of the file after the last.
+                if (f < 2)
+                {
+                    if (i >= len || bytes[i] != d) return false;
+                    i++;
+                }
+                else if (i < len)
+                {
+                    if (bytes[i] == '\n') i++;
+                    else if (bytes[i] == '\r') i += i + 1 < len && bytes[i + 1] == '\n' ? 2 : 1;
+                    else return false;
+                }
+            }
+            if (Rows == TaskIds.Length) Grow();
+            if (ti > MaxTask) MaxTask = ti;
+            if (wi > MaxWorker) MaxWorker = wi;
+            TaskIds[Rows] = ti;
+            WorkerIds[Rows] = wi;
+            ClassIds[Rows] = OneByteClass(bytes.AsSpan(labelAt, 1));
+            Rows++;
+            pos = i;
+            return true;
+        }
+
+        /// <summary>The id of a one-character class: cached by byte, so there is no hashing per row.</summary>
+        private int OneByteClass(ReadOnlySpan<byte> label)
+        {
+            _oneByteClass ??= CreateByteCache();
+            int ci = _oneByteClass[label[0]];
+            if (ci < 0) ci = _oneByteClass[label[0]] = ClassTable.GetOrAdd(label, ByteTable.Hash(label));
+            return ci;
+        }
+
+        private void Grow()
+        {
+            int cap = checked(Rows * 2);
+            var a = TaskIds; Array.Resize(ref a, cap); TaskIds = a;
+            a = WorkerIds; Array.Resize(ref a, cap); WorkerIds = a;
+            a = ClassIds; Array.Resize(ref a, cap); ClassIds = a;
+        }
+
         private static bool IsAsciiBlank(ReadOnlySpan<byte> s)
         {
             foreach (byte b in s) if (b is not ((byte)' ' or (byte)'\t' or 0x0B or 0x0C)) return false;
@@ -393,13 +471,7 @@ internal static class AnswerIngest
             var label = Field(bytes, fs, fl, kinds, layout.LabelColumn, 2);
             // An empty field is an error, and " x" would be a Unicode-aware question: leave both to the streaming reader.
             if (task.IsEmpty || worker.IsEmpty || label.IsEmpty) return false;
-            if (Rows == TaskIds.Length)
-            {
-                int cap = checked(Rows * 2);
-                var a = TaskIds; Array.Resize(ref a, cap); TaskIds = a;
-                a = WorkerIds; Array.Resize(ref a, cap); WorkerIds = a;
-                a = ClassIds; Array.Resize(ref a, cap); ClassIds = a;
-            }
+            if (Rows == TaskIds.Length) Grow();
             int ti, wi;
             if (TaskIsDense)
             {
@@ -415,16 +487,8 @@ internal static class AnswerIngest
             else wi = WorkerTable!.GetOrAdd(worker, ByteTable.Hash(worker));
             TaskIds[Rows] = ti;
             WorkerIds[Rows] = wi;
-            int ci;
-            if (label.Length == 1)
-            {
-                // Most class labels are one character ("0", "1", "y"): their ids are cached by byte, no hashing per row.
-                _oneByteClass ??= CreateByteCache();
-                ci = _oneByteClass[label[0]];
-                if (ci < 0) ci = _oneByteClass[label[0]] = ClassTable.GetOrAdd(label, ByteTable.Hash(label));
-            }
-            else ci = ClassTable.GetOrAdd(label, ByteTable.Hash(label));
-            ClassIds[Rows] = ci;
+            // Most class labels are one character ("0", "1", "y").
+            ClassIds[Rows] = label.Length == 1 ? OneByteClass(label) : ClassTable.GetOrAdd(label, ByteTable.Hash(label));
             Rows++;
             return true;
         }

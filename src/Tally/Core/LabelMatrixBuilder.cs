@@ -133,12 +133,12 @@ public sealed class LabelMatrixBuilder
         Vocabulary tasks = _tasks ?? Canonical(_taskB!.BuildOnce(), _t, n);
         Vocabulary workers = _workers ?? Canonical(_workerB!.BuildOnce(), _w, n);
         Vocabulary classes = _classes ?? (_classOrder == ClassOrder.Sorted ? Canonical(_classB!.BuildOnce(), _l, n) : _classB!.Build());
-        return Assemble(tasks, workers, classes, _t, _w, _l, n, _lines, duplicates, gold, null);
+        return Assemble(tasks, workers, classes, AnswerColumns.Single(_t, _w, _l, n), _lines, duplicates, gold, null);
     }
 
     /// <summary>
-    /// The matrix of the <paramref name="n"/> answers (<paramref name="t"/>, <paramref name="w"/>, <paramref name="l"/>)[i]
-    /// in input order, whose indexes already refer to the final vocabularies.
+    /// The matrix of the <paramref name="answers"/> (in input order), whose indexes already refer to the final
+    /// vocabularies.
     /// </summary>
     /// <remarks>
     /// The by-task index holds each task's answers ordered by worker (then, when every answer is kept, by class), ties
@@ -151,18 +151,20 @@ public sealed class LabelMatrixBuilder
     /// work gives the same arrays.
     /// </remarks>
     internal static LabelMatrixBuild Assemble(Vocabulary tasks, Vocabulary workers, Vocabulary classes,
-        int[] t, int[] w, int[] l, int n, long[]? lines, DuplicatePolicy duplicates, GoldLabels? gold, ComputeOptions? compute)
+        AnswerColumns answers, long[]? lines, DuplicatePolicy duplicates, GoldLabels? gold, ComputeOptions? compute)
     {
-        int T = tasks.Count, W = workers.Count, K = classes.Count;
+        int T = tasks.Count, W = workers.Count, K = classes.Count, n = answers.Count;
         bool byLabelToo = duplicates == DuplicatePolicy.KeepAll && K > 1;
 
         // Grouped by task, stable, each answer moved as one record, then each task's few answers sorted by worker and
-        // the records split into the three columns (see GroupByKey).
-        var buffer = new Keyed[n];
-        var tw = new int[n];
-        var tl = new int[n];
-        var src = new int[n];
-        var taskOffsets = GroupByKey(T, n, compute, buffer, new TaskRecords(t, w, l), new TaskColumns(tw, tl, src, byLabelToo));
+        // the records split into the three columns (see GroupByKey). Every slot of these arrays is written, so they
+        // are not cleared first (at 10M answers that is 0.3 GB the kernel has just zeroed once already). Where each
+        // answer came from is kept only when there are line numbers to report a duplicate with.
+        var buffer = GC.AllocateUninitializedArray<Keyed>(n);
+        var tw = GC.AllocateUninitializedArray<int>(n);
+        var tl = GC.AllocateUninitializedArray<int>(n);
+        var src = lines is null ? null : GC.AllocateUninitializedArray<int>(n);
+        var taskOffsets = GroupByKey(T, n, compute, buffer, new TaskRecords(answers), new TaskColumns(tw, tl, src, byLabelToo));
 
         int dropped = 0;
         if (duplicates != DuplicatePolicy.KeepAll)
@@ -190,10 +192,9 @@ public sealed class LabelMatrixBuilder
             }
             if (errorAt >= 0)
             {
-                int a = src[errorAt - 1], b = src[errorAt];
                 throw new DuplicateAnswerException(
                     $"worker {Quote.Value(workers[tw[errorAt]])} answered task {Quote.Value(tasks[errorTask])} more than once",
-                    lines?[a] ?? 0, lines?[b] ?? 0);
+                    lines is null ? 0 : lines[src![errorAt - 1]], lines is null ? 0 : lines[src![errorAt]]);
             }
             if (drop is not null)
             {
@@ -263,11 +264,14 @@ public sealed class LabelMatrixBuilder
         public int Key, Other, Label, Source;
     }
 
-    /// <summary>The records to group, read by position (a struct, so the generic grouping is compiled for each and inlined).</summary>
+    /// <summary>
+    /// The records to group, positions [a, b) at a time (a struct, so the generic grouping is compiled for each and
+    /// inlined): their keys counted by bucket, then the records scattered to their buckets' next slots.
+    /// </summary>
     private interface IRecords
     {
-        int KeyAt(int i);
-        void Read(int i, out Keyed record);
+        void Count(int a, int b, Span<int> counts, int shift);
+        void Scatter(int a, int b, Span<int> next, Keyed[] buffer, int shift);
     }
 
     /// <summary>Receives one bucket's records grouped by key; <c>starts</c> holds each key's first position in it (one more at the end).</summary>
@@ -276,20 +280,56 @@ public sealed class LabelMatrixBuilder
         void Write(int at, Span<Keyed> grouped, ReadOnlySpan<int> starts);
     }
 
-    private readonly struct TaskRecords(int[] t, int[] w, int[] l) : IRecords
+    /// <summary>The answers in input order, keyed by task; the segments are walked in order, so input row = position.</summary>
+    private readonly struct TaskRecords(AnswerColumns answers) : IRecords
     {
-        public int KeyAt(int i) => t[i];
-        public void Read(int i, out Keyed r) { r.Key = t[i]; r.Other = w[i]; r.Label = l[i]; r.Source = i; }
+        public void Count(int a, int b, Span<int> counts, int shift)
+        {
+            for (int s = answers.SegmentOf(a); a < b; s++)
+            {
+                int start = answers.Starts[s], end = Math.Min(b, answers.Starts[s + 1]);
+                foreach (int task in answers.Tasks[s].AsSpan(a - start, end - a)) counts[task >> shift]++;
+                a = end;
+            }
+        }
+
+        public void Scatter(int a, int b, Span<int> next, Keyed[] buffer, int shift)
+        {
+            for (int s = answers.SegmentOf(a); a < b; s++)
+            {
+                int start = answers.Starts[s], end = Math.Min(b, answers.Starts[s + 1]);
+                var t = answers.Tasks[s].AsSpan(a - start, end - a);
+                var w = answers.Workers[s].AsSpan(a - start, end - a);
+                var l = answers.Labels[s].AsSpan(a - start, end - a);
+                for (int i = 0; i < t.Length; i++)
+                {
+                    ref var r = ref buffer[next[t[i] >> shift]++];
+                    r.Key = t[i]; r.Other = w[i]; r.Label = l[i]; r.Source = a + i;
+                }
+                a = end;
+            }
+        }
     }
 
     private readonly struct WorkerRecords(int[] tw, int[] answerTask, int[] tl) : IRecords
     {
-        public int KeyAt(int p) => tw[p];
-        public void Read(int p, out Keyed r) { r.Key = tw[p]; r.Other = answerTask[p]; r.Label = tl[p]; r.Source = p; }
+        public void Count(int a, int b, Span<int> counts, int shift)
+        {
+            foreach (int worker in tw.AsSpan(a, b - a)) counts[worker >> shift]++;
+        }
+
+        public void Scatter(int a, int b, Span<int> next, Keyed[] buffer, int shift)
+        {
+            for (int p = a; p < b; p++)
+            {
+                ref var r = ref buffer[next[tw[p] >> shift]++];
+                r.Key = tw[p]; r.Other = answerTask[p]; r.Label = tl[p]; r.Source = p;
+            }
+        }
     }
 
-    /// <summary>Each task's answers sorted by worker (then class), then split into the by-task columns.</summary>
-    private readonly struct TaskColumns(int[] tw, int[] tl, int[] src, bool byLabel) : IBucketSink
+    /// <summary>Each task's answers sorted by worker (then class), then split into the by-task columns (and, when asked, the input rows).</summary>
+    private readonly struct TaskColumns(int[] tw, int[] tl, int[]? src, bool byLabel) : IBucketSink
     {
         public void Write(int at, Span<Keyed> grouped, ReadOnlySpan<int> starts)
         {
@@ -301,8 +341,10 @@ public sealed class LabelMatrixBuilder
             for (int q = 0; q < grouped.Length; q++)
             {
                 ref readonly var x = ref grouped[q];
-                tw[at + q] = x.Other; tl[at + q] = x.Label; src[at + q] = x.Source;
+                tw[at + q] = x.Other; tl[at + q] = x.Label;
             }
+            if (src is null) return;
+            for (int q = 0; q < grouped.Length; q++) src[at + q] = grouped[q].Source;
         }
     }
 
@@ -343,8 +385,7 @@ public sealed class LabelMatrixBuilder
         var next = new int[parts * buckets];
         Parallelism.ForParts(n, parts, compute, (part, a, b) =>
         {
-            var c = next.AsSpan(part * buckets, buckets);
-            for (int i = a; i < b; i++) c[records.KeyAt(i) >> shift]++;
+            records.Count(a, b, next.AsSpan(part * buckets, buckets), shift);
         });
         var bucketStart = new int[buckets + 1];
         int run = 0;
@@ -361,12 +402,7 @@ public sealed class LabelMatrixBuilder
         bucketStart[buckets] = run;
         Parallelism.ForParts(n, parts, compute, (part, a, b) =>
         {
-            var c = next.AsSpan(part * buckets, buckets);
-            for (int i = a; i < b; i++)
-            {
-                records.Read(i, out var r);
-                buffer[c[r.Key >> shift]++] = r;
-            }
+            records.Scatter(a, b, next.AsSpan(part * buckets, buckets), buffer, shift);
         });
         int width = 1 << shift;
         Parallelism.For(buckets, n, compute, (b0, b1) =>
@@ -428,5 +464,32 @@ public sealed class LabelMatrixBuilder
         if (map.Length == 0) return sorted;
         for (int i = 0; i < n; i++) indexes[i] = map[indexes[i]];
         return sorted;
+    }
+}
+
+/// <summary>
+/// Answers in input order as (task, worker, class) index columns held in consecutive segments — the parallel reader's
+/// chunks as they were parsed, so they are never copied into one array; input row r is in the segment s with
+/// <c>Starts[s] ≤ r &lt; Starts[s + 1]</c>, at <c>r − Starts[s]</c>. A segment's arrays may be longer than it.
+/// </summary>
+internal readonly record struct AnswerColumns(int[][] Tasks, int[][] Workers, int[][] Labels, int[] Starts)
+{
+    /// <summary>The number of answers.</summary>
+    public int Count => Starts[^1];
+
+    /// <summary>The first <paramref name="n"/> answers of three arrays as one segment.</summary>
+    public static AnswerColumns Single(int[] t, int[] w, int[] l, int n) => new([t], [w], [l], [0, n]);
+
+    /// <summary>The segment holding row <paramref name="row"/> (&lt; <see cref="Count"/>): the last whose start is ≤ it.</summary>
+    public int SegmentOf(int row)
+    {
+        int lo = 0, hi = Starts.Length - 2;
+        while (lo < hi)
+        {
+            int mid = (lo + hi + 1) >> 1;
+            if (Starts[mid] <= row) lo = mid;
+            else hi = mid - 1;
+        }
+        return lo;
     }
 }
