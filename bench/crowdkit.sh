@@ -13,6 +13,7 @@
 #   Release build, built here). REUSE_CROWDKIT=1 keeps Crowd-Kit's figures from an earlier run on the same files
 #   (its runs take minutes; Tally's are rerun); REUSE_CROWDKIT="glad mace" keeps them for those methods only.
 #   METHODS="mv wawa ds" runs only those of each file's methods (Crowd-Kit's GLAD and MACE take 10–20 minutes at 1M).
+#   TALLY_RUNS=N runs Tally N times (default 3) and reports the run of median wall time; Crowd-Kit runs once.
 # Crowd-Kit is skipped, with a message, when Python, its packages or the snapshot are missing (a clone has no
 # ../shared): the Tally columns are still filled. Needs /usr/bin/time (Debian package "time") for peak RSS.
 set -euo pipefail
@@ -79,6 +80,16 @@ timed() {
   fi
 }
 
+# timed_median RUNS OUT_PREFIX COMMAND...: runs the command RUNS times, leaves the run of median wall time in
+# OUT_PREFIX.time (Tally's runs take seconds, and one slow or lucky run on a noisy machine must not set the ratio).
+timed_median() {
+  local runs=$1 prefix=$2; shift 2
+  for ((r = 1; r <= runs; r++)); do timed "$prefix.run$r" "$@"; done
+  for ((r = 1; r <= runs; r++)); do cat "$prefix.run$r.time"; done | sort -n | sed -n "$(( (runs + 1) / 2 ))p" > "$prefix.time"
+  cp "$prefix.run1.log" "$prefix.log"
+  for ((r = 1; r <= runs; r++)); do rm -f "$prefix.run$r.time" "$prefix.run$r.log"; done
+}
+
 # methods SHAPE: "method iterations" pairs. Iteration counts are the same for both tools and exact (tolerance 0 in
 # Tally, −∞ in Crowd-Kit; GLAD 5, as Crowd-Kit's GLAD takes ~100 s an iteration at 1M answers); MMSR keeps both tools' defaults (10,000 iterations at most, tolerance 1e-10) and MACE
 # both tools' 10 restarts of 50 iterations.
@@ -110,7 +121,7 @@ for shape in "${shapes[@]}"; do
       mmsr) ;;
       *) args+=(-n "$n" --tolerance 0) ;;
     esac
-    timed "$out/tally" "$TALLY" "${args[@]}"
+    timed_median "${TALLY_RUNS:-3}" "$out/tally" "$TALLY" "${args[@]}"
     read -r ts tm _ < "$out/tally.time"
     ta=$( [ -f "$out/tally/labels.csv" ] && accuracy "$out/tally/labels.csv" "$truth" || echo —)
     cs=— cm=— ca=— ratio=—
