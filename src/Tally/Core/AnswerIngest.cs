@@ -8,7 +8,8 @@ namespace Tally.Core;
 /// <summary>
 /// The fast path of <see cref="AnswerFiles.ReadAnswers(string, AnswerFileOptions?, Action{double}?)"/>: the UTF-8 bytes
 /// of the whole file, parsed in parallel chunks straight from the bytes (no decoding to UTF-16, no string per row),
-/// identifiers interned per chunk and merged, and the matrix built by <see cref="LabelMatrixBuilder.Assemble"/> from the chunks' columns as parsed.
+/// identifiers interned per chunk and merged, and the matrix built by <see cref="LabelMatrixBuilder.Assemble"/> from
+/// the chunks' columns as parsed.
 /// </summary>
 /// <remarks>
 /// <para>It accepts exactly what <see cref="CsvRecordReader"/> accepts and builds the same matrix: the header is read by
