@@ -158,8 +158,8 @@ public sealed class LabelMatrixBuilder
 
         // Grouped by task, stable, each answer moved as one record, then each task's few answers sorted by worker and
         // the records split into the three columns (see GroupByKey). Every slot of these arrays is written, so they
-        // are not cleared first (at 10M answers that is 0.3 GB the kernel has just zeroed once already). Where each
-        // answer came from is kept only when there are line numbers to report a duplicate with.
+        // are not cleared first (0.3 GB at 10M answers). Where each answer came from is kept only when there are
+        // line numbers to report a duplicate with.
         var buffer = GC.AllocateUninitializedArray<Keyed>(n);
         var tw = GC.AllocateUninitializedArray<int>(n);
         var tl = GC.AllocateUninitializedArray<int>(n);
